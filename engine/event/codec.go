@@ -1,0 +1,139 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Version is the payload version written for every event type today.
+const Version byte = 1
+
+// ErrCorrupt marks a payload that cannot be decoded.
+var ErrCorrupt = errors.New("event: corrupt payload")
+
+// ErrUnknownType marks a record type this build does not know. A reader
+// that only routes events may skip such records; apply must stop.
+var ErrUnknownType = errors.New("event: unknown type")
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		// Bound what a corrupt or hostile payload can make us allocate.
+		MaxArrayElements: 1 << 20,
+		MaxMapPairs:      1 << 16,
+		MaxNestedLevels:  16,
+		// Unknown keys are fields added by newer writers: ignore them.
+		ExtraReturnErrors: cbor.ExtraDecErrorNone,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// prototypes maps each type to its struct, for decoding.
+var prototypes = map[Type]reflect.Type{
+	TypeDomainCreated:    reflect.TypeFor[DomainCreated](),
+	TypeDomainModified:   reflect.TypeFor[DomainModified](),
+	TypeDomainDeleted:    reflect.TypeFor[DomainDeleted](),
+	TypeCOSCreated:       reflect.TypeFor[COSCreated](),
+	TypeCOSModified:      reflect.TypeFor[COSModified](),
+	TypeCOSDeleted:       reflect.TypeFor[COSDeleted](),
+	TypeAccountCreated:   reflect.TypeFor[AccountCreated](),
+	TypeAccountModified:  reflect.TypeFor[AccountModified](),
+	TypeAccountRenamed:   reflect.TypeFor[AccountRenamed](),
+	TypeAccountDeleted:   reflect.TypeFor[AccountDeleted](),
+	TypePasswordSet:      reflect.TypeFor[PasswordSet](),
+	TypeAliasAdded:       reflect.TypeFor[AliasAdded](),
+	TypeAliasRemoved:     reflect.TypeFor[AliasRemoved](),
+	TypeFolderCreated:    reflect.TypeFor[FolderCreated](),
+	TypeFolderRenamed:    reflect.TypeFor[FolderRenamed](),
+	TypeFolderDeleted:    reflect.TypeFor[FolderDeleted](),
+	TypeFolderSubscribed: reflect.TypeFor[FolderSubscribed](),
+	TypeMessageAdded:     reflect.TypeFor[MessageAdded](),
+	TypeFlagsChanged:     reflect.TypeFor[FlagsChanged](),
+	TypeItemsCopied:      reflect.TypeFor[ItemsCopied](),
+	TypeItemsMoved:       reflect.TypeFor[ItemsMoved](),
+	TypeItemsExpunged:    reflect.TypeFor[ItemsExpunged](),
+	TypeBlobMoved:        reflect.TypeFor[BlobMoved](),
+}
+
+// Encode returns the record payload for e: the version byte and the CBOR
+// body. Encoding is deterministic: equal events give equal bytes.
+func Encode(e Event) ([]byte, error) {
+	if e == nil {
+		return nil, errors.New("event: encode nil event")
+	}
+	if _, ok := prototypes[e.Type()]; !ok {
+		return nil, fmt.Errorf("event: encode %v: %w", e.Type(), ErrUnknownType)
+	}
+	body, err := encMode.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("event: encode %v: %w", e.Type(), err)
+	}
+	out := make([]byte, 0, 1+len(body))
+	out = append(out, Version)
+	return append(out, body...), nil
+}
+
+// MustEncode is Encode for events built by the engine itself, whose
+// encoding cannot fail.
+func MustEncode(e Event) []byte {
+	b, err := Encode(e)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Decode parses the payload of a record of type t. It never panics; a
+// payload it cannot parse gives an error wrapping ErrCorrupt, a type it does
+// not know one wrapping ErrUnknownType.
+func Decode(t Type, payload []byte) (Event, error) {
+	proto, ok := prototypes[t]
+	if !ok {
+		return nil, fmt.Errorf("event: decode %v: %w", t, ErrUnknownType)
+	}
+	if len(payload) == 0 {
+		return nil, fmt.Errorf("event: decode %v: empty payload: %w", t, ErrCorrupt)
+	}
+	switch v := payload[0]; v {
+	case 1:
+		p := reflect.New(proto)
+		if err := decMode.Unmarshal(payload[1:], p.Interface()); err != nil {
+			return nil, fmt.Errorf("event: decode %v v%d: %v: %w", t, v, err, ErrCorrupt)
+		}
+		return p.Elem().Interface().(Event), nil
+	default:
+		return nil, fmt.Errorf("event: decode %v: unknown version %d: %w", t, v, ErrCorrupt)
+	}
+}
+
+// Describe returns the type name and decoded event of a record payload, for
+// dumps. It falls back to the raw error when the payload does not decode.
+func Describe(t uint16, payload []byte) (name string, detail any) {
+	e, err := Decode(Type(t), payload)
+	if err != nil {
+		return Type(t).String(), map[string]string{"error": err.Error()}
+	}
+	if m, ok := e.(MessageAdded); ok && len(m.Blob) > 0 {
+		// A dump shows the blob's size, not its bytes.
+		m.Blob = nil
+		return Type(t).String(), struct {
+			MessageAdded
+			InlineBlob bool
+		}{m, true}
+	}
+	return Type(t).String(), e
+}

@@ -1,0 +1,5 @@
+package event
+
+import "flag"
+
+var update = flag.Bool("update", false, "rewrite frozen payloads in testdata")
