@@ -158,4 +158,3 @@ func (v *Volume) sweep(ctx context.Context, abs string) error {
 	}
 	return nil
 }
-
