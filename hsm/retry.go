@@ -149,7 +149,7 @@ func (r *retryVolume) List(ctx context.Context, prefix string, fn func(ObjectInf
 				return nil // delivered before the failure
 			}
 			if err := fn(oi); err != nil {
-				return &fnError{err}
+				return Permanent(&fnError{err}) // never retried
 			}
 			last, seen = oi.Name, true
 			return nil
