@@ -1,0 +1,107 @@
+package redolog
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// liveSource reads the index of an open Log.
+type liveSource struct{ l *Log }
+
+func (s liveSource) segments() ([]segment, []string, error) {
+	l := s.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, nil, ErrClosed
+	}
+	segs := make([]segment, len(l.segs))
+	paths := make([]string, len(l.segs))
+	for i, sg := range l.segs {
+		segs[i] = sg
+		dir := l.dir
+		if sg.archived {
+			dir = l.archive
+		}
+		paths[i] = l.fs.PathJoin(dir, segmentName(sg.first))
+	}
+	return segs, paths, nil
+}
+
+func (s liveSource) state(first uint64) (int64, bool, <-chan struct{}, error) {
+	l := s.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, false, nil, ErrClosed
+	}
+	for _, sg := range l.segs {
+		if sg.first == first {
+			return sg.end, sg.archived, l.notify, nil
+		}
+	}
+	return 0, false, nil, truncatedErr(first, l.segs[0].first)
+}
+
+// Segments written by an open log never hold a torn record below their
+// durable end.
+func (liveSource) tornTailOK(uint64) bool { return false }
+
+// dirSource is a fixed listing of a log directory taken by ReadDir.
+type dirSource struct {
+	segs  []segment
+	paths []string
+}
+
+func newDirSource(fs vfs.FS, dir string) (*dirSource, error) {
+	archive := fs.PathJoin(dir, archiveDir)
+	arch, err := listSegments(fs, archive)
+	if err != nil {
+		return nil, fmt.Errorf("redolog: %w", err)
+	}
+	root, err := listSegments(fs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("redolog: %w", err)
+	}
+	src := &dirSource{}
+	add := func(d string, first uint64) error {
+		p := fs.PathJoin(d, segmentName(first))
+		st, err := fs.Stat(p)
+		if err != nil {
+			return fmt.Errorf("redolog: %w", err)
+		}
+		src.segs = append(src.segs, segment{first: first, end: st.Size(), archived: true})
+		src.paths = append(src.paths, p)
+		return nil
+	}
+	for _, f := range arch {
+		if err := add(archive, f); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range root {
+		if n := len(src.segs); n > 0 && src.segs[n-1].first >= f {
+			continue // a seal interrupted by a crash: the archived copy wins
+		}
+		if err := add(dir, f); err != nil {
+			return nil, err
+		}
+	}
+	return src, nil
+}
+
+func (s *dirSource) segments() ([]segment, []string, error) { return s.segs, s.paths, nil }
+
+func (s *dirSource) state(first uint64) (int64, bool, <-chan struct{}, error) {
+	for _, sg := range s.segs {
+		if sg.first == first {
+			return sg.end, true, nil, nil
+		}
+	}
+	return 0, false, nil, fmt.Errorf("redolog: segment %d not listed", first)
+}
+
+func (s *dirSource) tornTailOK(first uint64) bool {
+	return len(s.segs) > 0 && s.segs[len(s.segs)-1].first == first
+}
