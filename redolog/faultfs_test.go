@@ -137,4 +137,5 @@ func (f *faultFile) Sync() error {
 }
 
 func (f *faultFile) SyncData() error { return f.Sync() }
+
 var _ vfs.FS = (*faultFS)(nil)

@@ -55,7 +55,7 @@ func appendHeader(dst []byte, first uint64) []byte {
 // segHeader is a decoded segment header.
 type segHeader struct {
 	version uint16
-	size    int   // bytes before the first record
+	size    int    // bytes before the first record
 	first   uint64 // 0 in version 0, which took it from the file name only
 }
 

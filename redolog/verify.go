@@ -79,4 +79,3 @@ func Verify(fs vfs.FS, dir string) (VerifyReport, error) {
 func isArchived(fs vfs.FS, dir, path string) bool {
 	return fs.PathDir(path) == fs.PathJoin(dir, archiveDir)
 }
-

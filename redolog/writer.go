@@ -99,13 +99,16 @@ func (l *Log) run() {
 			}
 		}
 		for {
+			// Swap the queue with the spare slice, so callers append to
+			// one array while the writer works through the other.
 			l.mu.Lock()
 			reqs := l.pending
-			l.pending = l.spare[:0]
-			l.mu.Unlock()
 			if len(reqs) == 0 {
+				l.mu.Unlock()
 				break
 			}
+			l.pending = l.spare[:0]
+			l.mu.Unlock()
 			l.process(reqs)
 			clear(reqs)
 			l.spare = reqs
