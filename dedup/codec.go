@@ -1,0 +1,115 @@
+package dedup
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Codec header bytes. New codecs take new values; old values keep their
+// meaning forever, since stored blobs are never rewritten.
+const (
+	CodecRaw  byte = 0
+	CodecZstd byte = 1
+)
+
+// DefaultThreshold is the compression threshold of the backup repository
+// and of primary volumes that turn compression on (DESIGN: 4096 bytes).
+const DefaultThreshold = 4096
+
+// MaxDecodedSize bounds the memory one decode may use, so a corrupt or
+// hostile frame claiming a huge size fails instead of exhausting memory. It
+// is far above any message an MTA accepts.
+const MaxDecodedSize = 1 << 30
+
+var (
+	// ErrCorrupt reports a framed blob that cannot be decoded.
+	ErrCorrupt = errors.New("dedup: corrupt blob")
+	// ErrUnknownCodec reports a codec header byte this version does not know
+	// (a blob written by a newer tidemark, or damage).
+	ErrUnknownCodec = errors.New("dedup: unknown codec")
+)
+
+// The shared encoder and decoder are safe for concurrent EncodeAll and
+// DecodeAll; each keeps its own internal pool of state.
+var (
+	encOnce sync.Once
+	enc     *zstd.Encoder
+	decOnce sync.Once
+	dec     *zstd.Decoder
+)
+
+func encoder() *zstd.Encoder {
+	encOnce.Do(func() {
+		var err error
+		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+		if err != nil {
+			panic(fmt.Sprintf("dedup: zstd encoder: %v", err)) // only on invalid options
+		}
+	})
+	return enc
+}
+
+func decoder() *zstd.Decoder {
+	decOnce.Do(func() {
+		var err error
+		dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(MaxDecodedSize))
+		if err != nil {
+			panic(fmt.Sprintf("dedup: zstd decoder: %v", err)) // only on invalid options
+		}
+	})
+	return dec
+}
+
+// Encode frames raw: zstd when len(raw) >= threshold and the result is
+// smaller than raw, otherwise raw. threshold < 0 never compresses. The
+// result never aliases raw.
+func Encode(raw []byte, threshold int) []byte {
+	if threshold >= 0 && len(raw) >= threshold {
+		out := make([]byte, 1, 1+len(raw)/2)
+		out[0] = CodecZstd
+		out = encoder().EncodeAll(raw, out)
+		if len(out) < 1+len(raw) {
+			return out
+		}
+	}
+	out := make([]byte, 1+len(raw))
+	out[0] = CodecRaw
+	copy(out[1:], raw)
+	return out
+}
+
+// Decode returns the raw bytes of a framed blob. For CodecRaw the result
+// aliases framed.
+func Decode(framed []byte) ([]byte, error) {
+	if len(framed) == 0 {
+		return nil, fmt.Errorf("%w: empty, no codec header", ErrCorrupt)
+	}
+	switch framed[0] {
+	case CodecRaw:
+		return framed[1:], nil
+	case CodecZstd:
+		if len(framed) == 1 {
+			return nil, fmt.Errorf("%w: zstd: empty body", ErrCorrupt)
+		}
+		raw, err := decoder().DecodeAll(framed[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+		}
+		if raw == nil {
+			raw = []byte{}
+		}
+		return raw, nil
+	}
+	return nil, fmt.Errorf("%w 0x%02x", ErrUnknownCodec, framed[0])
+}
+
+// Codec returns the codec header of a framed blob.
+func Codec(framed []byte) (byte, error) {
+	if len(framed) == 0 {
+		return 0, fmt.Errorf("%w: empty, no codec header", ErrCorrupt)
+	}
+	return framed[0], nil
+}
