@@ -1,0 +1,210 @@
+package lmtp
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// session is one LMTP connection's transaction state. go-smtp calls its
+// methods from the connection's goroutine, one at a time (LMTPData from a
+// goroutine of its own, while the connection waits), so it needs no lock.
+type session struct {
+	s      *Server
+	conn   net.Conn
+	remote string
+
+	from     string // normalised reverse-path; "" is the null sender
+	fromSize int64  // SIZE= from MAIL FROM, 0 when not given
+	rcpts    []recipient
+}
+
+// recipient is one accepted RCPT TO line.
+type recipient struct {
+	to      string // as go-smtp reported it: the key for StatusCollector
+	address string // normalised
+	account uint64
+}
+
+var _ smtp.LMTPSession = (*session)(nil)
+
+// Reset discards the transaction (RSET, a new LHLO, or the end of DATA).
+func (ss *session) Reset() {
+	ss.from, ss.fromSize, ss.rcpts = "", 0, nil
+}
+
+// Logout ends the session; nothing is held beyond the transaction.
+func (ss *session) Logout() error { return nil }
+
+// Mail starts a transaction. go-smtp has already refused a SIZE= above
+// MaxMessageSize with 552 5.3.4.
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.Reset()
+	if from != "" {
+		norm, err := normalizeAddress(from)
+		if err != nil {
+			return replyBadSender
+		}
+		from = norm
+	}
+	ss.from = from
+	if opts != nil && opts.Size > 0 {
+		if opts.Size > ss.s.opts.MaxMessageSize {
+			return replyTooLarge
+		}
+		ss.fromSize = opts.Size
+	}
+	return nil
+}
+
+// Rcpt looks the recipient up at once, so an unknown user or a closed
+// account is refused here and the MTA bounces or defers that recipient
+// alone.
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	addr, err := normalizeAddress(to)
+	if err != nil {
+		return replyBadRecipient
+	}
+	acct, err := ss.lookup(addr)
+	if err != nil {
+		reply := errorReply(err)
+		if reply == replyTrouble {
+			ss.s.opts.Logger.Error("lmtp: recipient lookup", "rcpt", addr, "remote", ss.remote, "err", err)
+		}
+		return reply
+	}
+	if reply := statusReply(acct.Status); reply != nil {
+		return reply
+	}
+	ss.rcpts = append(ss.rcpts, recipient{to: to, address: addr, account: acct.ID})
+	return nil
+}
+
+// lookup finds the account for addr, trying the address without its
+// subaddress when Options.RecipientDelimiter allows.
+func (ss *session) lookup(addr string) (engine.Account, error) {
+	acct, err := ss.s.b.LookupAccount(ss.s.ctx, addr)
+	if errors.Is(err, engine.ErrNotFound) {
+		if base, ok := stripSubaddress(addr, ss.s.opts.RecipientDelimiter); ok {
+			return ss.s.b.LookupAccount(ss.s.ctx, base)
+		}
+	}
+	return acct, err
+}
+
+// Data is never called in LMTP mode (go-smtp calls LMTPData); it refuses
+// with a temporary error to be safe.
+func (ss *session) Data(r io.Reader) error {
+	return replyTrouble
+}
+
+// LMTPData reads the message, delivers it to every recipient account in one
+// engine call and reports one status per RCPT line. A recipient's 250 is
+// set only after Deliver returned, that is after the record is durable.
+func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	accounts := ss.accounts()
+	var b bytes.Buffer
+	prefix := ss.envelopeHeaders(len(accounts))
+	if ss.fromSize > 0 {
+		b.Grow(len(prefix) + int(ss.fromSize))
+	}
+	b.WriteString(prefix)
+	if _, err := b.ReadFrom(&idleReader{r: r, conn: ss.conn, timeout: ss.s.opts.ReadTimeout}); err != nil {
+		switch {
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			return replyTooLarge
+		case errors.Is(err, smtp.ErrTooLongLine):
+			// go-smtp closes the connection after the replies: its
+			// line reader stays failed.
+			return replyLineTooLong
+		}
+		ss.s.opts.Logger.Warn("lmtp: read message", "remote", ss.remote, "err", err)
+		return replyTrouble
+	}
+
+	results, err := ss.s.b.Deliver(ss.s.ctx, engine.Delivery{
+		Recipients:   accounts,
+		Body:         b.Bytes(),
+		InternalDate: ss.s.opts.Now().UTC(),
+	})
+	if err != nil {
+		ss.s.opts.Logger.Error("lmtp: deliver", "from", ss.from, "recipients", len(accounts),
+			"size", b.Len(), "remote", ss.remote, "err", err)
+		return replyTrouble
+	}
+	byAccount := make(map[uint64]error, len(results))
+	for _, res := range results {
+		byAccount[res.Account] = res.Err
+	}
+	for _, rc := range ss.rcpts {
+		resErr, ok := byAccount[rc.account]
+		if !ok {
+			ss.s.opts.Logger.Error("lmtp: deliver: no result for recipient", "rcpt", rc.address, "account", rc.account)
+			status.SetStatus(rc.to, replyTrouble)
+			continue
+		}
+		reply := errorReply(resErr)
+		if reply == nil {
+			status.SetStatus(rc.to, nil)
+			continue
+		}
+		if reply == replyTrouble {
+			ss.s.opts.Logger.Error("lmtp: deliver", "rcpt", rc.address, "account", rc.account, "err", resErr)
+		}
+		status.SetStatus(rc.to, reply)
+	}
+	ss.s.opts.Logger.Debug("lmtp: delivered", "from", ss.from, "recipients", len(accounts),
+		"size", b.Len(), "remote", ss.remote)
+	return nil
+}
+
+// accounts returns the distinct recipient accounts in RCPT order: an
+// account named twice (two spellings, or an address and an alias) gets one
+// copy.
+func (ss *session) accounts() []uint64 {
+	ids := make([]uint64, 0, len(ss.rcpts))
+	seen := make(map[uint64]bool, len(ss.rcpts))
+	for _, rc := range ss.rcpts {
+		if !seen[rc.account] {
+			seen[rc.account] = true
+			ids = append(ids, rc.account)
+		}
+	}
+	return ids
+}
+
+// envelopeHeaders returns the lines prepended to the stored message:
+// Return-Path always, Delivered-To only for a single recipient account, so
+// the bytes are the same for every recipient and stored once (see doc.go).
+func (ss *session) envelopeHeaders(accounts int) string {
+	h := "Return-Path: " + formatPath(ss.from) + "\r\n"
+	if accounts == 1 && len(ss.rcpts) > 0 {
+		h += "Delivered-To: " + ss.rcpts[0].address + "\r\n"
+	}
+	return h
+}
+
+// idleReader extends the connection's read deadline before every read, so
+// ReadTimeout bounds a silence within DATA rather than the whole transfer
+// (go-smtp sets the deadline once per command line). Deadlines are network
+// wall-clock time, not the injected clock.
+type idleReader struct {
+	r       io.Reader
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	if ir.conn != nil && ir.timeout > 0 {
+		if err := ir.conn.SetReadDeadline(time.Now().Add(ir.timeout)); err != nil {
+			return 0, err
+		}
+	}
+	return ir.r.Read(p)
+}
