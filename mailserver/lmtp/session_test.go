@@ -117,7 +117,7 @@ func TestSizeLimit(t *testing.T) {
 
 	// A message below the limit still goes through.
 	body := "Subject: small\r\n\r\n" + strings.Repeat("y", 900) + "\r\n"
-	cl.send("MAIL FROM:<s@example.org> SIZE=" + fmt.Sprint(len(body)), "RCPT TO:<u@example.com>", "DATA")
+	cl.send("MAIL FROM:<s@example.org> SIZE="+fmt.Sprint(len(body)), "RCPT TO:<u@example.com>", "DATA")
 	cl.expect(250, "")
 	cl.expect(250, "")
 	cl.expect(354, "")
