@@ -1,0 +1,185 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Catalog is the local index of every version the repository holds. Reads
+// are safe for concurrent use; writes come from one scanner (or one CLI
+// command) at a time, serialised by mu.
+type Catalog struct {
+	db  *pebble.DB
+	dir string
+
+	mu sync.Mutex // serialises writers (apply, purge, snapshot)
+}
+
+// CatalogOptions configures OpenCatalog.
+type CatalogOptions struct {
+	// FS is the file system of the catalog's Pebble. Default vfs.Default.
+	FS vfs.FS
+	// ReadOnly opens the catalog without writing (CLI reads beside a
+	// stopped server).
+	ReadOnly bool
+}
+
+// OpenCatalog opens (creating if needed) the catalog in dir.
+func OpenCatalog(dir string, opts *CatalogOptions) (*Catalog, error) {
+	var o CatalogOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	db, err := pebble.Open(dir, &pebble.Options{FS: o.FS, ReadOnly: o.ReadOnly, Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", dir, err)
+	}
+	return &Catalog{db: db, dir: dir}, nil
+}
+
+// Close closes the catalog.
+func (c *Catalog) Close() error {
+	if err := c.db.Close(); err != nil {
+		return fmt.Errorf("close catalog: %w", err)
+	}
+	return nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+var (
+	metaPosition = append([]byte{pMeta}, "position"...)
+	metaRepo     = append([]byte{pMeta}, "repository"...)
+)
+
+func getValue(r pebble.Reader, k []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, true, nil
+}
+
+func getCBOR(r pebble.Reader, k []byte, v any) (bool, error) {
+	b, ok, err := getValue(r, k)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := cborDec.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("%w: catalog key %x: %v", ErrCorrupt, k, err)
+	}
+	return true, nil
+}
+
+func (c *Catalog) position(r pebble.Reader) (position, error) {
+	var p position
+	_, err := getCBOR(r, metaPosition, &p)
+	return p, err
+}
+
+// Position returns the LSN up to which the catalog has applied the
+// repository, and that record's time (unix ns).
+func (c *Catalog) Position() (lsn uint64, unixNano int64, err error) {
+	p, err := c.position(c.db)
+	return p.LSN, p.Time, err
+}
+
+// bindRepository records the repository id on first use and refuses a
+// catalog built from another repository.
+func (c *Catalog) bindRepository(id string) error {
+	b, ok, err := getValue(c.db, metaRepo)
+	if err != nil {
+		return err
+	}
+	if ok && string(b) != id {
+		return fmt.Errorf("%w: catalog has %s, repository is %s", ErrRepositoryMismatch, b, id)
+	}
+	if !ok {
+		return c.db.Set(metaRepo, []byte(id), pebble.Sync)
+	}
+	return nil
+}
+
+// Digest returns a SHA-256 over every catalog key and value that is a
+// function of the repository (versions, classes of service, deletion index,
+// reference counts), leaving out what describes this copy. Two catalogs
+// built from the same repository have the same digest.
+func (c *Catalog) Digest(ctx context.Context) ([32]byte, error) {
+	h := sha256.New()
+	it, err := c.db.NewIter(nil)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer it.Close()
+	var n [binary.MaxVarintLen64]byte
+	for it.First(); it.Valid(); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return [32]byte{}, err
+		}
+		k := it.Key()
+		if k[0] == pBlob || k[0] == pMeta {
+			continue
+		}
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(k)))])
+		h.Write(k)
+		v := it.Value()
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(v)))])
+		h.Write(v)
+	}
+	var d [32]byte
+	copy(d[:], h.Sum(nil))
+	return d, it.Error()
+}
+
+// scanPrefixRange calls fn for every key/value under prefix p.
+func scanPrefixRange(r pebble.Reader, p []byte, fn func(k, v []byte) error) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key(), it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// lastUnder returns the last key/value under prefix p.
+func lastUnder(r pebble.Reader, p []byte) (k, v []byte, ok bool, err error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer it.Close()
+	if it.Last() {
+		return append([]byte(nil), it.Key()...), append([]byte(nil), it.Value()...), true, nil
+	}
+	return nil, nil, false, it.Error()
+}

@@ -1,0 +1,64 @@
+// Package backup keeps tidemark's point-in-time backup: a real-time scanner
+// that follows the redo log and ships it to a backup repository on an
+// hsm.Volume, the repository format itself, and a local catalog of every
+// version of every account, folder and item, with SmartScan, purge and a
+// coherency check (verify) on top. It does not import the engine: the
+// composition root hands it a LogSource, a BlobSource and a Source.
+//
+// # Repository layout
+//
+// A repository is a directory or an S3 prefix. Every object is written whole
+// under its final name and never modified; the only removals are compaction
+// (after the covering object is durable), purge (what retention allows) and
+// verify --fix (which moves, never deletes).
+//
+//	tidemark-backup.json                 {"format":1,"id":"…","created":"…"}
+//	log/<first>-<last>.seg.zst           redo records first..last (020d LSNs)
+//	scan/<lsn>-<unixns>.scan.zst         SmartScan corrections, applied after record <lsn>
+//	blobs/<2 hex>/<64 hex>               one compressed message per digest (dedup.Encode)
+//	catalog/<lsn>.snap.zst               catalog state at <lsn> + server configuration
+//	quarantine/<original name>           objects verify --fix moved aside
+//
+// # Segment and scan objects
+//
+// Both share one layout. The header is not compressed, so a reader learns
+// the range and times of an object with one small ranged read:
+//
+//	0      4   5   6   7   8          16         24          32          40      44      48
+//	+------+---+---+---+---+----------+----------+-----------+-----------+-------+-------+-------…
+//	|"TMBK"|ver|cod|knd| 0 | firstLSN | lastLSN  | firstTime | lastTime  | count | crc32c| body
+//	+------+---+---+---+---+----------+----------+-----------+-----------+-------+-------+-------…
+//	ver = 1; cod = codec of body (1 = zstd with frame checksum); knd = 1 segment, 2 scan, 3 snapshot
+//	integers little-endian; times unix ns; crc32c (Castagnoli) covers bytes 0..43
+//
+// The decompressed body of a segment is a run of records in the redo log's
+// own framing (redolog.AppendRecord: length, crc32c, lsn, time, type,
+// payload), so every record keeps the checksum it had in the redo log.
+// MessageAdded payloads are re-encoded with Blob emptied (the digest stays;
+// the bytes are in blobs/) and with the targets of accounts that are not
+// backed up removed; records that concern only such accounts are left out,
+// so LSNs inside a segment may have gaps. A segment covers the positions
+// first..last: a reader listing log/ may find overlapping segments while
+// compaction runs, and chooses a chain of the largest covering segments in
+// which no LSN appears twice (see chain).
+//
+// A scan object holds SmartScan corrections: records whose Type is one of
+// the scan types (ScanAccount, ScanFolder, ScanItem, ScanCOS, 0xFF01..) and
+// whose LSN is the position they were computed at; they apply after the redo
+// record of that LSN and before the next.
+//
+// A snapshot (kind 3) body is: uvarint length + tidemark.toml bytes,
+// uvarint length + provisioning bytes, then the catalog's key/value pairs
+// as uvarint length + key, uvarint length + value, in key order.
+//
+// A torn object cannot exist (objects are written whole); a corrupt one
+// fails its header checksum, the zstd frame checksum or a record checksum
+// and is reported by verify with ErrCorrupt.
+//
+// # Catalog
+//
+// The catalog is a Pebble database (<data>/backup-catalog) that is a pure
+// function of the repository: Rebuild from the latest snapshot plus the
+// segments and scans after it gives the same answers as the live catalog.
+// See keys.go for its key space.
+package backup

@@ -1,0 +1,183 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// FormatVersion is the repository format this package writes and reads.
+const FormatVersion = 1
+
+// Manifest is the content of tidemark-backup.json.
+type Manifest struct {
+	Format  int       `json:"format"`
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Digest  string    `json:"digest"` // blob digest algorithm, "sha256"
+}
+
+// Repository is a backup repository on a volume. It holds no state beyond
+// the manifest, so several may be open on one volume; it is safe for
+// concurrent use.
+type Repository struct {
+	vol      hsm.Volume
+	manifest Manifest
+}
+
+// InitRepository creates the manifest on vol if it has none and opens the
+// repository. now stamps the creation time.
+func InitRepository(ctx context.Context, vol hsm.Volume, now time.Time) (*Repository, error) {
+	r, err := OpenRepository(ctx, vol)
+	if err == nil || !errors.Is(err, ErrNotRepository) {
+		return r, err
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("init repository: %w", err)
+	}
+	m := Manifest{Format: FormatVersion, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("init repository: %w", err)
+	}
+	if err := hsm.PutBytes(ctx, vol, manifestName, append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("init repository: %w", err)
+	}
+	return &Repository{vol: vol, manifest: m}, nil
+}
+
+// OpenRepository opens an existing repository; a volume without a manifest
+// fails with ErrNotRepository.
+func OpenRepository(ctx context.Context, vol hsm.Volume) (*Repository, error) {
+	b, err := hsm.ReadAll(ctx, vol, manifestName)
+	if hsm.IsNotFound(err) {
+		return nil, fmt.Errorf("open repository: %w", ErrNotRepository)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open repository: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("open repository: %s: %w: %v", manifestName, ErrCorrupt, err)
+	}
+	if m.Format > FormatVersion || m.Format < 1 {
+		return nil, fmt.Errorf("open repository: %w: format %d", ErrFormat, m.Format)
+	}
+	return &Repository{vol: vol, manifest: m}, nil
+}
+
+// Manifest returns the repository's manifest.
+func (r *Repository) Manifest() Manifest { return r.manifest }
+
+// ID returns the repository id.
+func (r *Repository) ID() string { return r.manifest.ID }
+
+// Volume returns the volume the repository lives on.
+func (r *Repository) Volume() hsm.Volume { return r.vol }
+
+// SegmentInfo names one log segment or scan object.
+type SegmentInfo struct {
+	Name  string
+	First uint64 // first position covered (for a scan: its position)
+	Last  uint64 // last position covered
+	Size  int64
+	Scan  bool
+	Time  int64 // scans only: when the scan ran (unix ns)
+}
+
+// Segments lists every log segment, in name order (overlaps included).
+func (r *Repository) Segments(ctx context.Context) ([]SegmentInfo, error) {
+	var out []SegmentInfo
+	err := r.vol.List(ctx, logPrefix, func(o hsm.ObjectInfo) error {
+		if f, l, ok := parseSegmentName(o.Name); ok {
+			out = append(out, SegmentInfo{Name: o.Name, First: f, Last: l, Size: o.Size})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
+	return out, nil
+}
+
+// Scans lists every scan object in application order.
+func (r *Repository) Scans(ctx context.Context) ([]SegmentInfo, error) {
+	var out []SegmentInfo
+	err := r.vol.List(ctx, scanPrefix, func(o hsm.ObjectInfo) error {
+		if l, t, ok := parseScanName(o.Name); ok {
+			out = append(out, SegmentInfo{Name: o.Name, First: l, Last: l, Size: o.Size, Scan: true, Time: t})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list scans: %w", err)
+	}
+	return out, nil
+}
+
+// chain picks, from possibly overlapping segments, an ordered run in which
+// every position after from appears at most once, preferring the segment
+// reaching furthest (the compacted one) at each step. Gaps (positions no
+// segment covers) are skipped.
+func chain(segs []SegmentInfo, from uint64) []SegmentInfo {
+	s := append([]SegmentInfo(nil), segs...)
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].First != s[j].First {
+			return s[i].First < s[j].First
+		}
+		return s[i].Last > s[j].Last
+	})
+	var out []SegmentInfo
+	next := from + 1
+	for i := 0; i < len(s); {
+		// Among segments starting at or before next, take the longest reach.
+		best := -1
+		for j := i; j < len(s) && s[j].First <= next; j++ {
+			if s[j].Last >= next && (best < 0 || s[j].Last > s[best].Last) {
+				best = j
+			}
+		}
+		if best < 0 {
+			// Skip segments wholly before next; jump a gap to the next start.
+			for i < len(s) && s[i].Last < next {
+				i++
+			}
+			if i < len(s) && s[i].First > next {
+				next = s[i].First
+			}
+			continue
+		}
+		out = append(out, s[best])
+		next = s[best].Last + 1
+		i = best + 1
+	}
+	return out
+}
+
+// readRecords fetches and decodes one segment or scan object.
+func (r *Repository) readRecords(ctx context.Context, name string) (header, []redolog.Record, error) {
+	b, err := hsm.ReadAll(ctx, r.vol, name)
+	if err != nil {
+		return header{}, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	h, recs, err := decodeRecords(b)
+	if err != nil {
+		return h, nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return h, recs, nil
+}
+
+// putObject stores b under name.
+func (r *Repository) putObject(ctx context.Context, name string, b []byte) error {
+	return r.vol.Put(ctx, name, bytes.NewReader(b), int64(len(b)))
+}
