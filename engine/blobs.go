@@ -1,0 +1,197 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/hsm"
+)
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// storeBlobFirst makes a blob durable on the primary volume before its
+// record is queued, unless a blob with that digest is already known.
+// It runs on the caller's goroutine, so deliverers write in parallel.
+func (e *Engine) storeBlobFirst(ctx context.Context, d dedup.Digest, raw []byte, force bool) (wrote bool, err error) {
+	if !force {
+		var br blobRec
+		ok, err := getVal(e.db, blobKey(d), &br)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			return false, nil
+		}
+	}
+	framed := dedup.Encode(raw, e.opts.CompressThreshold)
+	if err := e.primary.Put(ctx, dedup.BlobName(d), bytes.NewReader(framed), int64(len(framed))); err != nil {
+		return false, fmt.Errorf("engine: store blob: %w", err)
+	}
+	return true, nil
+}
+
+// volumeOf returns the volume holding a blob.
+func (e *Engine) volumeOf(d dedup.Digest) (hsm.Volume, string, error) {
+	var br blobRec
+	ok, err := getVal(e.db, blobKey(d), &br)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok {
+		return nil, "", fmt.Errorf("%w: blob %s has no record", ErrCorrupt, d)
+	}
+	v := e.volumes[br.Volume]
+	if v == nil {
+		return nil, "", fmt.Errorf("engine: blob %s is on volume %q, which is not configured", d, br.Volume)
+	}
+	return v, br.Volume, nil
+}
+
+// readBlob returns a blob's raw bytes.
+func (e *Engine) readBlob(ctx context.Context, d dedup.Digest) ([]byte, error) {
+	v, _, err := e.volumeOf(d)
+	if err != nil {
+		return nil, err
+	}
+	framed, err := hsm.ReadAll(ctx, v, dedup.BlobName(d))
+	if err != nil {
+		return nil, fmt.Errorf("engine: read blob %s: %w", d, err)
+	}
+	raw, err := dedup.Decode(framed)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read blob %s: %w", d, err)
+	}
+	return raw, nil
+}
+
+// readBlobRange reads n bytes (n < 0: to the end) at off of a blob's raw
+// bytes. Uncompressed blobs are read by range; compressed ones whole.
+func (e *Engine) readBlobRange(ctx context.Context, d dedup.Digest, size, off, n int64) ([]byte, error) {
+	if off < 0 || off > size {
+		return nil, invalidf("range offset %d outside 0..%d", off, size)
+	}
+	if n < 0 || off+n > size {
+		n = size - off
+	}
+	v, _, err := e.volumeOf(d)
+	if err != nil {
+		return nil, err
+	}
+	name := dedup.BlobName(d)
+	head, err := readRange(ctx, v, name, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(head) == 1 && head[0] == dedup.CodecRaw {
+		return readRange(ctx, v, name, 1+off, n)
+	}
+	raw, err := e.readBlob(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return raw[off : off+n], nil
+}
+
+func readRange(ctx context.Context, v hsm.Volume, name string, off, n int64) ([]byte, error) {
+	rc, err := v.GetRange(ctx, name, off, n)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read blob %s: %w", name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read blob %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// collectBatch bounds the deletes of one collection pass, so the writer
+// goroutine returns to commands quickly.
+const collectBatch = 256
+
+// collect deletes blobs whose count dropped to zero at an LSN both
+// checkpointed and (when a consumer is configured) shipped. It runs on the
+// writer goroutine, so no command can re-reference a blob while it goes;
+// a blob-first writer that skipped writing because the record existed
+// finds it gone at validation and rewrites (errBlobGone).
+func (e *Engine) collect(ctx context.Context) error {
+	if e.poisoned.Load() != nil {
+		return nil
+	}
+	limit := e.checkpoint.Load()
+	if e.opts.SafeLSN != nil {
+		if s := e.opts.SafeLSN(); s < limit {
+			limit = s
+		}
+	}
+	for {
+		type drop struct {
+			key []byte
+			d   dedup.Digest
+		}
+		var drops []drop
+		err := scan(e.db, []byte{tBlobDrop}, func(k, _ []byte) error {
+			if len(k) != 1+8+32 {
+				return fmt.Errorf("%w: drop key %x", ErrCorrupt, k)
+			}
+			if binary.BigEndian.Uint64(k[1:9]) > limit || len(drops) >= collectBatch {
+				return errStopScan
+			}
+			var d dedup.Digest
+			copy(d[:], k[9:])
+			drops = append(drops, drop{append([]byte(nil), k...), d})
+			return nil
+		})
+		if err != nil && err != errStopScan {
+			return err
+		}
+		if len(drops) == 0 {
+			return nil
+		}
+		b := e.db.NewBatch()
+		for _, dr := range drops {
+			var br blobRec
+			ok, err := getVal(e.db, blobKey(dr.d), &br)
+			if err != nil {
+				b.Close()
+				return err
+			}
+			if ok && br.Refs == 0 {
+				v := e.volumes[br.Volume]
+				if v == nil {
+					v = e.primary
+				}
+				e.gcGen.Add(1)
+				if err := v.Delete(ctx, dedup.BlobName(dr.d)); err != nil {
+					b.Close()
+					return fmt.Errorf("delete blob %s: %w", dr.d, err)
+				}
+				_ = b.Delete(blobKey(dr.d), nil)
+			}
+			_ = b.Delete(dr.key, nil)
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		if len(drops) == collectBatch {
+			// More to do: yield to queued commands, then continue.
+			select {
+			case e.gcKick <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	}
+}
+
+type stopScan struct{}
+
+func (stopScan) Error() string { return "stop" }
+
+var errStopScan error = stopScan{}

@@ -1,0 +1,56 @@
+// Package engine is tidemark's event-sourced core: it turns commands from
+// producers (LMTP delivery, IMAP sessions, the CLI, restores) into events,
+// appends them to the redo log, applies them to a Pebble projection, and
+// answers queries about domains, accounts, folders and items.
+//
+// # Data directory
+//
+//	<data>/LOCK              held while open (ErrLocked for a second process)
+//	<data>/redolog/          the redo log, source of truth
+//	<data>/meta/             Pebble: the projection and the applied LSN
+//	<data>/volumes/<name>/   local blob volumes; blobs at blobs/ab/<sha256 hex>
+//
+// # Write path
+//
+// One writer goroutine owns sequencing. Callers queue commands; the writer
+// drains everything queued (up to Options.MaxRound) into one round:
+//
+//  1. each command validates against an indexed Pebble batch that already
+//     holds the effects of the earlier commands of the round, chooses ids,
+//     UIDs and UIDVALIDITY, and yields one event (or an error, which
+//     answers that command alone and writes nothing for it);
+//  2. each event is applied to the batch at the LSN it will get (MODSEQ =
+//     LSN), by the same apply code replay uses;
+//  3. all events go to the redo log in one AppendBatch: one write, one
+//     fsync for the round (group commit);
+//  4. blobs that rode inside records (up to Options.InlineBlobMax) are
+//     written durably to the primary volume, in parallel;
+//  5. the batch commits with the applied LSN (Pebble's WAL is off and the
+//     commit is NoSync: the redo log is the source of truth);
+//  6. watchers are notified and each command is answered.
+//
+// Larger blobs are written durably to the primary volume by the caller's
+// goroutine before the command is queued (blob-first), so deliverers write
+// in parallel. A blob already known (it has a blob record) is not written
+// again. A failed append, inline blob write or commit poisons the engine:
+// writes fail with ErrReadOnly until it is reopened, which replays the log.
+//
+// # Recovery and checkpoints
+//
+// Pebble state is durable only when flushed. Open reads the applied LSN
+// and replays every later record; replay rewrites inline blobs missing from
+// the volume. A checkpoint (Checkpoint, every Options.CheckpointInterval,
+// and Close) flushes Pebble and records the checkpoint LSN.
+//
+// # Blob references
+//
+// Every blob has an exact reference count (copies, expunges, folder and
+// account deletions). A count reaching zero at LSN n queues the blob for
+// collection under n; it is deleted from its volume once the checkpoint has
+// passed n and, with a consumer configured, Options.SafeLSN() >= n. A blob
+// referenced again before that is rescued.
+//
+// # Pebble key layout
+//
+// See schema.go: one-byte table prefixes, big-endian integers, CBOR values.
+package engine

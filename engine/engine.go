@@ -1,0 +1,254 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/localvol"
+	"github.com/tidemark/tidemark/internal/vfsutil"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// Data directory entries.
+const (
+	RedoDir    = "redolog"
+	MetaDir    = "meta"
+	VolumesDir = "volumes"
+	LockFile   = "LOCK"
+)
+
+// Engine is an open data directory. All methods are safe for concurrent
+// use.
+type Engine struct {
+	dir     string
+	opts    Options
+	fs      vfs.FS
+	lock    io.Closer
+	log     *redolog.Log
+	db      *pebble.DB
+	primary hsm.Volume
+	volumes map[string]hsm.Volume
+
+	applied    atomic.Uint64 // last LSN applied to Pebble
+	checkpoint atomic.Uint64 // last LSN known flushed to Pebble's sstables
+	poisoned   atomic.Pointer[error]
+	gcGen      atomic.Uint64 // bumped by every collection pass that deletes
+
+	mu     sync.RWMutex // guards closed and sends on cmds
+	closed bool
+	cmds   chan *command
+	gcKick chan struct{}
+	quit   chan struct{}
+	wg     sync.WaitGroup
+
+	watch watchers
+}
+
+// Open opens (creating as needed) the data directory: it locks it, opens
+// the redo log, Pebble and the primary volume, and replays every record
+// after the applied LSN. A directory held by another process gives an error
+// wrapping ErrLocked.
+func Open(dataDir string, opts *Options) (*Engine, error) {
+	o := opts.withDefaults()
+	e := &Engine{dir: dataDir, opts: o, fs: o.FS}
+	if err := vfsutil.MkdirAll(o.FS, dataDir); err != nil {
+		return nil, fmt.Errorf("engine: open %s: %w", dataDir, err)
+	}
+	lock, err := o.FS.Lock(o.FS.PathJoin(dataDir, LockFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dataDir, err)
+	}
+	e.lock = lock
+	ok := false
+	defer func() {
+		if !ok {
+			e.closeStores()
+		}
+	}()
+	e.log, err = redolog.Open(o.FS.PathJoin(dataDir, RedoDir), &o.RedoLog)
+	if err != nil {
+		if errors.Is(err, redolog.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dataDir, err)
+		}
+		return nil, fmt.Errorf("engine: open redo log: %w", err)
+	}
+	if err := e.openVolumes(); err != nil {
+		return nil, err
+	}
+	if err := e.openPebble(); err != nil {
+		return nil, err
+	}
+	if err := e.recover(); err != nil {
+		return nil, err
+	}
+	e.cmds = make(chan *command, 4*o.MaxRound)
+	e.gcKick = make(chan struct{}, 1)
+	e.quit = make(chan struct{})
+	e.wg.Add(1)
+	go e.run()
+	if o.CheckpointInterval > 0 {
+		e.wg.Add(1)
+		go e.checkpointLoop()
+	}
+	ok = true
+	return e, nil
+}
+
+func (e *Engine) openVolumes() error {
+	o := &e.opts
+	e.primary = o.Primary
+	if e.primary == nil {
+		dir := e.fs.PathJoin(e.dir, VolumesDir, o.PrimaryName)
+		v, err := localvol.New(e.fs, dir, nil)
+		if err != nil {
+			return fmt.Errorf("engine: open primary volume: %w", err)
+		}
+		e.primary = v
+	}
+	e.volumes = map[string]hsm.Volume{}
+	for name, v := range o.Volumes {
+		e.volumes[name] = v
+	}
+	e.volumes[o.PrimaryName] = e.primary
+	return nil
+}
+
+func (e *Engine) openPebble() error {
+	cache := pebble.NewCache(e.opts.PebbleCacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{
+		FS:         e.fs,
+		Cache:      cache,
+		DisableWAL: true, // the redo log is the source of truth (invariant 4)
+		Logger:     pebbleLogger{e.opts.Logger},
+	}
+	db, err := pebble.Open(e.fs.PathJoin(e.dir, MetaDir), po)
+	if err != nil {
+		if errors.Is(err, pebble.ErrDBAlreadyExists) || isLockErr(err) {
+			return fmt.Errorf("%w: %v", ErrLocked, err)
+		}
+		return fmt.Errorf("engine: open pebble: %w", err)
+	}
+	e.db = db
+	return nil
+}
+
+func isLockErr(err error) bool { return err != nil && errors.Is(err, vfs.ErrUnsupported) }
+
+// Close stops the writer after the commands already queued, flushes Pebble
+// (a checkpoint, so the next Open replays nothing) and closes the log and
+// the directory lock. Watch channels are closed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.closed = true
+	close(e.cmds)
+	close(e.quit)
+	e.mu.Unlock()
+	e.wg.Wait()
+	var errs []error
+	if e.poisoned.Load() == nil {
+		if err := e.db.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("engine: flush pebble: %w", err))
+		}
+	}
+	e.watch.closeAll()
+	errs = append(errs, e.closeStores())
+	return errors.Join(errs...)
+}
+
+func (e *Engine) closeStores() error {
+	var errs []error
+	if e.db != nil {
+		errs = append(errs, e.db.Close())
+	}
+	if e.log != nil {
+		errs = append(errs, e.log.Close())
+	}
+	if e.lock != nil {
+		errs = append(errs, e.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Log returns the redo log, for the backup scanner. Only the engine
+// appends to it.
+func (e *Engine) Log() *redolog.Log { return e.log }
+
+// AppliedLSN returns the LSN of the last record applied to the projection.
+func (e *Engine) AppliedLSN() uint64 { return e.applied.Load() }
+
+// CheckpointLSN returns the LSN up to which the projection is flushed:
+// after a crash, replay starts after it.
+func (e *Engine) CheckpointLSN() uint64 { return e.checkpoint.Load() }
+
+// Primary returns the primary volume.
+func (e *Engine) Primary() hsm.Volume { return e.primary }
+
+// Checkpoint flushes the projection so replay after a crash starts at the
+// current applied LSN, then lets blob collection run.
+func (e *Engine) Checkpoint(ctx context.Context) error {
+	if e.poisoned.Load() != nil {
+		return ErrReadOnly
+	}
+	lsn := e.applied.Load()
+	if err := e.db.Flush(); err != nil {
+		return fmt.Errorf("engine: checkpoint: %w", err)
+	}
+	if lsn > e.checkpoint.Load() {
+		e.checkpoint.Store(lsn)
+	}
+	select {
+	case e.gcKick <- struct{}{}:
+	default:
+	}
+	return ctx.Err()
+}
+
+func (e *Engine) checkpointLoop() {
+	defer e.wg.Done()
+	t := time.NewTicker(e.opts.CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.quit:
+			return
+		case <-t.C:
+			if e.applied.Load() == e.checkpoint.Load() && e.opts.SafeLSN == nil {
+				continue
+			}
+			if err := e.Checkpoint(context.Background()); err != nil && !errors.Is(err, ErrReadOnly) {
+				e.opts.Logger.Error("engine: checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// pebbleLogger sends Pebble's messages to slog at debug level; errors at
+// error level.
+type pebbleLogger struct{ l interface {
+	Debug(string, ...any)
+	Error(string, ...any)
+} }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	panic("pebble: " + fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,297 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sort"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/tidemark/tidemark/engine/event"
+)
+
+// PathSep separates folder names in a path.
+const PathSep = "/"
+
+// InboxName is the name of every account's inbox; it is case-insensitive.
+const InboxName = "INBOX"
+
+// Folder is a folder with its IMAP state and counts.
+type Folder struct {
+	ID, Parent    uint64
+	Name, Path    string
+	SpecialUse    string
+	Subscribed    bool
+	UIDValidity   uint32
+	UIDNext       uint32
+	HighestModSeq uint64
+	Messages      uint32
+	Unseen        uint32
+	Deleted       uint32
+	Size          int64
+}
+
+func folderOf(f folderRec) Folder {
+	return Folder{
+		ID: f.ID, Parent: f.Parent, Name: f.Name, Path: f.Path, SpecialUse: f.SpecialUse,
+		Subscribed: f.Subscribed, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext,
+		HighestModSeq: f.HighestModSeq, Messages: f.Messages, Unseen: f.Unseen,
+		Deleted: f.Deleted, Size: f.Size,
+	}
+}
+
+// pathKeyOf is the index form of a path: "INBOX" (any case) as its first
+// component is upper-cased, everything else is kept.
+func pathKeyOf(path string) string {
+	first, rest, has := strings.Cut(path, PathSep)
+	if strings.EqualFold(first, InboxName) {
+		if has {
+			return InboxName + PathSep + rest
+		}
+		return InboxName
+	}
+	return path
+}
+
+var specialUses = map[string]bool{
+	"": true, `\Inbox`: true, `\Sent`: true, `\Drafts`: true, `\Trash`: true, `\Junk`: true,
+	`\Archive`: true, `\All`: true, `\Flagged`: true,
+}
+
+// splitPath checks a path and returns its components.
+func splitPath(path string) ([]string, error) {
+	path = strings.Trim(path, PathSep)
+	if path == "" {
+		return nil, invalidf("empty folder path")
+	}
+	parts := strings.Split(path, PathSep)
+	for _, p := range parts {
+		if !validName(p) {
+			return nil, invalidf("folder path %q", path)
+		}
+	}
+	if strings.EqualFold(parts[0], InboxName) {
+		parts[0] = InboxName
+	}
+	return parts, nil
+}
+
+func folderIDByPath(r reader, acct uint64, path string) (uint64, bool, error) {
+	b, c, err := r.Get(pathKey(acct, path))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer c.Close()
+	return binary.BigEndian.Uint64(b), true, nil
+}
+
+// ListFolders returns the account's folders sorted by path, with counts.
+func (e *Engine) ListFolders(ctx context.Context, acct uint64) ([]Folder, error) {
+	if _, err := loadAccount(e.db, acct); err != nil {
+		return nil, err
+	}
+	var out []Folder
+	err := scan(e.db, folderPrefix(acct), func(_, v []byte) error {
+		var f folderRec
+		if err := decVal(v, &f); err != nil {
+			return err
+		}
+		out = append(out, folderOf(f))
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, err
+}
+
+// GetFolder returns one folder.
+func (e *Engine) GetFolder(ctx context.Context, acct, folder uint64) (Folder, error) {
+	f, err := loadFolder(e.db, acct, folder)
+	if err != nil {
+		return Folder{}, err
+	}
+	return folderOf(f), nil
+}
+
+// FolderByPath finds a folder by path ("INBOX" in any case).
+func (e *Engine) FolderByPath(ctx context.Context, acct uint64, path string) (Folder, error) {
+	parts, err := splitPath(path)
+	if err != nil {
+		return Folder{}, notFoundf("folder %q", path)
+	}
+	id, ok, err := folderIDByPath(e.db, acct, strings.Join(parts, PathSep))
+	if err != nil {
+		return Folder{}, err
+	}
+	if !ok {
+		return Folder{}, notFoundf("folder %q of account %d", path, acct)
+	}
+	return e.GetFolder(ctx, acct, id)
+}
+
+// CreateFolder creates a folder. Its parent folders must exist (ErrNotFound
+// otherwise): a client creating "a/b/c" creates "a" and "a/b" first.
+func (e *Engine) CreateFolder(ctx context.Context, acct uint64, path, specialUse string) (Folder, error) {
+	parts, err := splitPath(path)
+	if err != nil {
+		return Folder{}, err
+	}
+	if !specialUses[specialUse] || specialUse == `\Inbox` {
+		return Folder{}, invalidf("special use %q", specialUse)
+	}
+	full := strings.Join(parts, PathSep)
+	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		a, err := tx.account(acct)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok, err := folderIDByPath(tx.b, acct, full); err != nil || ok {
+			if err == nil {
+				err = existsf("folder %q", full)
+			}
+			return nil, nil, err
+		}
+		var parent uint64
+		if len(parts) > 1 {
+			pid, ok, err := folderIDByPath(tx.b, acct, strings.Join(parts[:len(parts)-1], PathSep))
+			if err != nil {
+				return nil, nil, err
+			}
+			if !ok {
+				return nil, nil, notFoundf("parent of folder %q", full)
+			}
+			parent = pid
+		}
+		uv, err := e.nextUIDValidity(tx)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev := event.FolderCreated{
+			Account: acct, Folder: a.NextFolder, Parent: parent, Name: parts[len(parts)-1],
+			SpecialUse: specialUse, UIDValidity: uv, Subscribed: true,
+		}
+		f := Folder{ID: ev.Folder, Parent: parent, Name: ev.Name, Path: full, SpecialUse: specialUse,
+			Subscribed: true, UIDValidity: uv, UIDNext: 1, HighestModSeq: tx.lsn}
+		return ev, f, nil
+	})
+	if err != nil {
+		return Folder{}, err
+	}
+	return res.(Folder), nil
+}
+
+// RenameFolder moves a folder (with its children) to newPath, whose parent
+// must exist. Renaming INBOX, or into INBOX's place, is refused with
+// ErrInvalid. The folder's UIDVALIDITY changes, since its name now shows
+// other clients a different mailbox.
+func (e *Engine) RenameFolder(ctx context.Context, acct, folder uint64, newPath string) error {
+	parts, err := splitPath(newPath)
+	if err != nil {
+		return err
+	}
+	full := strings.Join(parts, PathSep)
+	_, err = e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		f, err := tx.folder(acct, folder)
+		if err != nil {
+			return nil, nil, err
+		}
+		if f.Path == InboxName {
+			return nil, nil, invalidf("renaming INBOX")
+		}
+		if full == InboxName {
+			return nil, nil, existsf("folder INBOX")
+		}
+		if full == f.Path || strings.HasPrefix(full, f.Path+PathSep) {
+			return nil, nil, invalidf("rename %q under itself", f.Path)
+		}
+		if _, ok, err := folderIDByPath(tx.b, acct, full); err != nil || ok {
+			if err == nil {
+				err = existsf("folder %q", full)
+			}
+			return nil, nil, err
+		}
+		var parent uint64
+		if len(parts) > 1 {
+			pid, ok, err := folderIDByPath(tx.b, acct, strings.Join(parts[:len(parts)-1], PathSep))
+			if err != nil {
+				return nil, nil, err
+			}
+			if !ok {
+				return nil, nil, notFoundf("parent of folder %q", full)
+			}
+			parent = pid
+		}
+		uv, err := e.nextUIDValidity(tx)
+		if err != nil {
+			return nil, nil, err
+		}
+		return event.FolderRenamed{Account: acct, Folder: folder, NewParent: parent,
+			NewName: parts[len(parts)-1], NewUIDValidity: uv}, nil, nil
+	})
+	return err
+}
+
+// DeleteFolder deletes a folder and the items in it. INBOX cannot be
+// deleted (ErrInvalid), nor a folder with children (ErrFolderNotEmpty).
+func (e *Engine) DeleteFolder(ctx context.Context, acct, folder uint64) error {
+	_, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		f, err := tx.folder(acct, folder)
+		if err != nil {
+			return nil, nil, err
+		}
+		if f.Path == InboxName {
+			return nil, nil, invalidf("deleting INBOX")
+		}
+		hasKids := false
+		err = scan(tx.b, folderPrefix(acct), func(_, v []byte) error {
+			var c folderRec
+			if err := decVal(v, &c); err != nil {
+				return err
+			}
+			if c.Parent == folder {
+				hasKids = true
+				return errStopScan
+			}
+			return nil
+		})
+		if err != nil && err != errStopScan {
+			return nil, nil, err
+		}
+		if hasKids {
+			return nil, nil, wrapNotEmpty("folder %q has child folders", f.Path)
+		}
+		var items []uint64
+		err = scan(tx.b, itemPrefix(acct, folder), func(_, v []byte) error {
+			var it itemRec
+			if err := decVal(v, &it); err != nil {
+				return err
+			}
+			items = append(items, it.ID)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return event.FolderDeleted{Account: acct, Folder: folder, Items: items}, nil, nil
+	})
+	return err
+}
+
+// SetSubscribed sets a folder's subscription flag.
+func (e *Engine) SetSubscribed(ctx context.Context, acct, folder uint64, on bool) error {
+	_, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		f, err := tx.folder(acct, folder)
+		if err != nil {
+			return nil, nil, err
+		}
+		if f.Subscribed == on {
+			return nil, nil, nil
+		}
+		return event.FolderSubscribed{Account: acct, Folder: folder, Subscribed: on}, nil, nil
+	})
+	return err
+}

@@ -1,0 +1,313 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"time"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine/event"
+)
+
+// Item is a mailbox item (a message today).
+type Item struct {
+	ID           uint64
+	Folder       uint64
+	UID          uint32
+	Type         event.ItemType
+	Flags        []string
+	InternalDate time.Time
+	Size         int64
+	Digest       dedup.Digest
+	ModSeq       uint64 // LSN of the item's last change
+}
+
+func uidFromItemKey(k []byte) uint32 { return binary.BigEndian.Uint32(k[len(k)-4:]) }
+
+// folderItems lists a folder's items in UID order.
+func folderItems(r reader, acct, folder uint64, fn func(uid uint32, it itemRec) error) error {
+	return scan(r, itemPrefix(acct, folder), func(k, v []byte) error {
+		var it itemRec
+		if err := decVal(v, &it); err != nil {
+			return err
+		}
+		return fn(uidFromItemKey(k), it)
+	})
+}
+
+// ListItems returns a folder's items ordered by UID (IMAP sequence number =
+// index + 1).
+func (e *Engine) ListItems(ctx context.Context, acct, folder uint64) ([]Item, error) {
+	if _, err := loadFolder(e.db, acct, folder); err != nil {
+		return nil, err
+	}
+	var out []Item
+	err := folderItems(e.db, acct, folder, func(uid uint32, it itemRec) error {
+		out = append(out, itemOf(acct, folder, uid, it))
+		return nil
+	})
+	return out, err
+}
+
+// GetItem returns one item.
+func (e *Engine) GetItem(ctx context.Context, acct, item uint64) (Item, error) {
+	loc, it, err := loadItem(e.db, acct, item)
+	if err != nil {
+		return Item{}, err
+	}
+	return itemOf(acct, loc.folder, loc.uid, it), nil
+}
+
+// ChangedSince returns the folder's items whose MODSEQ is above modseq, in
+// UID order (CONDSTORE).
+func (e *Engine) ChangedSince(ctx context.Context, acct, folder uint64, modseq uint64) ([]Item, error) {
+	if _, err := loadFolder(e.db, acct, folder); err != nil {
+		return nil, err
+	}
+	var out []Item
+	err := folderItems(e.db, acct, folder, func(uid uint32, it itemRec) error {
+		if it.ModSeq > modseq {
+			out = append(out, itemOf(acct, folder, uid, it))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OpenBlob opens an item's raw message bytes and returns its size.
+func (e *Engine) OpenBlob(ctx context.Context, acct, item uint64) (io.ReadCloser, int64, error) {
+	_, it, err := loadItem(e.db, acct, item)
+	if err != nil {
+		return nil, 0, err
+	}
+	raw, err := e.readBlob(ctx, it.Digest)
+	if err != nil {
+		return nil, 0, err
+	}
+	return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), nil
+}
+
+// ReadBlobRange reads n bytes (n < 0: to the end) at off of an item's raw
+// message; a range past the end is clipped.
+func (e *Engine) ReadBlobRange(ctx context.Context, acct, item uint64, off, n int64) ([]byte, error) {
+	_, it, err := loadItem(e.db, acct, item)
+	if err != nil {
+		return nil, err
+	}
+	return e.readBlobRange(ctx, it.Digest, it.Size, off, n)
+}
+
+// Quota returns the account's used bytes and limit (0 = unlimited).
+func (e *Engine) Quota(ctx context.Context, acct uint64) (used, limit int64, err error) {
+	a, err := loadAccount(e.db, acct)
+	if err != nil {
+		return 0, 0, err
+	}
+	return a.Used, a.A.Quota, nil
+}
+
+// itemsIn loads items and checks that each is in folder.
+func (tx *txn) itemsIn(acct, folder uint64, ids []uint64) ([]itemLoc, []itemRec, error) {
+	locs := make([]itemLoc, 0, len(ids))
+	recs := make([]itemRec, 0, len(ids))
+	seen := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		loc, it, err := tx.item(acct, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if loc.folder != folder {
+			return nil, nil, notFoundf("item %d in folder %d", id, folder)
+		}
+		locs = append(locs, loc)
+		recs = append(recs, it)
+	}
+	return locs, recs, nil
+}
+
+// StoreFlags changes the flags of items of a folder. With unchangedSince >
+// 0 (CONDSTORE UNCHANGEDSINCE) items modified after it are left alone. It
+// returns the items whose flags changed, with their new MODSEQ; items whose
+// flags would not change are not touched.
+func (e *Engine) StoreFlags(ctx context.Context, acct, folder uint64, items []uint64, op FlagOp, flags []string, unchangedSince uint64) ([]Item, error) {
+	fl, err := canonFlags(flags)
+	if err != nil {
+		return nil, err
+	}
+	if op < FlagsSet || op > FlagsRemove {
+		return nil, invalidf("flag operation %d", op)
+	}
+	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		if _, err := tx.folder(acct, folder); err != nil {
+			return nil, nil, err
+		}
+		locs, recs, err := tx.itemsIn(acct, folder, items)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev := event.FlagsChanged{Account: acct, Folder: folder}
+		var changed []Item
+		for i, it := range recs {
+			if unchangedSince > 0 && it.ModSeq > unchangedSince {
+				continue
+			}
+			n := applyFlagOp(it.Flags, op, fl)
+			if equalFlags(n, it.Flags) {
+				continue
+			}
+			ev.Changes = append(ev.Changes, event.FlagChange{Item: it.ID, Flags: n})
+			it.Flags, it.ModSeq = n, tx.lsn
+			changed = append(changed, itemOf(acct, folder, locs[i].uid, it))
+		}
+		if len(ev.Changes) == 0 {
+			return nil, changed, nil
+		}
+		return ev, changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.([]Item), nil
+}
+
+// Copy copies items into another folder of the account; the copies share
+// the blob. It returns the new items in the order given. Copying counts
+// against the quota.
+func (e *Engine) Copy(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]Item, error) {
+	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		a, err := tx.account(acct)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := tx.folder(acct, from); err != nil {
+			return nil, nil, err
+		}
+		dst, err := tx.folder(acct, to)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, recs, err := tx.itemsIn(acct, from, items)
+		if err != nil {
+			return nil, nil, err
+		}
+		var size int64
+		for _, it := range recs {
+			size += it.Size
+		}
+		if a.A.Quota > 0 && a.Used+size > a.A.Quota {
+			return nil, nil, ErrQuotaExceeded
+		}
+		if len(recs) == 0 {
+			return nil, []Item{}, nil
+		}
+		ev := event.ItemsCopied{Account: acct, From: from, To: to}
+		out := make([]Item, 0, len(recs))
+		for i, it := range recs {
+			p := event.CopyPair{From: it.ID, To: a.NextItem + uint64(i), UID: dst.UIDNext + uint32(i)}
+			ev.Pairs = append(ev.Pairs, p)
+			it.ID, it.ModSeq = p.To, tx.lsn
+			out = append(out, itemOf(acct, to, p.UID, it))
+		}
+		return ev, out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.([]Item), nil
+}
+
+// Move moves items to another folder of the account. Items keep their ids
+// and get new UIDs; the moved items are returned in the order given.
+func (e *Engine) Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]Item, error) {
+	if from == to {
+		return nil, invalidf("move into the same folder")
+	}
+	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		if _, err := tx.folder(acct, from); err != nil {
+			return nil, nil, err
+		}
+		dst, err := tx.folder(acct, to)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, recs, err := tx.itemsIn(acct, from, items)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(recs) == 0 {
+			return nil, []Item{}, nil
+		}
+		ev := event.ItemsMoved{Account: acct, From: from, To: to}
+		out := make([]Item, 0, len(recs))
+		for i, it := range recs {
+			p := event.MovePair{Item: it.ID, UID: dst.UIDNext + uint32(i)}
+			ev.Pairs = append(ev.Pairs, p)
+			it.ModSeq = tx.lsn
+			out = append(out, itemOf(acct, to, p.UID, it))
+		}
+		return ev, out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.([]Item), nil
+}
+
+// Expunge removes items from a folder for good; items nil removes every
+// item flagged \Deleted. It returns the removed items in UID order for nil,
+// in the given order otherwise.
+func (e *Engine) Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]Item, error) {
+	return e.expunge(ctx, acct, folder, items, false)
+}
+
+// EmptyFolder removes every item of a folder.
+func (e *Engine) EmptyFolder(ctx context.Context, acct, folder uint64) error {
+	_, err := e.expunge(ctx, acct, folder, nil, true)
+	return err
+}
+
+func (e *Engine) expunge(ctx context.Context, acct, folder uint64, items []uint64, all bool) ([]Item, error) {
+	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		if _, err := tx.folder(acct, folder); err != nil {
+			return nil, nil, err
+		}
+		var out []Item
+		if items == nil {
+			err := folderItems(tx.b, acct, folder, func(uid uint32, it itemRec) error {
+				if all || hasFlag(it.Flags, FlagDeleted) {
+					out = append(out, itemOf(acct, folder, uid, it))
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+		} else {
+			locs, recs, err := tx.itemsIn(acct, folder, items)
+			if err != nil {
+				return nil, nil, err
+			}
+			for i, it := range recs {
+				out = append(out, itemOf(acct, folder, locs[i].uid, it))
+			}
+		}
+		if len(out) == 0 {
+			return nil, []Item{}, nil
+		}
+		ev := event.ItemsExpunged{Account: acct, Folder: folder}
+		for _, it := range out {
+			ev.Items = append(ev.Items, it.ID)
+		}
+		return ev, out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.([]Item), nil
+}

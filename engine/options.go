@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// Default option values.
+const (
+	DefaultInlineBlobMax      = 64 << 10
+	DefaultMaxMessageSize     = 50 << 20
+	DefaultPrimaryName        = "primary"
+	DefaultCheckpointInterval = time.Minute
+	DefaultMaxRound           = 512
+)
+
+// Options configures Open. The zero value, or nil, gives the defaults.
+type Options struct {
+	// FS is the file system shared by the redo log, Pebble and local
+	// volumes. Default vfs.Default.
+	FS vfs.FS
+	// Now is the clock (account creation times, UIDVALIDITY). Default
+	// time.Now; only cmd/ passes the wall clock.
+	Now func() time.Time
+	// Logger receives recovery and collection reports. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// Primary is the volume new blobs are written to. Default: a local
+	// volume at <data>/volumes/<PrimaryName>.
+	Primary hsm.Volume
+	// PrimaryName names the primary volume in events. Default "primary".
+	PrimaryName string
+	// Volumes are further volumes by name (blobs moved by HSM). The
+	// primary is added under PrimaryName.
+	Volumes map[string]hsm.Volume
+	// InlineBlobMax: blobs up to this size ride inside the redo record;
+	// larger ones are written to the primary volume first. Default 64 KiB;
+	// -1 = never inline.
+	InlineBlobMax int
+	// CompressThreshold is the primary volume's zstd threshold in bytes.
+	// Default -1 (off, per DESIGN).
+	CompressThreshold int
+	// MaxMessageSize bounds one message. Default 50 MiB.
+	MaxMessageSize int64
+	// RedoLog configures the redo log; FS, Now and Logger are filled from
+	// above when unset.
+	RedoLog redolog.Options
+	// SafeLSN returns the LSN every consumer (the backup scanner) has
+	// shipped. A blob whose count dropped to zero at LSN n is deleted only
+	// once SafeLSN() >= n. nil: no consumer, blobs go after the checkpoint.
+	SafeLSN func() uint64
+	// CheckpointInterval is how often Pebble is flushed, which bounds
+	// replay after a crash and lets unreferenced blobs be collected.
+	// Default 1 minute; negative disables the timer (Checkpoint still works).
+	CheckpointInterval time.Duration
+	// MaxRound caps the commands written in one group commit. Default 512.
+	MaxRound int
+	// BcryptCost is the cost of new password hashes. Default
+	// bcrypt.DefaultCost.
+	BcryptCost int
+	// PebbleCacheSize is Pebble's block cache in bytes. Default 32 MiB.
+	PebbleCacheSize int64
+}
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.PrimaryName == "" {
+		c.PrimaryName = DefaultPrimaryName
+	}
+	if c.InlineBlobMax == 0 {
+		c.InlineBlobMax = DefaultInlineBlobMax
+	}
+	if c.CompressThreshold == 0 {
+		c.CompressThreshold = -1
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.RedoLog.FS == nil {
+		c.RedoLog.FS = c.FS
+	}
+	if c.RedoLog.Now == nil {
+		c.RedoLog.Now = c.Now
+	}
+	if c.RedoLog.Logger == nil {
+		c.RedoLog.Logger = c.Logger
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.MaxRound <= 0 {
+		c.MaxRound = DefaultMaxRound
+	}
+	if c.BcryptCost == 0 {
+		c.BcryptCost = bcrypt.DefaultCost
+	}
+	if c.PebbleCacheSize <= 0 {
+		c.PebbleCacheSize = 32 << 20
+	}
+	return c
+}

@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// command is one queued write. build runs on the writer goroutine against
+// the round's batch (which already holds the effects of the earlier
+// commands of the round) with tx.lsn set to the LSN the record will get; it
+// validates, chooses ids, and returns the event (nil for a no-op) and the
+// caller's result.
+type command struct {
+	ctx   context.Context
+	build func(tx *txn) (event.Event, any, error)
+	res   any
+	err   error
+	done  chan struct{}
+}
+
+// do queues a command and waits for its answer. Once queued, the command is
+// waited for even if ctx ends, so a caller never reports failure for a
+// change that was made durable.
+func (e *Engine) do(ctx context.Context, build func(tx *txn) (event.Event, any, error)) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if e.poisoned.Load() != nil {
+		return nil, ErrReadOnly
+	}
+	c := &command{ctx: ctx, build: build, done: make(chan struct{})}
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case e.cmds <- c:
+	case <-ctx.Done():
+		e.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	e.mu.RUnlock()
+	<-c.done
+	return c.res, c.err
+}
+
+// run is the writer goroutine: it owns sequencing of every write.
+func (e *Engine) run() {
+	defer e.wg.Done()
+	round := make([]*command, 0, e.opts.MaxRound)
+	for {
+		select {
+		case c, ok := <-e.cmds:
+			if !ok {
+				return
+			}
+			round = append(round[:0], c)
+		drain:
+			for len(round) < e.opts.MaxRound {
+				select {
+				case c, ok := <-e.cmds:
+					if !ok {
+						break drain
+					}
+					round = append(round, c)
+				default:
+					break drain
+				}
+			}
+			e.round(round)
+			clear(round)
+		case <-e.gcKick:
+			if err := e.collect(context.Background()); err != nil {
+				e.opts.Logger.Error("engine: blob collection", "err", err)
+			}
+		}
+	}
+}
+
+func (c *command) answer(res any, err error) {
+	c.res, c.err = res, err
+	close(c.done)
+}
+
+// round validates and applies a group of commands, writes their records in
+// one append (one fsync), writes inline blobs' volume copies, commits the
+// Pebble batch with the applied LSN, then notifies watchers and answers.
+func (e *Engine) round(cmds []*command) {
+	if p := e.poisoned.Load(); p != nil {
+		for _, c := range cmds {
+			c.answer(nil, ErrReadOnly)
+		}
+		return
+	}
+	tx := e.newTxn(false)
+	defer tx.b.Close()
+	base := e.log.LastLSN()
+	if base < e.applied.Load() {
+		e.poison(fmt.Errorf("redo log last lsn %d behind applied %d", base, e.applied.Load()))
+		e.round(cmds)
+		return
+	}
+	entries := make([]redolog.Entry, 0, len(cmds))
+	type pending struct {
+		c   *command
+		res any
+		err error
+	}
+	answers := make([]pending, 0, len(cmds))
+	for _, c := range cmds {
+		if err := c.ctx.Err(); err != nil {
+			answers = append(answers, pending{c, nil, err})
+			continue
+		}
+		tx.lsn = base + uint64(len(entries)) + 1
+		ev, res, err := c.build(tx)
+		if err != nil || ev == nil {
+			answers = append(answers, pending{c, res, err})
+			continue
+		}
+		payload, err := event.Encode(ev)
+		if err == nil {
+			err = tx.apply(ev)
+		}
+		if err != nil {
+			// The batch may hold part of this event: nothing of the round
+			// can be trusted, but nothing was written either.
+			for _, a := range answers {
+				a.c.answer(nil, fmt.Errorf("engine: round aborted: %w", err))
+			}
+			c.answer(nil, fmt.Errorf("engine: apply %v: %w", ev.Type(), err))
+			e.opts.Logger.Error("engine: apply failed in write round", "type", ev.Type(), "err", err)
+			return
+		}
+		entries = append(entries, redolog.Entry{Type: uint16(ev.Type()), Payload: payload})
+		answers = append(answers, pending{c, res, nil})
+	}
+	failAll := func(err error) {
+		for _, a := range answers {
+			if a.err == nil {
+				a.err = err
+				a.res = nil
+			}
+			a.c.answer(a.res, a.err)
+		}
+	}
+	if len(entries) > 0 {
+		recs, err := e.log.AppendBatch(entries)
+		if err == nil && (len(recs) != len(entries) || recs[0].LSN != base+1) {
+			err = fmt.Errorf("redo log assigned lsn %d, expected %d", recs[0].LSN, base+1)
+		}
+		if err != nil {
+			failAll(e.poison(fmt.Errorf("append: %w", err)))
+			return
+		}
+		if err := e.writeInline(tx); err != nil {
+			failAll(e.poison(err))
+			return
+		}
+		last := base + uint64(len(entries))
+		tx.setU64(keyApplied, last)
+		if err := tx.b.Commit(pebble.NoSync); err != nil {
+			failAll(e.poison(fmt.Errorf("commit projection: %w", err)))
+			return
+		}
+		e.applied.Store(last)
+		e.watch.publish(tx.changes)
+	}
+	for _, a := range answers {
+		a.c.answer(a.res, a.err)
+	}
+}
+
+// poison stops all further writes: the log or the projection may now
+// disagree with what callers were told, and only a reopen (replay) can
+// repair it.
+func (e *Engine) poison(err error) error {
+	err = fmt.Errorf("%w: %v", ErrReadOnly, err)
+	e.poisoned.CompareAndSwap(nil, &err)
+	e.opts.Logger.Error("engine: write path failed; refusing writes until reopened", "err", err)
+	return err
+}
+
+// writeInline writes the volume copies of blobs that rode inside this
+// round's records, in parallel, each durable before the batch commits
+// (invariant 3). In replay only missing copies are written.
+func (e *Engine) writeInline(tx *txn) error {
+	if len(tx.inlineOrder) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	errs := make([]error, len(tx.inlineOrder))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i, d := range tx.inlineOrder {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			name := dedup.BlobName(d)
+			if tx.replay {
+				if _, err := e.primary.Stat(ctx, name); err == nil {
+					return
+				}
+			}
+			raw := tx.inline[d]
+			framed := dedup.Encode(raw, e.opts.CompressThreshold)
+			if err := e.primary.Put(ctx, name, bytesReader(framed), int64(len(framed))); err != nil {
+				errs[i] = fmt.Errorf("write inline blob %s: %w", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
