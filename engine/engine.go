@@ -238,10 +238,12 @@ func (e *Engine) checkpointLoop() {
 
 // pebbleLogger sends Pebble's messages to slog at debug level; errors at
 // error level.
-type pebbleLogger struct{ l interface {
-	Debug(string, ...any)
-	Error(string, ...any)
-} }
+type pebbleLogger struct {
+	l interface {
+		Debug(string, ...any)
+		Error(string, ...any)
+	}
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))

@@ -157,8 +157,8 @@ func itemLocKey(acct, item uint64) []byte { return u64(u64([]byte{tItemLoc}, acc
 func itemKey(acct, f uint64, uid uint32) []byte {
 	return u32(u64(u64([]byte{tItem}, acct), f), uid)
 }
-func itemPrefix(acct, f uint64) []byte  { return u64(u64([]byte{tItem}, acct), f) }
-func blobKey(d [32]byte) []byte         { return append([]byte{tBlob}, d[:]...) }
+func itemPrefix(acct, f uint64) []byte      { return u64(u64([]byte{tItem}, acct), f) }
+func blobKey(d [32]byte) []byte             { return append([]byte{tBlob}, d[:]...) }
 func dropKey(lsn uint64, d [32]byte) []byte { return append(u64([]byte{tBlobDrop}, lsn), d[:]...) }
 
 // prefixEnd returns the smallest key greater than every key with prefix p.
