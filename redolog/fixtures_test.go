@@ -215,7 +215,6 @@ func TestFixtureFormatV0(t *testing.T) {
 	}
 }
 
-
 // FuzzDecodeRecord feeds arbitrary bytes to the record and header decoders:
 // they must never panic, and whatever decodes must re-encode to the same
 // bytes.
