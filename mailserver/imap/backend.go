@@ -1,0 +1,40 @@
+package imap
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// Backend is the part of the engine the IMAP server uses. *engine.Engine
+// satisfies it; the method contracts (errors, durability, concurrency) are
+// the engine's. Every method is called concurrently from many sessions.
+type Backend interface {
+	Authenticate(ctx context.Context, address, password string) (engine.Account, error)
+
+	ListFolders(ctx context.Context, acct uint64) ([]engine.Folder, error)
+	GetFolder(ctx context.Context, acct, folder uint64) (engine.Folder, error)
+	FolderByPath(ctx context.Context, acct uint64, path string) (engine.Folder, error)
+	CreateFolder(ctx context.Context, acct uint64, path, specialUse string) (engine.Folder, error)
+	RenameFolder(ctx context.Context, acct, folder uint64, newPath string) error
+	DeleteFolder(ctx context.Context, acct, folder uint64) error
+	SetSubscribed(ctx context.Context, acct, folder uint64, on bool) error
+
+	Append(ctx context.Context, acct, folder uint64, body []byte, flags []string, internalDate time.Time) (engine.Item, error)
+	StoreFlags(ctx context.Context, acct, folder uint64, items []uint64, op engine.FlagOp, flags []string, unchangedSince uint64) ([]engine.Item, error)
+	Copy(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
+	Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
+	Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]engine.Item, error)
+	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
+	OpenBlob(ctx context.Context, acct, item uint64) (io.ReadCloser, int64, error)
+	Search(ctx context.Context, acct, folder uint64, c *engine.SearchCriteria) ([]uint64, error)
+
+	// Watch streams the account's changes until cancel is called. The
+	// server only uses a change as a hint to resynchronise a session's
+	// view, so lost or coalesced changes are harmless.
+	Watch(acct uint64) (ch <-chan engine.Change, cancel func())
+}
+
+var _ Backend = (*engine.Engine)(nil)

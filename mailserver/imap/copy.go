@@ -1,0 +1,150 @@
+package imap
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// destination resolves the target of COPY, MOVE and APPEND; a missing
+// folder is NO [TRYCREATE] so clients know to CREATE it.
+func (s *session) destination(name string) (engine.Folder, error) {
+	f, err := s.srv.b.FolderByPath(s.ctx, s.acct, mailboxPath(name))
+	if errors.Is(err, engine.ErrNotFound) {
+		return engine.Folder{}, errTryCreate
+	} else if err != nil {
+		return engine.Folder{}, translate(s.srv.log, "destination", err)
+	}
+	return f, nil
+}
+
+func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	s.touch()
+	to, err := s.destination(dest)
+	if err != nil {
+		return nil, err
+	}
+	targets := s.resolve(numSet)
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	ids := make([]uint64, len(targets))
+	for i, t := range targets {
+		ids[i] = t.m.id
+	}
+	items, err := s.srv.b.Copy(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+	if err != nil {
+		return nil, translate(s.srv.log, "copy", err)
+	}
+	if to.ID == s.sel.folder.ID {
+		s.bump()
+	}
+	return copyData(to, targets, items), nil
+}
+
+func copyData(to engine.Folder, targets []target, items []engine.Item) *imap.CopyData {
+	d := &imap.CopyData{UIDValidity: to.UIDValidity}
+	for i, it := range items {
+		if i >= len(targets) {
+			break
+		}
+		d.SourceUIDs.AddNum(imap.UID(targets[i].m.uid))
+		d.DestUIDs.AddNum(imap.UID(it.UID))
+	}
+	return d
+}
+
+// Move answers MOVE and UID MOVE: COPYUID, then EXPUNGE for each moved
+// message, highest sequence number first so the numbers stay valid.
+func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	s.touch()
+	if err := s.requireWritable(); err != nil {
+		return err
+	}
+	to, err := s.destination(dest)
+	if err != nil {
+		return err
+	}
+	if to.ID == s.sel.folder.ID {
+		return errSameMailbox
+	}
+	targets := s.resolve(numSet)
+	if len(targets) == 0 {
+		return nil
+	}
+	ids := make([]uint64, len(targets))
+	for i, t := range targets {
+		ids[i] = t.m.id
+	}
+	items, err := s.srv.b.Move(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+	if err != nil {
+		return translate(s.srv.log, "move", err)
+	}
+	if err := w.WriteCopyData(copyData(to, targets, items)); err != nil {
+		return err
+	}
+	uids := make([]uint32, len(targets))
+	for i, t := range targets {
+		uids[i] = t.m.uid
+	}
+	return s.expungeFromView(uids, w.WriteExpunge)
+}
+
+// expungeFromView removes uids from the view, writing one EXPUNGE each
+// in descending sequence order.
+func (s *session) expungeFromView(uids []uint32, write func(uint32) error) error {
+	var idx []int
+	for _, uid := range uids {
+		if i := s.sel.indexOfUID(uid); i >= 0 {
+			idx = append(idx, i)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(idx)))
+	for _, i := range idx {
+		if err := write(uint32(i + 1)); err != nil {
+			return err
+		}
+		s.sel.remove(i)
+	}
+	return nil
+}
+
+// Expunge answers EXPUNGE, UID EXPUNGE and CLOSE. It removes what the
+// engine has flagged \Deleted now (not what this session last saw), and
+// is a no-op on an EXAMINEd folder, as CLOSE requires.
+func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	s.touch()
+	if s.sel.readOnly {
+		return nil
+	}
+	items, err := s.srv.b.ListItems(s.ctx, s.acct, s.sel.folder.ID)
+	if err != nil {
+		return translate(s.srv.log, "expunge", err)
+	}
+	var ids []uint64
+	for _, it := range items {
+		if !containsFold(it.Flags, string(imap.FlagDeleted)) {
+			continue
+		}
+		if uids != nil && !uidSetContains(*uids, it.UID, s.sel.maxUID()) {
+			continue
+		}
+		ids = append(ids, it.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	removed, err := s.srv.b.Expunge(s.ctx, s.acct, s.sel.folder.ID, ids)
+	if err != nil {
+		return translate(s.srv.log, "expunge", err)
+	}
+	gone := make([]uint32, len(removed))
+	for i, it := range removed {
+		gone[i] = it.UID
+	}
+	return s.expungeFromView(gone, w.WriteExpunge)
+}

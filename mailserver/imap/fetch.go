@@ -1,0 +1,191 @@
+package imap
+
+import (
+	"errors"
+	"io"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// needsBlob reports whether answering options reads the message bytes.
+func needsBlob(options *imap.FetchOptions) bool {
+	return options.Envelope || options.BodyStructure != nil ||
+		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+}
+
+// Fetch answers FETCH and UID FETCH. A non-PEEK body section sets \Seen
+// first (unless the folder was EXAMINEd) and reports the new flags.
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	s.touch()
+	targets := s.resolve(numSet)
+	if len(targets) == 0 {
+		return nil
+	}
+	flagsOut := options.Flags
+	if !s.sel.readOnly && setsSeen(options) {
+		if err := s.markSeen(targets); err != nil {
+			return err
+		}
+		flagsOut = true
+	}
+	if flagsOut {
+		var all []string
+		for _, t := range targets {
+			all = append(all, t.m.flags...)
+		}
+		if err := s.announce(all); err != nil {
+			return err
+		}
+	}
+	need := needsBlob(options)
+	for _, t := range targets {
+		var raw []byte
+		if need {
+			b, err := s.readBlob(t.m.id)
+			if errors.Is(err, engine.ErrNotFound) {
+				continue // expunged by another session; EXPUNGE follows later
+			} else if err != nil {
+				return err
+			}
+			raw = b
+		}
+		if err := s.writeFetch(w, t, options, flagsOut, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setsSeen(options *imap.FetchOptions) bool {
+	for _, bs := range options.BodySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	for _, bs := range options.BinarySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) markSeen(targets []target) error {
+	var ids []uint64
+	for _, t := range targets {
+		if !hasFlag(t.m.flags, imap.FlagSeen) {
+			ids = append(ids, t.m.id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	changed, err := s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, engine.FlagsAdd, []string{string(imap.FlagSeen)}, 0)
+	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return translate(s.srv.log, "fetch", err)
+	}
+	s.applyChanged(changed)
+	return nil
+}
+
+// applyChanged records the session's own flag changes in its view, so the
+// next sync does not report them back as someone else's.
+func (s *session) applyChanged(changed []engine.Item) {
+	for _, it := range changed {
+		if i := s.sel.indexOfUID(it.UID); i >= 0 && s.sel.msgs[i].id == it.ID {
+			nm := newMessage(it)
+			s.sel.msgs[i].flags = nm.flags
+			s.sel.msgs[i].modseq = nm.modseq
+		}
+	}
+}
+
+func (s *session) readBlob(id uint64) ([]byte, error) {
+	rc, size, err := s.srv.b.OpenBlob(s.ctx, s.acct, id)
+	if err != nil {
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, err
+		}
+		return nil, translate(s.srv.log, "fetch", err)
+	}
+	defer rc.Close()
+	buf := make([]byte, 0, size)
+	b, err := readAll(rc, buf)
+	if err != nil {
+		return nil, translate(s.srv.log, "fetch", err)
+	}
+	return b, nil
+}
+
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.FetchOptions, flags bool, raw []byte) error {
+	rw := w.CreateMessage(t.seq)
+	rw.WriteUID(imap.UID(t.m.uid))
+	if flags {
+		rw.WriteFlags(toIMAPFlags(t.m.flags))
+	}
+	if options.InternalDate {
+		rw.WriteInternalDate(t.m.date)
+	}
+	if options.RFC822Size {
+		size := t.m.size
+		if raw != nil {
+			size = int64(len(raw))
+		}
+		rw.WriteRFC822Size(size)
+	}
+	if options.Envelope {
+		rw.WriteEnvelope(envelope(raw))
+	}
+	if options.BodyStructure != nil {
+		rw.WriteBodyStructure(bodyStructure(raw))
+	}
+	for _, bs := range options.BodySection {
+		b := bodySection(raw, bs)
+		wc := rw.WriteBodySection(bs, int64(len(b)))
+		if _, err := wc.Write(b); err != nil {
+			wc.Close()
+			rw.Close()
+			return err
+		}
+		if err := wc.Close(); err != nil {
+			rw.Close()
+			return err
+		}
+	}
+	for _, bs := range options.BinarySection {
+		b := binarySection(raw, bs)
+		wc := rw.WriteBinarySection(bs, int64(len(b)))
+		if _, err := wc.Write(b); err != nil {
+			wc.Close()
+			rw.Close()
+			return err
+		}
+		if err := wc.Close(); err != nil {
+			rw.Close()
+			return err
+		}
+	}
+	for _, bs := range options.BinarySectionSize {
+		rw.WriteBinarySectionSize(bs, binarySectionSize(raw, bs))
+	}
+	return rw.Close()
+}

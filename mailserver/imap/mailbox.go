@@ -1,0 +1,250 @@
+package imap
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// delim is the hierarchy delimiter; engine folder paths use the same.
+const delim = '/'
+
+// mailboxPath maps an IMAP mailbox name to an engine folder path: INBOX
+// in any case (and as the first component) becomes "INBOX", a trailing
+// delimiter (CREATE's "this will have children") is dropped.
+func mailboxPath(name string) string {
+	name = strings.TrimSuffix(name, string(delim))
+	head, rest, found := strings.Cut(name, string(delim))
+	if strings.EqualFold(head, "INBOX") {
+		if found {
+			return "INBOX" + string(delim) + rest
+		}
+		return "INBOX"
+	}
+	return name
+}
+
+func (s *session) folder(name string) (engine.Folder, error) {
+	f, err := s.srv.b.FolderByPath(s.ctx, s.acct, mailboxPath(name))
+	if err != nil {
+		return engine.Folder{}, translate(s.srv.log, "folder", err)
+	}
+	return f, nil
+}
+
+func (s *session) Create(mailbox string, options *imap.CreateOptions) error {
+	s.touch()
+	path := mailboxPath(mailbox)
+	if path == "" {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
+	}
+	var specialUse string
+	if options != nil && len(options.SpecialUse) > 0 {
+		if len(options.SpecialUse) > 1 {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Only one special use per mailbox"}
+		}
+		specialUse = string(options.SpecialUse[0])
+	}
+	if err := s.createParents(path); err != nil {
+		return err
+	}
+	_, err := s.srv.b.CreateFolder(s.ctx, s.acct, path, specialUse)
+	return translate(s.srv.log, "create", err)
+}
+
+// createParents creates the missing superiors of path, as RFC 9051 asks
+// of CREATE ("foo/bar/zap" creates "foo" and "foo/bar").
+func (s *session) createParents(path string) error {
+	parts := strings.Split(path, string(delim))
+	for i := 1; i < len(parts); i++ {
+		parent := strings.Join(parts[:i], string(delim))
+		_, err := s.srv.b.FolderByPath(s.ctx, s.acct, parent)
+		if errors.Is(err, engine.ErrNotFound) {
+			_, err = s.srv.b.CreateFolder(s.ctx, s.acct, parent, "")
+			if errors.Is(err, engine.ErrExists) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return translate(s.srv.log, "create", err)
+		}
+	}
+	return nil
+}
+
+func (s *session) Delete(mailbox string) error {
+	s.touch()
+	f, err := s.folder(mailbox)
+	if err != nil {
+		return err
+	}
+	return translate(s.srv.log, "delete", s.srv.b.DeleteFolder(s.ctx, s.acct, f.ID))
+}
+
+func (s *session) Rename(mailbox, newName string, options *imap.RenameOptions) error {
+	s.touch()
+	f, err := s.folder(mailbox)
+	if err != nil {
+		return err
+	}
+	path := mailboxPath(newName)
+	if err := s.createParents(path); err != nil {
+		return err
+	}
+	return translate(s.srv.log, "rename", s.srv.b.RenameFolder(s.ctx, s.acct, f.ID, path))
+}
+
+func (s *session) Subscribe(mailbox string) error { return s.setSubscribed(mailbox, true) }
+
+func (s *session) Unsubscribe(mailbox string) error { return s.setSubscribed(mailbox, false) }
+
+func (s *session) setSubscribed(mailbox string, on bool) error {
+	s.touch()
+	f, err := s.folder(mailbox)
+	if err != nil {
+		return err
+	}
+	return translate(s.srv.log, "subscribe", s.srv.b.SetSubscribed(s.ctx, s.acct, f.ID, on))
+}
+
+func (s *session) Status(mailbox string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	s.touch()
+	f, err := s.folder(mailbox)
+	if err != nil {
+		return nil, err
+	}
+	return s.statusData(f, options), nil
+}
+
+func (s *session) statusData(f engine.Folder, options *imap.StatusOptions) *imap.StatusData {
+	d := &imap.StatusData{Mailbox: mailboxName(f.Path)}
+	if options.NumMessages {
+		d.NumMessages = ptr(f.Messages)
+	}
+	if options.NumRecent {
+		d.NumRecent = ptr(uint32(0))
+	}
+	if options.UIDNext {
+		d.UIDNext = imap.UID(f.UIDNext)
+	}
+	if options.UIDValidity {
+		d.UIDValidity = f.UIDValidity
+	}
+	if options.NumUnseen {
+		d.NumUnseen = ptr(f.Unseen)
+	}
+	if options.NumDeleted {
+		d.NumDeleted = ptr(f.Deleted)
+	}
+	if options.Size {
+		d.Size = ptr(f.Size)
+	}
+	if options.AppendLimit {
+		d.AppendLimit = ptr(s.srv.opts.AppendLimit)
+	}
+	return d
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// mailboxName is the IMAP name of an engine path.
+func mailboxName(path string) string { return mailboxPath(path) }
+
+// List answers LIST (with LIST-EXTENDED selection and return options,
+// LIST-STATUS, SPECIAL-USE, CHILDREN) and LSUB.
+func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	s.touch()
+	if len(patterns) == 1 && patterns[0] == "" {
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
+	}
+	folders, err := s.srv.b.ListFolders(s.ctx, s.acct)
+	if err != nil {
+		return translate(s.srv.log, "list", err)
+	}
+	if options == nil {
+		options = &imap.ListOptions{}
+	}
+	children := make(map[string]bool)        // path has a child folder
+	subscribedBelow := make(map[string]bool) // path has a subscribed descendant
+	for _, f := range folders {
+		p := mailboxName(f.Path)
+		for i := strings.LastIndexByte(p, byte(delim)); i > 0; i = strings.LastIndexByte(p[:i], byte(delim)) {
+			parent := p[:i]
+			if i == strings.LastIndexByte(p, byte(delim)) {
+				children[parent] = true
+			}
+			if f.Subscribed {
+				subscribedBelow[parent] = true
+			}
+		}
+	}
+	for _, f := range folders {
+		name := mailboxName(f.Path)
+		if !matchAny(name, ref, patterns) {
+			continue
+		}
+		data := &imap.ListData{Delim: delim, Mailbox: name}
+		if options.SelectSubscribed && !f.Subscribed {
+			if !options.SelectRecursiveMatch || !subscribedBelow[name] {
+				continue
+			}
+			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
+		}
+		if options.SelectSpecialUse && f.SpecialUse == "" {
+			continue
+		}
+		if children[name] {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if f.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if su := specialUseAttr(f.SpecialUse); su != "" {
+			data.Attrs = append(data.Attrs, su)
+		}
+		if options.SelectRecursiveMatch && options.SelectSubscribed && f.Subscribed && subscribedBelow[name] {
+			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
+		}
+		if options.ReturnStatus != nil {
+			data.Status = s.statusData(f, options.ReturnStatus)
+		}
+		if err := w.WriteList(data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func matchAny(name, ref string, patterns []string) bool {
+	for _, p := range patterns {
+		if imapserver.MatchList(name, delim, ref, p) {
+			return true
+		}
+		// INBOX matches case-insensitively.
+		if name == "INBOX" && imapserver.MatchList(name, delim, strings.ToUpper(ref), strings.ToUpper(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// specialUseAttr renders a folder's special use as a LIST attribute
+// ("Sent" and "\Sent" both give \Sent).
+func specialUseAttr(su string) imap.MailboxAttr {
+	if su == "" {
+		return ""
+	}
+	if !strings.HasPrefix(su, `\`) {
+		su = `\` + su
+	}
+	if !validFlag(su) {
+		return ""
+	}
+	return imap.MailboxAttr(su)
+}

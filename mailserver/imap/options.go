@@ -1,0 +1,101 @@
+package imap
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"time"
+)
+
+// Default option values. They follow Zimbra's defaults where Zimbra has
+// one (zimbraPasswordLockout*, zimbraImapMaxRequestSize,
+// zimbraImapMaxConnections-per-account is a tidemark choice).
+const (
+	DefaultLockoutMaxFailures  = 10               // zimbraPasswordLockoutMaxFailures
+	DefaultLockoutWindow       = time.Hour        // zimbraPasswordLockoutFailureLifetime
+	DefaultLockoutDuration     = time.Hour        // zimbraPasswordLockoutDuration
+	DefaultMaxConnsPerAccount  = 20               // concurrent authenticated sessions per account
+	DefaultIdleTimeout         = 30 * time.Minute // RFC 3501 §5.4 minimum autologout
+	DefaultMaxRequestSize      = 10 << 20         // zimbraImapMaxRequestSize
+	DefaultAppendLimit         = 50 << 20         // the engine's default MaxMessageSize
+	libraryMaxIdleReadDeadline = 35 * time.Minute // imapserver's own read deadline while idle
+)
+
+// Options configures a Server. The zero value, or nil, gives the defaults
+// documented on each field; fillDefaults is the one place they are set.
+type Options struct {
+	// TLSConfig carries the certificate for STARTTLS and for ServeTLS
+	// (implicit TLS). nil disables both.
+	TLSConfig *tls.Config
+	// AllowInsecureAuth permits LOGIN and AUTHENTICATE without TLS
+	// (Zimbra's zimbraImapCleartextLoginEnabled, default false). Without
+	// it, a cleartext session is offered STARTTLS and LOGINDISABLED.
+	AllowInsecureAuth bool
+
+	// LockoutMaxFailures failed logins for one address from one IP within
+	// LockoutWindow lock that pair for LockoutDuration; while locked even
+	// the right password is refused. Defaults 10, 1h, 1h. A negative
+	// LockoutMaxFailures disables the lockout.
+	LockoutMaxFailures int
+	LockoutWindow      time.Duration
+	LockoutDuration    time.Duration
+
+	// MaxConnsPerAccount bounds the authenticated sessions of one account;
+	// the next LOGIN gets NO [LIMIT]. Default 20; negative = unlimited.
+	MaxConnsPerAccount int
+	// IdleTimeout ends a session that has sent no command (or has been in
+	// IDLE) for this long, with an untagged BYE. Default 30 min. The
+	// library itself drops a silent connection after 35 min, so larger
+	// values act as 35 min.
+	IdleTimeout time.Duration
+	// MaxRequestSize bounds one command line including its literals,
+	// except APPEND's message literal, which AppendLimit bounds
+	// (zimbraImapMaxRequestSize, default 10 MiB). Longer commands get
+	// BAD [TOOBIG] and the connection is closed.
+	MaxRequestSize int64
+	// AppendLimit is advertised as APPENDLIMIT and bounds an APPEND
+	// literal (NO [TOOBIG]). Set it to the engine's MaxMessageSize.
+	// Default 50 MiB.
+	AppendLimit uint32
+
+	// Now is the clock for lockout and APPEND's default internal date.
+	// Default time.Now.
+	Now func() time.Time
+	// Logger receives protocol and backend errors (never passwords).
+	// Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) fillDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.LockoutMaxFailures == 0 {
+		c.LockoutMaxFailures = DefaultLockoutMaxFailures
+	}
+	if c.LockoutWindow <= 0 {
+		c.LockoutWindow = DefaultLockoutWindow
+	}
+	if c.LockoutDuration <= 0 {
+		c.LockoutDuration = DefaultLockoutDuration
+	}
+	if c.MaxConnsPerAccount == 0 {
+		c.MaxConnsPerAccount = DefaultMaxConnsPerAccount
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxRequestSize <= 0 {
+		c.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if c.AppendLimit == 0 {
+		c.AppendLimit = DefaultAppendLimit
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

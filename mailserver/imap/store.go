@@ -1,0 +1,62 @@
+package imap
+
+import (
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// Store answers STORE and UID STORE. Unless .SILENT, every addressed
+// message is reported with its flags, new keywords announced first.
+func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	s.touch()
+	if err := s.requireWritable(); err != nil {
+		return err
+	}
+	targets := s.resolve(numSet)
+	if len(targets) == 0 {
+		return nil
+	}
+	ids := make([]uint64, len(targets))
+	for i, t := range targets {
+		ids[i] = t.m.id
+	}
+	var op engine.FlagOp
+	switch flags.Op {
+	case imap.StoreFlagsAdd:
+		op = engine.FlagsAdd
+	case imap.StoreFlagsDel:
+		op = engine.FlagsRemove
+	default:
+		op = engine.FlagsSet
+	}
+	var unchangedSince uint64
+	if options != nil {
+		unchangedSince = options.UnchangedSince
+	}
+	changed, err := s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, op, toEngineFlags(flags.Flags), unchangedSince)
+	if err != nil {
+		return translate(s.srv.log, "store", err)
+	}
+	s.applyChanged(changed)
+	if flags.Silent {
+		return nil
+	}
+	var all []string
+	for _, t := range targets {
+		all = append(all, t.m.flags...)
+	}
+	if err := s.announce(all); err != nil {
+		return err
+	}
+	for _, t := range targets {
+		rw := w.CreateMessage(t.seq)
+		rw.WriteUID(imap.UID(t.m.uid))
+		rw.WriteFlags(toIMAPFlags(t.m.flags))
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,331 @@
+package imap
+
+import (
+	"errors"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// message is one entry of a session's view: sequence number = index+1.
+type message struct {
+	id     uint64
+	uid    uint32
+	flags  []string
+	date   time.Time
+	size   int64
+	modseq uint64
+}
+
+func newMessage(it engine.Item) message {
+	flags := make([]string, len(it.Flags))
+	for i, f := range it.Flags {
+		flags[i] = canonFlag(f)
+	}
+	return message{id: it.ID, uid: it.UID, flags: flags, date: it.InternalDate, size: it.Size, modseq: it.ModSeq}
+}
+
+// selected is the session's view of its selected folder: the messages the
+// client knows, in sequence order, and the FLAGS it has been told. It
+// changes only when the session tells the client (EXPUNGE, EXISTS, FETCH
+// FLAGS), so sequence numbers stay consistent however other sessions race.
+type selected struct {
+	folder    engine.Folder
+	readOnly  bool
+	msgs      []message
+	flags     *flagSet
+	synced    uint64      // session.gen at the last complete sync
+	searchRes imap.UIDSet // SEARCHRES "$"
+}
+
+func (v *selected) maxUID() uint32 {
+	if len(v.msgs) == 0 {
+		return 0
+	}
+	return v.msgs[len(v.msgs)-1].uid
+}
+
+func (v *selected) indexOfUID(uid uint32) int {
+	lo, hi := 0, len(v.msgs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if v.msgs[m].uid < uid {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(v.msgs) && v.msgs[lo].uid == uid {
+		return lo
+	}
+	return -1
+}
+
+// remove drops the message at index i (after its EXPUNGE was written).
+func (v *selected) remove(i int) {
+	v.msgs = append(v.msgs[:i], v.msgs[i+1:]...)
+}
+
+func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	s.touch()
+	s.unselect()
+	f, err := s.srv.b.FolderByPath(s.ctx, s.acct, mailboxPath(mailbox))
+	if err != nil {
+		return nil, translate(s.srv.log, "select", err)
+	}
+	// Watch before listing, so no change between the two is missed.
+	s.selID.Store(f.ID)
+	gen := s.gen.Load()
+	items, err := s.srv.b.ListItems(s.ctx, s.acct, f.ID)
+	if err != nil {
+		s.selID.Store(0)
+		return nil, translate(s.srv.log, "select", err)
+	}
+	v := &selected{folder: f, readOnly: options.ReadOnly, flags: newFlagSet(), synced: gen}
+	v.msgs = make([]message, len(items))
+	var firstUnseen uint32
+	for i, it := range items {
+		v.msgs[i] = newMessage(it)
+		v.flags.add(v.msgs[i].flags)
+		if firstUnseen == 0 && !hasFlag(v.msgs[i].flags, imap.FlagSeen) {
+			firstUnseen = uint32(i + 1)
+		}
+	}
+	s.sel = v
+	uidNext := f.UIDNext
+	if m := v.maxUID(); uidNext <= m {
+		uidNext = m + 1
+	}
+	data := &imap.SelectData{
+		Flags:             v.flags.flags(),
+		PermanentFlags:    v.flags.permanent(),
+		NumMessages:       uint32(len(v.msgs)),
+		FirstUnseenSeqNum: firstUnseen,
+		UIDNext:           imap.UID(uidNext),
+		UIDValidity:       f.UIDValidity,
+	}
+	if options.ReadOnly {
+		data.PermanentFlags = nil
+	}
+	return data, nil
+}
+
+func (s *session) Unselect() error {
+	s.touch()
+	s.unselect()
+	return nil
+}
+
+func (s *session) unselect() {
+	s.sel = nil
+	s.selID.Store(0)
+}
+
+// sync brings the client's view up to date with the engine: EXPUNGE for
+// vanished messages (only where the protocol allows it), FLAGS for new
+// keywords, EXISTS for new messages and FETCH FLAGS for changed ones. It
+// does nothing unless a change was signalled since the last sync.
+func (s *session) sync(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	v := s.sel
+	if v == nil {
+		return nil
+	}
+	gen := s.gen.Load()
+	if gen == v.synced {
+		return nil
+	}
+	items, err := s.srv.b.ListItems(s.ctx, s.acct, v.folder.ID)
+	if errors.Is(err, engine.ErrNotFound) {
+		// The folder was deleted under us; keep the view until the
+		// client selects something else.
+		v.synced = gen
+		return nil
+	} else if err != nil {
+		return translate(s.srv.log, "sync", err)
+	}
+	byUID := make(map[uint32]*engine.Item, len(items))
+	for i := range items {
+		byUID[items[i].UID] = &items[i]
+	}
+
+	pending := false
+	for i := len(v.msgs) - 1; i >= 0; i-- {
+		if _, ok := byUID[v.msgs[i].uid]; ok {
+			continue
+		}
+		if !allowExpunge {
+			pending = true
+			continue
+		}
+		if err := w.WriteExpunge(uint32(i + 1)); err != nil {
+			return err
+		}
+		v.remove(i)
+	}
+
+	newKeywords := false
+	for _, it := range items {
+		if v.flags.add(toStrings(toIMAPFlags(it.Flags))) {
+			newKeywords = true
+		}
+	}
+	if newKeywords {
+		if err := w.WriteMailboxFlags(v.flags.flags()); err != nil {
+			return err
+		}
+	}
+
+	type flagUpdate struct {
+		seq int
+		m   *message
+	}
+	var updates []flagUpdate
+	for i := range v.msgs {
+		it, ok := byUID[v.msgs[i].uid]
+		if !ok {
+			continue
+		}
+		nm := newMessage(*it)
+		if !sameFlags(v.msgs[i].flags, nm.flags) {
+			v.msgs[i].flags = nm.flags
+			updates = append(updates, flagUpdate{i + 1, &v.msgs[i]})
+		}
+		v.msgs[i].modseq = nm.modseq
+	}
+
+	maxUID := v.maxUID()
+	added := false
+	for _, it := range items {
+		if it.UID > maxUID {
+			v.msgs = append(v.msgs, newMessage(it))
+			added = true
+		}
+	}
+	if added {
+		if err := w.WriteNumMessages(uint32(len(v.msgs))); err != nil {
+			return err
+		}
+	}
+	for _, u := range updates {
+		if err := w.WriteMessageFlags(uint32(u.seq), imap.UID(u.m.uid), toIMAPFlags(u.m.flags)); err != nil {
+			return err
+		}
+	}
+	if !pending {
+		v.synced = gen
+	}
+	return nil
+}
+
+func toStrings(flags []imap.Flag) []string {
+	out := make([]string, len(flags))
+	for i, f := range flags {
+		out[i] = string(f)
+	}
+	return out
+}
+
+func sameFlags(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, f := range a {
+		if !containsFold(b, f) {
+			return false
+		}
+	}
+	return true
+}
+
+// target is a message addressed by a command, with its sequence number.
+type target struct {
+	seq uint32
+	m   *message
+}
+
+// resolve maps a sequence or UID set (with "*" and SEARCHRES "$") onto the
+// view, in sequence order. Numbers that match nothing are ignored, as
+// RFC 9051 requires for UID sets.
+func (s *session) resolve(numSet imap.NumSet) []target {
+	v := s.sel
+	if imap.IsSearchRes(numSet) {
+		numSet = v.searchRes
+	}
+	var out []target
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		max := uint32(len(v.msgs))
+		for i := range v.msgs {
+			if seqSetContains(set, uint32(i+1), max) {
+				out = append(out, target{uint32(i + 1), &v.msgs[i]})
+			}
+		}
+	case imap.UIDSet:
+		max := v.maxUID()
+		for i := range v.msgs {
+			if uidSetContains(set, v.msgs[i].uid, max) {
+				out = append(out, target{uint32(i + 1), &v.msgs[i]})
+			}
+		}
+	}
+	return out
+}
+
+// inRange reports whether n lies in start:stop where 0 stands for "*"
+// (the largest number in use, max) and the bounds may come in any order.
+func inRange(n, start, stop, max uint32) bool {
+	if start == 0 {
+		start = max
+	}
+	if stop == 0 {
+		stop = max
+	}
+	if start > stop {
+		start, stop = stop, start
+	}
+	return n >= start && n <= stop
+}
+
+func seqSetContains(set imap.SeqSet, n, max uint32) bool {
+	for _, r := range set {
+		if inRange(n, r.Start, r.Stop, max) {
+			return true
+		}
+	}
+	return false
+}
+
+func uidSetContains(set imap.UIDSet, n, max uint32) bool {
+	for _, r := range set {
+		if inRange(n, uint32(r.Start), uint32(r.Stop), max) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) requireWritable() error {
+	if s.sel.readOnly {
+		return errReadOnlyBox
+	}
+	return nil
+}
+
+// announce tells the client about keywords in flags it has not seen yet,
+// with an untagged FLAGS response, before a FETCH carries them.
+func (s *session) announce(flags []string) error {
+	v := s.sel
+	if !v.flags.add(flags) {
+		return nil
+	}
+	if s.uw != nil {
+		return s.uw.WriteMailboxFlags(v.flags.flags())
+	}
+	// No UpdateWriter yet (LOGIN and SELECT do not poll): write the line
+	// between two complete responses, which the library has flushed.
+	_, err := s.conn.NetConn().Write(flagsLine(v.flags.flags()))
+	return err
+}
