@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// The admin API: provisioning commands reach a running server over a unix
+// socket in the data directory (mode 0600, so only the owner of the data may
+// administer it), and open the data directory directly when no server runs.
+// Both paths go through the same dispatcher, dispatchAdmin, so a command
+// behaves the same either way.
+
+const adminSocket = "admin.sock"
+
+// adminRequest is one call: an operation name and its JSON arguments.
+type adminRequest struct {
+	Op   string          `json:"op"`
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// adminResponse carries a result or an error with a kind the client maps
+// back to a sentinel, so exit codes and messages match the direct path.
+type adminResponse struct {
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Kind   string          `json:"kind,omitempty"`
+}
+
+// errorKinds maps engine sentinels to wire names and back.
+var errorKinds = map[string]error{
+	"not_found":        engine.ErrNotFound,
+	"exists":           engine.ErrExists,
+	"invalid":          engine.ErrInvalid,
+	"quota":            engine.ErrQuotaExceeded,
+	"folder_not_empty": engine.ErrFolderNotEmpty,
+}
+
+func errorKind(err error) string {
+	for k, s := range errorKinds {
+		if errors.Is(err, s) {
+			return k
+		}
+	}
+	return ""
+}
+
+// remoteError is an error returned by the server, still matching the
+// sentinel it was built from.
+type remoteError struct {
+	msg  string
+	kind error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.kind }
+
+// serveAdmin listens on the admin socket until ctx ends.
+func serveAdmin(ctx context.Context, dataDir string, eng *engine.Engine, log *slog.Logger) (func(), error) {
+	path := filepath.Join(dataDir, adminSocket)
+	// A socket left by a killed server: nothing listens on it any more, since
+	// the data directory lock is ours.
+	_ = os.Remove(path)
+	old := syscallUmask(0o177)
+	l, err := net.Listen("unix", path)
+	syscallUmask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/call", func(w http.ResponseWriter, r *http.Request) {
+		var req adminRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		res, err := dispatchAdmin(r.Context(), eng, req)
+		var resp adminResponse
+		if err != nil {
+			resp.Error, resp.Kind = err.Error(), errorKind(err)
+		} else if resp.Result, err = json.Marshal(res); err != nil {
+			resp.Error = err.Error()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(resp)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin socket stopped", "err", err)
+		}
+	}()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		_ = os.Remove(path)
+	}, nil
+}
+
+// callAdmin runs one admin operation: through the running server's socket
+// when there is one, else on the data directory opened directly. out
+// receives the JSON result.
+func callAdmin(ctx context.Context, dataDir, op string, args any, out any) error {
+	rawArgs, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	req := adminRequest{Op: op, Args: rawArgs}
+	path := filepath.Join(dataDir, adminSocket)
+	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		conn.Close()
+		return callSocket(ctx, path, req, out)
+	}
+	eng, cfg, err := openEngineForAdmin(dataDir)
+	if err != nil {
+		return err
+	}
+	_ = cfg
+	defer eng.Close()
+	res, err := dispatchAdmin(ctx, eng, req)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+func callSocket(ctx context.Context, path string, req adminRequest, out any) error {
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+	body, _ := json.Marshal(req)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://tidemark/v1/call", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hresp, err := client.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	defer hresp.Body.Close()
+	if hresp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(hresp.Body, 4096))
+		return fmt.Errorf("admin socket: %s: %s", hresp.Status, bytes.TrimSpace(msg))
+	}
+	var resp adminResponse
+	if err := json.NewDecoder(hresp.Body).Decode(&resp); err != nil {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	if resp.Error != "" {
+		return &remoteError{msg: resp.Error, kind: errorKinds[resp.Kind]}
+	}
+	if out == nil || len(resp.Result) == 0 {
+		return nil
+	}
+	return json.Unmarshal(resp.Result, out)
+}
+
+func syscallUmask(mask int) int { return syscall.Umask(mask) }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/event"
+)
+
+// adminOp is one operation of the admin API. Arguments arrive as JSON so the
+// socket and the direct path share one implementation.
+type adminOp func(ctx context.Context, e *engine.Engine, args json.RawMessage) (any, error)
+
+// op adapts a typed handler to adminOp.
+func op[A any](f func(ctx context.Context, e *engine.Engine, a A) (any, error)) adminOp {
+	return func(ctx context.Context, e *engine.Engine, raw json.RawMessage) (any, error) {
+		var a A
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return nil, fmt.Errorf("arguments: %w", err)
+			}
+		}
+		return f(ctx, e, a)
+	}
+}
+
+type nameArgs struct {
+	Name string `json:"name"`
+}
+
+type accountArgs struct {
+	Address string `json:"address"`
+}
+
+type accountCreateArgs struct {
+	Address   string              `json:"address"`
+	Password  string              `json:"password"`
+	COS       string              `json:"cos"`
+	Quota     *int64              `json:"quota,omitempty"`
+	Status    event.AccountStatus `json:"status,omitempty"`
+	HideInGAL bool                `json:"hide_in_gal,omitempty"`
+}
+
+type accountModifyArgs struct {
+	Address string               `json:"address"`
+	Change  engine.AccountChange `json:"change"`
+}
+
+type accountValueArgs struct {
+	Address string `json:"address"`
+	Value   string `json:"value"`
+}
+
+func lookup(ctx context.Context, e *engine.Engine, address string) (engine.Account, error) {
+	a, err := e.LookupAccount(ctx, address)
+	if err != nil {
+		return a, fmt.Errorf("account %s: %w", address, err)
+	}
+	return a, nil
+}
+
+var adminOps = map[string]adminOp{
+	"domain.create": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return nil, e.CreateDomain(ctx, a.Name)
+	}),
+	"domain.delete": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return nil, e.DeleteDomain(ctx, a.Name)
+	}),
+	"domain.list": op(func(ctx context.Context, e *engine.Engine, _ struct{}) (any, error) {
+		return e.ListDomains(ctx)
+	}),
+	"cos.create": op(func(ctx context.Context, e *engine.Engine, c event.COS) (any, error) {
+		return nil, e.CreateCOS(ctx, c)
+	}),
+	"cos.modify": op(func(ctx context.Context, e *engine.Engine, c event.COS) (any, error) {
+		return nil, e.ModifyCOS(ctx, c)
+	}),
+	"cos.delete": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return nil, e.DeleteCOS(ctx, a.Name)
+	}),
+	"cos.list": op(func(ctx context.Context, e *engine.Engine, _ struct{}) (any, error) {
+		return e.ListCOS(ctx)
+	}),
+	"cos.show": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return e.GetCOS(ctx, a.Name)
+	}),
+	"account.create": op(func(ctx context.Context, e *engine.Engine, a accountCreateArgs) (any, error) {
+		return e.CreateAccount(ctx, engine.AccountSpec{
+			Address: a.Address, Password: a.Password, COS: a.COS, Quota: a.Quota,
+			Status: a.Status, HideInGAL: a.HideInGAL,
+		})
+	}),
+	"account.list": op(func(ctx context.Context, e *engine.Engine, a struct {
+		Domain string `json:"domain"`
+	}) (any, error) {
+		return e.ListAccounts(ctx, a.Domain)
+	}),
+	"account.show": op(func(ctx context.Context, e *engine.Engine, a accountArgs) (any, error) {
+		return lookup(ctx, e, a.Address)
+	}),
+	"account.modify": op(func(ctx context.Context, e *engine.Engine, a accountModifyArgs) (any, error) {
+		acct, err := lookup(ctx, e, a.Address)
+		if err != nil {
+			return nil, err
+		}
+		return e.ModifyAccount(ctx, acct.ID, a.Change)
+	}),
+	"account.delete": op(func(ctx context.Context, e *engine.Engine, a accountArgs) (any, error) {
+		acct, err := lookup(ctx, e, a.Address)
+		if err != nil {
+			return nil, err
+		}
+		return nil, e.DeleteAccount(ctx, acct.ID)
+	}),
+	"account.rename": op(func(ctx context.Context, e *engine.Engine, a accountValueArgs) (any, error) {
+		acct, err := lookup(ctx, e, a.Address)
+		if err != nil {
+			return nil, err
+		}
+		return nil, e.RenameAccount(ctx, acct.ID, a.Value)
+	}),
+	"account.passwd": op(func(ctx context.Context, e *engine.Engine, a accountValueArgs) (any, error) {
+		acct, err := lookup(ctx, e, a.Address)
+		if err != nil {
+			return nil, err
+		}
+		return nil, e.SetPassword(ctx, acct.ID, a.Value)
+	}),
+	"alias.add": op(func(ctx context.Context, e *engine.Engine, a accountValueArgs) (any, error) {
+		acct, err := lookup(ctx, e, a.Address)
+		if err != nil {
+			return nil, err
+		}
+		return nil, e.AddAlias(ctx, acct.ID, a.Value)
+	}),
+	"alias.remove": op(func(ctx context.Context, e *engine.Engine, a accountValueArgs) (any, error) {
+		acct, err := lookup(ctx, e, a.Address)
+		if err != nil {
+			return nil, err
+		}
+		return nil, e.RemoveAlias(ctx, acct.ID, a.Value)
+	}),
+}
+
+// dispatchAdmin runs req against e.
+func dispatchAdmin(ctx context.Context, e *engine.Engine, req adminRequest) (any, error) {
+	f, ok := adminOps[req.Op]
+	if !ok {
+		return nil, fmt.Errorf("unknown admin operation %q", req.Op)
+	}
+	return f(ctx, e, req.Args)
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// run executes the CLI with args and returns its standard output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(io.Discard)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("tidemark %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func TestInitRefusesExisting(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	out := mustRun(t, "init", "--data", dir)
+	if !strings.Contains(out, "initialised") {
+		t.Fatalf("init output: %q", out)
+	}
+	for _, f := range []string{configFile, "tls/cert.pem", "tls/key.pem"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("init did not create %s: %v", f, err)
+		}
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "tls/key.pem")); st.Mode().Perm() != 0o600 {
+		t.Fatalf("key mode %v", st.Mode().Perm())
+	}
+	if _, err := run(t, "init", "--data", dir); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second init: %v", err)
+	}
+	if _, _, err := loadConfig(dir); err != nil {
+		t.Fatalf("generated config does not load: %v", err)
+	}
+}
+
+func TestConfigRejectsUnknownKeys(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, configFile), []byte("[imap]\nlisten_typo = \"x\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadConfig(dir); err == nil || !strings.Contains(err.Error(), "imap.listen_typo") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// provision runs a provisioning session and checks its results; it is the
+// same whether the commands open the directory or talk to a server.
+func provision(t *testing.T, dir string) {
+	mustRun(t, "domain", "create", "example.org", "--data", dir)
+	mustRun(t, "cos", "create", "staff", "--quota", "2G", "--data", dir)
+	out := mustRun(t, "account", "create", "alice@example.org", "--password", "s3cret", "--cos", "staff", "--data", dir)
+	if !strings.Contains(out, "alice@example.org") || !strings.Contains(out, "2.0 GiB") {
+		t.Fatalf("create output:\n%s", out)
+	}
+	mustRun(t, "account", "alias", "add", "alice@example.org", "al@example.org", "--data", dir)
+	var got []engine.Account
+	js := mustRun(t, "account", "show", "AL@example.org", "--json", "--data", dir)
+	if err := json.Unmarshal([]byte(js), &got); err != nil || len(got) != 1 {
+		t.Fatalf("show --json: %v\n%s", err, js)
+	}
+	if got[0].Address != "alice@example.org" || len(got[0].Aliases) != 1 {
+		t.Fatalf("show: %+v", got[0])
+	}
+	mustRun(t, "account", "modify", "alice@example.org", "--status", "maintenance", "--data", dir)
+	out = mustRun(t, "account", "list", "--data", dir)
+	if !strings.Contains(out, "maintenance") {
+		t.Fatalf("list:\n%s", out)
+	}
+	if _, err := run(t, "account", "create", "alice@example.org", "--data", dir); !errors.Is(err, engine.ErrExists) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	if _, err := run(t, "account", "show", "nobody@example.org", "--data", dir); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("show unknown: %v", err)
+	}
+	if _, err := run(t, "account", "delete", "alice@example.org", "--data", dir); exitCode(err) != exitUsage {
+		t.Fatalf("delete without --yes: %v", err)
+	}
+	mustRun(t, "account", "delete", "alice@example.org", "--yes", "--data", dir)
+	if _, err := run(t, "account", "show", "alice@example.org", "--data", dir); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("show deleted: %v", err)
+	}
+}
+
+func TestProvisioningDirect(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, "init", "--data", dir)
+	provision(t, dir)
+}
+
+func TestProvisioningThroughAdminSocket(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, "init", "--data", dir)
+	cfg, _, err := loadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := openEngine(dir, cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	stop, err := serveAdmin(context.Background(), dir, eng, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	st, err := os.Stat(filepath.Join(dir, adminSocket))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v %v", st.Mode(), err)
+	}
+	// The engine holds the directory lock: these commands must go through
+	// the socket, and errors must keep their kind across it.
+	provision(t, dir)
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// configFile is the name of the configuration file inside the data directory.
+const configFile = "tidemark.toml"
+
+// config is tidemark.toml. Every field has a default (defaultConfig); a file
+// only needs the lines that differ. Relative paths are relative to the data
+// directory.
+type config struct {
+	Server  serverConfig  `toml:"server"`
+	Storage storageConfig `toml:"storage"`
+	LMTP    lmtpConfig    `toml:"lmtp"`
+	IMAP    imapConfig    `toml:"imap"`
+	Backup  backupConfig  `toml:"backup"`
+}
+
+type serverConfig struct {
+	Hostname string `toml:"hostname"`
+}
+
+type storageConfig struct {
+	PrimaryVolume     string `toml:"primary_volume"`     // directory under volumes/
+	InlineBlobMax     int    `toml:"inline_blob_max"`    // bytes; blobs up to this ride in the redo record
+	CompressThreshold int    `toml:"compress_threshold"` // bytes; -1 keeps primary blobs uncompressed
+	MaxMessageSize    int64  `toml:"max_message_size"`   // bytes
+	RedoSync          string `toml:"redo_sync"`          // "always" or "delayed"
+	RedoSegmentSize   int64  `toml:"redo_segment_size"`  // bytes
+}
+
+type lmtpConfig struct {
+	Listen string `toml:"listen"` // empty disables LMTP
+}
+
+type imapConfig struct {
+	Listen                   string `toml:"listen"`     // plain IMAP with STARTTLS; empty disables
+	TLSListen                string `toml:"tls_listen"` // implicit TLS; empty disables
+	Cert                     string `toml:"cert"`
+	Key                      string `toml:"key"`
+	CleartextLogin           bool   `toml:"cleartext_login"` // allow LOGIN without TLS
+	MaxConnectionsPerAccount int    `toml:"max_connections_per_account"`
+	IdleTimeout              string `toml:"idle_timeout"`
+	MaxRequestSize           int64  `toml:"max_request_size"`
+	LockoutMaxFailures       int    `toml:"lockout_max_failures"`
+	LockoutWindow            string `toml:"lockout_window"`
+	LockoutDuration          string `toml:"lockout_duration"`
+}
+
+type backupConfig struct {
+	Enabled       bool     `toml:"enabled"`
+	Repository    string   `toml:"repository"` // directory, or s3://bucket/prefix
+	RetentionDays int      `toml:"retention_days"`
+	ShipInterval  string   `toml:"ship_interval"` // empty: the scanner's default for the target
+	S3            s3Config `toml:"s3"`
+}
+
+type s3Config struct {
+	Endpoint  string `toml:"endpoint"`
+	Region    string `toml:"region"`
+	AccessKey string `toml:"access_key"`
+	SecretKey string `toml:"secret_key"`
+	TLS       bool   `toml:"tls"`
+}
+
+func defaultConfig() config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "localhost"
+	}
+	return config{
+		Server: serverConfig{Hostname: host},
+		Storage: storageConfig{
+			PrimaryVolume:     "primary",
+			InlineBlobMax:     64 << 10,
+			CompressThreshold: -1,
+			MaxMessageSize:    50 << 20,
+			RedoSync:          "always",
+			RedoSegmentSize:   64 << 20,
+		},
+		LMTP: lmtpConfig{Listen: "127.0.0.1:7025"},
+		IMAP: imapConfig{
+			Listen:                   "127.0.0.1:7143",
+			TLSListen:                "127.0.0.1:7993",
+			Cert:                     "tls/cert.pem",
+			Key:                      "tls/key.pem",
+			MaxConnectionsPerAccount: 20,
+			IdleTimeout:              "30m",
+			MaxRequestSize:           10 << 20,
+			LockoutMaxFailures:       10,
+			LockoutWindow:            "1h",
+			LockoutDuration:          "1h",
+		},
+		Backup: backupConfig{
+			Enabled:       true,
+			Repository:    "../tidemark-backup",
+			RetentionDays: 30,
+		},
+	}
+}
+
+// loadConfig reads dataDir/tidemark.toml over the defaults. Unknown keys are
+// an error, so a typo does not silently keep a default.
+func loadConfig(dataDir string) (config, []byte, error) {
+	cfg := defaultConfig()
+	path := filepath.Join(dataDir, configFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("read config: %w", err)
+	}
+	md, err := toml.Decode(string(raw), &cfg)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		return cfg, nil, fmt.Errorf("%s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	if err := cfg.validate(); err != nil {
+		return cfg, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, raw, nil
+}
+
+func (c config) validate() error {
+	switch c.Storage.RedoSync {
+	case "always", "delayed":
+	default:
+		return fmt.Errorf("storage.redo_sync must be \"always\" or \"delayed\", not %q", c.Storage.RedoSync)
+	}
+	if c.Storage.MaxMessageSize <= 0 {
+		return fmt.Errorf("storage.max_message_size must be positive")
+	}
+	if c.Backup.RetentionDays < 0 {
+		return fmt.Errorf("backup.retention_days must be 0 (forever) or more")
+	}
+	return nil
+}
+
+// encodeConfig renders cfg as TOML with a header, for tidemark init.
+func encodeConfig(cfg config) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString("# tidemark configuration. Relative paths are relative to this directory.\n")
+	buf.WriteString("# Every key is optional; removed keys take their defaults.\n\n")
+	if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// resolve makes a config path absolute against the data directory.
+func resolve(dataDir, p string) string {
+	if p == "" || filepath.IsAbs(p) || strings.Contains(p, "://") {
+		return p
+	}
+	return filepath.Join(dataDir, p)
+}

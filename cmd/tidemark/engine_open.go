@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// openEngine opens the engine on dataDir with the configuration's storage
+// settings.
+func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64) (*engine.Engine, error) {
+	opts := &engine.Options{
+		Now:               time.Now,
+		Logger:            log,
+		SafeLSN:           safeLSN,
+		PrimaryName:       cfg.Storage.PrimaryVolume,
+		InlineBlobMax:     cfg.Storage.InlineBlobMax,
+		CompressThreshold: cfg.Storage.CompressThreshold,
+		MaxMessageSize:    cfg.Storage.MaxMessageSize,
+	}
+	opts.RedoLog.SegmentSize = cfg.Storage.RedoSegmentSize
+	if cfg.Storage.RedoSync == "delayed" {
+		opts.RedoLog.Sync = redolog.SyncDelayed
+	}
+	eng, err := engine.Open(dataDir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	return eng, nil
+}
+
+// openEngineForAdmin opens the data directory for a one-off command when no
+// server is running.
+func openEngineForAdmin(dataDir string) (*engine.Engine, config, error) {
+	cfg, _, err := loadConfig(dataDir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, cfg, fmt.Errorf("%s is not a tidemark data directory (run tidemark init or tidemark serve first)", dataDir)
+		}
+		return nil, cfg, err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	eng, err := openEngine(dataDir, cfg, log, nil)
+	if errors.Is(err, engine.ErrLocked) {
+		return nil, cfg, fmt.Errorf("%s is in use by another tidemark process whose admin socket does not answer; stop it or wait for it to finish: %w", dataDir, err)
+	}
+	return eng, cfg, err
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tidemark/tidemark/mailserver/imap"
+	"github.com/tidemark/tidemark/mailserver/lmtp"
+)
+
+func init() { commands = append(commands, newServeCommand) }
+
+type serveOptions struct {
+	dataDir   string
+	lmtpAddr  string
+	imapAddr  string
+	imapsAddr string
+	noBackup  bool
+	insecure  bool
+	logJSON   bool
+}
+
+func newServeCommand() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the mail server: LMTP, IMAP, the admin socket and the real-time backup",
+		Long: `serve opens the data directory (initialising it with the embedded defaults when
+it does not exist), replays the redo log, and serves LMTP for delivery, IMAP for
+clients and the admin socket for the tidemark commands, while the real-time
+scanner keeps the backup repository current. Stop it with Ctrl-C or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runServe(c.Context(), o, c)
+		},
+	}
+	dataDirFlag(cmd, &o.dataDir)
+	f := cmd.Flags()
+	f.StringVar(&o.lmtpAddr, "lmtp", "", "LMTP listen address (overrides lmtp.listen; \"off\" disables)")
+	f.StringVar(&o.imapAddr, "imap", "", "IMAP listen address (overrides imap.listen; \"off\" disables)")
+	f.StringVar(&o.imapsAddr, "imaps", "", "IMAPS listen address (overrides imap.tls_listen; \"off\" disables)")
+	f.BoolVar(&o.noBackup, "no-backup", false, "do not run the real-time backup scanner")
+	f.BoolVar(&o.insecure, "allow-cleartext-login", false, "allow IMAP LOGIN without TLS (overrides imap.cleartext_login)")
+	f.BoolVar(&o.logJSON, "log-json", false, "log as JSON lines")
+	return cmd
+}
+
+func override(dst *string, v string) {
+	switch v {
+	case "":
+	case "off":
+		*dst = ""
+	default:
+		*dst = v
+	}
+}
+
+func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if o.logJSON {
+		handler = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	log := slog.New(handler)
+
+	if _, err := os.Stat(filepath.Join(o.dataDir, configFile)); errors.Is(err, fs.ErrNotExist) {
+		log.Info("no data directory yet, initialising it with the embedded defaults", "data", o.dataDir)
+		if err := runInit(o.dataDir, c.ErrOrStderr()); err != nil {
+			return err
+		}
+	}
+	cfg, rawCfg, err := loadConfig(o.dataDir)
+	if err != nil {
+		return err
+	}
+	override(&cfg.LMTP.Listen, o.lmtpAddr)
+	override(&cfg.IMAP.Listen, o.imapAddr)
+	override(&cfg.IMAP.TLSListen, o.imapsAddr)
+	if o.insecure {
+		cfg.IMAP.CleartextLogin = true
+	}
+	if o.noBackup {
+		cfg.Backup.Enabled = false
+	}
+
+	eng, err := openEngine(o.dataDir, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := eng.Close(); err != nil {
+			log.Error("close engine", "err", err)
+		}
+	}()
+	log.Info("engine open", "data", o.dataDir, "applied_lsn", eng.AppliedLSN())
+
+	stopAdmin, err := serveAdmin(ctx, o.dataDir, eng, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
+
+	_ = rawCfg
+
+	errc := make(chan error, 3)
+	if cfg.LMTP.Listen != "" {
+		srv := lmtp.NewServer(eng, &lmtp.Options{
+			Hostname:       cfg.Server.Hostname,
+			MaxMessageSize: cfg.Storage.MaxMessageSize,
+			Logger:         log,
+			Now:            time.Now,
+		})
+		l, err := net.Listen("tcp", cfg.LMTP.Listen)
+		if err != nil {
+			return fmt.Errorf("lmtp: %w", err)
+		}
+		log.Info("LMTP listening", "addr", l.Addr().String())
+		go func() { errc <- srv.Serve(l) }()
+		defer srv.Close()
+	}
+	if cfg.IMAP.Listen != "" || cfg.IMAP.TLSListen != "" {
+		opts, err := imapOptions(o.dataDir, cfg, log)
+		if err != nil {
+			return err
+		}
+		srv := imap.NewServer(eng, opts)
+		defer srv.Close()
+		if cfg.IMAP.Listen != "" {
+			l, err := net.Listen("tcp", cfg.IMAP.Listen)
+			if err != nil {
+				return fmt.Errorf("imap: %w", err)
+			}
+			log.Info("IMAP listening", "addr", l.Addr().String(), "cleartext_login", cfg.IMAP.CleartextLogin)
+			go func() { errc <- srv.Serve(l) }()
+		}
+		if cfg.IMAP.TLSListen != "" {
+			l, err := net.Listen("tcp", cfg.IMAP.TLSListen)
+			if err != nil {
+				return fmt.Errorf("imaps: %w", err)
+			}
+			log.Info("IMAPS listening", "addr", l.Addr().String())
+			go func() { errc <- srv.ServeTLS(l) }()
+		}
+	}
+	log.Info("tidemark serving", "admin_socket", filepath.Join(o.dataDir, adminSocket))
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+func imapOptions(dataDir string, cfg config, log *slog.Logger) (*imap.Options, error) {
+	cert, err := tls.LoadX509KeyPair(resolve(dataDir, cfg.IMAP.Cert), resolve(dataDir, cfg.IMAP.Key))
+	if err != nil {
+		return nil, fmt.Errorf("imap TLS certificate: %w", err)
+	}
+	idle, err := time.ParseDuration(cfg.IMAP.IdleTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("imap.idle_timeout: %w", err)
+	}
+	window, err := time.ParseDuration(cfg.IMAP.LockoutWindow)
+	if err != nil {
+		return nil, fmt.Errorf("imap.lockout_window: %w", err)
+	}
+	lockFor, err := time.ParseDuration(cfg.IMAP.LockoutDuration)
+	if err != nil {
+		return nil, fmt.Errorf("imap.lockout_duration: %w", err)
+	}
+	return &imap.Options{
+		TLSConfig:          &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		AllowInsecureAuth:  cfg.IMAP.CleartextLogin,
+		LockoutMaxFailures: cfg.IMAP.LockoutMaxFailures,
+		LockoutWindow:      window,
+		LockoutDuration:    lockFor,
+		MaxConnsPerAccount: cfg.IMAP.MaxConnectionsPerAccount,
+		IdleTimeout:        idle,
+		MaxRequestSize:     cfg.IMAP.MaxRequestSize,
+		AppendLimit:        uint32(min(cfg.Storage.MaxMessageSize, 1<<32-1)),
+		Now:                time.Now,
+		Logger:             log,
+	}, nil
+}
