@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -68,3 +69,5 @@ func TestOpenDeliverRead(t *testing.T) {
 		t.Fatalf("read %q %v", got, err)
 	}
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
