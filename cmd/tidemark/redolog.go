@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -50,7 +49,7 @@ LSN order, without opening it for write: it is safe on a running server.
 Times are UTC. --since and --until take RFC 3339, YYYY-MM-DD[ HH:MM[:SS]]
 (local time unless a zone is given), dd/MM/yyyy HH:mm:ss, first or last;
 both ends are inclusive.`,
-		Args: exactArgs(1),
+		Args: redologArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.dir = args[0]
 			var err error
@@ -121,7 +120,8 @@ func runRedologDump(ctx context.Context, w io.Writer, o redologDumpOptions) erro
 		_, err := fmt.Fprintln(w, line)
 		return err
 	}
-	// "since last" prints only the newest record, which is known at the end.
+	// "until first" prints only the oldest record that passes the other
+	// filters, "since last" only the newest, which is known at the end.
 	var newest *redolog.Record
 	for {
 		rec, err := r.Next(ctx)
@@ -131,24 +131,18 @@ func runRedologDump(ctx context.Context, w io.Writer, o redologDumpOptions) erro
 		if err != nil {
 			return fmt.Errorf("redolog dump %s: %w", o.dir, err)
 		}
-		if o.to != 0 && rec.LSN > o.to {
-			break
-		}
 		t := time.Unix(0, rec.Time)
-		if !o.until.IsZero() && !o.until.Last && (o.until.First && newest != nil || !o.until.First && t.After(o.until.Time)) {
+		if o.to != 0 && rec.LSN > o.to || !o.until.Time.IsZero() && t.After(o.until.Time) {
 			break // times increase with LSN: nothing later qualifies
 		}
-		if !o.since.First && !o.since.Last && !o.since.Time.IsZero() && t.Before(o.since.Time) {
+		if !o.since.Time.IsZero() && t.Before(o.since.Time) {
 			continue
 		}
-		if o.since.Last || o.until.First {
-			if o.until.First && newest != nil {
-				break
-			}
+		switch {
+		case o.until.First:
+			return print(rec)
+		case o.since.Last:
 			newest = &rec
-			if o.until.First {
-				break
-			}
 			continue
 		}
 		if err := print(rec); err != nil {
@@ -169,7 +163,7 @@ func newRedologVerifyCommand() *cobra.Command {
 that LSNs are dense and times increase. Exits non-zero if anything is
 corrupt. A torn write at the end of the active segment is reported but is
 not corruption: the server truncates it when it next opens the log.`,
-		Args: exactArgs(1),
+		Args: redologArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRedologVerify(cmd.OutOrStdout(), args[0])
 		},
@@ -195,11 +189,11 @@ func runRedologVerify(w io.Writer, dir string) error {
 	return nil
 }
 
-// exactArgs is cobra.ExactArgs with the error marked as a usage error.
-func exactArgs(n int) cobra.PositionalArgs {
+// redologArgs is cobra.ExactArgs with the error marked as a usage error.
+func redologArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef("%s takes %s argument(s), got %d", cmd.CommandPath(), strconv.Itoa(n), len(args))
+			return usagef("%s takes %d argument(s), got %d", cmd.CommandPath(), n, len(args))
 		}
 		return nil
 	}
