@@ -134,6 +134,13 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		InternalDate: ss.s.opts.Now().UTC(),
 	})
 	if err != nil {
+		// The whole delivery failed. Only a message over the engine's own
+		// size limit (the prepended lines can tip it over) is the
+		// message's fault; anything else is storage trouble the MTA
+		// retries.
+		if errors.Is(err, engine.ErrTooLarge) {
+			return replyTooLarge
+		}
 		ss.s.opts.Logger.Error("lmtp: deliver", "from", ss.from, "recipients", len(accounts),
 			"size", b.Len(), "remote", ss.remote, "err", err)
 		return replyTrouble
