@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -388,7 +389,7 @@ func (e *Engine) ListAccounts(ctx context.Context, domain string) ([]Account, er
 		if err != nil {
 			return err
 		}
-		if string(k[len(k)-len(a.A.Address):]) == a.A.Address && k[len(k)-len(a.A.Address)-1] == 0 {
+		if i := bytes.IndexByte(k, 0); i >= 0 && string(k[i+1:]) == a.A.Address {
 			out = append(out, accountOf(a))
 		}
 		return nil

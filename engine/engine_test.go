@@ -71,3 +71,7 @@ func TestOpenDeliverRead(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func newMem() *vfs.MemFS { return vfs.NewMem() }
