@@ -1,16 +1,22 @@
 package imap
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/emersion/go-imap/v2"
 )
 
-// Append stores a message. The library has already refused literals over
-// AppendLimit; the engine enforces its own MaxMessageSize and quota
-// (NO [TOOBIG], NO [OVERQUOTA]). The message is stored byte for byte.
+// Append stores a message byte for byte. A literal over AppendLimit is
+// refused NO [TOOBIG] without being read (the library then discards it);
+// the engine enforces its own MaxMessageSize and the quota (NO [TOOBIG],
+// NO [OVERQUOTA]).
 func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	s.touch()
+	if r.Size() > int64(s.srv.opts.AppendLimit) {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig,
+			Text: fmt.Sprintf("Message exceeds the %d byte limit", s.srv.opts.AppendLimit)}
+	}
 	to, err := s.destination(mailbox)
 	if err != nil {
 		return nil, err

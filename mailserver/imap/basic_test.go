@@ -29,7 +29,7 @@ func TestLoginCapabilities(t *testing.T) {
 	for _, want := range []imap.Cap{imap.CapIMAP4rev1, imap.CapIMAP4rev2, imap.CapIdle, imap.CapNamespace,
 		imap.CapUIDPlus, imap.CapESearch, imap.CapSearchRes, imap.CapListExtended, imap.CapListStatus,
 		imap.CapMove, imap.CapStatusSize, imap.CapBinary, imap.CapChildren, imap.CapSpecialUse,
-		imap.CapLiteralPlus, imap.CapUnselect, imap.CapEnable, "APPENDLIMIT=52428800"} {
+		imap.CapLiteralPlus, imap.CapUnselect, imap.CapEnable, imap.CapAppendLimit} {
 		if !caps.Has(want) {
 			t.Errorf("capability %s missing from %v", want, caps)
 		}
@@ -83,9 +83,9 @@ func TestAppendFetch(t *testing.T) {
 	bin := &imap.FetchItemBinarySection{Part: []int{2}, Peek: true}
 	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{
 		UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true,
-		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
-		BodySection:   []*imap.FetchItemBodySection{whole, header, text, part1, fields, part},
-		BinarySection: []*imap.FetchItemBinarySection{bin},
+		BodyStructure:     &imap.FetchItemBodyStructure{Extended: true},
+		BodySection:       []*imap.FetchItemBodySection{whole, header, text, part1, fields, part},
+		BinarySection:     []*imap.FetchItemBinarySection{bin},
 		BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{2}}},
 	}).Collect()
 	if err != nil {
@@ -136,11 +136,11 @@ func TestAppendFetch(t *testing.T) {
 	if !strings.Contains(flagStrings(msgs[0].Flags), `\Seen`) {
 		t.Errorf("flags after BODY[TEXT] = %v, want \\Seen", msgs[0].Flags)
 	}
-	st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true, Size: true, UIDNext: true, NumDeleted: true}).Wait()
+	st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true, NumUnseen: true, Size: true, UIDNext: true, NumDeleted: true, AppendLimit: true}).Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *st.NumMessages != 1 || *st.NumUnseen != 0 || *st.Size != int64(len(msg)) || st.UIDNext != 2 || *st.NumDeleted != 0 {
+	if *st.NumMessages != 1 || *st.NumUnseen != 0 || *st.Size != int64(len(msg)) || st.UIDNext != 2 || *st.NumDeleted != 0 || *st.AppendLimit != DefaultAppendLimit {
 		t.Errorf("status = %+v", st)
 	}
 }

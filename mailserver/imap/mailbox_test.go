@@ -129,7 +129,10 @@ func TestMailboxCommands(t *testing.T) {
 	if _, err := c.Status("Work/Projects/2024/Q1", &imap.StatusOptions{NumMessages: true}).Wait(); err != nil {
 		t.Errorf("status after rename: %v", err)
 	}
-	wantCode(t, "status of old name", func() error { _, err := c.Status("Projects", &imap.StatusOptions{NumMessages: true}).Wait(); return err }(), imap.ResponseCodeNonExistent)
+	wantCode(t, "status of old name", func() error {
+		_, err := c.Status("Projects", &imap.StatusOptions{NumMessages: true}).Wait()
+		return err
+	}(), imap.ResponseCodeNonExistent)
 	if err := c.Delete("Work/Projects/2024").Wait(); err == nil {
 		t.Errorf("delete of a folder with children succeeded")
 	}

@@ -52,9 +52,9 @@ type Options struct {
 	// (zimbraImapMaxRequestSize, default 10 MiB). Longer commands get
 	// BAD [TOOBIG] and the connection is closed.
 	MaxRequestSize int64
-	// AppendLimit is advertised as APPENDLIMIT and bounds an APPEND
-	// literal (NO [TOOBIG]). Set it to the engine's MaxMessageSize.
-	// Default 50 MiB.
+	// AppendLimit bounds an APPEND literal (NO [TOOBIG]) and is reported
+	// by STATUS (APPENDLIMIT). Set it to the engine's MaxMessageSize.
+	// Default 50 MiB; at most 100 MiB, where the library stops reading.
 	AppendLimit uint32
 
 	// Now is the clock for lockout and APPEND's default internal date.

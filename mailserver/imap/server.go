@@ -30,8 +30,12 @@ type Server struct {
 }
 
 // capabilities is everything imapserver can carry with this backend.
-// IDLE, ENABLE, UNSELECT, SASL-IR, LITERAL- and APPENDLIMIT=n are added by
-// the library itself. CONDSTORE, QUOTA and ID are absent because the
+// IDLE, ENABLE, UNSELECT, SASL-IR and LITERAL- are added by the library
+// itself. APPENDLIMIT is advertised bare (the limit is reported by STATUS
+// (APPENDLIMIT)) on purpose: with APPENDLIMIT=n the library would refuse
+// an oversized LITERAL+ APPEND before reading its literal and then parse
+// the message bytes as commands. Bare, the literal is read and discarded
+// and Append answers NO [TOOBIG]. CONDSTORE, QUOTA and ID are absent because the
 // library's command table has no entry for them.
 var capabilities = imap.CapSet{
 	imap.CapIMAP4rev1:        {},
@@ -49,6 +53,7 @@ var capabilities = imap.CapSet{
 	imap.CapSpecialUse:       {},
 	imap.CapCreateSpecialUse: {},
 	imap.CapLiteralPlus:      {},
+	imap.CapAppendLimit:      {},
 }
 
 // NewServer returns a server for b. opts may be nil.

@@ -48,9 +48,8 @@ type session struct {
 }
 
 var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionSASL        = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
+	_ imapserver.SessionIMAP4rev2 = (*session)(nil)
+	_ imapserver.SessionSASL      = (*session)(nil)
 )
 
 func newSession(s *Server, c *imapserver.Conn) *session {
@@ -150,10 +149,6 @@ func (s *session) Authenticate(mech string) (sasl.Server, error) {
 		return s.Login(username, password)
 	}), nil
 }
-
-// AppendLimit is advertised as APPENDLIMIT=n; the library answers larger
-// APPEND literals NO [TOOBIG] before reading them.
-func (s *session) AppendLimit() uint32 { return s.srv.opts.AppendLimit }
 
 // Namespace: one personal namespace, "/" delimited, no shared folders.
 func (s *session) Namespace() (*imap.NamespaceData, error) {
