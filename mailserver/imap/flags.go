@@ -124,6 +124,22 @@ func (s *flagSet) add(flags []string) bool {
 	return added
 }
 
+// spelling returns the folder's existing spelling of keyword f, so that
+// keywords, which IMAP compares case-insensitively, are not stored twice
+// in different cases and -FLAGS removes them whatever the case.
+func (s *flagSet) spelling(f string) string {
+	if !isKeyword(f) {
+		return f
+	}
+	lf := strings.ToLower(f)
+	for _, k := range s.list[len(systemFlags):] {
+		if strings.ToLower(string(k)) == lf {
+			return string(k)
+		}
+	}
+	return f
+}
+
 // flags returns the announced FLAGS list.
 func (s *flagSet) flags() []imap.Flag { return append([]imap.Flag(nil), s.list...) }
 

@@ -194,7 +194,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			}
 			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
 		}
-		if options.SelectSpecialUse && f.SpecialUse == "" {
+		if options.SelectSpecialUse && specialUseAttr(f.SpecialUse) == "" {
 			continue
 		}
 		if children[name] {
@@ -234,17 +234,19 @@ func matchAny(name, ref string, patterns []string) bool {
 	return false
 }
 
+// specialUses are the RFC 6154 / RFC 8457 attributes; anything else the
+// engine records (INBOX's \Inbox) is not announced.
+var specialUses = []imap.MailboxAttr{imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts,
+	imap.MailboxAttrFlagged, imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant}
+
 // specialUseAttr renders a folder's special use as a LIST attribute
-// ("Sent" and "\Sent" both give \Sent).
+// ("Sent", "\sent" and "\Sent" all give \Sent).
 func specialUseAttr(su string) imap.MailboxAttr {
-	if su == "" {
-		return ""
+	su = strings.TrimPrefix(su, `\`)
+	for _, a := range specialUses {
+		if strings.EqualFold(su, string(a)[1:]) {
+			return a
+		}
 	}
-	if !strings.HasPrefix(su, `\`) {
-		su = `\` + su
-	}
-	if !validFlag(su) {
-		return ""
-	}
-	return imap.MailboxAttr(su)
+	return ""
 }

@@ -35,7 +35,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if options != nil {
 		unchangedSince = options.UnchangedSince
 	}
-	changed, err := s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, op, toEngineFlags(flags.Flags), unchangedSince)
+	ef := toEngineFlags(flags.Flags)
+	for i, f := range ef {
+		ef[i] = s.sel.flags.spelling(f)
+	}
+	changed, err := s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, op, ef, unchangedSince)
 	if err != nil {
 		return translate(s.srv.log, "store", err)
 	}
