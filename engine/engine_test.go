@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -21,7 +23,8 @@ func fixedClock() func() time.Time {
 }
 
 func testOptions(fs vfs.FS) *Options {
-	return &Options{FS: fs, Now: fixedClock(), BcryptCost: 4, CheckpointInterval: -1}
+	return &Options{FS: fs, Now: fixedClock(), BcryptCost: 4, CheckpointInterval: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func openTest(t testing.TB, fs vfs.FS, dir string) *Engine {
