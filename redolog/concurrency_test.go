@@ -140,3 +140,51 @@ func TestConcurrentAppendsWithTail(t *testing.T) {
 		t.Fatalf("closed reader: %v", err)
 	}
 }
+
+// TestReadDirWhileAppending reads the directory with ReadDir, as dump and
+// backup tools do, while a live log appends and rolls over: every pass must
+// see a dense prefix of the log and no error.
+func TestReadDirWhileAppending(t *testing.T) {
+	fs := vfs.NewMem()
+	o := testOpts(fs)
+	o.SegmentSize = 1024
+	l := mustOpen(t, "/log", o)
+	defer l.Close()
+	done := make(chan error, 1)
+	go func() {
+		for i := 1; i <= 600; i++ {
+			if _, _, err := l.Append(1, payloadFor(i)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for pass := 0; ; pass++ {
+		var appendErr error
+		finished := false
+		select {
+		case appendErr = <-done:
+			finished = true
+		default:
+		}
+		if appendErr != nil {
+			t.Fatal(appendErr)
+		}
+		r, err := ReadDir(fs, "/log", 0)
+		if err != nil {
+			if !finished {
+				<-done
+			}
+			t.Fatalf("pass %d: %v", pass, err)
+		}
+		recs := readAllRecords(t, r)
+		checkDense(t, recs, 1)
+		if finished {
+			if len(recs) != 600 {
+				t.Fatalf("final pass read %d records", len(recs))
+			}
+			return
+		}
+	}
+}

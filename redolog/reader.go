@@ -183,9 +183,16 @@ func (r *Reader) openSegment() error {
 		if r.segFirst != 0 && s.first != r.next && s.first > r.segFirst {
 			return fmt.Errorf("%w: segment %s starts at lsn %d, want %d", ErrCorrupt, paths[i], s.first, r.next)
 		}
-		f, err := r.fs.Open(paths[i])
-		if errors.Is(err, os.ErrNotExist) && attempt < 5 {
-			continue // sealed or truncated while we looked
+		path := paths[i]
+		f, err := r.fs.Open(path)
+		if errors.Is(err, os.ErrNotExist) && !s.archived {
+			// Sealed since we looked: a seal renames the file from the
+			// log directory into archive/ before the index says so.
+			path = r.fs.PathJoin(r.fs.PathDir(path), archiveDir, r.fs.PathBase(path))
+			f, err = r.fs.Open(path)
+		}
+		if errors.Is(err, os.ErrNotExist) && attempt < 3 {
+			continue // truncated while we looked: the index will say so
 		}
 		if err != nil {
 			return fmt.Errorf("redolog: open segment: %w", err)
@@ -194,7 +201,7 @@ func (r *Reader) openSegment() error {
 		n, err := f.ReadAt(hdr, 0)
 		if err != nil && err != io.EOF {
 			_ = f.Close()
-			return fmt.Errorf("redolog: read %s: %w", paths[i], err)
+			return fmt.Errorf("redolog: read %s: %w", path, err)
 		}
 		h, err := parseHeader(hdr[:n])
 		if err != nil {
@@ -202,9 +209,9 @@ func (r *Reader) openSegment() error {
 			if r.src.tornTailOK(s.first) && errors.Is(err, errShortHeader) {
 				return io.EOF
 			}
-			return fmt.Errorf("segment %s offset 0: %w", paths[i], err)
+			return fmt.Errorf("segment %s offset 0: %w", path, err)
 		}
-		r.f, r.path, r.segFirst, r.off = f, paths[i], s.first, int64(h.size)
+		r.f, r.path, r.segFirst, r.off = f, path, s.first, int64(h.size)
 		r.buf, r.bufOff = r.buf[:0], 0
 		return nil
 	}

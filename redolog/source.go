@@ -1,7 +1,9 @@
 package redolog
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -56,11 +58,13 @@ type dirSource struct {
 
 func newDirSource(fs vfs.FS, dir string) (*dirSource, error) {
 	archive := fs.PathJoin(dir, archiveDir)
-	arch, err := listSegments(fs, archive)
+	// List the log directory before archive/: a segment sealed in between
+	// then shows up in both listings rather than in neither.
+	root, err := listSegments(fs, dir)
 	if err != nil {
 		return nil, fmt.Errorf("redolog: %w", err)
 	}
-	root, err := listSegments(fs, dir)
+	arch, err := listSegments(fs, archive)
 	if err != nil {
 		return nil, fmt.Errorf("redolog: %w", err)
 	}
@@ -68,10 +72,17 @@ func newDirSource(fs vfs.FS, dir string) (*dirSource, error) {
 	add := func(d string, first uint64) error {
 		p := fs.PathJoin(d, segmentName(first))
 		st, err := fs.Stat(p)
+		if errors.Is(err, os.ErrNotExist) && d != archive {
+			// Sealed since it was listed.
+			d, p = archive, fs.PathJoin(archive, segmentName(first))
+			st, err = fs.Stat(p)
+		}
 		if err != nil {
 			return fmt.Errorf("redolog: %w", err)
 		}
-		src.segs = append(src.segs, segment{first: first, end: st.Size(), archived: true})
+		// archived records where the file was; every listed segment is
+		// read as sealed, up to the size it had when listed.
+		src.segs = append(src.segs, segment{first: first, end: st.Size(), archived: d == archive})
 		src.paths = append(src.paths, p)
 		return nil
 	}
@@ -82,7 +93,7 @@ func newDirSource(fs vfs.FS, dir string) (*dirSource, error) {
 	}
 	for _, f := range root {
 		if n := len(src.segs); n > 0 && src.segs[n-1].first >= f {
-			continue // a seal interrupted by a crash: the archived copy wins
+			continue // listed in both: the archived copy wins
 		}
 		if err := add(dir, f); err != nil {
 			return nil, err
