@@ -44,7 +44,9 @@ func (e *Engine) prepareBlob(ctx context.Context, body []byte, force bool) (blob
 		return blobPlan{}, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), e.opts.MaxMessageSize)
 	}
 	p := blobPlan{d: dedup.Sum(body), size: int64(len(body)), gcGen: e.gcGen.Load()}
-	p.inline = e.opts.InlineBlobMax >= 0 && len(body) <= e.opts.InlineBlobMax
+	// An empty blob cannot ride inline: the event could not tell it from
+	// a blob-first one.
+	p.inline = e.opts.InlineBlobMax >= 0 && len(body) <= e.opts.InlineBlobMax && len(body) > 0
 	if !p.inline {
 		wrote, err := e.storeBlobFirst(ctx, p.d, body, force)
 		if err != nil {
