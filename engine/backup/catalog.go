@@ -183,3 +183,5 @@ func lastUnder(r pebble.Reader, p []byte) (k, v []byte, ok bool, err error) {
 	}
 	return nil, nil, false, it.Error()
 }
+
+var syncWrite = pebble.Sync

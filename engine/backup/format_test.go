@@ -44,7 +44,7 @@ func TestChain(t *testing.T) {
 	if got := chain(segs, 22); len(got) != 3 || got[0].First != 21 {
 		t.Fatalf("chain from 22: %+v", got)
 	}
-	for _, n := range []string{segmentName(1, 20), scanName(7, 99), snapshotName(42)} {
+	for _, n := range []string{segmentName(1, 20), scanName(7, 99), snapshotObjName(42, 1)} {
 		if _, _, ok := parseSegmentName(n); ok != (n == segmentName(1, 20)) {
 			t.Errorf("parse %s", n)
 		}

@@ -27,10 +27,6 @@ func scanName(lsn uint64, unixNano int64) string {
 	return fmt.Sprintf("%s%020d-%020d%s", scanPrefix, lsn, unixNano, scanSuffix)
 }
 
-func snapshotName(lsn uint64) string {
-	return fmt.Sprintf("%s%020d%s", snapPrefix, lsn, snapSuffix)
-}
-
 // parsePair parses "<prefix><020d>-<020d><suffix>".
 func parsePair(name, prefix, suffix string) (a, b uint64, ok bool) {
 	s, found := strings.CutPrefix(name, prefix)
@@ -56,16 +52,4 @@ func parseSegmentName(name string) (first, last uint64, ok bool) {
 func parseScanName(name string) (lsn uint64, t int64, ok bool) {
 	l, u, ok := parsePair(name, scanPrefix, scanSuffix)
 	return l, int64(u), ok
-}
-
-func parseSnapshotName(name string) (uint64, bool) {
-	s, found := strings.CutPrefix(name, snapPrefix)
-	if !found {
-		return 0, false
-	}
-	if s, found = strings.CutSuffix(s, snapSuffix); !found || len(s) != 20 {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
 }

@@ -1,0 +1,159 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// maintain runs compaction and periodic snapshots until ctx ends.
+func (s *Scanner) maintain(ctx context.Context) {
+	tick := time.Second
+	if len(s.o.CompactLevels) > 0 && s.o.CompactLevels[0]/4 < tick {
+		tick = max(s.o.CompactLevels[0]/4, 10*time.Millisecond)
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, w := range s.o.CompactLevels {
+			if _, err := s.Compact(ctx, w); err != nil && ctx.Err() == nil {
+				s.o.Logger.Warn("backup: compaction failed", "window", w, "err", err)
+			}
+		}
+		if s.o.SnapshotInterval > 0 && s.o.Now().Sub(s.lastSnap) >= s.o.SnapshotInterval {
+			if _, err := s.Snapshot(ctx); err != nil && ctx.Err() == nil {
+				s.o.Logger.Warn("backup: snapshot failed", "err", err)
+			}
+		}
+	}
+}
+
+// segHead returns a segment's header, read with one ranged get and cached.
+func (s *Scanner) segHead(ctx context.Context, name string) (header, error) {
+	if h, ok := s.segHeader.Load(name); ok {
+		return h.(header), nil
+	}
+	rc, err := s.repo.vol.GetRange(ctx, name, 0, objHeaderSize)
+	if err != nil {
+		return header{}, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return header{}, err
+	}
+	h, err := decodeHeader(b)
+	if err != nil {
+		return header{}, fmt.Errorf("%s: %w", name, err)
+	}
+	s.segHeader.Store(name, h)
+	return h, nil
+}
+
+// Compact merges, for one window w, runs of consecutive shipped segments
+// whose records all fall in the same past window into one segment. The
+// merged segment is stored before the small ones are deleted, so a reader
+// sees either, or both (chain picks the larger). It returns how many
+// segments were merged away.
+func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
+	s.maint.Lock()
+	defer s.maint.Unlock()
+	segs, err := s.repo.Segments(ctx)
+	if err != nil {
+		return 0, err
+	}
+	shipped := s.safe.Load()
+	var run []SegmentInfo
+	var runBucket int64 = -1
+	merged := 0
+	flush := func() error {
+		if len(run) < 2 {
+			run = run[:0]
+			return nil
+		}
+		n, err := s.merge(ctx, run)
+		merged += n
+		run = run[:0]
+		return err
+	}
+	horizon := s.shipped.Load() // the newest shipped record's time
+	for _, seg := range chain(segs, 0) {
+		if seg.Last > shipped {
+			break
+		}
+		h, err := s.segHead(ctx, seg.Name)
+		if err != nil {
+			return merged, err
+		}
+		b := h.FirstTime / int64(w)
+		complete := (b+1)*int64(w) <= horizon && h.LastTime/int64(w) == b
+		if !complete || b != runBucket || (len(run) > 0 && run[len(run)-1].Last+1 != seg.First) {
+			if err := flush(); err != nil {
+				return merged, err
+			}
+		}
+		if complete {
+			run = append(run, seg)
+			runBucket = b
+		} else {
+			runBucket = -1
+		}
+	}
+	return merged, flush()
+}
+
+// merge writes one segment for run and deletes the run's segments.
+func (s *Scanner) merge(ctx context.Context, run []SegmentInfo) (int, error) {
+	var recs []redolog.Record
+	for _, seg := range run {
+		_, r, err := s.repo.readRecords(ctx, seg.Name)
+		if err != nil {
+			return 0, err
+		}
+		recs = append(recs, r...)
+	}
+	first, last := run[0].First, run[len(run)-1].Last
+	name := segmentName(first, last)
+	if err := s.repo.putObject(ctx, name, encodeRecords(kindSegment, first, last, recs)); err != nil {
+		return 0, err
+	}
+	for _, seg := range run {
+		if seg.Name == name {
+			continue
+		}
+		if err := s.repo.vol.Delete(ctx, seg.Name); err != nil {
+			return 0, err
+		}
+		s.segHeader.Delete(seg.Name)
+	}
+	return len(run), nil
+}
+
+// Snapshot writes a catalog snapshot at the shipped position now.
+func (s *Scanner) Snapshot(ctx context.Context) (string, error) {
+	s.maint.Lock()
+	defer s.maint.Unlock()
+	var cfg ConfigSnapshot
+	if s.o.Config != nil {
+		c, err := s.o.Config()
+		if err != nil {
+			return "", fmt.Errorf("snapshot config: %w", err)
+		}
+		cfg = c
+	}
+	s.cat.mu.Lock()
+	name, err := s.cat.writeSnapshot(ctx, s.repo, cfg, s.o.Now().UnixNano())
+	s.cat.mu.Unlock()
+	if err == nil {
+		s.lastSnap = s.o.Now()
+	}
+	return name, err
+}

@@ -1,0 +1,186 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/localvol"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// clock is a fixed clock the test moves by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
+}
+
+// harness is an engine with a scanner shipping to a repository.
+type harness struct {
+	t       *testing.T
+	dir     string
+	clk     *clock
+	eng     *engine.Engine
+	vol     hsm.Volume // what the scanner writes through
+	repo    *backup.Repository
+	cat     *backup.Catalog
+	sc      *backup.Scanner
+	cancel  context.CancelFunc
+	done    chan error
+	scanner *backup.Scanner
+}
+
+func newHarness(t *testing.T, wrap func(hsm.Volume) hsm.Volume) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &harness{t: t, dir: dir, clk: &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}}
+	base, err := localvol.New(vfs.Default, filepath.Join(dir, "repo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.vol = base
+	if wrap != nil {
+		h.vol = wrap(base)
+	}
+	var safe func() uint64
+	h.eng, err = engine.Open(filepath.Join(dir, "data"), &engine.Options{Now: h.clk.Now, InlineBlobMax: 512,
+		SafeLSN: func() uint64 {
+			if safe == nil {
+				return 0
+			}
+			return safe()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	safe = func() uint64 { return h.sc.SafeLSN() }
+	t.Cleanup(func() { h.stop(); h.eng.Close() })
+	return h
+}
+
+// start opens repository and catalog and runs a scanner.
+func (h *harness) start() {
+	t := h.t
+	ctx := context.Background()
+	repo, err := backup.InitRepository(ctx, h.vol, h.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.repo = repo
+	h.cat, err = backup.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := engineSource{h.eng}
+	h.sc, err = backup.NewScanner(repo, h.cat, backup.LogOf(h.eng.Log()), src, src, &backup.Options{
+		Now: h.clk.Now, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
+		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- h.sc.Run(rctx) }()
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	if err := <-h.done; err != nil && !errors.Is(err, context.Canceled) {
+		h.t.Errorf("scanner: %v", err)
+	}
+	h.cancel = nil
+	h.cat.Close()
+}
+
+// waitShipped waits until the scanner has shipped the log's last record.
+func (h *harness) waitShipped() {
+	h.t.Helper()
+	want := h.eng.Log().LastLSN()
+	for i := 0; i < 3000; i++ {
+		if h.sc.Live().ShippedLSN >= want {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.t.Fatalf("scanner stuck at %d, log at %d (%+v)", h.sc.Live().ShippedLSN, want, h.sc.Live())
+}
+
+// accountView is an account's folders and items in a comparable form.
+type accountView struct {
+	folders []string
+	items   []string
+}
+
+func (v accountView) String() string {
+	return fmt.Sprintf("folders %v\nitems %v", v.folders, v.items)
+}
+
+func itemLine(id uint64, path string, uid uint32, flags []string, digest [32]byte) string {
+	fl := append([]string(nil), flags...)
+	sort.Strings(fl)
+	return fmt.Sprintf("%d %s/%d %s %x", id, path, uid, strings.Join(fl, ","), digest[:4])
+}
+
+// engineView reads an account from the engine.
+func engineView(t *testing.T, e *engine.Engine, acct uint64) accountView {
+	ctx := context.Background()
+	var v accountView
+	fs, err := e.ListFolders(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		v.folders = append(v.folders, f.Path)
+		items, err := e.ListItems(ctx, acct, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			v.items = append(v.items, itemLine(it.ID, f.Path, it.UID, it.Flags, it.Digest))
+		}
+	}
+	sort.Strings(v.folders)
+	sort.Strings(v.items)
+	return v
+}
+
+// catalogView reads an account as of t from the catalog.
+func catalogView(t *testing.T, c *backup.Catalog, acct uint64, at time.Time) (accountView, error) {
+	st, err := c.AccountAt(context.Background(), acct, at)
+	if err != nil {
+		return accountView{}, err
+	}
+	var v accountView
+	for _, f := range st.Folders {
+		v.folders = append(v.folders, f.Path)
+	}
+	for _, it := range st.Items {
+		v.items = append(v.items, itemLine(it.ID, it.FolderPath, it.UID, it.Flags, it.Digest))
+	}
+	sort.Strings(v.folders)
+	sort.Strings(v.items)
+	return v, nil
+}

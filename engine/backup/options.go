@@ -1,0 +1,70 @@
+package backup
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a Scanner. Zero fields take the defaults given.
+type Options struct {
+	// Now is the clock for scan times, lag and retention. Default time.Now.
+	Now func() time.Time
+	// Logger receives retries, lag warnings and SmartScan reports.
+	Logger *slog.Logger
+	// ShipInterval is the longest a record waits in the open segment before
+	// the segment is sealed and shipped. Default 50ms, which keeps the lag
+	// of a local repository well under 250ms; use about 500ms for S3.
+	ShipInterval time.Duration
+	// ShipBytes seals the open segment early at this size. Default 8 MiB.
+	ShipBytes int
+	// CompactLevels are the windows of background compaction: segments
+	// whose records fall in one window of level i are merged into one once
+	// the window has passed. Default 30s, 5m, 1h. Empty after defaults only
+	// when NoCompaction.
+	CompactLevels []time.Duration
+	NoCompaction  bool
+	// SnapshotInterval is how often a catalog snapshot is written. Default
+	// 1h; negative disables periodic snapshots.
+	SnapshotInterval time.Duration
+	// MinBackoff and MaxBackoff bound the waits between retries of a
+	// failing repository. Defaults 100ms and 10s.
+	MinBackoff, MaxBackoff time.Duration
+	// Config supplies the configuration stored with snapshots; nil stores
+	// none.
+	Config func() (ConfigSnapshot, error)
+}
+
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ShipInterval <= 0 {
+		c.ShipInterval = 50 * time.Millisecond
+	}
+	if c.ShipBytes <= 0 {
+		c.ShipBytes = 8 << 20
+	}
+	if len(c.CompactLevels) == 0 && !c.NoCompaction {
+		c.CompactLevels = []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}
+	}
+	if c.NoCompaction {
+		c.CompactLevels = nil
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = time.Hour
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	return c
+}

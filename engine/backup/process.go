@@ -1,0 +1,202 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// process adds one redo record to the open segment: blobs first (so a
+// shipped segment never references a blob the repository lacks), then the
+// stripped record, then its effect on the pending catalog batch. Called
+// with s.mu held.
+func (s *Scanner) process(ctx context.Context, rec redolog.Record) error {
+	if s.tx == nil {
+		s.tx = s.cat.newTxn()
+		s.batchBlob = map[dedup.Digest]bool{}
+	}
+	if s.processed == s.pos.LSN {
+		s.openSince = time.Now()
+	}
+	stored, keep, err := s.strip(ctx, rec)
+	if err != nil {
+		return err
+	}
+	s.processed, s.lastTime = rec.LSN, rec.Time
+	if !keep {
+		return nil
+	}
+	if err := s.tx.apply(stored); err != nil {
+		return fmt.Errorf("scanner: %w", err)
+	}
+	s.open = append(s.open, stored)
+	s.openBytes += stored.EncodedSize()
+	s.stats.records.Add(1)
+	return nil
+}
+
+// strip returns the record as the repository stores it: MessageAdded
+// without blob bytes and without targets of accounts not backed up (whose
+// mailbox records are left out entirely). It copies the blob first.
+func (s *Scanner) strip(ctx context.Context, rec redolog.Record) (redolog.Record, bool, error) {
+	ev, err := event.Decode(event.Type(rec.Type), rec.Payload)
+	if errors.Is(err, event.ErrUnknownType) {
+		return rec, true, nil // a newer engine's record: keep it as is
+	}
+	if err != nil {
+		return rec, false, fmt.Errorf("scanner: lsn %d: %w", rec.LSN, err)
+	}
+	switch e := ev.(type) {
+	case event.MessageAdded:
+		targets := e.Targets[:0:0]
+		for _, tg := range e.Targets {
+			in, err := s.tx.included(tg.Account)
+			if err != nil {
+				return rec, false, err
+			}
+			if in {
+				targets = append(targets, tg)
+			}
+		}
+		if len(targets) == 0 {
+			return rec, false, nil
+		}
+		ref := BlobRef{Digest: dedup.Digest(e.Digest), Size: e.Size, Volume: e.Volume, Account: targets[0].Account, Item: targets[0].Item}
+		if err := s.copyBlob(ctx, ref, e.Blob); err != nil {
+			return rec, false, err
+		}
+		if len(e.Blob) == 0 && len(targets) == len(e.Targets) {
+			return rec, true, nil
+		}
+		e.Blob, e.Targets = nil, targets
+		out := rec
+		out.Payload = event.MustEncode(e)
+		return out, true, nil
+	case event.AccountScoped:
+		switch ev.(type) {
+		case event.AccountCreated, event.AccountModified, event.AccountRenamed, event.AccountDeleted,
+			event.PasswordSet, event.AliasAdded, event.AliasRemoved:
+			return rec, true, nil // provisioning is always kept
+		}
+		in, err := s.tx.included(e.AccountID())
+		return rec, in, err
+	}
+	return rec, true, nil
+}
+
+// copyBlob stores a blob in the repository unless it is there already.
+// inline holds the bytes when the record carried them.
+func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) error {
+	if s.batchBlob[ref.Digest] {
+		return nil
+	}
+	if _, ok, err := getValue(s.tx.b, append([]byte{pBlob}, ref.Digest[:]...)); err != nil || ok {
+		return err
+	}
+	raw := inline
+	if len(raw) == 0 {
+		if s.blobs == nil {
+			return fmt.Errorf("scanner: blob %s is not inline and no blob source is set", ref.Digest)
+		}
+		var err error
+		raw, err = s.readSource(ctx, ref)
+		if err != nil {
+			return err
+		}
+	}
+	var stored int64
+	if err := s.retry(ctx, "put blob", func() error {
+		var err error
+		stored, err = s.repo.putBlob(ctx, ref.Digest, raw)
+		return err
+	}); err != nil {
+		return err
+	}
+	s.batchBlob[ref.Digest] = true
+	s.stats.blobs.Add(1)
+	return s.tx.set(append([]byte{pBlob}, ref.Digest[:]...), blobRec{Raw: int64(len(raw)), Stored: stored})
+}
+
+// readSource reads a blob from the primary store and checks its digest.
+func (s *Scanner) readSource(ctx context.Context, ref BlobRef) ([]byte, error) {
+	var raw []byte
+	err := s.retry(ctx, "read primary blob", func() error {
+		rc, err := s.blobs.OpenBlob(ctx, ref)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		var buf bytes.Buffer
+		if _, err := io.Copy(&buf, rc); err != nil {
+			return err
+		}
+		raw = buf.Bytes()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if dedup.Sum(raw) != ref.Digest {
+		return nil, fmt.Errorf("scanner: primary blob %s: content does not match its digest", ref.Digest)
+	}
+	return raw, nil
+}
+
+// ship seals the open segment, stores it, then commits the catalog batch
+// with the new position: the checkpoint never passes what the repository
+// holds. Called with s.mu held.
+func (s *Scanner) ship(ctx context.Context) error {
+	if s.processed == s.pos.LSN {
+		return nil
+	}
+	first := s.pos.LSN + 1
+	if len(s.open) > 0 {
+		b := encodeRecords(kindSegment, first, s.processed, s.open)
+		name := segmentName(first, s.processed)
+		if err := s.retry(ctx, "put segment", func() error { return s.repo.putObject(ctx, name, b) }); err != nil {
+			return err
+		}
+		s.stats.segments.Add(1)
+	}
+	pos := position{LSN: s.processed, Time: s.lastTime}
+	if err := s.commit(pos); err != nil {
+		return err
+	}
+	s.open, s.openBytes = s.open[:0], 0
+	if len(s.tx.rescan) > 0 {
+		s.scanDue.Store(true)
+	}
+	s.tx.b.Close()
+	s.tx = nil
+	return nil
+}
+
+// commit writes the pending batch with pos and publishes it.
+func (s *Scanner) commit(pos position) error {
+	if s.tx == nil {
+		s.tx = s.cat.newTxn()
+	}
+	if err := s.tx.set(metaPosition, pos); err != nil {
+		return err
+	}
+	if len(s.tx.rescan) > 0 {
+		if err := s.tx.b.Set(metaNeedScan, []byte{1}, nil); err != nil {
+			return err
+		}
+	}
+	s.cat.mu.Lock()
+	err := s.tx.b.Commit(syncWrite)
+	s.cat.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("scanner: commit catalog: %w", err)
+	}
+	s.setShipped(pos)
+	return nil
+}

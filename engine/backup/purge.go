@@ -1,0 +1,219 @@
+package backup
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/tidemark/tidemark/dedup"
+)
+
+// DefaultRetention is how long versions of deleted items are kept.
+const DefaultRetention = 30 * 24 * time.Hour
+
+// PurgeOptions configures Purge.
+type PurgeOptions struct {
+	// Retention keeps versions of items deleted less than this long ago; 0
+	// keeps everything forever (Purge returns at once).
+	Retention time.Duration
+	// Now is the current time.
+	Now time.Time
+	// Config is stored with the snapshot purge writes.
+	Config ConfigSnapshot
+}
+
+// PurgeReport says what Purge removed.
+type PurgeReport struct {
+	Items     int    // items whose every version was removed
+	Versions  int    // item versions removed
+	Blobs     int    // blobs no remaining version references, deleted
+	Segments  int    // segments and scans folded into the snapshot and deleted
+	Snapshots int    // older snapshots deleted
+	Snapshot  string // the snapshot written
+}
+
+// Purge removes the versions of items deleted more than opts.Retention
+// ago, then every blob no remaining version references, writes a catalog
+// snapshot and deletes the segments, scans and snapshots older than the
+// retention window, which the new snapshot replaces: point-in-time restore
+// then covers exactly the window. It never removes a blob a remaining
+// version references. The caller keeps other writers off the catalog (the
+// scanner's Purge does).
+func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (PurgeReport, error) {
+	var rep PurgeReport
+	if opts.Retention <= 0 {
+		return rep, nil
+	}
+	cutoff := opts.Now.Add(-opts.Retention).UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.db.NewIndexedBatch()
+	defer b.Close()
+	tx := &txn{b: b}
+	type victim struct{ acct, item uint64 }
+	var victims []victim
+	var delKeys [][]byte
+	err := scanPrefixRange(b, []byte{pDeleted}, func(k, v []byte) error {
+		if int64(binary.BigEndian.Uint64(k[1:])) >= cutoff {
+			return errStop
+		}
+		delKeys = append(delKeys, append([]byte(nil), k...))
+		victims = append(victims, victim{binary.BigEndian.Uint64(k[9:]), binary.BigEndian.Uint64(k[17:])})
+		return nil
+	})
+	if err != nil && err != errStop {
+		return rep, err
+	}
+	for _, k := range delKeys {
+		if err := b.Delete(k, nil); err != nil {
+			return rep, err
+		}
+	}
+	for _, v := range victims {
+		head, ok, err := tx.itemHead(v.acct, v.item)
+		if err != nil {
+			return rep, err
+		}
+		if !ok || !head.Deleted || head.Time >= cutoff {
+			continue // brought back since, or deleted again recently
+		}
+		var keys [][]byte
+		if err := scanPrefixRange(b, key(pItem, v.acct, v.item), func(k, val []byte) error {
+			var ir itemRec
+			if err := cborDec.Unmarshal(val, &ir); err != nil {
+				return err
+			}
+			keys = append(keys, append([]byte(nil), k...))
+			if ir.Digest != ([32]byte{}) {
+				return tx.addRef(ir.Digest, -1)
+			}
+			return nil
+		}); err != nil {
+			return rep, err
+		}
+		for _, k := range keys {
+			if err := b.Delete(k, nil); err != nil {
+				return rep, err
+			}
+		}
+		rep.Items++
+		rep.Versions += len(keys)
+	}
+	// Blobs the repository holds that nothing references any more.
+	var dead [][32]byte
+	if err := scanPrefixRange(b, []byte{pBlob}, func(k, _ []byte) error {
+		var d [32]byte
+		copy(d[:], k[1:])
+		if _, ok, err := getValue(b, append([]byte{pRef}, d[:]...)); err != nil || ok {
+			return err
+		}
+		dead = append(dead, d)
+		return nil
+	}); err != nil {
+		return rep, err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return rep, fmt.Errorf("purge: commit: %w", err)
+	}
+	// Fold what is older than the window into a snapshot.
+	name, err := c.writeSnapshot(ctx, r, opts.Config, opts.Now.UnixNano())
+	if err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
+	}
+	rep.Snapshot = name
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, s := range snaps {
+		if s.Name != name && s.Time.UnixNano() < cutoff {
+			if err := r.vol.Delete(ctx, s.Name); err != nil {
+				return rep, err
+			}
+			rep.Snapshots++
+		}
+	}
+	pos, err := c.position(c.db)
+	if err != nil {
+		return rep, err
+	}
+	segs, err := r.Segments(ctx)
+	if err != nil {
+		return rep, err
+	}
+	scans, err := r.Scans(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, s := range append(segs, scans...) {
+		if s.Last > pos.LSN {
+			continue
+		}
+		_, recs, err := r.readRecords(ctx, s.Name)
+		if err != nil {
+			continue // verify reports it; purge only removes what it can read
+		}
+		if len(recs) > 0 && recs[len(recs)-1].Time >= cutoff {
+			continue
+		}
+		if err := r.vol.Delete(ctx, s.Name); err != nil {
+			return rep, err
+		}
+		rep.Segments++
+	}
+	// Records the remaining segments and scans hold may still name a blob
+	// whose versions were purged (a segment straddling the cutoff): keep it.
+	inUse := map[[32]byte]bool{}
+	if len(dead) > 0 {
+		segs, _ := r.Segments(ctx)
+		scans, _ := r.Scans(ctx)
+		for _, s := range append(segs, scans...) {
+			_, recs, err := r.readRecords(ctx, s.Name)
+			if err != nil {
+				continue
+			}
+			for _, rec := range recs {
+				if d, ok := recordDigest(rec.Type, rec.Payload); ok {
+					inUse[d] = true
+				}
+			}
+		}
+	}
+	for _, d := range dead {
+		if inUse[d] {
+			continue
+		}
+		if err := r.vol.Delete(ctx, dedup.BlobName(dedup.Digest(d))); err != nil {
+			return rep, fmt.Errorf("purge: delete blob: %w", err)
+		}
+		if err := c.db.Delete(append([]byte{pBlob}, d[:]...), pebble.Sync); err != nil {
+			return rep, err
+		}
+		rep.Blobs++
+	}
+	return rep, nil
+}
+
+var errStop = fmt.Errorf("stop")
+
+// Purge runs Purge while the scanner holds off: no record is processed,
+// compacted or snapshotted meanwhile.
+func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (PurgeReport, error) {
+	s.maint.Lock()
+	defer s.maint.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ship(ctx); err != nil {
+		return PurgeReport{}, err
+	}
+	var cfg ConfigSnapshot
+	if s.o.Config != nil {
+		if c, err := s.o.Config(); err == nil {
+			cfg = c
+		}
+	}
+	return Purge(ctx, s.repo, s.cat, PurgeOptions{Retention: retention, Now: s.o.Now(), Config: cfg})
+}

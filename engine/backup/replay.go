@@ -1,0 +1,141 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// Records calls fn for every repository record with from <= LSN <= to, in
+// the order the catalog applies them: redo records from a chain of
+// non-overlapping segments, and after the redo record of each LSN the scan
+// records positioned there (IsScanType tells them apart). Positions no
+// segment covers (records of accounts not backed up, a stretch replaced by a
+// SmartScan) are simply absent. to == 0 means to the end.
+func (r *Repository) Records(ctx context.Context, from, to uint64, fn func(redolog.Record) error) error {
+	start := position{}
+	if from > 0 {
+		start.LSN = from - 1
+		start.ScanTime = 1<<63 - 1
+	}
+	return r.replay(ctx, start, to, func(rec redolog.Record, _ int64) error { return fn(rec) })
+}
+
+// replay calls fn for every record after pos (scans after (LSN, ScanTime))
+// up to to (0 = all). For scan records scanTime is the scan's time, else 0.
+func (r *Repository) replay(ctx context.Context, pos position, to uint64, fn func(rec redolog.Record, scanTime int64) error) error {
+	if to == 0 {
+		to = ^uint64(0)
+	}
+	segs, err := r.Segments(ctx)
+	if err != nil {
+		return err
+	}
+	scans, err := r.Scans(ctx)
+	if err != nil {
+		return err
+	}
+	var todo []SegmentInfo
+	for _, s := range scans {
+		if pos.before(s.First, s.Time) && s.First <= to {
+			todo = append(todo, s)
+		}
+	}
+	sort.SliceStable(todo, func(i, j int) bool {
+		if todo[i].First != todo[j].First {
+			return todo[i].First < todo[j].First
+		}
+		return todo[i].Time < todo[j].Time
+	})
+	// flushScans emits every pending scan positioned before lsn.
+	flushScans := func(lsn uint64) error {
+		for len(todo) > 0 && todo[0].First < lsn {
+			s := todo[0]
+			todo = todo[1:]
+			_, recs, err := r.readRecords(ctx, s.Name)
+			if err != nil {
+				return err
+			}
+			for _, rec := range recs {
+				if err := fn(rec, s.Time); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, s := range chain(segs, pos.LSN) {
+		if s.First > to {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, recs, err := r.readRecords(ctx, s.Name)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if rec.LSN <= pos.LSN {
+				continue
+			}
+			if rec.LSN > to {
+				break
+			}
+			if err := flushScans(rec.LSN); err != nil {
+				return err
+			}
+			if err := fn(rec, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if to != ^uint64(0) {
+		return flushScans(to + 1)
+	}
+	return flushScans(^uint64(0))
+}
+
+// catchUp applies to the catalog every repository record after its
+// position, committing once per object, and returns the new position.
+func (c *Catalog) catchUp(ctx context.Context, r *Repository) (position, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pos, err := c.position(c.db)
+	if err != nil {
+		return pos, err
+	}
+	tx := c.newTxn()
+	n := 0
+	commit := func() error {
+		if n == 0 {
+			return nil
+		}
+		if err := tx.set(metaPosition, pos); err != nil {
+			return err
+		}
+		if err := tx.b.Commit(syncWrite); err != nil {
+			return fmt.Errorf("catalog commit: %w", err)
+		}
+		tx.b.Close()
+		tx, n = c.newTxn(), 0
+		return nil
+	}
+	err = r.replay(ctx, pos, 0, func(rec redolog.Record, scanTime int64) error {
+		if err := tx.apply(rec); err != nil {
+			return err
+		}
+		pos = position{LSN: rec.LSN, ScanTime: scanTime, Time: rec.Time}
+		if n++; n >= 4096 {
+			return commit()
+		}
+		return nil
+	})
+	if err == nil {
+		err = commit()
+	}
+	tx.b.Close()
+	return pos, err
+}

@@ -1,0 +1,285 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// Scanner is the real-time scanner: it follows the redo log, ships sealed
+// segments and blobs to the repository, keeps the catalog and publishes the
+// safe LSN. Run drives it; the other methods are safe to call meanwhile.
+type Scanner struct {
+	repo  *Repository
+	cat   *Catalog
+	log   LogSource
+	blobs BlobSource
+	src   Source
+	o     Options
+
+	mu        sync.Mutex // held while records are processed, shipped or scanned
+	tx        *txn
+	open      []redolog.Record
+	openBytes int
+	openSince time.Time
+	pos       position // shipped and applied
+	processed uint64   // last LSN in the open segment's range
+	lastTime  int64    // time of the last processed record
+	batchBlob map[dedup.Digest]bool
+	rescan    []uint64
+
+	maint sync.Mutex // compaction, snapshots and purge
+
+	enabled   atomic.Bool
+	scanDue   atomic.Bool
+	safe      atomic.Uint64
+	shipped   atomic.Int64 // time of the last shipped record, unix ns
+	failing   atomic.Pointer[string]
+	wake      chan struct{}
+	stats     scannerStats
+	lastSnap  time.Time
+	segHeader sync.Map // segment name → header (compaction)
+}
+
+type scannerStats struct {
+	segments atomic.Int64
+	blobs    atomic.Int64
+	records  atomic.Int64
+	scans    atomic.Int64
+}
+
+// NewScanner makes a scanner over an open repository and catalog. blobs
+// and src may be nil in tests that need neither (no blob-less records, no
+// SmartScan).
+func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource, src Source, opts *Options) (*Scanner, error) {
+	if err := cat.bindRepository(repo.ID()); err != nil {
+		return nil, err
+	}
+	s := &Scanner{repo: repo, cat: cat, log: log, blobs: blobs, src: src, o: opts.withDefaults(), wake: make(chan struct{}, 1)}
+	s.enabled.Store(true)
+	pos, err := cat.catchUp(context.Background(), repo)
+	if err != nil {
+		return nil, fmt.Errorf("scanner: catch up catalog: %w", err)
+	}
+	s.setShipped(pos)
+	s.processed = pos.LSN
+	if v, ok, _ := getValue(cat.db, metaNeedScan); ok && len(v) > 0 {
+		s.scanDue.Store(true)
+	}
+	s.lastSnap = s.o.Now()
+	return s, nil
+}
+
+var metaNeedScan = append([]byte{pMeta}, "needscan"...)
+
+func (s *Scanner) setShipped(p position) {
+	s.pos = p
+	s.safe.Store(p.LSN)
+	s.shipped.Store(p.Time)
+}
+
+// SafeLSN is the LSN up to which every record is durable in the
+// repository; the engine may delete primary blobs and truncate the redo
+// log below it. While the scanner is disabled it returns the largest LSN:
+// nothing is held for a scanner that will SmartScan when re-enabled.
+func (s *Scanner) SafeLSN() uint64 {
+	if !s.enabled.Load() {
+		return ^uint64(0)
+	}
+	return s.safe.Load()
+}
+
+// SetEnabled turns the scanner on or off at run time. Turning it on runs
+// a SmartScan before tailing resumes.
+func (s *Scanner) SetEnabled(on bool) {
+	if s.enabled.Swap(on) == on {
+		return
+	}
+	if on {
+		s.scanDue.Store(true)
+	} else {
+		_ = s.cat.db.Set(metaNeedScan, []byte{1}, syncWrite)
+	}
+	s.poke()
+}
+
+// Enabled reports whether the scanner runs.
+func (s *Scanner) Enabled() bool { return s.enabled.Load() }
+
+func (s *Scanner) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run follows the log until ctx ends, shipping as it goes. It returns
+// ctx's error, or an error that retrying cannot cure (a corrupt log record).
+func (s *Scanner) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	bg, stop := context.WithCancel(ctx)
+	defer stop()
+	if len(s.o.CompactLevels) > 0 || s.o.SnapshotInterval > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.maintain(bg) }()
+	}
+	var rd LogReader
+	defer func() {
+		if rd != nil {
+			rd.Close()
+		}
+	}()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !s.enabled.Load() {
+			if rd != nil {
+				rd.Close()
+				rd = nil
+			}
+			select {
+			case <-ctx.Done():
+			case <-s.wake:
+			}
+			continue
+		}
+		if s.scanDue.Load() && s.src != nil {
+			if _, err := s.Scan(ctx, 0); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.o.Logger.Error("backup: smartscan failed, retrying", "err", err)
+				s.sleep(ctx, s.o.MaxBackoff)
+				continue
+			}
+		}
+		if rd == nil {
+			var err error
+			s.mu.Lock()
+			from := s.processed + 1
+			s.mu.Unlock()
+			rd, err = s.log.Tail(from)
+			if isTruncated(err) {
+				s.o.Logger.Warn("backup: redo log no longer holds the scanner's position; running a SmartScan", "from", from)
+				s.scanDue.Store(true)
+				if s.src == nil {
+					return fmt.Errorf("scanner: %w and no SmartScan source", err)
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("scanner: tail log: %w", err)
+			}
+		}
+		if err := s.step(ctx, rd); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if isTruncated(err) {
+				rd.Close()
+				rd = nil
+				continue
+			}
+			return err
+		}
+	}
+}
+
+// step reads at most one record (waiting no longer than the open
+// segment's deadline) and ships when the segment is due.
+func (s *Scanner) step(ctx context.Context, rd LogReader) error {
+	s.mu.Lock()
+	wait := time.Second
+	if len(s.open) > 0 || s.processed > s.pos.LSN {
+		wait = s.o.ShipInterval - time.Since(s.openSince)
+	}
+	s.mu.Unlock()
+	var rec redolog.Record
+	var err error
+	if wait > 0 {
+		rctx, cancel := context.WithTimeout(ctx, wait)
+		rec, err = rd.Next(rctx)
+		cancel()
+	} else {
+		err = context.DeadlineExceeded
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		if rec.LSN <= s.processed {
+			return nil // already covered by a SmartScan or a catch-up
+		}
+		if rec.LSN != s.processed+1 && s.processed != 0 {
+			return fmt.Errorf("scanner: log gave lsn %d after %d", rec.LSN, s.processed)
+		}
+		if err := s.process(ctx, rec); err != nil {
+			return err
+		}
+		if s.openBytes >= s.o.ShipBytes || time.Since(s.openSince) >= s.o.ShipInterval {
+			return s.ship(ctx)
+		}
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		if s.processed > s.pos.LSN && time.Since(s.openSince) >= s.o.ShipInterval {
+			return s.ship(ctx)
+		}
+		if !s.enabled.Load() || s.scanDue.Load() {
+			return nil
+		}
+		return nil
+	case errors.Is(err, io.EOF):
+		return nil
+	}
+	return err
+}
+
+// retry runs f until it succeeds or ctx ends, backing off between tries;
+// the engine keeps running meanwhile and Status shows the failure.
+func (s *Scanner) retry(ctx context.Context, what string, f func() error) error {
+	d := s.o.MinBackoff
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			if s.failing.Load() != nil {
+				s.o.Logger.Info("backup: repository reachable again", "op", what, "attempts", attempt)
+				s.failing.Store(nil)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		msg := fmt.Sprintf("%s: %v", what, err)
+		s.failing.Store(&msg)
+		if attempt == 1 || attempt%10 == 0 {
+			s.o.Logger.Warn("backup: repository write failed, retrying", "op", what, "attempt", attempt, "err", err)
+		}
+		if !s.sleep(ctx, d) {
+			return ctx.Err()
+		}
+		if d *= 2; d > s.o.MaxBackoff {
+			d = s.o.MaxBackoff
+		}
+	}
+}
+
+func (s *Scanner) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,351 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// ScanReport says what a SmartScan found.
+type ScanReport struct {
+	LSN      uint64 // the engine position the scan describes
+	Accounts int    // accounts compared
+	Changes  int    // corrections written (0: the catalog already matched)
+	Blobs    int    // blobs copied
+	Object   string // the scan object written, "" when nothing changed
+}
+
+// Scan runs a SmartScan: it brings the catalog level with the log as far
+// as the log reaches, then compares the engine's current state (through
+// the scanner's Source) with the catalog and writes the differences as a
+// scan object: missing accounts, folders and items (copying their blobs),
+// changed ones, and as deleted what the engine no longer has. account 0
+// scans every account (and marks accounts the engine no longer has
+// deleted); a scan that finds nothing writes nothing.
+func (s *Scanner) Scan(ctx context.Context, account uint64) (ScanReport, error) {
+	if s.src == nil {
+		return ScanReport{}, errors.New("scanner: no SmartScan source")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rep, err := s.scanLocked(ctx, account)
+	if err == nil && account == 0 {
+		s.scanDue.Store(false)
+		if err := s.cat.db.Delete(metaNeedScan, syncWrite); err != nil {
+			return rep, err
+		}
+	}
+	return rep, err
+}
+
+// drainTo processes log records up to lsn (0: the end of the log) and
+// reports whether the log still held the records after the position.
+func (s *Scanner) drainTo(ctx context.Context, lsn uint64) (bool, error) {
+	if lsn != 0 && lsn <= s.processed {
+		return true, nil
+	}
+	rd, err := s.log.NewReader(s.processed + 1)
+	if isTruncated(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("scanner: read log: %w", err)
+	}
+	defer rd.Close()
+	for {
+		rec, err := rd.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if isTruncated(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if lsn != 0 && rec.LSN > lsn {
+			return true, nil
+		}
+		if err := s.process(ctx, rec); err != nil {
+			return false, err
+		}
+	}
+}
+
+// view is one account as the engine had it at lsn.
+type view struct {
+	lsn     uint64
+	cos     []event.COS
+	account event.Account
+	folders []ScanFolder
+	items   []ScanItem
+}
+
+// readView reads an account until AppliedLSN does not move across the read.
+func (s *Scanner) readView(ctx context.Context, acct event.Account) (view, error) {
+	var v view
+	for attempt := 0; ; attempt++ {
+		l0 := s.src.AppliedLSN()
+		cos, err := s.src.ListCOS(ctx)
+		if err != nil {
+			return v, err
+		}
+		folders, err := s.src.ListFolders(ctx, acct.ID)
+		if err != nil {
+			return v, err
+		}
+		items, err := s.src.ListItems(ctx, acct.ID)
+		if err != nil {
+			return v, err
+		}
+		v = view{lsn: l0, cos: cos, account: acct, folders: folders, items: items}
+		if s.src.AppliedLSN() == l0 || attempt >= 200 {
+			return v, nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *Scanner) scanLocked(ctx context.Context, only uint64) (ScanReport, error) {
+	var rep ScanReport
+	if _, err := s.drainTo(ctx, 0); err != nil {
+		return rep, err
+	}
+	if err := s.ship(ctx); err != nil {
+		return rep, err
+	}
+	accounts, err := s.src.ListAccounts(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("smartscan: list accounts: %w", err)
+	}
+	// Accounts are compared one by one, each against the catalog at the
+	// LSN its view was read at; views at the same LSN share a scan object.
+	sc := &scanBatch{s: s, at: s.processed}
+	sc.begin()
+	seen := map[uint64]bool{}
+	for _, a := range accounts {
+		if only != 0 && a.ID != only {
+			continue
+		}
+		seen[a.ID] = true
+		v, err := s.readView(ctx, a)
+		if err == nil && v.lsn < s.processed {
+			v, err = s.waitView(ctx, a)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("smartscan: account %d: %w", a.ID, err)
+		}
+		if v.lsn > sc.at {
+			if err := sc.flush(ctx, &rep); err != nil {
+				return rep, err
+			}
+			if ok, err := s.drainTo(ctx, v.lsn); err != nil {
+				return rep, err
+			} else if !ok || v.lsn > s.processed {
+				s.processed = v.lsn // the log no longer holds the gap: the scan covers it
+			}
+			if err := s.ship(ctx); err != nil {
+				return rep, err
+			}
+			sc.at = v.lsn
+			sc.begin()
+		}
+		rep.Accounts++
+		if err := s.diffAccount(ctx, v, sc.emit, &rep); err != nil {
+			return rep, err
+		}
+	}
+	if only == 0 {
+		heads, err := s.cat.Accounts(ctx)
+		if err != nil {
+			return rep, err
+		}
+		for _, h := range heads {
+			if !seen[h.Account.ID] && !h.Deleted {
+				if err := sc.emit(ScanAccount{Account: h.Account, Deleted: true}); err != nil {
+					return rep, err
+				}
+			}
+		}
+	}
+	rep.LSN = sc.at
+	return rep, sc.flush(ctx, &rep)
+}
+
+// scanBatch gathers the corrections of accounts read at one LSN.
+type scanBatch struct {
+	s        *Scanner
+	at       uint64
+	scanTime int64
+	recs     []redolog.Record
+}
+
+func (b *scanBatch) begin() {
+	s := b.s
+	if s.tx != nil {
+		s.tx.b.Close()
+	}
+	s.tx = s.cat.newTxn()
+	s.batchBlob = map[dedup.Digest]bool{}
+	b.recs = nil
+	b.scanTime = s.o.Now().UnixNano()
+	if b.scanTime <= s.lastTime {
+		b.scanTime = s.lastTime + 1
+	}
+}
+
+// emit applies one correction and keeps it if it changed the catalog.
+func (b *scanBatch) emit(v any) error {
+	t, payload := encodeScan(v)
+	rec := redolog.Record{LSN: b.at, Time: b.scanTime, Type: t, Payload: payload}
+	before := b.s.tx.b.Count()
+	if err := b.s.tx.apply(rec); err != nil {
+		return err
+	}
+	if b.s.tx.b.Count() != before {
+		b.recs = append(b.recs, rec)
+	}
+	return nil
+}
+
+// flush ships the scan object (if anything changed) and commits the
+// catalog at (at, scanTime).
+func (b *scanBatch) flush(ctx context.Context, rep *ScanReport) error {
+	s := b.s
+	pos := position{LSN: b.at, Time: s.lastTime}
+	if len(b.recs) > 0 {
+		name := scanName(b.at, b.scanTime)
+		obj := encodeRecords(kindScan, b.at, b.at, b.recs)
+		if err := s.retry(ctx, "put scan", func() error { return s.repo.putObject(ctx, name, obj) }); err != nil {
+			return err
+		}
+		rep.Object = name
+		rep.Changes += len(b.recs)
+		pos.ScanTime, pos.Time = b.scanTime, b.scanTime
+		s.lastTime = b.scanTime
+		s.stats.scans.Add(1)
+	} else if b.at == s.pos.LSN {
+		s.tx.b.Close()
+		s.tx = nil
+		return nil
+	}
+	s.processed = b.at
+	err := s.commit(pos)
+	s.tx.b.Close()
+	s.tx = nil
+	return err
+}
+
+// waitView waits for the engine to apply what the scanner has read.
+func (s *Scanner) waitView(ctx context.Context, a event.Account) (view, error) {
+	for i := 0; ; i++ {
+		v, err := s.readView(ctx, a)
+		if err != nil || v.lsn >= s.processed {
+			return v, err
+		}
+		if i > 400 {
+			return v, fmt.Errorf("smartscan: engine applied lsn %d stays behind the log's %d", v.lsn, s.processed)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// diffAccount emits the corrections that make the catalog match v.
+func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error, rep *ScanReport) error {
+	backup := map[string]bool{}
+	for _, c := range v.cos {
+		backup[c.Name] = c.Backup
+		if err := emit(ScanCOS{COS: c}); err != nil {
+			return err
+		}
+	}
+	a := v.account
+	head, ok, err := s.tx.accountHead(a.ID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		// The engine does not list every provisioning field: keep the
+		// catalog's for those it leaves empty.
+		if a.PasswordHash == "" {
+			a.PasswordHash = head.Account.PasswordHash
+		}
+		if a.Created == 0 {
+			a.Created = head.Account.Created
+		}
+	}
+	excluded := false
+	if b, known := backup[a.COS]; known && !b {
+		excluded = true
+	}
+	if err := emit(ScanAccount{Account: a, Excluded: excluded}); err != nil {
+		return err
+	}
+	if excluded {
+		return nil
+	}
+	have := map[uint64]bool{}
+	for _, f := range v.folders {
+		f.Account, f.Deleted = a.ID, false
+		have[f.Folder] = true
+		if err := emit(f); err != nil {
+			return err
+		}
+	}
+	var gone []ScanFolder
+	if err := heads(s.tx, pFolder, a.ID, func(id uint64, r folderRec) error {
+		if !r.Deleted && !have[id] {
+			gone = append(gone, ScanFolder{Account: a.ID, Folder: id, Parent: r.Parent, Name: r.Name,
+				SpecialUse: r.SpecialUse, UIDValidity: r.UIDValidity, Subscribed: r.Subscribed, Deleted: true})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	haveItem := map[uint64]bool{}
+	for _, it := range v.items {
+		it.Account, it.Deleted = a.ID, false
+		haveItem[it.Item] = true
+		d := dedup.Digest(it.Digest)
+		if !s.batchBlob[d] {
+			if _, ok, err := getValue(s.tx.b, append([]byte{pBlob}, d[:]...)); err != nil {
+				return err
+			} else if !ok {
+				if err := s.copyBlob(ctx, BlobRef{Digest: d, Size: it.Size, Account: a.ID, Item: it.Item}, nil); err != nil {
+					return fmt.Errorf("smartscan: account %d item %d: %w", a.ID, it.Item, err)
+				}
+				rep.Blobs++
+			}
+		}
+		if err := emit(it); err != nil {
+			return err
+		}
+	}
+	var goneItems []ScanItem
+	if err := heads(s.tx, pItem, a.ID, func(id uint64, r itemRec) error {
+		if !r.Deleted && !haveItem[id] {
+			goneItems = append(goneItems, ScanItem{Account: a.ID, Item: id, Folder: r.Folder, UID: r.UID, Flags: r.Flags,
+				InternalDate: r.InternalDate, Digest: r.Digest, Size: r.Size, Type: event.ItemType(r.Type), Deleted: true})
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, it := range goneItems {
+		if err := emit(it); err != nil {
+			return err
+		}
+	}
+	for _, f := range gone {
+		if err := emit(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}

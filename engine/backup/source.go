@@ -1,0 +1,79 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// LogSource is the redo log as the scanner reads it. *redolog.Log fits
+// through LogOf.
+type LogSource interface {
+	// Tail returns a reader whose Next blocks at the end for new durable
+	// records. A from older than the oldest record held fails with an error
+	// wrapping redolog.ErrTruncated.
+	Tail(from uint64) (LogReader, error)
+	// NewReader is Tail whose Next returns io.EOF at the end.
+	NewReader(from uint64) (LogReader, error)
+	FirstLSN() uint64
+	LastLSN() uint64
+}
+
+// LogReader reads records in LSN order.
+type LogReader interface {
+	Next(ctx context.Context) (redolog.Record, error)
+	Close() error
+}
+
+// LogOf adapts a redo log.
+func LogOf(l *redolog.Log) LogSource { return redoLog{l} }
+
+type redoLog struct{ l *redolog.Log }
+
+func (r redoLog) Tail(from uint64) (LogReader, error)      { return r.l.Tail(from) }
+func (r redoLog) NewReader(from uint64) (LogReader, error) { return r.l.NewReader(from) }
+func (r redoLog) FirstLSN() uint64                         { return r.l.FirstLSN() }
+func (r redoLog) LastLSN() uint64                          { return r.l.LastLSN() }
+
+// BlobRef says which blob the scanner needs and where it was last seen.
+type BlobRef struct {
+	Digest  dedup.Digest
+	Size    int64
+	Volume  string // volume named by the record; may have moved since
+	Account uint64 // an item holding the blob, for a lookup through the engine
+	Item    uint64
+}
+
+// BlobSource opens raw blobs of the primary store. A blob that no longer
+// exists fails with an error satisfying hsm.IsNotFound.
+type BlobSource interface {
+	OpenBlob(ctx context.Context, ref BlobRef) (io.ReadCloser, error)
+}
+
+// Source is the engine's current state as SmartScan compares it with the
+// catalog. Listing calls may run while the engine changes; AppliedLSN read
+// before and after tells SmartScan whether a view is consistent.
+type Source interface {
+	AppliedLSN() uint64
+	ListCOS(ctx context.Context) ([]event.COS, error)
+	// ListAccounts returns every account; PasswordHash may be empty.
+	ListAccounts(ctx context.Context) ([]event.Account, error)
+	// ListFolders and ListItems describe one account with the scan types
+	// (Account and Deleted fields are ignored).
+	ListFolders(ctx context.Context, acct uint64) ([]ScanFolder, error)
+	ListItems(ctx context.Context, acct uint64) ([]ScanItem, error)
+}
+
+// ConfigSnapshot is the server configuration stored with each catalog
+// snapshot, for `tidemark backup config --at T`.
+type ConfigSnapshot struct {
+	TOML         []byte // tidemark.toml as on disk
+	Provisioning []byte // domains, classes of service, accounts (JSON from the wiring)
+}
+
+// isTruncated reports a reader asked for records the log no longer holds.
+func isTruncated(err error) bool { return errors.Is(err, redolog.ErrTruncated) }

@@ -1,0 +1,125 @@
+package backup
+
+import (
+	"context"
+	"time"
+
+	"github.com/tidemark/tidemark/hsm"
+)
+
+// Status is what `tidemark backup status` shows.
+type Status struct {
+	Repository       string    `json:"repository"`
+	State            string    `json:"state"` // running, disabled, failing, stopped
+	LastError        string    `json:"last_error,omitempty"`
+	ShippedLSN       uint64    `json:"shipped_lsn"`
+	ShippedTime      time.Time `json:"shipped_time"`
+	LogLastLSN       uint64    `json:"log_last_lsn"`
+	LagRecords       uint64    `json:"lag_records"`
+	LagSeconds       float64   `json:"lag_seconds"`
+	Segments         int       `json:"segments"`
+	Scans            int       `json:"scans"`
+	Snapshots        int       `json:"snapshots"`
+	Blobs            int       `json:"blobs"`
+	RepositoryBytes  int64     `json:"repository_bytes"`
+	BlobBytes        int64     `json:"blob_bytes"`
+	LogicalBytes     int64     `json:"logical_bytes"` // raw size of every live item version's message
+	UniqueRawBytes   int64     `json:"unique_raw_bytes"`
+	DedupRatio       float64   `json:"dedup_ratio"`       // logical / unique raw
+	CompressionRatio float64   `json:"compression_ratio"` // unique raw / stored blob bytes
+	RetentionDays    int       `json:"retention_days"`
+}
+
+// Live returns the scanner's own view: position, lag and state. It takes
+// no lock the scanner holds while a repository write is retried, so it
+// answers during an outage.
+func (s *Scanner) Live() Status {
+	st := Status{Repository: s.repo.ID(), State: "running", ShippedLSN: s.safe.Load()}
+	if t := s.shipped.Load(); t > 0 {
+		st.ShippedTime = nsTime(t)
+	}
+	st.LogLastLSN = s.log.LastLSN()
+	if st.LogLastLSN > st.ShippedLSN {
+		st.LagRecords = st.LogLastLSN - st.ShippedLSN
+		if t := s.shipped.Load(); t > 0 {
+			st.LagSeconds = s.o.Now().Sub(nsTime(t)).Seconds()
+		}
+	}
+	if msg := s.failing.Load(); msg != nil {
+		st.State, st.LastError = "failing", *msg
+	}
+	if !s.enabled.Load() {
+		st.State = "disabled"
+	}
+	return st
+}
+
+// RepositoryStatus fills in the sizes and ratios of a repository and its
+// catalog (a full listing of the repository and a pass over the catalog).
+func RepositoryStatus(ctx context.Context, r *Repository, c *Catalog, st *Status) error {
+	st.Repository = r.ID()
+	err := r.vol.List(ctx, "", func(o hsm.ObjectInfo) error {
+		st.RepositoryBytes += o.Size
+		switch {
+		case len(o.Name) > len(blobPrefix) && o.Name[:len(blobPrefix)] == blobPrefix:
+			st.Blobs++
+			st.BlobBytes += o.Size
+		case len(o.Name) > len(logPrefix) && o.Name[:len(logPrefix)] == logPrefix:
+			st.Segments++
+		case len(o.Name) > len(scanPrefix) && o.Name[:len(scanPrefix)] == scanPrefix:
+			st.Scans++
+		case len(o.Name) > len(snapPrefix) && o.Name[:len(snapPrefix)] == snapPrefix:
+			st.Snapshots++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return nil
+	}
+	if st.ShippedLSN == 0 {
+		lsn, t, err := c.Position()
+		if err != nil {
+			return err
+		}
+		st.ShippedLSN = lsn
+		if t > 0 {
+			st.ShippedTime = nsTime(t)
+		}
+	}
+	sizes := map[[32]byte]int64{}
+	var cur []byte
+	var last itemRec
+	have := false
+	flush := func() {
+		if have && !last.Deleted {
+			st.LogicalBytes += last.Size
+			sizes[last.Digest] = last.Size
+		}
+	}
+	err = scanPrefixRange(c.db, []byte{pItem}, func(k, v []byte) error {
+		if have && string(k[:17]) != string(cur) {
+			flush()
+		}
+		cur = append(cur[:0], k[:17]...)
+		last = itemRec{}
+		have = true
+		return cborDec.Unmarshal(v, &last)
+	})
+	if err != nil {
+		return err
+	}
+	flush()
+	for _, n := range sizes {
+		st.UniqueRawBytes += n
+	}
+	if st.UniqueRawBytes > 0 {
+		st.DedupRatio = float64(st.LogicalBytes) / float64(st.UniqueRawBytes)
+	}
+	if st.BlobBytes > 0 {
+		st.CompressionRatio = float64(st.UniqueRawBytes) / float64(st.BlobBytes)
+	}
+	return nil
+}

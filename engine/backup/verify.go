@@ -1,0 +1,295 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/hsm"
+)
+
+// VerifyOptions configures Verify.
+type VerifyOptions struct {
+	// Accounts limits the blob checks to blobs these accounts' item
+	// versions reference; empty checks every blob.
+	Accounts []uint64
+	// ReadData reads every referenced blob and checks its digest, not just
+	// its presence.
+	ReadData bool
+	// Fix moves corrupt and orphan objects to quarantine/ (never deletes)
+	// and, when Source is set, copies missing or corrupt blobs again from
+	// the primary store.
+	Fix    bool
+	Source BlobSource
+}
+
+// Problem kinds.
+const (
+	ProblemCorrupt     = "corrupt"      // an object fails its checksum or digest
+	ProblemMissingBlob = "missing-blob" // a referenced blob is not stored
+	ProblemOrphan      = "orphan"       // an object nothing references or an unknown name
+	ProblemCatalog     = "catalog"      // the catalog differs from a rebuild from the repository
+)
+
+// Problem is one finding of Verify.
+type Problem struct {
+	Kind   string `json:"kind"`
+	Object string `json:"object"`
+	Detail string `json:"detail"`
+	Fixed  bool   `json:"fixed"`
+}
+
+// VerifyReport lists what Verify checked and found.
+type VerifyReport struct {
+	Segments  int       `json:"segments"`
+	Scans     int       `json:"scans"`
+	Snapshots int       `json:"snapshots"`
+	Blobs     int       `json:"blobs_checked"`
+	Problems  []Problem `json:"problems"`
+}
+
+// OK reports whether nothing unfixed was found.
+func (r VerifyReport) OK() bool {
+	for _, p := range r.Problems {
+		if !p.Fixed {
+			return false
+		}
+	}
+	return true
+}
+
+// Verify checks a repository and its catalog (Zimbra's coherency check):
+// every segment, scan and snapshot decodes with good checksums; every blob
+// a catalog version or a stored record references is present (and, with
+// ReadData, matches its digest); the catalog equals one rebuilt from the
+// repository; no orphan objects. c may be nil (repository only).
+func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) (VerifyReport, error) {
+	var rep VerifyReport
+	report := func(kind, obj, detail string) *Problem {
+		rep.Problems = append(rep.Problems, Problem{Kind: kind, Object: obj, Detail: detail})
+		return &rep.Problems[len(rep.Problems)-1]
+	}
+	var objects []hsm.ObjectInfo
+	if err := r.vol.List(ctx, "", func(o hsm.ObjectInfo) error { objects = append(objects, o); return nil }); err != nil {
+		return rep, err
+	}
+	stored := map[[32]byte]bool{}
+	referenced := map[[32]byte]bool{} // referenced by stored records
+	for _, o := range objects {
+		switch {
+		case o.Name == manifestName || strings.HasPrefix(o.Name, quarantinePrefix):
+		case strings.HasPrefix(o.Name, blobPrefix):
+			if d, ok := parseBlobObject(o.Name); ok {
+				stored[d] = true
+			} else {
+				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "not a blob name"))
+			}
+		case strings.HasPrefix(o.Name, logPrefix) || strings.HasPrefix(o.Name, scanPrefix):
+			_, _, seg := parseSegmentName(o.Name)
+			_, _, scan := parseScanName(o.Name)
+			if !seg && !scan {
+				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "unknown name"))
+				continue
+			}
+			if seg {
+				rep.Segments++
+			} else {
+				rep.Scans++
+			}
+			_, recs, err := r.readRecords(ctx, o.Name)
+			if err != nil {
+				if errors.Is(err, ErrCorrupt) {
+					p := report(ProblemCorrupt, o.Name, err.Error())
+					p.Fixed = opts.Fix && quarantine(ctx, r, o.Name) == nil
+					continue
+				}
+				return rep, err
+			}
+			for _, rec := range recs {
+				if d, ok := recordDigest(rec.Type, rec.Payload); ok {
+					referenced[d] = true
+				}
+			}
+		case strings.HasPrefix(o.Name, snapPrefix):
+			rep.Snapshots++
+			if _, err := r.readSnapshot(ctx, o.Name); err != nil {
+				if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+					p := report(ProblemCorrupt, o.Name, err.Error())
+					p.Fixed = opts.Fix && quarantine(ctx, r, o.Name) == nil
+					continue
+				}
+				return rep, err
+			}
+		default:
+			fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "unknown name"))
+		}
+	}
+	// Blobs the catalog's versions reference.
+	wanted := map[[32]byte]bool{}
+	if c != nil {
+		if len(opts.Accounts) == 0 {
+			if err := scanPrefixRange(c.db, []byte{pRef}, func(k, _ []byte) error {
+				var d [32]byte
+				copy(d[:], k[1:])
+				wanted[d] = true
+				return nil
+			}); err != nil {
+				return rep, err
+			}
+		} else {
+			for _, a := range opts.Accounts {
+				if err := scanPrefixRange(c.db, key(pItem, a), func(_, v []byte) error {
+					var ir itemRec
+					if err := cborDec.Unmarshal(v, &ir); err != nil {
+						return err
+					}
+					wanted[ir.Digest] = true
+					return nil
+				}); err != nil {
+					return rep, err
+				}
+			}
+		}
+	}
+	if len(opts.Accounts) == 0 {
+		for d := range referenced {
+			wanted[d] = true
+		}
+	}
+	for _, d := range sortedDigests(wanted) {
+		rep.Blobs++
+		name := dedup.BlobName(dedup.Digest(d))
+		var p *Problem
+		if !stored[d] {
+			p = report(ProblemMissingBlob, name, "referenced blob is not in the repository")
+		} else if opts.ReadData {
+			if _, err := r.ReadBlob(ctx, dedup.Digest(d)); err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					return rep, err
+				}
+				p = report(ProblemCorrupt, name, err.Error())
+				if opts.Fix && quarantine(ctx, r, name) != nil {
+					continue
+				}
+			}
+		}
+		if p != nil && opts.Fix && opts.Source != nil {
+			p.Fixed = refetch(ctx, r, opts.Source, dedup.Digest(d)) == nil
+		}
+	}
+	// Orphan blobs: stored, referenced by nothing.
+	if len(opts.Accounts) == 0 && c != nil {
+		for _, d := range sortedDigests(stored) {
+			if !wanted[d] {
+				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, dedup.BlobName(dedup.Digest(d)), "no version references this blob"))
+			}
+		}
+	}
+	if c != nil {
+		if err := compareRebuild(ctx, r, c, report); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+func fixOrphan(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions, p *Problem) {
+	if !opts.Fix {
+		return
+	}
+	p.Fixed = quarantine(ctx, r, p.Object) == nil
+	if d, ok := parseBlobObject(p.Object); ok && p.Fixed && c != nil {
+		_ = c.db.Delete(append([]byte{pBlob}, d[:]...), syncWrite)
+	}
+}
+
+// quarantine moves an object under quarantine/ (copy, then delete).
+func quarantine(ctx context.Context, r *Repository, name string) error {
+	b, err := hsm.ReadAll(ctx, r.vol, name)
+	if err != nil {
+		return err
+	}
+	if err := hsm.PutBytes(ctx, r.vol, quarantinePrefix+name, b); err != nil {
+		return err
+	}
+	return r.vol.Delete(ctx, name)
+}
+
+// refetch copies a blob again from the primary store.
+func refetch(ctx context.Context, r *Repository, src BlobSource, d dedup.Digest) error {
+	rc, err := src.OpenBlob(ctx, BlobRef{Digest: d})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	if dedup.Sum(raw) != d {
+		return fmt.Errorf("primary copy of %s does not match its digest", d)
+	}
+	_, err = r.putBlob(ctx, d, raw)
+	return err
+}
+
+// compareRebuild rebuilds a catalog in memory and compares digests.
+func compareRebuild(ctx context.Context, r *Repository, c *Catalog, report func(kind, obj, detail string) *Problem) error {
+	fresh, err := Rebuild(ctx, r, "verify-catalog", vfs.NewMem())
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			report(ProblemCatalog, "", "cannot rebuild the catalog: "+err.Error())
+			return nil
+		}
+		return err
+	}
+	defer fresh.Close()
+	a, err := c.Digest(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := fresh.Digest(ctx)
+	if err != nil {
+		return err
+	}
+	if a != b {
+		report(ProblemCatalog, "", "the local catalog differs from one rebuilt from the repository; rebuild it with `tidemark backup rebuild-catalog`")
+	}
+	return nil
+}
+
+// recordDigest returns the blob a stored record references, if any.
+func recordDigest(t uint16, payload []byte) ([32]byte, bool) {
+	if t == TypeScanItem {
+		v, err := decodeScan(t, payload)
+		if err != nil {
+			return [32]byte{}, false
+		}
+		it := v.(*ScanItem)
+		return it.Digest, !it.Deleted
+	}
+	if event.Type(t) != event.TypeMessageAdded {
+		return [32]byte{}, false
+	}
+	ev, err := event.Decode(event.TypeMessageAdded, payload)
+	if err != nil {
+		return [32]byte{}, false
+	}
+	return ev.(event.MessageAdded).Digest, true
+}
+
+func sortedDigests(m map[[32]byte]bool) [][32]byte {
+	out := make([][32]byte, 0, len(m))
+	for d := range m {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return string(out[i][:]) < string(out[j][:]) })
+	return out
+}
