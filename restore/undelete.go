@@ -1,0 +1,188 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
+)
+
+// RestoredPrefix starts the name of the folder an undelete fills.
+const RestoredPrefix = "Restored "
+
+// Undelete puts every item of acct deleted in [from, to] (by deletion time)
+// into a new folder "Restored <date>", each beneath its original folder
+// path, with \Deleted removed. Live items are not touched. acct must be live
+// in the engine.
+func (r *Restorer) Undelete(ctx context.Context, acct uint64, from, to time.Time) (Report, error) {
+	a, err := r.eng.GetAccount(ctx, acct)
+	if err != nil {
+		return Report{}, fmt.Errorf("undelete: account %d: %w", acct, err)
+	}
+	dels, err := r.cat.DeletedBetween(ctx, acct, from, to)
+	if err != nil {
+		return Report{}, fmt.Errorf("undelete: %w", err)
+	}
+	rep := Report{Mode: "undelete"}
+	ar := AccountReport{Source: acct, SourceAddress: a.Address, Target: acct, TargetAddress: a.Address}
+	if len(dels) == 0 {
+		ar.Note = "nothing deleted in the window"
+		rep.add(ar)
+		return rep, nil
+	}
+	root, err := r.freeFolderName(ctx, acct, RestoredPrefix+r.opts.Now().In(r.opts.Location).Format("2006-01-02 15:04:05"))
+	if err != nil {
+		return rep, err
+	}
+	sort.SliceStable(dels, func(i, j int) bool {
+		if dels[i].FolderPath != dels[j].FolderPath {
+			return dels[i].FolderPath < dels[j].FolderPath
+		}
+		if dels[i].UID != dels[j].UID {
+			return dels[i].UID < dels[j].UID
+		}
+		return dels[i].ID < dels[j].ID
+	})
+	var want []backup.FolderState
+	seen := map[string]bool{}
+	want = append(want, backup.FolderState{Path: root, Subscribed: true})
+	for _, d := range dels {
+		p := d.FolderPath
+		if p == "" {
+			p = "unknown folder"
+		}
+		parts := strings.Split(p, "/")
+		for i := range parts {
+			sub := root + "/" + strings.Join(parts[:i+1], "/")
+			if !seen[sub] {
+				seen[sub] = true
+				want = append(want, backup.FolderState{Path: sub, Subscribed: true})
+			}
+		}
+	}
+	sort.Slice(want, func(i, j int) bool { return want[i].Path < want[j].Path })
+	ids, err := r.ensurePaths(ctx, acct, want, &ar)
+	if err != nil {
+		return rep, err
+	}
+	bs := batchesFor(dels, func(it backup.ItemVersion) (uint64, bool) {
+		p := it.FolderPath
+		if p == "" {
+			p = "unknown folder"
+		}
+		id, ok := ids[root+"/"+p]
+		return id, ok
+	}, ids[root])
+	for i := range bs {
+		bs[i].drop = []string{`\Deleted`}
+	}
+	t := newTally(&ar, len(dels), r.opts)
+	r.fill(ctx, acct, bs, t)
+	t.finish()
+	ar.Note = "into " + root
+	rep.add(ar)
+	return rep, nil
+}
+
+// ensurePaths is ensureFolders keyed by path.
+func (r *Restorer) ensurePaths(ctx context.Context, acct uint64, want []backup.FolderState, ar *AccountReport) (map[string]uint64, error) {
+	for i := range want {
+		want[i].ID = uint64(i + 1)
+	}
+	byID, err := r.ensureFolders(ctx, acct, want, ar, false)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]uint64{}
+	for _, f := range want {
+		if id, ok := byID[f.ID]; ok {
+			out[f.Path] = id
+		}
+	}
+	if _, ok := out[want[0].Path]; !ok {
+		return nil, fmt.Errorf("create folder %s failed", want[0].Path)
+	}
+	return out, nil
+}
+
+// freeFolderName returns name, or name with " (n)" added, whichever no
+// folder of acct has yet.
+func (r *Restorer) freeFolderName(ctx context.Context, acct uint64, name string) (string, error) {
+	for n := 1; ; n++ {
+		cand := name
+		if n > 1 {
+			cand = fmt.Sprintf("%s (%d)", name, n)
+		}
+		_, err := r.eng.FolderByPath(ctx, acct, cand)
+		if errors.Is(err, engine.ErrNotFound) {
+			return cand, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("folder %s: %w", cand, err)
+		}
+	}
+}
+
+// Item restores one item of acct as it was at t (the last version before
+// its deletion when it was deleted by t) into its original folder path, or
+// into folder when not empty; missing folders are created. acct must be
+// live in the engine.
+func (r *Restorer) Item(ctx context.Context, acct, item uint64, t time.Time, folder string) (Report, error) {
+	a, err := r.eng.GetAccount(ctx, acct)
+	if err != nil {
+		return Report{}, fmt.Errorf("restore item: account %d: %w", acct, err)
+	}
+	vs, err := r.cat.ItemVersions(ctx, acct, item)
+	if err != nil {
+		if errors.Is(err, backup.ErrNotFound) {
+			err = ErrNotInBackup
+		}
+		return Report{}, fmt.Errorf("restore item %d: %w", item, err)
+	}
+	var v backup.ItemVersion
+	found := false
+	for _, x := range vs {
+		if !x.Time.After(t) && !x.Deleted {
+			v, found = x, true
+		}
+	}
+	if !found {
+		return Report{}, fmt.Errorf("restore item %d at %s: %w", item, t.Format(time.RFC3339Nano), ErrNotInBackup)
+	}
+	if folder == "" {
+		folder = "INBOX"
+		if st, err := r.cat.AccountAt(ctx, acct, v.Time); err == nil {
+			for _, f := range st.Folders {
+				if f.ID == v.Folder {
+					folder = f.Path
+				}
+			}
+		}
+	}
+	v.FolderPath = folder
+	rep := Report{Mode: "item", At: t}
+	ar := AccountReport{Source: acct, SourceAddress: a.Address, Target: acct, TargetAddress: a.Address}
+	var want []backup.FolderState
+	parts := strings.Split(folder, "/")
+	for i := range parts {
+		want = append(want, backup.FolderState{Path: strings.Join(parts[:i+1], "/"), Subscribed: true})
+	}
+	ids, err := r.ensurePaths(ctx, acct, want, &ar)
+	if err != nil {
+		return rep, err
+	}
+	id, ok := ids[folder]
+	if !ok {
+		return rep, fmt.Errorf("restore item %d: folder %s could not be made", item, folder)
+	}
+	tl := newTally(&ar, 1, r.opts)
+	r.fill(ctx, acct, []batch{{folder: id, path: folder, items: []backup.ItemVersion{v}}}, tl)
+	tl.finish()
+	rep.add(ar)
+	return rep, nil
+}
