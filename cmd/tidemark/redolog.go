@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tidemark/tidemark/engine/event"
 	"io"
 	"time"
 
@@ -17,9 +18,9 @@ import (
 func init() { commands = append(commands, newRedologCommand) }
 
 // describePayload decodes a record payload for dump: a short name and a
-// JSON-encodable detail. The engine's event codec sets it; while nil, dump
-// shows the type number and payload size only.
-var describePayload func(typ uint16, payload []byte) (name string, detail any)
+// JSON-encodable detail, from the engine's event codec. Tests may set it to
+// nil, in which case dump shows the type number and payload size only.
+var describePayload func(typ uint16, payload []byte) (name string, detail any) = event.Describe
 
 func newRedologCommand() *cobra.Command {
 	cmd := &cobra.Command{

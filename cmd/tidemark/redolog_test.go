@@ -68,6 +68,9 @@ func dumpedLSNs(out string) string {
 }
 
 func TestRedologDump(t *testing.T) {
+	// The fixture's payloads are not events: show the raw form.
+	defer func(old func(uint16, []byte) (string, any)) { describePayload = old }(describePayload)
+	describePayload = nil
 	dir := redologFixture(t, 6)
 	for _, tc := range []struct {
 		args []string
