@@ -73,8 +73,7 @@ func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource,
 	if v, ok, _ := getValue(cat.db, metaNeedScan); ok && len(v) > 0 {
 		s.scanDue.Store(true)
 	}
-	s.lastSnap = s.o.Now()
-	return s, nil
+	return s, nil // lastSnap zero: the first maintenance pass writes a snapshot
 }
 
 var metaNeedScan = append([]byte{pMeta}, "needscan"...)

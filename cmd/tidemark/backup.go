@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
+)
+
+func init() { commands = append(commands, newBackupCommand) }
+
+// newBackupCommand is `tidemark backup` with its subcommands. They work
+// on the data directory and the repository directly, so the server must be
+// stopped for those that write (scan, purge, verify --fix).
+func newBackupCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Inspect and maintain the backup repository (scan, purge, verify, status, config)",
+		Long: `The real-time scanner inside "tidemark serve" keeps the backup repository
+current. These commands work on the data directory and the repository directly:
+stop the server before scan, purge and verify --fix.`,
+	}
+	for _, sub := range []func() *cobra.Command{newBackupScanCommand, newBackupPurgeCommand,
+		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand} {
+		cmd.AddCommand(sub())
+	}
+	return cmd
+}
+
+// backupEnv is what a backup command opened.
+type backupEnv struct {
+	cfg  config
+	raw  []byte
+	repo *backup.Repository
+	cat  *backup.Catalog // nil if not opened
+	eng  *engine.Engine  // nil if not opened
+}
+
+func (b *backupEnv) Close() {
+	if b.cat != nil {
+		b.cat.Close()
+	}
+	if b.eng != nil {
+		b.eng.Close()
+	}
+}
+
+// openBackupEnv opens the repository, and the catalog and engine as asked.
+// A catalog or engine held by a running server gives a clear error.
+func openBackupEnv(ctx context.Context, dataDir string, withCatalog, withEngine bool) (*backupEnv, error) {
+	return openBackupEnvInit(ctx, dataDir, withCatalog, withEngine, false)
+}
+
+// openBackupEnvInit is openBackupEnv that, with create, makes the
+// repository if it does not exist yet.
+func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEngine, create bool) (*backupEnv, error) {
+	cfg, raw, err := loadConfig(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	vol, _, err := openRepositoryVolume(ctx, dataDir, cfg.Backup)
+	if err != nil {
+		return nil, err
+	}
+	env := &backupEnv{cfg: cfg, raw: raw}
+	if create {
+		env.repo, err = backup.InitRepository(ctx, vol, time.Now())
+	} else {
+		env.repo, err = backup.OpenRepository(ctx, vol)
+	}
+	if errors.Is(err, backup.ErrNotRepository) {
+		return nil, fmt.Errorf("%s: no backup repository yet (tidemark serve creates it): %w", resolve(dataDir, cfg.Backup.Repository), err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if withEngine {
+		env.eng, _, err = openEngineForAdmin(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w (stop tidemark serve first)", err)
+		}
+	}
+	if withCatalog {
+		env.cat, err = backup.OpenCatalog(filepath.Join(dataDir, catalogDir), nil)
+		if err != nil {
+			env.Close()
+			return nil, fmt.Errorf("%w (is tidemark serve running? stop it first)", err)
+		}
+	}
+	return env, nil
+}
+
+// scanner makes a scanner over env for a one-off run.
+func (b *backupEnv) scanner() (*backup.Scanner, error) {
+	src := engineSource{b.eng}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return backup.NewScanner(b.repo, b.cat, backup.LogOf(b.eng.Log()), src, src, &backup.Options{
+		Now: time.Now, Logger: log, Config: configSource(context.Background(), b.eng, b.raw), NoCompaction: true, SnapshotInterval: -1})
+}

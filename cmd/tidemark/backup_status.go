@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+type backupStatusOptions struct {
+	dataDir string
+	json    bool
+}
+
+func newBackupStatusCommand() *cobra.Command {
+	var o backupStatusOptions
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the backup's position, lag, size, dedup and compression",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return runBackupStatus(c.Context(), o, c) },
+	}
+	dataDirFlag(cmd, &o.dataDir)
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Command) error {
+	env, err := openBackupEnv(ctx, o.dataDir, false, false)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	st := backup.Status{State: "stopped", RetentionDays: env.cfg.Backup.RetentionDays}
+	if !env.cfg.Backup.Enabled {
+		st.State = "disabled"
+	}
+	// The catalog is held by a running server; then only the repository
+	// figures are shown.
+	cat, err := backup.OpenCatalog(filepath.Join(o.dataDir, catalogDir), nil)
+	if err == nil {
+		defer cat.Close()
+	} else {
+		cat = nil
+		st.State = "running (catalog held by the server)"
+	}
+	if err := backup.RepositoryStatus(ctx, env.repo, cat, &st); err != nil {
+		return err
+	}
+	if rd, err := redolog.ReadDir(vfs.Default, filepath.Join(o.dataDir, "redolog"), 0); err == nil {
+		var last redolog.Record
+		for {
+			r, err := rd.Next(ctx)
+			if err != nil {
+				break
+			}
+			last = r
+		}
+		rd.Close()
+		st.LogLastLSN = last.LSN
+		if last.LSN > st.ShippedLSN {
+			st.LagRecords = last.LSN - st.ShippedLSN
+			st.LagSeconds = time.Unix(0, last.Time).Sub(st.ShippedTime).Seconds()
+		}
+	}
+	if o.json {
+		return printJSON(c.OutOrStdout(), st)
+	}
+	rows := [][]string{
+		{"repository", resolve(o.dataDir, env.cfg.Backup.Repository) + " (" + st.Repository + ")"},
+		{"scanner", st.State},
+		{"shipped", fmt.Sprintf("lsn %d at %s", st.ShippedLSN, st.ShippedTime.Format(time.RFC3339))},
+		{"lag", fmt.Sprintf("%d records, %.1f s", st.LagRecords, st.LagSeconds)},
+		{"size", fmt.Sprintf("%s (%d segments, %d scans, %d snapshots)", formatBytes(st.RepositoryBytes), st.Segments, st.Scans, st.Snapshots)},
+		{"blobs", fmt.Sprintf("%d, %s stored", st.Blobs, formatBytes(st.BlobBytes))},
+		{"dedup ratio", fmt.Sprintf("%.2f", st.DedupRatio)},
+		{"compression ratio", fmt.Sprintf("%.2f", st.CompressionRatio)},
+		{"retention", fmt.Sprintf("%d days", st.RetentionDays)},
+	}
+	return table(c.OutOrStdout(), []string{"", ""}, rows)
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/engine/backup"
+)
+
+// errVerifyProblems makes verify exit non-zero when problems remain.
+var errVerifyProblems = errors.New("backup verify found problems")
+
+type backupVerifyOptions struct {
+	dataDir  string
+	accounts []string
+	readData bool
+	fix      bool
+	json     bool
+}
+
+func newBackupVerifyCommand() *cobra.Command {
+	var o backupVerifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the backup repository and catalog (coherency check)",
+		Long: `Checks every segment, scan and snapshot checksum, that every referenced blob is
+present (with --read-data: that it matches its digest), that the catalog equals
+one rebuilt from the repository, and reports orphan objects. --fix moves corrupt
+and orphan objects to quarantine/ in the repository (never deletes) and copies
+missing blobs again from the mail store; stop the server first.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runBackupVerify(c.Context(), o, c) },
+	}
+	dataDirFlag(cmd, &o.dataDir)
+	cmd.Flags().StringSliceVar(&o.accounts, "accounts", nil, "check only blobs of these accounts (addresses)")
+	cmd.Flags().BoolVar(&o.readData, "read-data", false, "read every blob and check its digest")
+	cmd.Flags().BoolVar(&o.fix, "fix", false, "quarantine corrupt and orphan objects, copy missing blobs again")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func runBackupVerify(ctx context.Context, o backupVerifyOptions, c *cobra.Command) error {
+	env, err := openBackupEnv(ctx, o.dataDir, true, o.fix || len(o.accounts) > 0)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	opts := backup.VerifyOptions{ReadData: o.readData, Fix: o.fix}
+	if env.eng != nil {
+		opts.Source = engineSource{env.eng}
+		for _, a := range o.accounts {
+			id, err := env.cat.FindAccount(ctx, a, nowForCLI())
+			if err != nil {
+				return fmt.Errorf("account %s: %w", a, err)
+			}
+			opts.Accounts = append(opts.Accounts, id)
+		}
+	}
+	rep, err := backup.Verify(ctx, env.repo, env.cat, opts)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		if err := printJSON(c.OutOrStdout(), rep); err != nil {
+			return err
+		}
+	} else {
+		out := c.OutOrStdout()
+		fmt.Fprintf(out, "checked %d segments, %d scans, %d snapshots, %d blobs\n", rep.Segments, rep.Scans, rep.Snapshots, rep.Blobs)
+		for _, p := range rep.Problems {
+			fixed := ""
+			if p.Fixed {
+				fixed = " (fixed)"
+			}
+			fmt.Fprintf(out, "%s %s: %s%s\n", p.Kind, p.Object, p.Detail, fixed)
+		}
+		if len(rep.Problems) == 0 {
+			fmt.Fprintln(out, "no problems found")
+		}
+	}
+	if !rep.OK() {
+		return errVerifyProblems
+	}
+	return nil
+}

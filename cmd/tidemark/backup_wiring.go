@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/localvol"
+	"github.com/tidemark/tidemark/hsm/s3vol"
+)
+
+// catalogDir is the scanner's local catalog inside the data directory.
+const catalogDir = "backup-catalog"
+
+// lateSafeLSN lets serve give the engine a SafeLSN before the scanner
+// exists: pass (*lateSafeLSN).Get to openEngine, then startBackup sets it.
+// Until then (and with backup disabled in the configuration: never) it
+// answers 0, so the engine keeps every blob and log record.
+type lateSafeLSN struct {
+	s atomic.Pointer[backup.Scanner]
+}
+
+func (l *lateSafeLSN) Get() uint64 {
+	if s := l.s.Load(); s != nil {
+		return s.SafeLSN()
+	}
+	return 0
+}
+
+// backupRunner is a running scanner; Close stops it.
+type backupRunner struct {
+	Scanner *backup.Scanner
+	Repo    *backup.Repository
+	cat     *backup.Catalog
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Close stops the scanner, waits for it and closes the catalog.
+func (b *backupRunner) Close() error {
+	b.cancel()
+	b.wg.Wait()
+	return b.cat.Close()
+}
+
+// openRepositoryVolume opens the configured repository: a directory
+// (relative to the data directory) or s3://bucket/prefix.
+func openRepositoryVolume(ctx context.Context, dataDir string, cfg backupConfig) (hsm.Volume, bool, error) {
+	loc := resolve(dataDir, cfg.Repository)
+	if strings.HasPrefix(loc, "s3://") {
+		u, err := url.Parse(loc)
+		if err != nil {
+			return nil, true, fmt.Errorf("backup.repository %q: %w", loc, err)
+		}
+		v, err := s3vol.New(ctx, s3vol.Options{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: u.Host,
+			Prefix: strings.Trim(u.Path, "/"), AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, UseTLS: cfg.S3.TLS})
+		if err != nil {
+			return nil, true, err
+		}
+		return v, true, nil
+	}
+	if loc == "" {
+		return nil, false, errors.New("backup.repository is empty")
+	}
+	v, err := localvol.New(vfs.Default, loc, nil)
+	return v, false, err
+}
+
+// sameFilesystem reports whether two paths sit on one device.
+func sameFilesystem(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	if syscall.Stat(a, &sa) != nil || syscall.Stat(b, &sb) != nil {
+		return false
+	}
+	return sa.Dev == sb.Dev
+}
+
+// startBackup opens the repository and catalog and runs the real-time
+// scanner for eng until Close (or ctx ends). safe, when not nil, is pointed
+// at the scanner. rawCfg is tidemark.toml as read, kept with each catalog
+// snapshot.
+func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg config, rawCfg []byte, safe *lateSafeLSN, log *slog.Logger) (*backupRunner, error) {
+	vol, isS3, err := openRepositoryVolume(ctx, dataDir, cfg.Backup)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if !isS3 && sameFilesystem(dataDir, resolve(dataDir, cfg.Backup.Repository)) {
+		log.Warn("backup repository is on the same filesystem as the data directory: it will not survive the loss of that disk",
+			"repository", resolve(dataDir, cfg.Backup.Repository), "data", dataDir)
+	}
+	repo, err := backup.InitRepository(ctx, vol, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	cat, err := backup.OpenCatalog(filepath.Join(dataDir, catalogDir), nil)
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	opts := &backup.Options{Now: time.Now, Logger: log, Config: configSource(ctx, eng, rawCfg)}
+	if isS3 {
+		opts.ShipInterval = 500 * time.Millisecond
+	}
+	if cfg.Backup.ShipInterval != "" {
+		d, err := time.ParseDuration(cfg.Backup.ShipInterval)
+		if err != nil {
+			cat.Close()
+			return nil, fmt.Errorf("backup.ship_interval: %w", err)
+		}
+		opts.ShipInterval = d
+	}
+	src := engineSource{eng}
+	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, opts)
+	if err != nil {
+		cat.Close()
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if safe != nil {
+		safe.s.Store(sc)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	b := &backupRunner{Scanner: sc, Repo: repo, cat: cat, cancel: cancel}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		if err := sc.Run(rctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("backup scanner stopped", "err", err)
+		}
+	}()
+	log.Info("backup scanner running", "repository", resolve(dataDir, cfg.Backup.Repository), "id", repo.ID())
+	return b, nil
+}
+
+// configSource returns the configuration stored with catalog snapshots:
+// tidemark.toml and the provisioning (domains, classes, accounts) as JSON.
+func configSource(ctx context.Context, eng *engine.Engine, rawCfg []byte) func() (backup.ConfigSnapshot, error) {
+	return func() (backup.ConfigSnapshot, error) {
+		doms, err := eng.ListDomains(ctx)
+		if err != nil {
+			return backup.ConfigSnapshot{}, err
+		}
+		cos, err := eng.ListCOS(ctx)
+		if err != nil {
+			return backup.ConfigSnapshot{}, err
+		}
+		accts, err := eng.ListAccounts(ctx, "")
+		if err != nil {
+			return backup.ConfigSnapshot{}, err
+		}
+		prov, err := json.MarshalIndent(map[string]any{"domains": doms, "classes_of_service": cos, "accounts": accts}, "", "  ")
+		if err != nil {
+			return backup.ConfigSnapshot{}, err
+		}
+		return backup.ConfigSnapshot{TOML: rawCfg, Provisioning: prov}, nil
+	}
+}
+
+// engineSource adapts the engine to the scanner's Source and BlobSource.
+type engineSource struct{ e *engine.Engine }
+
+func (s engineSource) AppliedLSN() uint64 { return s.e.AppliedLSN() }
+
+func (s engineSource) ListCOS(ctx context.Context) ([]event.COS, error) { return s.e.ListCOS(ctx) }
+
+func (s engineSource) ListAccounts(ctx context.Context) ([]event.Account, error) {
+	as, err := s.e.ListAccounts(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]event.Account, len(as))
+	for i, a := range as {
+		out[i] = event.Account{ID: a.ID, Address: a.Address, Aliases: a.Aliases, Status: a.Status, Quota: a.Quota,
+			COS: a.COS, Created: a.Created.UnixNano(), HideInGAL: a.HideInGAL, Attrs: a.Attrs}
+	}
+	return out, nil
+}
+
+func (s engineSource) ListFolders(ctx context.Context, acct uint64) ([]backup.ScanFolder, error) {
+	fs, err := s.e.ListFolders(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]backup.ScanFolder, len(fs))
+	for i, f := range fs {
+		out[i] = backup.ScanFolder{Account: acct, Folder: f.ID, Parent: f.Parent, Name: f.Name, SpecialUse: f.SpecialUse,
+			UIDValidity: f.UIDValidity, Subscribed: f.Subscribed}
+	}
+	return out, nil
+}
+
+func (s engineSource) ListItems(ctx context.Context, acct uint64) ([]backup.ScanItem, error) {
+	fs, err := s.e.ListFolders(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	var out []backup.ScanItem
+	for _, f := range fs {
+		items, err := s.e.ListItems(ctx, acct, f.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			out = append(out, backup.ScanItem{Account: acct, Item: it.ID, Folder: it.Folder, UID: it.UID, Flags: it.Flags,
+				InternalDate: it.InternalDate.UnixNano(), Digest: it.Digest, Size: it.Size, Type: it.Type})
+		}
+	}
+	return out, nil
+}
+
+// OpenBlob reads a blob from the primary volume (decoding its codec
+// header), or through the engine when it has moved to another volume.
+func (s engineSource) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
+	rc, err := s.e.Primary().Get(ctx, dedup.BlobName(ref.Digest))
+	if err == nil {
+		d, err := dedup.NewDecodeReader(rc)
+		if err != nil {
+			rc.Close()
+			return nil, err
+		}
+		return closeBoth{d, rc}, nil
+	}
+	if hsm.IsNotFound(err) && ref.Account != 0 {
+		rc, _, err = s.e.OpenBlob(ctx, ref.Account, ref.Item)
+	}
+	return rc, err
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	under io.Closer
+}
+
+func (c closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	if cerr := c.under.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
