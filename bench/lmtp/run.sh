@@ -169,6 +169,7 @@ log "building the tidemark LMTP bench server"
 (cd "$ROOT" && go build -o "$WORK/tidemark-lmtp" ./bench/lmtp/tidemark-lmtp)
 
 expected=$((PER_FILE * FILES))
+: >"$WORK/results"
 printf '%-9s %8s %10s %10s %12s\n' server sessions messages seconds deliveries/s
 for round in $(seq 1 "$ROUNDS"); do
 	for s in $SESSIONS; do
@@ -181,7 +182,25 @@ for round in $(seq 1 "$ROUNDS"); do
 				log "$server stored $got messages, expected $expected"
 				exit 1
 			fi
-			printf '%-9s %8s %10s %10.2f %12.0f\n' "$server" "$s" "$expected" "$secs" "$(echo "$expected / $secs" | bc -l)"
+			rate=$(echo "$expected / $secs" | bc -l)
+			printf '%-9s %8s %10s %10.2f %12.0f\n' "$server" "$s" "$expected" "$secs" "$rate"
+			echo "$server $s $round $rate" >>"$WORK/results"
 		done
 	done
+done
+
+# Medians over rounds, and the median of the per-round ratios (the two
+# servers of a round ran back to back, so their ratio is the fairer figure
+# on a machine with other load).
+echo
+printf '%-9s %8s %14s\n' server sessions median/s
+for s in $SESSIONS; do
+	for server in dovecot tidemark; do
+		med=$(awk -v sv=$server -v ss=$s '$1==sv && $2==ss {print $4}' "$WORK/results" | sort -g |
+			awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+		printf '%-9s %8s %14.0f\n' "$server" "$s" "$med"
+	done
+	ratio=$(awk -v ss=$s '$2==ss {r[$3" "$1]=$4; k[$3]=1} END {for (i in k) print r[i" tidemark"]/r[i" dovecot"]}' "$WORK/results" |
+		sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}')
+	printf '%-9s %8s %13.1fx\n' ratio "$s" "$ratio"
 done

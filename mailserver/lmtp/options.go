@@ -35,7 +35,9 @@ type Options struct {
 	// MaxMessageSize is the largest message accepted, as received (before
 	// the Return-Path and Delivered-To lines are prepended); it is
 	// advertised as SIZE, checked against MAIL FROM SIZE= and enforced while
-	// reading DATA. Pass the engine's MaxMessageSize. Default 50 MiB.
+	// reading DATA. go-smtp's DATA reader refuses a message of exactly
+	// this size, so in practice a message must be smaller by one byte.
+	// Pass the engine's MaxMessageSize. Default 50 MiB.
 	MaxMessageSize int64
 	// MaxRecipients is the most RCPT TO lines one transaction accepts;
 	// further ones get 452 4.5.3 and the MTA sends them in another

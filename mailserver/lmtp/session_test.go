@@ -115,7 +115,24 @@ func TestSizeLimit(t *testing.T) {
 		t.Fatalf("%d messages stored after a refused one", n)
 	}
 
-	// A message below the limit still goes through.
+	// One byte over the limit is refused, one byte under is stored.
+	over := strings.Repeat(strings.Repeat("o", 98)+"\r\n", 10)[:999] + "\r\n"
+	cl.send("MAIL FROM:<s@example.org>", "RCPT TO:<u@example.com>")
+	cl.expect(250, "")
+	cl.expect(250, "")
+	cl.data(over)
+	cl.expectRcpt("u@example.com", 552, "5.3.4")
+	under := over[:997] + "\r\n"
+	cl.send("MAIL FROM:<s@example.org> SIZE=999", "RCPT TO:<u@example.com>")
+	cl.expect(250, "")
+	cl.expect(250, "")
+	cl.data(under)
+	cl.expectRcpt("u@example.com", 250, "2.0.0")
+	if got := b.messages(id); len(got) != 1 || !strings.HasSuffix(string(got[0]), under) {
+		t.Fatalf("stored %d messages, want the 999-byte one", len(got))
+	}
+
+	// A smaller message with a SIZE= goes through too.
 	body := "Subject: small\r\n\r\n" + strings.Repeat("y", 900) + "\r\n"
 	cl.send("MAIL FROM:<s@example.org> SIZE="+fmt.Sprint(len(body)), "RCPT TO:<u@example.com>", "DATA")
 	cl.expect(250, "")
@@ -123,7 +140,7 @@ func TestSizeLimit(t *testing.T) {
 	cl.expect(354, "")
 	cl.sendBody(body)
 	cl.expectRcpt("u@example.com", 250, "2.0.0")
-	if got := b.messages(id); len(got) != 1 || !strings.HasSuffix(string(got[0]), body) {
+	if got := b.messages(id); len(got) != 2 || !strings.HasSuffix(string(got[1]), body) {
 		t.Fatalf("stored %d messages", len(got))
 	}
 }
