@@ -119,10 +119,13 @@ func TestConnectionLimit(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	env := newEnv(t, &Options{AllowInsecureAuth: true, IdleTimeout: 200 * time.Millisecond})
+	env := newEnv(t, &Options{AllowInsecureAuth: true, IdleTimeout: time.Second})
 	env.account("alice@example.com", 0)
 	r := env.raw()
-	r.cmd("LOGIN alice@example.com %s", testPassword)
+	lines := r.cmd("LOGIN alice@example.com %s", testPassword)
+	if !strings.Contains(lines[len(lines)-1], "OK") {
+		t.Fatalf("login: %v", lines)
+	}
 	bye := r.line()
 	if !strings.HasPrefix(bye, "* BYE") {
 		t.Fatalf("want untagged BYE on idle timeout, got %q", bye)

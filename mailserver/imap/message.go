@@ -3,6 +3,7 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -107,13 +108,68 @@ func bodyStructure(raw []byte) imap.BodyStructure {
 	guard(func() { bs = imapserver.ExtractBodyStructure(bytes.NewReader(raw)) })
 	if bs == nil {
 		_, body := splitMessage(raw)
-		bs = &imap.BodyStructureSinglePart{
-			Type: "text", Subtype: "plain", Size: uint32(len(body)),
-			Params: map[string]string{"charset": "us-ascii"}, Encoding: "7bit",
-			Text: &imap.BodyStructureText{NumLines: int64(bytes.Count(body, []byte("\n")))},
-		}
+		bs = plainPart(body)
 	}
-	return bs
+	return sanitizeStructure(bs)
+}
+
+func plainPart(body []byte) *imap.BodyStructureSinglePart {
+	return &imap.BodyStructureSinglePart{
+		Type: "text", Subtype: "plain", Size: uint32(len(body)),
+		Params: map[string]string{"charset": "us-ascii"}, Encoding: "7bit",
+		Text:     &imap.BodyStructureText{NumLines: int64(bytes.Count(body, []byte("\n")))},
+		Extended: &imap.BodyStructureSinglePartExt{},
+	}
+}
+
+// sanitizeStructure makes a parsed structure writable: the library's
+// encoder panics (and drops the connection) on a multipart without parts,
+// a missing extension block or a message/rfc822 part without envelope or
+// structure, all of which hostile MIME produces. An empty multipart gets
+// one empty text/plain part, as other servers report it.
+func sanitizeStructure(bs imap.BodyStructure) imap.BodyStructure {
+	switch p := bs.(type) {
+	case *imap.BodyStructureMultiPart:
+		if len(p.Children) == 0 {
+			p.Children = []imap.BodyStructure{plainPart(nil)}
+		}
+		for i, c := range p.Children {
+			p.Children[i] = sanitizeStructure(c)
+		}
+		if p.Subtype == "" {
+			p.Subtype = "mixed"
+		}
+		if p.Extended == nil {
+			p.Extended = &imap.BodyStructureMultiPartExt{}
+		}
+		return p
+	case *imap.BodyStructureSinglePart:
+		if p.Type == "" || p.Subtype == "" {
+			p.Type, p.Subtype = "text", "plain"
+		}
+		if p.Extended == nil {
+			p.Extended = &imap.BodyStructureSinglePartExt{}
+		}
+		// The grammar requires line counts for text/* and an envelope,
+		// structure and line count for message/rfc822 and message/global.
+		if strings.EqualFold(p.Type, "text") && p.Text == nil && p.MessageRFC822 == nil {
+			p.Text = &imap.BodyStructureText{}
+		}
+		if strings.EqualFold(p.Type, "message") && (strings.EqualFold(p.Subtype, "rfc822") || strings.EqualFold(p.Subtype, "global")) && p.MessageRFC822 == nil {
+			p.MessageRFC822 = &imap.BodyStructureMessageRFC822{}
+		}
+		if m := p.MessageRFC822; m != nil {
+			if m.Envelope == nil {
+				m.Envelope = &imap.Envelope{}
+			}
+			if m.BodyStructure == nil {
+				m.BodyStructure = plainPart(nil)
+			}
+			m.BodyStructure = sanitizeStructure(m.BodyStructure)
+		}
+		return p
+	}
+	return plainPart(nil)
 }
 
 // guard runs a MIME parsing step and turns a panic on hostile input into

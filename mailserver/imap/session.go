@@ -112,6 +112,7 @@ func (s *session) Login(username, password string) error {
 		return errAuthFailed
 	}
 	acct, err := s.srv.b.Authenticate(s.ctx, username, password)
+	s.touch() // password hashing is slow; the client was not idle
 	if err != nil {
 		ie := translate(s.srv.log, "login", err)
 		if ie == errAuthFailed && s.srv.lock.fail(username, s.ip) {
