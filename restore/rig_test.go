@@ -191,7 +191,15 @@ type msg struct {
 	ID    uint64
 	Sum   [32]byte
 	Flags string
+	Fl    []string
 	Date  int64
+}
+
+// without returns m with flag f removed.
+func (m msg) without(f string) msg {
+	m.Fl = slices.DeleteFunc(slices.Clone(m.Fl), func(x string) bool { return x == f })
+	m.Flags = fmt.Sprint(m.Fl)
+	return m
 }
 
 func (m msg) key() string { return fmt.Sprintf("%x|%s|%d", m.Sum[:6], m.Flags, m.Date) }
@@ -224,7 +232,7 @@ func dump(t testing.TB, e *engine.Engine, acct uint64) mailbox {
 			}
 			fl := slices.Clone(it.Flags)
 			sort.Strings(fl)
-			list = append(list, msg{ID: it.ID, Sum: sha256.Sum256(b), Flags: fmt.Sprint(fl), Date: it.InternalDate.UnixNano()})
+			list = append(list, msg{ID: it.ID, Sum: sha256.Sum256(b), Flags: fmt.Sprint(fl), Fl: fl, Date: it.InternalDate.UnixNano()})
 		}
 		out[f.Path] = list
 	}

@@ -28,6 +28,9 @@ func (r *Restorer) Undelete(ctx context.Context, acct uint64, from, to time.Time
 	if err != nil {
 		return Report{}, fmt.Errorf("undelete: %w", err)
 	}
+	if err := r.fixDeletedPaths(ctx, acct, dels); err != nil {
+		return Report{}, fmt.Errorf("undelete: %w", err)
+	}
 	rep := Report{Mode: "undelete"}
 	ar := AccountReport{Source: acct, SourceAddress: a.Address, Target: acct, TargetAddress: a.Address}
 	if len(dels) == 0 {
@@ -87,6 +90,32 @@ func (r *Restorer) Undelete(ctx context.Context, acct uint64, from, to time.Time
 	ar.Note = "into " + root
 	rep.add(ar)
 	return rep, nil
+}
+
+// fixDeletedPaths sets each deleted item's FolderPath to its folder's path
+// just before the deletion. The catalog's DeletedBetween caches paths by
+// folder alone, which is wrong for a folder renamed between two deletions;
+// this asks the catalog once per deletion record instead.
+func (r *Restorer) fixDeletedPaths(ctx context.Context, acct uint64, dels []backup.ItemVersion) error {
+	paths := map[uint64]map[uint64]string{} // deletion LSN -> folder -> path
+	for i, d := range dels {
+		m, ok := paths[d.LSN]
+		if !ok {
+			st, err := r.cat.AccountAt(ctx, acct, d.Time.Add(-time.Nanosecond))
+			if err != nil {
+				return fmt.Errorf("folders before lsn %d: %w", d.LSN, err)
+			}
+			m = map[uint64]string{}
+			for _, f := range st.Folders {
+				m[f.ID] = f.Path
+			}
+			paths[d.LSN] = m
+		}
+		if p, ok := m[d.Folder]; ok {
+			dels[i].FolderPath = p
+		}
+	}
+	return nil
 }
 
 // ensurePaths is ensureFolders keyed by path.
