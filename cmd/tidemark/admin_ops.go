@@ -68,6 +68,12 @@ var adminOps = map[string]adminOp{
 	"domain.delete": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
 		return nil, e.DeleteDomain(ctx, a.Name)
 	}),
+	"domain.show": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return e.GetDomain(ctx, a.Name)
+	}),
+	"domain.modify": op(func(ctx context.Context, e *engine.Engine, d engine.Domain) (any, error) {
+		return nil, e.ModifyDomain(ctx, d.Name, d.Attrs)
+	}),
 	"domain.list": op(func(ctx context.Context, e *engine.Engine, _ struct{}) (any, error) {
 		return e.ListDomains(ctx)
 	}),

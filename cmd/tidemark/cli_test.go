@@ -72,6 +72,13 @@ func TestConfigRejectsUnknownKeys(t *testing.T) {
 // same whether the commands open the directory or talk to a server.
 func provision(t *testing.T, dir string) {
 	mustRun(t, "domain", "create", "example.org", "--data", dir)
+	mustRun(t, "domain", "modify", "example.org", "--attr", "note=main site", "--data", dir)
+	if out := mustRun(t, "domain", "show", "example.org", "--data", dir); !strings.Contains(out, "note=main site") {
+		t.Fatalf("domain show:\n%s", out)
+	}
+	if _, err := run(t, "domain", "modify", "example.org", "--attr", "novalue", "--data", dir); exitCode(err) != exitUsage {
+		t.Fatalf("bad --attr: %v", err)
+	}
 	mustRun(t, "cos", "create", "staff", "--quota", "2G", "--data", dir)
 	out := mustRun(t, "account", "create", "alice@example.org", "--password", "s3cret", "--cos", "staff", "--data", dir)
 	if !strings.Contains(out, "alice@example.org") || !strings.Contains(out, "2.0 GiB") {
