@@ -1,0 +1,298 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/localvol"
+	"github.com/tidemark/tidemark/internal/vfsutil"
+	"github.com/tidemark/tidemark/redolog"
+)
+
+// ErrNotEmpty is returned when a restore would write into a data directory
+// or export destination that already holds something.
+var ErrNotEmpty = errors.New("restore: destination is not empty")
+
+// ErrIncomplete is returned when the repository no longer holds the
+// records a whole-server restore needs (they were folded into a snapshot
+// by purge).
+var ErrIncomplete = errors.New("restore: repository does not hold the whole history")
+
+// ServerOptions configure Server. Zero fields take the defaults.
+type ServerOptions struct {
+	// FS is the file system of the new data directory. Default vfs.Default.
+	FS vfs.FS
+	// At restores the server as of this time. Zero or Latest: everything
+	// the repository holds.
+	At time.Time
+	// Primary is the volume restored blobs go to. Default: a local volume
+	// at <data>/volumes/<PrimaryName>, where the engine looks by default.
+	Primary hsm.Volume
+	// PrimaryName names the primary volume. Default "primary".
+	PrimaryName string
+	// CompressThreshold is the primary volume's zstd threshold (see
+	// dedup.Encode). Default -1: off, as the engine's default.
+	CompressThreshold int
+	// Concurrency is how many blobs are copied at once. Default 8.
+	Concurrency int
+	// Logger receives progress. Default slog.Default().
+	Logger *slog.Logger
+	// Progress, when set, is called every 10,000 records and blobs.
+	Progress func(phase string, done int)
+	// NoVerify skips opening the new data directory with the engine at the
+	// end (replay, consistency check and state digest).
+	NoVerify bool
+}
+
+// ServerReport says what Server rebuilt.
+type ServerReport struct {
+	Records    int       `json:"records"`
+	LastLSN    uint64    `json:"last_lsn"`
+	LastTime   time.Time `json:"last_time"`
+	Blobs      int       `json:"blobs"`
+	BlobBytes  int64     `json:"blob_bytes"`
+	Renumbered bool      `json:"renumbered,omitempty"` // gaps in the repository's LSNs were closed
+	// Corrections counts SmartScan corrections in the range; replaying
+	// redo records cannot apply them, so a repository written after the
+	// scanner lost part of the log restores without them.
+	Corrections int       `json:"corrections,omitempty"`
+	Config      bool      `json:"config"` // tidemark.toml came from a snapshot
+	Digest      string    `json:"state_digest,omitempty"`
+	Unrestored  []Failure `json:"unrestored,omitempty"`
+}
+
+var errStop = errors.New("stop")
+
+// Server rebuilds a complete data directory in dataDir from the repository
+// alone: the blobs go onto the primary volume first, then the repository's
+// redo records are written into a fresh redo log with their original
+// times (and LSNs when the repository has no gaps), and the engine, opened
+// on the directory, replays them. The tidemark.toml of the newest snapshot
+// at or before At is written when the repository has one. dataDir must be
+// missing or empty.
+func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *ServerOptions) (ServerReport, error) {
+	opts := serverDefaults(o)
+	var rep ServerReport
+	if names, err := opts.FS.List(dataDir); err == nil && len(names) > 0 {
+		return rep, fmt.Errorf("restore server into %s: %w", dataDir, ErrNotEmpty)
+	}
+	if err := vfsutil.MkdirAll(opts.FS, dataDir); err != nil {
+		return rep, fmt.Errorf("restore server: %w", err)
+	}
+	atNs := opts.At.UnixNano()
+	if cfg, _, err := repo.ConfigAt(ctx, opts.At); err == nil && len(cfg.TOML) > 0 {
+		if err := vfsutil.WriteFile(opts.FS, opts.FS.PathJoin(dataDir, "tidemark.toml"), cfg.TOML); err != nil {
+			return rep, fmt.Errorf("restore server: write config: %w", err)
+		}
+		rep.Config = true
+	}
+	primary := opts.Primary
+	if primary == nil {
+		v, err := localvol.New(opts.FS, opts.FS.PathJoin(dataDir, "volumes", opts.PrimaryName), nil)
+		if err != nil {
+			return rep, fmt.Errorf("restore server: primary volume: %w", err)
+		}
+		primary = v
+	}
+	if err := copyBlobs(ctx, repo, primary, atNs, opts, &rep); err != nil {
+		return rep, err
+	}
+	if err := writeLog(ctx, repo, opts.FS.PathJoin(dataDir, "redolog"), atNs, opts, &rep); err != nil {
+		return rep, err
+	}
+	if opts.NoVerify {
+		return rep, nil
+	}
+	eng, err := engine.Open(dataDir, &engine.Options{FS: opts.FS, Logger: opts.Logger, Primary: primary,
+		PrimaryName: opts.PrimaryName, CompressThreshold: opts.CompressThreshold, CheckpointInterval: -1})
+	if err != nil {
+		return rep, fmt.Errorf("restore server: open restored engine: %w", err)
+	}
+	defer eng.Close()
+	if err := eng.Check(ctx); err != nil {
+		return rep, fmt.Errorf("restore server: restored state: %w", err)
+	}
+	if rep.Digest, err = eng.StateDigest(ctx); err != nil {
+		return rep, fmt.Errorf("restore server: %w", err)
+	}
+	if err := eng.Checkpoint(ctx); err != nil {
+		return rep, fmt.Errorf("restore server: %w", err)
+	}
+	return rep, nil
+}
+
+func serverDefaults(o *ServerOptions) ServerOptions {
+	var c ServerOptions
+	if o != nil {
+		c = *o
+	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	if c.At.IsZero() {
+		c.At = Latest
+	}
+	if c.PrimaryName == "" {
+		c.PrimaryName = "primary"
+	}
+	if c.CompressThreshold == 0 {
+		c.CompressThreshold = -1
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// copyBlobs puts every blob a record up to atNs names onto the primary
+// volume, before any record is written (DESIGN invariant 3).
+func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume, atNs int64, o ServerOptions, rep *ServerReport) error {
+	todo := make(chan dedup.Digest, o.Concurrency*2)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for i := 0; i < o.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range todo {
+				raw, err := repo.ReadBlob(ctx, d)
+				if err == nil {
+					err = hsm.PutBytes(ctx, primary, dedup.BlobName(d), dedup.Encode(raw, o.CompressThreshold))
+				}
+				mu.Lock()
+				if err != nil {
+					rep.Unrestored = append(rep.Unrestored, Failure{Reason: fmt.Sprintf("blob %s: %s", d, blobReason(err))})
+				} else {
+					rep.Blobs++
+					rep.BlobBytes += int64(len(raw))
+				}
+				mu.Unlock()
+				if n := done.Add(1); o.Progress != nil && n%10000 == 0 {
+					o.Progress("blobs", int(n))
+				}
+			}
+		}()
+	}
+	seen := map[dedup.Digest]bool{}
+	err := repo.Records(ctx, 1, 0, func(rec redolog.Record) error {
+		if rec.Time > atNs {
+			return errStop
+		}
+		if rec.Type != uint16(event.TypeMessageAdded) {
+			return nil
+		}
+		ev, err := event.Decode(event.Type(rec.Type), rec.Payload)
+		if err != nil {
+			return fmt.Errorf("record %d: %w", rec.LSN, err)
+		}
+		d := dedup.Digest(ev.(event.MessageAdded).Digest)
+		if !seen[d] {
+			seen[d] = true
+			select {
+			case todo <- d:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	close(todo)
+	wg.Wait()
+	if err != nil && !errors.Is(err, errStop) {
+		return fmt.Errorf("restore server: read repository: %w", err)
+	}
+	return ctx.Err()
+}
+
+// writeLog writes the repository's redo records up to atNs into a new redo
+// log at dir. The log's clock is set to each record's time before its
+// append, so every record keeps its commit time.
+func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int64, o ServerOptions, rep *ServerReport) error {
+	var now atomic.Int64
+	lg, err := redolog.Open(dir, &redolog.Options{FS: o.FS, Logger: o.Logger,
+		Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	if err != nil {
+		return fmt.Errorf("restore server: open redo log: %w", err)
+	}
+	err = repo.Records(ctx, 1, 0, func(rec redolog.Record) error {
+		if rec.Time > atNs {
+			return errStop
+		}
+		if backup.IsScanType(rec.Type) {
+			rep.Corrections++
+			return nil
+		}
+		if rep.Records == 0 && rec.LSN != 1 {
+			return fmt.Errorf("first record held is lsn %d: %w", rec.LSN, ErrIncomplete)
+		}
+		payload, err := toPrimary(rec, o.PrimaryName)
+		if err != nil {
+			return err
+		}
+		now.Store(rec.Time)
+		lsn, _, err := lg.Append(rec.Type, payload)
+		if err != nil {
+			return fmt.Errorf("append lsn %d: %w", rec.LSN, err)
+		}
+		if lsn != rec.LSN {
+			rep.Renumbered = true
+		}
+		rep.Records++
+		rep.LastLSN, rep.LastTime = rec.LSN, time.Unix(0, rec.Time).UTC()
+		if o.Progress != nil && rep.Records%10000 == 0 {
+			o.Progress("records", rep.Records)
+		}
+		return nil
+	})
+	cerr := lg.Close()
+	if err != nil && !errors.Is(err, errStop) {
+		return fmt.Errorf("restore server: %w", err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("restore server: close redo log: %w", cerr)
+	}
+	return nil
+}
+
+// toPrimary rewrites the volume names of blob records to the primary
+// volume, where every restored blob now is.
+func toPrimary(rec redolog.Record, primary string) ([]byte, error) {
+	switch event.Type(rec.Type) {
+	case event.TypeMessageAdded, event.TypeBlobMoved:
+	default:
+		return rec.Payload, nil
+	}
+	ev, err := event.Decode(event.Type(rec.Type), rec.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("record %d: %w", rec.LSN, err)
+	}
+	switch e := ev.(type) {
+	case event.MessageAdded:
+		if e.Volume == "" || e.Volume == primary {
+			return rec.Payload, nil
+		}
+		e.Volume = primary
+		ev = e
+	case event.BlobMoved:
+		e.From, e.To = primary, primary
+		ev = e
+	}
+	return event.Encode(ev)
+}
+
