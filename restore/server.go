@@ -295,4 +295,3 @@ func toPrimary(rec redolog.Record, primary string) ([]byte, error) {
 	}
 	return event.Encode(ev)
 }
-
