@@ -410,11 +410,8 @@ func (tx *txn) applyItemsMoved(e event.ItemsMoved) error {
 	}
 	src.HighestModSeq, dst.HighestModSeq = tx.lsn, tx.lsn
 	tx.putFolder(e.Account, src)
-	if e.From != e.To {
-		tx.putFolder(e.Account, dst)
-	} else {
-		tx.putFolder(e.Account, dst)
-	}
+	tx.putFolder(e.Account, dst) // the same record when From == To
+
 	tx.notify(Change{Account: e.Account, Folder: e.From, Kind: ChangeExpunged, Items: gone, ModSeq: tx.lsn})
 	tx.notify(Change{Account: e.Account, Folder: e.To, Kind: ChangeAdded, Items: added, ModSeq: tx.lsn})
 	return nil

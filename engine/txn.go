@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/tidemark/tidemark/engine/event"
 )
 
 // txn is one write round (or one replay chunk): an indexed Pebble batch
@@ -181,5 +179,3 @@ func itemOf(acct, folder uint64, uid uint32, it itemRec) Item {
 		Size: it.Size, Digest: it.Digest, ModSeq: it.ModSeq,
 	}
 }
-
-var _ = event.ItemMessage
