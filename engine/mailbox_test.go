@@ -339,8 +339,5 @@ func TestConcurrentDeliveries(t *testing.T) {
 	if inbox.Messages != workers*per || inbox.UIDNext != workers*per+1 {
 		t.Fatalf("inbox %+v", inbox)
 	}
-	if e.AppliedLSN() >= uint64(2+workers*per) {
-		t.Logf("no two deliveries shared a round (applied lsn %d)", e.AppliedLSN())
-	}
 	must(t, e.Check(ctx))
 }
