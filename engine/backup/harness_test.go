@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // clock is a fixed clock the test moves by hand.
 type clock struct {
@@ -50,6 +54,12 @@ type harness struct {
 
 func newHarness(t *testing.T, wrap func(hsm.Volume) hsm.Volume) *harness {
 	t.Helper()
+	return newHarnessOpts(t, wrap, nil)
+}
+
+// newHarnessOpts is newHarness with a hook to change the engine options.
+func newHarnessOpts(t *testing.T, wrap func(hsm.Volume) hsm.Volume, edit func(*engine.Options)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, clk: &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}}
 	base, err := localvol.New(vfs.Default, filepath.Join(dir, "repo"), nil)
@@ -61,13 +71,17 @@ func newHarness(t *testing.T, wrap func(hsm.Volume) hsm.Volume) *harness {
 		h.vol = wrap(base)
 	}
 	var safe func() uint64
-	h.eng, err = engine.Open(filepath.Join(dir, "data"), &engine.Options{Now: h.clk.Now, InlineBlobMax: 512,
+	eo := &engine.Options{Now: h.clk.Now, InlineBlobMax: 512,
 		SafeLSN: func() uint64 {
 			if safe == nil {
 				return 0
 			}
 			return safe()
-		}})
+		}}
+	if edit != nil {
+		edit(eo)
+	}
+	h.eng, err = engine.Open(filepath.Join(dir, "data"), eo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +107,7 @@ func (h *harness) start() {
 	src := engineSource{h.eng}
 	h.sc, err = backup.NewScanner(repo, h.cat, backup.LogOf(h.eng.Log()), src, src, &backup.Options{
 		Now: h.clk.Now, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
-		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)

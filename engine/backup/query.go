@@ -323,8 +323,8 @@ func eachAt(r pebble.Reader, prefix []byte, t time.Time, fn func(id, lsn uint64,
 // account), each as its deleted version: the fields it had, the deletion
 // LSN and time, and the folder path it had just before.
 func (c *Catalog) DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.Time) ([]ItemVersion, error) {
-	lo := key(pDeleted, uint64(t1.UnixNano()))
-	hi := key(pDeleted, uint64(t2.UnixNano())+1)
+	lo := key(pDeleted, clampNs(t1))
+	hi := key(pDeleted, clampNs(t2)+1)
 	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, err
@@ -385,4 +385,13 @@ func (c *Catalog) BlobRefs(ctx context.Context, d dedup.Digest) (int64, error) {
 		return 0, err
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// clampNs maps t to unix ns for key ranges, the zero time and anything
+// before 1970 to 0.
+func clampNs(t time.Time) uint64 {
+	if t.IsZero() || t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.UnixNano())
 }

@@ -1,0 +1,182 @@
+package backup_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/hsm"
+)
+
+func TestPurgeKeepsRetentionWindow(t *testing.T) {
+	h := newHarness(t, nil)
+	snaps, ids := workload(t, h)
+	h.waitShipped()
+	ctx := context.Background()
+	alice := ids["alice"]
+	end := snaps[len(snaps)-1].at
+	before, err := h.cat.DeletedBetween(ctx, 0, time.Time{}, end)
+	if err != nil || len(before) == 0 {
+		t.Fatalf("deleted items before purge: %d, %v", len(before), err)
+	}
+	h.stop()
+	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+
+	// Retention 0 keeps everything.
+	if rep, err := backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Now: end.Add(365 * 24 * time.Hour)}); err != nil || rep != (backup.PurgeReport{}) {
+		t.Fatalf("purge with retention 0: %+v, %v", rep, err)
+	}
+	// 30 days after the workload ended everything deleted is past retention.
+	now := end.Add(31 * 24 * time.Hour)
+	rep, err := backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Retention: backup.DefaultRetention, Now: now,
+		Config: backup.ConfigSnapshot{TOML: []byte("# purged\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Items != len(before) || rep.Segments == 0 || rep.Snapshot == "" {
+		t.Fatalf("purge report %+v, want %d items", rep, len(before))
+	}
+	if after, _ := cat.DeletedBetween(ctx, 0, time.Time{}, now); len(after) != 0 {
+		t.Fatalf("deleted items left after purge: %+v", after)
+	}
+	// Live items and their blobs stay; every referenced blob is there.
+	want := engineView(t, h.eng, alice)
+	got, err := catalogView(t, cat, alice, now)
+	if err != nil || len(got.items) != len(want.items) {
+		t.Fatalf("alice after purge: %v %v, want %v", got, err, want)
+	}
+	vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
+	if err != nil || len(vr.Problems) != 0 {
+		t.Fatalf("verify after purge: %+v %v", vr, err)
+	}
+	// The repository alone still rebuilds the same catalog.
+	fresh, err := backup.Rebuild(ctx, h.repo, "r", vfs.NewMem())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	a, _ := cat.Digest(ctx)
+	b, _ := fresh.Digest(ctx)
+	if a != b {
+		t.Fatal("rebuild after purge differs")
+	}
+	cfg, _, err := h.repo.ConfigAt(ctx, now)
+	if err != nil || string(cfg.TOML) != "# purged\n" {
+		t.Fatalf("ConfigAt: %q %v", cfg.TOML, err)
+	}
+	if _, _, err := h.repo.ConfigAt(ctx, end.Add(-time.Hour*24*400)); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("ConfigAt before any snapshot: %v", err)
+	}
+}
+
+func TestVerifyFindsAndFixes(t *testing.T) {
+	h := newHarness(t, nil)
+	_, ids := workload(t, h)
+	h.waitShipped()
+	ctx := context.Background()
+	st, err := h.cat.AccountAt(ctx, ids["alice"], h.clk.Now())
+	if err != nil || len(st.Items) < 3 {
+		t.Fatalf("alice: %d items, %v", len(st.Items), err)
+	}
+	h.stop()
+	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	vol := h.repo.Volume()
+	corrupt, missing := st.Items[0].Digest, st.Items[len(st.Items)-1].Digest
+	if corrupt == missing {
+		t.Fatal("need two distinct blobs")
+	}
+	b, err := hsm.ReadAll(ctx, vol, dedup.BlobName(corrupt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := hsm.PutBytes(ctx, vol, dedup.BlobName(corrupt), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := vol.Delete(ctx, dedup.BlobName(missing)); err != nil {
+		t.Fatal(err)
+	}
+	orphan := dedup.Sum([]byte("nobody references me"))
+	if err := hsm.PutBytes(ctx, vol, dedup.BlobName(orphan), dedup.Encode([]byte("nobody references me"), 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := hsm.PutBytes(ctx, vol, "log/garbage", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := h.repo.Segments(ctx)
+	if err != nil || len(segs) == 0 {
+		t.Fatal(err)
+	}
+
+	kinds := func(vr backup.VerifyReport) map[string]int {
+		m := map[string]int{}
+		for _, p := range vr.Problems {
+			m[p.Kind]++
+		}
+		return m
+	}
+	// Without --read-data the corrupt blob looks present.
+	vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := kinds(vr); k[backup.ProblemMissingBlob] != 1 || k[backup.ProblemOrphan] != 2 || k[backup.ProblemCorrupt] != 0 || vr.OK() {
+		t.Fatalf("verify: %+v", vr.Problems)
+	}
+	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := kinds(vr); k[backup.ProblemMissingBlob] != 1 || k[backup.ProblemOrphan] != 2 || k[backup.ProblemCorrupt] != 1 {
+		t.Fatalf("verify --read-data: %+v", vr.Problems)
+	}
+	// A corrupt segment is found too.
+	seg, _ := hsm.ReadAll(ctx, vol, segs[0].Name)
+	seg[len(seg)-3] ^= 0x55
+	if err := hsm.PutBytes(ctx, vol, segs[0].Name, seg); err != nil {
+		t.Fatal(err)
+	}
+	vr, _ = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{})
+	if kinds(vr)[backup.ProblemCorrupt] != 1 {
+		t.Fatalf("corrupt segment not reported: %+v", vr.Problems)
+	}
+	// Put the segment back (a corrupt segment cannot be refetched) and fix
+	// the rest from the mail store.
+	seg[len(seg)-3] ^= 0x55
+	if err := hsm.PutBytes(ctx, vol, segs[0].Name, seg); err != nil {
+		t.Fatal(err)
+	}
+	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true, Fix: true, Source: engineSource{h.eng}})
+	if err != nil || !vr.OK() {
+		t.Fatalf("verify --fix: %+v %v", vr.Problems, err)
+	}
+	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
+	if err != nil || len(vr.Problems) != 0 {
+		t.Fatalf("second verify: %+v %v", vr.Problems, err)
+	}
+	// Quarantine keeps what was moved aside.
+	var q []string
+	_ = vol.List(ctx, "quarantine/", func(o hsm.ObjectInfo) error { q = append(q, o.Name); return nil })
+	if len(q) != 3 {
+		t.Fatalf("quarantine holds %v", q)
+	}
+	raw, err := h.repo.ReadBlob(ctx, corrupt)
+	if err != nil || dedup.Sum(raw) != corrupt {
+		t.Fatalf("refetched blob: %v", err)
+	}
+	_ = engine.FlagsAdd
+}
