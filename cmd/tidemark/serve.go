@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/mailserver/imap"
 	"github.com/tidemark/tidemark/mailserver/lmtp"
 )
@@ -91,7 +92,16 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 		cfg.Backup.Enabled = false
 	}
 
-	eng, err := openEngine(o.dataDir, cfg, log, nil)
+	// The engine must not delete a blob, nor may the redo log be truncated,
+	// before the scanner has shipped what refers to it; the scanner starts
+	// after the engine, so the engine gets a SafeLSN that the scanner fills in.
+	var safe *lateSafeLSN
+	var safeLSN func() uint64
+	if cfg.Backup.Enabled {
+		safe = &lateSafeLSN{}
+		safeLSN = safe.Get
+	}
+	eng, err := openEngine(o.dataDir, cfg, log, safeLSN)
 	if err != nil {
 		return err
 	}
@@ -108,7 +118,20 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 	}
 	defer stopAdmin()
 
-	_ = rawCfg
+	if cfg.Backup.Enabled {
+		runner, err := startBackup(ctx, eng, o.dataDir, cfg, rawCfg, safe, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := runner.Close(); err != nil {
+				log.Error("stop backup scanner", "err", err)
+			}
+		}()
+	} else {
+		log.Warn("real-time backup is off (backup.enabled = false or --no-backup): nothing protects this server's mail")
+	}
+	go trimRedoLog(ctx, eng, safeLSN, log)
 
 	errc := make(chan error, 3)
 	if cfg.LMTP.Listen != "" {
@@ -157,6 +180,31 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 		return nil
 	case err := <-errc:
 		return err
+	}
+}
+
+// trimRedoLog removes archived redo segments nobody needs any more: those
+// wholly at or below both the engine's checkpoint (recovery replays only
+// what follows it) and, with backup on, the last LSN the scanner shipped.
+func trimRedoLog(ctx context.Context, eng *engine.Engine, safeLSN func() uint64, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		keep := eng.CheckpointLSN()
+		if safeLSN != nil {
+			keep = min(keep, safeLSN())
+		}
+		if keep == 0 {
+			continue
+		}
+		if err := eng.Log().Truncate(keep + 1); err != nil {
+			log.Warn("trim redo log", "below", keep+1, "err", err)
+		}
 	}
 }
 
