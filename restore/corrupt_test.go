@@ -1,0 +1,52 @@
+package restore
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/hsm"
+)
+
+// TestCorruptBlobReportedRestOfAccountRestored damages one blob and one
+// missing blob in the repository: both items are reported with their ids
+// and reasons, every other item comes back.
+func TestCorruptBlobReportedRestOfAccountRestored(t *testing.T) {
+	r := newRig(t, vfs.NewMem(), "c", nil)
+	a, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: "src@example.org", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []engine.Item
+	for i := 0; i < 10; i++ {
+		res, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: []byte("Subject: " + strings.Repeat("x", i+1) + "\r\n\r\nhi\r\n")})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+		items = append(items, res[0].Item)
+	}
+	r.sync()
+	if err := hsm.PutBytes(ctx, r.repoVol, dedup.BlobName(items[3].Digest), []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.repoVol.Delete(ctx, dedup.BlobName(items[7].Digest)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.restorer().Account(ctx, a.ID, Latest, "copy@example.org", AccountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := rep.Accounts[0]
+	if rep.Restored != 8 || rep.Unrestored != 2 || ar.Unrestored[0].Item != items[3].ID || ar.Unrestored[1].Item != items[7].ID {
+		t.Fatalf("report %s", rep)
+	}
+	if !strings.Contains(ar.Unrestored[0].Reason, "corrupt") || !strings.Contains(ar.Unrestored[1].Reason, "missing") {
+		t.Fatalf("reasons %+v", ar.Unrestored)
+	}
+	if n := len(dump(t, r.eng, ar.Target)["INBOX"]); n != 8 {
+		t.Fatalf("inbox holds %d", n)
+	}
+}
