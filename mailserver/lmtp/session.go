@@ -12,6 +12,9 @@ import (
 	"github.com/tidemark/tidemark/engine"
 )
 
+// maxSizeHint caps the buffer reserved ahead from MAIL FROM SIZE=.
+const maxSizeHint = 4 << 20
+
 // session is one LMTP connection's transaction state. go-smtp calls its
 // methods from the connection's goroutine, one at a time (LMTPData from a
 // goroutine of its own, while the connection waits), so it needs no lock.
@@ -111,8 +114,10 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	accounts := ss.accounts()
 	var b bytes.Buffer
 	prefix := ss.envelopeHeaders(len(accounts))
-	if ss.fromSize > 0 {
-		b.Grow(len(prefix) + int(ss.fromSize))
+	// SIZE= is the client's word: use it as a hint, capped so that a
+	// claim alone cannot reserve much memory.
+	if hint := min(ss.fromSize, maxSizeHint); hint > 0 {
+		b.Grow(len(prefix) + int(hint))
 	}
 	b.WriteString(prefix)
 	if _, err := b.ReadFrom(&idleReader{r: r, conn: ss.conn, timeout: ss.s.opts.ReadTimeout}); err != nil {
