@@ -4,6 +4,11 @@
 // name, fsync, rename, fsync of the directory), so a crash leaves either the
 // old object or the new one, never half of either.
 //
+// It also implements hsm.DeferredSyncer: PutDeferred writes and renames
+// without fsync, and SyncDeferred later fsyncs the pending files and then
+// their directories, each once, many in parallel. Until then a crash may
+// lose a deferred object or leave it empty or torn under its final name.
+//
 // Layout: object "blobs/ab/ab12..." is the file <dir>/blobs/ab/ab12...;
 // directories are created durably on first use and never removed (an empty
 // directory costs nothing and removing it would race with a concurrent Put).

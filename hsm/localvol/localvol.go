@@ -28,6 +28,7 @@ type Options struct {
 type Volume struct {
 	fs  vfs.FS
 	dir string
+	def deferred // PutDeferred writes not yet synced
 }
 
 var _ hsm.Volume = (*Volume)(nil)
@@ -204,6 +205,7 @@ func (v *Volume) Delete(ctx context.Context, name string) error {
 		}
 		return fmt.Errorf("delete %s: %w", name, classify(err))
 	}
+	v.def.forget(p)
 	if err := vfsutil.SyncDir(v.fs, filepath.Dir(p)); err != nil {
 		return fmt.Errorf("delete %s: %w", name, classify(err))
 	}
