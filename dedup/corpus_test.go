@@ -1,57 +1,22 @@
 package dedup
 
 import (
-	"archive/tar"
 	"bytes"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/tidemark/tidemark/internal/testcorpus"
 )
 
-// corpusDir holds the realistic mail corpus: maildirs packed as .tar.zst.
-const corpusDir = "/work/shared/corpus/realistic"
-
-// loadCorpus returns the messages of one archive, or skips the test when
-// the corpus is not on this machine.
+// loadCorpus returns the messages of one realistic corpus archive, or
+// skips the test when the corpus is not on this machine.
 func loadCorpus(tb testing.TB, name string) [][]byte {
 	tb.Helper()
-	path := filepath.Join(corpusDir, name)
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Skipf("realistic mail corpus not available (%v); it is not needed for correctness", err)
-	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer zr.Close()
-	tr := tar.NewReader(zr)
-	var msgs [][]byte
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		msgs = append(msgs, b)
-	}
-	if len(msgs) == 0 {
-		tb.Fatalf("%s: no messages", name)
+	files := testcorpus.Realistic(tb, name)
+	msgs := make([][]byte, len(files))
+	for i, f := range files {
+		msgs[i] = f.Data
 	}
 	return msgs
 }

@@ -3,29 +3,11 @@ package lmtp
 import (
 	"bufio"
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/internal/testcorpus"
 )
-
-// corpusDir finds the malformed-mail corpus: TIDEMARK_CORPUS, else the
-// shared corpus beside the checkout. It skips (or fails, with
-// TIDEMARK_REQUIRE_CORPUS=1) when there is none.
-func corpusDir(t *testing.T) string {
-	dir := os.Getenv("TIDEMARK_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus", "malformed")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("TIDEMARK_REQUIRE_CORPUS") == "1" {
-			t.Fatalf("malformed corpus required but not found at %s: %v", dir, err)
-		}
-		t.Skipf("malformed corpus not found at %s (set TIDEMARK_CORPUS): %v", dir, err)
-	}
-	return dir
-}
 
 // toWire returns msg as the protocol carries it: every LF not preceded by
 // CR becomes CRLF, and a final CRLF is added when the message does not end
@@ -69,18 +51,7 @@ func (cl *client) sendWire(wire []byte) {
 // the Return-Path and Delivered-To lines followed by exactly the bytes that
 // crossed the wire. The server must still answer a new connection.
 func TestCorpusMalformed(t *testing.T) {
-	dir := corpusDir(t)
-	var files []string
-	for _, pat := range []string{"*.eml", "mbox/*.mbox"} {
-		m, err := filepath.Glob(filepath.Join(dir, pat))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	if len(files) == 0 {
-		t.Skipf("no messages in %s", dir)
-	}
+	files := testcorpus.Malformed(t, true)
 	if testing.Short() && len(files) > 60 {
 		files = files[:60]
 	}
@@ -93,11 +64,7 @@ func TestCorpusMalformed(t *testing.T) {
 	const prefix = "Return-Path: <sender@example.org>\r\nDelivered-To: corpus@example.com\r\n"
 	var wires [][]byte
 	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wire := toWire(raw)
+		wire := toWire(f.Data)
 		wires = append(wires, wire)
 		cl.send("MAIL FROM:<sender@example.org>", "RCPT TO:<corpus@example.com>", "DATA")
 		cl.expect(250, "")
@@ -105,7 +72,7 @@ func TestCorpusMalformed(t *testing.T) {
 		cl.expect(354, "")
 		cl.sendWire(wire)
 		if code, msg := cl.reply(); code != 250 {
-			t.Fatalf("%s: %d %s", filepath.Base(f), code, msg)
+			t.Fatalf("%s: %d %s", f.Name, code, msg)
 		}
 	}
 	items, bodies := inbox(t, e, id)
@@ -115,10 +82,10 @@ func TestCorpusMalformed(t *testing.T) {
 	for i, f := range files {
 		want := append([]byte(prefix), wires[i]...)
 		if !bytes.Equal(bodies[i], want) {
-			t.Errorf("%s: stored %d bytes differ from the %d sent", filepath.Base(f), len(bodies[i]), len(want))
+			t.Errorf("%s: stored %d bytes differ from the %d sent", f.Name, len(bodies[i]), len(want))
 		}
 		if items[i].Size != int64(len(want)) {
-			t.Errorf("%s: item size %d, want %d", filepath.Base(f), items[i].Size, len(want))
+			t.Errorf("%s: item size %d, want %d", f.Name, items[i].Size, len(want))
 		}
 	}
 	cl.send("QUIT")
