@@ -29,6 +29,9 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the waits between retries of a
 	// failing repository. Defaults 100ms and 10s.
 	MinBackoff, MaxBackoff time.Duration
+	// Uploads is how many blobs are copied to the repository at once.
+	// Default 32 (a local disk and S3 alike gain from many writes in flight).
+	Uploads int
 	// Config supplies the configuration stored with snapshots; nil stores
 	// none.
 	Config func() (ConfigSnapshot, error)
@@ -59,6 +62,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = time.Hour
+	}
+	if c.Uploads <= 0 {
+		c.Uploads = 32
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 100 * time.Millisecond

@@ -92,7 +92,9 @@ func (s *Scanner) strip(ctx context.Context, rec redolog.Record) (redolog.Record
 }
 
 // copyBlob stores a blob in the repository unless it is there already.
-// inline holds the bytes when the record carried them.
+// inline holds the bytes when the record carried them. The upload runs in
+// the background (at most Options.Uploads at once); ship waits for every
+// upload before it stores the segment that references them.
 func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) error {
 	if s.batchBlob[ref.Digest] {
 		return nil
@@ -100,28 +102,68 @@ func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) erro
 	if _, ok, err := getValue(s.tx.b, append([]byte{pBlob}, ref.Digest[:]...)); err != nil || ok {
 		return err
 	}
-	raw := inline
-	if len(raw) == 0 {
-		if s.blobs == nil {
-			return fmt.Errorf("scanner: blob %s is not inline and no blob source is set", ref.Digest)
-		}
+	if len(inline) == 0 && s.blobs == nil {
+		return fmt.Errorf("scanner: blob %s is not inline and no blob source is set", ref.Digest)
+	}
+	s.batchBlob[ref.Digest] = true
+	s.uploadSem <- struct{}{}
+	s.uploads.Add(1)
+	go func() {
+		defer s.uploads.Done()
+		defer func() { <-s.uploadSem }()
+		raw := inline
 		var err error
-		raw, err = s.readSource(ctx, ref)
+		if len(raw) == 0 {
+			raw, err = s.readSource(ctx, ref)
+		}
+		var stored int64
+		if err == nil {
+			err = s.retry(ctx, "put blob", func() error {
+				var err error
+				stored, err = s.repo.putBlob(ctx, ref.Digest, raw)
+				return err
+			})
+		}
+		s.upMu.Lock()
+		defer s.upMu.Unlock()
 		if err != nil {
+			if s.upErr == nil {
+				s.upErr = err
+			}
+			return
+		}
+		s.upDone = append(s.upDone, uploaded{ref.Digest, blobRec{Raw: int64(len(raw)), Stored: stored}})
+		s.stats.blobs.Add(1)
+	}()
+	return nil
+}
+
+// uploaded is a finished blob upload waiting for its batch to commit.
+type uploaded struct {
+	d   dedup.Digest
+	rec blobRec
+}
+
+// waitUploads waits for the background blob uploads and records them in
+// the pending batch. Called with s.mu held.
+func (s *Scanner) waitUploads() error {
+	s.uploads.Wait()
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	done, err := s.upDone, s.upErr
+	s.upDone, s.upErr = nil, nil
+	if err != nil {
+		// Forget the failed batch's blobs: they are uploaded again when
+		// the records are read again.
+		s.batchBlob = map[dedup.Digest]bool{}
+		return err
+	}
+	for _, u := range done {
+		if err := s.tx.set(append([]byte{pBlob}, u.d[:]...), u.rec); err != nil {
 			return err
 		}
 	}
-	var stored int64
-	if err := s.retry(ctx, "put blob", func() error {
-		var err error
-		stored, err = s.repo.putBlob(ctx, ref.Digest, raw)
-		return err
-	}); err != nil {
-		return err
-	}
-	s.batchBlob[ref.Digest] = true
-	s.stats.blobs.Add(1)
-	return s.tx.set(append([]byte{pBlob}, ref.Digest[:]...), blobRec{Raw: int64(len(raw)), Stored: stored})
+	return nil
 }
 
 // readSource reads a blob from the primary store and checks its digest.
@@ -155,6 +197,11 @@ func (s *Scanner) readSource(ctx context.Context, ref BlobRef) ([]byte, error) {
 func (s *Scanner) ship(ctx context.Context) error {
 	if s.processed == s.pos.LSN {
 		return nil
+	}
+	if s.tx != nil {
+		if err := s.waitUploads(); err != nil {
+			return err
+		}
 	}
 	first := s.pos.LSN + 1
 	if len(s.open) > 0 {

@@ -37,6 +37,12 @@ type Scanner struct {
 
 	maint sync.Mutex // compaction, snapshots and purge
 
+	uploadSem chan struct{}  // bounds concurrent blob uploads
+	uploads   sync.WaitGroup // blob uploads of the open batch
+	upMu      sync.Mutex
+	upDone    []uploaded
+	upErr     error
+
 	enabled   atomic.Bool
 	scanDue   atomic.Bool
 	safe      atomic.Uint64
@@ -63,6 +69,7 @@ func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource,
 		return nil, err
 	}
 	s := &Scanner{repo: repo, cat: cat, log: log, blobs: blobs, src: src, o: opts.withDefaults(), wake: make(chan struct{}, 1)}
+	s.uploadSem = make(chan struct{}, s.o.Uploads)
 	s.enabled.Store(true)
 	pos, err := cat.catchUp(context.Background(), repo)
 	if err != nil {

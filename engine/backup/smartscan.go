@@ -218,6 +218,9 @@ func (b *scanBatch) emit(v any) error {
 // catalog at (at, scanTime).
 func (b *scanBatch) flush(ctx context.Context, rep *ScanReport) error {
 	s := b.s
+	if err := s.waitUploads(); err != nil {
+		return err
+	}
 	pos := position{LSN: b.at, Time: s.lastTime}
 	if len(b.recs) > 0 {
 		name := scanName(b.at, b.scanTime)
