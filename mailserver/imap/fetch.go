@@ -16,6 +16,20 @@ func needsBlob(options *imap.FetchOptions) bool {
 		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 }
 
+// headerOnly reports whether the header alone answers options (ENVELOPE,
+// BODY[HEADER], BODY[HEADER.FIELDS ...]), so the header cache serves it.
+func headerOnly(options *imap.FetchOptions) bool {
+	if options.BodyStructure != nil || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 {
+		return false
+	}
+	for _, bs := range options.BodySection {
+		if len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierHeader {
+			return false
+		}
+	}
+	return true
+}
+
 // Fetch answers FETCH and UID FETCH. A non-PEEK body section sets \Seen
 // first (unless the folder was EXAMINEd) and reports the new flags.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
@@ -40,11 +54,15 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			return err
 		}
 	}
-	need := needsBlob(options)
+	need, hdrOnly := needsBlob(options), headerOnly(options)
 	for _, t := range targets {
 		var raw []byte
 		if need {
-			b, err := s.readBlob(t.m.id)
+			read := s.readBlob
+			if hdrOnly {
+				read = s.header
+			}
+			b, err := read(t.m.id)
 			if errors.Is(err, engine.ErrNotFound) {
 				continue // expunged by another session; EXPUNGE follows later
 			} else if err != nil {
@@ -146,11 +164,7 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.
 		rw.WriteInternalDate(t.m.date)
 	}
 	if options.RFC822Size {
-		size := t.m.size
-		if raw != nil {
-			size = int64(len(raw))
-		}
-		rw.WriteRFC822Size(size)
+		rw.WriteRFC822Size(t.m.size)
 	}
 	if options.Envelope {
 		rw.WriteEnvelope(envelope(raw))

@@ -36,6 +36,9 @@ func FuzzSplitMessage(f *testing.F) {
 		bodyStructure(raw)
 		envelope(raw)
 		binarySection(raw, &imap.FetchItemBinarySection{Part: []int{1}})
+		if headerMatches(h, "Subject", "") && !bytes.Contains(bytes.ToLower(h), []byte("subject")) {
+			t.Fatalf("Subject found in a header without one: %q", h)
+		}
 	})
 }
 

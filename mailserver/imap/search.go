@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 // Search answers SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
 // return options (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE, "$").
 // Sequence numbers, UIDs, flags, dates and sizes are decided on the
-// session's view; header, body, text and sent-date keys are asked of the
-// engine, one query per key, and combined here.
+// session's view, header keys on the cached headers; body, text and
+// sent-date keys are asked of the engine, one query per key, and combined
+// here.
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	s.touch()
 	ev := &searchEval{s: s, content: make(map[string]map[uint64]bool)}
@@ -101,6 +103,17 @@ func (e *searchEval) match(c *imap.SearchCriteria, seq uint32, m *message) (bool
 	if c.ModSeq != nil && m.modseq < c.ModSeq.ModSeq {
 		return false, nil
 	}
+	for _, h := range c.Header {
+		hdr, err := e.s.header(m.id)
+		if errors.Is(err, engine.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		if !headerMatches(hdr, h.Key, h.Value) {
+			return false, nil
+		}
+	}
 	for _, q := range contentQueries(c) {
 		hits, err := e.query(q)
 		if err != nil {
@@ -136,9 +149,6 @@ func (e *searchEval) match(c *imap.SearchCriteria, seq uint32, m *message) (bool
 // engine query each, so results can be cached across messages.
 func contentQueries(c *imap.SearchCriteria) []engine.SearchCriteria {
 	var qs []engine.SearchCriteria
-	for _, h := range c.Header {
-		qs = append(qs, engine.SearchCriteria{Header: []engine.HeaderMatch{{Key: h.Key, Value: h.Value}}})
-	}
 	for _, b := range c.Body {
 		qs = append(qs, engine.SearchCriteria{Body: []string{b}})
 	}

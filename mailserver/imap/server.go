@@ -25,6 +25,8 @@ type Server struct {
 	lock *lockout
 	srv  *imapserver.Server
 
+	headers *headerCache
+
 	mu    sync.Mutex
 	conns map[uint64]int // authenticated sessions per account
 }
@@ -58,7 +60,7 @@ var capabilities = imap.CapSet{
 
 // NewServer returns a server for b. opts may be nil.
 func NewServer(b Backend, opts *Options) *Server {
-	s := &Server{b: b, opts: opts.fillDefaults(), conns: make(map[uint64]int)}
+	s := &Server{b: b, opts: opts.fillDefaults(), conns: make(map[uint64]int), headers: newHeaderCache(headerCacheSize)}
 	s.log = s.opts.Logger
 	s.lock = newLockout(&s.opts)
 	s.srv = imapserver.New(&imapserver.Options{

@@ -1,0 +1,108 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"container/list"
+	"mime"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-message/textproto"
+)
+
+// headerCacheSize bounds the memory the server spends on message headers.
+const headerCacheSize = 64 << 20
+
+// headerCache keeps the raw header of recently read messages, so FETCH of
+// header fields or ENVELOPE and SEARCH HEADER/SUBJECT/FROM... do not read
+// whole blobs every time (Dovecot's index cache plays this part). An
+// item's bytes never change, so an entry never goes stale; it is only
+// evicted, least recently used first.
+type headerCache struct {
+	mu   sync.Mutex
+	max  int
+	size int
+	lru  *list.List // of *headerEntry, front = most recent
+	m    map[headerKey]*list.Element
+}
+
+type headerKey struct{ acct, item uint64 }
+
+type headerEntry struct {
+	key    headerKey
+	header []byte
+}
+
+func newHeaderCache(max int) *headerCache {
+	return &headerCache{max: max, lru: list.New(), m: make(map[headerKey]*list.Element)}
+}
+
+func (c *headerCache) get(acct, item uint64) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[headerKey{acct, item}]
+	if !ok {
+		return nil, false
+	}
+	c.lru.MoveToFront(e)
+	return e.Value.(*headerEntry).header, true
+}
+
+func (c *headerCache) put(acct, item uint64, header []byte) {
+	if len(header) > c.max/16 {
+		return
+	}
+	header = append([]byte(nil), header...)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := headerKey{acct, item}
+	if _, ok := c.m[k]; ok {
+		return
+	}
+	c.m[k] = c.lru.PushFront(&headerEntry{k, header})
+	c.size += len(header)
+	for c.size > c.max {
+		e := c.lru.Back()
+		he := e.Value.(*headerEntry)
+		c.lru.Remove(e)
+		delete(c.m, he.key)
+		c.size -= len(he.header)
+	}
+}
+
+// header returns a message's raw header, from the cache or the blob.
+func (s *session) header(id uint64) ([]byte, error) {
+	if h, ok := s.srv.headers.get(s.acct, id); ok {
+		return h, nil
+	}
+	raw, err := s.readBlob(id)
+	if err != nil {
+		return nil, err
+	}
+	h, _ := splitMessage(raw)
+	s.srv.headers.put(s.acct, id, h)
+	return h, nil
+}
+
+// headerMatches implements SEARCH HEADER key value (and SUBJECT, FROM,
+// TO, CC, BCC): some field named key whose value, with RFC 2047 encoded
+// words decoded, contains value case-insensitively. An empty value
+// matches any message that has the field.
+func headerMatches(header []byte, key, value string) bool {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(header)))
+	if err != nil && h.Len() == 0 {
+		return false
+	}
+	want := strings.ToLower(value)
+	for f := h.FieldsByKey(key); f.Next(); {
+		v := f.Value()
+		if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+			v = d
+		}
+		if want == "" || strings.Contains(strings.ToLower(v), want) {
+			return true
+		}
+	}
+	return false
+}
