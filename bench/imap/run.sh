@@ -52,7 +52,7 @@ trap cleanup EXIT
 mkdir -p "$WORK/corpus"
 zstd -dc "$CORPUS/spamassassin-easy-ham-2.tar.zst" | tar -xf - -C "$WORK/corpus"
 MSGDIR=$(find "$WORK/corpus" -type d -name new | head -1)
-(cd "$ROOT" && go build -o "$WORK/imapbench" ./bench/imap)
+if [ -n "${IMAPBENCH:-}" ]; then cp "$IMAPBENCH" "$WORK/imapbench"; else (cd "$ROOT" && go build -o "$WORK/imapbench" ./bench/imap); fi
 
 wait_port() {
 	for _ in $(seq 1 100); do
