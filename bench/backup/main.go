@@ -38,15 +38,16 @@ import (
 )
 
 var (
-	mode     = flag.String("mode", "lag", "lag or full")
-	corpus   = flag.String("corpus", "../shared/corpus/realistic", "directory of *.tar.zst message archives")
-	rate     = flag.Int("rate", 200, "messages per second (lag)")
-	duration = flag.Duration("duration", 30*time.Second, "length of the steady load (lag)")
-	s3bin    = flag.String("s3", "", "path of versitygw: ship to it instead of a local directory")
-	ship     = flag.Duration("ship", 0, "scanner ship interval (0: default for the target)")
-	resticB  = flag.String("restic", "restic", "restic binary (full)")
-	accounts = flag.Int("accounts", 20, "accounts the messages are spread over")
-	work     = flag.String("work", "", "work directory (default: a temp dir, removed after)")
+	mode      = flag.String("mode", "lag", "lag or full")
+	corpus    = flag.String("corpus", "../shared/corpus/realistic", "directory of *.tar.zst message archives")
+	rate      = flag.Int("rate", 200, "messages per second (lag)")
+	duration  = flag.Duration("duration", 30*time.Second, "length of the steady load (lag)")
+	s3bin     = flag.String("s3", "", "path of versitygw: ship to it instead of a local directory")
+	ship      = flag.Duration("ship", 0, "scanner ship interval (0: default for the target)")
+	resticB   = flag.String("restic", "restic", "restic binary (full)")
+	accounts  = flag.Int("accounts", 20, "accounts the messages are spread over")
+	noCompact = flag.Bool("nocompact", false, "run without background compaction")
+	work      = flag.String("work", "", "work directory (default: a temp dir, removed after)")
 )
 
 func main() {
@@ -177,7 +178,7 @@ func (s *setup) startScanner(dir string, vol hsm.Volume, shipEvery time.Duration
 		return err
 	}
 	src := engineSource{s.eng}
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(s.eng.Log()), src, src, &backup.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1})
+	sc, err := backup.NewScanner(repo, cat, backup.LogOf(s.eng.Log()), src, src, &backup.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1, NoCompaction: *noCompact})
 	if err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 	}
 	opts := &backup.Options{Now: time.Now, Logger: log, Config: configSource(ctx, eng, rawCfg)}
 	if isS3 {
-		opts.ShipInterval = 500 * time.Millisecond
+		opts.ShipInterval = 250 * time.Millisecond
 	}
 	if cfg.Backup.ShipInterval != "" {
 		d, err := time.ParseDuration(cfg.Backup.ShipInterval)

@@ -13,7 +13,7 @@ type Options struct {
 	Logger *slog.Logger
 	// ShipInterval is the longest a record waits in the open segment before
 	// the segment is sealed and shipped. Default 50ms, which keeps the lag
-	// of a local repository well under 250ms; use about 500ms for S3.
+	// of a local repository well under 250ms; the server uses 250ms for S3.
 	ShipInterval time.Duration
 	// ShipBytes seals the open segment early at this size. Default 8 MiB.
 	ShipBytes int
