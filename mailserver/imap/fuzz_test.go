@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -18,17 +19,36 @@ func FuzzSplitMessage(f *testing.F) {
 	f.Add([]byte("A: b\n\nlf body"))
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			checkMessage(t, raw)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message parsing hangs on %q", raw)
+		}
+	})
+}
+
+// checkMessage runs on its own goroutine, so it reports with Errorf.
+func checkMessage(t *testing.T, raw []byte) {
+	{
 		h, b := splitMessage(raw)
 		if !bytes.Equal(append(append([]byte{}, h...), b...), raw) {
-			t.Fatalf("header+body != raw")
+			t.Errorf("header+body != raw")
+			return
 		}
 		if len(b) > 0 && !bytes.HasSuffix(h, []byte("\n\n")) && !bytes.HasSuffix(h, []byte("\n\r\n")) && !bytes.Equal(h, []byte("\n")) && !bytes.Equal(h, []byte("\r\n")) {
-			t.Fatalf("body without an empty line ending the header: %q", h)
+			t.Errorf("body without an empty line ending the header: %q", h)
+			return
 		}
 		for off := int64(0); off < 3; off++ {
 			p := partial(raw, &imap.SectionPartial{Offset: off, Size: 5})
 			if len(p) > 5 {
-				t.Fatalf("partial longer than asked")
+				t.Errorf("partial longer than asked")
+				return
 			}
 		}
 		bodySection(raw, &imap.FetchItemBodySection{Part: []int{1, 2}})
@@ -37,9 +57,9 @@ func FuzzSplitMessage(f *testing.F) {
 		envelope(raw)
 		binarySection(raw, &imap.FetchItemBinarySection{Part: []int{1}})
 		if headerMatches(h, "Subject", "") && !bytes.Contains(bytes.ToLower(h), []byte("subject")) {
-			t.Fatalf("Subject found in a header without one: %q", h)
+			t.Errorf("Subject found in a header without one: %q", h)
 		}
-	})
+	}
 }
 
 // FuzzNames checks the mailbox-name and flag mapping: INBOX is always

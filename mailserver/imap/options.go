@@ -47,10 +47,15 @@ type Options struct {
 	// library itself drops a silent connection after 35 min, so larger
 	// values act as 35 min.
 	IdleTimeout time.Duration
-	// MaxRequestSize bounds one command line including its literals,
-	// except APPEND's message literal, which AppendLimit bounds
-	// (zimbraImapMaxRequestSize, default 10 MiB). Longer commands get
-	// BAD [TOOBIG] and the connection is closed.
+	// MaxRequestSize is meant to bound one command including its literals,
+	// except APPEND's message literal (zimbraImapMaxRequestSize, default
+	// 10 MiB). Today the stricter limits of go-imap's imapserver apply
+	// instead and this value is not consulted: 50 KiB per command line
+	// (a longer one is answered NO [SERVERBUG] and its tail is read as
+	// further commands, which fail BAD) and 4 KiB per literal outside
+	// APPEND (a larger synchronising literal is never answered: the
+	// library waits for the rest of the line until its 30 s read timeout
+	// closes the connection). The server stays up in both cases.
 	MaxRequestSize int64
 	// AppendLimit bounds an APPEND literal (NO [TOOBIG]) and is reported
 	// by STATUS (APPENDLIMIT). Set it to the engine's MaxMessageSize.
