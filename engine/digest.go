@@ -14,7 +14,7 @@ import (
 
 // StateDigest returns a SHA-256 over the whole projection that is a pure
 // function of the redo log: every table of schema.go except the applied
-// LSN, the collection queue and records of blobs nobody references (those
+// and blob-synced LSNs, the collection queue and records of blobs nobody references (those
 // depend on when collection ran). Two engines that applied the same log
 // give the same digest; replay-determinism, restore and backup tests
 // compare it.
@@ -24,7 +24,7 @@ func (e *Engine) StateDigest(ctx context.Context) (string, error) {
 	h := sha256.New()
 	var lenBuf [8]byte
 	err := scan(snap, nil, func(k, v []byte) error {
-		if len(k) == 0 || k[0] >= tBlobDrop || bytes.Equal(k, keyApplied) {
+		if len(k) == 0 || k[0] >= tBlobDrop || bytes.Equal(k, keyApplied) || bytes.Equal(k, keyBlobSynced) {
 			return nil
 		}
 		if k[0] == tBlob {

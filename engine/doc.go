@@ -23,8 +23,12 @@
 //     LSN), by the same apply code replay uses;
 //  3. all events go to the redo log in one AppendBatch: one write, one
 //     fsync for the round (group commit);
-//  4. blobs that rode inside records (up to Options.InlineBlobMax) are
-//     written durably to the primary volume, in parallel;
+//  4. meanwhile, in parallel, the volume copies of new blobs that ride
+//     inside records (up to Options.InlineBlobMax) are written to the
+//     primary volume: without fsync where the volume implements
+//     hsm.DeferredSyncer (the record is their durable copy until the next
+//     checkpoint syncs them), durably otherwise; they are readable before
+//     the command is answered;
 //  5. the batch commits with the applied LSN (Pebble's WAL is off and the
 //     commit is NoSync: the redo log is the source of truth);
 //  6. watchers are notified and each command is answered.
@@ -32,15 +36,19 @@
 // Larger blobs are written durably to the primary volume by the caller's
 // goroutine before the command is queued (blob-first), so deliverers write
 // in parallel. A blob already known (it has a blob record) is not written
-// again. A failed append, inline blob write or commit poisons the engine:
+// again. A failed append, inline copy write or commit poisons the engine:
 // writes fail with ErrReadOnly until it is reopened, which replays the log.
 //
 // # Recovery and checkpoints
 //
-// Pebble state is durable only when flushed. Open reads the applied LSN
-// and replays every later record; replay rewrites inline blobs missing from
-// the volume. A checkpoint (Checkpoint, every Options.CheckpointInterval,
-// and Close) flushes Pebble and records the checkpoint LSN.
+// Pebble state is durable only when flushed. A checkpoint (Checkpoint,
+// every Options.CheckpointInterval, early when many inline copies are
+// pending, and Close) syncs the deferred inline copies, records the LSN
+// they reach ("blobsynced") and flushes Pebble. Open reads the records
+// after that LSN: those up to the applied LSN only to verify inline
+// copies, every later one to apply; an inline copy that is missing or does
+// not hash to its digest (a crash may leave an unsynced file empty or torn
+// under its final name) is rewritten durably. See inline.go.
 //
 // # Blob references
 //

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -37,9 +38,14 @@ type Engine struct {
 	db      *pebble.DB
 	primary hsm.Volume
 	volumes map[string]hsm.Volume
+	// deferred is the primary volume when it can defer fsyncs (inline
+	// blobs' copies wait for the checkpoint); nil otherwise.
+	deferred  hsm.DeferredSyncer
+	deferredN atomic.Int64 // deferred copies written since the last sync
 
 	applied    atomic.Uint64 // last LSN applied to Pebble
-	checkpoint atomic.Uint64 // last LSN known flushed to Pebble's sstables
+	checkpoint atomic.Uint64 // last LSN flushed to Pebble with every inline copy up to it durable
+	ckMu       sync.Mutex    // serialises checkpoints
 	poisoned   atomic.Pointer[error]
 	gcGen      atomic.Uint64 // bumped by every collection pass that deletes
 
@@ -47,6 +53,7 @@ type Engine struct {
 	closed bool
 	cmds   chan *command
 	gcKick chan struct{}
+	ckKick chan struct{} // asks the checkpoint loop for an early checkpoint
 	quit   chan struct{}
 	wg     sync.WaitGroup
 
@@ -92,6 +99,7 @@ func Open(dataDir string, opts *Options) (*Engine, error) {
 	}
 	e.cmds = make(chan *command, 4*o.MaxRound)
 	e.gcKick = make(chan struct{}, 1)
+	e.ckKick = make(chan struct{}, 1)
 	e.quit = make(chan struct{})
 	e.wg.Add(1)
 	go e.run()
@@ -119,6 +127,7 @@ func (e *Engine) openVolumes() error {
 		e.volumes[name] = v
 	}
 	e.volumes[o.PrimaryName] = e.primary
+	e.deferred, _ = e.primary.(hsm.DeferredSyncer)
 	return nil
 }
 
@@ -160,8 +169,8 @@ func (e *Engine) Close() error {
 	e.wg.Wait()
 	var errs []error
 	if e.poisoned.Load() == nil {
-		if err := e.db.Flush(); err != nil {
-			errs = append(errs, fmt.Errorf("engine: flush pebble: %w", err))
+		if err := e.flushCheckpoint(context.Background()); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	e.watch.closeAll()
@@ -190,31 +199,53 @@ func (e *Engine) Log() *redolog.Log { return e.log }
 // AppliedLSN returns the LSN of the last record applied to the projection.
 func (e *Engine) AppliedLSN() uint64 { return e.applied.Load() }
 
-// CheckpointLSN returns the LSN up to which the projection is flushed:
-// after a crash, replay starts after it.
+// CheckpointLSN returns the LSN up to which the projection is flushed and
+// every inline blob's volume copy is durable: after a crash, recovery reads
+// the redo log from the record after it, so the log may be trimmed up to
+// it.
 func (e *Engine) CheckpointLSN() uint64 { return e.checkpoint.Load() }
 
 // Primary returns the primary volume.
 func (e *Engine) Primary() hsm.Volume { return e.primary }
 
-// Checkpoint flushes the projection so replay after a crash starts at the
-// current applied LSN, then lets blob collection run.
+// Checkpoint makes the volume copies of inline blobs durable, then flushes
+// the projection, so replay after a crash starts at the current applied
+// LSN; then it lets blob collection run.
 func (e *Engine) Checkpoint(ctx context.Context) error {
 	if e.poisoned.Load() != nil {
 		return ErrReadOnly
 	}
-	lsn := e.applied.Load()
-	if err := e.db.Flush(); err != nil {
-		return fmt.Errorf("engine: checkpoint: %w", err)
-	}
-	if lsn > e.checkpoint.Load() {
-		e.checkpoint.Store(lsn)
+	if err := e.flushCheckpoint(ctx); err != nil {
+		return err
 	}
 	select {
 	case e.gcKick <- struct{}{}:
 	default:
 	}
 	return ctx.Err()
+}
+
+// flushCheckpoint syncs the deferred inline copies, records how far that
+// reaches ("blobsynced") and flushes Pebble, which makes both that and the
+// applied LSN durable. Recovery then verifies copies only after the
+// recorded LSN.
+func (e *Engine) flushCheckpoint(ctx context.Context) error {
+	e.ckMu.Lock()
+	defer e.ckMu.Unlock()
+	lsn, err := e.syncInline(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: checkpoint: %w", err)
+	}
+	if err := e.db.Set(keyBlobSynced, binary.BigEndian.AppendUint64(nil, lsn), pebble.NoSync); err != nil {
+		return fmt.Errorf("engine: checkpoint: %w", err)
+	}
+	if err := e.db.Flush(); err != nil {
+		return fmt.Errorf("engine: checkpoint: %w", err)
+	}
+	if lsn > e.checkpoint.Load() {
+		e.checkpoint.Store(lsn)
+	}
+	return nil
 }
 
 func (e *Engine) checkpointLoop() {
@@ -225,6 +256,10 @@ func (e *Engine) checkpointLoop() {
 		select {
 		case <-e.quit:
 			return
+		case <-e.ckKick:
+			if err := e.Checkpoint(context.Background()); err != nil && !errors.Is(err, ErrReadOnly) {
+				e.opts.Logger.Error("engine: checkpoint", "err", err)
+			}
 		case <-t.C:
 			if e.applied.Load() == e.checkpoint.Load() && e.opts.SafeLSN == nil {
 				continue

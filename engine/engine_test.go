@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,12 +14,13 @@ import (
 
 var ctx = context.Background()
 
-// fixedClock is a clock that advances one second per call.
+// fixedClock is a clock that advances one second per call; safe for
+// concurrent callers (deliverers read it on their own goroutines).
 func fixedClock() func() time.Time {
-	t := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	var n atomic.Int64
 	return func() time.Time {
-		t = t.Add(time.Second)
-		return t
+		return start.Add(time.Duration(n.Add(1)) * time.Second)
 	}
 }
 

@@ -2,26 +2,40 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/redolog"
 )
 
 // replayChunk is how many records one replay batch applies.
 const replayChunk = 1024
 
-// recover brings the projection up to the end of the redo log: it reads
-// the applied LSN from Pebble and applies every later record, in batches
-// that each carry their applied LSN, rewriting inline blobs whose volume
-// copy is missing. It ends with a checkpoint.
+// recover brings the projection up to the end of the redo log. It reads
+// the applied LSN and the blob-synced LSN from Pebble; records after the
+// blob-synced LSN up to the applied one are only read, to verify (and if
+// need be rewrite) the volume copies of their inline blobs, which a crash
+// may have left missing or torn (see inline.go); every later record is
+// applied, in batches that each carry their applied LSN, and its inline
+// blobs' copies verified the same way. It ends with a checkpoint.
 func (e *Engine) recover() error {
 	applied, _, err := getU64(e.db, keyApplied)
 	if err != nil {
 		return fmt.Errorf("engine: read applied lsn: %w", err)
+	}
+	synced, ok, err := getU64(e.db, keyBlobSynced)
+	if err != nil {
+		return fmt.Errorf("engine: read blob-synced lsn: %w", err)
+	}
+	if !ok || synced > applied {
+		// Written before deferred copies existed: every copy is durable.
+		synced = applied
 	}
 	last := e.log.LastLSN()
 	if applied > last {
@@ -29,16 +43,19 @@ func (e *Engine) recover() error {
 			ErrCorrupt, applied, last)
 	}
 	e.applied.Store(applied)
-	e.checkpoint.Store(applied)
-	if applied == last {
+	e.checkpoint.Store(synced)
+	if synced == last {
 		return nil
 	}
-	r, err := e.log.NewReader(applied + 1)
+	r, err := e.log.NewReader(synced + 1)
 	if err != nil {
-		return fmt.Errorf("engine: replay from lsn %d: %w", applied+1, err)
+		return fmt.Errorf("engine: replay from lsn %d: %w", synced+1, err)
 	}
 	defer r.Close()
 	ctx := context.Background()
+	if err := e.verifyApplied(ctx, r, synced+1, applied); err != nil {
+		return err
+	}
 	n := 0
 	tx := e.newTxn(true)
 	commit := func() error {
@@ -46,7 +63,11 @@ func (e *Engine) recover() error {
 		if tx.lsn == 0 {
 			return nil
 		}
-		if err := e.writeInline(tx); err != nil {
+		blobs := make([]inlineBlob, len(tx.inlineOrder))
+		for i, d := range tx.inlineOrder {
+			blobs[i] = inlineBlob{d, tx.inline[d]}
+		}
+		if err := e.repairInline(ctx, tx.b, blobs); err != nil {
 			return fmt.Errorf("engine: replay: %w", err)
 		}
 		tx.setU64(keyApplied, tx.lsn)
@@ -86,10 +107,56 @@ func (e *Engine) recover() error {
 	if err := commit(); err != nil {
 		return err
 	}
+	// Every copy up to here was verified or rewritten durably.
+	if err := e.db.Set(keyBlobSynced, binary.BigEndian.AppendUint64(nil, e.applied.Load()), pebble.NoSync); err != nil {
+		return fmt.Errorf("engine: replay: %w", err)
+	}
 	if err := e.db.Flush(); err != nil {
 		return fmt.Errorf("engine: flush after replay: %w", err)
 	}
 	e.checkpoint.Store(e.applied.Load())
-	e.opts.Logger.Info("engine: replayed redo log", "from", applied+1, "to", e.applied.Load(), "records", n)
+	e.opts.Logger.Info("engine: replayed redo log", "verified_from", synced+1, "applied_from", applied+1,
+		"to", e.applied.Load(), "records", n)
+	return nil
+}
+
+// verifyApplied reads the records from..applied (already in the
+// projection) and repairs the volume copies of
+// their inline blobs against the projection's blob records, a chunk at a
+// time.
+func (e *Engine) verifyApplied(ctx context.Context, r *redolog.Reader, from, applied uint64) error {
+	var blobs []inlineBlob
+	seen := map[dedup.Digest]bool{}
+	flush := func() error {
+		err := e.repairInline(ctx, e.db, blobs)
+		blobs = blobs[:0]
+		clear(seen)
+		return err
+	}
+	for lsn := from; lsn <= applied; lsn++ {
+		rec, err := r.Next(ctx)
+		if err != nil {
+			return fmt.Errorf("engine: verify inline blobs at lsn %d: %w", lsn, err)
+		}
+		if event.Type(rec.Type) != event.TypeMessageAdded {
+			continue
+		}
+		ev, err := event.Decode(event.Type(rec.Type), rec.Payload)
+		if err != nil {
+			return fmt.Errorf("engine: verify inline blobs at lsn %d: %w", rec.LSN, err)
+		}
+		if m, ok := ev.(event.MessageAdded); ok && len(m.Blob) > 0 && !seen[m.Digest] {
+			seen[m.Digest] = true
+			blobs = append(blobs, inlineBlob{m.Digest, m.Blob})
+		}
+		if len(blobs) == replayChunk {
+			if err := flush(); err != nil {
+				return fmt.Errorf("engine: verify inline blobs: %w", err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("engine: verify inline blobs: %w", err)
+	}
 	return nil
 }

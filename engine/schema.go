@@ -8,6 +8,7 @@ package engine
 //	0x01 "applied"                         -> u64   LSN of the last applied record
 //	0x01 "nextacct"                        -> u64   next account id (never reused)
 //	0x01 "uidvalidity"                     -> u32   last UIDVALIDITY handed out
+//	0x01 "blobsynced"                      -> u64   inline blobs' volume copies durable up to this LSN
 //	0x02 domain                            -> domainRec
 //	0x03 cos name                          -> event.COS
 //	0x04 acct(8)                           -> acctRec (provisioning, quota used, id counters)
@@ -20,7 +21,7 @@ package engine
 //	0x0B digest(32)                        -> blobRec (reference count, volume, size)
 //	0x0C droplsn(8) digest(32)             -> ""    blob whose count reached zero at droplsn
 //
-// Tables 0x01-0x0B (minus "applied" and blobs with no references) are a
+// Tables 0x01-0x0B (minus "applied", "blobsynced" and blobs with no references) are a
 // pure function of the redo log; 0x0C and unreferenced blob records depend
 // on when collection ran and are left out of StateDigest.
 
@@ -56,6 +57,7 @@ var (
 	keyApplied     = []byte{tMeta, 'a', 'p', 'p', 'l', 'i', 'e', 'd'}
 	keyNextAccount = []byte{tMeta, 'n', 'e', 'x', 't', 'a', 'c', 'c', 't'}
 	keyUIDValidity = append([]byte{tMeta}, "uidvalidity"...)
+	keyBlobSynced  = append([]byte{tMeta}, "blobsynced"...)
 )
 
 // domainRec is a domain's stored record.

@@ -3,11 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -91,8 +89,9 @@ func (c *command) answer(res any, err error) {
 }
 
 // round validates and applies a group of commands, writes their records in
-// one append (one fsync), writes inline blobs' volume copies, commits the
-// Pebble batch with the applied LSN, then notifies watchers and answers.
+// one append (one fsync) while it writes the volume copies of new inline
+// blobs (deferred: see inline.go), commits the Pebble batch with the
+// applied LSN, then notifies watchers and answers.
 func (e *Engine) round(cmds []*command) {
 	if p := e.poisoned.Load(); p != nil {
 		for _, c := range cmds {
@@ -153,16 +152,18 @@ func (e *Engine) round(cmds []*command) {
 		}
 	}
 	if len(entries) > 0 {
+		waitInline := e.startInline(tx)
 		recs, err := e.log.AppendBatch(entries)
 		if err == nil && (len(recs) != len(entries) || recs[0].LSN != base+1) {
 			err = fmt.Errorf("redo log assigned lsn %d, expected %d", recs[0].LSN, base+1)
 		}
+		inlineErr := waitInline()
 		if err != nil {
 			failAll(e.poison(fmt.Errorf("append: %w", err)))
 			return
 		}
-		if err := e.writeInline(tx); err != nil {
-			failAll(e.poison(err))
+		if inlineErr != nil {
+			failAll(e.poison(inlineErr))
 			return
 		}
 		last := base + uint64(len(entries))
@@ -187,43 +188,4 @@ func (e *Engine) poison(err error) error {
 	e.poisoned.CompareAndSwap(nil, &err)
 	e.opts.Logger.Error("engine: write path failed; refusing writes until reopened", "err", err)
 	return err
-}
-
-// writeInline writes the volume copies of blobs that rode inside this
-// round's records, in parallel, each durable before the batch commits
-// (invariant 3). In replay only missing copies are written.
-func (e *Engine) writeInline(tx *txn) error {
-	if len(tx.inlineOrder) == 0 {
-		return nil
-	}
-	ctx := context.Background()
-	errs := make([]error, len(tx.inlineOrder))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 32)
-	for i, d := range tx.inlineOrder {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			name := dedup.BlobName(d)
-			if tx.replay {
-				if _, err := e.primary.Stat(ctx, name); err == nil {
-					return
-				}
-			}
-			raw := tx.inline[d]
-			framed := dedup.Encode(raw, e.opts.CompressThreshold)
-			if err := e.primary.Put(ctx, name, bytesReader(framed), int64(len(framed))); err != nil {
-				errs[i] = fmt.Errorf("write inline blob %s: %w", name, err)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

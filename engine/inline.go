@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/hsm"
+)
+
+// Inline blobs and their volume copies (DESIGN invariant 3).
+//
+// A blob of up to Options.InlineBlobMax bytes rides inside its redo record,
+// so the round's one log fsync makes blob and record durable together. Its
+// volume copy is written during the round, in parallel with the log write,
+// so that OpenBlob finds it once the command is answered; on a primary
+// volume that implements hsm.DeferredSyncer it is written without fsync and
+// made durable by the next checkpoint:
+//
+//	round:       PutDeferred(copy) ∥ AppendBatch(records, fsync) → commit → answer
+//	checkpoint:  lsn := applied → SyncDeferred → "blobsynced" = lsn → Pebble flush
+//	recovery:    records in (blobsynced, applied]: verify copies only
+//	             records after applied: apply, and verify copies
+//
+// Pebble may flush on its own (a full memtable) and so make the applied LSN
+// durable past blobs not yet synced; "blobsynced" is written only after a
+// sync, so recovery re-reads every record whose copy might be torn and
+// rewrites a copy that is missing, empty or does not hash to its digest.
+// CheckpointLSN reports the synced LSN, so the redo log is never trimmed
+// past a record recovery may need for that.
+
+// inlineWorkers bounds the volume writes one round or replay chunk runs at
+// once.
+const inlineWorkers = 16
+
+// checkpointEvery is how many deferred copies may be pending before the
+// writer asks the checkpoint loop for an early checkpoint, which bounds both
+// the checkpoint's fsync burst and what recovery must verify.
+const checkpointEvery = 20000
+
+// inlineBlob is one volume copy to write or verify.
+type inlineBlob struct {
+	d   dedup.Digest
+	raw []byte
+}
+
+// startInline begins writing the volume copies of the blobs first stored
+// by this round and returns a function that waits for them. It runs beside
+// the redo append: a copy written for a record that then fails to append
+// is an orphan file, as a blob-first write can be, and is replaced by the
+// next delivery of the same blob.
+func (e *Engine) startInline(tx *txn) func() error {
+	if len(tx.inlineOrder) == 0 {
+		return func() error { return nil }
+	}
+	blobs := make([]inlineBlob, len(tx.inlineOrder))
+	for i, d := range tx.inlineOrder {
+		blobs[i] = inlineBlob{d, tx.inline[d]}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, len(blobs))
+	w := min(inlineWorkers, len(blobs))
+	wg.Add(w)
+	for k := range w {
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(blobs); i += w {
+				errs[i] = e.putInline(ctx, blobs[i], false)
+			}
+		}()
+	}
+	if e.deferred != nil {
+		if n := e.deferredN.Add(int64(len(blobs))); n >= checkpointEvery {
+			select {
+			case e.ckKick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return func() error {
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// putInline writes one volume copy: deferred when the primary supports it
+// and durable is false, else with a durable Put.
+func (e *Engine) putInline(ctx context.Context, b inlineBlob, durable bool) error {
+	name := dedup.BlobName(b.d)
+	framed := dedup.Encode(b.raw, e.opts.CompressThreshold)
+	var err error
+	if e.deferred != nil && !durable {
+		err = e.deferred.PutDeferred(ctx, name, bytes.NewReader(framed), int64(len(framed)))
+	} else {
+		err = e.primary.Put(ctx, name, bytes.NewReader(framed), int64(len(framed)))
+	}
+	if err != nil {
+		return fmt.Errorf("write inline blob %s: %w", name, err)
+	}
+	return nil
+}
+
+// repairInline makes sure the volume copies of blobs carried in replayed
+// records are whole, in parallel: a copy whose blob record (in r) is on
+// the primary volume is read back and hashed, and rewritten durably if it
+// is missing, torn or wrong. Blobs since collected or moved to another
+// volume are left alone.
+func (e *Engine) repairInline(ctx context.Context, r reader, blobs []inlineBlob) error {
+	var todo []inlineBlob
+	for _, b := range blobs {
+		var br blobRec
+		ok, err := getVal(r, blobKey(b.d), &br)
+		if err != nil {
+			return err
+		}
+		if ok && br.Volume == e.opts.PrimaryName {
+			todo = append(todo, b)
+		}
+	}
+	errs := make([]error, len(todo))
+	var wg sync.WaitGroup
+	w := min(inlineWorkers, len(todo))
+	wg.Add(w)
+	for k := range w {
+		go func() {
+			defer wg.Done()
+			for i := k; i < len(todo); i += w {
+				if !e.copyIntact(ctx, todo[i].d) {
+					errs[i] = e.putInline(ctx, todo[i], true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyIntact reports whether the primary volume holds a copy of d whose
+// bytes hash to d.
+func (e *Engine) copyIntact(ctx context.Context, d dedup.Digest) bool {
+	framed, err := hsm.ReadAll(ctx, e.primary, dedup.BlobName(d))
+	if err != nil {
+		return false
+	}
+	raw, err := dedup.Decode(framed)
+	return err == nil && dedup.Sum(raw) == d
+}
+
+// syncInline makes every deferred volume copy written so far durable and
+// returns an LSN every copy of a record up to which is now durable.
+func (e *Engine) syncInline(ctx context.Context) (uint64, error) {
+	lsn := e.applied.Load() // copies of records up to lsn were written before it was stored
+	if e.deferred == nil {
+		return lsn, nil
+	}
+	n := e.deferredN.Load()
+	if err := e.deferred.SyncDeferred(ctx); err != nil {
+		return 0, fmt.Errorf("sync inline blobs: %w", err)
+	}
+	e.deferredN.Add(-n)
+	return lsn, nil
+}
