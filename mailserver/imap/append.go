@@ -12,7 +12,7 @@ import (
 // the engine enforces its own MaxMessageSize and the quota (NO [TOOBIG],
 // NO [OVERQUOTA]).
 func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
-	s.touch()
+	defer s.busy()()
 	if r.Size() > int64(s.srv.opts.AppendLimit) {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig,
 			Text: fmt.Sprintf("Message exceeds the %d byte limit", s.srv.opts.AppendLimit)}

@@ -23,7 +23,7 @@ func (s *session) destination(name string) (engine.Folder, error) {
 }
 
 func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	s.touch()
+	defer s.busy()()
 	to, err := s.destination(dest)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func copyData(to engine.Folder, targets []target, items []engine.Item) *imap.Cop
 // Move answers MOVE and UID MOVE: COPYUID, then EXPUNGE for each moved
 // message, highest sequence number first so the numbers stay valid.
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	s.touch()
+	defer s.busy()()
 	if err := s.requireWritable(); err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (s *session) expungeFromView(uids []uint32, write func(uint32) error) error
 // engine has flagged \Deleted now (not what this session last saw), and
 // is a no-op on an EXAMINEd folder, as CLOSE requires.
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	s.touch()
+	defer s.busy()()
 	if s.sel.readOnly {
 		return nil
 	}

@@ -33,7 +33,7 @@ func headerOnly(options *imap.FetchOptions) bool {
 // Fetch answers FETCH and UID FETCH. A non-PEEK body section sets \Seen
 // first (unless the folder was EXAMINEd) and reports the new flags.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	s.touch()
+	defer s.busy()()
 	targets := s.resolve(numSet)
 	if len(targets) == 0 {
 		return nil

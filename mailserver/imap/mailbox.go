@@ -37,7 +37,7 @@ func (s *session) folder(name string) (engine.Folder, error) {
 }
 
 func (s *session) Create(mailbox string, options *imap.CreateOptions) error {
-	s.touch()
+	defer s.busy()()
 	path := mailboxPath(mailbox)
 	if path == "" {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
@@ -77,7 +77,7 @@ func (s *session) createParents(path string) error {
 }
 
 func (s *session) Delete(mailbox string) error {
-	s.touch()
+	defer s.busy()()
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func (s *session) Delete(mailbox string) error {
 }
 
 func (s *session) Rename(mailbox, newName string, options *imap.RenameOptions) error {
-	s.touch()
+	defer s.busy()()
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return err
@@ -103,7 +103,7 @@ func (s *session) Subscribe(mailbox string) error { return s.setSubscribed(mailb
 func (s *session) Unsubscribe(mailbox string) error { return s.setSubscribed(mailbox, false) }
 
 func (s *session) setSubscribed(mailbox string, on bool) error {
-	s.touch()
+	defer s.busy()()
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return err
@@ -112,7 +112,7 @@ func (s *session) setSubscribed(mailbox string, on bool) error {
 }
 
 func (s *session) Status(mailbox string, options *imap.StatusOptions) (*imap.StatusData, error) {
-	s.touch()
+	defer s.busy()()
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return nil, err
@@ -157,7 +157,7 @@ func mailboxName(path string) string { return mailboxPath(path) }
 // List answers LIST (with LIST-EXTENDED selection and return options,
 // LIST-STATUS, SPECIAL-USE, CHILDREN) and LSUB.
 func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	s.touch()
+	defer s.busy()()
 	if len(patterns) == 1 && patterns[0] == "" {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}

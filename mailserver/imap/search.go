@@ -18,7 +18,7 @@ import (
 // sent-date keys are asked of the engine, one query per key, and combined
 // here.
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	s.touch()
+	defer s.busy()()
 	ev := &searchEval{s: s, content: make(map[string]map[uint64]bool)}
 	v := s.sel
 	data := &imap.SearchData{}

@@ -45,6 +45,7 @@ type session struct {
 
 	timerMu sync.Mutex
 	timer   *time.Timer
+	active  atomic.Int32 // commands in progress
 }
 
 var (
@@ -76,7 +77,23 @@ func (s *session) touch() {
 	s.timerMu.Unlock()
 }
 
+// busy marks a command in progress until the returned func runs: the
+// idle timer never fires in the middle of a command (a slow LOGIN, a long
+// FETCH), and restarts when it ends.
+func (s *session) busy() func() {
+	s.active.Add(1)
+	s.touch()
+	return func() {
+		s.active.Add(-1)
+		s.touch()
+	}
+}
+
 func (s *session) autologout() {
+	if s.active.Load() > 0 {
+		s.touch()
+		return
+	}
 	_ = s.conn.Bye("Autologout; idle for too long")
 }
 
@@ -103,7 +120,7 @@ func (s *session) Close() error {
 // per-account connection limit. The TLS policy is enforced by the library
 // before Login is called (PRIVACYREQUIRED, LOGINDISABLED).
 func (s *session) Login(username, password string) error {
-	s.touch()
+	defer s.busy()()
 	if s.authed {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Already authenticated"}
 	}
@@ -112,7 +129,6 @@ func (s *session) Login(username, password string) error {
 		return errAuthFailed
 	}
 	acct, err := s.srv.b.Authenticate(s.ctx, username, password)
-	s.touch() // password hashing is slow; the client was not idle
 	if err != nil {
 		ie := translate(s.srv.log, "login", err)
 		if ie == errAuthFailed && s.srv.lock.fail(username, s.ip) {
@@ -139,7 +155,7 @@ func (s *session) AuthenticateMechanisms() []string { return []string{sasl.Plain
 // lockout and limits apply alike. An authorization identity other than the
 // user is refused (no proxy authentication).
 func (s *session) Authenticate(mech string) (sasl.Server, error) {
-	s.touch()
+	defer s.busy()()
 	if mech != sasl.Plain {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Unsupported SASL mechanism"}
 	}
@@ -153,7 +169,7 @@ func (s *session) Authenticate(mech string) (sasl.Server, error) {
 
 // Namespace: one personal namespace, "/" delimited, no shared folders.
 func (s *session) Namespace() (*imap.NamespaceData, error) {
-	s.touch()
+	defer s.busy()()
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
 }
 
@@ -185,7 +201,7 @@ func (s *session) bump() {
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	s.touch()
+	defer s.busy()()
 	s.uw = w
 	return s.sync(w, allowExpunge)
 }

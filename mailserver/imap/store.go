@@ -10,7 +10,7 @@ import (
 // Store answers STORE and UID STORE. Unless .SILENT, every addressed
 // message is reported with its flags, new keywords announced first.
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
-	s.touch()
+	defer s.busy()()
 	if err := s.requireWritable(); err != nil {
 		return err
 	}

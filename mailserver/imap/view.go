@@ -70,7 +70,7 @@ func (v *selected) remove(i int) {
 }
 
 func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
-	s.touch()
+	defer s.busy()()
 	s.unselect()
 	f, err := s.srv.b.FolderByPath(s.ctx, s.acct, mailboxPath(mailbox))
 	if err != nil {
@@ -114,7 +114,7 @@ func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Sel
 }
 
 func (s *session) Unselect() error {
-	s.touch()
+	defer s.busy()()
 	s.unselect()
 	return nil
 }
