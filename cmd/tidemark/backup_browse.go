@@ -13,10 +13,10 @@ import (
 )
 
 // newBackupBrowseCommands are the backup subcommands that find what to
-// restore: ls, item and accounts. They read the local catalog and the
+// restore: ls, item and accounts (and export). They read the local catalog and the
 // repository (stop the server first: it holds the catalog).
 func newBackupBrowseCommands() []*cobra.Command {
-	return []*cobra.Command{newBackupLsCommand(), newBackupItemCommand(), newBackupAccountsCommand()}
+	return []*cobra.Command{newBackupLsCommand(), newBackupItemCommand(), newBackupAccountsCommand(), newBackupExportCommand()}
 }
 
 const timeLayout = "2006-01-02 15:04:05.000000000 MST"

@@ -53,7 +53,7 @@ func newRestoreCommand() *cobra.Command {
 		Long:  restoreLong,
 	}
 	cmd.AddCommand(newRestoreAccountCommand(), newRestoreUndeleteCommand(), newRestoreItemCommand(),
-		newRestoreDeletedAccountCommand(), newRestoreServerCommand())
+		newRestoreDeletedAccountCommand(), newRestoreServerCommand(), newRestoreExternalCommand())
 	return cmd
 }
 
