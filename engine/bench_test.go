@@ -15,6 +15,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/tidemark/tidemark/hsm/memvol"
 )
 
 var (
@@ -85,14 +87,19 @@ func peakRSS() float64 {
 // real disk (t.TempDir), for blob-inline (default 64 KiB limit) and
 // blob-first (every blob written to the volume before its record), with
 // 1, 8 and 32 concurrent deliverers, each delivering to its own account.
+// "inline-memvol" keeps the primary volume in memory: the redo log on disk
+// is then the only I/O, which shows what the log path alone sustains.
 func BenchmarkDeliver(b *testing.B) {
 	msgs := loadRealistic(b)
-	for _, mode := range []string{"inline", "first"} {
+	for _, mode := range []string{"inline", "first", "inline-memvol"} {
 		for _, conc := range []int{1, 8, 32} {
 			b.Run(fmt.Sprintf("%s/deliverers=%d", mode, conc), func(b *testing.B) {
 				o := &Options{FS: vfs.Default, CheckpointInterval: -1, BcryptCost: 4}
-				if mode == "first" {
+				switch mode {
+				case "first":
 					o.InlineBlobMax = -1
+				case "inline-memvol":
+					o.Primary = memvol.New(nil)
 				}
 				e, err := Open(b.TempDir(), o)
 				if err != nil {
