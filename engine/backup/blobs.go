@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -8,15 +9,48 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 )
 
-// putBlob stores raw under its digest, compressed (threshold 0: always).
-// It returns the stored size. The caller has checked that the digest is
-// not stored yet; storing it twice is harmless (same bytes, same name).
+// putBlob stores raw under its digest, compressed (threshold 0: always),
+// durably. It returns the stored size. The caller has checked that the
+// digest is not stored yet; storing it twice is harmless (same bytes, same
+// name).
 func (r *Repository) putBlob(ctx context.Context, d dedup.Digest, raw []byte) (int64, error) {
+	return r.storeBlob(ctx, d, raw, false)
+}
+
+// putBlobDeferred stores a blob like putBlob, but on a volume that can
+// defer fsyncs (hsm.DeferredSyncer) not yet durably: syncBlobs makes it
+// durable. The caller must call syncBlobs before it stores any object that
+// references the blob, and must not trust the blob's presence after a
+// crash before that (the scanner records a blob in its catalog only after
+// the segment referencing it is shipped).
+func (r *Repository) putBlobDeferred(ctx context.Context, d dedup.Digest, raw []byte) (int64, error) {
+	return r.storeBlob(ctx, d, raw, true)
+}
+
+func (r *Repository) storeBlob(ctx context.Context, d dedup.Digest, raw []byte, deferred bool) (int64, error) {
 	enc := dedup.Encode(raw, 0)
-	if err := r.putObject(ctx, dedup.BlobName(d), enc); err != nil {
+	name := dedup.BlobName(d)
+	var err error
+	if ds, ok := r.vol.(hsm.DeferredSyncer); ok && deferred {
+		err = ds.PutDeferred(ctx, name, bytes.NewReader(enc), int64(len(enc)))
+	} else {
+		err = r.putObject(ctx, name, enc)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("put blob %s: %w", d, err)
 	}
 	return int64(len(enc)), nil
+}
+
+// syncBlobs makes every blob putBlobDeferred stored durable; on a volume
+// without deferred fsyncs they already are.
+func (r *Repository) syncBlobs(ctx context.Context) error {
+	if ds, ok := r.vol.(hsm.DeferredSyncer); ok {
+		if err := ds.SyncDeferred(ctx); err != nil {
+			return fmt.Errorf("sync blobs: %w", err)
+		}
+	}
+	return nil
 }
 
 // ReadBlob returns the raw bytes of a stored blob, checked against its

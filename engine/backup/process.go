@@ -120,7 +120,7 @@ func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) erro
 		if err == nil {
 			err = s.retry(ctx, "put blob", func() error {
 				var err error
-				stored, err = s.repo.putBlob(ctx, ref.Digest, raw)
+				stored, err = s.repo.putBlobDeferred(ctx, ref.Digest, raw)
 				return err
 			})
 		}
@@ -144,14 +144,21 @@ type uploaded struct {
 	rec blobRec
 }
 
-// waitUploads waits for the background blob uploads and records them in
-// the pending batch. Called with s.mu held.
-func (s *Scanner) waitUploads() error {
+// waitUploads waits for the background blob uploads, makes them durable
+// (one round of fsyncs for the whole batch on a volume that defers them)
+// and records them in the pending batch. It returns before the caller
+// stores the segment or scan object that references the blobs, so such an
+// object is never durable while one of its blobs is not. Called with s.mu
+// held.
+func (s *Scanner) waitUploads(ctx context.Context) error {
 	s.uploads.Wait()
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
 	done, err := s.upDone, s.upErr
 	s.upDone, s.upErr = nil, nil
+	if err == nil && len(done) > 0 {
+		err = s.retry(ctx, "sync blobs", func() error { return s.repo.syncBlobs(ctx) })
+	}
 	if err != nil {
 		// Forget the failed batch's blobs: they are uploaded again when
 		// the records are read again.
@@ -199,7 +206,7 @@ func (s *Scanner) ship(ctx context.Context) error {
 		return nil
 	}
 	if s.tx != nil {
-		if err := s.waitUploads(); err != nil {
+		if err := s.waitUploads(ctx); err != nil {
 			return err
 		}
 	}

@@ -218,7 +218,7 @@ func (b *scanBatch) emit(v any) error {
 // catalog at (at, scanTime).
 func (b *scanBatch) flush(ctx context.Context, rep *ScanReport) error {
 	s := b.s
-	if err := s.waitUploads(); err != nil {
+	if err := s.waitUploads(ctx); err != nil {
 		return err
 	}
 	pos := position{LSN: b.at, Time: s.lastTime}

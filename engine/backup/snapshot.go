@@ -241,13 +241,20 @@ func (c *Catalog) applyUpTo(ctx context.Context, r *Repository, to uint64) error
 	return tx.b.Commit(pebble.Sync)
 }
 
-// indexBlobs records which blobs the repository holds.
+// indexBlobs records which blobs the repository holds, counting only
+// blobs a version references: those were durable before the segment that
+// references them was shipped. An unreferenced blob may be one the scanner
+// stored without fsync just before a crash (putBlobDeferred), possibly
+// torn; leaving it out makes the scanner store it again when it meets it.
 func (c *Catalog) indexBlobs(ctx context.Context, r *Repository) error {
 	b := c.db.NewBatch()
 	err := r.vol.List(ctx, blobPrefix, func(o hsm.ObjectInfo) error {
 		d, ok := parseBlobObject(o.Name)
 		if !ok {
 			return nil
+		}
+		if _, ok, err := getValue(c.db, append([]byte{pRef}, d[:]...)); err != nil || !ok {
+			return err
 		}
 		return b.Set(append([]byte{pBlob}, d[:]...), mustMarshal(blobRec{Stored: o.Size}), nil)
 	})
