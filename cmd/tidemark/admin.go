@@ -69,7 +69,7 @@ func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.kind }
 
 // serveAdmin listens on the admin socket until ctx ends.
-func serveAdmin(ctx context.Context, dataDir string, eng *engine.Engine, log *slog.Logger) (func(), error) {
+func serveAdmin(ctx context.Context, dataDir string, srv *adminServer, log *slog.Logger) (func(), error) {
 	path := filepath.Join(dataDir, adminSocket)
 	// A socket left by a killed server: nothing listens on it any more, since
 	// the data directory lock is ours.
@@ -91,7 +91,7 @@ func serveAdmin(ctx context.Context, dataDir string, eng *engine.Engine, log *sl
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		res, err := dispatchAdmin(r.Context(), eng, req)
+		res, err := srv.dispatch(r.Context(), req)
 		var resp adminResponse
 		if err != nil {
 			resp.Error, resp.Kind = err.Error(), errorKind(err)
@@ -101,16 +101,16 @@ func serveAdmin(ctx context.Context, dataDir string, eng *engine.Engine, log *sl
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(resp)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin socket stopped", "err", err)
 		}
 	}()
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = hs.Shutdown(sctx)
 		_ = os.Remove(path)
 	}, nil
 }
@@ -119,34 +119,49 @@ func serveAdmin(ctx context.Context, dataDir string, eng *engine.Engine, log *sl
 // when there is one, else on the data directory opened directly. out
 // receives the JSON result.
 func callAdmin(ctx context.Context, dataDir, op string, args any, out any) error {
+	if served, err := callServer(ctx, dataDir, op, args, out); served {
+		return err
+	}
+	if _, ok := serverOps[op]; ok {
+		return fmt.Errorf("%s needs a running server (tidemark serve --data %s)", op, dataDir)
+	}
+	eng, _, err := openEngineForAdmin(dataDir)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
 	rawArgs, err := json.Marshal(args)
 	if err != nil {
 		return err
 	}
-	req := adminRequest{Op: op, Args: rawArgs}
-	path := filepath.Join(dataDir, adminSocket)
-	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		conn.Close()
-		return callSocket(ctx, path, req, out)
-	}
-	eng, cfg, err := openEngineForAdmin(dataDir)
-	if err != nil {
-		return err
-	}
-	_ = cfg
-	defer eng.Close()
-	res, err := dispatchAdmin(ctx, eng, req)
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(res)
+	res, err := (&adminServer{eng: eng}).dispatch(ctx, adminRequest{Op: op, Args: rawArgs})
 	if err != nil {
 		return err
 	}
 	if out == nil {
 		return nil
 	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
 	return json.Unmarshal(b, out)
+}
+
+// callServer runs op on the running server, if one answers on the admin
+// socket; served is false when none does.
+func callServer(ctx context.Context, dataDir, op string, args any, out any) (served bool, err error) {
+	path := filepath.Join(dataDir, adminSocket)
+	conn, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false, nil
+	}
+	conn.Close()
+	rawArgs, err := json.Marshal(args)
+	if err != nil {
+		return true, err
+	}
+	return true, callSocket(ctx, path, adminRequest{Op: op, Args: rawArgs}, out)
 }
 
 func callSocket(ctx context.Context, path string, req adminRequest, out any) error {

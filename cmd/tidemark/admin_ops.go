@@ -150,11 +150,48 @@ var adminOps = map[string]adminOp{
 	}),
 }
 
-// dispatchAdmin runs req against e.
-func dispatchAdmin(ctx context.Context, e *engine.Engine, req adminRequest) (any, error) {
+// adminServer is what the admin operations act on: the engine, and in a
+// running server the backup scanner too.
+type adminServer struct {
+	eng    *engine.Engine
+	backup *backupRunner // nil when backup is off or no server runs
+	cfg    config
+}
+
+// serverOp is an operation that only a running server can answer, because
+// it concerns a component only the server runs (the backup scanner).
+type serverOp func(ctx context.Context, s *adminServer, args json.RawMessage) (any, error)
+
+var serverOps = map[string]serverOp{
+	"backup.status": func(ctx context.Context, s *adminServer, _ json.RawMessage) (any, error) {
+		if s.backup == nil {
+			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
+		}
+		return s.backup.status(ctx, s.cfg)
+	},
+	"backup.scanner": func(ctx context.Context, s *adminServer, raw json.RawMessage) (any, error) {
+		if s.backup == nil {
+			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
+		}
+		var a struct {
+			Enabled bool `json:"enabled"`
+		}
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return nil, fmt.Errorf("arguments: %w", err)
+		}
+		s.backup.Scanner.SetEnabled(a.Enabled)
+		return s.backup.Scanner.Live(), nil
+	},
+}
+
+// dispatch runs req.
+func (s *adminServer) dispatch(ctx context.Context, req adminRequest) (any, error) {
+	if f, ok := serverOps[req.Op]; ok {
+		return f(ctx, s, req.Args)
+	}
 	f, ok := adminOps[req.Op]
 	if !ok {
 		return nil, fmt.Errorf("unknown admin operation %q", req.Op)
 	}
-	return f(ctx, e, req.Args)
+	return f(ctx, s.eng, req.Args)
 }

@@ -29,9 +29,10 @@ current. These commands work on the data directory and the repository directly:
 stop the server before scan, purge and verify --fix.`,
 	}
 	for _, sub := range []func() *cobra.Command{newBackupScanCommand, newBackupPurgeCommand,
-		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand} {
+		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand, newBackupScannerCommand} {
 		cmd.AddCommand(sub())
 	}
+	cmd.AddCommand(newBackupBrowseCommands()...)
 	return cmd
 }
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/internal/timearg"
 )
 
@@ -59,6 +61,10 @@ func runBackupConfig(ctx context.Context, o backupConfigOptions, c *cobra.Comman
 		}
 	}
 	cfg, when, err := env.repo.ConfigAt(ctx, at)
+	if errors.Is(err, backup.ErrNotFound) {
+		return fmt.Errorf("the backup holds no configuration stored at or before %s (a running server stores one a second after it starts, then every snapshot interval): %w",
+			at.Local().Format(time.RFC3339), err)
+	}
 	if err != nil {
 		return err
 	}

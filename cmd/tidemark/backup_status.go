@@ -32,6 +32,18 @@ func newBackupStatusCommand() *cobra.Command {
 }
 
 func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Command) error {
+	// A running server answers from its scanner's live view.
+	var live backup.Status
+	if served, err := callServer(ctx, o.dataDir, "backup.status", nil, &live); served {
+		if err != nil {
+			return err
+		}
+		cfg, _, err := loadConfig(o.dataDir)
+		if err != nil {
+			return err
+		}
+		return printBackupStatus(c, o, cfg, live)
+	}
 	env, err := openBackupEnv(ctx, o.dataDir, false, false)
 	if err != nil {
 		return err
@@ -48,7 +60,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 		defer cat.Close()
 	} else {
 		cat = nil
-		st.State = "running (catalog held by the server)"
+		st.State = "unknown (the catalog is held by another process)"
 	}
 	if err := backup.RepositoryStatus(ctx, env.repo, cat, &st); err != nil {
 		return err
@@ -69,13 +81,34 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 			st.LagSeconds = time.Unix(0, last.Time).Sub(st.ShippedTime).Seconds()
 		}
 	}
+	return printBackupStatus(c, o, env.cfg, st)
+}
+
+// status is the running scanner's live position with the repository's
+// sizes and ratios, for the admin socket.
+func (b *backupRunner) status(ctx context.Context, cfg config) (backup.Status, error) {
+	st := b.Scanner.Live()
+	st.RetentionDays = cfg.Backup.RetentionDays
+	err := backup.RepositoryStatus(ctx, b.Repo, b.cat, &st)
+	return st, err
+}
+
+func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st backup.Status) error {
 	if o.json {
 		return printJSON(c.OutOrStdout(), st)
 	}
+	shipped := "nothing yet"
+	if st.ShippedLSN > 0 {
+		shipped = fmt.Sprintf("lsn %d at %s", st.ShippedLSN, st.ShippedTime.Format(time.RFC3339))
+	}
+	state := st.State
+	if st.LastError != "" {
+		state += ": " + st.LastError
+	}
 	rows := [][]string{
-		{"repository", resolve(o.dataDir, env.cfg.Backup.Repository) + " (" + st.Repository + ")"},
-		{"scanner", st.State},
-		{"shipped", fmt.Sprintf("lsn %d at %s", st.ShippedLSN, st.ShippedTime.Format(time.RFC3339))},
+		{"repository", resolve(o.dataDir, cfg.Backup.Repository) + " (" + st.Repository + ")"},
+		{"scanner", state},
+		{"shipped", shipped},
 		{"lag", fmt.Sprintf("%d records, %.1f s", st.LagRecords, st.LagSeconds)},
 		{"size", fmt.Sprintf("%s (%d segments, %d scans, %d snapshots)", formatBytes(st.RepositoryBytes), st.Segments, st.Scans, st.Snapshots)},
 		{"blobs", fmt.Sprintf("%d, %s stored", st.Blobs, formatBytes(st.BlobBytes))},

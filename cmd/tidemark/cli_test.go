@@ -132,7 +132,7 @@ func TestProvisioningThroughAdminSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	stop, err := serveAdmin(context.Background(), dir, eng, log)
+	stop, err := serveAdmin(context.Background(), dir, &adminServer{eng: eng, cfg: cfg}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,15 +24,38 @@ import (
 // for byte, read back over IMAP. It repeats the kill several times on the
 // same data directory.
 
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildBinary builds the tidemark binary once per test process.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tidemark")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tidemark-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "tidemark")
+		cmd := exec.Command("go", "build", "-o", builtBin, ".")
+		cmd.Stderr = os.Stderr
+		buildErr = cmd.Run()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v", buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
 
 func freePort(t *testing.T) string {
@@ -105,7 +128,10 @@ func drillMessage(id string) []byte {
 
 // deliver sends messages over one LMTP connection until it fails, and
 // records each message acknowledged with 250.
-func deliver(addr, prefix string, acked *sync.Map) {
+func deliver(addr, prefix string, acked *sync.Map) { deliverLimit(addr, prefix, -1, acked) }
+
+// deliverLimit is deliver that stops after n messages (n < 0: never).
+func deliverLimit(addr, prefix string, n int, acked *sync.Map) {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return
@@ -115,7 +141,7 @@ func deliver(addr, prefix string, acked *sync.Map) {
 	if err := c.Hello("drill"); err != nil {
 		return
 	}
-	for i := 0; ; i++ {
+	for i := 0; n < 0 || i < n; i++ {
 		id := fmt.Sprintf("%s-%d", prefix, i)
 		if err := c.Mail("drill@example.org", nil); err != nil {
 			return
@@ -143,13 +169,18 @@ func deliver(addr, prefix string, acked *sync.Map) {
 
 // mailbox returns the INBOX of alice as Message-ID → body.
 func mailbox(t *testing.T, addr string) map[string][]byte {
+	return mailboxOf(t, addr, "alice@example.org", "pw")
+}
+
+// mailboxOf returns an account's INBOX as Message-ID → body.
+func mailboxOf(t *testing.T, addr, user, password string) map[string][]byte {
 	t.Helper()
 	c, err := imapclient.DialInsecure(addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Login("alice@example.org", "pw").Wait(); err != nil {
+	if err := c.Login(user, password).Wait(); err != nil {
 		t.Fatal(err)
 	}
 	sel, err := c.Select("INBOX", nil).Wait()

@@ -112,12 +112,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 	}()
 	log.Info("engine open", "data", o.dataDir, "applied_lsn", eng.AppliedLSN())
 
-	stopAdmin, err := serveAdmin(ctx, o.dataDir, eng, log)
-	if err != nil {
-		return err
-	}
-	defer stopAdmin()
-
+	admin := &adminServer{eng: eng, cfg: cfg}
 	if cfg.Backup.Enabled {
 		runner, err := startBackup(ctx, eng, o.dataDir, cfg, rawCfg, safe, log)
 		if err != nil {
@@ -128,10 +123,17 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 				log.Error("stop backup scanner", "err", err)
 			}
 		}()
+		admin.backup = runner
 	} else {
 		log.Warn("real-time backup is off (backup.enabled = false or --no-backup): nothing protects this server's mail")
 	}
 	go trimRedoLog(ctx, eng, safeLSN, log)
+
+	stopAdmin, err := serveAdmin(ctx, o.dataDir, admin, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 
 	errc := make(chan error, 3)
 	if cfg.LMTP.Listen != "" {
