@@ -56,6 +56,9 @@ type fetched struct {
 }
 
 func (r *Restorer) fillOne(ctx context.Context, acct uint64, b batch, t *tally) {
+	if len(b.items) >= pipelineMin && r.fillPipelined(ctx, acct, b, t) {
+		return
+	}
 	ahead := make([]chan fetched, len(b.items))
 	for i := range ahead {
 		ahead[i] = make(chan fetched, 1)

@@ -78,9 +78,10 @@ type Options struct {
 	Progress func(Progress)
 	// ProgressEvery is the item interval of Progress calls. Default 500.
 	ProgressEvery int
-	// Concurrency is how many folders are restored at once (items within a
-	// folder are appended in UID order, one after the other) and how many
-	// blobs are read ahead. Default 4.
+	// Concurrency is how many folders are restored at once and how many
+	// blobs are read ahead of a small folder's appends. Items keep their
+	// UID order; a large folder pipelines its appends through a staging
+	// folder (see pipeline.go). Default 4.
 	Concurrency int
 	// Location formats the date in "Restored <date>" folder names.
 	// Default time.Local.
