@@ -102,6 +102,8 @@ func Decode(framed []byte) ([]byte, error) {
 			raw = []byte{}
 		}
 		return raw, nil
+	case CodecZstdDict:
+		return nil, fmt.Errorf("%w: codec 0x02 needs DecodeWith and its dictionary", ErrNoDict)
 	}
 	return nil, fmt.Errorf("%w 0x%02x", ErrUnknownCodec, framed[0])
 }

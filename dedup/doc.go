@@ -15,7 +15,17 @@
 //	| codec | body                                           |
 //	| 1 B   | CodecRaw (0x00): the raw bytes                 |
 //	|       | CodecZstd (0x01): zstd frame(s) (RFC 8878)      |
+//	|       | CodecZstdDict (0x02): dictionary id (4 B, LE),  |
+//	|       |   then a zstd frame compressed with it          |
 //	+-------+------------------------------------------------+
+//
+// CodecZstdDict is written only where the reader can resolve the
+// dictionary (the backup repository stores its dictionaries as objects):
+// Decode and NewDecodeReader refuse it with ErrNoDict; DecodeWith takes a
+// resolver from id to Dict. TrainDict builds a dictionary for mail from
+// sample messages (recurring whole lines as content, entropy tables fitted
+// on the samples); a dictionary, like a codec value, is immutable once
+// blobs use it.
 //
 // There is no length or checksum in the frame: the digest of the decoded
 // bytes is the checksum, and the volume knows the length. A blob of

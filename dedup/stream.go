@@ -54,6 +54,8 @@ func NewDecodeReader(r io.Reader) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 		}
 		return &decodeReader{d: d, src: src}, nil
+	case CodecZstdDict:
+		return nil, fmt.Errorf("%w: codec 0x02 needs DecodeWith and its dictionary", ErrNoDict)
 	}
 	return nil, fmt.Errorf("%w 0x%02x", ErrUnknownCodec, h[0])
 }
