@@ -13,6 +13,24 @@
 // directory with their original times, so the new server's state is the old
 // one's as of the chosen time.
 //
+// An export (Export) is a snapshot, not a filtered copy of the history: a new
+// repository whose records, LSNs 1..n all stamped with the export time,
+// create the chosen domains' classes of service, domains, accounts (with
+// attributes, password hashes and aliases), folders and live items with their
+// original ids, UIDs and UIDVALIDITY. It holds no older versions and no
+// deleted items, exports as well from a purged repository, and is read like
+// any repository by Server and External.
+//
+// An external restore (External) imports another repository in three phases:
+// provisioning (users can log in and receive mail once it is done), folders
+// and items, then aliases and subscriptions. A second run imports nothing
+// twice: accounts are matched by address, items by folder path, digest and
+// internal date (counted); accounts it creates carry AttrMigratedFrom.
+//
+// Items of a large folder are appended many at once through a staging folder
+// and moved into place in their original UID order, so the engine commits
+// them in groups instead of one fsync per item (see pipeline.go).
+//
 // One item that cannot be restored (its blob is missing or corrupt in the
 // repository, the engine rejects it) never stops a restore: it is listed in
 // the Report with its id and the reason, and the rest goes on.
