@@ -23,12 +23,14 @@
 //     LSN), by the same apply code replay uses;
 //  3. all events go to the redo log in one AppendBatch: one write, one
 //     fsync for the round (group commit);
-//  4. meanwhile, in parallel, the volume copies of new blobs that ride
-//     inside records (up to Options.InlineBlobMax) are written to the
-//     primary volume: without fsync where the volume implements
-//     hsm.DeferredSyncer (the record is their durable copy until the next
-//     checkpoint syncs them), durably otherwise; they are readable before
-//     the command is answered;
+//  4. the volume copies of new blobs that ride inside records (up to
+//     Options.InlineBlobMax) are handed to a background copy writer
+//     (copywriter.go): the records are their durable copy, so the round
+//     does not wait for them; until a copy is written, reads of the blob
+//     are served from memory. A round waits only while more than
+//     Options.InlineBacklog bytes of copies are pending (backpressure).
+//     Copies are written without fsync where the primary volume
+//     implements hsm.DeferredSyncer, durably otherwise;
 //  5. the batch commits with the applied LSN (Pebble's WAL is off and the
 //     commit is NoSync: the redo log is the source of truth);
 //  6. watchers are notified and each command is answered.
@@ -37,13 +39,15 @@
 // goroutine before the command is queued (blob-first), so deliverers write
 // in parallel. A blob already known (it has a blob record) is not written
 // again. A failed append, inline copy write or commit poisons the engine:
-// writes fail with ErrReadOnly until it is reopened, which replays the log.
+// writes fail with ErrReadOnly until it is reopened, which replays the log
+// (and rewrites any copy that was not written).
 //
 // # Recovery and checkpoints
 //
 // Pebble state is durable only when flushed. A checkpoint (Checkpoint,
 // every Options.CheckpointInterval, early when many inline copies are
-// pending, and Close) syncs the deferred inline copies, records the LSN
+// pending, and Close) waits for the copy writer to write every copy
+// enqueued so far, syncs the deferred inline copies, records the LSN
 // they reach ("blobsynced") and flushes Pebble. Open reads the records
 // after that LSN: those up to the applied LSN only to verify inline
 // copies, every later one to apply; an inline copy that is missing or does
@@ -55,8 +59,9 @@
 // Every blob has an exact reference count (copies, expunges, folder and
 // account deletions). A count reaching zero at LSN n queues the blob for
 // collection under n; it is deleted from its volume once the checkpoint has
-// passed n and, with a consumer configured, Options.SafeLSN() >= n. A blob
-// referenced again before that is rescued.
+// passed n and, with a consumer configured, Options.SafeLSN() >= n (and
+// never while its inline copy is pending). A blob referenced again before
+// that is rescued.
 //
 // # Pebble key layout
 //

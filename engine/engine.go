@@ -42,6 +42,9 @@ type Engine struct {
 	// blobs' copies wait for the checkpoint); nil otherwise.
 	deferred  hsm.DeferredSyncer
 	deferredN atomic.Int64 // deferred copies written since the last sync
+	// copies writes inline blobs' volume copies in the background and
+	// serves them until written (copywriter.go).
+	copies *copyWriter
 
 	applied    atomic.Uint64 // last LSN applied to Pebble
 	checkpoint atomic.Uint64 // last LSN flushed to Pebble with every inline copy up to it durable
@@ -97,6 +100,8 @@ func Open(dataDir string, opts *Options) (*Engine, error) {
 	if err := e.recover(); err != nil {
 		return nil, err
 	}
+	e.copies = newCopyWriter(e, o.InlineWriters, o.InlineBacklog)
+	e.volumes[o.PrimaryName] = primaryView{e.primary, e.copies}
 	e.cmds = make(chan *command, 4*o.MaxRound)
 	e.gcKick = make(chan struct{}, 1)
 	e.ckKick = make(chan struct{}, 1)
@@ -153,9 +158,9 @@ func (e *Engine) openPebble() error {
 
 func isLockErr(err error) bool { return err != nil && errors.Is(err, vfs.ErrUnsupported) }
 
-// Close stops the writer after the commands already queued, flushes Pebble
-// (a checkpoint, so the next Open replays nothing) and closes the log and
-// the directory lock. Watch channels are closed.
+// Close stops the writer after the commands already queued, waits for the
+// pending inline copies and flushes Pebble (a checkpoint, so the next Open
+// replays nothing) and closes the log and the directory lock. Watch channels are closed.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	if e.closed {
@@ -173,6 +178,9 @@ func (e *Engine) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	// Drained by the checkpoint, unless it failed or the engine is
+	// poisoned: then the workers try what is left (the log holds it).
+	e.copies.close()
 	e.watch.closeAll()
 	errs = append(errs, e.closeStores())
 	return errors.Join(errs...)
@@ -205,8 +213,9 @@ func (e *Engine) AppliedLSN() uint64 { return e.applied.Load() }
 // it.
 func (e *Engine) CheckpointLSN() uint64 { return e.checkpoint.Load() }
 
-// Primary returns the primary volume.
-func (e *Engine) Primary() hsm.Volume { return e.primary }
+// Primary returns the primary volume as readers see it: a blob answered
+// but whose volume copy is not yet written is read from memory.
+func (e *Engine) Primary() hsm.Volume { return e.volumes[e.opts.PrimaryName] }
 
 // Checkpoint makes the volume copies of inline blobs durable, then flushes
 // the projection, so replay after a crash starts at the current applied

@@ -14,25 +14,26 @@ import (
 //
 // A blob of up to Options.InlineBlobMax bytes rides inside its redo record,
 // so the round's one log fsync makes blob and record durable together. Its
-// volume copy is written during the round, in parallel with the log write,
-// so that OpenBlob finds it once the command is answered; on a primary
+// volume copy is written in the background after the command is answered
+// (copywriter.go; reads are served from memory until it is); on a primary
 // volume that implements hsm.DeferredSyncer it is written without fsync and
 // made durable by the next checkpoint:
 //
-//	round:       PutDeferred(copy) ∥ AppendBatch(records, fsync) → commit → answer
-//	checkpoint:  lsn := applied → SyncDeferred → "blobsynced" = lsn → Pebble flush
+//	round:       AppendBatch(records, fsync) → enqueue copies → commit → answer
+//	worker:      PutDeferred(copy)
+//	checkpoint:  lsn := applied → wait for copies → SyncDeferred
+//	             → "blobsynced" = lsn → Pebble flush
 //	recovery:    records in (blobsynced, applied]: verify copies only
 //	             records after applied: apply, and verify copies
 //
 // Pebble may flush on its own (a full memtable) and so make the applied LSN
-// durable past blobs not yet synced; "blobsynced" is written only after a
-// sync, so recovery re-reads every record whose copy might be torn and
-// rewrites a copy that is missing, empty or does not hash to its digest.
-// CheckpointLSN reports the synced LSN, so the redo log is never trimmed
-// past a record recovery may need for that.
+// durable past blobs not yet written or synced; "blobsynced" is written
+// only after a sync, so recovery re-reads every record whose copy might be
+// missing or torn and rewrites a copy that is missing, empty or does not
+// hash to its digest. CheckpointLSN reports the synced LSN, so the redo log
+// is never trimmed past a record recovery may need for that.
 
-// inlineWorkers bounds the volume writes one round or replay chunk runs at
-// once.
+// inlineWorkers bounds the volume writes one replay chunk runs at once.
 const inlineWorkers = 16
 
 // checkpointEvery is how many deferred copies may be pending before the
@@ -46,32 +47,20 @@ type inlineBlob struct {
 	raw []byte
 }
 
-// startInline begins writing the volume copies of the blobs first stored
-// by this round and returns a function that waits for them. It runs beside
-// the redo append: a copy written for a record that then fails to append
-// is an orphan file, as a blob-first write can be, and is replaced by the
-// next delivery of the same blob.
-func (e *Engine) startInline(tx *txn) func() error {
+// enqueueInline hands the volume copies of the blobs first stored by this
+// round to the copy writer. It runs after the redo append succeeded and
+// before the batch commits, so a blob is in the pending map before any
+// reader can find its item; it waits while the copy backlog is over its
+// bound (backpressure).
+func (e *Engine) enqueueInline(tx *txn) {
 	if len(tx.inlineOrder) == 0 {
-		return func() error { return nil }
+		return
 	}
 	blobs := make([]inlineBlob, len(tx.inlineOrder))
 	for i, d := range tx.inlineOrder {
 		blobs[i] = inlineBlob{d, tx.inline[d]}
 	}
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make([]error, len(blobs))
-	w := min(inlineWorkers, len(blobs))
-	wg.Add(w)
-	for k := range w {
-		go func() {
-			defer wg.Done()
-			for i := k; i < len(blobs); i += w {
-				errs[i] = e.putInline(ctx, blobs[i], false)
-			}
-		}()
-	}
+	e.copies.enqueue(blobs)
 	if e.deferred != nil {
 		if n := e.deferredN.Add(int64(len(blobs))); n >= checkpointEvery {
 			select {
@@ -79,15 +68,6 @@ func (e *Engine) startInline(tx *txn) func() error {
 			default:
 			}
 		}
-	}
-	return func() error {
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil {
-				return err
-			}
-		}
-		return nil
 	}
 }
 
@@ -159,10 +139,15 @@ func (e *Engine) copyIntact(ctx context.Context, d dedup.Digest) bool {
 	return err == nil && dedup.Sum(raw) == d
 }
 
-// syncInline makes every deferred volume copy written so far durable and
-// returns an LSN every copy of a record up to which is now durable.
+// syncInline waits for the copy writer to write every copy enqueued so
+// far, makes every deferred volume copy durable and returns an LSN every copy of a record up to which is now durable.
 func (e *Engine) syncInline(ctx context.Context) (uint64, error) {
-	lsn := e.applied.Load() // copies of records up to lsn were written before it was stored
+	lsn := e.applied.Load() // copies of records up to lsn were enqueued before it was stored
+	if e.copies != nil {
+		if err := e.copies.barrier(); err != nil {
+			return 0, fmt.Errorf("sync inline blobs: %w", err)
+		}
+	}
 	if e.deferred == nil {
 		return lsn, nil
 	}

@@ -93,6 +93,9 @@ func TestInlineCopiesAfterCrash(t *testing.T) {
 				}
 			}
 			want := mailboxDump(t, e)
+			// The copies are written in the background: let them reach
+			// the volume (unsynced) so the crash can tear them.
+			must(t, e.copies.barrier())
 			switch mode {
 			case "flushed":
 				must(t, e.db.Flush())

@@ -18,6 +18,8 @@ const (
 	DefaultPrimaryName        = "primary"
 	DefaultCheckpointInterval = time.Minute
 	DefaultMaxRound           = 512
+	DefaultInlineWriters      = 16
+	DefaultInlineBacklog      = 64 << 20
 )
 
 // Options configures Open. The zero value, or nil, gives the defaults.
@@ -43,6 +45,14 @@ type Options struct {
 	// larger ones are written to the primary volume first. Default 64 KiB;
 	// -1 = never inline.
 	InlineBlobMax int
+	// InlineWriters is how many volume copies of inline blobs are written
+	// at once in the background. Default 16.
+	InlineWriters int
+	// InlineBacklog bounds the raw bytes of inline blobs answered but not
+	// yet written to the primary volume (held in memory meanwhile): a
+	// write round waits while more are pending, so memory stays within it
+	// plus one round's blobs. Default 64 MiB.
+	InlineBacklog int64
 	// CompressThreshold is the primary volume's zstd threshold in bytes.
 	// Default -1 (off, per DESIGN).
 	CompressThreshold int
@@ -105,6 +115,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if c.InlineWriters <= 0 {
+		c.InlineWriters = DefaultInlineWriters
+	}
+	if c.InlineBacklog <= 0 {
+		c.InlineBacklog = DefaultInlineBacklog
 	}
 	if c.MaxRound <= 0 {
 		c.MaxRound = DefaultMaxRound

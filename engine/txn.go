@@ -19,7 +19,7 @@ type txn struct {
 
 	changes []Change
 	// inline holds blobs carried in records of this txn whose volume copy
-	// must be written before the batch commits.
+	// the round hands to the copy writer (replay: verifies).
 	inline      map[[32]byte][]byte
 	inlineOrder [][32]byte
 }

@@ -89,9 +89,10 @@ func (c *command) answer(res any, err error) {
 }
 
 // round validates and applies a group of commands, writes their records in
-// one append (one fsync) while it writes the volume copies of new inline
-// blobs (deferred: see inline.go), commits the Pebble batch with the
-// applied LSN, then notifies watchers and answers.
+// one append (one fsync), hands the volume copies of new inline blobs to
+// the copy writer (they are read from memory until written: see
+// copywriter.go), commits the Pebble batch with the applied LSN, then
+// notifies watchers and answers.
 func (e *Engine) round(cmds []*command) {
 	if p := e.poisoned.Load(); p != nil {
 		for _, c := range cmds {
@@ -152,20 +153,17 @@ func (e *Engine) round(cmds []*command) {
 		}
 	}
 	if len(entries) > 0 {
-		waitInline := e.startInline(tx)
 		recs, err := e.log.AppendBatch(entries)
 		if err == nil && (len(recs) != len(entries) || recs[0].LSN != base+1) {
 			err = fmt.Errorf("redo log assigned lsn %d, expected %d", recs[0].LSN, base+1)
 		}
-		inlineErr := waitInline()
 		if err != nil {
 			failAll(e.poison(fmt.Errorf("append: %w", err)))
 			return
 		}
-		if inlineErr != nil {
-			failAll(e.poison(inlineErr))
-			return
-		}
+		// The records now hold the inline blobs durably: their volume
+		// copies are written in the background (copywriter.go).
+		e.enqueueInline(tx)
 		last := base + uint64(len(entries))
 		tx.setU64(keyApplied, last)
 		if err := tx.b.Commit(pebble.NoSync); err != nil {
