@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tidemark/tidemark/dedup"
@@ -28,9 +29,11 @@ func (r *Repository) putBlobDeferred(ctx context.Context, d dedup.Digest, raw []
 }
 
 func (r *Repository) storeBlob(ctx context.Context, d dedup.Digest, raw []byte, deferred bool) (int64, error) {
-	enc := dedup.Encode(raw, 0)
+	enc, err := r.encodeBlob(ctx, raw)
+	if err != nil {
+		return 0, fmt.Errorf("put blob %s: %w", d, err)
+	}
 	name := dedup.BlobName(d)
-	var err error
 	if ds, ok := r.vol.(hsm.DeferredSyncer); ok && deferred {
 		err = ds.PutDeferred(ctx, name, bytes.NewReader(enc), int64(len(enc)))
 	} else {
@@ -54,15 +57,22 @@ func (r *Repository) syncBlobs(ctx context.Context) error {
 }
 
 // ReadBlob returns the raw bytes of a stored blob, checked against its
-// digest: a mismatch or an undecodable object fails with ErrCorrupt, a
-// missing one with an error wrapping hsm.ErrNotFound.
+// digest, resolving the dictionary of a dictionary-compressed blob: a
+// mismatch or an undecodable object (or dictionary) fails with ErrCorrupt,
+// a missing blob with an error wrapping hsm.ErrNotFound, a missing
+// dictionary with ErrNoDictionary.
 func (r *Repository) ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error) {
 	b, err := hsm.ReadAll(ctx, r.vol, dedup.BlobName(d))
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", d, err)
 	}
-	raw, err := dedup.Decode(b)
-	if err != nil {
+	raw, err := dedup.DecodeWith(b, func(id uint32) (*dedup.Dict, error) { return r.dict(ctx, id) })
+	switch {
+	case errors.Is(err, ErrNoDictionary):
+		return nil, fmt.Errorf("read blob %s: %w", d, err)
+	case err != nil && !errors.Is(err, dedup.ErrCorrupt) && !errors.Is(err, dedup.ErrUnknownCodec) && !errors.Is(err, ErrCorrupt):
+		return nil, fmt.Errorf("read blob %s: %w", d, err) // reading the dictionary failed
+	case err != nil:
 		return nil, fmt.Errorf("read blob %s: %w: %v", d, ErrCorrupt, err)
 	}
 	if dedup.Sum(raw) != d {

@@ -159,6 +159,8 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 }
 
 func TestCrashAtEveryRepositoryWrite(t *testing.T) {
+	// Train the dictionary early so storing it is one of the crash points.
+	defer backup.SetDictSample(3)()
 	h := newHarness(t, nil)
 	workload(t, h)
 	h.waitShipped()

@@ -15,9 +15,33 @@
 //	tidemark-backup.json                 {"format":1,"id":"…","created":"…"}
 //	log/<first>-<last>.seg.zst           redo records first..last (020d LSNs)
 //	scan/<lsn>-<unixns>.scan.zst         SmartScan corrections, applied after record <lsn>
-//	blobs/<2 hex>/<64 hex>               one compressed message per digest (dedup.Encode)
+//	blobs/<2 hex>/<64 hex>               one compressed message per digest (dedup framing)
+//	dict/<8 hex>.zdict                   zstd dictionary <id> for blobs (dedup.CodecZstdDict)
 //	catalog/<lsn>.snap.zst               catalog state at <lsn> + server configuration
 //	quarantine/<original name>           objects verify --fix moved aside
+//
+// # Blobs and dictionaries
+//
+// A blob is framed by package dedup: CodecZstd (0x01) for the first blobs
+// a repository receives, then CodecZstdDict (0x02, followed by the 4-byte
+// dictionary id) once the repository has trained a zstd dictionary for
+// mail from those first blobs (1,000 blobs or 16 MiB, recurring lines of
+// up to 1 MiB as content; dedup.TrainDict). The dictionary is stored,
+// durably, as dict/<id as 8 hex>.zdict (a standard zstd dictionary, so
+// `zstd -D` decodes a blob body after its 5-byte header) before any blob
+// uses it; it is never modified and never deleted, not by purge, and not
+// moved by verify --fix. Readers (Repository.ReadBlob, restore, verify
+// --read-data) fetch dictionaries by the id in the blob header; a blob
+// whose dictionary is gone fails with ErrNoDictionary, and verify reports
+// it as missing-dict. Repositories written before dictionaries existed
+// read unchanged.
+//
+// Blobs are shipped without an fsync each where the volume defers them
+// (hsm.DeferredSyncer, the local directory): the scanner makes the
+// batch's blobs durable with one SyncDeferred before it stores the segment
+// or scan object that references them, so a shipped segment never names a
+// blob a crash could lose; a blob left torn by a crash is named by no
+// shipped segment and is stored again when its record is processed again.
 //
 // # Segment and scan objects
 //

@@ -19,4 +19,7 @@ var (
 	// ErrRepositoryMismatch is returned when the catalog was built from
 	// another repository than the one given.
 	ErrRepositoryMismatch = errors.New("backup: catalog belongs to another repository")
+	// ErrNoDictionary reports a blob compressed with a dictionary the
+	// repository does not hold (dict/<id>.zdict is missing).
+	ErrNoDictionary = errors.New("backup: compression dictionary missing")
 )

@@ -15,6 +15,7 @@ import (
 )
 
 func TestPurgeKeepsRetentionWindow(t *testing.T) {
+	defer backup.SetDictSample(3)() // blobs after the third use a dictionary
 	h := newHarness(t, nil)
 	snaps, ids := workload(t, h)
 	h.waitShipped()
@@ -56,8 +57,8 @@ func TestPurgeKeepsRetentionWindow(t *testing.T) {
 		t.Fatalf("alice after purge: %v %v, want %v", got, err, want)
 	}
 	vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
-	if err != nil || len(vr.Problems) != 0 {
-		t.Fatalf("verify after purge: %+v %v", vr, err)
+	if err != nil || len(vr.Problems) != 0 || vr.Dicts != 1 {
+		t.Fatalf("verify after purge (want the dictionary kept): %+v %v", vr, err)
 	}
 	// The repository alone still rebuilds the same catalog.
 	fresh, err := backup.Rebuild(ctx, h.repo, "r", vfs.NewMem())
@@ -179,4 +180,58 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 		t.Fatalf("refetched blob: %v", err)
 	}
 	_ = engine.FlagsAdd
+}
+
+func TestVerifyMissingDictionary(t *testing.T) {
+	defer backup.SetDictSample(2)()
+	h := newHarness(t, nil)
+	workload(t, h)
+	h.waitShipped()
+	h.stop()
+	ctx := context.Background()
+	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	vol := h.repo.Volume()
+	var dicts []string
+	if err := vol.List(ctx, "dict/", func(o hsm.ObjectInfo) error { dicts = append(dicts, o.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(dicts) != 1 {
+		t.Fatalf("dictionaries: %v", dicts)
+	}
+	saved, err := hsm.ReadAll(ctx, vol, dicts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vol.Delete(ctx, dicts[0]); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := backup.OpenRepository(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true, Fix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := 0
+	for _, p := range vr.Problems {
+		if p.Kind != backup.ProblemMissingDict || p.Fixed {
+			t.Errorf("unexpected problem %+v", p)
+		}
+		missing++
+	}
+	if missing == 0 {
+		t.Fatal("verify --read-data did not notice the missing dictionary")
+	}
+	// --fix moved no blob: with the dictionary back, all is well.
+	if err := hsm.PutBytes(ctx, vol, dicts[0], saved); err != nil {
+		t.Fatal(err)
+	}
+	if vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true}); err != nil || !vr.OK() {
+		t.Fatalf("verify with the dictionary back: %+v %v", vr, err)
+	}
 }

@@ -27,11 +27,12 @@ type Manifest struct {
 }
 
 // Repository is a backup repository on a volume. It holds no state beyond
-// the manifest, so several may be open on one volume; it is safe for
-// concurrent use.
+// the manifest and a cache of its (immutable) dictionaries, so several may
+// be open on one volume; it is safe for concurrent use.
 type Repository struct {
 	vol      hsm.Volume
 	manifest Manifest
+	dicts    dictSet
 }
 
 // InitRepository creates the manifest on vol if it has none and opens the

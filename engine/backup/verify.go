@@ -36,6 +36,7 @@ const (
 	ProblemMissingBlob = "missing-blob" // a referenced blob is not stored
 	ProblemOrphan      = "orphan"       // an object nothing references or an unknown name
 	ProblemCatalog     = "catalog"      // the catalog differs from a rebuild from the repository
+	ProblemMissingDict = "missing-dict" // a blob's compression dictionary is not stored
 )
 
 // Problem is one finding of Verify.
@@ -51,6 +52,7 @@ type VerifyReport struct {
 	Segments  int       `json:"segments"`
 	Scans     int       `json:"scans"`
 	Snapshots int       `json:"snapshots"`
+	Dicts     int       `json:"dictionaries"`
 	Blobs     int       `json:"blobs_checked"`
 	Problems  []Problem `json:"problems"`
 }
@@ -66,10 +68,10 @@ func (r VerifyReport) OK() bool {
 }
 
 // Verify checks a repository and its catalog (Zimbra's coherency check):
-// every segment, scan and snapshot decodes with good checksums; every blob
-// a catalog version or a stored record references is present (and, with
-// ReadData, matches its digest); the catalog equals one rebuilt from the
-// repository; no orphan objects. c may be nil (repository only).
+// every segment, scan, snapshot and dictionary decodes with good checksums;
+// every blob a catalog version or a stored record references is present
+// (and, with ReadData, decodes with its dictionary and matches its digest);
+// the catalog equals one rebuilt from the repository; no orphan objects. c may be nil (repository only).
 func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
 	report := func(kind, obj, detail string) *Problem {
@@ -116,6 +118,21 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 				if d, ok := recordDigest(rec.Type, rec.Payload); ok {
 					referenced[d] = true
 				}
+			}
+		case strings.HasPrefix(o.Name, dictPrefix):
+			// Dictionaries are never orphans (new blobs keep using them)
+			// and are not moved when damaged: no other copy exists.
+			id, ok := parseDictName(o.Name)
+			if !ok {
+				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "unknown name"))
+				continue
+			}
+			rep.Dicts++
+			if _, err := r.readDict(ctx, id); err != nil {
+				if !errors.Is(err, ErrCorrupt) {
+					return rep, err
+				}
+				report(ProblemCorrupt, o.Name, err.Error())
 			}
 		case strings.HasPrefix(o.Name, snapPrefix):
 			rep.Snapshots++
@@ -171,6 +188,11 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			p = report(ProblemMissingBlob, name, "referenced blob is not in the repository")
 		} else if opts.ReadData {
 			if _, err := r.ReadBlob(ctx, dedup.Digest(d)); err != nil {
+				if errors.Is(err, ErrNoDictionary) {
+					// The blob may be fine; its dictionary is what is lost.
+					report(ProblemMissingDict, name, err.Error())
+					continue
+				}
 				if !errors.Is(err, ErrCorrupt) {
 					return rep, err
 				}
