@@ -7,9 +7,13 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
+// AppendLimit makes the library advertise APPENDLIMIT=n; limitReader
+// answers larger APPENDs before the library sees them.
+func (s *session) AppendLimit() uint32 { return s.srv.opts.AppendLimit }
+
 // Append stores a message byte for byte. A literal over AppendLimit is
-// refused NO [TOOBIG] without being read (the library then discards it);
-// the engine enforces its own MaxMessageSize and the quota (NO [TOOBIG],
+// answered by limitReader and never gets here (the check below is a
+// second line of defence); the engine enforces its own MaxMessageSize and the quota (NO [TOOBIG],
 // NO [OVERQUOTA]).
 func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	defer s.busy()()

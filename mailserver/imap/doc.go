@@ -7,6 +7,8 @@
 // view of the selected folder (sequence numbers, pending EXPUNGE/EXISTS/
 // FETCH FLAGS updates fed by engine.Watch), flag canonicalisation, the
 // untagged FLAGS announcement of new keywords, the cleartext-login policy,
-// the failed-login lockout, per-account connection limits, the idle timeout
-// and the translation of engine errors into IMAP response codes.
+// the failed-login lockout, per-account connection limits, the idle timeout,
+// request-size limits (limitReader, in front of the library's reader, which
+// also terminates TLS so it can read the plaintext) and the translation of
+// engine errors into IMAP response codes.
 package imap

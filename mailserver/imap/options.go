@@ -47,19 +47,23 @@ type Options struct {
 	// library itself drops a silent connection after 35 min, so larger
 	// values act as 35 min.
 	IdleTimeout time.Duration
-	// MaxRequestSize is meant to bound one command including its literals,
-	// except APPEND's message literal (zimbraImapMaxRequestSize, default
-	// 10 MiB). Today the stricter limits of go-imap's imapserver apply
-	// instead and this value is not consulted: 50 KiB per command line
-	// (a longer one is answered NO [SERVERBUG] and its tail is read as
-	// further commands, which fail BAD) and 4 KiB per literal outside
-	// APPEND (a larger synchronising literal is never answered: the
-	// library waits for the rest of the line until its 30 s read timeout
-	// closes the connection). The server stays up in both cases.
+	// MaxRequestSize bounds one command including its literals, except
+	// APPEND's message literal (zimbraImapMaxRequestSize, default 10
+	// MiB). The library below adds two tighter bounds that are enforced
+	// here too: 50 KiB of command text outside literals and 4 KiB per
+	// literal outside APPEND's message. An oversized command is answered
+	// "tag BAD [TOOBIG]" before the library sees it (a synchronising
+	// literal at once, without a continuation; a LITERAL+ literal is read
+	// and dropped, up to twice the larger of MaxRequestSize and
+	// AppendLimit). When part of the command has already been handed on,
+	// or the literal is larger still, the session ends with
+	// "* BYE [TOOBIG]". See limitReader.
 	MaxRequestSize int64
-	// AppendLimit bounds an APPEND literal (NO [TOOBIG]) and is reported
-	// by STATUS (APPENDLIMIT). Set it to the engine's MaxMessageSize.
-	// Default 50 MiB; at most 100 MiB, where the library stops reading.
+	// AppendLimit bounds an APPEND message literal: a larger one is
+	// answered NO [TOOBIG] without being stored (a synchronising one
+	// before the client sends it). It is advertised as APPENDLIMIT=n and
+	// reported by STATUS (APPENDLIMIT). Set it to the engine's
+	// MaxMessageSize. Default 50 MiB.
 	AppendLimit uint32
 
 	// Now is the clock for lockout and APPEND's default internal date.

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,7 +22,13 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	lock *lockout
-	srv  *imapserver.Server
+	srv  *imapserver.Server // cleartext port, STARTTLS offered when configured
+	// secure serves connections whose TLS this package terminated
+	// (implicit TLS, and STARTTLS through handoff): the library sees a
+	// limitConn, not a *tls.Conn, so it is told authentication is safe.
+	secure  *imapserver.Server
+	handoff *connQueue
+	limits  requestLimits
 
 	headers *headerCache
 
@@ -33,12 +38,11 @@ type Server struct {
 
 // capabilities is everything imapserver can carry with this backend.
 // IDLE, ENABLE, UNSELECT, SASL-IR and LITERAL- are added by the library
-// itself. APPENDLIMIT is advertised bare (the limit is reported by STATUS
-// (APPENDLIMIT)) on purpose: with APPENDLIMIT=n the library would refuse
-// an oversized LITERAL+ APPEND before reading its literal and then parse
-// the message bytes as commands. Bare, the literal is read and discarded
-// and Append answers NO [TOOBIG]. CONDSTORE, QUOTA and ID are absent because the
-// library's command table has no entry for them.
+// itself, and APPENDLIMIT=n once authenticated (session.AppendLimit); an
+// oversized APPEND never reaches the library, whose own check would
+// leave a LITERAL+ message to be parsed as commands: limitReader answers
+// it. CONDSTORE, QUOTA and ID are absent because the library's command
+// table has no entry for them.
 var capabilities = imap.CapSet{
 	imap.CapIMAP4rev1:        {},
 	imap.CapIMAP4rev2:        {},
@@ -63,6 +67,7 @@ func NewServer(b Backend, opts *Options) *Server {
 	s := &Server{b: b, opts: opts.fillDefaults(), conns: make(map[uint64]int), headers: newHeaderCache(headerCacheSize)}
 	s.log = s.opts.Logger
 	s.lock = newLockout(&s.opts)
+	s.limits = newRequestLimits(s.opts.MaxRequestSize, s.opts.AppendLimit)
 	s.srv = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         capabilities,
@@ -70,13 +75,23 @@ func NewServer(b Backend, opts *Options) *Server {
 		TLSConfig:    s.opts.TLSConfig,
 		InsecureAuth: s.opts.AllowInsecureAuth,
 	})
+	s.secure = imapserver.New(&imapserver.Options{
+		NewSession:   s.newSession,
+		Caps:         capabilities,
+		Logger:       libLogger{s.log},
+		InsecureAuth: true,
+	})
+	s.handoff = newConnQueue()
+	if s.opts.TLSConfig != nil {
+		go s.secure.Serve(s.handoff)
+	}
 	return s
 }
 
 // Serve accepts cleartext connections on l (STARTTLS is offered when
 // Options.TLSConfig is set) until Close. It returns nil after Close.
 func (s *Server) Serve(l net.Listener) error {
-	return s.srv.Serve(l)
+	return s.srv.Serve(limitListener{Listener: l, srv: s})
 }
 
 // ServeTLS accepts implicit-TLS connections (the 993-style port) on l.
@@ -84,17 +99,22 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	if s.opts.TLSConfig == nil {
 		return ErrNoTLS
 	}
-	return s.srv.Serve(tls.NewListener(l, s.opts.TLSConfig))
+	return s.secure.Serve(limitListener{Listener: l, srv: s, tlsConfig: s.opts.TLSConfig})
 }
 
 // Close closes every listener and connection. Sessions end; nothing is
 // lost because every acknowledged change is already durable.
 func (s *Server) Close() error {
-	return s.srv.Close()
+	s.handoff.Close()
+	return errors.Join(s.srv.Close(), s.secure.Close())
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	return newSession(s, c), nil, nil
+	sess := newSession(s, c)
+	if lc, ok := c.NetConn().(*limitConn); ok {
+		lc.sess = sess
+	}
+	return sess, nil, nil
 }
 
 // acquire counts an authenticated session of acct against

@@ -49,8 +49,9 @@ type session struct {
 }
 
 var (
-	_ imapserver.SessionIMAP4rev2 = (*session)(nil)
-	_ imapserver.SessionSASL      = (*session)(nil)
+	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
+	_ imapserver.SessionSASL        = (*session)(nil)
+	_ imapserver.SessionAppendLimit = (*session)(nil)
 )
 
 func newSession(s *Server, c *imapserver.Conn) *session {
