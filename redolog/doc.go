@@ -38,7 +38,9 @@
 // length counts the bytes after the crc field: 18 + len(payload). crc32c is
 // CRC-32C (Castagnoli) over the length field and everything after the crc
 // field, so no bit of the record escapes it. time is the commit time in unix
-// nanoseconds UTC, strictly increasing with LSN. type and payload are the
+// nanoseconds UTC, strictly increasing with LSN: the clock's reading, or the
+// time an Entry carries (a restore replaying a backup), raised to the
+// previous record's time + 1 ns when it would not increase. type and payload are the
 // caller's; payloads carry their own version (see engine/event). A length
 // outside [18, 18+MaxPayload] is corruption. AppendRecord and DecodeRecord
 // expose this framing so the backup repository stores records identically.

@@ -80,6 +80,44 @@ func TestAppendBatchAndTimes(t *testing.T) {
 	}
 }
 
+// TestEntryTimes checks that given times are kept, and still forced to
+// increase strictly.
+func TestEntryTimes(t *testing.T) {
+	fs := vfs.NewMem()
+	l := mustOpen(t, "/log", testOpts(fs))
+	defer l.Close()
+	base := fixedClock()().UnixNano()
+	recs, err := l.AppendBatch([]Entry{
+		{Type: 1, Time: base - 1000}, // older than the clock: kept
+		{Type: 1, Time: base - 2000}, // goes back: previous + 1
+		{Type: 1},                    // no time: the clock
+		{Type: 1, Time: base + 5000},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{base - 1000, base - 999, base, base + 5000}
+	for i, r := range recs {
+		if r.Time != want[i] {
+			t.Fatalf("record %d time %d, want %d", i, r.Time, want[i])
+		}
+	}
+	l.Close()
+	l = mustOpen(t, "/log", testOpts(fs))
+	defer l.Close()
+	rd, err := l.NewReader(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for i := range want {
+		r, err := rd.Next(context.Background())
+		if err != nil || r.Time != want[i] {
+			t.Fatalf("reread %d: %v %v, want time %d", i, r.Time, err, want[i])
+		}
+	}
+}
+
 func TestRolloverSealArchive(t *testing.T) {
 	for _, tc := range []struct {
 		name        string

@@ -58,10 +58,16 @@ type Record struct {
 	Payload []byte
 }
 
-// Entry is one record to append: the log assigns LSN and time.
+// Entry is one record to append: the log assigns its LSN and, unless Time
+// is set, its time.
 type Entry struct {
 	Type    uint16
 	Payload []byte
+	// Time, when not zero, is the commit time to record (unix ns) instead
+	// of the clock's: a restore rebuilding a log from a backup keeps each
+	// record's original time this way. Times stay strictly increasing: a
+	// Time at or before the previous record's becomes that time + 1 ns.
+	Time int64
 }
 
 // EncodedSize returns the number of bytes AppendRecord adds for r.

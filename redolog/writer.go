@@ -40,7 +40,7 @@ func (l *Log) AppendBatch(entries []Entry) ([]Record, error) {
 			return nil, fmt.Errorf("redolog: append: payload of %d bytes exceeds %d", len(e.Payload), MaxPayload)
 		}
 		r.size += RecordOverhead + len(e.Payload)
-		r.recs[i] = Record{Type: e.Type, Payload: e.Payload}
+		r.recs[i] = Record{Type: e.Type, Payload: e.Payload, Time: e.Time}
 	}
 	if err := l.submit(r); err != nil {
 		return nil, err
@@ -150,7 +150,11 @@ func (l *Log) process(reqs []*request) {
 				break
 			}
 			for j := range r.recs {
-				last = max(now, last+1)
+				t := now
+				if r.recs[j].Time != 0 {
+					t = r.recs[j].Time
+				}
+				last = max(t, last+1)
 				r.recs[j].LSN, r.recs[j].Time = next, last
 				next++
 				buf = AppendRecord(buf, r.recs[j])
