@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,10 +68,19 @@ type ServerReport struct {
 	// Corrections counts SmartScan corrections in the range; replaying
 	// redo records cannot apply them, so a repository written after the
 	// scanner lost part of the log restores without them.
-	Corrections int       `json:"corrections,omitempty"`
-	Config      bool      `json:"config"` // tidemark.toml came from a snapshot
-	Digest      string    `json:"state_digest,omitempty"`
-	Unrestored  []Failure `json:"unrestored,omitempty"`
+	Corrections int  `json:"corrections,omitempty"`
+	Config      bool `json:"config"` // tidemark.toml came from a snapshot
+	// CutLSN, when not zero, is where the restore stopped short of what
+	// the repository's segments reach: the record after it needs a blob
+	// the repository cannot give (CutReason). That happens to a copy of a
+	// repository taken while the scanner wrote to it (its segments may be
+	// newer than its blobs), or to a repository that lost a blob (run
+	// tidemark backup verify). Everything up to CutLSN is restored and
+	// consistent.
+	CutLSN     uint64    `json:"cut_lsn,omitempty"`
+	CutReason  string    `json:"cut_reason,omitempty"`
+	Digest     string    `json:"state_digest,omitempty"`
+	Unrestored []Failure `json:"unrestored,omitempty"`
 }
 
 var errStop = errors.New("stop")
@@ -108,6 +118,10 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 	}
 	if err := copyBlobs(ctx, repo, primary, atNs, opts, &rep); err != nil {
 		return rep, err
+	}
+	if rep.CutLSN != 0 {
+		opts.Logger.Warn("restore server: stopping before a record whose blob the repository lacks",
+			"restored_through_lsn", rep.CutLSN, "reason", rep.CutReason)
 	}
 	if err := writeLog(ctx, repo, opts.FS.PathJoin(dataDir, "redolog"), atNs, opts, &rep); err != nil {
 		return rep, err
@@ -160,24 +174,35 @@ func serverDefaults(o *ServerOptions) ServerOptions {
 }
 
 // copyBlobs puts every blob a record up to atNs names onto the primary
-// volume, before any record is written (DESIGN invariant 3).
+// volume, before any record is written (DESIGN invariant 3). A blob the
+// repository cannot give cuts the restore before the first record that
+// needs it (rep.CutLSN), so the rebuilt server is a consistent prefix of
+// the repository's history rather than a state with holes in it.
 func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume, atNs int64, o ServerOptions, rep *ServerReport) error {
-	todo := make(chan dedup.Digest, o.Concurrency*2)
+	type job struct {
+		d   dedup.Digest
+		lsn uint64 // first record that names the blob
+	}
+	todo := make(chan job, o.Concurrency*2)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var done atomic.Int64
+	cutAt := uint64(0) // first LSN that cannot be restored; 0 = none
 	for i := 0; i < o.Concurrency; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for d := range todo {
-				raw, err := repo.ReadBlob(ctx, d)
+			for j := range todo {
+				raw, err := repo.ReadBlob(ctx, j.d)
 				if err == nil {
-					err = hsm.PutBytes(ctx, primary, dedup.BlobName(d), dedup.Encode(raw, o.CompressThreshold))
+					err = hsm.PutBytes(ctx, primary, dedup.BlobName(j.d), dedup.Encode(raw, o.CompressThreshold))
 				}
 				mu.Lock()
 				if err != nil {
-					rep.Unrestored = append(rep.Unrestored, Failure{Reason: fmt.Sprintf("blob %s: %s", d, blobReason(err))})
+					if ctx.Err() == nil && (cutAt == 0 || j.lsn < cutAt) {
+						cutAt = j.lsn
+						rep.CutReason = fmt.Sprintf("record %d needs blob %s: %s", j.lsn, j.d, blobReason(err))
+					}
 				} else {
 					rep.Blobs++
 					rep.BlobBytes += int64(len(raw))
@@ -205,7 +230,7 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume,
 		if !seen[d] {
 			seen[d] = true
 			select {
-			case todo <- d:
+			case todo <- job{d, rec.LSN}:
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -217,21 +242,42 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume,
 	if err != nil && !errors.Is(err, errStop) {
 		return fmt.Errorf("restore server: read repository: %w", err)
 	}
+	if cutAt != 0 {
+		rep.CutLSN = cutAt - 1
+	}
 	return ctx.Err()
 }
 
-// writeLog writes the repository's redo records up to atNs into a new redo
-// log at dir. The log's clock is set to each record's time before its
-// append, so every record keeps its commit time.
+// writeLog writes the repository's redo records up to atNs (and up to
+// rep.CutLSN when set) into a new redo log at dir, in batches of one write
+// and one fsync each. Every record keeps its commit time.
 func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int64, o ServerOptions, rep *ServerReport) error {
-	var now atomic.Int64
-	lg, err := redolog.Open(dir, &redolog.Options{FS: o.FS, Logger: o.Logger,
-		Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	const maxBatch, maxBatchBytes = 4096, 4 << 20
+	lg, err := redolog.Open(dir, &redolog.Options{FS: o.FS, Logger: o.Logger})
 	if err != nil {
 		return fmt.Errorf("restore server: open redo log: %w", err)
 	}
+	var batch []redolog.Entry
+	var batchBytes int
+	var lsns []uint64 // repository LSN of each batched entry
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		recs, err := lg.AppendBatch(batch)
+		if err != nil {
+			return fmt.Errorf("append lsn %d: %w", lsns[0], err)
+		}
+		for i, r := range recs {
+			if r.LSN != lsns[i] {
+				rep.Renumbered = true
+			}
+		}
+		batch, lsns, batchBytes = batch[:0], lsns[:0], 0
+		return nil
+	}
 	err = repo.Records(ctx, 1, 0, func(rec redolog.Record) error {
-		if rec.Time > atNs {
+		if rec.Time > atNs || (rep.CutLSN != 0 && rec.LSN > rep.CutLSN) {
 			return errStop
 		}
 		if backup.IsScanType(rec.Type) {
@@ -245,21 +291,25 @@ func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int
 		if err != nil {
 			return err
 		}
-		now.Store(rec.Time)
-		lsn, _, err := lg.Append(rec.Type, payload)
-		if err != nil {
-			return fmt.Errorf("append lsn %d: %w", rec.LSN, err)
-		}
-		if lsn != rec.LSN {
-			rep.Renumbered = true
-		}
+		// Records may reuse its buffers between segments; a batch can
+		// span segments.
+		payload = bytes.Clone(payload)
+		batch = append(batch, redolog.Entry{Type: rec.Type, Payload: payload, Time: rec.Time})
+		lsns = append(lsns, rec.LSN)
+		batchBytes += len(payload)
 		rep.Records++
 		rep.LastLSN, rep.LastTime = rec.LSN, time.Unix(0, rec.Time).UTC()
 		if o.Progress != nil && rep.Records%10000 == 0 {
 			o.Progress("records", rep.Records)
 		}
+		if len(batch) >= maxBatch || batchBytes >= maxBatchBytes {
+			return flush()
+		}
 		return nil
 	})
+	if err == nil || errors.Is(err, errStop) {
+		err = flush()
+	}
 	cerr := lg.Close()
 	if err != nil && !errors.Is(err, errStop) {
 		return fmt.Errorf("restore server: %w", err)

@@ -41,18 +41,7 @@ func runInit(dataDir string, out io.Writer) error {
 	if err := os.MkdirAll(filepath.Join(dataDir, "volumes", cfg.Storage.PrimaryVolume), 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	certPath, keyPath := resolve(dataDir, cfg.IMAP.Cert), resolve(dataDir, cfg.IMAP.Key)
-	if err := os.MkdirAll(filepath.Dir(certPath), 0o700); err != nil {
-		return err
-	}
-	certPEM, keyPEM, err := imap.GenerateSelfSigned([]string{cfg.Server.Hostname, "localhost", "127.0.0.1"})
-	if err != nil {
-		return fmt.Errorf("generate TLS certificate: %w", err)
-	}
-	if err := os.WriteFile(certPath, certPEM, 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+	if err := writeSelfSigned(dataDir, cfg); err != nil {
 		return err
 	}
 	raw, err := encodeConfig(cfg)
@@ -70,4 +59,25 @@ func runInit(dataDir string, out io.Writer) error {
 	fmt.Fprintf(out, "  %-28s primary message volume\n", "volumes/"+cfg.Storage.PrimaryVolume+"/")
 	fmt.Fprintf(out, "  backup repository: %s\n", repo)
 	return nil
+}
+
+// writeSelfSigned writes a self-signed certificate and key where cfg's IMAP
+// TLS settings point, for a new data directory or one rebuilt from a backup
+// (which never holds private keys).
+func writeSelfSigned(dataDir string, cfg config) error {
+	certPath, keyPath := resolve(dataDir, cfg.IMAP.Cert), resolve(dataDir, cfg.IMAP.Key)
+	if err := os.MkdirAll(filepath.Dir(certPath), 0o700); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
+		return err
+	}
+	certPEM, keyPEM, err := imap.GenerateSelfSigned([]string{cfg.Server.Hostname, "localhost", "127.0.0.1"})
+	if err != nil {
+		return fmt.Errorf("generate TLS certificate: %w", err)
+	}
+	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(certPath, certPEM, 0o644)
 }

@@ -33,27 +33,45 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	if err != nil {
 		return err
 	}
+	if !rep.Config {
+		if err := writeRestoredConfig(dir, bc); err != nil {
+			return err
+		}
+	}
+	diverged, err := divergeRepository(ctx, repo, dir, rep.LastLSN)
+	if err != nil {
+		return err
+	}
+	// The backup never holds private keys: a rebuilt server gets a new
+	// self-signed certificate until the real one is put back.
+	cfg, _, err := loadConfig(dir)
+	if err != nil {
+		return err
+	}
+	newCert := false
+	if _, err := os.Stat(resolve(dir, cfg.IMAP.Cert)); err != nil {
+		if err := writeSelfSigned(dir, cfg); err != nil {
+			return err
+		}
+		newCert = true
+	}
 	if c.json {
 		return printJSON(cmd.OutOrStdout(), rep)
 	}
 	w := cmd.OutOrStdout()
+	if rep.CutLSN != 0 {
+		fmt.Fprintf(w, "warning: stopped at lsn %d: %s\n", rep.CutLSN, rep.CutReason)
+	}
+	if diverged != "" {
+		fmt.Fprintf(w, "the restored server's history leaves the repository's after lsn %d, so it will back up to a new repository: %s\n", rep.LastLSN, diverged)
+	}
 	fmt.Fprintf(w, "restored %s: %d records up to lsn %d (%s), %d blobs (%s)\n", dir, rep.Records, rep.LastLSN,
 		rep.LastTime.Format("2006-01-02 15:04:05.000 MST"), rep.Blobs, formatBytes(rep.BlobBytes))
 	if !rep.Config {
-		cfg := defaultConfig()
-		cfg.Backup.Repository = bc.Repository
-		if !strings.Contains(bc.Repository, "://") {
-			cfg.Backup.Repository, _ = filepath.Abs(bc.Repository)
-		}
-		cfg.Backup.S3 = bc.S3
-		b, err := encodeConfig(cfg)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, "tidemark.toml"), b, 0o600)
-		}
-		if err != nil {
-			return fmt.Errorf("write default tidemark.toml: %w", err)
-		}
 		fmt.Fprintln(w, "no configuration snapshot in the repository: wrote a default tidemark.toml pointing at it")
+	}
+	if newCert {
+		fmt.Fprintf(w, "wrote a new self-signed TLS certificate to %s: put the server's real certificate and key back there\n", cfg.IMAP.Cert)
 	}
 	if rep.Corrections > 0 {
 		fmt.Fprintf(w, "warning: %d SmartScan corrections in the repository were not applied\n", rep.Corrections)
@@ -63,4 +81,62 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	}
 	fmt.Fprintf(w, "state digest %s\nstart it with: tidemark serve --data %s\n", rep.Digest, dir)
 	return nil
+}
+
+// writeRestoredConfig writes a default tidemark.toml into the restored data
+// directory pointing at the repository it was restored from, for a
+// repository that holds no configuration snapshot.
+func writeRestoredConfig(dir string, bc backupConfig) error {
+	cfg := defaultConfig()
+	cfg.Backup.Repository = bc.Repository
+	if !strings.Contains(bc.Repository, "://") {
+		cfg.Backup.Repository, _ = filepath.Abs(bc.Repository)
+	}
+	cfg.Backup.S3 = bc.S3
+	b, err := encodeConfig(cfg)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, configFile), b, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("write default tidemark.toml: %w", err)
+	}
+	return nil
+}
+
+// divergeRepository points the restored server at a new repository when
+// it was rebuilt to a point before the repository's end: its next records
+// reuse LSNs the repository already holds for the old history, and one
+// repository must never hold two histories. It returns the new location,
+// or "" when the restored server simply continues the repository.
+func divergeRepository(ctx context.Context, repo *backup.Repository, dir string, lastLSN uint64) (string, error) {
+	segs, err := repo.Segments(ctx)
+	if err != nil {
+		return "", err
+	}
+	var repoLast uint64
+	for _, sg := range segs {
+		if !sg.Scan {
+			repoLast = max(repoLast, sg.Last)
+		}
+	}
+	if lastLSN >= repoLast {
+		return "", nil
+	}
+	cfg, _, err := loadConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	loc := strings.TrimRight(cfg.Backup.Repository, "/")
+	if !strings.Contains(loc, "://") {
+		loc = resolve(dir, loc)
+	}
+	cfg.Backup.Repository = fmt.Sprintf("%s-restored-lsn%d-%s", loc, lastLSN, time.Now().UTC().Format("20060102T150405Z"))
+	b, err := encodeConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, configFile), b, 0o600); err != nil {
+		return "", fmt.Errorf("rewrite tidemark.toml: %w", err)
+	}
+	return cfg.Backup.Repository, nil
 }
