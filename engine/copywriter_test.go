@@ -223,7 +223,7 @@ func TestCheckpointWaitsForCopies(t *testing.T) {
 	for i := range 5 {
 		deliverOne(t, e, a.ID, fmt.Appendf(nil, "Subject: %d\r\n\r\nbody\r\n", i))
 	}
-	waitFor(t, "workers blocked on the gate", func() bool { return g.entered.Load() == 5 })
+	waitFor(t, "a worker blocked on the gate", func() bool { return g.entered.Load() >= 1 })
 	done := make(chan error, 1)
 	go func() { done <- e.Checkpoint(ctx) }()
 	select {

@@ -18,7 +18,7 @@ const (
 	DefaultPrimaryName        = "primary"
 	DefaultCheckpointInterval = time.Minute
 	DefaultMaxRound           = 512
-	DefaultInlineWriters      = 16
+	DefaultInlineWriters      = 4
 	DefaultInlineBacklog      = 64 << 20
 )
 
@@ -46,7 +46,9 @@ type Options struct {
 	// -1 = never inline.
 	InlineBlobMax int
 	// InlineWriters is how many volume copies of inline blobs are written
-	// at once in the background. Default 16.
+	// at once in the background. Default 4: on ext4 more concurrent file
+	// creations slow the redo log's fsyncs more than they add copies/s
+	// (docs/BENCHMARKS.md).
 	InlineWriters int
 	// InlineBacklog bounds the raw bytes of inline blobs answered but not
 	// yet written to the primary volume (held in memory meanwhile): a
