@@ -179,8 +179,12 @@ var serverOps = map[string]serverOp{
 		if err := json.Unmarshal(raw, &a); err != nil {
 			return nil, fmt.Errorf("arguments: %w", err)
 		}
-		s.backup.Scanner.SetEnabled(a.Enabled)
-		return s.backup.Scanner.Live(), nil
+		sc := s.backup.Scanner()
+		if sc == nil {
+			return nil, fmt.Errorf("the backup repository has not answered since the server started; the scanner starts when it does")
+		}
+		sc.SetEnabled(a.Enabled)
+		return sc.Live(), nil
 	},
 }
 

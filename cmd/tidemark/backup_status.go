@@ -87,10 +87,43 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 // status is the running scanner's live position with the repository's
 // sizes and ratios, for the admin socket.
 func (b *backupRunner) status(ctx context.Context, cfg config) (backup.Status, error) {
-	st := b.Scanner.Live()
+	sc, repo := b.Scanner(), b.repo.Load()
+	if sc == nil || repo == nil {
+		st := backup.Status{State: "failing", RetentionDays: cfg.Backup.RetentionDays}
+		if msg := b.openErr.Load(); msg != nil {
+			st.LastError = *msg
+		} else {
+			st.State = "starting (opening the repository)"
+		}
+		// How far behind the backup is, from the local catalog's position
+		// and the redo log's end.
+		if lsn, ns, err := b.cat.Position(); err == nil {
+			st.ShippedLSN = lsn
+			if lsn > 0 {
+				st.ShippedTime = time.Unix(0, ns).UTC()
+			}
+		}
+		st.LogLastLSN = b.log.LastLSN()
+		if st.LogLastLSN > st.ShippedLSN {
+			st.LagRecords = st.LogLastLSN - st.ShippedLSN
+			if !st.ShippedTime.IsZero() {
+				st.LagSeconds = time.Since(st.ShippedTime).Seconds()
+			}
+		}
+		return st, nil
+	}
+	st := sc.Live()
 	st.RetentionDays = cfg.Backup.RetentionDays
-	err := backup.RepositoryStatus(ctx, b.Repo, b.cat, &st)
-	return st, err
+	if err := backup.RepositoryStatus(ctx, repo, b.cat, &st); err != nil {
+		// The position and lag are known without the repository; its
+		// sizes are not, during an outage.
+		st = sc.Live()
+		st.RetentionDays = cfg.Backup.RetentionDays
+		if st.LastError == "" {
+			st.LastError = "repository sizes unavailable: " + err.Error()
+		}
+	}
+	return st, nil
 }
 
 func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st backup.Status) error {
@@ -105,16 +138,25 @@ func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st b
 	if st.LastError != "" {
 		state += ": " + st.LastError
 	}
+	repo := resolve(o.dataDir, cfg.Backup.Repository)
+	if st.Repository != "" {
+		repo += " (id " + st.Repository + ")"
+	}
 	rows := [][]string{
-		{"repository", resolve(o.dataDir, cfg.Backup.Repository) + " (" + st.Repository + ")"},
+		{"repository", repo},
 		{"scanner", state},
 		{"shipped", shipped},
 		{"lag", fmt.Sprintf("%d records, %.1f s", st.LagRecords, st.LagSeconds)},
-		{"size", fmt.Sprintf("%s (%d segments, %d scans, %d snapshots)", formatBytes(st.RepositoryBytes), st.Segments, st.Scans, st.Snapshots)},
-		{"blobs", fmt.Sprintf("%d, %s stored", st.Blobs, formatBytes(st.BlobBytes))},
-		{"dedup ratio", fmt.Sprintf("%.2f", st.DedupRatio)},
-		{"compression ratio", fmt.Sprintf("%.2f", st.CompressionRatio)},
-		{"retention", fmt.Sprintf("%d days", st.RetentionDays)},
 	}
+	if st.Repository == "" {
+		rows = append(rows, []string{"size", "unknown while the repository does not answer"})
+	} else {
+		rows = append(rows,
+			[]string{"size", fmt.Sprintf("%s (%d segments, %d scans, %d snapshots)", formatBytes(st.RepositoryBytes), st.Segments, st.Scans, st.Snapshots)},
+			[]string{"blobs", fmt.Sprintf("%d, %s stored", st.Blobs, formatBytes(st.BlobBytes))},
+			[]string{"dedup ratio", fmt.Sprintf("%.2f", st.DedupRatio)},
+			[]string{"compression ratio", fmt.Sprintf("%.2f", st.CompressionRatio)})
+	}
+	rows = append(rows, []string{"retention", fmt.Sprintf("%d days", st.RetentionDays)})
 	return table(c.OutOrStdout(), []string{"", ""}, rows)
 }

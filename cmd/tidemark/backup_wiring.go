@@ -24,6 +24,7 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/hsm/s3vol"
+	"github.com/tidemark/tidemark/redolog"
 )
 
 // catalogDir is the scanner's local catalog inside the data directory.
@@ -44,14 +45,24 @@ func (l *lateSafeLSN) Get() uint64 {
 	return 0
 }
 
-// backupRunner is a running scanner; Close stops it.
+// backupRunner runs the real-time scanner for serve; Close stops it. The
+// repository may be unreachable when the server starts (an S3 outage): the
+// mail server must start anyway, so the runner keeps trying to open the
+// repository in the background and starts the scanner once it can. Until
+// then the engine's SafeLSN stays 0, so it keeps every blob and redo record
+// the scanner will need.
 type backupRunner struct {
-	Scanner *backup.Scanner
-	Repo    *backup.Repository
+	scanner atomic.Pointer[backup.Scanner]
+	repo    atomic.Pointer[backup.Repository]
+	openErr atomic.Pointer[string] // last failure to open the repository
 	cat     *backup.Catalog
+	log     *redolog.Log
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
+
+// Scanner returns the scanner, or nil while the repository is unreachable.
+func (b *backupRunner) Scanner() *backup.Scanner { return b.scanner.Load() }
 
 // Close stops the scanner, waits for it and closes the catalog.
 func (b *backupRunner) Close() error {
@@ -105,10 +116,6 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 		log.Warn("backup repository is on the same filesystem as the data directory: it will not survive the loss of that disk",
 			"repository", resolve(dataDir, cfg.Backup.Repository), "data", dataDir)
 	}
-	repo, err := backup.InitRepository(ctx, vol, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
-	}
 	cat, err := backup.OpenCatalog(filepath.Join(dataDir, catalogDir), nil)
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
@@ -125,26 +132,63 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 		}
 		opts.ShipInterval = d
 	}
-	src := engineSource{eng}
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, opts)
-	if err != nil {
-		cat.Close()
-		return nil, fmt.Errorf("backup: %w", err)
-	}
-	if safe != nil {
-		safe.s.Store(sc)
-	}
+	where := resolve(dataDir, cfg.Backup.Repository)
 	rctx, cancel := context.WithCancel(ctx)
-	b := &backupRunner{Scanner: sc, Repo: repo, cat: cat, cancel: cancel}
+	b := &backupRunner{cat: cat, log: eng.Log(), cancel: cancel}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
+		repo := b.openRepository(rctx, vol, where, log)
+		if repo == nil {
+			return // stopped before the repository answered
+		}
+		src := engineSource{eng}
+		sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, opts)
+		if err != nil {
+			log.Error("backup scanner cannot start", "err", err)
+			msg := err.Error()
+			b.openErr.Store(&msg)
+			return
+		}
+		b.repo.Store(repo)
+		b.scanner.Store(sc)
+		if safe != nil {
+			safe.s.Store(sc)
+		}
+		log.Info("backup scanner running", "repository", where, "id", repo.ID())
 		if err := sc.Run(rctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("backup scanner stopped", "err", err)
 		}
 	}()
-	log.Info("backup scanner running", "repository", resolve(dataDir, cfg.Backup.Repository), "id", repo.ID())
 	return b, nil
+}
+
+// openRepository opens (creating on first use) the repository, retrying
+// with backoff while it is unreachable. It returns nil when ctx ends first.
+func (b *backupRunner) openRepository(ctx context.Context, vol hsm.Volume, where string, log *slog.Logger) *backup.Repository {
+	wait := 100 * time.Millisecond
+	for {
+		repo, err := backup.InitRepository(ctx, vol, time.Now())
+		if err == nil {
+			b.openErr.Store(nil)
+			return repo
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		msg := fmt.Sprintf("repository %s unreachable: %v", where, err)
+		if prev := b.openErr.Load(); prev == nil {
+			log.Warn("backup repository unreachable; mail is still accepted and kept for the backup until it answers",
+				"repository", where, "err", err)
+		}
+		b.openErr.Store(&msg)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
 }
 
 // configSource returns the configuration stored with catalog snapshots:
