@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ var (
 	accounts  = flag.Int("accounts", 20, "accounts the messages are spread over")
 	noCompact = flag.Bool("nocompact", false, "run without background compaction")
 	work      = flag.String("work", "", "work directory (default: a temp dir, removed after)")
+	cpuprof   = flag.String("cpuprofile", "", "write a CPU profile of tidemark's full backup here (full)")
+	norestic  = flag.Bool("norestic", false, "skip restic (full)")
+	uploads   = flag.Int("uploads", 0, "blob uploads in flight (0: scanner default)")
 )
 
 func main() {
@@ -178,7 +182,7 @@ func (s *setup) startScanner(dir string, vol hsm.Volume, shipEvery time.Duration
 		return err
 	}
 	src := engineSource{s.eng}
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(s.eng.Log()), src, src, &backup.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1, NoCompaction: *noCompact})
+	sc, err := backup.NewScanner(repo, cat, backup.LogOf(s.eng.Log()), src, src, &backup.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1, NoCompaction: *noCompact, Uploads: *uploads})
 	if err != nil {
 		return err
 	}
@@ -360,8 +364,17 @@ func full(dir string, msgs [][]byte, raw int64) error {
 	if err != nil {
 		return err
 	}
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
-	if err := s.startScanner(dir, vol, 0); err != nil {
+	if err := s.startScanner(dir, vol, *ship); err != nil {
 		return err
 	}
 	want := s.eng.Log().LastLSN()
@@ -369,6 +382,7 @@ func full(dir string, msgs [][]byte, raw int64) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	took := time.Since(start)
+	pprof.StopCPUProfile()
 	s.stop()
 	size := du(filepath.Join(dir, "repo"))
 	var blobs int
@@ -381,6 +395,9 @@ func full(dir string, msgs [][]byte, raw int64) error {
 	fmt.Printf("tidemark: first full backup of %d messages (%d bytes) in %s (%.1f MB/s, %.0f msg/s); repository %d bytes, %d blobs\n",
 		len(msgs), raw, took.Round(time.Millisecond), float64(raw)/took.Seconds()/1e6, float64(len(msgs))/took.Seconds(), size, blobs)
 
+	if *norestic {
+		return nil
+	}
 	rrepo := filepath.Join(dir, "restic-repo")
 	env := append(os.Environ(), "RESTIC_PASSWORD=bench", "RESTIC_REPOSITORY="+rrepo)
 	initCmd := exec.Command(*resticB, "init", "--repository-version", "2")

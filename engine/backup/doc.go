@@ -26,7 +26,10 @@
 // a repository receives, then CodecZstdDict (0x02, followed by the 4-byte
 // dictionary id) once the repository has trained a zstd dictionary for
 // mail from those first blobs (1,000 blobs or 16 MiB, recurring lines of
-// up to 1 MiB as content; dedup.TrainDict). The dictionary is stored,
+// up to 256 KiB as content; dedup.TrainDict) and compresses at zstd's
+// "better" level (the scanner writes in the background; on the realistic
+// corpus this level saves ~6% over the default for similar CPU in the
+// scanner, where file creation dominates). The dictionary is stored,
 // durably, as dict/<id as 8 hex>.zdict (a standard zstd dictionary, so
 // `zstd -D` decodes a blob body after its 5-byte header) before any blob
 // uses it; it is never modified and never deleted, not by purge, and not
