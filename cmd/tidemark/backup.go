@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 )
 
 func init() { commands = append(commands, newBackupCommand) }
@@ -101,7 +102,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 
 // scanner makes a scanner over env for a one-off run.
 func (b *backupEnv) scanner() (*backup.Scanner, error) {
-	src := engineSource{b.eng}
+	src := enginesrc.New(b.eng)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return backup.NewScanner(b.repo, b.cat, backup.LogOf(b.eng.Log()), src, src, &backup.Options{
 		Now: time.Now, Logger: log, Config: configSource(context.Background(), b.eng, b.raw), NoCompaction: true, SnapshotInterval: -1})

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 )
 
 // errVerifyProblems makes verify exit non-zero when problems remain.
@@ -50,7 +51,7 @@ func runBackupVerify(ctx context.Context, o backupVerifyOptions, c *cobra.Comman
 	defer env.Close()
 	opts := backup.VerifyOptions{ReadData: o.readData, Fix: o.fix}
 	if env.eng != nil {
-		opts.Source = engineSource{env.eng}
+		opts.Source = enginesrc.New(env.eng)
 		for _, a := range o.accounts {
 			id, err := env.cat.FindAccount(ctx, a, nowForCLI())
 			if err != nil {

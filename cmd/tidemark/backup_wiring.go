@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"path/filepath"
@@ -17,10 +16,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
-	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/hsm/s3vol"
@@ -142,7 +140,7 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 		if repo == nil {
 			return // stopped before the repository answered
 		}
-		src := engineSource{eng}
+		src := enginesrc.New(eng)
 		sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, opts)
 		if err != nil {
 			log.Error("backup scanner cannot start", "err", err)
@@ -213,87 +211,4 @@ func configSource(ctx context.Context, eng *engine.Engine, rawCfg []byte) func()
 		}
 		return backup.ConfigSnapshot{TOML: rawCfg, Provisioning: prov}, nil
 	}
-}
-
-// engineSource adapts the engine to the scanner's Source and BlobSource.
-type engineSource struct{ e *engine.Engine }
-
-func (s engineSource) AppliedLSN() uint64 { return s.e.AppliedLSN() }
-
-func (s engineSource) ListCOS(ctx context.Context) ([]event.COS, error) { return s.e.ListCOS(ctx) }
-
-func (s engineSource) ListAccounts(ctx context.Context) ([]event.Account, error) {
-	as, err := s.e.ListAccounts(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]event.Account, len(as))
-	for i, a := range as {
-		out[i] = event.Account{ID: a.ID, Address: a.Address, Aliases: a.Aliases, Status: a.Status, Quota: a.Quota,
-			COS: a.COS, Created: a.Created.UnixNano(), HideInGAL: a.HideInGAL, Attrs: a.Attrs}
-	}
-	return out, nil
-}
-
-func (s engineSource) ListFolders(ctx context.Context, acct uint64) ([]backup.ScanFolder, error) {
-	fs, err := s.e.ListFolders(ctx, acct)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]backup.ScanFolder, len(fs))
-	for i, f := range fs {
-		out[i] = backup.ScanFolder{Account: acct, Folder: f.ID, Parent: f.Parent, Name: f.Name, SpecialUse: f.SpecialUse,
-			UIDValidity: f.UIDValidity, Subscribed: f.Subscribed}
-	}
-	return out, nil
-}
-
-func (s engineSource) ListItems(ctx context.Context, acct uint64) ([]backup.ScanItem, error) {
-	fs, err := s.e.ListFolders(ctx, acct)
-	if err != nil {
-		return nil, err
-	}
-	var out []backup.ScanItem
-	for _, f := range fs {
-		items, err := s.e.ListItems(ctx, acct, f.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			out = append(out, backup.ScanItem{Account: acct, Item: it.ID, Folder: it.Folder, UID: it.UID, Flags: it.Flags,
-				InternalDate: it.InternalDate.UnixNano(), Digest: it.Digest, Size: it.Size, Type: it.Type})
-		}
-	}
-	return out, nil
-}
-
-// OpenBlob reads a blob from the primary volume (decoding its codec
-// header), or through the engine when it has moved to another volume.
-func (s engineSource) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
-	rc, err := s.e.Primary().Get(ctx, dedup.BlobName(ref.Digest))
-	if err == nil {
-		d, err := dedup.NewDecodeReader(rc)
-		if err != nil {
-			rc.Close()
-			return nil, err
-		}
-		return closeBoth{d, rc}, nil
-	}
-	if hsm.IsNotFound(err) && ref.Account != 0 {
-		rc, _, err = s.e.OpenBlob(ctx, ref.Account, ref.Item)
-	}
-	return rc, err
-}
-
-type closeBoth struct {
-	io.ReadCloser
-	under io.Closer
-}
-
-func (c closeBoth) Close() error {
-	err := c.ReadCloser.Close()
-	if cerr := c.under.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 )
@@ -139,7 +140,7 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := engineSource{eng}
+	src := enginesrc.New(eng)
 	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, &backup.Options{Now: now,
 		ShipInterval: time.Millisecond, NoCompaction: true, Logger: quiet, SnapshotInterval: -1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {

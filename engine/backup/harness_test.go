@@ -15,6 +15,7 @@ import (
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 
@@ -104,7 +105,7 @@ func (h *harness) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := engineSource{h.eng}
+	src := enginesrc.New(h.eng)
 	h.sc, err = backup.NewScanner(repo, h.cat, backup.LogOf(h.eng.Log()), src, src, &backup.Options{
 		Now: h.clk.Now, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: quiet,

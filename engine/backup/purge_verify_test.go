@@ -11,6 +11,7 @@ import (
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -161,7 +162,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 	if err := hsm.PutBytes(ctx, vol, segs[0].Name, seg); err != nil {
 		t.Fatal(err)
 	}
-	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true, Fix: true, Source: engineSource{h.eng}})
+	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
 	if err != nil || !vr.OK() {
 		t.Fatalf("verify --fix: %+v %v", vr.Problems, err)
 	}

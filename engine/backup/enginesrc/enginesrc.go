@@ -1,4 +1,9 @@
-package backup_test
+// Package enginesrc adapts the engine to what the backup scanner reads from
+// it: the SmartScan Source (provisioning, folders and items as they are now)
+// and the BlobSource (blob bytes). engine/backup must not import engine, so
+// the adapter lives here, used by the server, the backup tests and the
+// benchmarks alike.
+package enginesrc
 
 import (
 	"context"
@@ -11,15 +16,22 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 )
 
-// engineSource adapts the engine to the scanner's Source and BlobSource,
-// as cmd/tidemark/backup_wiring.go does for the server.
-type engineSource struct{ e *engine.Engine }
+// Source is the engine as the scanner sees it.
+type Source struct{ e *engine.Engine }
 
-func (s engineSource) AppliedLSN() uint64 { return s.e.AppliedLSN() }
+// New returns the scanner's view of e.
+func New(e *engine.Engine) Source { return Source{e} }
 
-func (s engineSource) ListCOS(ctx context.Context) ([]event.COS, error) { return s.e.ListCOS(ctx) }
+var (
+	_ backup.Source     = Source{}
+	_ backup.BlobSource = Source{}
+)
 
-func (s engineSource) ListAccounts(ctx context.Context) ([]event.Account, error) {
+func (s Source) AppliedLSN() uint64 { return s.e.AppliedLSN() }
+
+func (s Source) ListCOS(ctx context.Context) ([]event.COS, error) { return s.e.ListCOS(ctx) }
+
+func (s Source) ListAccounts(ctx context.Context) ([]event.Account, error) {
 	as, err := s.e.ListAccounts(ctx, "")
 	if err != nil {
 		return nil, err
@@ -32,7 +44,7 @@ func (s engineSource) ListAccounts(ctx context.Context) ([]event.Account, error)
 	return out, nil
 }
 
-func (s engineSource) ListFolders(ctx context.Context, acct uint64) ([]backup.ScanFolder, error) {
+func (s Source) ListFolders(ctx context.Context, acct uint64) ([]backup.ScanFolder, error) {
 	fs, err := s.e.ListFolders(ctx, acct)
 	if err != nil {
 		return nil, err
@@ -45,7 +57,7 @@ func (s engineSource) ListFolders(ctx context.Context, acct uint64) ([]backup.Sc
 	return out, nil
 }
 
-func (s engineSource) ListItems(ctx context.Context, acct uint64) ([]backup.ScanItem, error) {
+func (s Source) ListItems(ctx context.Context, acct uint64) ([]backup.ScanItem, error) {
 	fs, err := s.e.ListFolders(ctx, acct)
 	if err != nil {
 		return nil, err
@@ -64,16 +76,17 @@ func (s engineSource) ListItems(ctx context.Context, acct uint64) ([]backup.Scan
 	return out, nil
 }
 
-func (s engineSource) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
+// OpenBlob reads a blob from the primary volume (decoding its codec
+// header), or through the engine when it has moved to another volume.
+func (s Source) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
 	rc, err := s.e.Primary().Get(ctx, dedup.BlobName(ref.Digest))
 	if err == nil {
-		// Primary volumes store blobs framed with a codec header.
 		d, err := dedup.NewDecodeReader(rc)
 		if err != nil {
 			rc.Close()
 			return nil, err
 		}
-		return both{d, rc}, nil
+		return closeBoth{d, rc}, nil
 	}
 	if hsm.IsNotFound(err) && ref.Account != 0 {
 		rc, _, err = s.e.OpenBlob(ctx, ref.Account, ref.Item)
@@ -81,15 +94,14 @@ func (s engineSource) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.Read
 	return rc, err
 }
 
-// both closes the decoder and the object it reads.
-type both struct {
+type closeBoth struct {
 	io.ReadCloser
 	under io.Closer
 }
 
-func (b both) Close() error {
-	err := b.ReadCloser.Close()
-	if cerr := b.under.Close(); err == nil {
+func (c closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	if cerr := c.under.Close(); err == nil {
 		err = cerr
 	}
 	return err
