@@ -21,6 +21,9 @@ type command struct {
 	res   any
 	err   error
 	done  chan struct{}
+	// more: the sender queues another command right after this one
+	// (doMany), so the round waits for it instead of closing early.
+	more bool
 }
 
 // do queues a command and waits for its answer. Once queued, the command is
@@ -70,7 +73,16 @@ func (e *Engine) run() {
 					}
 					round = append(round, c)
 				default:
-					break drain
+					if !round[len(round)-1].more {
+						break drain
+					}
+					// A doMany sender holds e.mu and is sending the next
+					// command now: wait for it.
+					c, ok := <-e.cmds
+					if !ok {
+						break drain
+					}
+					round = append(round, c)
 				}
 			}
 			e.round(round)
