@@ -27,9 +27,9 @@
 // twice: accounts are matched by address, items by folder path, digest and
 // internal date (counted); accounts it creates carry AttrMigratedFrom.
 //
-// Items of a large folder are appended many at once through a staging folder
-// and moved into place in their original UID order, so the engine commits
-// them in groups instead of one fsync per item (see pipeline.go).
+// A folder's items are appended straight into it in chunks (engine
+// AppendMany), in their original UID order, so the engine commits a chunk in
+// one group instead of one fsync per item (see pipeline.go).
 //
 // One item that cannot be restored (its blob is missing or corrupt in the
 // repository, the engine rejects it) never stops a restore: it is listed in

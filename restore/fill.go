@@ -10,7 +10,6 @@ import (
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
-	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -32,7 +31,8 @@ type batch struct {
 }
 
 // fill appends every batch's items to acct, batches in parallel and items
-// of one batch in order, reading blobs ahead. Failures go to the tally.
+// of one batch in order, in chunks, reading blobs ahead (pipeline.go).
+// Failures go to the tally.
 func (r *Restorer) fill(ctx context.Context, acct uint64, batches []batch, t *tally) {
 	sem := make(chan struct{}, r.opts.Concurrency)
 	var wg sync.WaitGroup
@@ -48,52 +48,6 @@ func (r *Restorer) fill(ctx context.Context, acct uint64, batches []batch, t *ta
 		}(b)
 	}
 	wg.Wait()
-}
-
-type fetched struct {
-	body []byte
-	err  error
-}
-
-func (r *Restorer) fillOne(ctx context.Context, acct uint64, b batch, t *tally) {
-	if len(b.items) >= pipelineMin && r.fillPipelined(ctx, acct, b, t) {
-		return
-	}
-	ahead := make([]chan fetched, len(b.items))
-	for i := range ahead {
-		ahead[i] = make(chan fetched, 1)
-	}
-	// The reader runs at most Concurrency blobs ahead of the appender.
-	window := make(chan struct{}, r.opts.Concurrency)
-	go func() {
-		for i, it := range b.items {
-			select {
-			case window <- struct{}{}:
-			case <-ctx.Done():
-				for _, c := range ahead[i:] {
-					c <- fetched{err: ctx.Err()}
-				}
-				return
-			}
-			body, err := r.blobs.ReadBlob(ctx, it.Digest)
-			ahead[i] <- fetched{body, err}
-		}
-	}()
-	for i, it := range b.items {
-		f := <-ahead[i]
-		<-window
-		if f.err != nil {
-			t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: blobReason(f.err)})
-			r.opts.Logger.Warn("restore: item unrestored", "account", acct, "item", it.ID, "err", f.err)
-			continue
-		}
-		if _, err := r.eng.AppendReason(ctx, acct, b.folder, f.body, flagsWithout(it.Flags, b.drop), it.InternalDate, event.AddRestored); err != nil {
-			t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: "rejected: " + err.Error()})
-			r.opts.Logger.Warn("restore: item unrestored", "account", acct, "item", it.ID, "err", err)
-			continue
-		}
-		t.restored()
-	}
 }
 
 // blobReason words a repository read failure for the report.

@@ -32,7 +32,7 @@ type Engine interface {
 	DeleteFolder(ctx context.Context, acct, folder uint64) error
 	SetSubscribed(ctx context.Context, acct, folder uint64, on bool) error
 	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
-	AppendReason(ctx context.Context, acct, folder uint64, body []byte, flags []string, internalDate time.Time, reason event.AddReason) (engine.Item, error)
+	AppendMany(ctx context.Context, acct, folder uint64, msgs []engine.NewMessage, reason event.AddReason) ([]engine.Item, []error)
 	StoreFlags(ctx context.Context, acct, folder uint64, items []uint64, op engine.FlagOp, flags []string, unchangedSince uint64) ([]engine.Item, error)
 	Copy(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
 	Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
@@ -79,9 +79,9 @@ type Options struct {
 	// ProgressEvery is the item interval of Progress calls. Default 500.
 	ProgressEvery int
 	// Concurrency is how many folders are restored at once and how many
-	// blobs are read ahead of a small folder's appends. Items keep their
-	// UID order; a large folder pipelines its appends through a staging
-	// folder (see pipeline.go). Default 4.
+	// blobs each reads from the repository at once, ahead of its appends.
+	// Items keep their UID order: they are appended in chunks, straight
+	// into their folder (see pipeline.go). Default 4.
 	Concurrency int
 	// Location formats the date in "Restored <date>" folder names.
 	// Default time.Local.

@@ -2,149 +2,168 @@ package restore
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"sync"
 
+	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 )
 
-// A folder's items must get their UIDs in their original order, and the
-// engine gives an appended item the folder's next UID when its command
-// reaches the writer. Appending one item after the other keeps the order
-// but pays one redo fsync per item. For a large folder the restore
-// therefore appends many items at once into a staging folder (the
-// engine's writer commits concurrent appends in one group) and moves them
-// into the target folder in their original order, in chunks, as soon as a
-// run of them is stored: a move gives UIDs in the order of the ids it is
-// handed. The staging folder is deleted at the end; an interrupted
-// restore may leave it behind, named StagingPrefix + target folder id.
-
-// StagingPrefix starts the name of the temporary folder a large folder's
-// items pass through during a restore.
-const StagingPrefix = "tidemark-restore-staging-"
+// A folder's items must get their UIDs in their original order. The
+// restore appends them straight into the target folder in chunks through
+// engine AppendMany, which gives each chunk's items increasing UIDs in
+// slice order and commits a chunk in one group (one redo fsync) instead of
+// one per item. Blobs are read from the repository by Options.Concurrency
+// readers per folder, up to two chunks ahead of the appends, so reading
+// the next chunk overlaps appending the current one.
 
 const (
-	pipelineMin   = 64  // folders with fewer items are appended one by one
-	pipelineDepth = 32  // appends in flight per folder
-	moveChunk     = 512 // items per move
+	chunkItems = 256      // messages per AppendMany
+	chunkBytes = 16 << 20 // raw bytes per AppendMany (a chunk holds at least one message)
 )
 
-// fillPipelined is fillOne for a large batch. It returns false, having
-// done nothing, when no staging folder could be made.
-func (r *Restorer) fillPipelined(ctx context.Context, acct uint64, b batch, t *tally) bool {
-	staging, err := r.eng.CreateFolder(ctx, acct, fmt.Sprintf("%s%d", StagingPrefix, b.folder), "")
-	if err != nil {
-		r.opts.Logger.Warn("restore: no staging folder, appending one by one", "account", acct, "err", err)
+type fetched struct {
+	body []byte
+	err  error
+}
+
+// budget bounds what the readers hold: items and bytes read but not yet
+// appended, at most two chunks' worth. It never holds back the next item
+// while what is held is less than one chunk (the chunk being gathered,
+// which flushes at chunkItems or chunkBytes), so a large item cannot stall
+// the appender.
+type budget struct {
+	mu           sync.Mutex
+	cond         *sync.Cond
+	items, bytes int64
+	stop         bool
+}
+
+func newBudget() *budget {
+	b := &budget{}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// take waits for room for one item of size bytes; false once closed.
+func (b *budget) take(size int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.stop && b.items > 0 && (b.items >= 2*chunkItems || b.bytes >= chunkBytes && b.bytes+size > 2*chunkBytes) {
+		b.cond.Wait()
+	}
+	if b.stop {
 		return false
 	}
+	b.items++
+	b.bytes += size
+	return true
+}
+
+func (b *budget) give(items, bytes int64) {
+	b.mu.Lock()
+	b.items -= items
+	b.bytes -= bytes
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+func (b *budget) close() {
+	b.mu.Lock()
+	b.stop = true
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+// fillOne appends one batch's items to its folder in their order, in
+// chunks, and counts each restored or failed.
+func (r *Restorer) fillOne(ctx context.Context, acct uint64, b batch, t *tally) {
 	n := len(b.items)
-	ids := make([]uint64, n) // staged item id, 0 while pending or failed
-	done := make([]bool, n)
-	var mu sync.Mutex
-	ready := make(chan struct{}, 1)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < pipelineDepth; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				it := b.items[i]
-				var id uint64
-				body, err := r.blobs.ReadBlob(ctx, it.Digest)
-				if err != nil {
-					t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: blobReason(err)})
-					r.opts.Logger.Warn("restore: item unrestored", "account", acct, "item", it.ID, "err", err)
-				} else if nt, err := r.eng.AppendReason(ctx, acct, staging.ID, body, flagsWithout(it.Flags, b.drop), it.InternalDate, event.AddRestored); err != nil {
-					t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: "rejected: " + err.Error()})
-					r.opts.Logger.Warn("restore: item unrestored", "account", acct, "item", it.ID, "err", err)
-				} else {
-					id = nt.ID
-				}
-				mu.Lock()
-				ids[i], done[i] = id, true
-				mu.Unlock()
-				select {
-				case ready <- struct{}{}:
-				default:
-				}
-			}
-		}()
+	ahead := make([]chan fetched, n)
+	for i := range ahead {
+		ahead[i] = make(chan fetched, 1)
 	}
-	go func() {
+	room := newBudget()
+	defer room.close()
+	next := make(chan int)
+	go func() { // the feeder: items in order, as the budget allows
 		defer close(next)
-		for i := 0; i < n; i++ {
+		for i, it := range b.items {
+			if ctx.Err() != nil || !room.take(it.Size) {
+				for _, c := range ahead[i:] {
+					c <- fetched{err: errNotStarted}
+				}
+				return
+			}
 			select {
 			case next <- i:
 			case <-ctx.Done():
+				room.give(1, it.Size)
+				for _, c := range ahead[i:] {
+					c <- fetched{err: errNotStarted}
+				}
 				return
 			}
 		}
 	}()
-	allDone := make(chan struct{})
-	go func() { wg.Wait(); close(allDone) }()
-	// The mover: hand every stored run of items, in order, to Move.
-	moved, finished, keep := 0, false, false
-	for !finished {
-		select {
-		case <-ready:
-		case <-allDone:
-			finished = true
-		}
-		mu.Lock()
-		end := moved
-		for end < n && done[end] {
-			end++
-		}
-		mu.Unlock()
-		for moved < end && (end-moved >= moveChunk || finished || end == n) {
-			stop := min(end, moved+moveChunk)
-			keep = !r.moveStaged(ctx, acct, staging.ID, b, ids, moved, stop, t) || keep
-			moved = stop
-		}
+	for w := 0; w < min(r.opts.Concurrency, n); w++ {
+		go func() {
+			for i := range next {
+				body, err := r.blobs.ReadBlob(ctx, b.items[i].Digest)
+				ahead[i] <- fetched{body, err}
+			}
+		}()
 	}
-	if moved < n { // cancelled: items never started are not restored
-		for i := moved; i < n; i++ {
-			if !done[i] {
-				t.failed(Failure{Item: b.items[i].ID, Folder: b.items[i].FolderPath, Reason: "not restored: " + context.Cause(ctx).Error()})
+	var (
+		msgs  []engine.NewMessage
+		idx   []int
+		size  int64
+		taken int64 // budget items held by the chunk, failed reads included
+	)
+	flush := func() {
+		if len(msgs) > 0 {
+			_, errs := r.eng.AppendMany(ctx, acct, b.folder, msgs, event.AddRestored)
+			for k, i := range idx {
+				it := b.items[i]
+				if errs[k] != nil {
+					reason := "rejected: " + errs[k].Error()
+					if ctx.Err() != nil && errors.Is(errs[k], ctx.Err()) {
+						reason = "not restored: " + context.Cause(ctx).Error()
+					}
+					t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: reason})
+					r.opts.Logger.Warn("restore: item unrestored", "account", acct, "item", it.ID, "err", errs[k])
+					continue
+				}
+				t.restored()
 			}
 		}
-		keep = !r.moveStaged(ctx, acct, staging.ID, b, ids, moved, n, t) || keep
+		room.give(taken, size)
+		msgs, idx, size, taken = msgs[:0], idx[:0], 0, 0
 	}
-	if keep { // items a move failed for are still there: never delete them
-		r.opts.Logger.Warn("restore: staging folder left behind with items", "account", acct, "folder", staging.Path)
-		return true
-	}
-	if err := r.eng.DeleteFolder(context.WithoutCancel(ctx), acct, staging.ID); err != nil {
-		r.opts.Logger.Warn("restore: staging folder left behind", "account", acct, "folder", staging.Path, "err", err)
-	}
-	return true
-}
-
-// moveStaged moves the stored items among [from, to) into the target
-// folder in their order and counts them restored.
-func (r *Restorer) moveStaged(ctx context.Context, acct, staging uint64, b batch, ids []uint64, from, to int, t *tally) bool {
-	var list []uint64
-	var idx []int
-	for i := from; i < to; i++ {
-		if ids[i] != 0 {
-			list = append(list, ids[i])
+	for i, it := range b.items {
+		f := <-ahead[i]
+		switch {
+		case errors.Is(f.err, errNotStarted):
+			t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: "not restored: " + context.Cause(ctx).Error()})
+			continue
+		case ctx.Err() != nil && errors.Is(f.err, ctx.Err()):
+			t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: "not restored: " + context.Cause(ctx).Error()})
+		case f.err != nil:
+			t.failed(Failure{Item: it.ID, Folder: it.FolderPath, Reason: blobReason(f.err)})
+			r.opts.Logger.Warn("restore: item unrestored", "account", acct, "item", it.ID, "err", f.err)
+		default:
+			msgs = append(msgs, engine.NewMessage{Body: f.body, Flags: flagsWithout(it.Flags, b.drop), InternalDate: it.InternalDate})
 			idx = append(idx, i)
 		}
-	}
-	if len(list) == 0 {
-		return true
-	}
-	// Once stored, an item is moved even if ctx ends: leaving it in the
-	// staging folder would lose it from the restore.
-	if _, err := r.eng.Move(context.WithoutCancel(ctx), acct, staging, list, b.folder); err != nil {
-		for _, i := range idx {
-			t.failed(Failure{Item: b.items[i].ID, Folder: b.items[i].FolderPath, Reason: "stored but not moved out of the staging folder: " + err.Error()})
+		taken++
+		size += it.Size
+		if taken >= chunkItems || size >= chunkBytes {
+			flush()
 		}
-		return false
 	}
-	for range idx {
-		t.restored()
-	}
-	return true
+	flush()
 }
+
+// errNotStarted marks items whose blob was never read: the restore was
+// cancelled first.
+var errNotStarted = errors.New("restore: not started")

@@ -2,6 +2,7 @@ package restore
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,12 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 )
 
-// TestPipelinedFolderKeepsUIDOrder restores folders large enough to go
-// through the staging folder, with messages of very different sizes (so
-// appends finish out of order) and one corrupt blob: the items come back
-// in their UID order, the bad one is reported, and no staging folder is
-// left.
+// TestPipelinedFolderKeepsUIDOrder restores folders large enough to take
+// several chunks, with messages of very different sizes (inline and
+// blob-first, read at different speeds) and one corrupt blob: the items
+// come back in their UID order, the bad one is reported, and the restore
+// writes one record per restored item straight into its folder: no extra
+// folder, no moves.
 func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 	r := newRig(t, vfs.NewMem(), "p", nil)
 	a, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: "big@example.org", Password: "pw"})
@@ -29,7 +31,7 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	var bad engine.Item
-	for i := 0; i < 3*pipelineMin+moveChunk/2; i++ {
+	for i := 0; i < 2*chunkItems-64; i++ {
 		size := 100 + i%7*50
 		if i%13 == 0 {
 			size = 90 << 10 // blob-first: a slower append
@@ -54,10 +56,12 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 	if err := hsm.PutBytes(ctx, r.repoVol, dedup.BlobName(bad.Digest), []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
+	lsn0 := r.eng.AppliedLSN()
 	rep, err := r.restorer().Account(ctx, a.ID, Latest, "copy@example.org", AccountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	records := r.eng.AppliedLSN() - lsn0
 	ar := rep.Accounts[0]
 	if rep.Unrestored != 2 || ar.Unrestored[0].Item != bad.ID || !strings.Contains(ar.Unrestored[0].Reason, "corrupt") {
 		t.Fatalf("report %s", rep)
@@ -77,5 +81,44 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 	}
 	if rep.Restored != len(want["INBOX"])+len(want["Archive"]) {
 		t.Fatalf("restored %d", rep.Restored)
+	}
+	// The account, its Archive folder and one record per item.
+	if extra := int(records) - rep.Restored; extra < 0 || extra > 5 {
+		t.Fatalf("%d records for %d restored items", records, rep.Restored)
+	}
+	// The copy has the source's folders, nothing more.
+	paths := func(acct uint64) []string {
+		fs, err := r.eng.ListFolders(ctx, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Path)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if src, dst := paths(a.ID), paths(ar.Target); fmt.Sprint(src) != fmt.Sprint(dst) {
+		t.Fatalf("folders %v, source has %v", dst, src)
+	}
+	// The catalog holds one version per restored item: created where it
+	// stays.
+	r.sync()
+	st, err := r.cat.AccountAt(ctx, ar.Target, Latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Items) != rep.Restored {
+		t.Fatalf("catalog holds %d items, restored %d", len(st.Items), rep.Restored)
+	}
+	for _, it := range st.Items {
+		vs, err := r.cat.ItemVersions(ctx, ar.Target, it.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != 1 || vs[0].Folder != it.Folder {
+			t.Fatalf("item %d: versions %+v", it.ID, vs)
+		}
 	}
 }
