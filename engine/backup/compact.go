@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/tidemark/tidemark/redolog"
@@ -60,14 +61,17 @@ func (s *Scanner) segHead(ctx context.Context, name string) (header, error) {
 
 // Compact merges, for one window w, runs of consecutive shipped segments
 // whose records all fall in the same past window into one segment. The
-// merged segment is stored before the small ones are deleted, so a reader
-// sees either, or both (chain picks the larger). It returns how many
-// segments were merged away.
+// merged segment is stored and the small ones stay: a reader sees both
+// (chain picks the larger) until dropSuperseded deletes them after
+// Options.SupersededGrace. It returns how many segments were merged.
 func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 	s.maint.Lock()
 	defer s.maint.Unlock()
 	segs, err := s.repo.Segments(ctx)
 	if err != nil {
+		return 0, err
+	}
+	if segs, err = s.dropSuperseded(ctx, segs); err != nil {
 		return 0, err
 	}
 	shipped := s.safe.Load()
@@ -110,7 +114,7 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 	return merged, flush()
 }
 
-// merge writes one segment for run and deletes the run's segments.
+// merge writes one segment for run; the run's segments are now superseded.
 func (s *Scanner) merge(ctx context.Context, run []SegmentInfo) (int, error) {
 	var recs []redolog.Record
 	for _, seg := range run {
@@ -125,16 +129,83 @@ func (s *Scanner) merge(ctx context.Context, run []SegmentInfo) (int, error) {
 	if err := s.repo.putObject(ctx, name, encodeRecords(kindSegment, first, last, recs)); err != nil {
 		return 0, err
 	}
+	if s.supersededAt == nil {
+		s.supersededAt = map[string]time.Time{}
+	}
 	for _, seg := range run {
-		if seg.Name == name {
+		if _, ok := s.supersededAt[seg.Name]; !ok && seg.Name != name {
+			s.supersededAt[seg.Name] = s.o.Now()
+		}
+	}
+	return len(run), nil
+}
+
+// superseded returns the segments another segment covers entirely (the
+// pieces compaction merged, or a shorter segment shipped again longer
+// after a crash).
+func superseded(segs []SegmentInfo) []SegmentInfo {
+	s := append([]SegmentInfo(nil), segs...)
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].First != s[j].First {
+			return s[i].First < s[j].First
+		}
+		return s[i].Last > s[j].Last
+	})
+	var out []SegmentInfo
+	var reach uint64
+	for i, seg := range s {
+		if i > 0 && seg.Last <= reach {
+			out = append(out, seg)
+			continue
+		}
+		reach = max(reach, seg.Last)
+	}
+	return out
+}
+
+// dropSuperseded deletes the superseded segments first seen superseded at
+// least Options.SupersededGrace ago (by this scanner: after a restart the
+// grace starts again) and returns segs without them. Called with s.maint
+// held.
+func (s *Scanner) dropSuperseded(ctx context.Context, segs []SegmentInfo) ([]SegmentInfo, error) {
+	now := s.o.Now()
+	if s.supersededAt == nil {
+		s.supersededAt = map[string]time.Time{}
+	}
+	gone := map[string]bool{}
+	seen := map[string]bool{}
+	for _, seg := range superseded(segs) {
+		seen[seg.Name] = true
+		at, ok := s.supersededAt[seg.Name]
+		if !ok {
+			s.supersededAt[seg.Name] = now
+			at = now
+		}
+		if s.o.SupersededGrace > 0 && now.Sub(at) < s.o.SupersededGrace {
 			continue
 		}
 		if err := s.repo.vol.Delete(ctx, seg.Name); err != nil {
-			return 0, err
+			return segs, err
 		}
 		s.segHeader.Delete(seg.Name)
+		delete(s.supersededAt, seg.Name)
+		gone[seg.Name] = true
 	}
-	return len(run), nil
+	for name := range s.supersededAt {
+		if !seen[name] {
+			delete(s.supersededAt, name) // deleted by purge meanwhile
+		}
+	}
+	if len(gone) == 0 {
+		return segs, nil
+	}
+	out := segs[:0:0]
+	for _, seg := range segs {
+		if !gone[seg.Name] {
+			out = append(out, seg)
+		}
+	}
+	return out, nil
 }
 
 // Snapshot writes a catalog snapshot at the shipped position now.

@@ -35,9 +35,28 @@ func TestCompactionKeepsEveryRecordOnce(t *testing.T) {
 	if err != nil || n < 3 {
 		t.Fatalf("compacted %d segments: %v", n, err)
 	}
+	// A copy that listed log/ before the merge (cp -r, rsync) still finds
+	// every segment it listed: the merged pieces outlive the merge by the
+	// grace period.
+	for _, seg := range before {
+		if _, err := h.vol.Stat(ctx, seg.Name); err != nil {
+			t.Fatalf("segment %s gone right after compaction: %v", seg.Name, err)
+		}
+	}
+	h.clk.Add(9 * time.Minute)
+	if _, err := h.sc.Compact(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if mid, _ := h.repo.Segments(ctx); len(mid) <= len(before) {
+		t.Fatalf("superseded segments deleted within the grace period: %d segments, %d before", len(mid), len(before))
+	}
+	h.clk.Add(2 * time.Minute)
+	if _, err := h.sc.Compact(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	after, _ := h.repo.Segments(ctx)
 	if len(after) >= len(before) {
-		t.Fatalf("%d segments after compaction, %d before", len(after), len(before))
+		t.Fatalf("%d segments after compaction and grace, %d before", len(after), len(before))
 	}
 	var last uint64
 	if err := h.repo.Records(ctx, 0, 0, func(r redolog.Record) error {

@@ -9,8 +9,10 @@
 //
 // A repository is a directory or an S3 prefix. Every object is written whole
 // under its final name and never modified; the only removals are compaction
-// (after the covering object is durable), purge (what retention allows) and
-// verify --fix (which moves, never deletes).
+// (a superseded segment is deleted Options.SupersededGrace, default 10
+// minutes, after the covering segment is durable, so a copy that listed the
+// repository before the merge still finds every range), purge (what
+// retention allows) and verify --fix (which moves, never deletes).
 //
 //	tidemark-backup.json                 {"format":1,"id":"…","created":"…"}
 //	log/<first>-<last>.seg.zst           redo records first..last (020d LSNs)

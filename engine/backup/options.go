@@ -23,6 +23,12 @@ type Options struct {
 	// when NoCompaction.
 	CompactLevels []time.Duration
 	NoCompaction  bool
+	// SupersededGrace is how long a segment that compaction replaced is
+	// kept before it is deleted, so that a copy of the repository taken
+	// while compaction runs (cp -r, rsync: they list first and copy later)
+	// still finds every range. Default 10m; negative deletes at the next
+	// compaction pass.
+	SupersededGrace time.Duration
 	// SnapshotInterval is how often a catalog snapshot is written. Default
 	// 1h; negative disables periodic snapshots.
 	SnapshotInterval time.Duration
@@ -59,6 +65,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.NoCompaction {
 		c.CompactLevels = nil
+	}
+	if c.SupersededGrace == 0 {
+		c.SupersededGrace = 10 * time.Minute
 	}
 	if c.SnapshotInterval == 0 {
 		c.SnapshotInterval = time.Hour

@@ -35,7 +35,8 @@ type Scanner struct {
 	batchBlob map[dedup.Digest]bool
 	rescan    []uint64
 
-	maint sync.Mutex // compaction, snapshots and purge
+	maint        sync.Mutex           // compaction, snapshots and purge
+	supersededAt map[string]time.Time // segment → when first seen superseded (under maint)
 
 	uploadSem chan struct{}  // bounds concurrent blob uploads
 	uploads   sync.WaitGroup // blob uploads of the open batch
