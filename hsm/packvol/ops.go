@@ -1,0 +1,294 @@
+package packvol
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tidemark/tidemark/hsm"
+)
+
+// ctxReader stops a long copy when the caller gives up.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// Put stores the object durably: a small one is appended to the newest pack
+// and the pack fsynced (shared with concurrent calls), a large one written
+// as its own file.
+func (v *Volume) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	return v.put(ctx, "put", name, r, size, true)
+}
+
+// PutDeferred stores the object visibly but not yet durably: a small one is
+// appended to the newest pack without fsync. Large objects use localvol's
+// PutDeferred. SyncDeferred makes both durable.
+func (v *Volume) PutDeferred(ctx context.Context, name string, r io.Reader, size int64) error {
+	return v.put(ctx, "put deferred", name, r, size, false)
+}
+
+// SyncDeferred fsyncs the newest pack (older ones were fsynced when rolled)
+// and the large objects' pending writes. After a failed fsync the handle
+// is failed (ErrFailed) and later calls fail too: reopen the volume, which
+// keeps exactly the entries that reached the disk whole.
+func (v *Volume) SyncDeferred(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sync deferred: %w", err)
+	}
+	if err := v.syncAll(); err != nil {
+		return fmt.Errorf("sync deferred: %w", err)
+	}
+	if err := v.large.SyncDeferred(ctx); err != nil {
+		return fmt.Errorf("sync deferred: %w", err)
+	}
+	return nil
+}
+
+func (v *Volume) put(ctx context.Context, op, name string, r io.Reader, size int64, durable bool) error {
+	if err := hsm.CheckName(name); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	unlock := v.lockName(name)
+	defer unlock()
+	if size > v.opts.SmallMax {
+		return v.putLarge(ctx, op, name, r, size, durable)
+	}
+	cr := ctxReader{ctx, r}
+	var data []byte
+	var err error
+	if size >= 0 {
+		data = make([]byte, size)
+		var n int
+		n, err = io.ReadFull(cr, data)
+		switch {
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			err = hsm.CheckSize(name, size, int64(n))
+		case err == nil:
+			var one [1]byte
+			if m, _ := io.ReadFull(cr, one[:]); m > 0 {
+				err = hsm.CheckSize(name, size, size+1)
+			}
+		}
+	} else {
+		data, err = io.ReadAll(io.LimitReader(cr, v.opts.SmallMax+1))
+		if err == nil && int64(len(data)) > v.opts.SmallMax {
+			return v.putLarge(ctx, op, name, io.MultiReader(bytes.NewReader(data), r), -1, durable)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	seq, end, _, err := v.appendEntry(write{kind: kindPut, name: name, data: data, mtime: v.opts.Now().UnixNano()})
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	// A large file of the same name is now shadowed: remove it once the
+	// entry is durable (even for PutDeferred: a crash must not lose both),
+	// else New removes it.
+	large := v.hasLarge(name)
+	if durable || large {
+		if err := v.syncTo(seq, end); err != nil {
+			return fmt.Errorf("%s %s: %w", op, name, err)
+		}
+	}
+	if large {
+		if err := v.dropLarge(ctx, name); err != nil {
+			return fmt.Errorf("%s %s: %w", op, name, err)
+		}
+	}
+	return nil
+}
+
+func (v *Volume) hasLarge(name string) bool {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	_, ok := v.largeNames[name]
+	return ok
+}
+
+func (v *Volume) dropLarge(ctx context.Context, name string) error {
+	if err := v.large.Delete(ctx, name); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	delete(v.largeNames, name)
+	v.mu.Unlock()
+	return nil
+}
+
+// putLarge stores the object as its own file, then retires a packed
+// version of the name with a durable tombstone (the stripe lock keeps the
+// name's tier stable meanwhile). Until the tombstone is
+// written the packed version is the one read; a crash in between keeps it
+// (the put was not acknowledged) and New removes the file.
+func (v *Volume) putLarge(ctx context.Context, op, name string, r io.Reader, size int64, durable bool) error {
+	v.mu.RLock()
+	_, packed := v.index[name]
+	v.mu.RUnlock()
+	var err error
+	// Over a packed version, the file must be durable before the
+	// tombstone is, or a crash could lose both.
+	if durable || packed {
+		err = v.large.Put(ctx, name, r, size)
+	} else {
+		err = v.large.PutDeferred(ctx, name, r, size)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	v.mu.Lock()
+	v.largeNames[name] = struct{}{}
+	v.mu.Unlock()
+	if packed {
+		if err := v.tombstone(name); err != nil {
+			return fmt.Errorf("%s %s: %w", op, name, err)
+		}
+	}
+	return nil
+}
+
+// tombstone durably deletes the packed version of name.
+func (v *Volume) tombstone(name string) error {
+	seq, end, _, err := v.appendEntry(write{kind: kindTombstone, name: name, mtime: v.opts.Now().UnixNano()})
+	if err != nil {
+		return err
+	}
+	return v.syncTo(seq, end)
+}
+
+// Delete removes the object durably: a tombstone for a packed object, the
+// file for a large one. Deleting a missing object returns nil.
+func (v *Volume) Delete(ctx context.Context, name string) error {
+	if err := hsm.CheckName(name); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	unlock := v.lockName(name)
+	defer unlock()
+	v.mu.RLock()
+	_, packed := v.index[name]
+	_, large := v.largeNames[name]
+	closed := v.closed
+	v.mu.RUnlock()
+	if closed {
+		return fmt.Errorf("delete %s: %w", name, ErrClosed)
+	}
+	if packed {
+		if err := v.tombstone(name); err != nil {
+			return fmt.Errorf("delete %s: %w", name, err)
+		}
+	}
+	if large {
+		if err := v.dropLarge(ctx, name); err != nil {
+			return fmt.Errorf("delete %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// readPacked returns a packed object's bytes and place; ok is false when
+// the name is not in the packs.
+func (v *Volume) readPacked(ctx context.Context, op, name string) (data []byte, l loc, ok bool, err error) {
+	if err := hsm.CheckName(name); err != nil {
+		return nil, loc{}, false, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	v.mu.RLock()
+	if v.closed {
+		v.mu.RUnlock()
+		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, ErrClosed)
+	}
+	l, ok = v.index[name]
+	if !ok {
+		_, large := v.largeNames[name]
+		v.mu.RUnlock()
+		if !large {
+			return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, hsm.ErrNotFound)
+		}
+		return nil, loc{}, false, nil
+	}
+	buf := make([]byte, l.n)
+	n, rerr := v.packs[l.seq].f.ReadAt(buf, l.off)
+	v.mu.RUnlock()
+	if n == len(buf) {
+		rerr = nil
+	}
+	if rerr != nil {
+		return nil, loc{}, false, fmt.Errorf("%s %s: read pack %d: %w", op, name, l.seq, rerr)
+	}
+	e, _, derr := decodeEntry(buf)
+	if derr == nil && (e.kind != kindPut || e.name != name) {
+		derr = fmt.Errorf("%w: entry names %q", ErrCorrupt, e.name)
+	}
+	if derr != nil {
+		return nil, loc{}, false, hsm.Permanent(fmt.Errorf("%s %s: pack %s offset %d: %w", op, name, v.packPath(l.seq), l.off, derr))
+	}
+	return e.data, l, true, nil
+}
+
+// Get returns a packed object from memory (read whole, checksum verified)
+// or opens a large one.
+func (v *Volume) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	data, _, ok, err := v.readPacked(ctx, "get", name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return v.large.Get(ctx, name)
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+
+func (v *Volume) GetRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
+	data, _, ok, err := v.readPacked(ctx, "get range", name)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return v.large.GetRange(ctx, name, off, length)
+	}
+	n, err := hsm.CheckRange(int64(len(data)), off, length)
+	if err != nil {
+		return nil, fmt.Errorf("get range %s: %w", name, err)
+	}
+	return io.NopCloser(bytes.NewReader(data[off : off+n])), nil
+}
+
+// Stat answers packed objects from the index without reading the pack.
+func (v *Volume) Stat(ctx context.Context, name string) (hsm.ObjectInfo, error) {
+	if err := hsm.CheckName(name); err != nil {
+		return hsm.ObjectInfo{}, fmt.Errorf("stat: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return hsm.ObjectInfo{}, fmt.Errorf("stat %s: %w", name, err)
+	}
+	v.mu.RLock()
+	l, ok := v.index[name]
+	closed := v.closed
+	v.mu.RUnlock()
+	switch {
+	case closed:
+		return hsm.ObjectInfo{}, fmt.Errorf("stat %s: %w", name, ErrClosed)
+	case ok:
+		return hsm.ObjectInfo{Name: name, Size: l.size, ModTime: time.Unix(0, l.mtime)}, nil
+	}
+	return v.large.Stat(ctx, name)
+}
