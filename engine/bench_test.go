@@ -91,13 +91,17 @@ func peakRSS() float64 {
 // is then the only I/O, which shows what the log path alone sustains.
 // msg/s counts answered deliveries; written-msg/s also waits for the
 // background writer to put every inline copy on the volume.
-// BENCH_WRITERS=n sets Options.InlineWriters.
+// BENCH_WRITERS=n sets Options.InlineWriters; BENCH_LAYOUT=localvol|packvol
+// the primary volume's layout (default packvol).
 func BenchmarkDeliver(b *testing.B) {
 	msgs := loadRealistic(b)
 	for _, mode := range []string{"inline", "first", "inline-memvol"} {
 		for _, conc := range []int{1, 8, 32} {
 			b.Run(fmt.Sprintf("%s/deliverers=%d", mode, conc), func(b *testing.B) {
 				o := &Options{FS: vfs.Default, CheckpointInterval: -1, BcryptCost: 4}
+				if l := os.Getenv("BENCH_LAYOUT"); l != "" {
+					o.PrimaryLayout = l
+				}
 				if n, err := strconv.Atoi(os.Getenv("BENCH_WRITERS")); err == nil {
 					o.InlineWriters = n
 				}

@@ -14,7 +14,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/hsm"
-	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/internal/vfsutil"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -37,7 +36,10 @@ type Engine struct {
 	log     *redolog.Log
 	db      *pebble.DB
 	primary hsm.Volume
-	volumes map[string]hsm.Volume
+	// ownPrimary is the default primary volume the engine opened and
+	// closes (a pack volume holds its pack files open); nil otherwise.
+	ownPrimary io.Closer
+	volumes    map[string]hsm.Volume
 	// deferred is the primary volume when it can defer fsyncs (inline
 	// blobs' copies wait for the checkpoint); nil otherwise.
 	deferred  hsm.DeferredSyncer
@@ -120,8 +122,7 @@ func (e *Engine) openVolumes() error {
 	o := &e.opts
 	e.primary = o.Primary
 	if e.primary == nil {
-		dir := e.fs.PathJoin(e.dir, VolumesDir, o.PrimaryName)
-		v, err := localvol.New(e.fs, dir, nil)
+		v, err := e.openPrimary()
 		if err != nil {
 			return fmt.Errorf("engine: open primary volume: %w", err)
 		}
@@ -193,6 +194,9 @@ func (e *Engine) closeStores() error {
 	}
 	if e.log != nil {
 		errs = append(errs, e.log.Close())
+	}
+	if e.ownPrimary != nil {
+		errs = append(errs, e.ownPrimary.Close())
 	}
 	if e.lock != nil {
 		errs = append(errs, e.lock.Close())

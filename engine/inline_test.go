@@ -74,7 +74,9 @@ func TestInlineCopiesAfterCrash(t *testing.T) {
 	for _, mode := range []string{"replayed", "flushed", "checkpointed"} {
 		t.Run(mode, func(t *testing.T) {
 			fs := vfs.NewCrashableMem()
-			e, err := Open("data", inlineOpts(fs))
+			o := inlineOpts(fs)
+			o.PrimaryLayout = LayoutLocal // the torn-file case is one file per blob
+			e, err := Open("data", o)
 			must(t, err)
 			must(t, e.CreateDomain(ctx, "i.example"))
 			a, err := e.CreateAccount(ctx, AccountSpec{Address: "u@i.example"})

@@ -36,6 +36,11 @@ type Options struct {
 	// Primary is the volume new blobs are written to. Default: a local
 	// volume at <data>/volumes/<PrimaryName>.
 	Primary hsm.Volume
+	// PrimaryLayout chooses the layout of a new default primary volume
+	// (Primary nil): LayoutPack (the default) or LayoutLocal. An existing
+	// <data>/volumes/<PrimaryName> keeps the layout it has (see
+	// primaryLayout), whatever this says.
+	PrimaryLayout string
 	// PrimaryName names the primary volume in events. Default "primary".
 	PrimaryName string
 	// Volumes are further volumes by name (blobs moved by HSM). The
@@ -96,6 +101,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.PrimaryName == "" {
 		c.PrimaryName = DefaultPrimaryName
+	}
+	if c.PrimaryLayout == "" {
+		c.PrimaryLayout = LayoutPack
 	}
 	if c.InlineBlobMax == 0 {
 		c.InlineBlobMax = DefaultInlineBlobMax
