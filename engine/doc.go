@@ -8,7 +8,11 @@
 //	<data>/LOCK              held while open (ErrLocked for a second process)
 //	<data>/redolog/          the redo log, source of truth
 //	<data>/meta/             Pebble: the projection and the applied LSN
-//	<data>/volumes/<name>/   local blob volumes; blobs at blobs/ab/<sha256 hex>
+//	<data>/volumes/<name>/   local blob volumes; blob names blobs/ab/<sha256 hex>.
+//	                         The default primary is a pack volume (hsm/packvol:
+//	                         packs/, large/) when new or empty; a directory made
+//	                         before packs (blobs/...) stays one file per blob
+//	                         (hsm/localvol). Options.PrimaryLayout, primary.go.
 //
 // # Write path
 //
