@@ -46,6 +46,35 @@ func (c *restoreCommon) bind(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&c.obeyHSM, "obey-hsm-policy", false, "place restored blobs as the HSM policy would (none configured: the primary volume)")
 }
 
+// run opens the data directory and the backup, finds the account named by
+// arg (an address as of at, or an id) with find, runs f on it and prints
+// f's report.
+func (c *restoreCommon) run(cmd *cobra.Command, arg string, find func(ctx context.Context, env *backupEnv, arg string) (uint64, error),
+	f func(ctx context.Context, r *restore.Restorer, acct uint64) (restore.Report, error)) error {
+	ctx := cmd.Context()
+	env, r, err := openRestoreEnv(ctx, c.dataDir)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	acct, err := find(ctx, env, arg)
+	if err != nil {
+		return err
+	}
+	rep, err := f(ctx, r, acct)
+	if err != nil {
+		return err
+	}
+	return printReport(cmd.OutOrStdout(), rep, c.json)
+}
+
+// liveAt finds an account by the address it had at t, or by id.
+func liveAt(t time.Time) func(ctx context.Context, env *backupEnv, arg string) (uint64, error) {
+	return func(ctx context.Context, env *backupEnv, arg string) (uint64, error) {
+		return resolveAccount(ctx, env.cat, arg, t)
+	}
+}
+
 func newRestoreCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore",
@@ -78,26 +107,12 @@ func newRestoreAccountCommand() *cobra.Command {
 			case !inPlace && into == "":
 				return usagef("give --into NEW or --in-place --yes")
 			}
-			ctx := cmd.Context()
-			env, r, err := openRestoreEnv(ctx, c.dataDir)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			src, err := resolveAccount(ctx, env.cat, args[0], at)
-			if err != nil {
-				return err
-			}
-			var rep restore.Report
-			if inPlace {
-				rep, err = r.InPlace(ctx, src, at)
-			} else {
-				rep, err = r.Account(ctx, src, at, strings.ToLower(into), restore.AccountOptions{HideInGAL: hide})
-			}
-			if err != nil {
-				return err
-			}
-			return printReport(cmd.OutOrStdout(), rep, c.json)
+			return c.run(cmd, args[0], liveAt(at), func(ctx context.Context, r *restore.Restorer, src uint64) (restore.Report, error) {
+				if inPlace {
+					return r.InPlace(ctx, src, at)
+				}
+				return r.Account(ctx, src, at, strings.ToLower(into), restore.AccountOptions{HideInGAL: hide})
+			})
 		},
 	}
 	c.bind(cmd)
@@ -129,21 +144,9 @@ func newRestoreUndeleteCommand() *cobra.Command {
 			if t2.Before(t1) {
 				return usagef("--to is before --from")
 			}
-			ctx := cmd.Context()
-			env, r, err := openRestoreEnv(ctx, c.dataDir)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			acct, err := resolveAccount(ctx, env.cat, args[0], restore.Latest)
-			if err != nil {
-				return err
-			}
-			rep, err := r.Undelete(ctx, acct, t1, t2)
-			if err != nil {
-				return err
-			}
-			return printReport(cmd.OutOrStdout(), rep, c.json)
+			return c.run(cmd, args[0], liveAt(restore.Latest), func(ctx context.Context, r *restore.Restorer, acct uint64) (restore.Report, error) {
+				return r.Undelete(ctx, acct, t1, t2)
+			})
 		},
 	}
 	c.bind(cmd)
@@ -168,21 +171,9 @@ func newRestoreItemCommand() *cobra.Command {
 			if err != nil {
 				return usagef("ITEM must be an item id (see tidemark backup ls): %v", err)
 			}
-			ctx := cmd.Context()
-			env, r, err := openRestoreEnv(ctx, c.dataDir)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			acct, err := resolveAccount(ctx, env.cat, args[0], restore.Latest)
-			if err != nil {
-				return err
-			}
-			rep, err := r.Item(ctx, acct, item, at, folder)
-			if err != nil {
-				return err
-			}
-			return printReport(cmd.OutOrStdout(), rep, c.json)
+			return c.run(cmd, args[0], liveAt(restore.Latest), func(ctx context.Context, r *restore.Restorer, acct uint64) (restore.Report, error) {
+				return r.Item(ctx, acct, item, at, folder)
+			})
 		},
 	}
 	c.bind(cmd)
@@ -202,21 +193,9 @@ func newRestoreDeletedAccountCommand() *cobra.Command {
 			if into == "" {
 				return usagef("--into NEW is required")
 			}
-			ctx := cmd.Context()
-			env, r, err := openRestoreEnv(ctx, c.dataDir)
-			if err != nil {
-				return err
-			}
-			defer env.Close()
-			old, err := resolveDeleted(ctx, env, args[0])
-			if err != nil {
-				return err
-			}
-			rep, err := r.DeletedAccount(ctx, old, strings.ToLower(into), restore.AccountOptions{})
-			if err != nil {
-				return err
-			}
-			return printReport(cmd.OutOrStdout(), rep, c.json)
+			return c.run(cmd, args[0], resolveDeleted, func(ctx context.Context, r *restore.Restorer, old uint64) (restore.Report, error) {
+				return r.DeletedAccount(ctx, old, strings.ToLower(into), restore.AccountOptions{})
+			})
 		},
 	}
 	c.bind(cmd)
