@@ -42,6 +42,7 @@ func (r *Repository) storeBlob(ctx context.Context, d dedup.Digest, raw []byte, 
 	if err != nil {
 		return 0, fmt.Errorf("put blob %s: %w", d, err)
 	}
+	r.blobs.addLoose(d, int64(len(enc)))
 	return int64(len(enc)), nil
 }
 
@@ -56,12 +57,33 @@ func (r *Repository) syncBlobs(ctx context.Context) error {
 	return nil
 }
 
-// ReadBlob returns the raw bytes of a stored blob, checked against its
-// digest, resolving the dictionary of a dictionary-compressed blob: a
-// mismatch or an undecodable object (or dictionary) fails with ErrCorrupt,
-// a missing blob with an error wrapping hsm.ErrNotFound, a missing
-// dictionary with ErrNoDictionary.
+// ReadBlob returns the raw bytes of a stored blob, loose or packed,
+// checked against its digest, resolving the dictionary of a
+// dictionary-compressed loose blob: a mismatch or an undecodable object,
+// chunk or dictionary fails with ErrCorrupt, a missing blob with an error
+// wrapping hsm.ErrNotFound, a missing dictionary with ErrNoDictionary.
 func (r *Repository) ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		where, loc, err := r.locate(ctx, d, attempt > 0)
+		if err != nil {
+			return nil, fmt.Errorf("read blob %s: %w", d, err)
+		}
+		if where != blobPacked {
+			return r.readLoose(ctx, d)
+		}
+		raw, err := r.readPacked(ctx, d, loc)
+		if hsm.IsNotFound(err) && attempt == 0 {
+			continue // the pack was repacked away since the index was read
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read blob %s: %w", d, err)
+		}
+		return raw, nil
+	}
+}
+
+// readLoose reads blobs/<digest>.
+func (r *Repository) readLoose(ctx context.Context, d dedup.Digest) ([]byte, error) {
 	b, err := hsm.ReadAll(ctx, r.vol, dedup.BlobName(d))
 	if err != nil {
 		return nil, fmt.Errorf("read blob %s: %w", d, err)
@@ -81,9 +103,14 @@ func (r *Repository) ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, erro
 	return raw, nil
 }
 
-// HasBlob reports whether a blob object exists (without reading it).
+// HasBlob reports whether the repository stores a blob, loose or packed
+// (without reading it).
 func (r *Repository) HasBlob(ctx context.Context, d dedup.Digest) (bool, error) {
-	_, err := r.vol.Stat(ctx, dedup.BlobName(d))
+	where, _, err := r.locate(ctx, d, false)
+	if err != nil || where != blobMissing {
+		return err == nil, err
+	}
+	_, err = r.vol.Stat(ctx, dedup.BlobName(d))
 	if hsm.IsNotFound(err) {
 		return false, nil
 	}

@@ -159,13 +159,35 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 	return cat, repo, nil
 }
 
+// TestCrashAtEveryRepositoryWrite crashes a format 1 repository (loose
+// blobs, a dictionary) at every write.
 func TestCrashAtEveryRepositoryWrite(t *testing.T) {
+	defer backup.SetNewFormat(1)()
 	// Train the dictionary early so storing it is one of the crash points.
 	defer backup.SetDictSample(3)()
+	crashEveryWrite(t, false)
+}
+
+// TestCrashAtEveryPackWrite crashes a packed repository at every write:
+// pack puts, segment puts, and the deferred loose blobs beside them (small
+// sizes so the workload makes multi-chunk packs and loose blobs).
+func TestCrashAtEveryPackWrite(t *testing.T) {
+	defer backup.SetPackSizes(256, 600)()
+	crashEveryWrite(t, true)
+}
+
+func crashEveryWrite(t *testing.T, wantPacks bool) {
 	h := newHarness(t, nil)
 	workload(t, h)
 	h.waitShipped()
 	ctx := context.Background()
+	packs := 0
+	if err := h.vol.List(ctx, "packs/", func(hsm.ObjectInfo) error { packs++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if (packs > 0) != wantPacks {
+		t.Fatalf("%d packs written", packs)
+	}
 	ref, err := h.cat.Digest(ctx)
 	if err != nil {
 		t.Fatal(err)

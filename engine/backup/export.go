@@ -28,7 +28,8 @@ const DefaultExportSegmentBytes = 8 << 20
 // chosen accounts as of a time). Records get LSNs 1, 2, 3, ... in the
 // order they are appended and are sealed into segments of about
 // SegmentBytes; blobs are stored once per digest, compressed, like the
-// scanner stores them. The manifest is written last, by Finish, so a
+// scanner stores them: small ones in packs (the last written by Finish),
+// large ones as loose objects. The manifest is written last, by Finish, so a
 // destination whose export was interrupted holds no tidemark-backup.json,
 // is not a repository, and (being non-empty) is refused by a second
 // export: remove it and start again.
@@ -41,6 +42,7 @@ type ExportWriter struct {
 	// first Append; default DefaultExportSegmentBytes.
 	SegmentBytes int
 
+	pack     *packWriter // small blobs; written whole by Finish, before the manifest
 	mu       sync.Mutex
 	blobs    map[dedup.Digest]bool
 	recs     []redolog.Record
@@ -76,7 +78,8 @@ func NewExportWriter(ctx context.Context, vol hsm.Volume, now time.Time) (*Expor
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	m := Manifest{Format: FormatVersion, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
-	return &ExportWriter{repo: &Repository{vol: vol, manifest: m}, blobs: map[dedup.Digest]bool{}, next: 1,
+	repo := &Repository{vol: vol, manifest: m}
+	return &ExportWriter{repo: repo, pack: newPackWriter(repo, nil), blobs: map[dedup.Digest]bool{}, next: 1,
 		SegmentBytes: DefaultExportSegmentBytes}, nil
 }
 
@@ -93,6 +96,10 @@ func (w *ExportWriter) PutBlob(ctx context.Context, d dedup.Digest, raw []byte) 
 	}
 	w.blobs[d] = true
 	w.mu.Unlock()
+	if len(raw) < packLooseMin {
+		w.pack.add(ctx, d, raw) // counted when Finish writes the last pack
+		return nil
+	}
 	n, err := w.repo.putBlob(ctx, d, raw)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -160,6 +167,16 @@ func (w *ExportWriter) Finish(ctx context.Context) (*Repository, ExportStats, er
 	if err := w.seal(ctx); err != nil {
 		return nil, ExportStats{}, err
 	}
+	packed, err := w.pack.flush(ctx)
+	if err != nil {
+		return nil, ExportStats{}, fmt.Errorf("export: %w", err)
+	}
+	w.mu.Lock()
+	for _, p := range packed {
+		w.blobN++
+		w.stored += p.stored
+	}
+	w.mu.Unlock()
 	b, err := json.MarshalIndent(w.repo.manifest, "", "  ")
 	if err != nil {
 		return nil, ExportStats{}, fmt.Errorf("export: %w", err)

@@ -7,3 +7,19 @@ func SetDictSample(n int) (restore func()) {
 	dictSampleBlobs = n
 	return func() { dictSampleBlobs = old }
 }
+
+// SetNewFormat makes InitRepository create repositories of format f (1:
+// loose blobs only) and returns a function restoring the default.
+func SetNewFormat(f int) (restore func()) {
+	old := newFormat
+	newFormat = f
+	return func() { newFormat = old }
+}
+
+// SetPackSizes sets the chunk size and the size from which blobs stay
+// loose, and returns a function restoring the defaults.
+func SetPackSizes(chunkRaw, looseMin int) (restore func()) {
+	oc, ol := packChunkRaw, packLooseMin
+	packChunkRaw, packLooseMin = chunkRaw, looseMin
+	return func() { packChunkRaw, packLooseMin = oc, ol }
+}

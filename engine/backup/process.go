@@ -116,6 +116,10 @@ func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) erro
 		if len(raw) == 0 {
 			raw, err = s.readSource(ctx, ref)
 		}
+		if err == nil && s.pack != nil && len(raw) < packLooseMin {
+			s.pack.add(ctx, ref.Digest, raw) // accounted for by waitUploads
+			return
+		}
 		var stored int64
 		if err == nil {
 			err = s.retry(ctx, "put blob", func() error {
@@ -144,18 +148,28 @@ type uploaded struct {
 	rec blobRec
 }
 
-// waitUploads waits for the background blob uploads, makes them durable
-// (one round of fsyncs for the whole batch on a volume that defers them)
+// waitUploads waits for the background blob uploads, writes the batch's
+// pending packs, makes loose blobs durable (one round of fsyncs for the
+// whole batch on a volume that defers them)
 // and records them in the pending batch. It returns before the caller
 // stores the segment or scan object that references the blobs, so such an
 // object is never durable while one of its blobs is not. Called with s.mu
 // held.
 func (s *Scanner) waitUploads(ctx context.Context) error {
 	s.uploads.Wait()
+	var packed []packedBlob
+	var perr error
+	if s.pack != nil {
+		// The batch's packs are stored durably (Put) before the segment.
+		packed, perr = s.pack.flush(ctx)
+	}
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
 	done, err := s.upDone, s.upErr
 	s.upDone, s.upErr = nil, nil
+	if err == nil {
+		err = perr
+	}
 	if err == nil && len(done) > 0 {
 		err = s.retry(ctx, "sync blobs", func() error { return s.repo.syncBlobs(ctx) })
 	}
@@ -170,6 +184,12 @@ func (s *Scanner) waitUploads(ctx context.Context) error {
 			return err
 		}
 	}
+	for _, p := range packed {
+		if err := s.tx.set(append([]byte{pBlob}, p.d[:]...), blobRec{Raw: p.raw, Stored: p.stored}); err != nil {
+			return err
+		}
+	}
+	s.stats.blobs.Add(int64(len(packed)))
 	return nil
 }
 

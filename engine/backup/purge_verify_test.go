@@ -16,6 +16,7 @@ import (
 )
 
 func TestPurgeKeepsRetentionWindow(t *testing.T) {
+	defer backup.SetNewFormat(1)()  // loose blobs, with a dictionary
 	defer backup.SetDictSample(3)() // blobs after the third use a dictionary
 	h := newHarness(t, nil)
 	snaps, ids := workload(t, h)
@@ -82,6 +83,7 @@ func TestPurgeKeepsRetentionWindow(t *testing.T) {
 }
 
 func TestVerifyFindsAndFixes(t *testing.T) {
+	defer backup.SetNewFormat(1)() // damages loose blobs; packs: TestVerifyPacks
 	h := newHarness(t, nil)
 	_, ids := workload(t, h)
 	h.waitShipped()
@@ -184,6 +186,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 }
 
 func TestVerifyMissingDictionary(t *testing.T) {
+	defer backup.SetNewFormat(1)() // dictionaries compress loose blobs only
 	defer backup.SetDictSample(2)()
 	h := newHarness(t, nil)
 	workload(t, h)

@@ -15,8 +15,15 @@ import (
 	"github.com/tidemark/tidemark/redolog"
 )
 
-// FormatVersion is the repository format this package writes and reads.
-const FormatVersion = 1
+// FormatVersion is the repository format a new repository gets: 2 stores
+// small blobs in packs (packs/), 1 stored every blob as a loose object
+// (blobs/). This package reads both and keeps writing a format 1
+// repository in format 1, so older binaries can still read it.
+const FormatVersion = 2
+
+// newFormat is the format InitRepository gives a new repository (a
+// variable for tests of format 1).
+var newFormat = FormatVersion
 
 // Manifest is the content of tidemark-backup.json.
 type Manifest struct {
@@ -33,7 +40,11 @@ type Repository struct {
 	vol      hsm.Volume
 	manifest Manifest
 	dicts    dictSet
+	blobs    blobIndex
 }
+
+// packed reports whether new small blobs go into packs (format 2).
+func (r *Repository) packed() bool { return r.manifest.Format >= 2 }
 
 // InitRepository creates the manifest on vol if it has none and opens the
 // repository. now stamps the creation time.
@@ -46,7 +57,7 @@ func InitRepository(ctx context.Context, vol hsm.Volume, now time.Time) (*Reposi
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)
 	}
-	m := Manifest{Format: FormatVersion, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
+	m := Manifest{Format: newFormat, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)

@@ -38,6 +38,7 @@ type Scanner struct {
 	maint        sync.Mutex           // compaction, snapshots and purge
 	supersededAt map[string]time.Time // segment → when first seen superseded (under maint)
 
+	pack      *packWriter    // nil for a format 1 repository (loose blobs only)
 	uploadSem chan struct{}  // bounds concurrent blob uploads
 	uploads   sync.WaitGroup // blob uploads of the open batch
 	upMu      sync.Mutex
@@ -71,6 +72,11 @@ func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource,
 	}
 	s := &Scanner{repo: repo, cat: cat, log: log, blobs: blobs, src: src, o: opts.withDefaults(), wake: make(chan struct{}, 1)}
 	s.uploadSem = make(chan struct{}, s.o.Uploads)
+	if repo.packed() {
+		s.pack = newPackWriter(repo, func(ctx context.Context, name string, b []byte) error {
+			return s.retry(ctx, "put pack", func() error { return repo.putObject(ctx, name, b) })
+		})
+	}
 	s.enabled.Store(true)
 	pos, err := cat.catchUp(context.Background(), repo)
 	if err != nil {

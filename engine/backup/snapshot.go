@@ -241,25 +241,27 @@ func (c *Catalog) applyUpTo(ctx context.Context, r *Repository, to uint64) error
 	return tx.b.Commit(pebble.Sync)
 }
 
-// indexBlobs records which blobs the repository holds, counting only
-// blobs a version references: those were durable before the segment that
-// references them was shipped. An unreferenced blob may be one the scanner
-// stored without fsync just before a crash (putBlobDeferred), possibly
-// torn; leaving it out makes the scanner store it again when it meets it.
+// indexBlobs records which blobs the repository holds (loose or packed),
+// counting only blobs a version references: those were durable before the
+// segment that references them was shipped. An unreferenced loose blob may
+// be one the scanner stored without fsync just before a crash
+// (putBlobDeferred), possibly torn; leaving it out makes the scanner store
+// it again when it meets it.
 func (c *Catalog) indexBlobs(ctx context.Context, r *Repository) error {
-	b := c.db.NewBatch()
-	err := r.vol.List(ctx, blobPrefix, func(o hsm.ObjectInfo) error {
-		d, ok := parseBlobObject(o.Name)
-		if !ok {
-			return nil
-		}
-		if _, ok, err := getValue(c.db, append([]byte{pRef}, d[:]...)); err != nil || !ok {
-			return err
-		}
-		return b.Set(append([]byte{pBlob}, d[:]...), mustMarshal(blobRec{Stored: o.Size}), nil)
-	})
+	held, err := r.blobSizes(ctx)
 	if err != nil {
 		return err
+	}
+	b := c.db.NewBatch()
+	for d, size := range held {
+		if _, ok, err := getValue(c.db, append([]byte{pRef}, d[:]...)); err != nil {
+			return err
+		} else if !ok {
+			continue
+		}
+		if err := b.Set(append([]byte{pBlob}, d[:]...), mustMarshal(blobRec{Stored: size}), nil); err != nil {
+			return err
+		}
 	}
 	return b.Commit(pebble.Sync)
 }

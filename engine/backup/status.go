@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/tidemark/tidemark/hsm"
@@ -20,7 +21,8 @@ type Status struct {
 	Segments         int       `json:"segments"`
 	Scans            int       `json:"scans"`
 	Snapshots        int       `json:"snapshots"`
-	Blobs            int       `json:"blobs"`
+	Blobs            int       `json:"blobs"` // distinct blobs, loose or packed
+	Packs            int       `json:"packs"`
 	RepositoryBytes  int64     `json:"repository_bytes"`
 	BlobBytes        int64     `json:"blob_bytes"`
 	LogicalBytes     int64     `json:"logical_bytes"` // raw size of every live item version's message
@@ -61,8 +63,11 @@ func RepositoryStatus(ctx context.Context, r *Repository, c *Catalog, st *Status
 	err := r.vol.List(ctx, "", func(o hsm.ObjectInfo) error {
 		st.RepositoryBytes += o.Size
 		switch {
-		case len(o.Name) > len(blobPrefix) && o.Name[:len(blobPrefix)] == blobPrefix:
+		case strings.HasPrefix(o.Name, blobPrefix):
 			st.Blobs++
+			st.BlobBytes += o.Size
+		case strings.HasPrefix(o.Name, packPrefix):
+			st.Packs++
 			st.BlobBytes += o.Size
 		case len(o.Name) > len(logPrefix) && o.Name[:len(logPrefix)] == logPrefix:
 			st.Segments++
@@ -75,6 +80,13 @@ func RepositoryStatus(ctx context.Context, r *Repository, c *Catalog, st *Status
 	})
 	if err != nil {
 		return err
+	}
+	if st.Packs > 0 {
+		held, err := r.blobSizes(ctx)
+		if err != nil {
+			return err
+		}
+		st.Blobs = len(held)
 	}
 	if c == nil {
 		return nil

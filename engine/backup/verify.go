@@ -53,6 +53,7 @@ type VerifyReport struct {
 	Scans     int       `json:"scans"`
 	Snapshots int       `json:"snapshots"`
 	Dicts     int       `json:"dictionaries"`
+	Packs     int       `json:"packs"`
 	Blobs     int       `json:"blobs_checked"`
 	Problems  []Problem `json:"problems"`
 }
@@ -82,11 +83,33 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 	if err := r.vol.List(ctx, "", func(o hsm.ObjectInfo) error { objects = append(objects, o); return nil }); err != nil {
 		return rep, err
 	}
-	stored := map[[32]byte]bool{}
+	stored := map[[32]byte]bool{}     // loose blobs
+	packedIn := map[[32]byte]string{} // packed blobs (good copies) → a pack
+	packBlobs := map[string][]dedup.Digest{}
 	referenced := map[[32]byte]bool{} // referenced by stored records
 	for _, o := range objects {
 		switch {
 		case o.Name == manifestName || strings.HasPrefix(o.Name, quarantinePrefix):
+		case strings.HasPrefix(o.Name, packPrefix):
+			if !isPackName(o.Name) {
+				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "not a pack name"))
+				continue
+			}
+			rep.Packs++
+			good, detail, err := r.checkPack(ctx, o.Name, o.Size, opts.ReadData)
+			if err != nil {
+				return rep, err
+			}
+			for _, d := range good {
+				packedIn[d] = o.Name
+			}
+			packBlobs[o.Name] = good
+			if detail != "" {
+				p := report(ProblemCorrupt, o.Name, detail)
+				if opts.Fix {
+					p.Fixed = r.salvagePack(ctx, o.Name, good) == nil
+				}
+			}
 		case strings.HasPrefix(o.Name, blobPrefix):
 			if d, ok := parseBlobObject(o.Name); ok {
 				stored[d] = true
@@ -184,6 +207,9 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 		rep.Blobs++
 		name := dedup.BlobName(dedup.Digest(d))
 		var p *Problem
+		if !stored[d] && packedIn[d] != "" {
+			continue // checked with its pack
+		}
 		if !stored[d] {
 			p = report(ProblemMissingBlob, name, "referenced blob is not in the repository")
 		} else if opts.ReadData {
@@ -214,6 +240,24 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			}
 		}
 	}
+	// Orphan packs: none of their blobs is referenced (purge removes
+	// unreferenced blobs from packs that still hold live ones).
+	if len(opts.Accounts) == 0 && c != nil {
+		names := make([]string, 0, len(packBlobs))
+		for name := range packBlobs {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			live := false
+			for _, d := range packBlobs[name] {
+				live = live || wanted[d]
+			}
+			if !live && len(packBlobs[name]) > 0 {
+				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, name, "no version references a blob of this pack"))
+			}
+		}
+	}
 	if c != nil {
 		if err := compareRebuild(ctx, r, c, report); err != nil {
 			return rep, err
@@ -230,6 +274,64 @@ func fixOrphan(ctx context.Context, r *Repository, c *Catalog, opts VerifyOption
 	if d, ok := parseBlobObject(p.Object); ok && p.Fixed && c != nil {
 		_ = c.db.Delete(append([]byte{pBlob}, d[:]...), syncWrite)
 	}
+}
+
+// checkPack reads a pack's index and, with readData, every chunk, and
+// returns the blobs it holds intact and, when it is damaged, what is wrong.
+func (r *Repository) checkPack(ctx context.Context, name string, size int64, readData bool) ([]dedup.Digest, string, error) {
+	pi, err := r.readPackIndex(ctx, name, size)
+	if isCorrupt(err) {
+		return nil, err.Error(), nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var good []dedup.Digest
+	var bad []string
+	for ci, c := range pi.Chunks {
+		var raw []byte
+		if readData {
+			stored, err := r.getRange(ctx, name, c.Off, c.Stored)
+			if err == nil {
+				raw, err = decodeChunk(stored, c)
+			}
+			if isCorrupt(err) {
+				bad = append(bad, fmt.Sprintf("chunk at %d: %v", c.Off, err))
+				continue
+			}
+			if err != nil {
+				return nil, "", err
+			}
+		}
+		for _, b := range pi.Blobs {
+			if b.Chunk != ci {
+				continue
+			}
+			if raw != nil && dedup.Sum(raw[b.Off:b.Off+b.Len]) != b.Digest {
+				bad = append(bad, fmt.Sprintf("blob %s: digest mismatch", b.Digest))
+				continue
+			}
+			good = append(good, b.Digest)
+		}
+	}
+	return good, strings.Join(bad, "; "), nil
+}
+
+// salvagePack stores the intact blobs of a damaged pack in a new pack,
+// durably, then moves the damaged one to quarantine/.
+func (r *Repository) salvagePack(ctx context.Context, name string, good []dedup.Digest) error {
+	w := newPackWriter(r, nil)
+	for _, d := range good {
+		raw, err := r.ReadBlob(ctx, d)
+		if err != nil {
+			continue
+		}
+		w.add(ctx, d, raw)
+	}
+	if _, err := w.flush(ctx); err != nil {
+		return err
+	}
+	return quarantine(ctx, r, name)
 }
 
 // quarantine moves an object under quarantine/ (copy, then delete).
