@@ -275,11 +275,13 @@ func (e *Engine) checkpointLoop() {
 			}
 		case <-t.C:
 			if e.applied.Load() == e.checkpoint.Load() && e.opts.SafeLSN == nil {
+				e.compactPrimary()
 				continue
 			}
 			if err := e.Checkpoint(context.Background()); err != nil && !errors.Is(err, ErrReadOnly) {
 				e.opts.Logger.Error("engine: checkpoint", "err", err)
 			}
+			e.compactPrimary()
 		}
 	}
 }

@@ -41,6 +41,11 @@ type Options struct {
 	// <data>/volumes/<PrimaryName> keeps the layout it has (see
 	// primaryLayout), whatever this says.
 	PrimaryLayout string
+	// CompactDeadFraction: after each timed checkpoint, packs of a pack
+	// primary volume whose dead bytes (expunged and replaced blobs) reach
+	// this fraction are rewritten, so deleted mail gives its disk space
+	// back. Default 0.5; negative disables.
+	CompactDeadFraction float64
 	// PrimaryName names the primary volume in events. Default "primary".
 	PrimaryName string
 	// Volumes are further volumes by name (blobs moved by HSM). The
@@ -104,6 +109,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.PrimaryLayout == "" {
 		c.PrimaryLayout = LayoutPack
+	}
+	if c.CompactDeadFraction == 0 {
+		c.CompactDeadFraction = 0.5
 	}
 	if c.InlineBlobMax == 0 {
 		c.InlineBlobMax = DefaultInlineBlobMax

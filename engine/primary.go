@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -62,4 +63,22 @@ func (e *Engine) openPrimary() (hsm.Volume, error) {
 	}
 	e.ownPrimary = v
 	return v, nil
+}
+
+// compactPrimary rewrites the packs of the engine's own pack primary volume
+// that blob collection has left mostly dead (Options.CompactDeadFraction).
+// It runs beside the writer: the volume serialises it with puts.
+func (e *Engine) compactPrimary() {
+	pv, ok := e.ownPrimary.(*packvol.Volume)
+	if !ok || e.opts.CompactDeadFraction < 0 || e.poisoned.Load() != nil {
+		return
+	}
+	st, err := pv.Compact(context.Background(), e.opts.CompactDeadFraction)
+	if err != nil {
+		e.opts.Logger.Error("engine: compact primary volume", "err", err)
+		return
+	}
+	if st.Packs > 0 {
+		e.opts.Logger.Info("engine: compacted primary volume", "packs", st.Packs, "copied", st.Copied, "freed_bytes", st.Freed)
+	}
 }

@@ -1,0 +1,71 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/hsm/packvol"
+)
+
+// TestExpungedMailFreesPackSpace checks that deleting mail gives the pack
+// primary volume's disk space back once collection and compaction have run.
+func TestExpungedMailFreesPackSpace(t *testing.T) {
+	o := testOptions(vfs.NewMem())
+	e, err := Open("data", o)
+	must(t, err)
+	defer e.Close()
+	pv, ok := e.ownPrimary.(*packvol.Volume)
+	if !ok {
+		t.Fatalf("default primary is %T, want a pack volume", e.ownPrimary)
+	}
+	must(t, e.CreateDomain(ctx, "example.org"))
+	a, err := e.CreateAccount(ctx, AccountSpec{Address: "a@example.org"})
+	must(t, err)
+	inbox := inboxOf(t, e, a.ID)
+	var ids []uint64
+	for i := 0; i < 200; i++ {
+		body := []byte("Subject: m\r\n\r\n" + string(rune('a'+i%26)) + string(make([]byte, 2000+i)))
+		res, err := e.Deliver(ctx, Delivery{Recipients: []uint64{a.ID}, Body: body})
+		must(t, err)
+		ids = append(ids, res[0].Item.ID)
+	}
+	must(t, e.Checkpoint(ctx))
+	// Roll the pack so the blobs sit in an older one, which compaction may
+	// rewrite (the newest pack is never compacted).
+	must(t, e.Close())
+	e, err = Open("data", o)
+	must(t, err)
+	defer e.Close()
+	pv = e.ownPrimary.(*packvol.Volume)
+	before := pv.Stats()
+	_, err = e.Expunge(ctx, a.ID, inbox.ID, ids[:180])
+	must(t, err)
+	// Collection runs on the writer after a checkpoint has passed the drop;
+	// compaction after a later timed checkpoint.
+	var after packvol.Stats
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		must(t, e.Checkpoint(ctx))
+		e.compactPrimary()
+		after = pv.Stats()
+		if after.PackBytes < before.PackBytes/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pack bytes %d (objects %d) after expunging 90%% of %d (objects %d)",
+				after.PackBytes, after.Objects, before.PackBytes, before.Objects)
+		}
+	}
+	must(t, e.Check(ctx))
+	items, err := e.ListItems(ctx, a.ID, inbox.ID)
+	must(t, err)
+	if len(items) != 20 {
+		t.Fatalf("%d items left, want 20", len(items))
+	}
+	for _, it := range items {
+		if _, err := e.ReadBlobRange(ctx, a.ID, it.ID, 0, -1); err != nil {
+			t.Fatalf("item %d unreadable after compaction: %v", it.ID, err)
+		}
+	}
+}
