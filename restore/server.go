@@ -17,7 +17,7 @@ import (
 	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
-	"github.com/tidemark/tidemark/hsm/localvol"
+	"github.com/tidemark/tidemark/hsm/packvol"
 	"github.com/tidemark/tidemark/internal/vfsutil"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -110,10 +110,13 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 	}
 	primary := opts.Primary
 	if primary == nil {
-		v, err := localvol.New(opts.FS, opts.FS.PathJoin(dataDir, "volumes", opts.PrimaryName), nil)
+		// The layout a new data directory gets from the engine: small
+		// blobs packed into append-only files.
+		v, err := packvol.New(opts.FS, opts.FS.PathJoin(dataDir, "volumes", opts.PrimaryName), nil)
 		if err != nil {
 			return rep, fmt.Errorf("restore server: primary volume: %w", err)
 		}
+		defer v.Close()
 		primary = v
 	}
 	if err := copyBlobs(ctx, repo, primary, atNs, opts, &rep); err != nil {
