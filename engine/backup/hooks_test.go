@@ -1,5 +1,11 @@
 package backup
 
+import (
+	"context"
+
+	"github.com/tidemark/tidemark/hsm"
+)
+
 // SetDictSample makes repositories train their dictionary after n blobs
 // and returns a function restoring the default; for the external tests.
 func SetDictSample(n int) (restore func()) {
@@ -22,4 +28,17 @@ func SetPackSizes(chunkRaw, looseMin int) (restore func()) {
 	oc, ol := packChunkRaw, packLooseMin
 	packChunkRaw, packLooseMin = chunkRaw, looseMin
 	return func() { packChunkRaw, packLooseMin = oc, ol }
+}
+
+// MustOpenForTest opens the repository on vol afresh (no cached index).
+func MustOpenForTest(t interface {
+	Helper()
+	Fatal(...any)
+}, vol hsm.Volume) *Repository {
+	t.Helper()
+	r, err := OpenRepository(context.Background(), vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

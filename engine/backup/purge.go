@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -30,6 +31,7 @@ type PurgeReport struct {
 	Items     int    // items whose every version was removed
 	Versions  int    // item versions removed
 	Blobs     int    // blobs no remaining version references, deleted
+	Packs     int    // packs rewritten without those blobs, or deleted
 	Segments  int    // segments and scans folded into the snapshot and deleted
 	Snapshots int    // older snapshots deleted
 	Snapshot  string // the snapshot written
@@ -182,6 +184,17 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 			}
 		}
 	}
+	gone := map[dedup.Digest]bool{}
+	for _, d := range dead {
+		if !inUse[d] {
+			gone[d] = true
+		}
+	}
+	if n, err := r.repackDead(ctx, gone); err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
+	} else {
+		rep.Packs = n
+	}
 	for _, d := range dead {
 		if inUse[d] {
 			continue
@@ -198,6 +211,75 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 }
 
 var errStop = fmt.Errorf("stop")
+
+// repackDeadFraction: a pack is rewritten once this share of its raw bytes
+// belongs to blobs nothing references.
+const repackDeadFraction = 0.25
+
+// repackDead removes the dead blobs from packs: a pack holding only dead
+// blobs is deleted; one whose dead share reaches repackDeadFraction is
+// rewritten, its live blobs stored durably in a new pack before the old
+// one is deleted. It returns how many packs it rewrote or deleted.
+func (r *Repository) repackDead(ctx context.Context, dead map[dedup.Digest]bool) (int, error) {
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	x := &r.blobs
+	x.mu.Lock()
+	if err := r.refreshBlobs(ctx); err != nil {
+		x.mu.Unlock()
+		return 0, err
+	}
+	indexes := make(map[string]packIndex, len(x.indexes))
+	for name, pi := range x.indexes {
+		indexes[name] = pi
+	}
+	x.mu.Unlock()
+	names := make([]string, 0, len(indexes))
+	for name := range indexes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	n := 0
+	for _, name := range names {
+		pi := indexes[name]
+		var all, deadBytes int64
+		for _, b := range pi.Blobs {
+			all += b.Len
+			if dead[b.Digest] {
+				deadBytes += b.Len
+			}
+		}
+		if deadBytes == 0 || float64(deadBytes) < repackDeadFraction*float64(all) {
+			continue
+		}
+		w := newPackWriter(r, nil)
+		for _, b := range pi.Blobs {
+			if dead[b.Digest] {
+				continue
+			}
+			raw, err := r.readPacked(ctx, b.Digest, blobLoc{pack: name, chunk: pi.Chunks[b.Chunk], off: b.Off, ln: b.Len})
+			if err != nil {
+				return n, fmt.Errorf("repack %s: %w", name, err) // verify reports it; keep the pack
+			}
+			w.add(ctx, b.Digest, raw)
+		}
+		if _, err := w.flush(ctx); err != nil {
+			return n, fmt.Errorf("repack %s: %w", name, err)
+		}
+		if err := r.vol.Delete(ctx, name); err != nil {
+			return n, fmt.Errorf("repack %s: %w", name, err)
+		}
+		n++
+	}
+	if n > 0 {
+		x.mu.Lock()
+		err := r.refreshBlobs(ctx)
+		x.mu.Unlock()
+		return n, err
+	}
+	return n, nil
+}
 
 // Purge runs Purge while the scanner holds off: no record is processed,
 // compacted or snapshotted meanwhile.

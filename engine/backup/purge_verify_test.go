@@ -18,6 +18,16 @@ import (
 func TestPurgeKeepsRetentionWindow(t *testing.T) {
 	defer backup.SetNewFormat(1)()  // loose blobs, with a dictionary
 	defer backup.SetDictSample(3)() // blobs after the third use a dictionary
+	purgeRetention(t, 1)
+}
+
+// TestPurgePacks purges a packed repository: packs whose blobs are mostly
+// dead are rewritten without them.
+func TestPurgePacks(t *testing.T) {
+	purgeRetention(t, 0)
+}
+
+func purgeRetention(t *testing.T, wantDicts int) {
 	h := newHarness(t, nil)
 	snaps, ids := workload(t, h)
 	h.waitShipped()
@@ -49,6 +59,9 @@ func TestPurgeKeepsRetentionWindow(t *testing.T) {
 	if rep.Items != len(before) || rep.Segments == 0 || rep.Snapshot == "" {
 		t.Fatalf("purge report %+v, want %d items", rep, len(before))
 	}
+	if wantDicts == 0 && (rep.Blobs == 0 || rep.Packs == 0) {
+		t.Fatalf("purge of a packed repository removed %d blobs, rewrote %d packs", rep.Blobs, rep.Packs)
+	}
 	if after, _ := cat.DeletedBetween(ctx, 0, time.Time{}, now); len(after) != 0 {
 		t.Fatalf("deleted items left after purge: %+v", after)
 	}
@@ -59,7 +72,7 @@ func TestPurgeKeepsRetentionWindow(t *testing.T) {
 		t.Fatalf("alice after purge: %v %v, want %v", got, err, want)
 	}
 	vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
-	if err != nil || len(vr.Problems) != 0 || vr.Dicts != 1 {
+	if err != nil || len(vr.Problems) != 0 || vr.Dicts != wantDicts {
 		t.Fatalf("verify after purge (want the dictionary kept): %+v %v", vr, err)
 	}
 	// The repository alone still rebuilds the same catalog.
@@ -237,5 +250,76 @@ func TestVerifyMissingDictionary(t *testing.T) {
 	}
 	if vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true}); err != nil || !vr.OK() {
 		t.Fatalf("verify with the dictionary back: %+v %v", vr, err)
+	}
+}
+
+// TestVerifyPacks damages one chunk of a pack: verify --read-data reports
+// the pack, --fix stores its intact blobs in a new pack, moves it to
+// quarantine and fetches the damaged chunk's blobs again from the mail
+// store; a second verify is clean and every blob reads back.
+func TestVerifyPacks(t *testing.T) {
+	defer backup.SetPackSizes(256, 1<<20)() // several chunks per pack
+	h := newHarness(t, nil)
+	_, ids := workload(t, h)
+	h.waitShipped()
+	ctx := context.Background()
+	st, err := h.cat.AccountAt(ctx, ids["alice"], h.clk.Now())
+	if err != nil || len(st.Items) < 3 {
+		t.Fatalf("alice: %d items, %v", len(st.Items), err)
+	}
+	h.stop()
+	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	vol := h.repo.Volume()
+	var packs []hsm.ObjectInfo
+	if err := vol.List(ctx, "packs/", func(o hsm.ObjectInfo) error { packs = append(packs, o); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(packs) == 0 {
+		t.Fatal("no packs written")
+	}
+	if vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 || vr.Packs != len(packs) {
+		t.Fatalf("verify of a sound repository: %+v %v", vr, err)
+	}
+	big := packs[0]
+	for _, p := range packs {
+		if p.Size > big.Size {
+			big = p
+		}
+	}
+	b, err := hsm.ReadAll(ctx, vol, big.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[12] ^= 0xff // inside the first chunk
+	if err := hsm.PutBytes(ctx, vol, big.Name, b); err != nil {
+		t.Fatal(err)
+	}
+	// Without --read-data only the index is checked: still sound.
+	if vr, err := backup.Verify(ctx, backup.MustOpenForTest(t, vol), cat, backup.VerifyOptions{}); err != nil || len(vr.Problems) != 0 {
+		t.Fatalf("verify without data: %+v %v", vr, err)
+	}
+	vr, err := backup.Verify(ctx, backup.MustOpenForTest(t, vol), cat, backup.VerifyOptions{ReadData: true})
+	if err != nil || vr.OK() || vr.Problems[0].Kind != backup.ProblemCorrupt || vr.Problems[0].Object != big.Name {
+		t.Fatalf("verify --read-data of a damaged pack: %+v %v", vr, err)
+	}
+	vr, err = backup.Verify(ctx, backup.MustOpenForTest(t, vol), cat, backup.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
+	if err != nil || !vr.OK() {
+		t.Fatalf("verify --fix: %+v %v", vr.Problems, err)
+	}
+	if _, err := vol.Stat(ctx, "quarantine/"+big.Name); err != nil {
+		t.Fatalf("damaged pack not in quarantine: %v", err)
+	}
+	repo := backup.MustOpenForTest(t, vol)
+	if vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 {
+		t.Fatalf("second verify: %+v %v", vr, err)
+	}
+	for _, it := range st.Items {
+		if raw, err := repo.ReadBlob(ctx, it.Digest); err != nil || dedup.Sum(raw) != it.Digest {
+			t.Fatalf("item %d after fix: %v", it.ID, err)
+		}
 	}
 }
