@@ -385,14 +385,16 @@ func full(dir string, msgs [][]byte, raw int64) error {
 	pprof.StopCPUProfile()
 	s.stop()
 	size := du(filepath.Join(dir, "repo"))
-	var blobs int
-	filepath.Walk(filepath.Join(dir, "repo", "blobs"), func(_ string, fi os.FileInfo, _ error) error {
+	objects := map[string]int{}
+	filepath.Walk(filepath.Join(dir, "repo"), func(p string, fi os.FileInfo, _ error) error {
 		if fi != nil && !fi.IsDir() {
-			blobs++
+			rel, _ := filepath.Rel(filepath.Join(dir, "repo"), p)
+			objects[strings.SplitN(rel, "/", 2)[0]]++
 		}
 		return nil
 	})
-	fmt.Printf("tidemark: first full backup of %d messages (%d bytes) in %s (%.1f MB/s, %.0f msg/s); repository %d bytes, %d blobs\n",
+	blobs := fmt.Sprintf("objects: %d packs, %d loose blobs, %d segments", objects["packs"], objects["blobs"], objects["log"])
+	fmt.Printf("tidemark: first full backup of %d messages (%d bytes) in %s (%.1f MB/s, %.0f msg/s); repository %d bytes, %s\n",
 		len(msgs), raw, took.Round(time.Millisecond), float64(raw)/took.Seconds()/1e6, float64(len(msgs))/took.Seconds(), size, blobs)
 
 	if *norestic {

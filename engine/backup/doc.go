@@ -14,17 +14,47 @@
 // repository before the merge still finds every range), purge (what
 // retention allows) and verify --fix (which moves, never deletes).
 //
-//	tidemark-backup.json                 {"format":1,"id":"…","created":"…"}
+//	tidemark-backup.json                 {"format":2,"id":"…","created":"…"}
 //	log/<first>-<last>.seg.zst           redo records first..last (020d LSNs)
 //	scan/<lsn>-<unixns>.scan.zst         SmartScan corrections, applied after record <lsn>
+//	packs/<2 hex>/<32 hex>.pack          small blobs compressed together (format 2; pack.go)
 //	blobs/<2 hex>/<64 hex>               one compressed message per digest (dedup framing)
 //	dict/<8 hex>.zdict                   zstd dictionary <id> for blobs (dedup.CodecZstdDict)
 //	catalog/<lsn>.snap.zst               catalog state at <lsn> + server configuration
 //	quarantine/<original name>           objects verify --fix moved aside
 //
+// # Packs (format 2)
+//
+// A repository of format 2 (every new one) stores blobs under 1 MiB in
+// pack objects, layout in pack.go: the scanner appends the raw blobs of a
+// batch to 1 MiB chunks, each compressed alone with zstd (plain, no
+// dictionary: within 1 MiB of mail the window finds what messages share,
+// ~30% less than per-message compression), and writes a pack once its
+// chunks reach 16 MiB or when the batch ships, whichever comes first. The
+// pack ends with its index (digest → chunk, offset, length; chunk offsets,
+// lengths and crc32c), so the repository stays self-describing: Rebuild,
+// status and readers list packs/ and read each trailer with one ranged
+// read; ReadBlob reads one chunk with one ranged read and keeps the last
+// 16 decoded chunks. A pack is stored with a durable Put before the
+// segment or scan object that references its blobs (so a copy holding a
+// segment holds its packs, if taken in name order or after the fact); a
+// pack written just before a crash whose segment never shipped leaves its
+// blobs unreferenced duplicates: the records are processed again and the
+// blobs packed again. When several packs hold a blob the smallest pack
+// name is read; a loose object of the same digest wins over any pack
+// (verify --fix stores a blob fetched again from the mail store loose).
+// Blobs of 1 MiB and more stay loose objects. Purge deletes a pack all of
+// whose blobs are dead and rewrites one whose dead share reaches 25%
+// (live blobs into a new pack, durable, then the old pack is deleted).
+// Verify checks each pack's index, with --read-data every chunk's crc32c,
+// decoding and blob digests; --fix stores the intact blobs of a damaged
+// pack in a new pack, moves the damaged one to quarantine/ and fetches the
+// rest again. A format 1 repository keeps storing loose blobs (so older
+// binaries still read it); the export writer writes format 2.
+//
 // # Blobs and dictionaries
 //
-// A blob is framed by package dedup: CodecZstd (0x01) for the first blobs
+// A loose blob is framed by package dedup: CodecZstd (0x01) for the first blobs
 // a repository receives, then CodecZstdDict (0x02, followed by the 4-byte
 // dictionary id) once the repository has trained a zstd dictionary for
 // mail from those first blobs (1,000 blobs or 16 MiB, recurring lines of
