@@ -11,9 +11,11 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 )
 
-// TestCorruptBlobReportedRestOfAccountRestored damages one blob and one
-// missing blob in the repository: both items are reported with their ids
-// and reasons, every other item comes back.
+// TestCorruptBlobReportedRestOfAccountRestored damages one blob and
+// removes another in the repository: both items are reported with their ids
+// and reasons, every other item comes back. The two are large enough to be
+// stored as objects of their own (small ones share pack chunks, and a
+// damaged chunk takes all its messages with it).
 func TestCorruptBlobReportedRestOfAccountRestored(t *testing.T) {
 	r := newRig(t, vfs.NewMem(), "c", nil)
 	a, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: "src@example.org", Password: "pw"})
@@ -22,7 +24,11 @@ func TestCorruptBlobReportedRestOfAccountRestored(t *testing.T) {
 	}
 	var items []engine.Item
 	for i := 0; i < 10; i++ {
-		res, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: []byte("Subject: " + strings.Repeat("x", i+1) + "\r\n\r\nhi\r\n")})
+		body := "Subject: " + strings.Repeat("x", i+1) + "\r\n\r\nhi\r\n"
+		if i == 3 || i == 7 {
+			body += strings.Repeat("large body line\r\n", 80000) // ~1.3 MB: a loose object
+		}
+		res, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: []byte(body)})
 		if err != nil || res[0].Err != nil {
 			t.Fatal(err, res[0].Err)
 		}
