@@ -1,6 +1,8 @@
 package event
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -121,19 +123,73 @@ func Decode(t Type, payload []byte) (Event, error) {
 }
 
 // Describe returns the type name and decoded event of a record payload, for
-// dumps. It falls back to the raw error when the payload does not decode.
+// dumps: digests are shown in hex, inline blob bytes as their length, and
+// password hashes are withheld (a dump is for reading, not for harvesting
+// hashes). It falls back to the decode error when the payload does not
+// decode.
 func Describe(t uint16, payload []byte) (name string, detail any) {
 	e, err := Decode(Type(t), payload)
 	if err != nil {
 		return Type(t).String(), map[string]string{"error": err.Error()}
 	}
-	if m, ok := e.(MessageAdded); ok && len(m.Blob) > 0 {
-		// A dump shows the blob's size, not its bytes.
-		m.Blob = nil
-		return Type(t).String(), struct {
-			MessageAdded
-			InlineBlob bool
-		}{m, true}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return Type(t).String(), map[string]string{"error": err.Error()}
 	}
-	return Type(t).String(), e
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Type(t).String(), map[string]string{"error": err.Error()}
+	}
+	if ma, ok := e.(MessageAdded); ok {
+		delete(m, "Blob")
+		m["InlineBlob"] = len(ma.Blob)
+	}
+	return Type(t).String(), tidy(m)
+}
+
+// tidy rewrites a decoded event for display: 32-byte digests as hex,
+// password hashes withheld, empty fields dropped.
+func tidy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			switch {
+			case val == nil:
+				delete(x, k)
+			case k == "PasswordHash" || k == "Hash":
+				if s, _ := val.(string); s != "" {
+					x[k] = "(withheld)"
+				} else {
+					delete(x, k)
+				}
+			case k == "Digest":
+				x[k] = digestHex(val)
+			default:
+				x[k] = tidy(val)
+			}
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = tidy(x[i])
+		}
+		return x
+	}
+	return v
+}
+
+func digestHex(v any) any {
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 32 {
+		return v
+	}
+	b := make([]byte, 32)
+	for i, n := range arr {
+		f, ok := n.(float64)
+		if !ok {
+			return v
+		}
+		b[i] = byte(f)
+	}
+	return hex.EncodeToString(b)
 }

@@ -2,10 +2,12 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -148,4 +150,29 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("decoded %v does not encode: %v", e.Type(), err)
 		}
 	})
+}
+
+func TestDescribe(t *testing.T) {
+	ev := MessageAdded{Digest: Digest{0xab, 1}, Size: 5, Blob: []byte("hello"),
+		Targets: []Target{{Account: 1, Folder: 2, Item: 3, UID: 4}}, Reason: AddDelivered, ItemType: ItemMessage}
+	name, d := Describe(uint16(TypeMessageAdded), MustEncode(ev))
+	b, _ := json.Marshal(d)
+	got := string(b)
+	if name != "MessageAdded" || !strings.Contains(got, `"Digest":"ab01000000`) || !strings.Contains(got, `"InlineBlob":5`) || strings.Contains(got, "hello") {
+		t.Fatalf("%s %s", name, got)
+	}
+	_, d = Describe(uint16(TypePasswordSet), MustEncode(PasswordSet{Account: 1, Hash: "$2a$10$secret"}))
+	b, _ = json.Marshal(d)
+	if strings.Contains(string(b), "secret") || !strings.Contains(string(b), "withheld") {
+		t.Fatalf("password hash shown: %s", b)
+	}
+	_, d = Describe(uint16(TypeAccountCreated), MustEncode(AccountCreated{Account: Account{ID: 1, PasswordHash: "$2a$10$secret"}}))
+	b, _ = json.Marshal(d)
+	if strings.Contains(string(b), "secret") {
+		t.Fatalf("password hash shown: %s", b)
+	}
+	_, d = Describe(uint16(TypeFlagsChanged), []byte{1, 0xff})
+	if m, ok := d.(map[string]string); !ok || m["error"] == "" {
+		t.Fatalf("undecodable payload: %#v", d)
+	}
 }
