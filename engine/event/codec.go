@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -136,8 +137,11 @@ func Describe(t uint16, payload []byte) (name string, detail any) {
 	if err != nil {
 		return Type(t).String(), map[string]string{"error": err.Error()}
 	}
+	// Numbers stay exact (times are int64 nanoseconds, beyond float64).
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := dec.Decode(&m); err != nil {
 		return Type(t).String(), map[string]string{"error": err.Error()}
 	}
 	if ma, ok := e.(MessageAdded); ok {
@@ -185,11 +189,15 @@ func digestHex(v any) any {
 	}
 	b := make([]byte, 32)
 	for i, n := range arr {
-		f, ok := n.(float64)
+		num, ok := n.(json.Number)
 		if !ok {
 			return v
 		}
-		b[i] = byte(f)
+		x, err := num.Int64()
+		if err != nil || x < 0 || x > 255 {
+			return v
+		}
+		b[i] = byte(x)
 	}
 	return hex.EncodeToString(b)
 }

@@ -161,6 +161,10 @@ func TestDescribe(t *testing.T) {
 	if name != "MessageAdded" || !strings.Contains(got, `"Digest":"ab01000000`) || !strings.Contains(got, `"InlineBlob":5`) || strings.Contains(got, "hello") {
 		t.Fatalf("%s %s", name, got)
 	}
+	_, d = Describe(uint16(TypeAccountCreated), MustEncode(AccountCreated{Account: Account{ID: 1, Created: 1795877232533914613}}))
+	if b, _ = json.Marshal(d); !strings.Contains(string(b), "1795877232533914613") {
+		t.Fatalf("time lost precision: %s", b)
+	}
 	_, d = Describe(uint16(TypePasswordSet), MustEncode(PasswordSet{Account: 1, Hash: "$2a$10$secret"}))
 	b, _ = json.Marshal(d)
 	if strings.Contains(string(b), "secret") || !strings.Contains(string(b), "withheld") {
