@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"mime"
+	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
@@ -24,8 +28,9 @@ const timeLayout = "2006-01-02 15:04:05.000000000 MST"
 func newBackupLsCommand() *cobra.Command {
 	var c restoreCommon
 	var folder string
+	var headers bool
 	cmd := &cobra.Command{
-		Use:   "ls ACCOUNT [--at T] [--folder F]",
+		Use:   "ls ACCOUNT [--at T] [--folder F] [--headers]",
 		Short: "List an account's folders and items as of a time",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,18 +66,61 @@ func newBackupLsCommand() *cobra.Command {
 			}
 			var rows [][]string
 			for _, it := range st.Items {
-				rows = append(rows, []string{strconv.FormatUint(it.ID, 10), it.FolderPath, strconv.FormatUint(uint64(it.UID), 10),
-					strings.Join(it.Flags, " "), it.InternalDate.Local().Format("2006-01-02 15:04"), formatBytes(it.Size)})
+				row := []string{strconv.FormatUint(it.ID, 10), it.FolderPath, strconv.FormatUint(uint64(it.UID), 10),
+					strings.Join(it.Flags, " "), it.InternalDate.Local().Format("2006-01-02 15:04"), formatBytes(it.Size)}
+				if headers {
+					from, subject := "", ""
+					if b, err := env.repo.ReadBlob(ctx, it.Digest); err != nil {
+						subject = "(unreadable: " + err.Error() + ")"
+					} else {
+						from, subject = summaryHeaders(b)
+					}
+					row = append(row, from, subject)
+				}
+				rows = append(rows, row)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s (account %d) as of %s: %d folders, %d items\n", st.Version.Account.Address, acct,
 				c.at, len(st.Folders), len(st.Items))
-			return table(cmd.OutOrStdout(), []string{"ITEM", "FOLDER", "UID", "FLAGS", "DATE", "SIZE"}, rows)
+			head := []string{"ITEM", "FOLDER", "UID", "FLAGS", "DATE", "SIZE"}
+			if headers {
+				head = append(head, "FROM", "SUBJECT")
+			}
+			return table(cmd.OutOrStdout(), head, rows)
 		},
 	}
 	c.bind(cmd)
 	cmd.Flags().StringVar(&c.at, "at", "last", "point in time")
 	cmd.Flags().StringVar(&folder, "folder", "", "only this folder and its subfolders")
+	cmd.Flags().BoolVar(&headers, "headers", false, "also show each message's From and Subject (reads every listed message from the repository)")
 	return cmd
+}
+
+// summaryHeaders returns a message's From and Subject, MIME-decoded and cut
+// to a line's width, for listings. Malformed headers give what can be read.
+func summaryHeaders(msg []byte) (from, subject string) {
+	end := bytes.Index(msg, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = bytes.Index(msg, []byte("\n\n"))
+	}
+	if end < 0 {
+		end = len(msg)
+	}
+	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(msg[:end:end], "\r\n\r\n"...)))).ReadMIMEHeader()
+	if err != nil && h == nil {
+		return "", ""
+	}
+	dec := new(mime.WordDecoder)
+	clean := func(s string) string {
+		if d, err := dec.DecodeHeader(s); err == nil {
+			s = d
+		}
+		s = strings.Join(strings.Fields(s), " ")
+		if r := []rune(s); len(r) > 60 {
+			s = string(r[:59]) + "…"
+		}
+		return s
+	}
+	return clean(h.Get("From")), clean(h.Get("Subject"))
 }
 
 func newBackupItemCommand() *cobra.Command {

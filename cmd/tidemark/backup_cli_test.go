@@ -76,6 +76,9 @@ func TestBackupAndRestoreCLI(t *testing.T) {
 	if got := strings.Count(ls, " INBOX "); got != 20 || !strings.Contains(ls, "20 items") {
 		t.Fatalf("backup ls shows %d of 20 messages:\n%s", got, ls)
 	}
+	if ls := tm(t, bin, "backup", "ls", "alice@example.org", "--headers", "--data", dir); strings.Count(ls, "drill b") != 20 || !strings.Contains(ls, "drill@example.org") {
+		t.Fatalf("backup ls --headers does not show subjects and senders:\n%s", ls)
+	}
 	tm(t, bin, "backup", "scan", "--data", dir)
 	tm(t, bin, "backup", "purge", "--days", "0", "--data", dir)
 	if out := tm(t, bin, "backup", "config", "--data", dir); !strings.Contains(out, "[backup]") {
