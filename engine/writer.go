@@ -127,7 +127,7 @@ func (e *Engine) round(cmds []*command) {
 		err error
 	}
 	answers := make([]pending, 0, len(cmds))
-	for _, c := range cmds {
+	for i, c := range cmds {
 		if err := c.ctx.Err(); err != nil {
 			answers = append(answers, pending{c, nil, err})
 			continue
@@ -144,11 +144,21 @@ func (e *Engine) round(cmds []*command) {
 		}
 		if err != nil {
 			// The batch may hold part of this event: nothing of the round
-			// can be trusted, but nothing was written either.
+			// can be trusted, but nothing was written either. Every
+			// command of the round is answered, including those not yet
+			// built, whose callers would otherwise wait for ever.
+			aborted := fmt.Errorf("engine: round aborted: %w", err)
 			for _, a := range answers {
-				a.c.answer(nil, fmt.Errorf("engine: round aborted: %w", err))
+				if a.err != nil {
+					a.c.answer(nil, a.err)
+				} else {
+					a.c.answer(nil, aborted)
+				}
 			}
 			c.answer(nil, fmt.Errorf("engine: apply %v: %w", ev.Type(), err))
+			for _, rest := range cmds[i+1:] {
+				rest.answer(nil, aborted)
+			}
 			e.opts.Logger.Error("engine: apply failed in write round", "type", ev.Type(), "err", err)
 			return
 		}
