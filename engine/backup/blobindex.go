@@ -65,13 +65,49 @@ func (x *blobIndex) addLoose(d dedup.Digest, size int64) {
 }
 
 // place maps pi's blobs to pack name; among several packs holding one
-// blob the smallest name wins, so every reader picks the same copy.
+// blob the one packBefore orders first wins, so every reader picks the
+// same copy, and the pack a merge wrote (it holds every blob of the packs
+// it merged) wins over those.
 func (x *blobIndex) place(name string, pi packIndex) {
 	for _, b := range pi.Blobs {
-		if cur, ok := x.byDigest[b.Digest]; ok && cur.pack < name {
+		if cur, ok := x.byDigest[b.Digest]; ok && !packBefore(name, len(pi.Blobs), cur.pack, len(x.indexes[cur.pack].Blobs)) {
 			continue
 		}
 		x.byDigest[b.Digest] = blobLoc{pack: name, chunk: pi.Chunks[b.Chunk], off: b.Off, ln: b.Len}
+	}
+}
+
+// packBefore reports whether pack a (holding na blobs) is read in
+// preference to pack b (holding nb): the pack with more blobs, then the
+// smaller name.
+func packBefore(a string, na int, b string, nb int) bool {
+	if na != nb {
+		return na > nb
+	}
+	return a < b
+}
+
+// forget drops objects this process deleted: packs (their blobs are
+// placed again among the packs left) and loose blobs.
+func (x *blobIndex) forget(names ...string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.init()
+	gone := false
+	for _, name := range names {
+		if d, ok := parseBlobObject(name); ok {
+			delete(x.loose, d)
+		} else if _, ok := x.packs[name]; ok {
+			delete(x.packs, name)
+			delete(x.indexes, name)
+			gone = true
+		}
+	}
+	if gone {
+		x.byDigest = map[dedup.Digest]blobLoc{}
+		for n, pi := range x.indexes {
+			x.place(n, pi)
+		}
 	}
 }
 

@@ -10,7 +10,8 @@ import (
 	"github.com/tidemark/tidemark/redolog"
 )
 
-// maintain runs compaction and periodic snapshots until ctx ends.
+// maintain runs compaction, pack merges and periodic snapshots until ctx
+// ends.
 func (s *Scanner) maintain(ctx context.Context) {
 	tick := time.Second
 	if len(s.o.CompactLevels) > 0 && s.o.CompactLevels[0]/4 < tick {
@@ -18,6 +19,7 @@ func (s *Scanner) maintain(ctx context.Context) {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	var lastMerge time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -27,6 +29,14 @@ func (s *Scanner) maintain(ctx context.Context) {
 		for _, w := range s.o.CompactLevels {
 			if _, err := s.Compact(ctx, w); err != nil && ctx.Err() == nil {
 				s.o.Logger.Warn("backup: compaction failed", "window", w, "err", err)
+			}
+		}
+		// Pack maintenance lists packs/ and blobs/ afresh: every half
+		// of the smallest window is often enough.
+		if len(s.o.CompactLevels) > 0 && s.o.Now().Sub(lastMerge) >= s.o.CompactLevels[0]/2 {
+			lastMerge = s.o.Now()
+			if _, err := s.MergePacks(ctx); err != nil && ctx.Err() == nil {
+				s.o.Logger.Warn("backup: pack merge failed", "err", err)
 			}
 		}
 		if s.o.SnapshotInterval > 0 && s.o.Now().Sub(s.lastSnap) >= s.o.SnapshotInterval {

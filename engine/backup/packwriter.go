@@ -29,6 +29,9 @@ var (
 type packWriter struct {
 	r   *Repository
 	put func(ctx context.Context, name string, b []byte) error
+	// target overrides packTargetBytes when positive (a merge writes
+	// each group of packs as one pack).
+	target int
 
 	mu          sync.Mutex
 	open        []byte      // raw bytes of the open chunk
@@ -87,7 +90,11 @@ func (w *packWriter) seal(ctx context.Context, chunk []byte, blobs []packEntry, 
 		w.sealed = append(w.sealed, sealedChunk{framed: framed, raw: int64(len(chunk)), blobs: blobs})
 		w.sealedBytes += len(framed)
 	}
-	if len(w.sealed) == 0 || (!force && w.sealedBytes < packTargetBytes) {
+	target := packTargetBytes
+	if w.target > 0 {
+		target = w.target
+	}
+	if len(w.sealed) == 0 || (!force && w.sealedBytes < target) {
 		w.mu.Unlock()
 		return
 	}

@@ -24,14 +24,22 @@ type PurgeOptions struct {
 	Now time.Time
 	// Config is stored with the snapshot purge writes.
 	Config ConfigSnapshot
+	// Grace is how long the packs purge rewrites and the loose blobs it
+	// finds dead are kept before they are deleted, so that a copy of the
+	// repository taken while purge runs stays restorable (grace.go). The
+	// deletion itself happens at the scanner's next maintenance pass, or
+	// the next purge, once due. Default DefaultSupersededGrace; negative
+	// deletes at the end of this purge.
+	Grace time.Duration
 }
 
 // PurgeReport says what Purge removed.
 type PurgeReport struct {
 	Items     int    // items whose every version was removed
 	Versions  int    // item versions removed
-	Blobs     int    // blobs no remaining version references, deleted
-	Packs     int    // packs rewritten without those blobs, or deleted
+	Blobs     int    // blobs no remaining version references, removed (loose objects deleted after the grace period)
+	Packs     int    // packs rewritten without those blobs, or holding only those: to be deleted after the grace period
+	Deleted   int    // objects deleted whose grace period had passed (this purge's or earlier ones)
 	Segments  int    // segments and scans folded into the snapshot and deleted
 	Snapshots int    // older snapshots deleted
 	Snapshot  string // the snapshot written
@@ -190,22 +198,43 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 			gone[d] = true
 		}
 	}
-	if n, err := r.repackDead(ctx, gone); err != nil {
-		return rep, fmt.Errorf("purge: %w", err)
-	} else {
-		rep.Packs = n
+	grace := opts.Grace
+	if grace == 0 {
+		grace = DefaultSupersededGrace
 	}
+	due := opts.Now.Add(max(grace, 0))
+	pending, err := c.pendingDeletes()
+	if err != nil {
+		return rep, err
+	}
+	old, loose, err := r.repackDead(ctx, gone, pending)
+	if err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
+	}
+	rep.Packs = len(old)
+	if err := c.deferDelete(old, due); err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
+	}
+	// The blobs' catalog entries go now (the scanner stores a blob that
+	// comes back again); loose objects wait for the grace period.
+	var looseGone []string
 	for _, d := range dead {
 		if inUse[d] {
 			continue
 		}
-		if err := r.vol.Delete(ctx, dedup.BlobName(dedup.Digest(d))); err != nil {
-			return rep, fmt.Errorf("purge: delete blob: %w", err)
-		}
 		if err := c.db.Delete(append([]byte{pBlob}, d[:]...), pebble.Sync); err != nil {
 			return rep, err
 		}
+		if loose[d] {
+			looseGone = append(looseGone, dedup.BlobName(dedup.Digest(d)))
+		}
 		rep.Blobs++
+	}
+	if err := c.deferDelete(looseGone, due); err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
+	}
+	if rep.Deleted, err = reapDeletes(ctx, r, c, opts.Now, nil, nil); err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
 	}
 	return rep, nil
 }
@@ -217,32 +246,34 @@ var errStop = fmt.Errorf("stop")
 const repackDeadFraction = 0.25
 
 // repackDead removes the dead blobs from packs: a pack holding only dead
-// blobs is deleted; one whose dead share reaches repackDeadFraction is
-// rewritten, its live blobs stored durably in a new pack before the old
-// one is deleted. It returns how many packs it rewrote or deleted.
-func (r *Repository) repackDead(ctx context.Context, dead map[dedup.Digest]bool) (int, error) {
+// blobs is returned to be deleted; one whose dead share reaches
+// repackDeadFraction is rewritten, its live blobs stored durably in a new
+// pack, and returned to be deleted. Packs already waiting for deletion
+// are left alone. It also returns which dead blobs are stored loose.
+func (r *Repository) repackDead(ctx context.Context, dead map[dedup.Digest]bool, pending map[string]int64) ([]string, map[dedup.Digest]bool, error) {
 	if len(dead) == 0 {
-		return 0, nil
+		return nil, nil, nil
 	}
-	x := &r.blobs
-	x.mu.Lock()
-	if err := r.refreshBlobs(ctx); err != nil {
-		x.mu.Unlock()
-		return 0, err
+	v, err := r.viewPacks(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	indexes := make(map[string]packIndex, len(x.indexes))
-	for name, pi := range x.indexes {
-		indexes[name] = pi
+	loose := map[dedup.Digest]bool{}
+	for d := range dead {
+		if v.loose[d] {
+			loose[d] = true
+		}
 	}
-	x.mu.Unlock()
-	names := make([]string, 0, len(indexes))
-	for name := range indexes {
-		names = append(names, name)
+	names := make([]string, 0, len(v.indexes))
+	for name := range v.indexes {
+		if _, waiting := pending[name]; !waiting {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
-	n := 0
+	var old []string
 	for _, name := range names {
-		pi := indexes[name]
+		pi := v.indexes[name]
 		var all, deadBytes int64
 		for _, b := range pi.Blobs {
 			all += b.Len
@@ -260,25 +291,16 @@ func (r *Repository) repackDead(ctx context.Context, dead map[dedup.Digest]bool)
 			}
 			raw, err := r.readPacked(ctx, b.Digest, blobLoc{pack: name, chunk: pi.Chunks[b.Chunk], off: b.Off, ln: b.Len})
 			if err != nil {
-				return n, fmt.Errorf("repack %s: %w", name, err) // verify reports it; keep the pack
+				return old, loose, fmt.Errorf("repack %s: %w", name, err) // verify reports it; keep the pack
 			}
 			w.add(ctx, b.Digest, raw)
 		}
 		if _, err := w.flush(ctx); err != nil {
-			return n, fmt.Errorf("repack %s: %w", name, err)
+			return old, loose, fmt.Errorf("repack %s: %w", name, err)
 		}
-		if err := r.vol.Delete(ctx, name); err != nil {
-			return n, fmt.Errorf("repack %s: %w", name, err)
-		}
-		n++
+		old = append(old, name)
 	}
-	if n > 0 {
-		x.mu.Lock()
-		err := r.refreshBlobs(ctx)
-		x.mu.Unlock()
-		return n, err
-	}
-	return n, nil
+	return old, loose, nil
 }
 
 // Purge runs Purge while the scanner holds off: no record is processed,
@@ -297,5 +319,6 @@ func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (PurgeRepo
 			cfg = c
 		}
 	}
-	return Purge(ctx, s.repo, s.cat, PurgeOptions{Retention: retention, Now: s.o.Now(), Config: cfg})
+	grace := s.o.SupersededGrace
+	return Purge(ctx, s.repo, s.cat, PurgeOptions{Retention: retention, Now: s.o.Now(), Config: cfg, Grace: grace})
 }

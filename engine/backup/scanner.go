@@ -35,8 +35,11 @@ type Scanner struct {
 	batchBlob map[dedup.Digest]bool
 	rescan    []uint64
 
-	maint        sync.Mutex           // compaction, snapshots and purge
+	maint        sync.Mutex           // compaction, pack merges, snapshots and purge
 	supersededAt map[string]time.Time // segment → when first seen superseded (under maint)
+	mergeBad     map[string]bool      // packs a merge could not read (under maint)
+	bornMu       sync.Mutex
+	packBorn     map[string]time.Time // pack → when written or first listed (packmerge.go)
 
 	pack      *packWriter    // nil for a format 1 repository (loose blobs only)
 	uploadSem chan struct{}  // bounds concurrent blob uploads
@@ -72,9 +75,16 @@ func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource,
 	}
 	s := &Scanner{repo: repo, cat: cat, log: log, blobs: blobs, src: src, o: opts.withDefaults(), wake: make(chan struct{}, 1)}
 	s.uploadSem = make(chan struct{}, s.o.Uploads)
+	s.mergeBad, s.packBorn = map[string]bool{}, map[string]time.Time{}
 	if repo.packed() {
 		s.pack = newPackWriter(repo, func(ctx context.Context, name string, b []byte) error {
-			return s.retry(ctx, "put pack", func() error { return repo.putObject(ctx, name, b) })
+			err := s.retry(ctx, "put pack", func() error { return repo.putObject(ctx, name, b) })
+			if err == nil {
+				s.bornMu.Lock()
+				s.packBorn[name] = s.o.Now()
+				s.bornMu.Unlock()
+			}
+			return err
 		})
 	}
 	s.enabled.Store(true)

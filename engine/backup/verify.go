@@ -232,10 +232,19 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			p.Fixed = refetch(ctx, r, opts.Source, dedup.Digest(d)) == nil
 		}
 	}
+	// Objects waiting for their grace period (grace.go) are no orphans:
+	// maintenance or the next purge deletes them.
+	var pending map[string]int64
+	if c != nil {
+		var err error
+		if pending, err = c.pendingDeletes(); err != nil {
+			return rep, err
+		}
+	}
 	// Orphan blobs: stored, referenced by nothing.
 	if len(opts.Accounts) == 0 && c != nil {
 		for _, d := range sortedDigests(stored) {
-			if !wanted[d] {
+			if _, waiting := pending[dedup.BlobName(dedup.Digest(d))]; !wanted[d] && !waiting {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, dedup.BlobName(dedup.Digest(d)), "no version references this blob"))
 			}
 		}
@@ -253,7 +262,7 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			for _, d := range packBlobs[name] {
 				live = live || wanted[d]
 			}
-			if !live && len(packBlobs[name]) > 0 {
+			if _, waiting := pending[name]; !live && !waiting && len(packBlobs[name]) > 0 {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, name, "no version references a blob of this pack"))
 			}
 		}
