@@ -20,11 +20,13 @@
 //
 //	+--------+---------+---------+---------+
 //	| "TMPK" | version | flags   | seq     |
-//	| 4 B    | u16 = 1 | u16 = 0 | u64     |
+//	| 4 B    | u16 = 2 | u16 = 0 | u64     |
 //	+--------+---------+---------+---------+
 //
 // seq repeats the number in the file name; a pack whose header disagrees
-// with its name is corrupt.
+// with its name is corrupt. Version 2 packs may hold sync marks; version 1
+// packs (written before sync marks existed) are still read, under the
+// torn tail rule they were written with. New packs are always version 2.
 //
 // # Entry (little endian), appended one after another after the header
 //
@@ -37,9 +39,24 @@
 // data, so no bit of an entry escapes it. kind 1 is a put: name holds the
 // object name (valid per hsm.CheckName, 1..65535 bytes), data its bytes,
 // time its modification time (unix ns, from Options.Now). kind 2 is a
-// tombstone: the name was deleted, dlen is 0. rsvd is 0. Any other value,
-// a bad checksum or an entry running past the end of the file is a bad
-// entry.
+// tombstone: the name was deleted, dlen is 0. kind 3 is a sync mark (next
+// section). rsvd is 0. Any other value, a bad checksum or an entry running
+// past the end of the file is a bad entry.
+//
+// # Sync mark (kind 3, 36 bytes)
+//
+//	+------------+-----+-----+---------+----------+----------+---------+------------+
+//	| crc32c u32 | 3   | 0   | nlen=0  | dlen=16  | time i64 | seq u64 | synced u64 |
+//	+------------+-----+-----+---------+----------+----------+---------+------------+
+//
+// After an fsync of the newest pack covered its first synced bytes, the
+// next append to that pack (or Close, if none comes) first writes a sync
+// mark recording synced; time is when the mark was written. A mark is
+// valid only with seq equal to its pack's and 16 <= synced <= its own
+// offset. The index ignores marks, Compact drops them, Stats counts them
+// as dead bytes. A mark in a version 1 pack is a bad entry. Cost: one
+// mark per fsync that an append follows, written in the same WriteAt as
+// that entry.
 //
 // # Index and replacement
 //
@@ -56,16 +73,33 @@
 // handle per pack. An index checkpoint that lets New scan only the bytes
 // after it is not written yet.
 //
-// # Torn tail rule (as the redo log)
+// # Torn tail rule
 //
-// A bad entry in the newest pack, with no valid entry at any byte offset
-// after it, is the torn tail of writes a crash interrupted: New rewrites
-// the pack's valid prefix (vfsutil.WriteFile) and logs a warning. A bad
-// entry with a valid one after it, or any bad entry in an older pack, is
-// corruption: New fails with an error wrapping ErrCorrupt that names the
-// pack and byte offset. A disk that persists unsynced blocks out of order
-// can leave a valid entry after a torn one; that is reported, not guessed
-// at.
+// Every pack but the newest was fsynced whole when rolled: any bad entry
+// in one is corruption. In the newest, the first bad entry at offset X is
+// judged by what lies after it (every byte offset past X is tried, so a
+// valid entry or mark is found wherever it starts):
+//
+//   - version 2: if a valid sync mark after X claims synced > X, the bad
+//     entry lies in bytes an fsync made durable: corruption. Otherwise no
+//     fsync ever covered X (a mark before X claims at most its own
+//     offset): the bytes from X on were written without fsync and a crash
+//     tore them, so they are cut off even when valid-looking entries
+//     follow (a file system may persist unsynced blocks out of order,
+//     leaving a hole of zeros before later blocks). Unsynced entries are
+//     only promised to be absent or whole, so dropping them is allowed.
+//   - version 1, or a bad header (written and fsynced before any entry):
+//     torn only if no valid entry follows, else corruption.
+//
+// A torn tail is cut by rewriting the pack's valid prefix
+// (vfsutil.WriteFile), with a warning naming the pack, the offset and the
+// bytes dropped. Corruption fails New with an error wrapping ErrCorrupt
+// that names the pack and byte offset.
+//
+// What the marks cannot see: bytes an fsync covered that no mark records
+// yet (neither an append nor Close followed that fsync before the crash).
+// Damage there, with valid entries after it, reads as a torn tail and the
+// pack is cut there. That takes a media fault on top of a crash.
 //
 // # Durability
 //

@@ -24,11 +24,13 @@ var (
 
 const (
 	packMagic      = "TMPK"
-	packVersion    = 1
+	packVersion    = 2 // written; may hold sync marks
+	packVersionV1  = 1 // read only: no sync marks, strict torn-tail rule
 	packHeaderSize = 16
 	entryHeader    = 20
 	kindPut        = 1
 	kindTombstone  = 2
+	kindSyncMark   = 3
 	maxNameLen     = 1<<16 - 1
 )
 
@@ -46,21 +48,23 @@ func packHeader(seq uint64) []byte {
 	return b
 }
 
-// checkHeader validates a pack's header against the seq in its name.
-func checkHeader(data []byte, seq uint64) error {
+// checkHeader validates a pack's header against the seq in its name and
+// returns the pack's format version.
+func checkHeader(data []byte, seq uint64) (uint16, error) {
 	if len(data) < packHeaderSize {
-		return fmt.Errorf("%w: header: %d bytes", errShort, len(data))
+		return 0, fmt.Errorf("%w: header: %d bytes", errShort, len(data))
 	}
 	if string(data[:4]) != packMagic {
-		return fmt.Errorf("%w: header: bad magic %q", ErrCorrupt, data[:4])
+		return 0, fmt.Errorf("%w: header: bad magic %q", ErrCorrupt, data[:4])
 	}
-	if v := binary.LittleEndian.Uint16(data[4:]); v != packVersion {
-		return fmt.Errorf("%w: header: unknown version %d", ErrCorrupt, v)
+	v := binary.LittleEndian.Uint16(data[4:])
+	if v != packVersion && v != packVersionV1 {
+		return 0, fmt.Errorf("%w: header: unknown version %d", ErrCorrupt, v)
 	}
 	if s := binary.LittleEndian.Uint64(data[8:]); s != seq {
-		return fmt.Errorf("%w: header: seq %d in pack %d", ErrCorrupt, s, seq)
+		return 0, fmt.Errorf("%w: header: seq %d in pack %d", ErrCorrupt, s, seq)
 	}
-	return nil
+	return v, nil
 }
 
 // entry is one decoded pack entry.
@@ -103,11 +107,13 @@ func decodeEntry(b []byte) (entry, int, error) {
 	nlen := int(binary.LittleEndian.Uint16(b[6:]))
 	dlen := int64(binary.LittleEndian.Uint32(b[8:]))
 	switch {
-	case kind != kindPut && kind != kindTombstone:
+	case kind != kindPut && kind != kindTombstone && kind != kindSyncMark:
 		return entry{}, 0, fmt.Errorf("%w: unknown entry kind %d", ErrCorrupt, kind)
 	case rsvd != 0:
 		return entry{}, 0, fmt.Errorf("%w: reserved byte %d", ErrCorrupt, rsvd)
-	case nlen == 0:
+	case kind == kindSyncMark && (nlen != 0 || dlen != markData):
+		return entry{}, 0, fmt.Errorf("%w: sync mark with %d name and %d data bytes", ErrCorrupt, nlen, dlen)
+	case kind != kindSyncMark && nlen == 0:
 		return entry{}, 0, fmt.Errorf("%w: empty name", ErrCorrupt)
 	case kind == kindTombstone && dlen != 0:
 		return entry{}, 0, fmt.Errorf("%w: tombstone with %d data bytes", ErrCorrupt, dlen)
@@ -120,8 +126,10 @@ func decodeEntry(b []byte) (entry, int, error) {
 		return entry{}, 0, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
 	name := string(b[entryHeader : entryHeader+nlen])
-	if err := hsm.CheckName(name); err != nil {
-		return entry{}, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if kind != kindSyncMark {
+		if err := hsm.CheckName(name); err != nil {
+			return entry{}, 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 	}
 	return entry{
 		kind:  kind,
@@ -140,36 +148,39 @@ type scanned struct {
 
 // scanResult is what scanPack found in one pack's bytes.
 type scanResult struct {
-	entries []scanned
-	end     int64 // offset after the last valid entry (0 if the header is bad)
-	err     error // the first bad entry (or header), nil if the pack is whole
+	version uint16    // header's format version (0 if the header is bad)
+	entries []scanned // puts and tombstones; sync marks are not listed
+	marks   int       // valid sync marks before end
+	end     int64     // offset after the last valid entry (0 if the header is bad)
+	err     error     // the first bad entry (or header), nil if the pack is whole
 }
 
 // scanPack decodes a pack's header and entries up to the first bad one.
 func scanPack(data []byte, seq uint64) scanResult {
-	if err := checkHeader(data, seq); err != nil {
+	v, err := checkHeader(data, seq)
+	if err != nil {
 		return scanResult{err: err}
 	}
-	r := scanResult{end: packHeaderSize}
+	r := scanResult{version: v, end: packHeaderSize}
 	for r.end < int64(len(data)) {
 		e, n, err := decodeEntry(data[r.end:])
+		if err == nil && e.kind == kindSyncMark {
+			if v == packVersionV1 {
+				err = fmt.Errorf("%w: sync mark in a version %d pack", ErrCorrupt, v)
+			} else {
+				_, err = markClaim(e, r.end, seq)
+			}
+		}
 		if err != nil {
 			r.err = fmt.Errorf("offset %d: %w", r.end, err)
 			return r
 		}
-		r.entries = append(r.entries, scanned{e, r.end, int64(n)})
+		if e.kind == kindSyncMark {
+			r.marks++
+		} else {
+			r.entries = append(r.entries, scanned{e, r.end, int64(n)})
+		}
 		r.end += int64(n)
 	}
 	return r
-}
-
-// validAfter reports whether a whole valid entry starts at any byte offset
-// after from: then the bad entry at from is not a torn tail.
-func validAfter(data []byte, from int64) bool {
-	for i := from + 1; i+entryHeader <= int64(len(data)); i++ {
-		if _, _, err := decodeEntry(data[i:]); err == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -140,7 +140,8 @@ func FuzzOpenPack(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_ = scanPack(data, 1)
-		_ = validAfter(data, 0)
+		_ = scanAfter(data, 0, 1)
+		_ = tornOrCorrupt(data, 1, true, scanPack(data, 1))
 		fs := vfs.NewMem()
 		if err := fs.MkdirAll("/vol/packs", 0o755); err != nil {
 			t.Fatal(err)

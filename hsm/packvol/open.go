@@ -84,8 +84,8 @@ func (v *Volume) listPacks() ([]uint64, error) {
 }
 
 // loadPack reads one pack whole and applies its entries to the index; for
-// the newest pack a torn tail is cut off first. It returns the number of
-// entries.
+// the newest pack a torn tail (tornOrCorrupt) is cut off first. It returns
+// the number of entries (sync marks not counted).
 func (v *Volume) loadPack(seq uint64, newest bool) (int, error) {
 	path := v.packPath(seq)
 	f, err := v.fs.Open(path)
@@ -100,8 +100,8 @@ func (v *Volume) loadPack(seq uint64, newest bool) (int, error) {
 	}
 	r := scanPack(data, seq)
 	if r.err != nil {
-		if !newest || validAfter(data, r.end) {
-			return 0, fmt.Errorf("pack %s: %w", path, r.err)
+		if err := tornOrCorrupt(data, seq, newest, r); err != nil {
+			return 0, fmt.Errorf("pack %s: %w", path, err)
 		}
 		v.opts.Logger.Warn("packvol: truncated torn tail",
 			"pack", path, "offset", r.end, "dropped_bytes", int64(len(data))-r.end, "reason", r.err)

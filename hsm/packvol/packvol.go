@@ -107,6 +107,7 @@ type Volume struct {
 	cur     *pack
 	durSeq  uint64 // entries up to (durSeq, durEnd) are durable
 	durEnd  int64
+	marked  int64 // synced length the newest pack's last sync mark claims
 	failed  error
 	scratch []byte
 
@@ -147,7 +148,9 @@ func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 func (v *Volume) Dir() string { return v.dir }
 
 // Close closes the pack files. Deferred writes not yet synced are left to
-// the page cache, as after a crash. Later calls fail with ErrClosed.
+// the page cache, as after a crash; a sync mark recording the last fsync,
+// if no append followed it, is written (not synced) first. Later calls
+// fail with ErrClosed.
 func (v *Volume) Close() error {
 	v.smu.Lock()
 	defer v.smu.Unlock()
@@ -159,10 +162,11 @@ func (v *Volume) Close() error {
 		return ErrClosed
 	}
 	v.closed = true
+	merr := v.closeMark()
 	if v.failed == nil {
 		v.failed = ErrClosed
 	}
-	return v.closeFilesLocked()
+	return errors.Join(merr, v.closeFilesLocked())
 }
 
 func (v *Volume) closeFiles() {

@@ -36,6 +36,7 @@ func (v *Volume) startPack(seq uint64) error {
 	v.mu.Unlock()
 	v.cur = p
 	v.durSeq, v.durEnd = seq, packHeaderSize
+	v.marked = packHeaderSize
 	return nil
 }
 
@@ -81,27 +82,65 @@ func (v *Volume) appendEntry(w write) (seq uint64, end int64, ok bool, err error
 		}
 	}
 	n := entrySize(w.name, len(w.data))
-	if v.cur.size > packHeaderSize && v.cur.size+n > v.opts.PackSize {
+	need := n
+	if v.markPending() {
+		need += markSize
+	}
+	if v.cur.size > packHeaderSize && v.cur.size+need > v.opts.PackSize {
 		if err := v.roll(); err != nil {
 			v.failed = err
 			return 0, 0, false, v.failedErr()
 		}
 	}
-	v.scratch = appendEntry(v.scratch[:0], w.kind, w.name, w.data, w.mtime)
+	// A sync since the last mark: record it before the entry, so that New
+	// knows the bytes before it are durable (doc.go "Sync mark").
+	v.scratch = v.scratch[:0]
+	marked := v.marked
+	if v.markPending() {
+		marked = v.durEnd
+		v.scratch = appendMark(v.scratch, v.cur.seq, marked, v.opts.Now().UnixNano())
+	}
+	off := v.cur.size + int64(len(v.scratch))
+	v.scratch = appendEntry(v.scratch, w.kind, w.name, w.data, w.mtime)
 	p := v.cur
 	if _, err := p.f.WriteAt(v.scratch, p.size); err != nil {
 		v.failed = fmt.Errorf("write pack %s: %w", v.packPath(p.seq), err)
 		return 0, 0, false, v.failedErr()
 	}
+	written := int64(len(v.scratch))
 	if cap(v.scratch) > 1<<20 {
 		v.scratch = nil // do not pin a large buffer
 	}
-	l := loc{seq: p.seq, off: p.size, n: n, size: int64(len(w.data)), mtime: w.mtime}
+	v.marked = marked
+	l := loc{seq: p.seq, off: off, n: n, size: int64(len(w.data)), mtime: w.mtime}
 	v.mu.Lock()
-	p.size += n
+	p.size += written
 	v.apply(w.kind, w.name, l)
 	v.mu.Unlock()
 	return p.seq, p.size, true, nil
+}
+
+// markPending reports whether an fsync of the newest pack covered more
+// than its last sync mark claims. The caller holds wmu.
+func (v *Volume) markPending() bool {
+	return v.durSeq == v.cur.seq && v.durEnd > v.marked
+}
+
+// closeMark writes the sync mark an fsync since the last one left pending,
+// without fsync, so that a pack closed with no append after its last sync
+// still records it. The caller holds wmu and mu.
+func (v *Volume) closeMark() error {
+	if v.failed != nil || v.cur == nil || !v.markPending() {
+		return nil
+	}
+	p := v.cur
+	b := appendMark(nil, p.seq, v.durEnd, v.opts.Now().UnixNano())
+	if _, err := p.f.WriteAt(b, p.size); err != nil {
+		return fmt.Errorf("write pack %s: %w", v.packPath(p.seq), err)
+	}
+	p.size += int64(len(b))
+	v.marked = v.durEnd
+	return nil
 }
 
 func (v *Volume) failedErr() error {
