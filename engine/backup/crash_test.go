@@ -38,7 +38,10 @@ type crashVol struct {
 	torn     int
 }
 
-var errCrash = errors.New("crashed")
+var (
+	errCrash   = errors.New("crashed")
+	errInMerge = errors.New("pack maintenance")
+)
 
 func (c *crashVol) write(do func() error) error {
 	c.mu.Lock()
@@ -131,7 +134,9 @@ func (c *crashVol) tearPending(t *testing.T) {
 
 // runScanner ships eng's whole log into the repository in dir through vol,
 // stopping at the end of the log or when ctx is cancelled.
-func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.Volume, catDir string, now func() time.Time) (*backup.Catalog, *backup.Repository, error) {
+// With a non-nil merge it then runs four passes of pack maintenance, each
+// after merge has moved the clock past every level and the grace period.
+func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.Volume, catDir string, now func() time.Time, merge func(time.Duration)) (*backup.Catalog, *backup.Repository, error) {
 	repo, err := backup.InitRepository(ctx, vol, now())
 	if err != nil {
 		return nil, nil, err
@@ -156,6 +161,14 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 	}
 	cancel()
 	<-done
+	if merge != nil {
+		for pass := 0; pass < 4 && ctx.Err() == nil; pass++ {
+			merge(2 * time.Hour)
+			if _, err := sc.MergePacks(ctx); err != nil {
+				return cat, repo, fmt.Errorf("%w: %w", errInMerge, err) // crashed: the restart finishes
+			}
+		}
+	}
 	return cat, repo, nil
 }
 
@@ -165,7 +178,7 @@ func TestCrashAtEveryRepositoryWrite(t *testing.T) {
 	defer backup.SetNewFormat(1)()
 	// Train the dictionary early so storing it is one of the crash points.
 	defer backup.SetDictSample(3)()
-	crashEveryWrite(t, false)
+	crashEveryWrite(t, false, false)
 }
 
 // TestCrashAtEveryPackWrite crashes a packed repository at every write:
@@ -173,10 +186,19 @@ func TestCrashAtEveryRepositoryWrite(t *testing.T) {
 // sizes so the workload makes multi-chunk packs and loose blobs).
 func TestCrashAtEveryPackWrite(t *testing.T) {
 	defer backup.SetPackSizes(256, 600)()
-	crashEveryWrite(t, true)
+	crashEveryWrite(t, true, false)
 }
 
-func crashEveryWrite(t *testing.T, wantPacks bool) {
+// TestCrashDuringPackMerge crashes a packed repository at every write of
+// shipping and then of pack maintenance: the merged pack's Put and the
+// deletions of the packs it superseded.
+func TestCrashDuringPackMerge(t *testing.T) {
+	defer backup.SetPackSizes(256, 3000)()
+	defer backup.SetPackTarget(200)()
+	crashEveryWrite(t, true, true)
+}
+
+func crashEveryWrite(t *testing.T, wantPacks, merge bool) {
 	h := newHarness(t, nil)
 	workload(t, h)
 	h.waitShipped()
@@ -185,7 +207,8 @@ func crashEveryWrite(t *testing.T, wantPacks bool) {
 	if err := h.vol.List(ctx, "packs/", func(hsm.ObjectInfo) error { packs++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if (packs > 0) != wantPacks {
+	t.Logf("%d packs shipped", packs)
+	if (packs > 0) != wantPacks || (merge && packs < 2) {
 		t.Fatalf("%d packs written", packs)
 	}
 	ref, err := h.cat.Digest(ctx)
@@ -194,6 +217,18 @@ func crashEveryWrite(t *testing.T, wantPacks bool) {
 	}
 	h.stop()
 	torn := 0
+	var mergeHook func(time.Duration)
+	if merge {
+		// Ship many small packs (written at 200 bytes), then merge them
+		// as packs under half of 64 KiB.
+		mergeHook = func(d time.Duration) { h.clk.Add(d); backup.SetPackTarget(64 << 10) }
+	}
+	smallPacks := func() {
+		if merge {
+			backup.SetPackTarget(200)
+		}
+	}
+	mergeCrashes := 0
 	for _, after := range []bool{false, true} {
 		for n := 1; ; n++ {
 			dir := t.TempDir()
@@ -202,20 +237,26 @@ func crashEveryWrite(t *testing.T, wantPacks bool) {
 				t.Fatal(err)
 			}
 			cctx, cancel := context.WithCancel(ctx)
+			smallPacks()
 			cv := &crashVol{Volume: base, n: n, after: after, crash: cancel}
-			cat, _, err := runScanner(t, cctx, h.eng, cv, filepath.Join(dir, "cat"), h.clk.Now)
+			cat, _, err := runScanner(t, cctx, h.eng, cv, filepath.Join(dir, "cat"), h.clk.Now, mergeHook)
 			cancel()
 			if cat != nil {
 				cat.Close()
 			}
 			cv.tearPending(t)
 			torn += cv.torn
+			if errors.Is(err, errInMerge) {
+				mergeCrashes++
+				err = errCrash
+			}
 			if err != nil && !errors.Is(err, errCrash) && !errors.Is(err, context.Canceled) {
 				t.Fatalf("n=%d: %v", n, err)
 			}
 			crashed := cv.dead
 			// Restart on the same repository and catalog, without faults.
-			cat, repo, err := runScanner(t, ctx, h.eng, base, filepath.Join(dir, "cat"), h.clk.Now)
+			smallPacks()
+			cat, repo, err := runScanner(t, ctx, h.eng, base, filepath.Join(dir, "cat"), h.clk.Now, mergeHook)
 			if err != nil {
 				t.Fatalf("n=%d after=%v: restart: %v", n, after, err)
 			}
@@ -236,6 +277,21 @@ func crashEveryWrite(t *testing.T, wantPacks bool) {
 				// again later is fine; anything else is not.
 				t.Errorf("%s: verify: %+v", label, p)
 			}
+			if merge {
+				// Maintenance finished after the restart: nothing waits
+				// for deletion, and the packs are merged into one, or two
+				// when the crash came before the last ship (the packs
+				// the restart finds are born at the restart, in another
+				// window than those it writes).
+				n := 0
+				if err := base.List(ctx, "packs/", func(hsm.ObjectInfo) error { n++; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				w, err := cat.PendingDeletes()
+				if err != nil || n > 2 || len(w) != 0 {
+					t.Errorf("%s: %d packs and %d waiting after maintenance: %v", label, n, len(w), err)
+				}
+			}
 			cat.Close()
 			if !crashed {
 				t.Logf("after=%v: %d repository writes, each crashed at once", after, n-1)
@@ -249,6 +305,12 @@ func crashEveryWrite(t *testing.T, wantPacks bool) {
 	// The local volume defers blob fsyncs: crashes must have left torn
 	// blobs behind, or the window the test guards was never open.
 	t.Logf("%d unsynced blobs torn at crashes", torn)
+	if merge && mergeCrashes < 4 {
+		t.Fatalf("only %d crashes hit pack maintenance", mergeCrashes)
+	}
+	if merge {
+		t.Logf("%d crashes in pack maintenance", mergeCrashes)
+	}
 	if torn == 0 {
 		t.Fatal("no crash hit an unsynced deferred blob")
 	}

@@ -42,3 +42,12 @@ func MustOpenForTest(t interface {
 	}
 	return r
 }
+
+// SetPackTarget sets the stored size at which a pack is written (and
+// below half of which maintenance merges packs), and returns a function
+// restoring the previous value.
+func SetPackTarget(n int) (restore func()) {
+	old := packTargetBytes
+	packTargetBytes = n
+	return func() { packTargetBytes = old }
+}
