@@ -9,10 +9,12 @@
 //
 // A repository is a directory or an S3 prefix. Every object is written whole
 // under its final name and never modified; the only removals are compaction
-// (a superseded segment is deleted Options.SupersededGrace, default 10
-// minutes, after the covering segment is durable, so a copy that listed the
-// repository before the merge still finds every range), purge (what
-// retention allows) and verify --fix (which moves, never deletes).
+// and pack merges (a superseded segment or pack is deleted
+// Options.SupersededGrace, default 10 minutes, after what replaces it is
+// durable, so a copy that listed the repository before the merge still
+// finds every range and blob), purge (what retention allows; the packs it
+// rewrites and the loose blobs it drops also wait out the grace period)
+// and verify --fix (which moves, never deletes).
 //
 //	tidemark-backup.json                 {"format":2,"id":"…","created":"…"}
 //	log/<first>-<last>.seg.zst           redo records first..last (020d LSNs)
@@ -40,12 +42,32 @@
 // segment holds its packs, if taken in name order or after the fact); a
 // pack written just before a crash whose segment never shipped leaves its
 // blobs unreferenced duplicates: the records are processed again and the
-// blobs packed again. When several packs hold a blob the smallest pack
-// name is read; a loose object of the same digest wins over any pack
-// (verify --fix stores a blob fetched again from the mail store loose).
-// Blobs of 1 MiB and more stay loose objects. Purge deletes a pack all of
-// whose blobs are dead and rewrites one whose dead share reaches 25%
-// (live blobs into a new pack, durable, then the old pack is deleted).
+// blobs packed again. When several packs hold a blob the pack holding the
+// most blobs is read (then the smallest name), so a merged pack wins over
+// the packs it merged; a loose object of the same digest wins over any
+// pack (verify --fix stores a blob fetched again from the mail store
+// loose). Blobs of 1 MiB and more stay loose objects.
+//
+// Maintenance merges small packs (packmerge.go): packs under 8 MiB born
+// in one window of a compaction level that has passed (30 s, 5 min, 1 h)
+// are rewritten as one pack, and packs past every level once together
+// they reach 16 MiB; a quiet server shipping a message a second keeps a
+// few dozen live packs instead of ~86,000 a day. The merged pack is
+// stored (durable Put, index included) before its sources are marked
+// superseded; they are deleted after the grace period. A pack is
+// superseded when readers need it for no blob (every blob it holds is
+// read from another pack or loose), which the repository alone decides,
+// so a merge cut short by a crash is finished by the next pass, and a
+// catalog rebuild, status and verify count each blob once (verify reports
+// no pack as an orphan while one of its blobs is referenced).
+//
+// Purge marks a pack all of whose blobs are dead for deletion and
+// rewrites one whose dead share reaches 25% (live blobs into a new pack,
+// durable, then the old pack is marked). Marked objects are recorded in
+// the catalog with the time they may go (PurgeOptions.Grace, default 10
+// minutes; see grace.go) and deleted by the scanner's maintenance or the
+// next purge once due, so a copy taken while purge runs is restorable;
+// a loose blob stored again meanwhile is kept.
 // Verify checks each pack's index, with --read-data every chunk's crc32c,
 // decoding and blob digests; --fix stores the intact blobs of a damaged
 // pack in a new pack, moves the damaged one to quarantine/ and fetches the
