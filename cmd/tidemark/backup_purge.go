@@ -55,7 +55,10 @@ func runBackupPurge(ctx context.Context, o backupPurgeOptions, c *cobra.Command)
 	if o.json {
 		return printJSON(c.OutOrStdout(), rep)
 	}
-	fmt.Fprintf(c.OutOrStdout(), "purged %d items (%d versions), %d blobs, %d segments, %d snapshots; snapshot %s\n",
-		rep.Items, rep.Versions, rep.Blobs, rep.Segments, rep.Snapshots, rep.Snapshot)
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "purged %d items (%d versions) deleted more than %d days ago, %d segments, %d snapshots; snapshot %s\n",
+		rep.Items, rep.Versions, days, rep.Segments, rep.Snapshots, rep.Snapshot)
+	fmt.Fprintf(w, "%d blobs no longer referenced, %d packs rewritten or emptied: their objects are deleted after a grace period\n", rep.Blobs, rep.Packs)
+	fmt.Fprintf(w, "(so a copy of the repository taken meanwhile stays restorable); %d objects whose grace had passed were deleted now\n", rep.Deleted)
 	return nil
 }
