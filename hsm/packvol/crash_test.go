@@ -94,9 +94,11 @@ func (m *model) settle(name string, b []byte) {
 
 // run applies the workload until an operation fails (the crash), then
 // marks that operation's effect as possible.
-func run(t *testing.T, v *Volume, m *model) {
+func run(t *testing.T, v *Volume, m *model) { runSteps(t, v, m, workload()) }
+
+func runSteps(t *testing.T, v *Volume, m *model, steps []step) {
 	ctx := context.Background()
-	for _, st := range workload() {
+	for _, st := range steps {
 		var err error
 		switch st.kind {
 		case opPut:
