@@ -149,22 +149,9 @@ func (e *Engine) CreateFolder(ctx context.Context, acct uint64, path, specialUse
 		if err != nil {
 			return nil, nil, err
 		}
-		if _, ok, err := folderIDByPath(tx.b, acct, full); err != nil || ok {
-			if err == nil {
-				err = existsf("folder %q", full)
-			}
+		parent, err := freePath(tx, acct, parts)
+		if err != nil {
 			return nil, nil, err
-		}
-		var parent uint64
-		if len(parts) > 1 {
-			pid, ok, err := folderIDByPath(tx.b, acct, strings.Join(parts[:len(parts)-1], PathSep))
-			if err != nil {
-				return nil, nil, err
-			}
-			if !ok {
-				return nil, nil, notFoundf("parent of folder %q", full)
-			}
-			parent = pid
 		}
 		uv, err := e.nextUIDValidity(tx)
 		if err != nil {
@@ -208,22 +195,9 @@ func (e *Engine) RenameFolder(ctx context.Context, acct, folder uint64, newPath 
 		if full == f.Path || strings.HasPrefix(full, f.Path+PathSep) {
 			return nil, nil, invalidf("rename %q under itself", f.Path)
 		}
-		if _, ok, err := folderIDByPath(tx.b, acct, full); err != nil || ok {
-			if err == nil {
-				err = existsf("folder %q", full)
-			}
+		parent, err := freePath(tx, acct, parts)
+		if err != nil {
 			return nil, nil, err
-		}
-		var parent uint64
-		if len(parts) > 1 {
-			pid, ok, err := folderIDByPath(tx.b, acct, strings.Join(parts[:len(parts)-1], PathSep))
-			if err != nil {
-				return nil, nil, err
-			}
-			if !ok {
-				return nil, nil, notFoundf("parent of folder %q", full)
-			}
-			parent = pid
 		}
 		uv, err := e.nextUIDValidity(tx)
 		if err != nil {
@@ -294,4 +268,28 @@ func (e *Engine) SetSubscribed(ctx context.Context, acct, folder uint64, on bool
 		return event.FolderSubscribed{Account: acct, Folder: folder, Subscribed: on}, nil, nil
 	})
 	return err
+}
+
+// freePath checks that no folder has the path parts names and returns the
+// id of the folder that would be its parent (0: the account's root), which
+// must exist.
+func freePath(tx *txn, acct uint64, parts []string) (parent uint64, err error) {
+	full := strings.Join(parts, PathSep)
+	if _, ok, err := folderIDByPath(tx.b, acct, full); err != nil || ok {
+		if err == nil {
+			err = existsf("folder %q", full)
+		}
+		return 0, err
+	}
+	if len(parts) == 1 {
+		return 0, nil
+	}
+	pid, ok, err := folderIDByPath(tx.b, acct, strings.Join(parts[:len(parts)-1], PathSep))
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, notFoundf("parent of folder %q", full)
+	}
+	return pid, nil
 }
