@@ -5,13 +5,15 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/tidemark/tidemark/internal/crashfs"
 )
 
 // crashWorkload drives a log on fs through appends, batches, seals and
 // size rollovers from one goroutine, stopping at the first error (the crash).
 // It returns how many records were acknowledged and how many were attempted;
 // record j (1-based, in attempt order) gets LSN j and payloadFor(j).
-func crashWorkload(fs *faultFS) (acked, attempted int) {
+func crashWorkload(fs *crashfs.FS) (acked, attempted int) {
 	o := testOpts(fs)
 	o.SegmentSize = 400
 	l, err := Open("/log", o)
@@ -52,22 +54,22 @@ func crashWorkload(fs *faultFS) (acked, attempted int) {
 // every acknowledged record must be there intact, nothing but attempted
 // records may appear, LSNs stay dense, and the log must take new appends.
 func TestCrashAtEveryOperation(t *testing.T) {
-	clean := newFaultFS()
+	clean := crashfs.New()
 	acked, _ := crashWorkload(clean)
-	total := clean.ops
+	total := clean.Ops()
 	if acked < 30 || total < 50 {
 		t.Fatalf("workload too small: %d acked, %d ops", acked, total)
 	}
 	t.Logf("%d acknowledged records, %d file operations", acked, total)
 	for _, torn := range []bool{false, true} {
 		for k := 1; k <= total; k++ {
-			fs := newFaultFS()
-			fs.crashAt, fs.torn = k, torn
+			fs := crashfs.New()
+			fs.CrashAt, fs.Torn = k, torn
 			acked, attempted := crashWorkload(fs)
-			if fs.crashed == nil {
+			if fs.Crashed() == nil {
 				t.Fatalf("k=%d: no crash", k)
 			}
-			img := fs.crashed
+			img := fs.Crashed()
 			l, err := Open("/log", testOpts(img))
 			if err != nil {
 				t.Fatalf("k=%d torn=%v: reopen: %v", k, torn, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tidemark/tidemark/internal/crashfs"
 )
 
 func TestAppendReadReopen(t *testing.T) {
@@ -301,13 +302,11 @@ func TestSyncDelayed(t *testing.T) {
 }
 
 func TestSyncFailurePoisons(t *testing.T) {
-	fs := newFaultFS()
+	fs := crashfs.New()
 	l := mustOpen(t, "/log", testOpts(fs))
 	appendN(t, l, 5)
-	fs.mu.Lock()
-	fs.failSyncAt = fs.syncs + 1
-	fs.mu.Unlock()
-	if _, _, err := l.Append(1, payloadFor(6)); !errors.Is(err, ErrFailed) || !errors.Is(err, errInjected) {
+	fs.SetFailSyncAt(fs.Syncs() + 1)
+	if _, _, err := l.Append(1, payloadFor(6)); !errors.Is(err, ErrFailed) || !errors.Is(err, crashfs.ErrInjected) {
 		t.Fatalf("append with failing fsync: %v", err)
 	}
 	for i := 0; i < 3; i++ { // the next fsync would succeed: no silent retry

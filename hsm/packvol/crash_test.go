@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/internal/crashfs"
 )
 
 // quiet discards recovery warnings in tests that provoke them by the dozen.
@@ -126,7 +127,7 @@ func runSteps(t *testing.T, v *Volume, m *model, steps []step) {
 			_, err = v.Compact(ctx, 0.3)
 		}
 		if err != nil {
-			if !errors.Is(err, errInjected) {
+			if !errors.Is(err, crashfs.ErrInjected) {
 				t.Fatalf("unexpected error: %v", err)
 			}
 			return
@@ -174,13 +175,13 @@ func check(t *testing.T, v *Volume, m *model, label string) {
 // writes again.
 func TestCrashEveryOp(t *testing.T) {
 	// Count the operations of a clean run.
-	clean := newFaultFS(0, false, 0)
+	clean := newCrashFS(0, false, 0)
 	v, err := New(clean, "/vol", crashOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, v, newModel())
-	total := clean.ops
+	total := clean.Ops()
 	if st := v.Stats(); st.Large == 0 || st.Packs < 2 {
 		t.Fatalf("workload too tame: %+v", st)
 	}
@@ -195,18 +196,18 @@ func TestCrashEveryOp(t *testing.T) {
 	for _, torn := range []bool{false, true} {
 		for k := 1; k <= total; k += step {
 			label := fmt.Sprintf("torn=%v crash at op %d/%d", torn, k, total)
-			ffs := newFaultFS(k, torn, uint64(k))
+			ffs := newCrashFS(k, torn, uint64(k))
 			m := newModel()
 			v, err := New(ffs, "/vol", crashOpts())
 			if err == nil {
 				run(t, v, m)
-			} else if !errors.Is(err, errInjected) {
+			} else if !errors.Is(err, crashfs.ErrInjected) {
 				t.Fatalf("%s: new: %v", label, err)
 			}
-			if ffs.crashed == nil {
+			if ffs.Crashed() == nil {
 				t.Fatalf("%s: no crash happened", label)
 			}
-			v2, err := New(ffs.crashed, "/vol", crashOpts())
+			v2, err := New(ffs.Crashed(), "/vol", crashOpts())
 			if err != nil {
 				t.Fatalf("%s: reopen: %v", label, err)
 			}
@@ -220,7 +221,7 @@ func TestCrashEveryOp(t *testing.T) {
 			}
 			check(t, v2, m, label+" after compact")
 			v2.Close()
-			v3, err := New(ffs.crashed, "/vol", crashOpts())
+			v3, err := New(ffs.Crashed(), "/vol", crashOpts())
 			if err != nil {
 				t.Fatalf("%s: second reopen: %v", label, err)
 			}
@@ -228,4 +229,12 @@ func TestCrashEveryOp(t *testing.T) {
 			v3.Close()
 		}
 	}
+}
+
+// newCrashFS is the crash harness with a torn crash keeping half of the
+// unsynced data, chosen by seed: a disk may persist any of it.
+func newCrashFS(crashAt int, torn bool, seed uint64) *crashfs.FS {
+	fs := crashfs.New()
+	fs.CrashAt, fs.Torn, fs.UnsyncedPercent, fs.Seed = crashAt, torn, 50, seed
+	return fs
 }
