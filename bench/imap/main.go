@@ -1,11 +1,14 @@
 // Command imapbench measures an IMAP workload against tidemark and any
 // other IMAP server (Dovecot in bench/imap/run.sh).
 //
-//	imapbench serve -data DIR -addr 127.0.0.1:27143 -accounts N -password PW
-//	imapbench load  -addr HOST:PORT -clients N -user-fmt 'bench%d@example.com' -password PW -msgs DIR -n M -rounds R
+//	imapbench serve -data DIR -addr 127.0.0.1:27143 -accounts N -password PW [-tls-addr A -tls-cert F -tls-key F]
+//	imapbench load  -addr HOST:PORT -clients N -user-fmt 'bench%d@example.com' -password PW -msgs DIR -n M -rounds R [-tls]
 //
 // serve opens a tidemark engine in DIR (fsync on, the default), creates
-// the accounts and serves IMAP on addr with cleartext login allowed.
+// the accounts and serves IMAP on addr with cleartext login allowed, and
+// implicit TLS (IMAPS) on -tls-addr when a certificate is given. load
+// speaks cleartext, or implicit TLS with -tls (the certificate is not
+// verified).
 // load first APPENDs M messages from DIR (CRLF-normalised) into every
 // account's INBOX from N concurrent clients, then each client runs R
 // rounds of: LOGIN, SELECT INBOX, FETCH headers of every message, FETCH 20
@@ -16,6 +19,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
@@ -59,6 +63,9 @@ func serve(args []string) {
 	userFmt := fs.String("user-fmt", "bench%d@example.com", "account address formats, comma separated")
 	password := fs.String("password", "bench", "password of every account")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here until interrupted")
+	tlsAddr := fs.String("tls-addr", "", "implicit-TLS listen address (needs -tls-cert and -tls-key)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate for -tls-addr")
+	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-addr")
 	fs.Parse(args)
 	ctx := context.Background()
 	if *cpuProfile != "" {
@@ -84,12 +91,27 @@ func serve(args []string) {
 			}
 		}
 	}
-	srv := tmimap.NewServer(eng, &tmimap.Options{AllowInsecureAuth: true, MaxConnsPerAccount: -1})
+	opts := &tmimap.Options{AllowInsecureAuth: true, MaxConnsPerAccount: -1}
+	if *tlsAddr != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	srv := tmimap.NewServer(eng, opts)
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	go srv.Serve(l)
+	if *tlsAddr != "" {
+		tl, err := net.Listen("tcp", *tlsAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		go srv.ServeTLS(tl)
+	}
 	fmt.Println("ready")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, os.Kill)
@@ -107,7 +129,9 @@ func load(args []string) {
 	n := fs.Int("n", 300, "messages per account")
 	rounds := fs.Int("rounds", 20, "workload rounds per client")
 	relogin := fs.Bool("login-per-round", true, "open, log in and log out in every round (else one session per client)")
+	useTLS := fs.Bool("tls", false, "connect with implicit TLS (IMAPS), certificate not verified")
 	fs.Parse(args)
+	dialTLS = *useTLS
 
 	msgs := readMessages(*dir, *n)
 	var bytes int64
@@ -118,8 +142,12 @@ func load(args []string) {
 	run(*clients, func(i int) error { return appendAll(*addr, fmt.Sprintf(*userFmt, i), *password, msgs) })
 	appendSecs := time.Since(start).Seconds()
 	total := float64(*clients * len(msgs))
-	fmt.Printf("append: %d clients x %d msgs (%.1f MB each) in %.2fs = %.0f msgs/s\n",
-		*clients, len(msgs), float64(bytes)/1e6, appendSecs, total/appendSecs)
+	tlsNote := ""
+	if dialTLS {
+		tlsNote = " (implicit TLS)"
+	}
+	fmt.Printf("append%s: %d clients x %d msgs (%.1f MB each) in %.2fs = %.0f msgs/s\n",
+		tlsNote, *clients, len(msgs), float64(bytes)/1e6, appendSecs, total/appendSecs)
 
 	lat := make([][]time.Duration, *clients)
 	start = time.Now()
@@ -161,6 +189,9 @@ func load(args []string) {
 	mode := "login per round"
 	if !*relogin {
 		mode = "one session per client"
+	}
+	if dialTLS {
+		mode += ", implicit TLS"
 	}
 	fmt.Printf("workload (%s): %d clients x %d rounds in %.2fs = %.1f rounds/s, round latency p50 %v p95 %v\n",
 		mode, *clients, *rounds, secs, float64(len(all))/secs,
@@ -217,8 +248,17 @@ func crlf(msg []byte) []byte {
 	return out
 }
 
+// dialTLS makes dial use implicit TLS (load -tls).
+var dialTLS bool
+
 func dial(addr, user, pw string) (*imapclient.Client, error) {
-	c, err := imapclient.DialInsecure(addr, nil)
+	var c *imapclient.Client
+	var err error
+	if dialTLS {
+		c, err = imapclient.DialTLS(addr, &imapclient.Options{TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	} else {
+		c, err = imapclient.DialInsecure(addr, nil)
+	}
 	if err != nil {
 		return nil, err
 	}

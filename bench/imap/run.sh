@@ -2,7 +2,7 @@
 # An IMAP workload against tidemark and Dovecot 2.3, side by side on this
 # machine, same messages, fsync on for both.
 #
-#   bash bench/imap/run.sh [-c CLIENTS] [-n MSGS_PER_ACCOUNT] [-r ROUNDS]
+#   bash bench/imap/run.sh [-c CLIENTS] [-n MSGS_PER_ACCOUNT] [-r ROUNDS] [-t]
 #
 # Needs: dovecot-imapd (Dovecot 2.3), zstd, Go. Messages: the first N of
 # spamassassin-easy-ham-2 from the realistic corpus
@@ -16,8 +16,12 @@
 # mail_fsync=always. Each server starts from an empty data directory.
 # Both verify the same bcrypt hash cost (tidemark's engine default, 10):
 # Dovecot's passdb holds a BLF-CRYPT hash of that cost, so LOGIN costs the
-# same on both. The workload runs twice: a fresh login per round, and one
-# session per client.
+# same on both. The workload runs twice in cleartext: a fresh login per
+# round, and one session per client. -t adds a third pass over implicit
+# TLS (IMAPS, fresh login per round, one more set of accounts) with the
+# same self-signed ECDSA P-256 certificate on both servers (needs openssl);
+# the cleartext passes stay as without -t apart from both servers then
+# having a certificate configured.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,12 +29,14 @@ CORPUS=${TIDEMARK_CORPUS_REALISTIC:-$ROOT/../shared/corpus/realistic}
 CLIENTS=8
 MSGS=300
 ROUNDS=20
-while getopts "c:n:r:" opt; do
+TLS=
+while getopts "c:n:r:t" opt; do
 	case $opt in
 	c) CLIENTS=$OPTARG ;;
 	n) MSGS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
-	*) echo "usage: $0 [-c clients] [-n msgs] [-r rounds]" >&2; exit 2 ;;
+	t) TLS=1 ;;
+	*) echo "usage: $0 [-c clients] [-n msgs] [-r rounds] [-t]" >&2; exit 2 ;;
 	esac
 done
 for tool in dovecot doveadm zstd go; do
@@ -41,6 +47,8 @@ WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/tidemark-imap-bench.XXXXXX")
 chmod 755 "$WORK"
 DOVECOT_PORT=24143
 TIDEMARK_PORT=27143
+DOVECOT_TLS_PORT=24993
+TIDEMARK_TLS_PORT=27993
 PW=benchpw
 STOP=
 cleanup() {
@@ -63,11 +71,22 @@ wait_port() {
 	exit 1
 }
 
+if [ -n "$TLS" ]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj /CN=127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+	chmod 644 "$WORK/key.pem"
+fi
+
+# load PORT TLS_PORT SET1 SET2 SET3
 load() {
 	"$WORK/imapbench" load -addr "127.0.0.1:$1" -clients "$CLIENTS" -password "$PW" \
-		-msgs "$MSGDIR" -n "$MSGS" -rounds "$ROUNDS" -user-fmt "$2%d@example.com"
+		-msgs "$MSGDIR" -n "$MSGS" -rounds "$ROUNDS" -user-fmt "$3%d@example.com"
 	"$WORK/imapbench" load -addr "127.0.0.1:$1" -clients "$CLIENTS" -password "$PW" \
-		-msgs "$MSGDIR" -n "$MSGS" -rounds "$ROUNDS" -user-fmt "$3%d@example.com" -login-per-round=false
+		-msgs "$MSGDIR" -n "$MSGS" -rounds "$ROUNDS" -user-fmt "$4%d@example.com" -login-per-round=false
+	if [ -n "$TLS" ]; then
+		"$WORK/imapbench" load -addr "127.0.0.1:$2" -clients "$CLIENTS" -password "$PW" \
+			-msgs "$MSGDIR" -n "$MSGS" -rounds "$ROUNDS" -user-fmt "$5%d@example.com" -tls
+	fi
 }
 
 # --- Dovecot ------------------------------------------------------------------
@@ -80,7 +99,7 @@ state_dir = $d/run
 log_path = $d/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+$(if [ -n "$TLS" ]; then printf 'ssl = yes\nssl_cert = <%s\nssl_key = <%s' "$WORK/cert.pem" "$WORK/key.pem"; else echo "ssl = no"; fi)
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:$d/mail/%n/Maildir
@@ -99,7 +118,8 @@ service imap-login {
     port = $DOVECOT_PORT
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $([ -n "$TLS" ] && echo $DOVECOT_TLS_PORT || echo 0)
   }
 }
 service anvil {
@@ -110,16 +130,22 @@ dovecot -c "$d/dovecot.conf"
 STOP="doveadm -c $d/dovecot.conf stop"
 wait_port $DOVECOT_PORT
 echo "== Dovecot $(dovecot --version | cut -d' ' -f1) (maildir, mail_fsync=always)"
-load $DOVECOT_PORT a b
+load $DOVECOT_PORT $DOVECOT_TLS_PORT a b c
 eval "$STOP"
 STOP=
 
 # --- tidemark -----------------------------------------------------------------
 mkdir -p "$WORK/tidemark"
-"$WORK/imapbench" serve -data "$WORK/tidemark" -addr "127.0.0.1:$TIDEMARK_PORT" \
-	-accounts "$CLIENTS" -password "$PW" -user-fmt "a%d@example.com,b%d@example.com" >"$WORK/tidemark.out" 2>&1 &
+USERS="a%d@example.com,b%d@example.com"
+TLSARGS=()
+if [ -n "$TLS" ]; then
+	USERS="$USERS,c%d@example.com"
+	TLSARGS=(-tls-addr "127.0.0.1:$TIDEMARK_TLS_PORT" -tls-cert "$WORK/cert.pem" -tls-key "$WORK/key.pem")
+fi
+"$WORK/imapbench" serve -data "$WORK/tidemark" -addr "127.0.0.1:$TIDEMARK_PORT" "${TLSARGS[@]}" \
+	-accounts "$CLIENTS" -password "$PW" -user-fmt "$USERS" >"$WORK/tidemark.out" 2>&1 &
 SPID=$!
 STOP="kill $SPID; wait $SPID"
 wait_port $TIDEMARK_PORT
 echo "== tidemark (engine defaults, redo log fsync per group commit)"
-load $TIDEMARK_PORT a b
+load $TIDEMARK_PORT $TIDEMARK_TLS_PORT a b c
