@@ -84,6 +84,21 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 	if segs, err = s.dropSuperseded(ctx, segs); err != nil {
 		return 0, err
 	}
+	// Segments purge folded into a snapshot wait for deletion: merging
+	// them would only write a segment the next purge folds again.
+	pending, err := s.cat.pendingDeletes()
+	if err != nil {
+		return 0, err
+	}
+	if len(pending) > 0 {
+		kept := segs[:0:0]
+		for _, seg := range segs {
+			if _, waiting := pending[seg.Name]; !waiting {
+				kept = append(kept, seg)
+			}
+		}
+		segs = kept
+	}
 	shipped := s.safe.Load()
 	var run []SegmentInfo
 	var runBucket int64 = -1

@@ -67,7 +67,24 @@
 // the catalog with the time they may go (PurgeOptions.Grace, default 10
 // minutes; see grace.go) and deleted by the scanner's maintenance or the
 // next purge once due, so a copy taken while purge runs is restorable;
-// a loose blob stored again meanwhile is kept.
+// a loose blob stored again meanwhile is kept. The segments, scans and
+// older snapshots purge folds into its snapshot wait the same way (and go
+// before the packs and blobs they name); until then readers see the new
+// snapshot beside the segments it covers and take the snapshot plus the
+// segments after it, while a whole-server restore still finds LSN 1 during the grace period.
+//
+// The schedule lives only in the local catalog. A catalog rebuilt from
+// the repository (Rebuild, rebuild-catalog) starts with none: packs
+// holding only dead blobs and loose blobs purge had scheduled stay until removed by hand, verify
+// reports them as orphans (--fix moves them to quarantine/), and a pack
+// purge rewrote is read in place of its rewrite (it holds more blobs):
+// pack maintenance then takes the rewrite for the superseded copy and
+// deletes it, keeping the original with its dead blobs (nothing is lost;
+// the space is not reclaimed). Rebuild does not schedule them
+// itself: the repository cannot tell a blob purge dropped from one
+// stored just before a crash or put there by hand. Folded segments and
+// snapshots are scheduled again by the next purge.
+//
 // Verify checks each pack's index, with --read-data every chunk's crc32c,
 // decoding and blob digests; --fix stores the intact blobs of a damaged
 // pack in a new pack, moves the damaged one to quarantine/ and fetches the

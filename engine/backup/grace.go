@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -17,8 +18,9 @@ import (
 // PurgeOptions.Grace).
 const DefaultSupersededGrace = 10 * time.Minute
 
-// Deferred deletions. A pack that a merge or a purge rewrite replaced, and
-// a loose blob purge found dead, is not deleted at once: a copy of the
+// Deferred deletions. A pack that a merge or a purge rewrite replaced, a
+// loose blob purge found dead, and the segments, scans and older snapshots
+// purge folded into its snapshot are not deleted at once: a copy of the
 // repository taken meanwhile (cp -r, rsync: they list first and copy
 // later) may have listed it and the objects that need it. Its name is
 // recorded in the catalog with the time it may go:
@@ -112,7 +114,16 @@ func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, 
 			packs = append(packs, name)
 		}
 	}
-	sort.Strings(packs)
+	// Segments, scans and snapshots go before the packs and loose blobs
+	// they may name, so a copy taken while this runs never holds a record
+	// whose blob is gone.
+	sort.Slice(packs, func(i, j int) bool {
+		pi, pj := strings.HasPrefix(packs[i], packPrefix), strings.HasPrefix(packs[j], packPrefix)
+		if pi != pj {
+			return pj
+		}
+		return packs[i] < packs[j]
+	})
 	sort.Strings(loose)
 	n := 0
 	var deleted []string

@@ -24,8 +24,9 @@ type PurgeOptions struct {
 	Now time.Time
 	// Config is stored with the snapshot purge writes.
 	Config ConfigSnapshot
-	// Grace is how long the packs purge rewrites and the loose blobs it
-	// finds dead are kept before they are deleted, so that a copy of the
+	// Grace is how long the segments, scans and snapshots purge folds into
+	// its snapshot, the packs it rewrites and the loose blobs it finds dead
+	// are kept before they are deleted, so that a copy of the
 	// repository taken while purge runs stays restorable (grace.go). The
 	// deletion itself happens at the scanner's next maintenance pass, or
 	// the next purge, once due. Default DefaultSupersededGrace; negative
@@ -40,8 +41,8 @@ type PurgeReport struct {
 	Blobs     int    // blobs no remaining version references, removed (loose objects deleted after the grace period)
 	Packs     int    // packs rewritten without those blobs, or holding only those: to be deleted after the grace period
 	Deleted   int    // objects deleted whose grace period had passed (this purge's or earlier ones)
-	Segments  int    // segments and scans folded into the snapshot and deleted
-	Snapshots int    // older snapshots deleted
+	Segments  int    // segments and scans folded into the snapshot: to be deleted after the grace period
+	Snapshots int    // older snapshots the new one replaces: to be deleted after the grace period
 	Snapshot  string // the snapshot written
 }
 
@@ -49,7 +50,8 @@ type PurgeReport struct {
 // ago, then every blob no remaining version references, writes a catalog
 // snapshot and deletes the segments, scans and snapshots older than the
 // retention window, which the new snapshot replaces: point-in-time restore
-// then covers exactly the window. It never removes a blob a remaining
+// then covers exactly the window once the grace period has passed (every
+// object purge removes is deleted only then; grace.go). It never removes a blob a remaining
 // version references. The caller keeps other writers off the catalog (the
 // scanner's Purge does).
 func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (PurgeReport, error) {
@@ -134,15 +136,30 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 		return rep, fmt.Errorf("purge: %w", err)
 	}
 	rep.Snapshot = name
+	grace := opts.Grace
+	if grace == 0 {
+		grace = DefaultSupersededGrace
+	}
+	due := opts.Now.Add(max(grace, 0))
+	pending, err := c.pendingDeletes()
+	if err != nil {
+		return rep, err
+	}
+	// What the snapshot replaces waits out the grace period too, so a copy
+	// that listed the repository before the snapshot was written still
+	// finds the segments it holds (readers take the newest snapshot and
+	// the segments after it, so the overlap is harmless).
+	var folded []string
 	snaps, err := r.Snapshots(ctx)
 	if err != nil {
 		return rep, err
 	}
 	for _, s := range snaps {
+		if _, waiting := pending[s.Name]; waiting {
+			continue
+		}
 		if s.Name != name && s.Time.UnixNano() < cutoff {
-			if err := r.vol.Delete(ctx, s.Name); err != nil {
-				return rep, err
-			}
+			folded = append(folded, s.Name)
 			rep.Snapshots++
 		}
 	}
@@ -159,7 +176,7 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 		return rep, err
 	}
 	for _, s := range append(segs, scans...) {
-		if s.Last > pos.LSN {
+		if _, waiting := pending[s.Name]; waiting || s.Last > pos.LSN {
 			continue
 		}
 		_, recs, err := r.readRecords(ctx, s.Name)
@@ -169,18 +186,27 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 		if len(recs) > 0 && recs[len(recs)-1].Time >= cutoff {
 			continue
 		}
-		if err := r.vol.Delete(ctx, s.Name); err != nil {
-			return rep, err
-		}
+		folded = append(folded, s.Name)
 		rep.Segments++
+	}
+	if err := c.deferDelete(folded, due); err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
+	}
+	if pending, err = c.pendingDeletes(); err != nil {
+		return rep, err
 	}
 	// Records the remaining segments and scans hold may still name a blob
 	// whose versions were purged (a segment straddling the cutoff): keep it.
+	// Segments waiting for deletion do not count: the blobs they name wait
+	// out the same grace period.
 	inUse := map[[32]byte]bool{}
 	if len(dead) > 0 {
 		segs, _ := r.Segments(ctx)
 		scans, _ := r.Scans(ctx)
 		for _, s := range append(segs, scans...) {
+			if _, waiting := pending[s.Name]; waiting {
+				continue
+			}
 			_, recs, err := r.readRecords(ctx, s.Name)
 			if err != nil {
 				continue
@@ -197,15 +223,6 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 		if !inUse[d] {
 			gone[d] = true
 		}
-	}
-	grace := opts.Grace
-	if grace == 0 {
-		grace = DefaultSupersededGrace
-	}
-	due := opts.Now.Add(max(grace, 0))
-	pending, err := c.pendingDeletes()
-	if err != nil {
-		return rep, err
 	}
 	old, loose, err := r.repackDead(ctx, gone, pending)
 	if err != nil {

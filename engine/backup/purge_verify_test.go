@@ -3,6 +3,7 @@ package backup_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	// packs before purge deletes any: they must outlive it by the grace
 	// period.
 	listed := map[string]bool{}
-	for _, prefix := range []string{"packs/", "blobs/"} {
+	for _, prefix := range []string{"packs/", "blobs/", "log/", "scan/", "catalog/"} {
 		if err := h.vol.List(ctx, prefix, func(o hsm.ObjectInfo) error { listed[o.Name] = true; return nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -109,6 +110,16 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	waiting, err := cat.PendingDeletes()
 	if err != nil || (len(waiting) == 0 && (rep.Packs > 0 || wantDicts > 0)) {
 		t.Fatalf("purge left nothing waiting for deletion: %v", err)
+	}
+	// The segments and scans purge folded into its snapshot wait too.
+	folded := 0
+	for name := range waiting {
+		if strings.HasPrefix(name, "log/") || strings.HasPrefix(name, "scan/") {
+			folded++
+		}
+	}
+	if folded != rep.Segments {
+		t.Fatalf("%d segments and scans waiting for deletion, purge folded %d", folded, rep.Segments)
 	}
 	// After the grace period the next purge deletes what waited.
 	rep, err = backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Retention: backup.DefaultRetention, Now: now.Add(11 * time.Minute)})
