@@ -56,9 +56,11 @@ func runBackupPurge(ctx context.Context, o backupPurgeOptions, c *cobra.Command)
 		return printJSON(c.OutOrStdout(), rep)
 	}
 	w := c.OutOrStdout()
-	fmt.Fprintf(w, "purged %d items (%d versions) deleted more than %d days ago, %d segments, %d snapshots; snapshot %s\n",
-		rep.Items, rep.Versions, days, rep.Segments, rep.Snapshots, rep.Snapshot)
-	fmt.Fprintf(w, "%d blobs no longer referenced, %d packs rewritten or emptied: their objects are deleted after a grace period\n", rep.Blobs, rep.Packs)
-	fmt.Fprintf(w, "(so a copy of the repository taken meanwhile stays restorable); %d objects whose grace had passed were deleted now\n", rep.Deleted)
+	fmt.Fprintf(w, "purged %d items (%d versions) deleted more than %d days ago; wrote snapshot %s\n",
+		rep.Items, rep.Versions, days, rep.Snapshot)
+	fmt.Fprintf(w, "to delete after the grace period (so a copy of the repository taken meanwhile stays restorable):\n")
+	fmt.Fprintf(w, "  %d segments and %d older snapshots folded into the snapshot, %d blobs no longer referenced, %d packs rewritten or emptied\n",
+		rep.Segments, rep.Snapshots, rep.Blobs, rep.Packs)
+	fmt.Fprintf(w, "deleted now, their grace period over: %d objects\n", rep.Deleted)
 	return nil
 }
