@@ -30,6 +30,7 @@ const (
 	opSync
 	opDelete
 	opCompact
+	opCheckpoint
 )
 
 type step struct {
@@ -44,7 +45,8 @@ func body(i, n int) []byte {
 }
 
 // workload mixes durable and deferred puts (some above SmallMax), syncs,
-// deletes, replacements across the two tiers and compactions.
+// deletes, replacements across the two tiers, compactions and index
+// checkpoints.
 func workload() []step {
 	var s []step
 	name := func(i int) string { return fmt.Sprintf("blobs/%02x/obj%d", i%3, i%9) }
@@ -64,6 +66,9 @@ func workload() []step {
 			s = append(s, step{kind: opPutDeferred, name: name(i), body: body(i, n)})
 		default:
 			s = append(s, step{kind: opPut, name: name(i), body: body(i, n)})
+		}
+		if i%8 == 4 {
+			s = append(s, step{kind: opCheckpoint})
 		}
 	}
 	return append(s, step{kind: opPut, name: "big/final", body: body(99, 2000)}, step{kind: opCompact})
@@ -125,6 +130,10 @@ func runSteps(t *testing.T, v *Volume, m *model, steps []step) {
 			}
 		case opCompact:
 			_, err = v.Compact(ctx, 0.3)
+		case opCheckpoint:
+			// Makes the packs durable, not the large tier's deferred
+			// files: the model promises nothing more.
+			err = v.Checkpoint(ctx)
 		}
 		if err != nil {
 			if !errors.Is(err, crashfs.ErrInjected) {

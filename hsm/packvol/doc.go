@@ -10,6 +10,7 @@
 //
 //	<dir>/packs/<seq %012d>.pack   pack files, numbered from 1, never reused
 //	<dir>/large/...                objects above SmallMax, localvol layout
+//	<dir>/index.ckpt               index checkpoint (optional, see below)
 //
 // A handle appends only to the pack it created: New always starts a new
 // pack, after the highest existing one. A pack is rolled (fsynced, then a
@@ -60,7 +61,7 @@
 //
 // # Index and replacement
 //
-// New scans every pack in sequence order and builds the in-memory index
+// New scans the packs in sequence order and builds the in-memory index
 // name → (pack, offset, length): a later entry for a name replaces an
 // earlier one, a tombstone removes it. Reads go through the index (one
 // ReadAt of the whole entry, checksum verified on every read), List sorts
@@ -68,10 +69,43 @@
 // index and among the large files is the pack's: the large file is the
 // leftover of a replacement a crash interrupted and New deletes it.
 //
-// Open cost: New reads every pack whole (about the volume's size in small
-// objects at the disk's sequential read rate) and keeps one open file
-// handle per pack. An index checkpoint that lets New scan only the bytes
-// after it is not written yet.
+// # Index checkpoint (index.ckpt, little endian)
+//
+//	+--------+----------+-------------+---------+------------+------------+
+//	| "TMCK" | crc32c   | version u16 | rsvd u16| npacks u32 | nnames u64 |
+//	| 4 B    | u32      | = 1         | = 0     |            |            |
+//	+--------+----------+-------------+---------+------------+------------+
+//	npacks × | seq u64 | covered u64 | live u64 |
+//	nnames × | nlen u16 | seq u64 | off u64 | n u32 | mtime i64 | size u32 | name |
+//
+// crc32c (Castagnoli) covers every byte after it. For each pack, covered
+// is how many of its first bytes the checkpoint reflects, all of them
+// fsynced before the file was written, and live its live bytes (as Stats
+// counts them) within them; each name record is an index entry (pack seq,
+// entry offset and length, object size and mtime) inside covered bytes.
+// Checkpoint (callable at any time, e.g. after SyncDeferred) and Close
+// fsync the newest pack if bytes were appended since the last fsync, copy
+// the index under the writer lock and write the file with
+// vfsutil.WriteFile (temp, fsync, rename, directory fsync).
+//
+// New with a valid checkpoint loads its index, dropping entries whose
+// pack no longer exists (Compact removed it after the checkpoint, having
+// first copied its live entries into a newer pack), and scans only the
+// bytes after covered of each pack plus packs the checkpoint does not
+// name, in sequence order, so later puts and tombstones win; the newest
+// pack's tail is judged by the torn tail rule below (sync marks before
+// covered claim at most covered, so they cannot change the verdict).
+// Covered bytes are not read again: damage inside them surfaces on read,
+// by the entry checksum. A missing checkpoint, a bad checksum, an unknown
+// version, or one that does not fit the packs (a pack shorter than
+// covered, an older pack grown past covered, an unnamed pack older than
+// a named one) means the full scan, with a warning.
+//
+// Open cost: about the checkpoint's size (some 40 bytes plus the name per
+// object) and the bytes written after it; without one, every pack whole.
+// 50,000 objects of 4 KB (200 MB of packs, warm page cache): 22 ms from
+// the checkpoint, 303 ms by the full scan (BenchmarkOpen). New keeps one
+// open file handle per pack.
 //
 // # Torn tail rule
 //
@@ -109,7 +143,8 @@
 // visible at once; SyncDeferred fsyncs the newest pack (older packs were
 // fsynced when rolled) and the large objects' pending writes. A deferred
 // entry lost or torn by a crash is absent after New, never wrong: the
-// checksum guards it. A failed write or fsync fails the handle: every
+// checksum guards it. Close fsyncs the newest pack before writing the
+// index checkpoint. A failed write or fsync fails the handle: every
 // later write returns ErrFailed (after a failed fsync the kernel may have
 // dropped the pages, so retrying it proves nothing); reopen to recover.
 //

@@ -161,9 +161,16 @@ func scanPack(data []byte, seq uint64) scanResult {
 	if err != nil {
 		return scanResult{err: err}
 	}
-	r := scanResult{version: v, end: packHeaderSize}
-	for r.end < int64(len(data)) {
-		e, n, err := decodeEntry(data[r.end:])
+	return scanTail(data[packHeaderSize:], packHeaderSize, seq, v)
+}
+
+// scanTail decodes the entries of a version v pack whose bytes from offset
+// base on are data, up to the first bad one. Offsets in the result are
+// the pack's.
+func scanTail(data []byte, base int64, seq uint64, v uint16) scanResult {
+	r := scanResult{version: v, end: base}
+	for r.end < base+int64(len(data)) {
+		e, n, err := decodeEntry(data[r.end-base:])
 		if err == nil && e.kind == kindSyncMark {
 			if v == packVersionV1 {
 				err = fmt.Errorf("%w: sync mark in a version %d pack", ErrCorrupt, v)

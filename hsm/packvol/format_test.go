@@ -53,6 +53,7 @@ func threeEntries(t *testing.T, fs vfs.FS) (string, []int64) {
 		mustPut(t, v, n, []byte(strings.Repeat(n, 100)))
 	}
 	v.Close()
+	dropCheckpoint(t, fs, "/vol") // the tests judge the full scan
 	path := "/vol/packs/" + packName(1)
 	r := scanPack(readFile(t, fs, path), 1)
 	if r.err != nil || len(r.entries) != 3 {
@@ -100,6 +101,7 @@ func TestCorruptOlderPack(t *testing.T) {
 	v := newVol(t, fs, "/vol", nil) // starts pack 2
 	mustPut(t, v, "d", []byte("d"))
 	v.Close()
+	dropCheckpoint(t, fs, "/vol")
 	data := readFile(t, fs, path)
 	writeFile(t, fs, path, data[:offs[2]+5])
 	if _, err := New(fs, "/vol", nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {

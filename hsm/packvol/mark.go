@@ -53,9 +53,15 @@ type after struct {
 // by stepping over a false match) and for the largest synced length their
 // sync marks claim.
 func scanAfter(data []byte, from int64, seq uint64) after {
+	return scanAfterTail(data, 0, from, seq)
+}
+
+// scanAfterTail is scanAfter on a pack whose bytes from offset base on are
+// data.
+func scanAfterTail(data []byte, base, from int64, seq uint64) after {
 	var a after
-	for i := from + 1; i+entryHeader <= int64(len(data)); i++ {
-		e, _, err := decodeEntry(data[i:])
+	for i := from + 1; i+entryHeader <= base+int64(len(data)); i++ {
+		e, _, err := decodeEntry(data[i-base:])
 		if err != nil {
 			continue
 		}
@@ -85,10 +91,17 @@ func scanAfter(data []byte, from int64, seq uint64) after {
 //     is fsynced before any entry is written): torn only if no valid
 //     entry follows.
 func tornOrCorrupt(data []byte, seq uint64, newest bool, r scanResult) error {
+	return tornOrCorruptTail(data, 0, seq, newest, r)
+}
+
+// tornOrCorruptTail is tornOrCorrupt on a pack whose bytes from offset base
+// on are data (base at most r.end): marks before base claim at most their
+// own offset, so they cannot change the verdict.
+func tornOrCorruptTail(data []byte, base int64, seq uint64, newest bool, r scanResult) error {
 	if !newest {
 		return r.err
 	}
-	a := scanAfter(data, r.end, seq)
+	a := scanAfterTail(data, base, r.end, seq)
 	switch {
 	case r.version == packVersion && a.synced > r.end:
 		return fmt.Errorf("%w (inside synced data: sync mark at offset %d claims %d bytes synced)", r.err, a.markAt, a.synced)

@@ -73,6 +73,7 @@ func TestHoleAfterSync(t *testing.T) {
 			off := offsets(v, "a", "b", "c", "d", "e")
 			path := v.packPath(1)
 			v.Close()
+			dropCheckpoint(t, fs, "/vol") // the full scan judges the damage
 
 			data := readFile(t, fs, path)
 			hole := map[string]int64{"mark": off["c"] - markSize, "c": off["c"], "d": off["d"]}[at]
@@ -127,6 +128,7 @@ func TestDamageInSyncedData(t *testing.T) {
 			off := offsets(v, "b", "c")
 			path := v.packPath(1)
 			v.Close()
+			dropCheckpoint(t, fs, "/vol") // the full scan judges the damage
 			data := readFile(t, fs, path)
 			if c.zero {
 				zero(data, off["b"], off["c"])

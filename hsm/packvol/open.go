@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/internal/vfsutil"
 )
 
-// open builds the index from the packs and starts a new pack.
+// open builds the index from the checkpoint and the pack bytes after it
+// (or from every pack whole when there is no usable checkpoint) and starts
+// a new pack.
 func (v *Volume) open() error {
 	if err := vfsutil.MkdirAll(v.fs, v.packDir); err != nil {
 		return err
@@ -22,19 +27,24 @@ func (v *Volume) open() error {
 	if err := vfsutil.RemoveTemps(v.fs, v.packDir); err != nil {
 		return err
 	}
+	if err := vfsutil.RemoveTemps(v.fs, v.dir); err != nil {
+		return err
+	}
 	seqs, err := v.listPacks()
 	if err != nil {
 		return err
 	}
-	var empties []uint64
-	for i, seq := range seqs {
-		n, err := v.loadPack(seq, i == len(seqs)-1)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			empties = append(empties, seq)
-		}
+	c := v.readCheckpoint()
+	empties, err := v.loadPacks(seqs, c)
+	if c != nil && errors.Is(err, errStale) {
+		v.opts.Logger.Warn("packvol: index checkpoint does not fit the packs, scanning every pack",
+			"dir", v.dir, "reason", err)
+		_ = v.closeFilesLocked()
+		v.index = map[string]loc{}
+		empties, err = v.loadPacks(seqs, nil)
+	}
+	if err != nil {
+		return err
 	}
 	// Packs without entries (a handle that wrote nothing, or a pack whose
 	// every entry was torn) hold nothing: remove them.
@@ -83,10 +93,78 @@ func (v *Volume) listPacks() ([]uint64, error) {
 	return seqs, nil
 }
 
-// loadPack reads one pack whole and applies its entries to the index; for
-// the newest pack a torn tail (tornOrCorrupt) is cut off first. It returns
-// the number of entries (sync marks not counted).
-func (v *Volume) loadPack(seq uint64, newest bool) (int, error) {
+// readCheckpoint returns the volume's index checkpoint, or nil (with a
+// warning unless there is none) when New must scan every pack.
+func (v *Volume) readCheckpoint() *checkpoint {
+	path := v.ckptPath()
+	f, err := v.fs.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	var b []byte
+	if err == nil {
+		b, err = io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
+		_ = f.Close()
+	}
+	var c *checkpoint
+	if err == nil {
+		c, err = decodeCheckpoint(b)
+	}
+	if err != nil {
+		v.opts.Logger.Warn("packvol: index checkpoint unusable, scanning every pack", "path", path, "reason", err)
+		return nil
+	}
+	return c
+}
+
+// loadPacks builds the index from c (nil: from nothing) and the pack bytes
+// c does not cover, and returns the packs without entries. An error
+// wrapping errStale, returned before any pack is changed, means c does not
+// fit the packs on disk.
+func (v *Volume) loadPacks(seqs []uint64, c *checkpoint) ([]uint64, error) {
+	if c != nil {
+		var maxSeq uint64
+		for seq := range c.packs {
+			maxSeq = max(maxSeq, seq)
+		}
+		onDisk := make(map[uint64]bool, len(seqs))
+		for _, seq := range seqs {
+			onDisk[seq] = true
+			if _, ok := c.packs[seq]; !ok && seq < maxSeq {
+				return nil, fmt.Errorf("%w: pack %d is not in it but older than pack %d", errStale, seq, maxSeq)
+			}
+		}
+		// A pack gone since the checkpoint was compacted away: its live
+		// entries were copied to a newer pack, whose bytes after the
+		// checkpoint are scanned.
+		for name, l := range c.index {
+			if onDisk[l.seq] {
+				v.index[name] = l
+			}
+		}
+	}
+	var empties []uint64
+	for i, seq := range seqs {
+		var cp *ckptPack
+		if p, ok := c.ckptPack(seq); ok {
+			cp = &p
+		}
+		n, err := v.loadPack(seq, i == len(seqs)-1, cp)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			empties = append(empties, seq)
+		}
+	}
+	return empties, nil
+}
+
+// loadPack applies one pack's entries to the index: all of them, or with
+// cp only those after the bytes cp covers. For the newest pack a torn tail
+// (tornOrCorrupt) is cut off first. It returns the number of entries
+// (sync marks not counted; the covered bytes count as one).
+func (v *Volume) loadPack(seq uint64, newest bool, cp *ckptPack) (int, error) {
 	path := v.packPath(seq)
 	f, err := v.fs.Open(path)
 	if err != nil {
@@ -94,21 +172,40 @@ func (v *Volume) loadPack(seq uint64, newest bool) (int, error) {
 	}
 	p := &pack{seq: seq, f: f}
 	v.packs[seq] = p // closed by closeFiles on error
-	data, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
-	if err != nil {
-		return 0, fmt.Errorf("read pack %s: %w", path, err)
+	var data []byte
+	var r scanResult
+	base, covered := int64(0), 0
+	if cp == nil {
+		if data, err = io.ReadAll(io.NewSectionReader(f, 0, 1<<62)); err != nil {
+			return 0, fmt.Errorf("read pack %s: %w", path, err)
+		}
+		r = scanPack(data, seq)
+	} else {
+		if r, data, err = v.readTail(f, seq, cp); err != nil {
+			return 0, fmt.Errorf("pack %s: %w", path, err)
+		}
+		base, p.live = cp.covered, cp.live
+		if cp.covered > packHeaderSize {
+			covered = 1
+		}
 	}
-	r := scanPack(data, seq)
 	if r.err != nil {
-		if err := tornOrCorrupt(data, seq, newest, r); err != nil {
+		if err := tornOrCorruptTail(data, base, seq, newest, r); err != nil {
 			return 0, fmt.Errorf("pack %s: %w", path, err)
 		}
 		v.opts.Logger.Warn("packvol: truncated torn tail",
-			"pack", path, "offset", r.end, "dropped_bytes", int64(len(data))-r.end, "reason", r.err)
-		if len(r.entries) == 0 {
+			"pack", path, "offset", r.end, "dropped_bytes", base+int64(len(data))-r.end, "reason", r.err)
+		if len(r.entries)+covered == 0 {
 			return 0, nil // removed by open as empty
 		}
-		if err := vfsutil.WriteFile(v.fs, path, data[:r.end]); err != nil {
+		prefix := data[:r.end-base]
+		if base > 0 {
+			prefix = make([]byte, r.end)
+			if _, err := f.ReadAt(prefix, 0); err != nil {
+				return 0, fmt.Errorf("read pack %s: %w", path, err)
+			}
+		}
+		if err := vfsutil.WriteFile(v.fs, path, prefix); err != nil {
 			return 0, fmt.Errorf("truncate torn pack %s: %w", path, err)
 		}
 		_ = f.Close()
@@ -120,7 +217,33 @@ func (v *Volume) loadPack(seq uint64, newest bool) (int, error) {
 	for _, e := range r.entries {
 		v.apply(e.kind, e.name, loc{seq: seq, off: e.off, n: e.n, size: int64(len(e.data)), mtime: e.mtime})
 	}
-	return len(r.entries), nil
+	return len(r.entries) + covered, nil
+}
+
+// readTail checks pack seq against its checkpoint record and scans the
+// bytes after those it covers. Only the pack that was the newest when the
+// checkpoint was taken may have grown since.
+func (v *Volume) readTail(f vfs.File, seq uint64, cp *ckptPack) (scanResult, []byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return scanResult{}, nil, fmt.Errorf("stat: %w", err)
+	}
+	if st.Size() < cp.covered || (!cp.newest && st.Size() != cp.covered) {
+		return scanResult{}, nil, fmt.Errorf("%w: %d bytes, checkpoint covers %d", errStale, st.Size(), cp.covered)
+	}
+	hdr := make([]byte, packHeaderSize)
+	if _, err := f.ReadAt(hdr, 0); err != nil {
+		return scanResult{}, nil, fmt.Errorf("read: %w", err)
+	}
+	ver, err := checkHeader(hdr, seq)
+	if err != nil {
+		return scanResult{}, nil, fmt.Errorf("%w: %w", errStale, err)
+	}
+	data, err := io.ReadAll(io.NewSectionReader(f, cp.covered, 1<<62))
+	if err != nil {
+		return scanResult{}, nil, fmt.Errorf("read: %w", err)
+	}
+	return scanTail(data, cp.covered, seq, ver), data, nil
 }
 
 // apply records one entry in the index and the packs' live bytes. The

@@ -87,7 +87,7 @@ type pack struct {
 const stripes = 256
 
 // Volume is an hsm.Volume that packs small objects into append-only files.
-// Lock order: stripe → smu → wmu → mu.
+// Lock order: stripe → ckmu → smu → wmu → mu.
 type Volume struct {
 	fs      vfs.FS
 	dir     string
@@ -111,8 +111,9 @@ type Volume struct {
 	failed  error
 	scratch []byte
 
-	smu sync.Mutex // one fsync at a time (group commit)
-	cmu sync.Mutex // one Compact at a time
+	smu  sync.Mutex // one fsync at a time (group commit)
+	cmu  sync.Mutex // one Compact at a time
+	ckmu sync.Mutex // one checkpoint written at a time
 }
 
 var (
@@ -120,10 +121,11 @@ var (
 	_ hsm.DeferredSyncer = (*Volume)(nil)
 )
 
-// New opens the volume in dir, creating it durably if missing: it scans
-// every pack to build the index (rewriting a torn tail of the newest),
-// opens the large objects' localvol, and starts a new pack. opts may be
-// nil. Close releases the pack files.
+// New opens the volume in dir, creating it durably if missing: it builds
+// the index from the index checkpoint and the pack bytes after it, or from
+// every pack when there is no usable checkpoint (rewriting a torn tail of
+// the newest), opens the large objects' localvol, and starts a new pack.
+// opts may be nil. Close writes the checkpoint and releases the files.
 func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 	o := opts.withDefaults()
 	dir = filepath.Clean(dir)
@@ -147,26 +149,37 @@ func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 // Dir returns the volume's root directory.
 func (v *Volume) Dir() string { return v.dir }
 
-// Close closes the pack files. Deferred writes not yet synced are left to
-// the page cache, as after a crash; a sync mark recording the last fsync,
-// if no append followed it, is written (not synced) first. Later calls
-// fail with ErrClosed.
+// Close makes the newest pack durable (a sync mark recording the last
+// fsync first, if no append followed it), writes the index checkpoint and
+// closes the pack files. Later calls fail with ErrClosed. A failed handle
+// writes no checkpoint.
 func (v *Volume) Close() error {
+	v.ckmu.Lock()
+	defer v.ckmu.Unlock()
 	v.smu.Lock()
 	defer v.smu.Unlock()
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if v.closed {
+		v.mu.Unlock()
 		return ErrClosed
 	}
 	v.closed = true
-	merr := v.closeMark()
+	err := v.closeMark()
+	v.mu.Unlock()
+	if err == nil && v.failed == nil && v.cur != nil {
+		var c *checkpoint
+		if c, err = v.snapshotLocked(); err == nil {
+			err = v.writeCheckpoint(c)
+		}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if v.failed == nil {
 		v.failed = ErrClosed
 	}
-	return errors.Join(merr, v.closeFilesLocked())
+	return errors.Join(err, v.closeFilesLocked())
 }
 
 func (v *Volume) closeFiles() {
