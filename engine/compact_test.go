@@ -69,3 +69,32 @@ func TestExpungedMailFreesPackSpace(t *testing.T) {
 		}
 	}
 }
+
+// TestPackIndexCheckpoint checks that engine checkpoints write the pack
+// volume's index checkpoint once enough bytes have been appended, so an
+// open after a crash need not scan every pack.
+func TestPackIndexCheckpoint(t *testing.T) {
+	fs := vfs.NewMem()
+	o := testOptions(fs)
+	o.PackIndexEvery = 10 << 10
+	e, err := Open("data", o)
+	must(t, err)
+	defer e.Close()
+	ckpt := fs.PathJoin("data", VolumesDir, "primary", packvol.CheckpointFile)
+	must(t, e.CreateDomain(ctx, "example.org"))
+	a, err := e.CreateAccount(ctx, AccountSpec{Address: "a@example.org"})
+	must(t, err)
+	must(t, e.Checkpoint(ctx))
+	if _, err := fs.Stat(ckpt); err == nil {
+		t.Fatal("index checkpoint written before PackIndexEvery bytes")
+	}
+	for i := 0; i < 20; i++ {
+		body := []byte("Subject: m\r\n\r\n" + string(rune('a'+i)) + string(make([]byte, 1000)))
+		_, err := e.Deliver(ctx, Delivery{Recipients: []uint64{a.ID}, Body: body})
+		must(t, err)
+	}
+	must(t, e.Checkpoint(ctx))
+	if _, err := fs.Stat(ckpt); err != nil {
+		t.Fatalf("no index checkpoint after %d bytes: %v", o.PackIndexEvery, err)
+	}
+}

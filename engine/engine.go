@@ -39,7 +39,10 @@ type Engine struct {
 	// ownPrimary is the default primary volume the engine opened and
 	// closes (a pack volume holds its pack files open); nil otherwise.
 	ownPrimary io.Closer
-	volumes    map[string]hsm.Volume
+	// packIndexedAt is the pack bytes covered by the last index checkpoint
+	// indexPrimary wrote (under ckMu).
+	packIndexedAt int64
+	volumes       map[string]hsm.Volume
 	// deferred is the primary volume when it can defer fsyncs (inline
 	// blobs' copies wait for the checkpoint); nil otherwise.
 	deferred  hsm.DeferredSyncer
@@ -258,6 +261,7 @@ func (e *Engine) flushCheckpoint(ctx context.Context) error {
 	if lsn > e.checkpoint.Load() {
 		e.checkpoint.Store(lsn)
 	}
+	e.indexPrimary(ctx)
 	return nil
 }
 

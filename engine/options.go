@@ -46,6 +46,12 @@ type Options struct {
 	// this fraction are rewritten, so deleted mail gives its disk space
 	// back. Default 0.5; negative disables.
 	CompactDeadFraction float64
+	// PackIndexEvery: at an engine checkpoint, once this many bytes have
+	// been appended to a pack primary volume's packs since its last index
+	// checkpoint, write a new one (see hsm/packvol), so an open after a
+	// crash does not scan every pack. Default 256 MiB; negative: only at
+	// Close.
+	PackIndexEvery int64
 	// PrimaryName names the primary volume in events. Default "primary".
 	PrimaryName string
 	// Volumes are further volumes by name (blobs moved by HSM). The
@@ -112,6 +118,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.CompactDeadFraction == 0 {
 		c.CompactDeadFraction = 0.5
+	}
+	if c.PackIndexEvery == 0 {
+		c.PackIndexEvery = 256 << 20
 	}
 	if c.InlineBlobMax == 0 {
 		c.InlineBlobMax = DefaultInlineBlobMax

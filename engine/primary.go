@@ -82,3 +82,25 @@ func (e *Engine) compactPrimary() {
 		e.opts.Logger.Info("engine: compacted primary volume", "packs", st.Packs, "copied", st.Copied, "freed_bytes", st.Freed)
 	}
 }
+
+// indexPrimary writes the pack primary volume's index checkpoint once
+// Options.PackIndexEvery bytes have been appended to its packs since the
+// last one, so that opening after a crash scans only what came after it.
+// (Close writes one anyway.) Each checkpoint rewrites the whole index,
+// which is why it is not written at every engine checkpoint. A failure only
+// costs a longer scan at the next open.
+func (e *Engine) indexPrimary(ctx context.Context) {
+	pv, ok := e.ownPrimary.(*packvol.Volume)
+	if !ok || e.opts.PackIndexEvery < 0 {
+		return
+	}
+	size := pv.Stats().PackBytes
+	if size-e.packIndexedAt < e.opts.PackIndexEvery {
+		return
+	}
+	if err := pv.Checkpoint(ctx); err != nil {
+		e.opts.Logger.Warn("engine: pack volume index checkpoint", "err", err)
+		return
+	}
+	e.packIndexedAt = size
+}
