@@ -149,26 +149,37 @@ func callAdmin(ctx context.Context, dataDir, op string, args any, out any) error
 }
 
 // callServer runs op on the running server, if one answers on the admin
-// socket; served is false when none does.
+// socket; served is false when none does (no socket, or a socket left by a
+// server that is gone).
 func callServer(ctx context.Context, dataDir, op string, args any, out any) (served bool, err error) {
-	path := filepath.Join(dataDir, adminSocket)
-	conn, err := net.DialTimeout("unix", path, time.Second)
-	if err != nil {
-		return false, nil
-	}
-	conn.Close()
 	rawArgs, err := json.Marshal(args)
 	if err != nil {
-		return true, err
+		return false, err
 	}
-	return true, callSocket(ctx, path, adminRequest{Op: op, Args: rawArgs}, out)
+	err = callSocket(ctx, filepath.Join(dataDir, adminSocket), adminRequest{Op: op, Args: rawArgs}, out)
+	var ns noServerError
+	if errors.As(err, &ns) {
+		return false, nil
+	}
+	return true, err
 }
+
+// noServerError marks a failure to connect to the admin socket: nothing
+// was sent, so the caller may do the work itself.
+type noServerError struct{ err error }
+
+func (e noServerError) Error() string { return e.err.Error() }
+func (e noServerError) Unwrap() error { return e.err }
 
 func callSocket(ctx context.Context, path string, req adminRequest, out any) error {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			d := net.Dialer{Timeout: time.Second}
+			c, err := d.DialContext(ctx, "unix", path)
+			if err != nil {
+				return nil, noServerError{err}
+			}
+			return c, nil
 		},
 	}}
 	body, _ := json.Marshal(req)
