@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -65,8 +66,14 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 	if err := backup.RepositoryStatus(ctx, env.repo, cat, &st); err != nil {
 		return err
 	}
-	if rd, err := redolog.ReadDir(vfs.Default, filepath.Join(o.dataDir, "redolog"), 0); err == nil {
-		var last redolog.Record
+	// Only the records after the shipped position are read: the lag.
+	logDir := filepath.Join(o.dataDir, "redolog")
+	rd, err := redolog.ReadDir(vfs.Default, logDir, st.ShippedLSN+1)
+	if errors.Is(err, redolog.ErrTruncated) {
+		rd, err = redolog.ReadDir(vfs.Default, logDir, 0)
+	}
+	if err == nil {
+		last := redolog.Record{LSN: st.ShippedLSN}
 		for {
 			r, err := rd.Next(ctx)
 			if err != nil {
