@@ -16,7 +16,7 @@ const (
 )
 
 // DefaultThreshold is the compression threshold of the backup repository
-// and of primary volumes that turn compression on (DESIGN: 4096 bytes).
+// and of primary volumes that turn compression on (docs/ARCHITECTURE.md "Decisions": 4096 bytes).
 const DefaultThreshold = 4096
 
 // MaxDecodedSize bounds the memory one decode may use, so a corrupt or

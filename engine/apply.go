@@ -11,7 +11,7 @@ import (
 // apply changes the projection by one event, recorded at tx.lsn. It is the
 // only code that changes mailbox state, used alike by the live write path
 // and by replay, and it reads nothing but the batch and the event
-// (DESIGN invariant 4). An error means the event does not fit the state:
+// (ARCHITECTURE invariant 4). An error means the event does not fit the state:
 // the projection or the log is corrupt.
 func (tx *txn) apply(ev event.Event) error {
 	switch e := ev.(type) {

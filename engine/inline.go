@@ -10,7 +10,7 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 )
 
-// Inline blobs and their volume copies (DESIGN invariant 3).
+// Inline blobs and their volume copies (ARCHITECTURE invariant 3).
 //
 // A blob of up to Options.InlineBlobMax bytes rides inside its redo record,
 // so the round's one log fsync makes blob and record durable together. Its

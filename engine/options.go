@@ -72,7 +72,7 @@ type Options struct {
 	// plus one round's blobs. Default 64 MiB.
 	InlineBacklog int64
 	// CompressThreshold is the primary volume's zstd threshold in bytes.
-	// Default -1 (off, per DESIGN).
+	// Default -1 (off, docs/ARCHITECTURE.md "Decisions").
 	CompressThreshold int
 	// MaxMessageSize bounds one message. Default 50 MiB.
 	MaxMessageSize int64

@@ -12,7 +12,7 @@ import (
 //
 // The engine uses it for message blobs that ride inside their redo record:
 // the record already makes the bytes durable, so the volume copy can wait
-// until the next checkpoint (DESIGN invariant 3).
+// until the next checkpoint (ARCHITECTURE invariant 3).
 //
 // Durability: an object stored with PutDeferred is visible at once to Get,
 // GetRange, Stat and List, exactly as after Put, but until a later

@@ -177,7 +177,7 @@ func serverDefaults(o *ServerOptions) ServerOptions {
 }
 
 // copyBlobs puts every blob a record up to atNs names onto the primary
-// volume, before any record is written (DESIGN invariant 3). A blob the
+// volume, before any record is written (ARCHITECTURE invariant 3). A blob the
 // repository cannot give cuts the restore before the first record that
 // needs it (rep.CutLSN), so the rebuilt server is a consistent prefix of
 // the repository's history rather than a state with holes in it.

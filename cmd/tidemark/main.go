@@ -14,7 +14,7 @@ import (
 )
 
 // Exit codes. Long operations run with --sync use the queue codes
-// (DESIGN "Decisions"): 0 ok, 1 failed, 2 stopped, 3 removed, 4 interrupted.
+// (docs/ARCHITECTURE.md "Decisions"): 0 ok, 1 failed, 2 stopped, 3 removed, 4 interrupted.
 const (
 	exitOK          = 0
 	exitFailed      = 1

@@ -19,7 +19,7 @@
 //
 // # Determinism
 //
-// Apply must give the same state from the same record (DESIGN invariant 4).
+// Apply must give the same state from the same record (ARCHITECTURE invariant 4).
 // So every identifier an event introduces (account, folder and item ids,
 // UIDs, UIDVALIDITY) is chosen by the engine before the record is written and
 // carried in the event, and events that change flags carry the complete new

@@ -152,7 +152,7 @@ type Target struct {
 
 // MessageAdded stores one message for one or more targets (a delivery to
 // many recipients is one event and one blob). Blob carries the raw bytes
-// when they ride inside the record (DESIGN invariant 3); when empty, the
+// when they ride inside the record (ARCHITECTURE invariant 3); when empty, the
 // blob was made durable on Volume before the record was written.
 type MessageAdded struct {
 	Digest   Digest    `cbor:"1,keyasint"`

@@ -1,0 +1,122 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/tidemark/tidemark"
+
+// allowed lists, for each project package, the project packages it may
+// import (docs/ARCHITECTURE.md, "Packages"). A prefix ending in "/" allows
+// every package under it. Packages not listed (cmd/, bench/) may import
+// anything; nothing may import cmd/.
+var allowed = map[string][]string{
+	"mailserver/imap":         {"engine", "engine/event"},
+	"mailserver/lmtp":         {"engine", "engine/event"},
+	"restore":                 {"engine", "engine/event", "engine/backup", "dedup", "hsm", "redolog", "internal/", "hsm/packvol"},
+	"engine/backup/enginesrc": {"engine", "engine/backup", "engine/event", "dedup", "hsm"},
+	"engine/backup":           {"engine/event", "dedup", "hsm", "redolog", "internal/"},
+	"engine":                  {"engine/event", "redolog", "dedup", "hsm", "internal/", "hsm/localvol", "hsm/packvol"},
+	"engine/event":            {},
+	"redolog":                 {"internal/vfsutil"},
+	"dedup":                   {},
+	"hsm":                     {},
+	"hsm/packvol":             {"hsm", "hsm/localvol", "internal/vfsutil"},
+	"hsm/localvol":            {"hsm", "internal/vfsutil"},
+	"hsm/s3vol":               {"hsm"},
+	"hsm/memvol":              {"hsm"},
+	"hsm/volumetest":          {"hsm"},
+	"internal/crashfs":        {},
+	"internal/vfsutil":        {},
+	"internal/timearg":        {},
+	"internal/testcorpus":     {},
+}
+
+// onlyImporter names third-party modules that one project package alone may
+// import.
+var onlyImporter = map[string]string{
+	"github.com/minio/minio-go/v7": "hsm/s3vol",
+}
+
+type pkg struct {
+	path    string
+	imports []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...")
+	cmd.Dir = "../.."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []pkg
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		pkgs = append(pkgs, pkg{path: f[0], imports: f[1:]})
+	}
+	return pkgs
+}
+
+func permits(rules []string, dep string) bool {
+	for _, r := range rules {
+		if strings.HasSuffix(r, "/") && strings.HasPrefix(dep, r) || dep == r {
+			return true
+		}
+	}
+	return false
+}
+
+func TestImportRules(t *testing.T) {
+	pkgs := listPackages(t)
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	for _, p := range pkgs {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.path, module), "/")
+		rules, ruled := allowed[rel]
+		for _, imp := range p.imports {
+			for mod, owner := range onlyImporter {
+				if (imp == mod || strings.HasPrefix(imp, mod+"/")) && rel != owner {
+					t.Errorf("%s imports %s; only %s may (docs/ARCHITECTURE.md)", rel, imp, owner)
+				}
+			}
+			if !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module+"/")
+			if strings.HasPrefix(dep, "cmd/") {
+				t.Errorf("%s imports %s: nothing imports cmd/", rel, dep)
+			}
+			if ruled && !permits(rules, dep) {
+				t.Errorf("%s imports %s, against docs/ARCHITECTURE.md", rel, dep)
+			}
+		}
+	}
+}
+
+// TestEveryPackageRuled makes a new package take a line in the rules (and in
+// docs/ARCHITECTURE.md) instead of escaping them.
+func TestEveryPackageRuled(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.path, module), "/")
+		if rel == "" || strings.HasPrefix(rel, "cmd/") || strings.HasPrefix(rel, "bench/") ||
+			strings.HasPrefix(rel, "internal/archtest") || strings.HasSuffix(rel, "/s3test") {
+			continue
+		}
+		if _, ok := allowed[rel]; !ok {
+			t.Errorf("package %s has no import rule: add it to docs/ARCHITECTURE.md and internal/archtest", rel)
+		}
+	}
+}
