@@ -81,8 +81,11 @@ func (w *packWriter) add(ctx context.Context, d dedup.Digest, raw []byte) {
 // seal compresses one chunk and, when the pending chunks reach the target
 // size (or force), writes them as a pack.
 func (w *packWriter) seal(ctx context.Context, chunk []byte, blobs []packEntry, force bool) {
+	// A chunk of empty blobs only (an empty message is a valid message)
+	// holds no bytes but must still be written with its index entries:
+	// it frames as the one-byte raw codec header.
 	var framed []byte
-	if len(chunk) > 0 {
+	if len(chunk) > 0 || len(blobs) > 0 {
 		framed = dedup.Encode(chunk, 0)
 	}
 	w.mu.Lock()
