@@ -26,10 +26,13 @@ import (
 // or export destination that already holds something.
 var ErrNotEmpty = errors.New("restore: destination is not empty")
 
-// ErrIncomplete is returned when the repository no longer holds the
-// records a whole-server restore needs (they were folded into a snapshot
-// by purge).
-var ErrIncomplete = errors.New("restore: repository does not hold the whole history")
+// ErrIncomplete is returned by a restore that did not bring back everything
+// it was asked for: a whole-server restore that stopped before the end of
+// the repository (a record whose blob the repository cannot give, segments
+// that outrun the blobs of a copy taken while the scanner wrote, records
+// folded into a snapshot by purge). The error's text says where the
+// restore stopped and why; what was restored is consistent and stays.
+var ErrIncomplete = errors.New("restore: incomplete")
 
 // ServerOptions configure Server. Zero fields take the defaults.
 type ServerOptions struct {
@@ -70,15 +73,18 @@ type ServerReport struct {
 	// scanner lost part of the log restores without them.
 	Corrections int  `json:"corrections,omitempty"`
 	Config      bool `json:"config"` // tidemark.toml came from a snapshot
-	// CutLSN, when not zero, is where the restore stopped short of what
+	// CutLSN, when CutReason is set, is where the restore stopped short of what
 	// the repository's segments reach: the record after it needs a blob
 	// the repository cannot give (CutReason). That happens to a copy of a
 	// repository taken while the scanner wrote to it (its segments may be
 	// newer than its blobs), or to a repository that lost a blob (run
 	// tidemark backup verify). Everything up to CutLSN is restored and
 	// consistent.
-	CutLSN     uint64    `json:"cut_lsn,omitempty"`
-	CutReason  string    `json:"cut_reason,omitempty"`
+	CutLSN    uint64 `json:"cut_lsn,omitempty"`
+	CutReason string `json:"cut_reason,omitempty"`
+	// EndLSN is the last redo record at or before At that the repository
+	// holds: what a restore that did not stop early reaches.
+	EndLSN     uint64    `json:"end_lsn,omitempty"`
 	Digest     string    `json:"state_digest,omitempty"`
 	Unrestored []Failure `json:"unrestored,omitempty"`
 }
@@ -92,6 +98,11 @@ var errStop = errors.New("stop")
 // on the directory, replays them. The tidemark.toml of the newest snapshot
 // at or before At is written when the repository has one. dataDir must be
 // missing or empty.
+//
+// A restore that stops before the repository's end (rep.CutLSN) leaves a
+// complete, checked data directory of everything up to that record and
+// returns the report with an error wrapping ErrIncomplete that names the
+// LSN and time it stopped at and why.
 func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *ServerOptions) (ServerReport, error) {
 	opts := serverDefaults(o)
 	var rep ServerReport
@@ -122,7 +133,7 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 	if err := copyBlobs(ctx, repo, primary, atNs, opts, &rep); err != nil {
 		return rep, err
 	}
-	if rep.CutLSN != 0 {
+	if rep.CutReason != "" {
 		opts.Logger.Warn("restore server: stopping before a record whose blob the repository lacks",
 			"restored_through_lsn", rep.CutLSN, "reason", rep.CutReason)
 	}
@@ -130,7 +141,7 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 		return rep, err
 	}
 	if opts.NoVerify {
-		return rep, nil
+		return rep, rep.stoppedEarly()
 	}
 	eng, err := engine.Open(dataDir, &engine.Options{FS: opts.FS, Logger: opts.Logger, Primary: primary,
 		PrimaryName: opts.PrimaryName, CompressThreshold: opts.CompressThreshold, CheckpointInterval: -1})
@@ -147,7 +158,21 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 	if err := eng.Checkpoint(ctx); err != nil {
 		return rep, fmt.Errorf("restore server: %w", err)
 	}
-	return rep, nil
+	return rep, rep.stoppedEarly()
+}
+
+// stoppedEarly returns the ErrIncomplete error of a restore that was cut
+// short of the repository's end, nil for one that was not.
+func (rep *ServerReport) stoppedEarly() error {
+	if rep.CutReason == "" {
+		return nil
+	}
+	where := "before its first record"
+	if rep.Records > 0 {
+		where = fmt.Sprintf("at lsn %d (%s)", rep.LastLSN, rep.LastTime.Format("2006-01-02 15:04:05.000 MST"))
+	}
+	return fmt.Errorf("restore server stopped %s, before the repository's lsn %d: %s "+
+		"(run tidemark backup verify on the repository): %w", where, rep.EndLSN, rep.CutReason, ErrIncomplete)
 }
 
 func serverDefaults(o *ServerOptions) ServerOptions {
@@ -222,6 +247,9 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume,
 		if rec.Time > atNs {
 			return errStop
 		}
+		if !backup.IsScanType(rec.Type) {
+			rep.EndLSN = rec.LSN
+		}
 		if rec.Type != uint16(event.TypeMessageAdded) {
 			return nil
 		}
@@ -280,7 +308,7 @@ func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int
 		return nil
 	}
 	err = repo.Records(ctx, 1, 0, func(rec redolog.Record) error {
-		if rec.Time > atNs || (rep.CutLSN != 0 && rec.LSN > rep.CutLSN) {
+		if rec.Time > atNs || (rep.CutReason != "" && rec.LSN > rep.CutLSN) {
 			return errStop
 		}
 		if backup.IsScanType(rec.Type) {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/restore"
 )
 
 // Exit codes. Long operations run with --sync use the queue codes
@@ -21,7 +23,11 @@ const (
 	exitStopped     = 2
 	exitRemoved     = 3
 	exitInterrupted = 4
-	exitUsage       = 64 // bad command line (sysexits EX_USAGE)
+	// exitIncomplete: the command ran to its end but did not do all it was
+	// asked: a restore that stopped before the end of the repository
+	// (restore.ErrIncomplete).
+	exitIncomplete = 5
+	exitUsage      = 64 // bad command line (sysexits EX_USAGE)
 )
 
 // usageError marks a bad command line, so main exits with exitUsage.
@@ -44,6 +50,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.Is(err, restore.ErrIncomplete):
+		return exitIncomplete
 	}
 	return exitFailed
 }

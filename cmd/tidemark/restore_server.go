@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,7 +31,11 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	}
 	rep, err := restore.Server(ctx, repo, dir, &restore.ServerOptions{At: at,
 		Progress: func(phase string, n int) { fmt.Fprintf(os.Stderr, "restore server: %d %s\n", n, phase) }})
-	if err != nil {
+	// A restore cut short still leaves a consistent data directory of
+	// everything before the cut: finish it (configuration, certificate),
+	// print the report, then fail with the error that says where and why.
+	stopped := err
+	if err != nil && (!errors.Is(err, restore.ErrIncomplete) || rep.CutReason == "") {
 		return err
 	}
 	if !rep.Config {
@@ -56,11 +61,14 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 		newCert = true
 	}
 	if c.json {
-		return printJSON(cmd.OutOrStdout(), rep)
+		if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+		return stopped
 	}
 	w := cmd.OutOrStdout()
-	if rep.CutLSN != 0 {
-		fmt.Fprintf(w, "warning: stopped at lsn %d: %s\n", rep.CutLSN, rep.CutReason)
+	if stopped != nil {
+		fmt.Fprintf(w, "incomplete: %v\n", stopped)
 	}
 	if diverged != "" {
 		fmt.Fprintf(w, "the restored server's history leaves the repository's after lsn %d, so it will back up to a new repository: %s\n", rep.LastLSN, diverged)
@@ -80,7 +88,7 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 		fmt.Fprintf(w, "unrestored: %s\n", f.Reason)
 	}
 	fmt.Fprintf(w, "state digest %s\nstart it with: tidemark serve --data %s\n", rep.Digest, dir)
-	return nil
+	return stopped
 }
 
 // writeRestoredConfig writes a default tidemark.toml into the restored data
