@@ -89,7 +89,10 @@ func openRepositoryVolume(ctx context.Context, dataDir string, cfg backupConfig)
 		return nil, false, errors.New("backup.repository is empty")
 	}
 	v, err := localvol.New(vfs.Default, loc, nil)
-	return v, false, err
+	if err != nil {
+		return nil, false, err // not a typed nil inside the interface
+	}
+	return v, false, nil
 }
 
 // sameFilesystem reports whether two paths sit on one device.
@@ -106,10 +109,10 @@ func sameFilesystem(a, b string) bool {
 // at the scanner. rawCfg is tidemark.toml as read, kept with each catalog
 // snapshot.
 func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg config, rawCfg []byte, safe *lateSafeLSN, log *slog.Logger) (*backupRunner, error) {
-	vol, isS3, err := openRepositoryVolume(ctx, dataDir, cfg.Backup)
-	if err != nil {
-		return nil, fmt.Errorf("backup: %w", err)
+	if cfg.Backup.Repository == "" {
+		return nil, errors.New("backup: backup.repository is empty")
 	}
+	isS3 := strings.HasPrefix(resolve(dataDir, cfg.Backup.Repository), "s3://")
 	if !isS3 && sameFilesystem(dataDir, resolve(dataDir, cfg.Backup.Repository)) {
 		log.Warn("backup repository is on the same filesystem as the data directory: it will not survive the loss of that disk",
 			"repository", resolve(dataDir, cfg.Backup.Repository), "data", dataDir)
@@ -136,7 +139,7 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		repo := b.openRepository(rctx, vol, where, log)
+		repo := b.openRepository(rctx, dataDir, cfg.Backup, where, log)
 		if repo == nil {
 			return // stopped before the repository answered
 		}
@@ -162,11 +165,22 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 }
 
 // openRepository opens (creating on first use) the repository, retrying
-// with backoff while it is unreachable. It returns nil when ctx ends first.
-func (b *backupRunner) openRepository(ctx context.Context, vol hsm.Volume, where string, log *slog.Logger) *backup.Repository {
+// with backoff while it is unreachable: an S3 endpoint that does not
+// answer and a local directory that cannot be opened or created (a
+// missing mount, wrong permissions) alike, so mail keeps flowing. It
+// returns nil when ctx ends first.
+func (b *backupRunner) openRepository(ctx context.Context, dataDir string, cfg backupConfig, where string, log *slog.Logger) *backup.Repository {
 	wait := 100 * time.Millisecond
+	var vol hsm.Volume
 	for {
-		repo, err := backup.InitRepository(ctx, vol, time.Now())
+		var err error
+		if vol == nil {
+			vol, _, err = openRepositoryVolume(ctx, dataDir, cfg)
+		}
+		var repo *backup.Repository
+		if err == nil {
+			repo, err = backup.InitRepository(ctx, vol, time.Now())
+		}
 		if err == nil {
 			b.openErr.Store(nil)
 			return repo
