@@ -1,0 +1,162 @@
+package operations
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// store keeps one file per operation in a directory it holds a lock on.
+type store struct {
+	dir  string
+	lock *os.File
+}
+
+const (
+	lockName   = "LOCK"
+	fileSuffix = ".json"
+	tempSuffix = ".tmp"
+)
+
+// openStore creates dir (0700) if needed, takes its lock and removes
+// temporary files a crash left.
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("operations: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("operations: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, dir)
+		}
+		return nil, fmt.Errorf("operations: lock %s: %w", dir, err)
+	}
+	s := &store{dir: dir, lock: f}
+	names, err := s.names()
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, tempSuffix) {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
+	}
+	return s, nil
+}
+
+func (s *store) close() error { return s.lock.Close() }
+
+func (s *store) names() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("operations: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names, nil
+}
+
+func (s *store) path(id uint64) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%020d%s", id, fileSuffix))
+}
+
+// load reads every operation, in id order. Files that do not parse are
+// renamed aside and returned as problems.
+func (s *store) load() (ops []Operation, problems []error, err error) {
+	names, err := s.names()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, n := range names {
+		stem, ok := strings.CutSuffix(n, fileSuffix)
+		if !ok {
+			continue
+		}
+		id, perr := strconv.ParseUint(stem, 10, 64)
+		p := filepath.Join(s.dir, n)
+		raw, rerr := os.ReadFile(p)
+		var op Operation
+		if perr == nil && rerr == nil {
+			rerr = json.Unmarshal(raw, &op)
+		}
+		if perr != nil || rerr != nil || op.ID != id {
+			if rerr == nil {
+				rerr = fmt.Errorf("name does not match id %d", op.ID)
+			}
+			problems = append(problems, fmt.Errorf("operations: %s does not parse (%v); renamed to %s.corrupt", n, rerr, n))
+			_ = os.Rename(p, p+".corrupt")
+			continue
+		}
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	return ops, problems, nil
+}
+
+// save writes op atomically: temporary file, fsync, rename, fsync of the
+// directory.
+func (s *store) save(op Operation) error {
+	raw, err := json.Marshal(op)
+	if err != nil {
+		return fmt.Errorf("operations: encode %d: %w", op.ID, err)
+	}
+	return writeFileAtomic(s.path(op.ID), raw)
+}
+
+func (s *store) remove(id uint64) error {
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("operations: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path durably, mode 0600.
+func writeFileAtomic(path string, data []byte) (err error) {
+	tmp := path + tempSuffix
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("operations: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("operations: write %s: %w", tmp, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("operations: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("operations: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("operations: sync %s: %w", filepath.Dir(path), err)
+	}
+	return nil
+}
