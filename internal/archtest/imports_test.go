@@ -30,6 +30,8 @@ var allowed = map[string][]string{
 	"hsm/s3vol":               {"hsm"},
 	"hsm/memvol":              {"hsm"},
 	"hsm/volumetest":          {"hsm"},
+	"operations":              {},
+	"operations/enginemail":   {"engine", "operations"},
 	"internal/crashfs":        {},
 	"internal/vfsutil":        {},
 	"internal/timearg":        {},
