@@ -52,7 +52,9 @@ type PurgeReport struct {
 // retention window, which the new snapshot replaces: point-in-time restore
 // then covers exactly the window once the grace period has passed (every
 // object purge removes is deleted only then; grace.go). It never removes a blob a remaining
-// version references. The caller keeps other writers off the catalog (the
+// version references: any error while it lists or reads the segments and
+// scans that decide which blobs are live aborts it before it schedules or
+// deletes anything. The caller keeps other writers off the catalog (the
 // scanner's Purge does).
 func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (PurgeReport, error) {
 	var rep PurgeReport
@@ -127,15 +129,11 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 	}); err != nil {
 		return rep, err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return rep, fmt.Errorf("purge: commit: %w", err)
-	}
-	// Fold what is older than the window into a snapshot.
-	name, err := c.writeSnapshot(ctx, r, opts.Config, opts.Now.UnixNano())
-	if err != nil {
-		return rep, fmt.Errorf("purge: %w", err)
-	}
-	rep.Snapshot = name
+	// Everything purge decides is read before anything is written or
+	// scheduled: a failed listing or an unreadable segment or scan
+	// (a brief outage, or damage verify reports) aborts the purge with
+	// nothing changed, since skipping it could leave a blob its records
+	// still name unmarked, and delete it.
 	grace := opts.Grace
 	if grace == 0 {
 		grace = DefaultSupersededGrace
@@ -143,7 +141,7 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 	due := opts.Now.Add(max(grace, 0))
 	pending, err := c.pendingDeletes()
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("purge: %w", err)
 	}
 	// What the snapshot replaces waits out the grace period too, so a copy
 	// that listed the repository before the snapshot was written still
@@ -152,13 +150,13 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 	var folded []string
 	snaps, err := r.Snapshots(ctx)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("purge: list snapshots: %w", err)
 	}
 	for _, s := range snaps {
 		if _, waiting := pending[s.Name]; waiting {
 			continue
 		}
-		if s.Name != name && s.Time.UnixNano() < cutoff {
+		if s.Time.UnixNano() < cutoff {
 			folded = append(folded, s.Name)
 			rep.Snapshots++
 		}
@@ -169,55 +167,49 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 	}
 	segs, err := r.Segments(ctx)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("purge: list segments: %w", err)
 	}
 	scans, err := r.Scans(ctx)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("purge: list scans: %w", err)
 	}
+	// Records the remaining segments and scans hold may still name a blob
+	// whose versions were purged (a segment straddling the cutoff): keep it.
+	// Segments folded now or already waiting for deletion do not count:
+	// the blobs they name wait out the same grace period.
+	inUse := map[[32]byte]bool{}
 	for _, s := range append(segs, scans...) {
-		if _, waiting := pending[s.Name]; waiting || s.Last > pos.LSN {
+		if _, waiting := pending[s.Name]; waiting {
+			continue
+		}
+		foldable := s.Last <= pos.LSN
+		if !foldable && len(dead) == 0 {
 			continue
 		}
 		_, recs, err := r.readRecords(ctx, s.Name)
 		if err != nil {
-			continue // verify reports it; purge only removes what it can read
+			return rep, fmt.Errorf("purge: nothing removed: read %s: %w", s.Name, err)
 		}
-		if len(recs) > 0 && recs[len(recs)-1].Time >= cutoff {
+		if foldable && (len(recs) == 0 || recs[len(recs)-1].Time < cutoff) {
+			folded = append(folded, s.Name)
+			rep.Segments++
 			continue
 		}
-		folded = append(folded, s.Name)
-		rep.Segments++
-	}
-	if err := c.deferDelete(folded, due); err != nil {
-		return rep, fmt.Errorf("purge: %w", err)
-	}
-	if pending, err = c.pendingDeletes(); err != nil {
-		return rep, err
-	}
-	// Records the remaining segments and scans hold may still name a blob
-	// whose versions were purged (a segment straddling the cutoff): keep it.
-	// Segments waiting for deletion do not count: the blobs they name wait
-	// out the same grace period.
-	inUse := map[[32]byte]bool{}
-	if len(dead) > 0 {
-		segs, _ := r.Segments(ctx)
-		scans, _ := r.Scans(ctx)
-		for _, s := range append(segs, scans...) {
-			if _, waiting := pending[s.Name]; waiting {
-				continue
-			}
-			_, recs, err := r.readRecords(ctx, s.Name)
-			if err != nil {
-				continue
-			}
-			for _, rec := range recs {
-				if d, ok := recordDigest(rec.Type, rec.Payload); ok {
-					inUse[d] = true
-				}
+		for _, rec := range recs {
+			if d, ok := recordDigest(rec.Type, rec.Payload); ok {
+				inUse[d] = true
 			}
 		}
 	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return rep, fmt.Errorf("purge: commit: %w", err)
+	}
+	// Fold what is older than the window into a snapshot.
+	name, err := c.writeSnapshot(ctx, r, opts.Config, opts.Now.UnixNano())
+	if err != nil {
+		return rep, fmt.Errorf("purge: %w", err)
+	}
+	rep.Snapshot = name
 	gone := map[dedup.Digest]bool{}
 	for _, d := range dead {
 		if !inUse[d] {
@@ -226,20 +218,24 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 	}
 	old, loose, err := r.repackDead(ctx, gone, pending)
 	if err != nil {
-		return rep, fmt.Errorf("purge: %w", err)
+		// Nothing is scheduled yet: the snapshot and any rewritten pack
+		// written so far are extra copies the next purge takes up.
+		return rep, fmt.Errorf("purge: nothing removed: %w", err)
 	}
 	rep.Packs = len(old)
-	if err := c.deferDelete(old, due); err != nil {
-		return rep, fmt.Errorf("purge: %w", err)
-	}
-	// The blobs' catalog entries go now (the scanner stores a blob that
-	// comes back again); loose objects wait for the grace period.
+	// The blobs' catalog entries go first, in one batch (the scanner
+	// stores a blob that comes back again), then everything is scheduled
+	// at once: a crash between the two leaves extra copies, never a
+	// catalog entry for a blob on its way out. Loose objects wait for the
+	// grace period like the rest.
+	bb := c.db.NewBatch()
+	defer bb.Close()
 	var looseGone []string
 	for _, d := range dead {
 		if inUse[d] {
 			continue
 		}
-		if err := c.db.Delete(append([]byte{pBlob}, d[:]...), pebble.Sync); err != nil {
+		if err := bb.Delete(append([]byte{pBlob}, d[:]...), nil); err != nil {
 			return rep, err
 		}
 		if loose[d] {
@@ -247,7 +243,10 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 		}
 		rep.Blobs++
 	}
-	if err := c.deferDelete(looseGone, due); err != nil {
+	if err := bb.Commit(pebble.Sync); err != nil {
+		return rep, fmt.Errorf("purge: commit: %w", err)
+	}
+	if err := c.deferDelete(append(append(folded, old...), looseGone...), due); err != nil {
 		return rep, fmt.Errorf("purge: %w", err)
 	}
 	if rep.Deleted, err = reapDeletes(ctx, r, c, opts.Now, nil, nil); err != nil {
