@@ -33,5 +33,8 @@
 //
 // One item that cannot be restored (its blob is missing or corrupt in the
 // repository, the engine rejects it) never stops a restore: it is listed in
-// the Report with its id and the reason, and the rest goes on.
+// the Report with its id and the reason, and the rest goes on; the report's
+// Incomplete then returns an error wrapping ErrIncomplete, so the caller
+// cannot mistake a partial restore for a complete one. Undelete and Item
+// bring items back without \Deleted; account restores keep the flags of T.
 package restore

@@ -84,14 +84,8 @@ type ExportReport struct {
 func Export(ctx context.Context, cat ExportCatalog, src Blobs, dst hsm.Volume, o *ExportOptions) (ExportReport, error) {
 	opts := exportDefaults(o)
 	var rep ExportReport
-	w, err := backup.NewExportWriter(ctx, dst, opts.Now())
-	if err != nil {
-		if errors.Is(err, backup.ErrNotEmpty) {
-			return rep, fmt.Errorf("%w: %w", ErrNotEmpty, err)
-		}
-		return rep, err
-	}
-	rep.Repository = w.ID()
+	// What to export is settled before anything is written, so a request
+	// that names a domain the backup does not hold leaves dst untouched.
 	at, err := exportTime(cat, opts)
 	if err != nil {
 		return rep, err
@@ -101,6 +95,14 @@ func Export(ctx context.Context, cat ExportCatalog, src Blobs, dst hsm.Volume, o
 	if err != nil {
 		return rep, err
 	}
+	w, err := backup.NewExportWriter(ctx, dst, opts.Now())
+	if err != nil {
+		if errors.Is(err, backup.ErrNotEmpty) {
+			return rep, fmt.Errorf("%w: %w", ErrNotEmpty, err)
+		}
+		return rep, err
+	}
+	rep.Repository = w.ID()
 	bad := copyExportBlobs(ctx, states, src, w, opts)
 	if err := ctx.Err(); err != nil {
 		return rep, err
@@ -148,17 +150,22 @@ func exportTime(cat ExportCatalog, o ExportOptions) (time.Time, error) {
 }
 
 // exportStates returns the accounts live at t whose address is in one of
-// domains (all when empty), by account id.
+// domains (all when empty), by account id. A domain of which no account
+// was live at t is an error wrapping ErrNotInBackup that names it: an
+// export of a misspelt domain must not pass for an export of nothing.
 func exportStates(ctx context.Context, cat ExportCatalog, t time.Time, domains []string) ([]backup.AccountState, error) {
 	want := map[string]bool{}
 	for _, d := range domains {
-		want[strings.ToLower(strings.TrimSpace(d))] = true
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			want[d] = true
+		}
 	}
 	all, err := cat.Accounts(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("export: list accounts: %w", err)
 	}
 	var out []backup.AccountState
+	found := map[string]bool{}
 	for _, v := range all {
 		st, err := cat.AccountAt(ctx, v.Account.ID, t)
 		if errors.Is(err, backup.ErrNotFound) {
@@ -167,10 +174,22 @@ func exportStates(ctx context.Context, cat ExportCatalog, t time.Time, domains [
 		if err != nil {
 			return nil, fmt.Errorf("export: account %d: %w", v.Account.ID, err)
 		}
-		if len(want) > 0 && !want[domainOf(st.Version.Account.Address)] {
+		d := domainOf(st.Version.Account.Address)
+		if len(want) > 0 && !want[d] {
 			continue
 		}
+		found[d] = true
 		out = append(out, st)
+	}
+	var missing []string
+	for _, d := range sortedKeys(want) {
+		if !found[d] {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("export: no account of domain %s in the backup as of %s: %w",
+			strings.Join(missing, ", "), t.Format(time.RFC3339), ErrNotInBackup)
 	}
 	return out, nil
 }

@@ -55,6 +55,18 @@ func (r *Report) add(a AccountReport) {
 	r.Unrestored += len(a.Unrestored)
 }
 
+// Incomplete returns nil when everything the restore was asked for was
+// restored (or skipped as already there), otherwise an error wrapping
+// ErrIncomplete with the count of unrestored items and folders, which the
+// report lists with their reasons.
+func (r Report) Incomplete() error {
+	if r.Unrestored == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %d items or folders were not restored (listed in the report with the reason): %w",
+		r.Mode, r.Unrestored, ErrIncomplete)
+}
+
 // String is the report as the CLI prints it.
 func (r Report) String() string {
 	s := fmt.Sprintf("%s: %d restored, %d skipped, %d unrestored\n", r.Mode, r.Restored, r.Skipped, r.Unrestored)

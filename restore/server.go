@@ -30,7 +30,8 @@ var ErrNotEmpty = errors.New("restore: destination is not empty")
 // it was asked for: a whole-server restore that stopped before the end of
 // the repository (a record whose blob the repository cannot give, segments
 // that outrun the blobs of a copy taken while the scanner wrote, records
-// folded into a snapshot by purge). The error's text says where the
+// folded into a snapshot by purge), or a restore whose report lists
+// unrestored items (Report.Incomplete). The error's text says where the
 // restore stopped and why; what was restored is consistent and stays.
 var ErrIncomplete = errors.New("restore: incomplete")
 

@@ -160,7 +160,10 @@ func (r *Restorer) freeFolderName(ctx context.Context, acct uint64, name string)
 // Item restores one item of acct as it was at t (the last version before
 // its deletion when it was deleted by t) into its original folder path, or
 // into folder when not empty; missing folders are created. acct must be
-// live in the engine.
+// live in the engine. Like an undelete, the item comes back without
+// \Deleted: a message expunged from Trash was flagged \Deleted just before,
+// and a restored copy that still carried the flag would go with the next
+// EXPUNGE.
 func (r *Restorer) Item(ctx context.Context, acct, item uint64, t time.Time, folder string) (Report, error) {
 	a, err := r.eng.GetAccount(ctx, acct)
 	if err != nil {
@@ -210,7 +213,7 @@ func (r *Restorer) Item(ctx context.Context, acct, item uint64, t time.Time, fol
 		return rep, fmt.Errorf("restore item %d: folder %s could not be made", item, folder)
 	}
 	tl := newTally(&ar, 1, r.opts)
-	r.fill(ctx, acct, []batch{{folder: id, path: folder, items: []backup.ItemVersion{v}}}, tl)
+	r.fill(ctx, acct, []batch{{folder: id, path: folder, items: []backup.ItemVersion{v}, drop: []string{`\Deleted`}}}, tl)
 	tl.finish()
 	rep.add(ar)
 	return rep, nil

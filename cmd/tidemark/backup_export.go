@@ -79,8 +79,18 @@ func runBackupExport(ctx context.Context, cmd *cobra.Command, c restoreCommon, d
 	if err != nil {
 		return err
 	}
+	// Items whose blob could not be read are left out of the export: the
+	// report lists them, and the command fails after printing it.
+	var incomplete error
+	if len(rep.Unrestored) > 0 {
+		incomplete = fmt.Errorf("export: %d items were left out (listed in the report with the reason): %w",
+			len(rep.Unrestored), restore.ErrIncomplete)
+	}
 	if c.json {
-		return printJSON(cmd.OutOrStdout(), rep)
+		if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+		return incomplete
 	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "exported to %s (repository %s) as of %s in %s\n", dest, rep.Repository,
@@ -91,7 +101,7 @@ func runBackupExport(ctx context.Context, cmd *cobra.Command, c restoreCommon, d
 	for _, f := range rep.Unrestored {
 		fmt.Fprintf(w, "  left out: item %d in %q: %s\n", f.Item, f.Folder, f.Reason)
 	}
-	return nil
+	return incomplete
 }
 
 // splitList splits a comma-separated flag value, dropping empty parts.

@@ -24,7 +24,8 @@ const (
 	exitRemoved     = 3
 	exitInterrupted = 4
 	// exitIncomplete: the command ran to its end but did not do all it was
-	// asked: a restore that stopped before the end of the repository
+	// asked: a restore that stopped before the end of the repository, a
+	// restore or export whose report lists items it could not bring
 	// (restore.ErrIncomplete).
 	exitIncomplete = 5
 	exitUsage      = 64 // bad command line (sysexits EX_USAGE)

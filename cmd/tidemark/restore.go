@@ -26,8 +26,8 @@ dd/MM/yyyy HH:mm:ss, first, last.
 
 Every restore ends with a report: restored, skipped and unrestored counts and,
 per account, the ids of unrestored items with the reason. One bad item never
-stops the rest; the exit code is 0 when the restore ran, even with unrestored
-items (see the report, or --json).
+stops the rest, but a restore whose report lists unrestored items exits 5
+(incomplete) after printing it; 0 means everything asked for is back.
 
 --obey-hsm-policy is accepted by every mode; with no HSM policy configured it
 is the default: restored blobs go to the current primary volume.`

@@ -57,12 +57,19 @@ func openRestoreEnv(ctx context.Context, dataDir string) (*backupEnv, *restore.R
 	return env, r, nil
 }
 
-// printReport prints a restore report as text or JSON. A report with
-// unrestored items is still a success: the rest was restored.
-func printReport(w io.Writer, rep any, asJSON bool) error {
+// printReport prints a restore report as text or JSON, and returns the
+// report's ErrIncomplete error when it lists unrestored items.
+func printReport(w io.Writer, rep restore.Report, asJSON bool) error {
+	var err error
 	if asJSON {
-		return printJSON(w, rep)
+		err = printJSON(w, rep)
+	} else {
+		_, err = fmt.Fprint(w, rep)
 	}
-	_, err := fmt.Fprint(w, rep)
-	return err
+	if err != nil {
+		return err
+	}
+	// A report listing unrestored items is printed in full, then the
+	// command fails: a partial restore must not look like success.
+	return rep.Incomplete()
 }
