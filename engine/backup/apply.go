@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -314,10 +315,23 @@ func (t *txn) applyScan(v any) error {
 	switch s := v.(type) {
 	case *ScanCOS:
 		k := append([]byte{pCOS}, s.COS.Name...)
+		old, had, err := getValue(t.b, k)
+		if err != nil {
+			return err
+		}
 		if s.Deleted {
+			if !had {
+				return nil
+			}
 			return t.b.Delete(k, nil)
 		}
-		return t.set(k, s.COS)
+		// The encoding is deterministic: equal bytes, equal class. An
+		// idle SmartScan must find nothing to write.
+		v := mustMarshal(s.COS)
+		if had && bytes.Equal(old, v) {
+			return nil
+		}
+		return t.b.Set(k, v, nil)
 	case *ScanAccount:
 		r := accountRec{Account: s.Account, Deleted: s.Deleted, Excluded: s.Excluded}
 		changed, err := t.putAccount(s.Account.ID, r, true)
