@@ -81,6 +81,11 @@ func TestBackupAndRestoreCLI(t *testing.T) {
 	}
 	tm(t, bin, "backup", "scan", "--data", dir)
 	tm(t, bin, "backup", "purge", "--days", "0", "--data", dir)
+	// A purge that runs writes a snapshot: it carries the provisioning too.
+	tm(t, bin, "backup", "purge", "--days", "1", "--data", dir)
+	if out := tm(t, bin, "backup", "config", "--provisioning", "--at", "last", "--data", dir); !strings.Contains(out, "alice@example.org") {
+		t.Fatalf("backup config --provisioning after a purge does not show the accounts:\n%s", out)
+	}
 	if out := tm(t, bin, "backup", "config", "--data", dir); !strings.Contains(out, "[backup]") {
 		t.Fatalf("backup config does not show tidemark.toml:\n%s", out)
 	}

@@ -34,7 +34,9 @@ snapshot. --days defaults to backup.retention_days (30); 0 keeps everything.`,
 }
 
 func runBackupPurge(ctx context.Context, o backupPurgeOptions, c *cobra.Command) error {
-	env, err := openBackupEnv(ctx, o.dataDir, true, false)
+	// The engine is opened for the provisioning the snapshot stores with
+	// tidemark.toml.
+	env, err := openBackupEnv(ctx, o.dataDir, true, true)
 	if err != nil {
 		return err
 	}
@@ -47,8 +49,12 @@ func runBackupPurge(ctx context.Context, o backupPurgeOptions, c *cobra.Command)
 		fmt.Fprintln(c.OutOrStdout(), "retention is 0 (keep forever): nothing to purge")
 		return nil
 	}
+	cfg, err := configSource(ctx, env.eng, env.raw)()
+	if err != nil {
+		return fmt.Errorf("purge: read the provisioning for the snapshot: %w", err)
+	}
 	rep, err := backup.Purge(ctx, env.repo, env.cat, backup.PurgeOptions{
-		Retention: time.Duration(days) * 24 * time.Hour, Now: time.Now(), Config: backup.ConfigSnapshot{TOML: env.raw}})
+		Retention: time.Duration(days) * 24 * time.Hour, Now: time.Now(), Config: cfg})
 	if err != nil {
 		return err
 	}

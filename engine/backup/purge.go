@@ -22,7 +22,9 @@ type PurgeOptions struct {
 	Retention time.Duration
 	// Now is the current time.
 	Now time.Time
-	// Config is stored with the snapshot purge writes.
+	// Config is stored with the snapshot purge writes: tidemark.toml and
+	// the provisioning, like every snapshot (readers take the newest one
+	// for `backup config`, so one without provisioning hides the accounts).
 	Config ConfigSnapshot
 	// Grace is how long the segments, scans and snapshots purge folds into
 	// its snapshot, the packs it rewrites and the loose blobs it finds dead
@@ -331,9 +333,11 @@ func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (PurgeRepo
 	}
 	var cfg ConfigSnapshot
 	if s.o.Config != nil {
-		if c, err := s.o.Config(); err == nil {
-			cfg = c
+		c, err := s.o.Config()
+		if err != nil {
+			return PurgeReport{}, fmt.Errorf("purge: snapshot config: %w", err)
 		}
+		cfg = c
 	}
 	grace := s.o.SupersededGrace
 	return Purge(ctx, s.repo, s.cat, PurgeOptions{Retention: retention, Now: s.o.Now(), Config: cfg, Grace: grace})
