@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -20,30 +21,63 @@ func (s *Scanner) maintain(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	var lastMerge time.Time
+	// During a repository outage every pass fails: each job logs its
+	// first failure and every tenth in a row after it, like the scanner's
+	// write retries, and says when it works again.
+	var compactLog, mergeLog, snapLog failureLog
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		var cerr error
+		var cwin time.Duration
 		for _, w := range s.o.CompactLevels {
-			if _, err := s.Compact(ctx, w); err != nil && ctx.Err() == nil {
-				s.o.Logger.Warn("backup: compaction failed", "window", w, "err", err)
+			if _, err := s.Compact(ctx, w); err != nil && cerr == nil {
+				cerr, cwin = err, w
 			}
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		compactLog.report(s.o.Logger, "compaction", cerr, "window", cwin)
 		// Pack maintenance lists packs/ and blobs/ afresh: every half
 		// of the smallest window is often enough.
 		if len(s.o.CompactLevels) > 0 && s.o.Now().Sub(lastMerge) >= s.o.CompactLevels[0]/2 {
 			lastMerge = s.o.Now()
-			if _, err := s.MergePacks(ctx); err != nil && ctx.Err() == nil {
-				s.o.Logger.Warn("backup: pack merge failed", "err", err)
+			_, err := s.MergePacks(ctx)
+			if ctx.Err() != nil {
+				return
 			}
+			mergeLog.report(s.o.Logger, "pack merge", err)
 		}
 		if s.o.SnapshotInterval > 0 && s.o.Now().Sub(s.lastSnap) >= s.o.SnapshotInterval {
-			if _, err := s.Snapshot(ctx); err != nil && ctx.Err() == nil {
-				s.o.Logger.Warn("backup: snapshot failed", "err", err)
+			_, err := s.Snapshot(ctx)
+			if ctx.Err() != nil {
+				return
 			}
+			snapLog.report(s.o.Logger, "snapshot", err)
 		}
+	}
+}
+
+// failureLog counts the consecutive failures of one maintenance job.
+type failureLog struct{ n int }
+
+// report logs err (nil: the job worked) for the job named what: the
+// first failure and every tenth in a row, then once when it works again.
+func (f *failureLog) report(log *slog.Logger, what string, err error, args ...any) {
+	if err == nil {
+		if f.n > 0 {
+			log.Info("backup: "+what+" works again", "failures", f.n)
+		}
+		f.n = 0
+		return
+	}
+	f.n++
+	if f.n == 1 || f.n%10 == 0 {
+		log.Warn("backup: "+what+" failed", append(args, "failures", f.n, "err", err)...)
 	}
 }
 
