@@ -17,6 +17,7 @@ const module = "github.com/tidemark/tidemark"
 var allowed = map[string][]string{
 	"mailserver/imap":         {"engine", "engine/event"},
 	"mailserver/lmtp":         {"engine", "engine/event"},
+	"importer":                {"engine", "engine/event", "dedup", "internal/"},
 	"restore":                 {"engine", "engine/event", "engine/backup", "dedup", "hsm", "redolog", "internal/", "hsm/packvol"},
 	"engine/backup/enginesrc": {"engine", "engine/backup", "engine/event", "dedup", "hsm"},
 	"engine/backup":           {"engine/event", "dedup", "hsm", "redolog", "internal/"},
@@ -36,6 +37,7 @@ var allowed = map[string][]string{
 	"internal/vfsutil":        {},
 	"internal/timearg":        {},
 	"internal/testcorpus":     {},
+	"internal/dovecottest":    {},
 }
 
 // onlyImporter names third-party modules that one project package alone may
