@@ -83,7 +83,6 @@ func TestMalformedCorpus(t *testing.T) {
 			UID: true, RFC822Size: true, Envelope: true,
 			BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
 			BodySection:   []*imap.FetchItemBodySection{whole, header, text, {Part: []int{1}, Peek: true}},
-			BinarySection: []*imap.FetchItemBinarySection{{Part: []int{1}, Peek: true}},
 		}).Collect()
 		if err != nil {
 			t.Fatalf("%s: fetch: %v", names[uid], err)
@@ -100,6 +99,15 @@ func TestMalformedCorpus(t *testing.T) {
 		}
 		if m.RFC822Size != int64(len(msg)) {
 			t.Errorf("%s: RFC822.SIZE %d, want %d", names[uid], m.RFC822Size, len(msg))
+		}
+		// BINARY decodes; a transfer encoding nobody knows (x-uuencode,
+		// x-gzip64) is NO [UNKNOWN-CTE] as RFC 3516 says, nothing else.
+		_, err = c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{
+			BinarySection:     []*imap.FetchItemBinarySection{{Part: []int{1}, Peek: true}},
+			BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{1}}},
+		}).Collect()
+		if err != nil && imapCode(err) != imap.ResponseCodeUnknownCTE {
+			t.Errorf("%s: BINARY[1]: %v", names[uid], err)
 		}
 	}
 	if err := c.Noop().Wait(); err != nil {

@@ -9,6 +9,7 @@
 // untagged FLAGS announcement of new keywords, the cleartext-login policy,
 // the failed-login lockout, per-account connection limits, the idle timeout,
 // request-size limits (limitReader, in front of the library's reader, which
-// also terminates TLS so it can read the plaintext) and the translation of
-// engine errors into IMAP response codes.
+// also terminates TLS so it can read the plaintext), the MIME structure
+// (BODYSTRUCTURE, BODY[part], BINARY) from internal/mimetree's bounded
+// parse, and the translation of engine errors into IMAP response codes.
 package imap

@@ -155,6 +155,25 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 }
 
 func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.FetchOptions, flags bool, raw []byte) error {
+	m := &parsed{raw: raw}
+	// BINARY can fail (unknown transfer encoding): decode before the
+	// response starts.
+	bins := make([][]byte, len(options.BinarySection))
+	for i, bs := range options.BinarySection {
+		b, err := binarySection(m, bs.Part, bs.Partial)
+		if err != nil {
+			return err
+		}
+		bins[i] = b
+	}
+	binSizes := make([]uint32, len(options.BinarySectionSize))
+	for i, bs := range options.BinarySectionSize {
+		b, err := binarySection(m, bs.Part, nil)
+		if err != nil {
+			return err
+		}
+		binSizes[i] = uint32(len(b))
+	}
 	rw := w.CreateMessage(t.seq)
 	rw.WriteUID(imap.UID(t.m.uid))
 	if flags {
@@ -170,10 +189,10 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.
 		rw.WriteEnvelope(envelope(raw))
 	}
 	if options.BodyStructure != nil {
-		rw.WriteBodyStructure(bodyStructure(raw))
+		rw.WriteBodyStructure(bodyStructure(m))
 	}
 	for _, bs := range options.BodySection {
-		b := bodySection(raw, bs)
+		b := bodySection(m, bs)
 		wc := rw.WriteBodySection(bs, int64(len(b)))
 		if _, err := wc.Write(b); err != nil {
 			wc.Close()
@@ -185,8 +204,8 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.
 			return err
 		}
 	}
-	for _, bs := range options.BinarySection {
-		b := binarySection(raw, bs)
+	for i, bs := range options.BinarySection {
+		b := bins[i]
 		wc := rw.WriteBinarySection(bs, int64(len(b)))
 		if _, err := wc.Write(b); err != nil {
 			wc.Close()
@@ -198,8 +217,8 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.
 			return err
 		}
 	}
-	for _, bs := range options.BinarySectionSize {
-		rw.WriteBinarySectionSize(bs, binarySectionSize(raw, bs))
+	for i, bs := range options.BinarySectionSize {
+		rw.WriteBinarySectionSize(bs, binSizes[i])
 	}
 	return rw.Close()
 }

@@ -51,11 +51,13 @@ func checkMessage(t *testing.T, raw []byte) {
 				return
 			}
 		}
-		bodySection(raw, &imap.FetchItemBodySection{Part: []int{1, 2}})
-		bodySection(raw, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}})
-		bodyStructure(raw)
+		m := &parsed{raw: raw}
+		bodySection(m, &imap.FetchItemBodySection{Part: []int{1, 2}})
+		bodySection(m, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}})
+		bodySection(m, &imap.FetchItemBodySection{Part: []int{1}, Specifier: imap.PartSpecifierMIME})
+		bodyStructure(m)
 		envelope(raw)
-		binarySection(raw, &imap.FetchItemBinarySection{Part: []int{1}})
+		binarySection(m, []int{1}, nil)
 		if headerMatches(h, "Subject", "") && !bytes.Contains(bytes.ToLower(h), []byte("subject")) {
 			t.Errorf("Subject found in a header without one: %q", h)
 		}

@@ -8,6 +8,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/tidemark/tidemark/internal/mimetree"
 )
 
 // splitMessage cuts a raw message at the end of its header: header runs
@@ -46,46 +48,97 @@ func partial(b []byte, p *imap.SectionPartial) []byte {
 	return b[p.Offset:end]
 }
 
-// bodySection answers BODY[section]<partial>. The whole message, its
-// header and its text are cut from the raw bytes, so they come back byte
-// for byte whatever the message looks like; header field selections and
-// MIME parts go through the library's MIME parser.
-func bodySection(raw []byte, bs *imap.FetchItemBodySection) []byte {
+// parsed is one message read for a FETCH: its bytes and, once a part or
+// the structure is asked for, its MIME tree (parsed once per message, with
+// the bounds of mimetree).
+type parsed struct {
+	raw  []byte
+	tree *mimetree.Tree
+}
+
+func (m *parsed) parse() *mimetree.Tree {
+	if m.tree == nil {
+		m.tree = mimetree.Parse(m.raw, mimetree.Limits{})
+	}
+	return m.tree
+}
+
+// bodySection answers BODY[section]<partial>. Every section is cut from
+// the raw bytes, so it comes back byte for byte whatever the message looks
+// like; a part that does not exist is empty.
+func bodySection(m *parsed, bs *imap.FetchItemBodySection) []byte {
+	var out []byte
 	if len(bs.Part) == 0 {
+		h, b := splitMessage(m.raw)
 		switch bs.Specifier {
 		case imap.PartSpecifierNone:
-			return partial(raw, bs.Partial)
+			out = m.raw
 		case imap.PartSpecifierHeader:
-			if len(bs.HeaderFields) == 0 && len(bs.HeaderFieldsNot) == 0 {
-				h, _ := splitMessage(raw)
-				return partial(h, bs.Partial)
-			}
+			out = headerSection(h, bs)
 		case imap.PartSpecifierText:
-			_, b := splitMessage(raw)
-			return partial(b, bs.Partial)
+			out = b
 		}
+		return partial(out, bs.Partial)
 	}
-	var out []byte
-	guard(func() { out = imapserver.ExtractBodySection(bytes.NewReader(raw), bs) })
+	t := m.parse()
+	p, ok := t.Find(bs.Part)
+	if !ok {
+		return []byte{}
+	}
+	switch bs.Specifier {
+	case imap.PartSpecifierNone:
+		out = t.Body(p)
+	case imap.PartSpecifierMIME:
+		out = t.Header(p)
+	case imap.PartSpecifierHeader:
+		out = headerSection(t.Header(p.Enclosed()), bs)
+	case imap.PartSpecifierText:
+		out = t.Body(p.Enclosed())
+	}
 	if out == nil {
 		out = []byte{}
 	}
-	return out
+	return partial(out, bs.Partial)
 }
 
-func binarySection(raw []byte, bs *imap.FetchItemBinarySection) []byte {
-	var out []byte
-	guard(func() { out = imapserver.ExtractBinarySection(bytes.NewReader(raw), bs) })
-	if out == nil {
-		out = []byte{}
+// headerSection answers HEADER, HEADER.FIELDS and HEADER.FIELDS.NOT of a
+// raw header.
+func headerSection(h []byte, bs *imap.FetchItemBodySection) []byte {
+	switch {
+	case len(bs.HeaderFields) > 0:
+		return mimetree.FilterFields(h, bs.HeaderFields, true)
+	case len(bs.HeaderFieldsNot) > 0:
+		return mimetree.FilterFields(h, bs.HeaderFieldsNot, false)
 	}
-	return out
+	return h
 }
 
-func binarySectionSize(raw []byte, bs *imap.FetchItemBinarySectionSize) uint32 {
-	var n uint32
-	guard(func() { n = imapserver.ExtractBinarySectionSize(bytes.NewReader(raw), bs) })
-	return n
+// errUnknownCTE answers BINARY of a part whose transfer encoding the
+// server cannot undo (RFC 3516).
+var errUnknownCTE = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnknownCTE,
+	Text: "Unknown Content-Transfer-Encoding"}
+
+// binarySection answers BINARY[section]<partial>: the part with its
+// transfer encoding undone. BINARY[] is the header and the decoded body of
+// a single-part message; a multipart or enclosed message is not decoded.
+func binarySection(m *parsed, part []int, p *imap.SectionPartial) ([]byte, error) {
+	t := m.parse()
+	target, ok := t.Find(part)
+	if !ok {
+		return []byte{}, nil
+	}
+	body := t.Body(target)
+	if !target.IsMultipart() && target.Message == nil {
+		dec, err := mimetree.Decode(body, target.Encoding)
+		if err != nil {
+			return nil, errUnknownCTE
+		}
+		body = dec
+	}
+	if len(part) == 0 {
+		body = append(append([]byte{}, t.Header(target)...), body...)
+	}
+	return partial(body, p), nil
 }
 
 func envelope(raw []byte) *imap.Envelope {
@@ -101,16 +154,91 @@ func envelope(raw []byte) *imap.Envelope {
 	return env
 }
 
-// bodyStructure parses the MIME structure; a message the parser cannot
-// handle is described as one text/plain part of its size.
-func bodyStructure(raw []byte) imap.BodyStructure {
-	var bs imap.BodyStructure
-	guard(func() { bs = imapserver.ExtractBodyStructure(bytes.NewReader(raw)) })
-	if bs == nil {
-		_, body := splitMessage(raw)
-		bs = plainPart(body)
+// bodyStructure describes the message's MIME structure from its bounded
+// parse: a part beyond the depth or part limits is an opaque
+// application/octet-stream part, so a hostile message still fetches.
+func bodyStructure(m *parsed) imap.BodyStructure {
+	t := m.parse()
+	return structureOf(t, t.Root)
+}
+
+func structureOf(t *mimetree.Tree, p *mimetree.Part) imap.BodyStructure {
+	if p.IsMultipart() {
+		mp := &imap.BodyStructureMultiPart{
+			Subtype: p.Subtype,
+			Extended: &imap.BodyStructureMultiPartExt{
+				Params:      p.Params,
+				Disposition: disposition(p),
+				Language:    languages(p.Language),
+				Location:    p.Location,
+			},
+		}
+		for _, c := range p.Children {
+			mp.Children = append(mp.Children, structureOf(t, c))
+		}
+		if len(mp.Children) == 0 {
+			// The grammar needs one part; other servers report an
+			// empty text/plain one.
+			mp.Children = []imap.BodyStructure{plainPart(nil)}
+		}
+		return mp
 	}
-	return sanitizeStructure(bs)
+	sp := &imap.BodyStructureSinglePart{
+		Type: p.Type, Subtype: p.Subtype, Params: p.Params,
+		ID: p.ID, Description: p.Description, Encoding: p.Encoding,
+		Size: uint32(p.End - p.BodyStart),
+		Extended: &imap.BodyStructureSinglePartExt{
+			Disposition: disposition(p),
+			Language:    languages(p.Language),
+			Location:    p.Location,
+		},
+	}
+	if sp.Encoding == "" {
+		sp.Encoding = "7bit"
+	}
+	if !p.HasContentType && p.Type == "text" {
+		sp.Params = map[string]string{"charset": "us-ascii"} // RFC 2045 section 5.2
+	}
+	switch {
+	case p.Type == "text":
+		sp.Text = &imap.BodyStructureText{NumLines: int64(t.Lines(p.BodyStart, p.End))}
+	case p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global"):
+		msg := &imap.BodyStructureMessageRFC822{
+			Envelope:      &imap.Envelope{},
+			BodyStructure: plainPart(nil),
+			NumLines:      int64(t.Lines(p.BodyStart, p.End)),
+		}
+		if p.Message != nil {
+			msg.Envelope = envelope(t.Header(p.Message))
+			msg.BodyStructure = structureOf(t, p.Message)
+		}
+		sp.MessageRFC822 = msg
+	}
+	return sp
+}
+
+func disposition(p *mimetree.Part) *imap.BodyStructureDisposition {
+	if p.Disposition == "" {
+		return nil
+	}
+	v, params := mimetree.ParseValue(p.Disposition)
+	if v == "" {
+		return nil
+	}
+	return &imap.BodyStructureDisposition{Value: v, Params: params}
+}
+
+func languages(v string) []string {
+	if v == "" {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(v, ",") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func plainPart(body []byte) *imap.BodyStructureSinglePart {
@@ -120,56 +248,6 @@ func plainPart(body []byte) *imap.BodyStructureSinglePart {
 		Text:     &imap.BodyStructureText{NumLines: int64(bytes.Count(body, []byte("\n")))},
 		Extended: &imap.BodyStructureSinglePartExt{},
 	}
-}
-
-// sanitizeStructure makes a parsed structure writable: the library's
-// encoder panics (and drops the connection) on a multipart without parts,
-// a missing extension block or a message/rfc822 part without envelope or
-// structure, all of which hostile MIME produces. An empty multipart gets
-// one empty text/plain part, as other servers report it.
-func sanitizeStructure(bs imap.BodyStructure) imap.BodyStructure {
-	switch p := bs.(type) {
-	case *imap.BodyStructureMultiPart:
-		if len(p.Children) == 0 {
-			p.Children = []imap.BodyStructure{plainPart(nil)}
-		}
-		for i, c := range p.Children {
-			p.Children[i] = sanitizeStructure(c)
-		}
-		if p.Subtype == "" {
-			p.Subtype = "mixed"
-		}
-		if p.Extended == nil {
-			p.Extended = &imap.BodyStructureMultiPartExt{}
-		}
-		return p
-	case *imap.BodyStructureSinglePart:
-		if p.Type == "" || p.Subtype == "" {
-			p.Type, p.Subtype = "text", "plain"
-		}
-		if p.Extended == nil {
-			p.Extended = &imap.BodyStructureSinglePartExt{}
-		}
-		// The grammar requires line counts for text/* and an envelope,
-		// structure and line count for message/rfc822 and message/global.
-		if strings.EqualFold(p.Type, "text") && p.Text == nil && p.MessageRFC822 == nil {
-			p.Text = &imap.BodyStructureText{}
-		}
-		if strings.EqualFold(p.Type, "message") && (strings.EqualFold(p.Subtype, "rfc822") || strings.EqualFold(p.Subtype, "global")) && p.MessageRFC822 == nil {
-			p.MessageRFC822 = &imap.BodyStructureMessageRFC822{}
-		}
-		if m := p.MessageRFC822; m != nil {
-			if m.Envelope == nil {
-				m.Envelope = &imap.Envelope{}
-			}
-			if m.BodyStructure == nil {
-				m.BodyStructure = plainPart(nil)
-			}
-			m.BodyStructure = sanitizeStructure(m.BodyStructure)
-		}
-		return p
-	}
-	return plainPart(nil)
 }
 
 // guard runs a MIME parsing step and turns a panic on hostile input into
