@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -25,7 +26,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if err != nil {
 		return nil, err
 	}
-	body, err := readAll(io.LimitReader(r, int64(s.srv.opts.AppendLimit)+1), make([]byte, 0, r.Size()))
+	body, err := readLiteral(r)
 	if err != nil {
 		return nil, err
 	}
@@ -41,4 +42,19 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		s.bump()
 	}
 	return &imap.AppendData{UID: imap.UID(it.UID), UIDValidity: to.UIDValidity}, nil
+}
+
+// readLiteral reads an APPEND literal whole. A stream that ends before the
+// announced size (a client that disconnects, a dropped connection) is an
+// error, so nothing incomplete is ever handed to the engine; an empty
+// literal ({0}) is a valid, empty message.
+func readLiteral(r imap.LiteralReader) ([]byte, error) {
+	body := make([]byte, r.Size())
+	if n, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("append: literal ended after %d of %d bytes: %w", n, r.Size(), io.ErrUnexpectedEOF)
+		}
+		return nil, err
+	}
+	return body, nil
 }
