@@ -49,8 +49,14 @@ type Remote struct {
 
 var _ Source = (*Remote)(nil)
 
-// Key is user@host:port.
-func (r *Remote) Key() string { return "imap:" + r.User + "@" + r.Addr }
+// Key is user@host: the IMAP and IMAPS ports of one server share a state.
+func (r *Remote) Key() string {
+	host, _, err := net.SplitHostPort(r.Addr)
+	if err != nil {
+		host = r.Addr
+	}
+	return "imap:" + r.User + "@" + host
+}
 
 func (r *Remote) defaults() {
 	if r.Timeout <= 0 {

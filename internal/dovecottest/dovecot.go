@@ -31,15 +31,16 @@ const Binary = "/usr/sbin/dovecot"
 
 // Server is a running Dovecot.
 type Server struct {
-	Dir      string // configuration, run and log files
-	MailDir  string // the user's Maildir++ root
-	Addr     string // implicit TLS listener, 127.0.0.1:port
-	User     string
-	Password string
-	CertPEM  []byte // the server certificate, to trust
-	conf     string
-	cmd      *exec.Cmd
-	uid, gid int
+	Dir       string // configuration, run and log files
+	MailDir   string // the user's Maildir++ root
+	Addr      string // implicit TLS listener, 127.0.0.1:port
+	PlainAddr string // cleartext listener (STARTTLS required before login)
+	User      string
+	Password  string
+	CertPEM   []byte // the server certificate, to trust
+	conf      string
+	cmd       *exec.Cmd
+	uid, gid  int
 }
 
 // Start starts Dovecot with one user (User/Password). It is stopped when
@@ -94,6 +95,8 @@ func Start(t testing.TB) *Server {
 	writeFile(t, filepath.Join(dir, "passwd"), fmt.Appendf(nil, "%s:{PLAIN}%s:%d:%d::%s\n", s.User, s.Password, s.uid, s.gid, filepath.Join(dir, "mail")), 0o644)
 	port := freePort(t)
 	s.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+	plain := freePort(t)
+	s.PlainAddr = fmt.Sprintf("127.0.0.1:%d", plain)
 	s.conf = filepath.Join(dir, "dovecot.conf")
 	writeFile(t, s.conf, fmt.Appendf(nil, `base_dir = %[1]s/run
 state_dir = %[1]s/run
@@ -127,7 +130,8 @@ namespace inbox {
 }
 service imap-login {
   inet_listener imap {
-    port = 0
+    address = 127.0.0.1
+    port = %[4]d
   }
   inet_listener imaps {
     address = 127.0.0.1
@@ -138,7 +142,7 @@ service imap-login {
 service anvil {
   chroot =
 }
-`, dir, port, internal), 0o644)
+`, dir, port, internal, plain), 0o644)
 	s.Restart(t)
 	t.Cleanup(s.Kill)
 	return s
