@@ -39,6 +39,9 @@
 // renamed to <name>.corrupt and reported; it never stops the server. At most
 // Options.Keep ended operations are kept; the oldest go first.
 //
+// Pause holds a lane (its running operation goes on) until Resume or until
+// the manager closes.
+//
 // # Schedules and notifications
 //
 // A Scheduler submits entries (a kind, parameters and a Schedule such as

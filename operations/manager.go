@@ -82,6 +82,7 @@ type Manager struct {
 	wake   map[Lane]chan struct{}
 	nextID uint64
 	closed bool
+	paused map[Lane]bool
 
 	saveMu sync.Mutex
 	lanes  sync.WaitGroup
@@ -100,7 +101,8 @@ func Open(dir string, o *Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{opts: opts, store: st, kinds: map[string]kind{}, ops: map[uint64]*entry{},
-		queues: map[Lane][]uint64{}, wake: map[Lane]chan struct{}{}, nextID: 1, stop: make(chan struct{})}
+		queues: map[Lane][]uint64{}, wake: map[Lane]chan struct{}{}, nextID: 1, stop: make(chan struct{}),
+		paused: map[Lane]bool{}}
 	m.notes = newNotifyQueue(opts)
 	ops, problems, err := st.load()
 	if err != nil {
@@ -202,6 +204,49 @@ func (m *Manager) Submit(req Request) (Operation, error) {
 	}
 	m.opts.Logger.Info("operation queued", "id", op.ID, "kind", op.Kind, "lane", op.Lane, "schedule", op.Schedule)
 	return op, nil
+}
+
+// Pause holds lane's queue: the running operation goes on, queued ones
+// wait (and more can be queued) until Resume. A pause lasts until Resume
+// or until the manager closes.
+func (m *Manager) Pause(l Lane) error {
+	return m.setPaused(l, true)
+}
+
+// Resume lets lane's queue run again.
+func (m *Manager) Resume(l Lane) error {
+	return m.setPaused(l, false)
+}
+
+func (m *Manager) setPaused(l Lane, on bool) error {
+	m.mu.Lock()
+	ch, ok := m.wake[l]
+	if ok {
+		m.paused[l] = on
+	}
+	m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("operations: no lane %q (lanes: backup, storage)", l)
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+	m.opts.Logger.Info("operations lane", "lane", l, "paused", on)
+	return nil
+}
+
+// Paused lists the paused lanes.
+func (m *Manager) Paused() []Lane {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Lane
+	for _, l := range Lanes {
+		if m.paused[l] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // Resubmit queues an interrupted (or stopped or failed) operation again
@@ -363,7 +408,7 @@ func (m *Manager) runLane(l Lane) {
 	for {
 		m.mu.Lock()
 		var id uint64
-		if !m.closed && len(m.queues[l]) > 0 {
+		if !m.closed && !m.paused[l] && len(m.queues[l]) > 0 {
 			id = m.queues[l][0]
 			m.queues[l] = m.queues[l][1:]
 		}

@@ -451,3 +451,58 @@ func TestKeepPrunesOldestEnded(t *testing.T) {
 		t.Fatalf("oldest file still there: %v", err)
 	}
 }
+
+func TestPauseHoldsTheQueue(t *testing.T) {
+	m := openTest(t, t.TempDir(), nil)
+	g := newGate()
+	m.Register("job", LaneBackup, g.job)
+	m.Register("move", LaneStorage, g.job)
+	if err := m.Pause(LaneBackup); err != nil {
+		t.Fatal(err)
+	}
+	a := submit(t, m, "job", "a")
+	mv := submit(t, m, "move", "m")
+	g.waitStart(t, "m") // the other lane is not held
+	g.noStart(t)
+	if op, _ := m.Get(a.ID); op.State != Queued {
+		t.Fatalf("a is %s in a paused lane", op.State)
+	}
+	if got := m.Paused(); len(got) != 1 || got[0] != LaneBackup {
+		t.Fatalf("paused %v", got)
+	}
+	if err := m.Resume(LaneBackup); err != nil {
+		t.Fatal(err)
+	}
+	g.waitStart(t, "a")
+	close(g.ch("a"))
+	close(g.ch("m"))
+	wait(t, m, a.ID)
+	wait(t, m, mv.ID)
+	if err := m.Pause("hsm"); err == nil {
+		t.Fatal("unknown lane paused")
+	}
+}
+
+func TestReadDirLooksWithoutChanging(t *testing.T) {
+	dir := t.TempDir()
+	m := openTest(t, dir, nil)
+	g := newGate()
+	m.Register("job", LaneBackup, g.job)
+	a := submit(t, m, "job", "a")
+	g.waitStart(t, "a")
+	ops, err := ReadDir(dir) // held by m: as written
+	if err != nil || len(ops) != 1 || ops[0].State != Running {
+		t.Fatalf("ReadDir of a held directory: %+v, %v", ops, err)
+	}
+	crashed := t.TempDir()
+	copyDir(t, dir, crashed)
+	ops, err = ReadDir(crashed) // nobody holds it: left running means interrupted
+	if err != nil || len(ops) != 1 || ops[0].State != Interrupted || ops[0].ID != a.ID {
+		t.Fatalf("ReadDir after a crash: %+v, %v", ops, err)
+	}
+	b, _ := os.ReadFile(filepath.Join(crashed, fmt.Sprintf("%020d.json", a.ID)))
+	if !strings.Contains(string(b), `"state":"running"`) {
+		t.Fatalf("ReadDir changed the file: %s", b)
+	}
+	close(g.ch("a"))
+}

@@ -160,3 +160,59 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	}
 	return nil
 }
+
+// ReadDir reads the operations kept in dir without changing anything, for
+// a process that only looks, whether or not another (a server, a command
+// running an operation) has dir open. Each file is read whole (files are
+// replaced atomically); unreadable ones are skipped. When no process has
+// dir open, operations left queued or running by one that stopped are
+// returned as interrupted, as the next Open will mark (and notify) them.
+func ReadDir(dir string) ([]Operation, error) {
+	ops, err := readDir(dir)
+	if err != nil || len(ops) == 0 {
+		return ops, err
+	}
+	f, err := os.Open(filepath.Join(dir, lockName))
+	switch {
+	case errors.Is(err, os.ErrNotExist): // never opened here: nobody holds it
+	case err != nil:
+		return ops, nil
+	default:
+		defer f.Close()
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil {
+			return ops, nil // held: what the files say is current
+		}
+		defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	}
+	for i, op := range ops {
+		if !op.State.Ended() {
+			ops[i].Error = fmt.Sprintf("the process that ran the operations stopped while it was %s; resubmit it to run it again", op.State)
+			ops[i].State = Interrupted
+		}
+	}
+	return ops, nil
+}
+
+func readDir(dir string) ([]Operation, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("operations: %w", err)
+	}
+	var ops []Operation
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), fileSuffix) {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		var op Operation
+		if err != nil || json.Unmarshal(raw, &op) != nil {
+			continue
+		}
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].ID < ops[j].ID })
+	return ops, nil
+}

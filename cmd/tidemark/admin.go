@@ -101,6 +101,7 @@ func serveAdmin(ctx context.Context, dataDir string, srv *adminServer, log *slog
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(resp)
 	})
+	mux.HandleFunc("POST /v1/watch", srv.serveWatch)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

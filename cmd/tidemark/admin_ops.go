@@ -7,6 +7,7 @@ import (
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/operations"
 )
 
 // adminOp is one operation of the admin API. Arguments arrive as JSON so the
@@ -156,6 +157,8 @@ type adminServer struct {
 	eng    *engine.Engine
 	backup *backupRunner // nil when backup is off or no server runs
 	cfg    config
+	ops    *operations.Manager   // nil when no server runs
+	sched  *operations.Scheduler // nil when no server runs
 }
 
 // serverOp is an operation that only a running server can answer, because

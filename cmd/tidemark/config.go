@@ -22,6 +22,9 @@ type config struct {
 	LMTP    lmtpConfig    `toml:"lmtp"`
 	IMAP    imapConfig    `toml:"imap"`
 	Backup  backupConfig  `toml:"backup"`
+	// Schedule and Notify configure the operations (operations_wiring.go).
+	Schedule scheduleConfig `toml:"schedule"`
+	Notify   notifyConfig   `toml:"notify"`
 }
 
 type serverConfig struct {
@@ -104,6 +107,8 @@ func defaultConfig() config {
 			Repository:    "../tidemark-backup",
 			RetentionDays: 30,
 		},
+		Schedule: defaultSchedule(),
+		Notify:   notifyConfig{Admins: []string{}},
 	}
 }
 
@@ -145,7 +150,10 @@ func (c config) validate() error {
 	if c.Backup.RetentionDays < 0 {
 		return fmt.Errorf("backup.retention_days must be 0 (forever) or more")
 	}
-	return nil
+	if _, err := c.Schedule.entries(); err != nil {
+		return err
+	}
+	return c.Notify.validate()
 }
 
 // encodeConfig renders cfg as TOML with a header, for tidemark init.

@@ -44,11 +44,14 @@ func usagef(format string, args ...any) error {
 // exitCode maps an error from a command to the documented exit code.
 func exitCode(err error) int {
 	var ue usageError
+	var oe opExitError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &oe):
+		return oe.code()
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.Is(err, restore.ErrIncomplete):

@@ -129,6 +129,13 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 	}
 	go trimRedoLog(ctx, eng, safeLSN, log)
 
+	ops, sched, stopOps, err := startOperations(ctx, o.dataDir, cfg, eng, admin.backup, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
+	admin.ops, admin.sched = ops, sched
+
 	stopAdmin, err := serveAdmin(ctx, o.dataDir, admin, log)
 	if err != nil {
 		return err

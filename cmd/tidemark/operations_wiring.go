@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"path/filepath"
+	"time"
+
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/operations"
+	"github.com/tidemark/tidemark/operations/enginemail"
+)
+
+// operationsDir holds the operations' records inside the data directory.
+const operationsDir = "operations"
+
+// scheduleConfig is [schedule]: when the recurring backup jobs run, as
+// "off", "daily HH:MM" or "weekly DAY HH:MM", in the server's local time.
+type scheduleConfig struct {
+	SmartScan string `toml:"smartscan"`
+	Purge     string `toml:"purge"`
+}
+
+func defaultSchedule() scheduleConfig {
+	return scheduleConfig{SmartScan: "daily 02:00", Purge: "weekly sunday 03:00"}
+}
+
+// entries turns the configuration into scheduler entries.
+func (s scheduleConfig) entries() ([]operations.Entry, error) {
+	scan, err := operations.ParseSchedule(s.SmartScan)
+	if err != nil {
+		return nil, fmt.Errorf("schedule.smartscan: %w", err)
+	}
+	purge, err := operations.ParseSchedule(s.Purge)
+	if err != nil {
+		return nil, fmt.Errorf("schedule.purge: %w", err)
+	}
+	return []operations.Entry{
+		{Name: "smartscan", Kind: kindBackupScan, When: scan},
+		{Name: "purge", Kind: kindBackupPurge, When: purge},
+	}, nil
+}
+
+// notifyConfig is [notify]: who hears of each operation's start and end.
+type notifyConfig struct {
+	Admins []string `toml:"admins"` // local addresses; empty: the log only
+	From   string   `toml:"from"`   // default tidemark@<server.hostname>
+}
+
+func (n notifyConfig) validate() error {
+	for _, a := range append(append([]string(nil), n.Admins...), n.From) {
+		if a == "" {
+			continue
+		}
+		if _, err := mail.ParseAddress(a); err != nil {
+			return fmt.Errorf("notify: %q is not an address: %w", a, err)
+		}
+	}
+	return nil
+}
+
+// jobDeps is what the jobs act on. In a server they are the server's own
+// engine and scanner; a command run without a server opens them itself.
+// The jobs are the same either way.
+type jobDeps struct {
+	cfg config
+	eng *engine.Engine
+	// scanner returns the scanner the backup jobs go through: the running
+	// server's, or a one-off one over the directly opened repository.
+	scanner func() (*backup.Scanner, error)
+}
+
+// newOperations opens the operations manager of dataDir with the jobs
+// registered over d, and notifications by mail when [notify] names
+// administrators.
+func newOperations(dataDir string, d *jobDeps, log *slog.Logger) (*operations.Manager, error) {
+	opts := &operations.Options{Now: time.Now, Logger: log}
+	if len(d.cfg.Notify.Admins) > 0 {
+		opts.Notifier = operations.NewMailNotifier(enginemail.New(d.eng), operations.MailOptions{
+			From: d.cfg.Notify.From, To: d.cfg.Notify.Admins, Hostname: d.cfg.Server.Hostname, Now: time.Now})
+	}
+	m, err := operations.Open(filepath.Join(dataDir, operationsDir), opts)
+	if err != nil {
+		return nil, err
+	}
+	registerJobs(m, d)
+	return m, nil
+}
+
+// The kinds of operation.
+const (
+	kindBackupScan  = "backup.scan"
+	kindBackupPurge = "backup.purge"
+)
+
+type scanParams struct {
+	Account string `json:"account,omitempty"`
+}
+
+type purgeParams struct {
+	Days *int `json:"days,omitempty"` // nil: backup.retention_days
+}
+
+// jobParams decodes params into a, refusing unknown fields so a typo is
+// an error, not a default.
+func jobParams(raw json.RawMessage, a any) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(a); err != nil {
+		return fmt.Errorf("parameters: %w", err)
+	}
+	return nil
+}
+
+// registerJobs registers every kind over d.
+func registerJobs(m *operations.Manager, d *jobDeps) {
+	m.Register(kindBackupScan, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
+		var a scanParams
+		if err := jobParams(raw, &a); err != nil {
+			return nil, err
+		}
+		var acct uint64
+		if a.Account != "" {
+			ac, err := d.eng.LookupAccount(ctx, a.Account)
+			if err != nil {
+				return nil, fmt.Errorf("account %s: %w", a.Account, err)
+			}
+			acct = ac.ID
+			p.Step(a.Account)
+		}
+		sc, err := d.scanner()
+		if err != nil {
+			return nil, err
+		}
+		rep, err := sc.Scan(ctx, acct)
+		p.Set(int64(rep.Accounts), 0)
+		return rep, err
+	})
+	m.Register(kindBackupPurge, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
+		var a purgeParams
+		if err := jobParams(raw, &a); err != nil {
+			return nil, err
+		}
+		days := d.cfg.Backup.RetentionDays
+		if a.Days != nil {
+			days = *a.Days
+		}
+		if days < 0 {
+			return nil, fmt.Errorf("days must be 0 (keep forever) or more, not %d", days)
+		}
+		if days == 0 {
+			return purgeReport{Days: 0, Note: "retention is 0 (keep forever): nothing to purge"}, nil
+		}
+		sc, err := d.scanner()
+		if err != nil {
+			return nil, err
+		}
+		rep, err := sc.Purge(ctx, time.Duration(days)*24*time.Hour)
+		p.Set(int64(rep.Items), 0)
+		return purgeReport{Days: days, PurgeReport: rep}, err
+	})
+}
+
+// purgeReport is a purge's report with the retention it applied.
+type purgeReport struct {
+	Days int    `json:"days"`
+	Note string `json:"note,omitempty"`
+	backup.PurgeReport
+}
+
+// serverScanner is the running server's scanner, or why there is none.
+func serverScanner(r *backupRunner) func() (*backup.Scanner, error) {
+	return func() (*backup.Scanner, error) {
+		if r == nil {
+			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
+		}
+		sc := r.Scanner()
+		if sc == nil {
+			msg := "the backup repository has not answered since the server started"
+			if e := r.openErr.Load(); e != nil {
+				msg = *e
+			}
+			return nil, fmt.Errorf("%s; the operation can be resubmitted once it does", msg)
+		}
+		return sc, nil
+	}
+}
+
+// startOperations opens the operations manager and runs the scheduler for
+// serve, until ctx ends; the returned function closes them (before the
+// backup runner and the engine).
+func startOperations(ctx context.Context, dataDir string, cfg config, eng *engine.Engine, runner *backupRunner, log *slog.Logger) (*operations.Manager, *operations.Scheduler, func(), error) {
+	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, scanner: serverScanner(runner)}, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	entries, err := cfg.Schedule.entries()
+	if err != nil {
+		m.Close()
+		return nil, nil, nil, err
+	}
+	if runner == nil {
+		entries = nil // nothing to scan or purge without the backup
+	}
+	sched := operations.NewScheduler(m, entries, &operations.SchedulerOptions{Logger: log})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); sched.Run(sctx) }()
+	for _, p := range sched.Plan() {
+		log.Info("schedule", "name", p.Name, "when", p.When, "next", p.Next)
+	}
+	return m, sched, func() {
+		cancel()
+		<-done
+		if err := m.Close(); err != nil {
+			log.Error("close operations", "err", err)
+		}
+	}, nil
+}
