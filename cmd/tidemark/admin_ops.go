@@ -166,11 +166,19 @@ type adminServer struct {
 type serverOp func(ctx context.Context, s *adminServer, args json.RawMessage) (any, error)
 
 var serverOps = map[string]serverOp{
-	"backup.status": func(ctx context.Context, s *adminServer, _ json.RawMessage) (any, error) {
+	"backup.status": func(ctx context.Context, s *adminServer, raw json.RawMessage) (any, error) {
 		if s.backup == nil {
 			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 		}
-		return s.backup.status(ctx, s.cfg)
+		var a struct {
+			Fresh bool `json:"fresh"`
+		}
+		if len(raw) > 0 && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &a); err != nil {
+				return nil, err
+			}
+		}
+		return s.backup.status(ctx, s.cfg, a.Fresh)
 	},
 	"backup.scanner": func(ctx context.Context, s *adminServer, raw json.RawMessage) (any, error) {
 		if s.backup == nil {

@@ -17,6 +17,7 @@ import (
 type backupStatusOptions struct {
 	dataDir string
 	json    bool
+	fresh   bool
 }
 
 func newBackupStatusCommand() *cobra.Command {
@@ -29,13 +30,14 @@ func newBackupStatusCommand() *cobra.Command {
 	}
 	dataDirFlag(cmd, &o.dataDir)
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the status as JSON")
+	cmd.Flags().BoolVar(&o.fresh, "fresh", false, "recompute the repository's sizes and ratios now (a running server caches them for up to a minute)")
 	return cmd
 }
 
 func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Command) error {
 	// A running server answers from its scanner's live view.
 	var live backup.Status
-	if served, err := callServer(ctx, o.dataDir, "backup.status", nil, &live); served {
+	if served, err := callServer(ctx, o.dataDir, "backup.status", map[string]bool{"fresh": o.fresh}, &live); served {
 		if err != nil {
 			return err
 		}
@@ -66,6 +68,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 	if err := backup.RepositoryStatus(ctx, env.repo, cat, &st); err != nil {
 		return err
 	}
+	st.FiguresTime = time.Now()
 	// Only the records after the shipped position are read: the lag.
 	logDir := filepath.Join(o.dataDir, "redolog")
 	rd, err := redolog.ReadDir(vfs.Default, logDir, st.ShippedLSN+1)
@@ -93,7 +96,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 
 // status is the running scanner's live position with the repository's
 // sizes and ratios, for the admin socket.
-func (b *backupRunner) status(ctx context.Context, cfg config) (backup.Status, error) {
+func (b *backupRunner) status(ctx context.Context, cfg config, fresh bool) (backup.Status, error) {
 	sc, repo := b.Scanner(), b.repo.Load()
 	if sc == nil || repo == nil {
 		st := backup.Status{State: "failing", RetentionDays: cfg.Backup.RetentionDays}
@@ -119,17 +122,10 @@ func (b *backupRunner) status(ctx context.Context, cfg config) (backup.Status, e
 		}
 		return st, nil
 	}
-	st := sc.Live()
+	// Position and lag are live; sizes and ratios come from a cache the
+	// scanner refreshes in the background, so polling every second is cheap.
+	st := sc.Status(ctx, fresh)
 	st.RetentionDays = cfg.Backup.RetentionDays
-	if err := backup.RepositoryStatus(ctx, repo, b.cat, &st); err != nil {
-		// The position and lag are known without the repository; its
-		// sizes are not, during an outage.
-		st = sc.Live()
-		st.RetentionDays = cfg.Backup.RetentionDays
-		if st.LastError == "" {
-			st.LastError = "repository sizes unavailable: " + err.Error()
-		}
-	}
 	return st, nil
 }
 
@@ -155,14 +151,18 @@ func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st b
 		{"shipped", shipped},
 		{"lag", fmt.Sprintf("%d records, %.1f s", st.LagRecords, st.LagSeconds)},
 	}
-	if st.Repository == "" {
+	switch {
+	case st.Repository == "":
 		rows = append(rows, []string{"size", "unknown while the repository does not answer"})
-	} else {
+	case st.FiguresTime.IsZero():
+		rows = append(rows, []string{"size", "being computed; ask again in a moment"})
+	default:
 		rows = append(rows,
 			[]string{"size", fmt.Sprintf("%s (%d segments, %d scans, %d snapshots)", formatBytes(st.RepositoryBytes), st.Segments, st.Scans, st.Snapshots)},
 			[]string{"blobs", fmt.Sprintf("%d, %s stored", st.Blobs, formatBytes(st.BlobBytes))},
 			[]string{"dedup ratio", fmt.Sprintf("%.2f", st.DedupRatio)},
-			[]string{"compression ratio", fmt.Sprintf("%.2f", st.CompressionRatio)})
+			[]string{"compression ratio", fmt.Sprintf("%.2f", st.CompressionRatio)},
+			[]string{"figures as of", st.FiguresTime.Local().Format(time.DateTime)})
 	}
 	rows = append(rows, []string{"retention", fmt.Sprintf("%d days", st.RetentionDays)})
 	return table(c.OutOrStdout(), []string{"", ""}, rows)

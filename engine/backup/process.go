@@ -24,6 +24,7 @@ func (s *Scanner) process(ctx context.Context, rec redolog.Record) error {
 	}
 	if s.processed == s.pos.LSN {
 		s.openSince = time.Now()
+		s.pending.Store(rec.Time)
 	}
 	stored, keep, err := s.strip(ctx, rec)
 	if err != nil {

@@ -52,6 +52,8 @@ type Scanner struct {
 	scanDue   atomic.Bool
 	safe      atomic.Uint64
 	shipped   atomic.Int64 // time of the last shipped record, unix ns
+	pending   atomic.Int64 // time of the oldest processed, unshipped record, unix ns; 0 if none
+	figures   figureCache  // repository figures for Status (statuscache.go)
 	failing   atomic.Pointer[string]
 	wake      chan struct{}
 	stats     scannerStats
@@ -106,6 +108,7 @@ func (s *Scanner) setShipped(p position) {
 	s.pos = p
 	s.safe.Store(p.LSN)
 	s.shipped.Store(p.Time)
+	s.pending.Store(0) // every processed record is shipped
 }
 
 // SafeLSN is the LSN up to which every record is durable in the

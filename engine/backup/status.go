@@ -10,26 +10,31 @@ import (
 
 // Status is what `tidemark backup status` shows.
 type Status struct {
-	Repository       string    `json:"repository"`
-	State            string    `json:"state"` // running, disabled, failing, stopped
-	LastError        string    `json:"last_error,omitempty"`
-	ShippedLSN       uint64    `json:"shipped_lsn"`
-	ShippedTime      time.Time `json:"shipped_time"`
-	LogLastLSN       uint64    `json:"log_last_lsn"`
-	LagRecords       uint64    `json:"lag_records"`
-	LagSeconds       float64   `json:"lag_seconds"`
-	Segments         int       `json:"segments"`
-	Scans            int       `json:"scans"`
-	Snapshots        int       `json:"snapshots"`
-	Blobs            int       `json:"blobs"` // distinct blobs, loose or packed
-	Packs            int       `json:"packs"`
-	RepositoryBytes  int64     `json:"repository_bytes"`
-	BlobBytes        int64     `json:"blob_bytes"`
-	LogicalBytes     int64     `json:"logical_bytes"` // raw size of every live item version's message
-	UniqueRawBytes   int64     `json:"unique_raw_bytes"`
-	DedupRatio       float64   `json:"dedup_ratio"`       // logical / unique raw
-	CompressionRatio float64   `json:"compression_ratio"` // unique raw / stored blob bytes
-	RetentionDays    int       `json:"retention_days"`
+	Repository  string    `json:"repository"`
+	State       string    `json:"state"` // running, disabled, failing, stopped
+	LastError   string    `json:"last_error,omitempty"`
+	ShippedLSN  uint64    `json:"shipped_lsn"`
+	ShippedTime time.Time `json:"shipped_time"`
+	LogLastLSN  uint64    `json:"log_last_lsn"`
+	LagRecords  uint64    `json:"lag_records"`
+	// LagSeconds is the age of the oldest record not yet in the
+	// repository (0 when every record is shipped).
+	LagSeconds       float64 `json:"lag_seconds"`
+	Segments         int     `json:"segments"`
+	Scans            int     `json:"scans"`
+	Snapshots        int     `json:"snapshots"`
+	Blobs            int     `json:"blobs"` // distinct blobs, loose or packed
+	Packs            int     `json:"packs"`
+	RepositoryBytes  int64   `json:"repository_bytes"`
+	BlobBytes        int64   `json:"blob_bytes"`
+	LogicalBytes     int64   `json:"logical_bytes"` // raw size of every live item version's message
+	UniqueRawBytes   int64   `json:"unique_raw_bytes"`
+	DedupRatio       float64 `json:"dedup_ratio"`       // logical / unique raw
+	CompressionRatio float64 `json:"compression_ratio"` // unique raw / stored blob bytes
+	RetentionDays    int     `json:"retention_days"`
+	// FiguresTime is when the sizes, counts and ratios above were
+	// computed (Scanner.Status caches them); zero when they are not known.
+	FiguresTime time.Time `json:"figures_time,omitempty"`
 }
 
 // Live returns the scanner's own view: position, lag and state. It takes
@@ -43,8 +48,12 @@ func (s *Scanner) Live() Status {
 	st.LogLastLSN = s.log.LastLSN()
 	if st.LogLastLSN > st.ShippedLSN {
 		st.LagRecords = st.LogLastLSN - st.ShippedLSN
-		if t := s.shipped.Load(); t > 0 {
-			st.LagSeconds = s.o.Now().Sub(nsTime(t)).Seconds()
+		// The oldest unshipped record's age, not the newest shipped
+		// one's: on a quiet server the last shipped record may be an hour
+		// old while the backup is a millisecond behind. A record the
+		// scanner has not read yet (it reads within moments) counts 0.
+		if t := s.pending.Load(); t > 0 {
+			st.LagSeconds = max(0, s.o.Now().Sub(nsTime(t)).Seconds())
 		}
 	}
 	if msg := s.failing.Load(); msg != nil {
