@@ -20,7 +20,7 @@
 // # Pack header (16 bytes, little endian)
 //
 //	+--------+---------+---------+---------+
-//	| "TMPK" | version | flags   | seq     |
+//	| "TMPV" | version | flags   | seq     |
 //	| 4 B    | u16 = 2 | u16 = 0 | u64     |
 //	+--------+---------+---------+---------+
 //
@@ -28,6 +28,11 @@
 // with its name is corrupt. Version 2 packs may hold sync marks; version 1
 // packs (written before sync marks existed) are still read, under the
 // torn tail rule they were written with. New packs are always version 2.
+// Packs written before this format had a magic of its own carry "TMPK"
+// (which backup repository packs used too) with version 1 or 2 and are
+// read as before; "TMPV" goes only with version 2. testdata/v1 and
+// testdata/v2 are frozen volumes of both versions under "TMPK", opened by
+// TestFixtures.
 //
 // # Entry (little endian), appended one after another after the header
 //

@@ -23,9 +23,10 @@ var (
 )
 
 const (
-	packMagic      = "TMPK"
-	packVersion    = 2 // written; may hold sync marks
-	packVersionV1  = 1 // read only: no sync marks, strict torn-tail rule
+	packMagic      = "TMPV" // written since packs have a magic of their own
+	legacyMagic    = "TMPK" // read only: versions 1 and 2, shared with backup packs
+	packVersion    = 2      // written; may hold sync marks
+	packVersionV1  = 1      // read only: no sync marks, strict torn-tail rule
 	packHeaderSize = 16
 	entryHeader    = 20
 	kindPut        = 1
@@ -54,12 +55,18 @@ func checkHeader(data []byte, seq uint64) (uint16, error) {
 	if len(data) < packHeaderSize {
 		return 0, fmt.Errorf("%w: header: %d bytes", errShort, len(data))
 	}
-	if string(data[:4]) != packMagic {
-		return 0, fmt.Errorf("%w: header: bad magic %q", ErrCorrupt, data[:4])
-	}
 	v := binary.LittleEndian.Uint16(data[4:])
-	if v != packVersion && v != packVersionV1 {
-		return 0, fmt.Errorf("%w: header: unknown version %d", ErrCorrupt, v)
+	switch string(data[:4]) {
+	case packMagic:
+		if v != packVersion {
+			return 0, fmt.Errorf("%w: header: unknown version %d", ErrCorrupt, v)
+		}
+	case legacyMagic:
+		if v != packVersion && v != packVersionV1 {
+			return 0, fmt.Errorf("%w: header: unknown version %d", ErrCorrupt, v)
+		}
+	default:
+		return 0, fmt.Errorf("%w: header: bad magic %q", ErrCorrupt, data[:4])
 	}
 	if s := binary.LittleEndian.Uint64(data[8:]); s != seq {
 		return 0, fmt.Errorf("%w: header: seq %d in pack %d", ErrCorrupt, s, seq)

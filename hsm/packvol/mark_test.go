@@ -147,8 +147,7 @@ func TestDamageInSyncedData(t *testing.T) {
 
 // v1Pack builds a pack as written before sync marks: version 1, no marks.
 func v1Pack(entries ...string) ([]byte, []int64) {
-	b := packHeader(1)
-	binary.LittleEndian.PutUint16(b[4:], packVersionV1)
+	b := legacyHeader(1, packVersionV1)
 	var offs []int64
 	for _, n := range entries {
 		offs = append(offs, int64(len(b)))
