@@ -213,6 +213,11 @@ func (r *Repository) readPackIndex(ctx context.Context, name string, size int64)
 	if err != nil {
 		return packIndex{}, err
 	}
+	if tailLen == size {
+		if err := checkPackHeader(tail); err != nil {
+			return packIndex{}, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	off, n, crc, err := decodePackTrailer(tail[len(tail)-packTrailerSize:], size)
 	if err != nil {
 		return packIndex{}, fmt.Errorf("%s: %w", name, err)

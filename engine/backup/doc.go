@@ -85,7 +85,10 @@
 // stored just before a crash or put there by hand. Folded segments and
 // snapshots are scheduled again by the next purge.
 //
-// Verify checks each pack's index, with --read-data every chunk's crc32c,
+// testdata/ holds frozen repositories of formats 1 and 2, written by
+// earlier builds, that TestRepositoryFixtures opens and reads whole.
+//
+// Verify checks each pack's index, with --read-data its header and every chunk's crc32c,
 // decoding and blob digests; --fix stores the intact blobs of a damaged
 // pack in a new pack, moves the damaged one to quarantine/ and fetches the
 // rest again. A format 1 repository keeps storing loose blobs (so older

@@ -50,3 +50,20 @@ func TestChain(t *testing.T) {
 		}
 	}
 }
+
+// TestPackMagic: new packs start with "TMBP"; packs under the magic they
+// shared with hsm/packvol before ("TMPK") still pass, anything else fails.
+func TestPackMagic(t *testing.T) {
+	obj := encodePack([][]byte{{0}}, []int64{0}, nil)
+	if string(obj[:4]) != "TMBP" {
+		t.Fatalf("new pack starts with %q", obj[:4])
+	}
+	for _, c := range []struct {
+		head string
+		ok   bool
+	}{{"TMBP\x01\x00\x00\x00", true}, {"TMPK\x01\x00\x00\x00", true}, {"TMPV\x02\x00\x00\x00", false}, {"TMBP\x02\x00\x00\x00", false}, {"TMB", false}} {
+		if err := checkPackHeader([]byte(c.head)); (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrCorrupt)) {
+			t.Errorf("%q: %v", c.head, err)
+		}
+	}
+}

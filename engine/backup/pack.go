@@ -16,7 +16,7 @@ import (
 //
 //	0      4   5   8
 //	+------+---+---+---------+---------+-…-+---------+-------+---------+
-//	|"TMPK"|ver| 0 | chunk 0 | chunk 1 |   | chunk n | index | trailer |
+//	|"TMBP"|ver| 0 | chunk 0 | chunk 1 |   | chunk n | index | trailer |
 //	+------+---+---+---------+---------+-…-+---------+-------+---------+
 //	ver = 1; a chunk is the concatenated raw blobs framed by package dedup
 //	(codec byte, then a zstd frame with its checksum, or raw when it would
@@ -30,11 +30,17 @@ import (
 //
 // Chunk 0 starts at byte 8; each chunk follows the previous one. A reader
 // learns a pack's blobs with one ranged read of its tail and reads one blob
-// with one ranged read of its chunk.
+// with one ranged read of its chunk. Packs written before backup packs had
+// a magic of their own start with "TMPK" (the magic hsm/packvol's packs
+// carried too) and are read alike; readers find a pack by its trailer, so
+// the header is checked only where the whole pack is at hand (a pack of up
+// to 64 KiB, whose index read covers it) and by verify --read-data.
+// testdata/repo-format2 is a frozen repository whose packs carry "TMPK".
 const (
 	packPrefix      = "packs/"
 	packSuffix      = ".pack"
-	packMagic       = "TMPK"
+	packMagic       = "TMBP"
+	packMagicLegacy = "TMPK" // read only: packs written before "TMBP"
 	packTrailMagic  = "TMPX"
 	packVersion     = 1
 	packHeaderSize  = 8
@@ -118,6 +124,20 @@ func encodePack(chunks [][]byte, rawLens []int64, blobs []packEntry) []byte {
 	out = binary.LittleEndian.AppendUint32(out, uint32(idxLen))
 	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out[idxOff:idxOff+idxLen], castagnoli))
 	return append(out, packTrailMagic...)
+}
+
+// checkPackHeader checks the first packHeaderSize bytes of a pack.
+func checkPackHeader(h []byte) error {
+	if len(h) < packHeaderSize {
+		return fmt.Errorf("%w: pack header: %d bytes", ErrCorrupt, len(h))
+	}
+	if m := string(h[:4]); m != packMagic && m != packMagicLegacy {
+		return fmt.Errorf("%w: pack header: bad magic %q", ErrCorrupt, h[:4])
+	}
+	if h[4] != packVersion {
+		return fmt.Errorf("%w: pack header: unknown version %d", ErrCorrupt, h[4])
+	}
+	return nil
 }
 
 // decodePackTrailer returns where a pack of size bytes keeps its index.

@@ -297,6 +297,17 @@ func (r *Repository) checkPack(ctx context.Context, name string, size int64, rea
 	}
 	var good []dedup.Digest
 	var bad []string
+	if readData {
+		h, err := r.getRange(ctx, name, 0, packHeaderSize)
+		if err == nil {
+			err = checkPackHeader(h)
+		}
+		if isCorrupt(err) {
+			bad = append(bad, err.Error())
+		} else if err != nil {
+			return nil, "", err
+		}
+	}
 	for ci, c := range pi.Chunks {
 		var raw []byte
 		if readData {
