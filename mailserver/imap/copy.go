@@ -32,13 +32,17 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if len(targets) == 0 {
 		return nil, nil
 	}
-	ids := make([]uint64, len(targets))
-	for i, t := range targets {
-		ids[i] = t.m.id
-	}
-	items, err := s.srv.b.Copy(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+	var items []engine.Item
+	targets, err = s.onLive(targets, func(ids []uint64) error {
+		var err error
+		items, err = s.srv.b.Copy(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+		return err
+	})
 	if err != nil {
 		return nil, translate(s.srv.log, "copy", err)
+	}
+	if len(targets) == 0 {
+		return nil, errExpungeIssued
 	}
 	if to.ID == s.sel.folder.ID {
 		s.bump()
@@ -76,13 +80,17 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if len(targets) == 0 {
 		return nil
 	}
-	ids := make([]uint64, len(targets))
-	for i, t := range targets {
-		ids[i] = t.m.id
-	}
-	items, err := s.srv.b.Move(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+	var items []engine.Item
+	targets, err = s.onLive(targets, func(ids []uint64) error {
+		var err error
+		items, err = s.srv.b.Move(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+		return err
+	})
 	if err != nil {
 		return translate(s.srv.log, "move", err)
+	}
+	if len(targets) == 0 {
+		return errExpungeIssued
 	}
 	if err := w.WriteCopyData(copyData(to, targets, items)); err != nil {
 		return err

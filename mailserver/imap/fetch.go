@@ -92,17 +92,22 @@ func setsSeen(options *imap.FetchOptions) bool {
 }
 
 func (s *session) markSeen(targets []target) error {
-	var ids []uint64
+	var unseen []target
 	for _, t := range targets {
 		if !hasFlag(t.m.flags, imap.FlagSeen) {
-			ids = append(ids, t.m.id)
+			unseen = append(unseen, t)
 		}
 	}
-	if len(ids) == 0 {
+	if len(unseen) == 0 {
 		return nil
 	}
-	changed, err := s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, engine.FlagsAdd, []string{string(imap.FlagSeen)}, 0)
-	if err != nil && !errors.Is(err, engine.ErrNotFound) {
+	var changed []engine.Item
+	_, err := s.onLive(unseen, func(ids []uint64) error {
+		var err error
+		changed, err = s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, engine.FlagsAdd, []string{string(imap.FlagSeen)}, 0)
+		return err
+	})
+	if err != nil {
 		return translate(s.srv.log, "fetch", err)
 	}
 	s.applyChanged(changed)

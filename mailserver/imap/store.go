@@ -9,6 +9,8 @@ import (
 
 // Store answers STORE and UID STORE. Unless .SILENT, every addressed
 // message is reported with its flags, new keywords announced first.
+// Messages another session expunged meanwhile are left out; the others
+// are changed.
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	defer s.busy()()
 	if err := s.requireWritable(); err != nil {
@@ -17,10 +19,6 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	targets := s.resolve(numSet)
 	if len(targets) == 0 {
 		return nil
-	}
-	ids := make([]uint64, len(targets))
-	for i, t := range targets {
-		ids[i] = t.m.id
 	}
 	var op engine.FlagOp
 	switch flags.Op {
@@ -39,7 +37,12 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	for i, f := range ef {
 		ef[i] = s.sel.flags.spelling(f)
 	}
-	changed, err := s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, op, ef, unchangedSince)
+	var changed []engine.Item
+	targets, err := s.onLive(targets, func(ids []uint64) error {
+		var err error
+		changed, err = s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, op, ef, unchangedSince)
+		return err
+	})
 	if err != nil {
 		return translate(s.srv.log, "store", err)
 	}
