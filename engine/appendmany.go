@@ -35,7 +35,8 @@ var errTailRetry = errors.New("engine: not appended: an earlier message of the b
 // Options.MaxRound messages when no other writer interleaves. Each message
 // succeeds or fails on its own (errs[i]: ErrTooLarge, ErrQuotaExceeded,
 // ErrNotFound, ...); a failure never reorders the others. items[i] is set
-// where errs[i] is nil.
+// where errs[i] is nil. With reason event.AddRestored the quota is not
+// enforced and an account in maintenance is written to (a restore).
 //
 // Blob-first blobs are written before anything is queued, up to
 // appendManyWriters at once. A blob may be collected between that write
@@ -92,7 +93,7 @@ func (e *Engine) AppendMany(ctx context.Context, acct, folder uint64, msgs []New
 					}
 					return nil, nil, err
 				}
-				t, err := e.acceptTarget(tx, acct, folder, false, p.size, fl, date)
+				t, err := e.acceptTarget(tx, acct, folder, false, reason == event.AddRestored, p.size, fl, date)
 				if err != nil {
 					return nil, nil, err
 				}

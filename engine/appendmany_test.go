@@ -128,8 +128,8 @@ func TestAppendManyPerItemErrors(t *testing.T) {
 	_, err := e.ModifyAccount(ctx, a.ID, AccountChange{Quota: &quota})
 	must(t, err)
 	// The quota is reached by the first 30: each later one fails on its
-	// own.
-	items, errs := e.AppendMany(ctx, a.ID, inbox.ID, msgs, event.AddRestored)
+	// own. (A restore would ignore the quota: restored_test.go.)
+	items, errs := e.AppendMany(ctx, a.ID, inbox.ID, msgs, event.AddAppended)
 	for i, err := range errs {
 		switch {
 		case i == 5:

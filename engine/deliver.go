@@ -86,18 +86,21 @@ func (p blobPlan) event(e *Engine, body []byte, reason event.AddReason) event.Me
 }
 
 // acceptTarget checks that acct can take size more bytes into folder and
-// returns the target (ids chosen) for it.
-func (e *Engine) acceptTarget(tx *txn, acct, folder uint64, inbox bool, size int64, flags []string, date int64) (event.Target, error) {
+// returns the target (ids chosen) for it. A restore (restored) is not held
+// to the quota, as in Zimbra, and may write into an account in maintenance
+// (an in-place rollback puts the account there while it runs).
+func (e *Engine) acceptTarget(tx *txn, acct, folder uint64, inbox, restored bool, size int64, flags []string, date int64) (event.Target, error) {
 	a, err := tx.account(acct)
 	if err != nil {
 		return event.Target{}, err
 	}
-	switch a.A.Status {
-	case event.StatusActive, event.StatusLocked:
+	switch {
+	case a.A.Status == event.StatusActive, a.A.Status == event.StatusLocked:
+	case restored && a.A.Status == event.StatusMaintenance:
 	default:
 		return event.Target{}, &StatusError{Status: a.A.Status}
 	}
-	if a.A.Quota > 0 && a.Used+size > a.A.Quota {
+	if !restored && a.A.Quota > 0 && a.Used+size > a.A.Quota {
 		return event.Target{}, fmt.Errorf("%w: account %d uses %d of %d bytes, message is %d",
 			ErrQuotaExceeded, acct, a.Used, a.A.Quota, size)
 	}
@@ -150,7 +153,7 @@ func (e *Engine) Deliver(ctx context.Context, d Delivery) ([]RecipientResult, er
 					continue
 				}
 				seen[r] = i
-				t, err := e.acceptTarget(tx, r, 0, true, p.size, flags, date.UnixNano())
+				t, err := e.acceptTarget(tx, r, 0, true, false, p.size, flags, date.UnixNano())
 				if err != nil {
 					if errors.Is(err, ErrCorrupt) {
 						return nil, nil, err
@@ -201,7 +204,7 @@ func (e *Engine) AppendReason(ctx context.Context, acct, folder uint64, body []b
 			if err := p.checkBlob(tx); err != nil {
 				return nil, nil, err
 			}
-			t, err := e.acceptTarget(tx, acct, folder, false, p.size, fl, internalDate.UnixNano())
+			t, err := e.acceptTarget(tx, acct, folder, false, reason == event.AddRestored, p.size, fl, internalDate.UnixNano())
 			if err != nil {
 				return nil, nil, err
 			}
