@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -121,3 +122,7 @@ func (r Report) String() string {
 	}
 	return b.String()
 }
+
+// ErrIncomplete marks an import that read its whole source but could not
+// import every message (the report lists them); the CLI exits 5 for it.
+var ErrIncomplete = errors.New("importer: incomplete")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tidemark/tidemark/importer"
 	"github.com/tidemark/tidemark/restore"
 )
 
@@ -26,7 +27,8 @@ const (
 	// exitIncomplete: the command ran to its end but did not do all it was
 	// asked: a restore that stopped before the end of the repository, a
 	// restore or export whose report lists items it could not bring
-	// (restore.ErrIncomplete).
+	// (restore.ErrIncomplete), an import whose report lists messages it
+	// could not import (importer.ErrIncomplete).
 	exitIncomplete = 5
 	exitUsage      = 64 // bad command line (sysexits EX_USAGE)
 )
@@ -54,7 +56,7 @@ func exitCode(err error) int {
 		return oe.code()
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	case errors.Is(err, restore.ErrIncomplete):
+	case errors.Is(err, restore.ErrIncomplete), errors.Is(err, importer.ErrIncomplete):
 		return exitIncomplete
 	}
 	return exitFailed

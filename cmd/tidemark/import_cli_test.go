@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/internal/dovecottest"
+	"github.com/tidemark/tidemark/internal/testcorpus"
+)
+
+// importData makes a data directory with the account alice@example.org,
+// through the binary.
+func importData(t *testing.T, bin string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	for _, args := range [][]string{{"init", "--data", dir}, {"domain", "create", "example.org", "--data", dir}} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Fatalf("tidemark %v: %v\n%s", args, err, out)
+		}
+	}
+	cmd := exec.Command(bin, "account", "create", "alice@example.org", "--password-stdin", "--data", dir)
+	cmd.Stdin = strings.NewReader("pw\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("account create: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// folderDigests opens the data directory and counts each folder's messages
+// by content digest.
+func folderDigests(t *testing.T, dir string) map[string]map[dedup.Digest]int {
+	t.Helper()
+	eng, err := engine.Open(dir, &engine.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := context.Background()
+	a, err := eng.LookupAccount(ctx, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := eng.ListFolders(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[dedup.Digest]int{}
+	for _, f := range fs {
+		items, err := eng.ListItems(ctx, a.ID, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[dedup.Digest]int{}
+		for _, it := range items {
+			m[it.Digest]++
+		}
+		out[f.Path] = m
+	}
+	return out
+}
+
+// TestImportIMAPCLI runs "tidemark import imap" (the real binary) against
+// a real Dovecot holding corpus messages in two folders, kills Dovecot in
+// the middle of the import (the command must exit 1 and say where it
+// stopped), restarts it and runs the import again: it completes, and every
+// message is there once. A third run imports nothing; a run while a server
+// holds the data directory is refused.
+func TestImportIMAPCLI(t *testing.T) {
+	bin := buildBinary(t)
+	s := dovecottest.Start(t)
+	msgs := testcorpus.Realistic(t, "linux-security-module-2020H1.tar.zst", "spamassassin-easy-ham-2.tar.zst")
+	want := map[string]map[dedup.Digest]int{"INBOX": {}, "Lists/lsm": {}}
+	for i, m := range msgs {
+		dir, folder := filepath.Join(s.MailDir, ".Lists.lsm"), "Lists/lsm"
+		if strings.HasPrefix(m.Name, "spamassassin") {
+			dir, folder = s.MailDir, "INBOX"
+		}
+		name := fmt.Sprintf("%d.M%dP1.corpus:2,S", 1600000000+i, i)
+		if err := os.MkdirAll(filepath.Join(dir, "cur"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		// Dovecot serves maildir messages with CRLF line endings.
+		if err := os.WriteFile(filepath.Join(dir, "cur", name), m.Data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want[folder][dedup.Sum(testcorpus.CRLF(m.Data))]++
+	}
+	for _, d := range []string{s.MailDir, filepath.Join(s.MailDir, ".Lists.lsm")} {
+		for _, sub := range []string{"new", "tmp"} {
+			os.MkdirAll(filepath.Join(d, sub), 0o700)
+		}
+	}
+	s.Chown(t, filepath.Dir(s.MailDir))
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, s.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := importData(t, bin)
+	args := []string{"import", "imap", "--host", "127.0.0.1", "--port", strings.Split(s.Addr, ":")[1], "--tls", "--ca", ca,
+		"--user", s.User, "--password-stdin", "--into", "alice@example.org", "--data", data, "--timeout", "5s"}
+
+	// First run, cut by an outage once progress shows imported messages.
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(s.Password + "\n")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var errLog bytes.Buffer
+	var once sync.Once
+	killed := false
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		errLog.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "import: ") && !strings.Contains(sc.Text(), "(0 imported") {
+			once.Do(func() { s.Kill(); killed = true })
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !killed {
+		t.Fatalf("the import ended before the outage could be staged: %v\n%s%s", err, errLog.String(), stdout.String())
+	}
+	if !errors.As(err, &ee) || ee.ExitCode() != exitFailed {
+		t.Fatalf("import through an outage: %v, want exit %d\n%s%s", err, exitFailed, errLog.String(), stdout.String())
+	}
+	if !strings.Contains(stdout.String(), "stopped: ") || !strings.Contains(errLog.String(), "run it again to continue") {
+		t.Fatalf("the stopped import does not say where and why:\n%s%s", stdout.String(), errLog.String())
+	}
+
+	// Second run after the server is back: completes, nothing twice.
+	s.Restart(t)
+	cmd = exec.Command(bin, append(args, "--json")...)
+	cmd.Stdin = strings.NewReader(s.Password + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rerun: %v\n%s", err, out)
+	}
+	got := folderDigests(t, data)
+	for folder, w := range want {
+		if len(got[folder]) != len(w) {
+			t.Fatalf("folder %s: %d distinct messages, want %d", folder, len(got[folder]), len(w))
+		}
+		for d, n := range w {
+			if got[folder][d] != n {
+				t.Fatalf("folder %s: message %s %d times, want %d", folder, d, got[folder][d], n)
+			}
+		}
+	}
+
+	// Third run: nothing new.
+	cmd = exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(s.Password + "\n")
+	out, err = cmd.Output()
+	if err != nil || !strings.Contains(string(out), ": 0 imported") {
+		t.Fatalf("third run: %v\n%s", err, out)
+	}
+
+	// A server holds the data directory: refused, nothing done.
+	srv := startServer(t, bin, data)
+	defer srv.stop(t)
+	cmd = exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(s.Password + "\n")
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "stop tidemark serve first") {
+		t.Fatalf("import beside a running server: %v\n%s", err, out)
+	}
+}
+
+// TestImportFilesCLI imports a maildir and an mbox through the binary, and
+// checks the command line's refusals.
+func TestImportFilesCLI(t *testing.T) {
+	bin := buildBinary(t)
+	data := importData(t, bin)
+	root := filepath.Join(t.TempDir(), "Maildir")
+	for _, d := range []string{"cur", "new", "tmp", ".Work/cur", ".Work/new", ".Work/tmp"} {
+		os.MkdirAll(filepath.Join(root, d), 0o700)
+	}
+	os.WriteFile(filepath.Join(root, "cur", "1600000000.M1P1.h:2,S"), []byte("Subject: a\n\na\n"), 0o600)
+	os.WriteFile(filepath.Join(root, ".Work", "new", "1600000001.M2P1.h"), []byte("Subject: b\n\nb\n"), 0o600)
+	mbox := filepath.Join(t.TempDir(), "old.mbox")
+	os.WriteFile(mbox, []byte("From x Tue Mar  2 10:00:00 2021\nSubject: c\n\n>From c\n\n"), 0o600)
+
+	out, err := exec.Command(bin, "import", "maildir", root, "--into", "alice@example.org", "--data", data, "--quiet").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "2 imported") {
+		t.Fatalf("import maildir: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "import", "mbox", mbox, "--into", "alice@example.org", "--folder", "Archive/2021", "--data", data, "--quiet").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1 imported") {
+		t.Fatalf("import mbox: %v\n%s", err, out)
+	}
+	got := folderDigests(t, data)
+	if got["Archive/2021"][dedup.Sum([]byte("Subject: c\n\nFrom c\n"))] != 1 || len(got["Work"]) != 1 || len(got["INBOX"]) != 1 {
+		t.Fatalf("folders after import: %v", got)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		say  string
+	}{
+		{[]string{"import", "maildir", root, "--data", data}, exitUsage, "--into"},
+		{[]string{"import", "imap", "--host", "h", "--tls", "--user", "u", "--password", "x", "--into", "a@example.org", "--data", data}, exitUsage, "unknown flag: --password"},
+		{[]string{"import", "imap", "--host", "h", "--user", "u", "--password-stdin", "--into", "a@example.org", "--data", data}, exitUsage, "--tls"},
+		{[]string{"import", "maildir", root, "--into", "nobody@example.org", "--data", data}, exitFailed, "nobody@example.org"},
+		{[]string{"import", "mbox", filepath.Join(root, "cur"), "--into", "alice@example.org", "--quoting", "mboxcl", "--data", data}, exitUsage, "--quoting"},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		cmd.Stdin = strings.NewReader("pw\n")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != c.code || !strings.Contains(string(out), c.say) {
+			t.Errorf("tidemark %v: %v, want exit %d saying %q\n%s", c.args, err, c.code, c.say, out)
+		}
+	}
+}
