@@ -10,8 +10,11 @@
 // engine API, so restored items are ordinary new redo records: they carry
 // event.AddRestored, get new item ids and UIDs, and are themselves backed up.
 // The whole-server mode replays the repository's records into a fresh data
-// directory with their original times, so the new server's state is the old
-// one's as of the chosen time.
+// directory with their original times, and writes each SmartScan correction
+// in between as the redo events that apply it (replay.go), so the new
+// server's state is the backup's as of the chosen time for every account,
+// including what only a SmartScan captured (an account whose class of
+// service had backup off for a while).
 //
 // An export (Export) is a snapshot, not a filtered copy of the history: a new
 // repository whose records, LSNs 1..n all stamped with the export time,

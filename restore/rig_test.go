@@ -19,6 +19,7 @@ import (
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/memvol"
 )
@@ -83,6 +84,13 @@ func (p primaryBlobs) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.Read
 
 func newRig(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume) *rig {
 	t.Helper()
+	return newRigWith(t, fs, dir, repoVol, false)
+}
+
+// newRigWith is newRig whose scanner, with smartScan, has the engine as its
+// SmartScan source, as the server's has.
+func newRigWith(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume, smartScan bool) *rig {
+	t.Helper()
 	if repoVol == nil {
 		repoVol = memvol.New(nil)
 	}
@@ -111,7 +119,11 @@ func newRig(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume) *rig {
 	if err != nil {
 		t.Fatalf("open catalog: %v", err)
 	}
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), primaryBlobs{func() *engine.Engine { return r.eng }}, nil,
+	var src backup.Source
+	if smartScan {
+		src = enginesrc.New(eng)
+	}
+	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), primaryBlobs{func() *engine.Engine { return r.eng }}, src,
 		&backup.Options{Now: r.clk.Now, Logger: quiet, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1})
 	if err != nil {
 		t.Fatalf("scanner: %v", err)

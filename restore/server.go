@@ -63,17 +63,24 @@ type ServerOptions struct {
 
 // ServerReport says what Server rebuilt.
 type ServerReport struct {
-	Records    int       `json:"records"`
-	LastLSN    uint64    `json:"last_lsn"`
-	LastTime   time.Time `json:"last_time"`
-	Blobs      int       `json:"blobs"`
-	BlobBytes  int64     `json:"blob_bytes"`
-	Renumbered bool      `json:"renumbered,omitempty"` // gaps in the repository's LSNs were closed
-	// Corrections counts SmartScan corrections in the range; replaying
-	// redo records cannot apply them, so a repository written after the
-	// scanner lost part of the log restores without them.
-	Corrections int  `json:"corrections,omitempty"`
-	Config      bool `json:"config"` // tidemark.toml came from a snapshot
+	Records   int       `json:"records"`
+	LastLSN   uint64    `json:"last_lsn"`
+	LastTime  time.Time `json:"last_time"`
+	Blobs     int       `json:"blobs"`
+	BlobBytes int64     `json:"blob_bytes"`
+	// Renumbered: the rebuilt log's LSNs are not the repository's (gaps
+	// in the repository's LSNs were closed, or corrections were written
+	// as records).
+	Renumbered bool `json:"renumbered,omitempty"`
+	// Corrections counts the SmartScan corrections applied: each became
+	// the redo events that make the rebuilt state match it (replay.go).
+	Corrections int `json:"corrections,omitempty"`
+	// Rewritten counts the repository's redo records written trimmed or
+	// replaced, because they referred to folders or items the backup did
+	// not hold at that point (mail of an account while its class of
+	// service had backup off).
+	Rewritten int  `json:"rewritten,omitempty"`
+	Config    bool `json:"config"` // tidemark.toml came from a snapshot
 	// CutLSN, when CutReason is set, is where the restore stopped short of what
 	// the repository's segments reach: the record after it needs a blob
 	// the repository cannot give (CutReason). That happens to a copy of a
@@ -251,14 +258,28 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume,
 		if !backup.IsScanType(rec.Type) {
 			rep.EndLSN = rec.LSN
 		}
-		if rec.Type != uint16(event.TypeMessageAdded) {
+		var d dedup.Digest
+		switch {
+		case rec.Type == uint16(event.TypeMessageAdded):
+			ev, err := event.Decode(event.Type(rec.Type), rec.Payload)
+			if err != nil {
+				return fmt.Errorf("record %d: %w", rec.LSN, err)
+			}
+			d = dedup.Digest(ev.(event.MessageAdded).Digest)
+		case rec.Type == backup.TypeScanItem:
+			// A SmartScan correction may add an item (replay.go).
+			v, err := backup.DecodeScan(rec.Type, rec.Payload)
+			if err != nil {
+				return fmt.Errorf("scan record at lsn %d: %w", rec.LSN, err)
+			}
+			it := v.(*backup.ScanItem)
+			if it.Deleted {
+				return nil
+			}
+			d = dedup.Digest(it.Digest)
+		default:
 			return nil
 		}
-		ev, err := event.Decode(event.Type(rec.Type), rec.Payload)
-		if err != nil {
-			return fmt.Errorf("record %d: %w", rec.LSN, err)
-		}
-		d := dedup.Digest(ev.(event.MessageAdded).Digest)
 		if !seen[d] {
 			seen[d] = true
 			select {
@@ -282,7 +303,9 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume,
 
 // writeLog writes the repository's redo records up to atNs (and up to
 // rep.CutLSN when set) into a new redo log at dir, in batches of one write
-// and one fsync each. Every record keeps its commit time.
+// and one fsync each, with the SmartScan corrections in between written
+// as the redo events that apply them (replayState). Every record keeps its
+// commit time; the events of a correction take the scan's.
 func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int64, o ServerOptions, rep *ServerReport) error {
 	const maxBatch, maxBatchBytes = 4096, 4 << 20
 	lg, err := redolog.Open(dir, &redolog.Options{FS: o.FS, Logger: o.Logger})
@@ -292,6 +315,7 @@ func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int
 	var batch []redolog.Entry
 	var batchBytes int
 	var lsns []uint64 // repository LSN of each batched entry
+	st := newReplayState()
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -312,23 +336,55 @@ func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int
 		if rec.Time > atNs || (rep.CutReason != "" && rec.LSN > rep.CutLSN) {
 			return errStop
 		}
-		if backup.IsScanType(rec.Type) {
-			rep.Corrections++
+		add := func(typ uint16, payload []byte, lsn uint64) {
+			batch = append(batch, redolog.Entry{Type: typ, Payload: payload, Time: rec.Time})
+			lsns = append(lsns, lsn)
+			batchBytes += len(payload)
+		}
+		addEvents := func() error {
+			for _, ev := range st.take() {
+				payload, err := event.Encode(ev)
+				if err != nil {
+					return fmt.Errorf("record %d: %v: %w", rec.LSN, ev.Type(), err)
+				}
+				add(uint16(ev.Type()), payload, 0) // LSN 0: not the repository's
+			}
 			return nil
+		}
+		if backup.IsScanType(rec.Type) {
+			v, err := backup.DecodeScan(rec.Type, rec.Payload)
+			if err != nil {
+				return fmt.Errorf("scan record at lsn %d: %w", rec.LSN, err)
+			}
+			rep.Corrections++
+			st.scan(v)
+			return addEvents()
 		}
 		if rep.Records == 0 && rec.LSN != 1 {
 			return fmt.Errorf("first record held is lsn %d: %w", rec.LSN, ErrIncomplete)
 		}
-		payload, err := toPrimary(rec, o.PrimaryName)
-		if err != nil {
+		keep := true
+		ev, err := event.Decode(event.Type(rec.Type), rec.Payload)
+		switch {
+		case err == nil:
+			keep = st.redo(ev)
+		case !errors.Is(err, event.ErrUnknownType): // a newer writer's record goes as it is
+			return fmt.Errorf("record %d: %w", rec.LSN, err)
+		}
+		if keep {
+			payload, err := toPrimary(rec, o.PrimaryName)
+			if err != nil {
+				return err
+			}
+			// Records may reuse its buffers between segments; a batch can
+			// span segments.
+			add(rec.Type, bytes.Clone(payload), rec.LSN)
+		} else {
+			rep.Rewritten++
+		}
+		if err := addEvents(); err != nil {
 			return err
 		}
-		// Records may reuse its buffers between segments; a batch can
-		// span segments.
-		payload = bytes.Clone(payload)
-		batch = append(batch, redolog.Entry{Type: rec.Type, Payload: payload, Time: rec.Time})
-		lsns = append(lsns, rec.LSN)
-		batchBytes += len(payload)
 		rep.Records++
 		rep.LastLSN, rep.LastTime = rec.LSN, time.Unix(0, rec.Time).UTC()
 		if o.Progress != nil && rep.Records%10000 == 0 {

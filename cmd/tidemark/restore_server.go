@@ -82,7 +82,11 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 		fmt.Fprintf(w, "wrote a new self-signed TLS certificate to %s: put the server's real certificate and key back there\n", cfg.IMAP.Cert)
 	}
 	if rep.Corrections > 0 {
-		fmt.Fprintf(w, "warning: %d SmartScan corrections in the repository were not applied\n", rep.Corrections)
+		fmt.Fprintf(w, "applied %d SmartScan corrections as records", rep.Corrections)
+		if rep.Rewritten > 0 {
+			fmt.Fprintf(w, "; %d records that referred to mail the backup did not hold then were trimmed", rep.Rewritten)
+		}
+		fmt.Fprintln(w)
 	}
 	for _, f := range rep.Unrestored {
 		fmt.Fprintf(w, "unrestored: %s\n", f.Reason)

@@ -60,6 +60,11 @@ type ScanItem struct {
 	Deleted      bool           `cbor:"10,keyasint,omitempty"`
 }
 
+// DecodeScan parses the payload of a scan record (IsScanType) read with
+// Repository.Records: a *ScanCOS, *ScanAccount, *ScanFolder or *ScanItem.
+// A payload that does not parse is ErrCorrupt.
+func DecodeScan(t uint16, payload []byte) (any, error) { return decodeScan(t, payload) }
+
 // decodeScan parses a scan record payload.
 func decodeScan(t uint16, payload []byte) (any, error) {
 	var v any
