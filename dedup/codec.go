@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 // Codec header bytes. New codecs take new values; old values keep their
@@ -26,7 +28,7 @@ const MaxDecodedSize = 1 << 30
 
 var (
 	// ErrCorrupt reports a framed blob that cannot be decoded.
-	ErrCorrupt = errors.New("dedup: corrupt blob")
+	ErrCorrupt = corrupt.New("dedup: corrupt blob")
 	// ErrUnknownCodec reports a codec header byte this version does not know
 	// (a blob written by a newer tidemark, or damage).
 	ErrUnknownCodec = errors.New("dedup: unknown codec")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 // Sentinel errors. Every error the engine returns for these conditions wraps
@@ -43,7 +44,7 @@ var (
 	ErrLocked = errors.New("engine: data directory is locked by another process")
 	// ErrCorrupt: the projection disagrees with itself or with the volumes
 	// (reported by Check).
-	ErrCorrupt = errors.New("engine: inconsistent state")
+	ErrCorrupt = corrupt.New("engine: inconsistent state")
 )
 
 // StatusError reports an account whose status refuses the operation. It

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 var (
@@ -59,8 +61,9 @@ func Temporary(err error) error {
 }
 
 // IsPermanent classifies a volume error. Permanent: not found, invalid name
-// or range, read-only, permission, size mismatch, context cancellation and
-// anything marked with Permanent. Temporary: everything else — network
+// or range, read-only, permission, size mismatch, context cancellation,
+// corruption (any error matching corrupt.ErrCorrupt: the same bytes come
+// back on the next read) and anything marked with Permanent. Temporary: everything else — network
 // failures, timeouts, S3 5xx, a full disk, anything marked with Temporary —
 // because a backup or blob write that gives up too early costs more than one
 // that waits. An explicit mark wins over the sentinels it wraps.
@@ -88,6 +91,7 @@ func IsPermanent(err error) bool {
 		errors.Is(err, ErrPermission) ||
 		errors.Is(err, fs.ErrPermission) ||
 		errors.Is(err, ErrSizeMismatch) ||
+		corrupt.Is(err) ||
 		errors.Is(err, context.Canceled) ||
 		errors.Is(err, context.DeadlineExceeded)
 }

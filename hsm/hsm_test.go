@@ -13,6 +13,7 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/memvol"
 	"github.com/tidemark/tidemark/hsm/volumetest"
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 func TestIsPermanent(t *testing.T) {
@@ -36,6 +37,7 @@ func TestIsPermanent(t *testing.T) {
 		{hsm.Permanent(hsm.Temporary(boom)), true},  // outer mark wins
 		{hsm.Temporary(hsm.Permanent(boom)), false}, // outer mark wins
 		{hsm.ErrInjected, false},
+		{fmt.Errorf("get x: %w", corrupt.New("packvol: corrupt")), true}, // reading again returns the same bytes
 	}
 	for _, c := range cases {
 		if got := hsm.IsPermanent(c.err); got != c.want {

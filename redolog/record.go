@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 // Sentinel errors. Every error this package returns for these conditions
@@ -13,7 +15,7 @@ var (
 	// ErrCorrupt marks bytes that cannot be a record the log wrote: a bad
 	// checksum, an impossible length, an LSN out of sequence, a bad segment
 	// header. The error text names the segment file and byte offset.
-	ErrCorrupt = errors.New("redolog: corrupt")
+	ErrCorrupt = corrupt.New("redolog: corrupt")
 	// ErrClosed is returned by calls on a closed Log and by readers of it.
 	ErrClosed = errors.New("redolog: closed")
 	// ErrFailed is returned by every Append after a write or fsync error

@@ -1,11 +1,15 @@
 package backup
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tidemark/tidemark/internal/corrupt"
+)
 
 var (
 	// ErrCorrupt marks a repository object that fails a checksum or cannot
 	// be decoded. Verify reports it; restore must not trust the object.
-	ErrCorrupt = errors.New("backup: corrupt object")
+	ErrCorrupt = corrupt.New("backup: corrupt object")
 	// ErrNotRepository is returned by OpenRepository when the volume holds
 	// no tidemark-backup.json.
 	ErrNotRepository = errors.New("backup: not a backup repository")

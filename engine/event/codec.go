@@ -9,13 +9,15 @@ import (
 	"reflect"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 // Version is the payload version written for every event type today.
 const Version byte = 1
 
 // ErrCorrupt marks a payload that cannot be decoded.
-var ErrCorrupt = errors.New("event: corrupt payload")
+var ErrCorrupt = corrupt.New("event: corrupt payload")
 
 // ErrUnknownType marks a record type this build does not know. A reader
 // that only routes events may skip such records; apply must stop.

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 // Sentinel errors.
@@ -14,7 +15,7 @@ var (
 	// ErrCorrupt marks bytes a pack cannot hold: a bad header, a bad entry
 	// before the tail, a checksum that fails on read. The text names the
 	// pack and byte offset.
-	ErrCorrupt = errors.New("packvol: corrupt")
+	ErrCorrupt = corrupt.New("packvol: corrupt")
 	// ErrFailed is returned by every write after a write or fsync error
 	// failed the handle. Reopen the volume to recover.
 	ErrFailed = errors.New("packvol: volume failed, reopen to recover")
