@@ -144,7 +144,7 @@ func (s *replayState) redo(ev event.Event) (keep bool) {
 		delete(s.accounts, e.Account)
 	case event.FolderCreated:
 		a := s.included(e.Account)
-		if a == nil {
+		if a == nil || e.Folder == 0 {
 			return false
 		}
 		if a.folders[e.Folder] != nil || (e.Parent != 0 && a.folders[e.Parent] == nil) {
@@ -469,10 +469,14 @@ func (a *rsAccount) itemsIn(folder uint64) []uint64 {
 
 // ensureFolder makes sure folder id exists, creating a placeholder at the
 // top level when the state has none (a folder the log refers to before the
-// correction that creates it): the correction renames it into place.
-func (s *replayState) ensureFolder(a *rsAccount, id uint64) {
-	if id == 0 || a.folders[id] != nil {
-		return
+// correction that creates it): the correction renames it into place. It
+// reports false for id 0, which names no folder (a damaged record).
+func (s *replayState) ensureFolder(a *rsAccount, id uint64) bool {
+	if id == 0 {
+		return false
+	}
+	if a.folders[id] != nil {
+		return true
 	}
 	name := fmt.Sprintf("Recovered folder %d", id)
 	for n := 2; s.pathTaken(a, 0, name, id); n++ {
@@ -481,6 +485,22 @@ func (s *replayState) ensureFolder(a *rsAccount, id uint64) {
 	ev := event.FolderCreated{Account: a.a.ID, Folder: id, Name: name, UIDValidity: 1}
 	s.emit(ev)
 	s.addFolder(a, ev)
+	return true
+}
+
+// within reports whether folder id is folder anc or lies beneath it.
+func (a *rsAccount) within(id, anc uint64) bool {
+	for n := 0; id != 0 && n <= len(a.folders); n++ {
+		if id == anc {
+			return true
+		}
+		f := a.folders[id]
+		if f == nil {
+			return false
+		}
+		id = f.parent
+	}
+	return id != 0 // a loop of parents: treat as inside
 }
 
 // pathTaken reports whether another folder than self has name under parent.
@@ -496,10 +516,12 @@ func (s *replayState) pathTaken(a *rsAccount, parent uint64, name string, self u
 // setFolder makes folder id what want says: created, renamed (moved),
 // given its UIDVALIDITY and subscription.
 func (s *replayState) setFolder(a *rsAccount, id uint64, want rsFolder) {
-	if want.parent == id {
+	if id == 0 || a.within(want.parent, id) {
 		return // a folder cannot hold itself: a damaged correction
 	}
-	s.ensureFolder(a, want.parent)
+	if want.parent != 0 {
+		s.ensureFolder(a, want.parent)
+	}
 	f := a.folders[id]
 	if f == nil {
 		ev := event.FolderCreated{Account: a.a.ID, Folder: id, Parent: want.parent, Name: want.name,
@@ -550,7 +572,9 @@ func (s *replayState) forgetItem(a *rsAccount, id uint64) {
 
 // addItem emits a MessageAdded of one item with its original id and UID.
 func (s *replayState) addItem(a *rsAccount, id uint64, it rsItem) {
-	s.ensureFolder(a, it.folder)
+	if !s.ensureFolder(a, it.folder) {
+		return
+	}
 	if a.items[id] != nil {
 		s.expunge(a, []uint64{id})
 	}
@@ -597,7 +621,9 @@ func (s *replayState) setFlags(a *rsAccount, id uint64, flags []string) {
 
 // moveItem emits an ItemsMoved of one item the state holds.
 func (s *replayState) moveItem(a *rsAccount, id, folder uint64, uid uint32) {
-	s.ensureFolder(a, folder)
+	if !s.ensureFolder(a, folder) {
+		return
+	}
 	s.clearUID(a, folder, uid, id)
 	it := a.items[id]
 	s.emit(event.ItemsMoved{Account: a.a.ID, From: it.folder, To: folder, Pairs: []event.MovePair{{Item: id, UID: uid}}})
@@ -626,7 +652,7 @@ func (s *replayState) messageAdded(e event.MessageAdded) bool {
 	var targets []event.Target
 	for _, t := range e.Targets {
 		a := s.included(t.Account)
-		if a == nil {
+		if a == nil || t.Folder == 0 {
 			keep = false
 			continue
 		}

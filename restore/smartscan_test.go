@@ -272,3 +272,47 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 		t.Errorf("carol while the others were excluded: want her 3 messages, got:\n%s", got)
 	}
 }
+
+// TestReplayStateDamagedCorrections feeds the replay state records and
+// corrections a damaged or hostile repository could hold: items in folder
+// 0, folders that hold themselves or each other. None may panic or give
+// the engine an event it cannot apply; the rest still applies.
+func TestReplayStateDamagedCorrections(t *testing.T) {
+	s := newReplayState()
+	acct := event.Account{ID: 1, Address: "x@example.org"}
+	if !s.redo(event.AccountCreated{Account: acct, Folders: []event.FolderCreated{{Account: 1, Folder: 1, Name: "INBOX", UIDValidity: 7}}}) {
+		t.Fatal("a plain account creation was rewritten")
+	}
+	d := event.Digest{1}
+	s.scan(&backup.ScanItem{Account: 1, Item: 9, Folder: 0, UID: 1, Digest: d})
+	s.scan(&backup.ScanFolder{Account: 1, Folder: 5, Parent: 5, Name: "self"})
+	s.scan(&backup.ScanFolder{Account: 1, Folder: 0, Name: "zero"})
+	s.scan(&backup.ScanItem{Account: 2, Item: 9, Folder: 1, UID: 1, Digest: d}) // no such account
+	if ev := s.take(); len(ev) != 0 {
+		t.Fatalf("damaged corrections gave events: %+v", ev)
+	}
+	s.scan(&backup.ScanFolder{Account: 1, Folder: 6, Parent: 7, Name: "a"})
+	s.scan(&backup.ScanFolder{Account: 1, Folder: 7, Parent: 6, Name: "b"})
+	evs := s.take()
+	// Folder 7 comes first as a placeholder, 6 beneath it; 7 cannot then
+	// move beneath 6.
+	if len(evs) != 2 {
+		t.Fatalf("folder loop gave %d events, want 2: %+v", len(evs), evs)
+	}
+	if s.redo(event.MessageAdded{Digest: d, Size: 1, Targets: []event.Target{{Account: 1, Folder: 0, Item: 3, UID: 1}}}) {
+		t.Fatal("a message into folder 0 was kept")
+	}
+	if ev := s.take(); len(ev) != 0 {
+		t.Fatalf("a message into folder 0 gave events: %+v", ev)
+	}
+	s.scan(&backup.ScanItem{Account: 1, Item: 4, Folder: 1, UID: 3, Digest: d, Size: 1})
+	if evs := s.take(); len(evs) != 1 || evs[0].Type() != event.TypeMessageAdded {
+		t.Fatalf("a sound correction after damaged ones: %+v", evs)
+	}
+	if s.redo(event.ItemsMoved{Account: 1, From: 1, To: 0, Pairs: []event.MovePair{{Item: 4, UID: 1}}}) {
+		t.Fatal("a move into folder 0 was kept")
+	}
+	if ev := s.take(); len(ev) != 0 || s.accounts[1].items[4].folder != 1 {
+		t.Fatalf("a move into folder 0 gave events %+v or moved the item", ev)
+	}
+}
