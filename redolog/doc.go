@@ -23,6 +23,12 @@
 //	| 4 B    | u16 = 1 | u16 = 0 | u64        | u32 of 0-15 | u32 = 0 |
 //	+--------+---------+---------+------------+-----------+----------+
 //
+// Format version 2 has the same layout with flags = 1 (gap) and is
+// written only for gap segments (below), so a log without a gap stays
+// version 1 and readable by builds that know only version 1, and such a
+// build refuses a log with a gap ("unknown segment format version 2")
+// rather than misreading it. testdata/gap is one.
+//
 // Format version 0, the first layout, had an 8-byte header: "TMRL", u16
 // version = 0, u16 reserved; the first LSN came from the file name only.
 // Its records are framed as below. Version 0 segments are still read
@@ -70,6 +76,32 @@
 // offset. Open then seals every previous segment that holds records and
 // starts a new active segment, so a log is only ever appended to by the
 // handle that created its active segment.
+//
+// # Gaps
+//
+// A gap is a range of LSNs the log gave out but no longer holds: the torn
+// tail rule cut records that had been acknowledged (a damaged byte in the
+// last record makes it look torn) and the caller, which knows their
+// effects are kept elsewhere (the engine's projection applied them), told
+// the log to go on without them (AcceptGap). The gap is a segment of its
+// own in archive/, named by the first missing LSN, version 2 header with
+// the gap flag, holding exactly one gap record:
+//
+//	record  lsn = first missing LSN, time = when the gap was recorded,
+//	        type = TypeGap (0xFFFF, reserved: Append refuses it)
+//	payload version u8 = 1 | last missing LSN u64 | uvarint n | reason (n bytes, UTF-8, n <= 4096)
+//
+// The next record gets the last missing LSN + 1, so LSNs stay unique and
+// every LSN is either a record or inside a recorded gap. AcceptGap writes
+// the gap segment durably into archive/ before it drops the empty active
+// segment of the same name and starts the next one: a crash leaves the
+// whole gap or none of it (recovery prefers the archived copy, as for a
+// seal). A gap segment that is not exactly one valid gap record is
+// corruption. Readers never return a gap record: Next returns a *GapError
+// (wrapping ErrGap) with the range, reason and time, and goes on after the
+// gap when called again; NewReader, Tail and ReadDir asked to start inside
+// a gap fail with one. Verify lists gaps in VerifyReport.Gaps; they are not
+// corruption.
 //
 // A disk that persists the blocks of one unsynced write out of order can
 // leave a valid record after a torn one; that is reported as corruption

@@ -47,6 +47,21 @@ var fixtures = map[string]func(t *testing.T, fs *vfs.MemFS){
 		}
 		b[headerSizeV1+2*(RecordOverhead+len(payloadFor(1)))+RecordOverhead+2] ^= 0x20
 	},
+	// A recorded gap (segment format version 2): records 1-3 sealed, a gap
+	// segment for LSNs 4-6, records 7-8 in the active segment.
+	"gap": func(t *testing.T, fs *vfs.MemFS) {
+		l := mustOpen(t, "/log", testOpts(fs))
+		appendN(t, l, 3)
+		if _, err := l.AcceptGap(6, "fixture: records 4-6 lost"); err != nil {
+			t.Fatal(err)
+		}
+		for i := 7; i <= 8; i++ {
+			if _, _, err := l.Append(uint16(i%7), payloadFor(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Close()
+	},
 	// Format version 0: 8-byte segment headers. Records 1-3 sealed, 4-5
 	// active.
 	"v0": func(t *testing.T, fs *vfs.MemFS) {
@@ -215,11 +230,40 @@ func TestFixtureFormatV0(t *testing.T) {
 	}
 }
 
+func TestFixtureGap(t *testing.T) {
+	fs := loadFixture(t, "gap")
+	rep, err := Verify(fs, "/log")
+	if err != nil || rep.Records != 5 || rep.LastLSN != 8 || len(rep.Gaps) != 1 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	if g := rep.Gaps[0]; g.From != 4 || g.To != 6 || g.Reason != "fixture: records 4-6 lost" {
+		t.Fatalf("gap %+v", g)
+	}
+	if h, err := readHeader(fs, "/log/archive/"+segmentName(4)); err != nil || h.version != gapFormatVersion || !h.gap {
+		t.Fatalf("gap segment header: %+v %v", h, err)
+	}
+	l := mustOpen(t, "/log", testOpts(fs))
+	defer l.Close()
+	if l.LastLSN() != 8 {
+		t.Fatalf("last lsn %d", l.LastLSN())
+	}
+	if _, err := l.NewReader(5); !errors.Is(err, ErrGap) {
+		t.Fatalf("reader inside the gap: %v", err)
+	}
+	appendN(t, l, 10)
+	r, _ := l.NewReader(0)
+	recs, gaps := readWithGaps(t, r)
+	checkGapped(t, recs, gaps)
+	if len(recs) != 7 || len(gaps) != 1 || recs[len(recs)-1].LSN != 10 {
+		t.Fatalf("%d records, gaps %+v", len(recs), gaps)
+	}
+}
+
 // FuzzDecodeRecord feeds arbitrary bytes to the record and header decoders:
 // they must never panic, and whatever decodes must re-encode to the same
 // bytes.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, name := range []string{"torn-tail", "corrupt-middle", "v0"} {
+	for _, name := range []string{"torn-tail", "corrupt-middle", "v0", "gap"} {
 		for _, sub := range []string{"", archiveDir} {
 			dir := filepath.Join("testdata", name, sub)
 			ents, _ := os.ReadDir(dir)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tidemark/tidemark/internal/vfsutil"
@@ -19,6 +20,7 @@ type segment struct {
 	end      int64  // durable size in bytes; readers never read past it
 	hdrSize  int
 	archived bool
+	gap      bool // a gap segment: it stands for first..last, holding no record
 }
 
 // Log is an open redo log directory. All methods are safe for concurrent
@@ -33,7 +35,8 @@ type Log struct {
 
 	mu      sync.Mutex
 	segs    []segment // oldest first; the last one is active
-	durable uint64    // last durable LSN
+	durable uint64    // last durable LSN (or the end of a gap)
+	durTime int64     // time of the record at durable, unix ns; 0 if none
 	notify  chan struct{}
 	closed  bool
 	failed  error
@@ -155,7 +158,7 @@ func (l *Log) recover() error {
 			if err != nil {
 				return err
 			}
-			seg.hdrSize, seg.end, seg.last = hdr.size, st.Size(), arch[i+1]-1
+			seg.hdrSize, seg.end, seg.last, seg.gap = hdr.size, st.Size(), arch[i+1]-1, hdr.gap
 		} else {
 			data, err := readAll(fs, path)
 			if err != nil {
@@ -165,13 +168,13 @@ func (l *Log) recover() error {
 			if s.err == nil && s.torn() {
 				s.err = fmt.Errorf("archived segment: %w", s.tornErr)
 			}
-			if s.err == nil && s.count == 0 {
+			if s.err == nil && s.count == 0 && s.gap == nil {
 				s.err = fmt.Errorf("%w: archived segment %s holds no record", ErrCorrupt, path)
 			}
 			if s.err != nil {
 				return s.err
 			}
-			seg.hdrSize, seg.end, seg.last = s.hdr.size, s.end, s.last
+			seg.hdrSize, seg.end, seg.last, seg.gap = s.hdr.size, s.end, s.last, s.gap != nil
 			l.nextLSN, l.lastTime = s.last+1, s.lastTime
 		}
 		l.segs = append(l.segs, seg)
@@ -188,6 +191,9 @@ func (l *Log) recover() error {
 		s := scanSegment(data, path, first, l.lastTime)
 		if s.err != nil {
 			return s.err
+		}
+		if s.gap != nil {
+			return fmt.Errorf("%w: gap segment %s outside archive/", ErrCorrupt, path)
 		}
 		if s.torn() {
 			if i != len(root)-1 {
@@ -216,7 +222,7 @@ func (l *Log) recover() error {
 		}
 		l.nextLSN = floor
 	}
-	l.durable = l.nextLSN - 1
+	l.durable, l.durTime = l.nextLSN-1, l.lastTime
 	if err := l.startSegment(); err != nil {
 		return err
 	}
@@ -283,6 +289,18 @@ func (l *Log) LastLSN() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.durable
+}
+
+// LastTime returns the commit time of the last durable record (or of the
+// gap record when the log ends in a gap), zero if there is none. A record
+// appended next gets a later time.
+func (l *Log) LastTime() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.durTime == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, l.durTime).UTC()
 }
 
 // FirstLSN returns the oldest LSN still on disk, 0 if no record is held.

@@ -18,9 +18,11 @@ type source interface {
 	// segments returns the segments, oldest first, with their paths.
 	segments() ([]segment, []string, error)
 	// state returns how far the segment starting at first may be read,
-	// whether it is sealed (no byte will be added), and, for a segment still
-	// growing, a channel closed at the next change.
-	state(first uint64) (end int64, sealed bool, wait <-chan struct{}, err error)
+	// whether it is sealed (no byte will be added), whether it is now a gap
+	// segment (AcceptGap replaces an empty active segment by one of the same
+	// name) and, for a segment still growing, a channel closed at the next
+	// change.
+	state(first uint64) (end int64, sealed, gap bool, wait <-chan struct{}, err error)
 	// tornTailOK reports whether a bad record at the end of this segment is
 	// a torn write to stop at rather than corruption.
 	tornTailOK(first uint64) bool
@@ -40,6 +42,7 @@ type Reader struct {
 	buf      []byte
 	bufOff   int64
 	closed   bool
+	gap      *Gap // set by openSegment for a gap segment, until Next reports it
 }
 
 // NewReader returns a reader of the durable records with LSN >= from. Next
@@ -91,6 +94,14 @@ func (r *Reader) seek(from uint64) error {
 	case from < oldest:
 		return truncatedErr(from, oldest)
 	}
+	for i, sg := range segs {
+		if !sg.gap || from < sg.first || i+1 < len(segs) && from >= segs[i+1].first {
+			continue
+		}
+		if from <= sg.last {
+			return &GapError{Gap: Gap{From: sg.first, To: sg.last}}
+		}
+	}
 	r.next = from
 	return nil
 }
@@ -113,9 +124,27 @@ func (r *Reader) Next(ctx context.Context) (Record, error) {
 				return Record{}, err
 			}
 		}
-		end, sealed, wait, err := r.src.state(r.segFirst)
+		if g := r.gap; g != nil {
+			// A gap segment is reported once and left at once.
+			r.gap = nil
+			_ = r.f.Close()
+			r.f = nil
+			if g.To < r.next {
+				continue
+			}
+			r.next = g.To + 1
+			return Record{}, &GapError{Gap: *g}
+		}
+		end, sealed, gap, wait, err := r.src.state(r.segFirst)
 		if err != nil {
 			return Record{}, err
+		}
+		if gap {
+			// The empty active segment this reader waited in became a
+			// gap segment: open that instead.
+			_ = r.f.Close()
+			r.f, r.segFirst = nil, 0
+			continue
 		}
 		if r.off < end {
 			rec, n, err := r.decodeAt(end)
@@ -213,8 +242,39 @@ func (r *Reader) openSegment() error {
 		}
 		r.f, r.path, r.segFirst, r.off = f, path, s.first, int64(h.size)
 		r.buf, r.bufOff = r.buf[:0], 0
+		if h.gap {
+			g, err := readGap(f, path, h, s.first)
+			if err != nil {
+				_ = f.Close()
+				r.f = nil
+				return err
+			}
+			r.gap = &g
+		}
 		return nil
 	}
+}
+
+// maxGapSegment bounds what is read of a gap segment: a header and one gap
+// record with the longest reason.
+const maxGapSegment = headerSizeV1 + RecordOverhead + 9 + binary.MaxVarintLen64 + MaxGapReason
+
+// readGap reads and checks the gap record of the gap segment f.
+func readGap(f vfs.File, path string, h segHeader, first uint64) (Gap, error) {
+	data := make([]byte, maxGapSegment+1)
+	n, err := f.ReadAt(data, 0)
+	if err != nil && err != io.EOF {
+		return Gap{}, fmt.Errorf("redolog: read %s: %w", path, err)
+	}
+	if n > maxGapSegment {
+		return Gap{}, fmt.Errorf("%w: gap segment %s is longer than a gap record", ErrCorrupt, path)
+	}
+	s := scan{hdr: h, last: first - 1}
+	s.scanGap(data[:n], path, first)
+	if s.err != nil {
+		return Gap{}, s.err
+	}
+	return *s.gap, nil
 }
 
 // decodeAt decodes the record at r.off, reading no byte at or past end.

@@ -18,10 +18,20 @@ const (
 	archiveDir    = "archive"
 	lockName      = "LOCK"
 
-	// FormatVersion is the segment format this package writes.
+	// FormatVersion is the segment format this package writes for
+	// segments of records.
 	FormatVersion = 1
-	headerSizeV0  = 8
-	headerSizeV1  = 24
+	// gapFormatVersion is written only for gap segments: the version 1
+	// layout with flags in use. A binary that knows only version 1 refuses
+	// a log with a gap instead of misreading it; logs without one stay
+	// version 1.
+	gapFormatVersion = 2
+	headerSizeV0     = 8
+	headerSizeV1     = 24
+
+	// flagGap marks a gap segment (version 2): it holds exactly one gap
+	// record and stands for the LSNs that record names.
+	flagGap = 1 << 0
 )
 
 // segmentName is the file name of the segment whose first LSN is first.
@@ -43,10 +53,15 @@ func parseSegmentName(name string) (uint64, bool) {
 
 // appendHeader appends a current-version segment header for first.
 func appendHeader(dst []byte, first uint64) []byte {
+	return appendHeaderFlags(dst, first, FormatVersion, 0)
+}
+
+// appendHeaderFlags appends a version 1 or 2 segment header.
+func appendHeaderFlags(dst []byte, first uint64, version, flags uint16) []byte {
 	start := len(dst)
 	dst = append(dst, segmentMagic...)
-	dst = binary.LittleEndian.AppendUint16(dst, FormatVersion)
-	dst = binary.LittleEndian.AppendUint16(dst, 0) // flags
+	dst = binary.LittleEndian.AppendUint16(dst, version)
+	dst = binary.LittleEndian.AppendUint16(dst, flags)
 	dst = binary.LittleEndian.AppendUint64(dst, first)
 	dst = binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castagnoli))
 	return binary.LittleEndian.AppendUint32(dst, 0) // reserved
@@ -57,6 +72,7 @@ type segHeader struct {
 	version uint16
 	size    int    // bytes before the first record
 	first   uint64 // 0 in version 0, which took it from the file name only
+	gap     bool   // a gap segment (version 2, flagGap)
 }
 
 // parseHeader decodes the header at the start of b.
@@ -70,14 +86,20 @@ func parseHeader(b []byte) (segHeader, error) {
 	switch v := binary.LittleEndian.Uint16(b[4:]); v {
 	case 0:
 		return segHeader{version: 0, size: headerSizeV0}, nil
-	case 1:
+	case 1, gapFormatVersion:
 		if len(b) < headerSizeV1 {
 			return segHeader{}, errShortHeader
 		}
 		if got, want := crc32.Checksum(b[:16], castagnoli), binary.LittleEndian.Uint32(b[16:]); got != want {
 			return segHeader{}, fmt.Errorf("%w: segment header checksum %08x, want %08x", ErrCorrupt, got, want)
 		}
-		return segHeader{version: 1, size: headerSizeV1, first: binary.LittleEndian.Uint64(b[8:])}, nil
+		h := segHeader{version: v, size: headerSizeV1, first: binary.LittleEndian.Uint64(b[8:])}
+		switch flags := binary.LittleEndian.Uint16(b[6:]); {
+		case v == 1 && flags != 0, v == gapFormatVersion && flags != flagGap:
+			return segHeader{}, fmt.Errorf("%w: segment format version %d with flags %#x", ErrCorrupt, v, flags)
+		}
+		h.gap = v == gapFormatVersion
+		return h, nil
 	default:
 		return segHeader{}, fmt.Errorf("%w: unknown segment format version %d", ErrCorrupt, v)
 	}
@@ -88,7 +110,8 @@ var errShortHeader = fmt.Errorf("%w: segment shorter than its header", ErrCorrup
 // scan is what a full pass over one segment found.
 type scan struct {
 	hdr      segHeader
-	count    uint64 // valid records
+	count    uint64 // valid records (a gap record is not counted)
+	gap      *Gap   // the gap of a gap segment
 	last     uint64 // LSN of the last valid record, first-1 if none
 	lastTime int64  // time of the last valid record, 0 if none
 	end      int64  // byte offset just after the last valid record
@@ -125,6 +148,10 @@ func scanSegment(data []byte, name string, first uint64, prevTime int64) scan {
 	s.hdr = hdr
 	off := hdr.size
 	s.end = int64(off)
+	if hdr.gap {
+		s.scanGap(data, name, first)
+		return s
+	}
 	for off < len(data) {
 		r, n, err := DecodeRecord(data[off:])
 		if err != nil {
@@ -150,6 +177,32 @@ func scanSegment(data []byte, name string, first uint64, prevTime int64) scan {
 		s.end = int64(off)
 	}
 	return s
+}
+
+// scanGap checks a gap segment: written whole by AcceptGap, it holds
+// exactly one gap record whose LSN is the segment's first; anything else,
+// a short one included, is corruption.
+func (s *scan) scanGap(data []byte, name string, first uint64) {
+	off := s.hdr.size
+	r, n, err := DecodeRecord(data[off:])
+	if err == nil && off+n != len(data) {
+		err = fmt.Errorf("%w: %d bytes after the gap record", ErrCorrupt, len(data)-off-n)
+	}
+	if err == nil && r.LSN != first {
+		err = fmt.Errorf("%w: gap record lsn %d, want %d", ErrCorrupt, r.LSN, first)
+	}
+	if err == nil && r.Time <= s.lastTime {
+		err = fmt.Errorf("%w: gap record time %d not after %d", ErrCorrupt, r.Time, s.lastTime)
+	}
+	var g Gap
+	if err == nil {
+		g, err = decodeGap(r)
+	}
+	if err != nil {
+		s.err = fmt.Errorf("gap segment %s offset %d: %w", name, off, err)
+		return
+	}
+	s.gap, s.last, s.lastTime, s.end = &g, g.To, r.Time, int64(len(data))
 }
 
 // validAfter reports whether b holds, at any offset, a well-formed record

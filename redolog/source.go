@@ -3,6 +3,7 @@ package redolog
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -31,19 +32,19 @@ func (s liveSource) segments() ([]segment, []string, error) {
 	return segs, paths, nil
 }
 
-func (s liveSource) state(first uint64) (int64, bool, <-chan struct{}, error) {
+func (s liveSource) state(first uint64) (int64, bool, bool, <-chan struct{}, error) {
 	l := s.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return 0, false, nil, ErrClosed
+		return 0, false, false, nil, ErrClosed
 	}
 	for _, sg := range l.segs {
 		if sg.first == first {
-			return sg.end, sg.archived, l.notify, nil
+			return sg.end, sg.archived, sg.gap, l.notify, nil
 		}
 	}
-	return 0, false, nil, truncatedErr(first, l.segs[0].first)
+	return 0, false, false, nil, truncatedErr(first, l.segs[0].first)
 }
 
 // Segments written by an open log never hold a torn record below their
@@ -82,7 +83,19 @@ func newDirSource(fs vfs.FS, dir string) (*dirSource, error) {
 		}
 		// archived records where the file was; every listed segment is
 		// read as sealed, up to the size it had when listed.
-		src.segs = append(src.segs, segment{first: first, end: st.Size(), archived: d == archive})
+		sg := segment{first: first, end: st.Size(), archived: d == archive}
+		if d == archive {
+			// A gap segment's range is in its record: read it now, so a
+			// reader asked to start inside the gap can say so.
+			g, isGap, err := readGapAt(fs, p, first)
+			if err != nil {
+				return err
+			}
+			if isGap {
+				sg.gap, sg.last = true, g.To
+			}
+		}
+		src.segs = append(src.segs, sg)
 		src.paths = append(src.paths, p)
 		return nil
 	}
@@ -104,15 +117,40 @@ func newDirSource(fs vfs.FS, dir string) (*dirSource, error) {
 
 func (s *dirSource) segments() ([]segment, []string, error) { return s.segs, s.paths, nil }
 
-func (s *dirSource) state(first uint64) (int64, bool, <-chan struct{}, error) {
+func (s *dirSource) state(first uint64) (int64, bool, bool, <-chan struct{}, error) {
 	for _, sg := range s.segs {
 		if sg.first == first {
-			return sg.end, true, nil, nil
+			// A listed gap segment is opened as one (openSegment).
+			return sg.end, true, false, nil, nil
 		}
 	}
-	return 0, false, nil, fmt.Errorf("redolog: segment %d not listed", first)
+	return 0, false, false, nil, fmt.Errorf("redolog: segment %d not listed", first)
 }
 
 func (s *dirSource) tornTailOK(first uint64) bool {
 	return len(s.segs) > 0 && s.segs[len(s.segs)-1].first == first
+}
+
+// readGapAt returns the gap of the segment at path if it is a gap
+// segment. A header that cannot be read is left for the reader to report.
+func readGapAt(fs vfs.FS, path string, first uint64) (Gap, bool, error) {
+	f, err := fs.Open(path)
+	if err != nil {
+		return Gap{}, false, fmt.Errorf("redolog: %w", err)
+	}
+	defer f.Close()
+	hdr := make([]byte, headerSizeV1)
+	n, err := f.ReadAt(hdr, 0)
+	if err != nil && err != io.EOF {
+		return Gap{}, false, fmt.Errorf("redolog: read %s: %w", path, err)
+	}
+	h, err := parseHeader(hdr[:n])
+	if err != nil || !h.gap {
+		return Gap{}, false, nil
+	}
+	g, err := readGap(f, path, h, first)
+	if errors.Is(err, ErrCorrupt) {
+		return Gap{}, false, nil // the reader or Verify reports it
+	}
+	return g, err == nil, err
 }

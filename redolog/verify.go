@@ -9,9 +9,13 @@ import (
 // VerifyReport is what Verify found in a log directory.
 type VerifyReport struct {
 	Segments int    // segment files checked
-	Records  uint64 // valid records
-	FirstLSN uint64 // oldest record, 0 if none
-	LastLSN  uint64 // newest valid record, 0 if none
+	Records  uint64 // valid records (gap records not counted)
+	FirstLSN uint64 // oldest record or gap, 0 if none
+	LastLSN  uint64 // newest valid record, or the end of a gap after it; 0 if none
+	// Gaps lists the recorded gaps (AcceptGap), oldest first. A gap is
+	// not corruption: its LSNs were given out, their records were lost, and
+	// the log was told to go on without them.
+	Gaps []Gap
 	// TornTail describes a torn write at the end of the active segment, if
 	// any. It is not corruption: the next Open truncates it.
 	TornTail string
@@ -46,7 +50,10 @@ func Verify(fs vfs.FS, dir string) (VerifyReport, error) {
 			prevTime = 0
 		}
 		s := scanSegment(data, path, sg.first, prevTime)
-		if s.count > 0 {
+		if s.gap != nil {
+			rep.Gaps = append(rep.Gaps, *s.gap)
+		}
+		if s.count > 0 || s.gap != nil {
 			if rep.FirstLSN == 0 {
 				rep.FirstLSN = sg.first
 			}
@@ -63,7 +70,9 @@ func Verify(fs vfs.FS, dir string) (VerifyReport, error) {
 			rep.TornTail = s.tornErr.Error()
 		case s.torn():
 			rep.Problems = append(rep.Problems, s.tornErr.Error())
-		case s.count == 0 && isArchived(fs, dir, path):
+		case s.gap != nil && !isArchived(fs, dir, path):
+			rep.Problems = append(rep.Problems, fmt.Sprintf("gap segment %s outside archive/", path))
+		case s.count == 0 && s.gap == nil && isArchived(fs, dir, path):
 			rep.Problems = append(rep.Problems, fmt.Sprintf("archived segment %s holds no record", path))
 		}
 		if prevLast == 0 && i+1 < len(src.segs) {

@@ -12,8 +12,12 @@ type request struct {
 	recs    []Record
 	size    int // encoded bytes
 	seal    bool
-	err     error
-	done    chan struct{}
+	// AcceptGap: gapTo > 0 makes this a gap request; gap is its result.
+	gapTo     uint64
+	gapReason string
+	gap       Gap
+	err       error
+	done      chan struct{}
 }
 
 // Append appends one record and returns its LSN and commit time once it is
@@ -36,6 +40,9 @@ func (l *Log) AppendBatch(entries []Entry) ([]Record, error) {
 	}
 	r := &request{entries: entries, recs: make([]Record, len(entries)), done: make(chan struct{})}
 	for i, e := range entries {
+		if e.Type == TypeGap {
+			return nil, fmt.Errorf("redolog: append: record type %#x is reserved for gap records", TypeGap)
+		}
 		if len(e.Payload) > MaxPayload {
 			return nil, fmt.Errorf("redolog: append: payload of %d bytes exceeds %d", len(e.Payload), MaxPayload)
 		}
@@ -136,11 +143,16 @@ func (l *Log) process(reqs []*request) {
 			i++
 			continue
 		}
+		if reqs[i].gapTo != 0 {
+			finish(reqs[i:i+1], l.writeGap(reqs[i]))
+			i++
+			continue
+		}
 		start := i
 		buf := l.buf[:0]
 		next, last := l.nextLSN, l.lastTime
 		now := l.opts.Now().UnixNano()
-		for i < len(reqs) && !reqs[i].seal {
+		for i < len(reqs) && !reqs[i].seal && reqs[i].gapTo == 0 {
 			r := reqs[i]
 			used := l.activeSize + int64(len(buf))
 			if used > int64(l.activeHdr) && used+int64(r.size) > l.opts.SegmentSize {
@@ -200,7 +212,7 @@ func (l *Log) writeBatch(buf []byte, next uint64, lastTime int64) error {
 	l.mu.Lock()
 	s := &l.segs[len(l.segs)-1]
 	s.end, s.last = l.activeSize, next-1
-	l.durable = next - 1
+	l.durable, l.durTime = next-1, lastTime
 	l.changedLocked()
 	l.mu.Unlock()
 	return nil
