@@ -39,21 +39,32 @@ func (e *Engine) recover() error {
 	}
 	last := e.log.LastLSN()
 	if applied > last {
-		return fmt.Errorf("%w: projection applied lsn %d is past the redo log's last lsn %d (redo log lost or replaced)",
-			ErrCorrupt, applied, last)
+		return &LogBehindError{Applied: applied, LogLast: last}
 	}
 	e.applied.Store(applied)
 	e.checkpoint.Store(synced)
 	if synced == last {
 		return nil
 	}
-	r, err := e.log.NewReader(synced + 1)
+	from := synced + 1
+	r, err := e.log.NewReader(from)
+	var ge *redolog.GapError
+	if errors.As(err, &ge) {
+		// The records of a gap are lost; the projection applied them
+		// (RepairLog records a gap only up to the applied LSN).
+		if ge.Gap.To > applied {
+			return fmt.Errorf("%w: redo log gap lsn %d..%d reaches past the projection's applied lsn %d",
+				ErrCorrupt, ge.Gap.From, ge.Gap.To, applied)
+		}
+		from = ge.Gap.To + 1
+		r, err = e.log.NewReader(from)
+	}
 	if err != nil {
-		return fmt.Errorf("engine: replay from lsn %d: %w", synced+1, err)
+		return fmt.Errorf("engine: replay from lsn %d: %w", from, err)
 	}
 	defer r.Close()
 	ctx := context.Background()
-	if err := e.verifyApplied(ctx, r, synced+1, applied); err != nil {
+	if err := e.verifyApplied(ctx, r, from, applied); err != nil {
 		return err
 	}
 	n := 0
@@ -81,6 +92,11 @@ func (e *Engine) recover() error {
 		rec, err := r.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if errors.As(err, &ge) {
+			tx.b.Close()
+			return fmt.Errorf("%w: redo log gap lsn %d..%d is after the projection's applied lsn %d: records never applied are lost",
+				ErrCorrupt, ge.Gap.From, ge.Gap.To, applied)
 		}
 		if err != nil {
 			tx.b.Close()
@@ -121,7 +137,8 @@ func (e *Engine) recover() error {
 }
 
 // verifyApplied reads the records from..applied (already in the
-// projection) and repairs the volume copies of
+// projection; a recorded gap among them is stepped over) and repairs the
+// volume copies of
 // their inline blobs against the projection's blob records, a chunk at a
 // time.
 func (e *Engine) verifyApplied(ctx context.Context, r *redolog.Reader, from, applied uint64) error {
@@ -133,11 +150,22 @@ func (e *Engine) verifyApplied(ctx context.Context, r *redolog.Reader, from, app
 		clear(seen)
 		return err
 	}
-	for lsn := from; lsn <= applied; lsn++ {
+	for lsn := from; lsn <= applied; {
 		rec, err := r.Next(ctx)
+		var ge *redolog.GapError
+		if errors.As(err, &ge) {
+			// Lost records: their copies cannot be checked from the log.
+			if ge.Gap.To > applied {
+				return fmt.Errorf("%w: redo log gap lsn %d..%d reaches past the projection's applied lsn %d",
+					ErrCorrupt, ge.Gap.From, ge.Gap.To, applied)
+			}
+			lsn = ge.Gap.To + 1
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("engine: verify inline blobs at lsn %d: %w", lsn, err)
 		}
+		lsn = rec.LSN + 1
 		if event.Type(rec.Type) != event.TypeMessageAdded {
 			continue
 		}

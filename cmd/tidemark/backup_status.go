@@ -72,13 +72,21 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 	// Only the records after the shipped position are read: the lag.
 	logDir := filepath.Join(o.dataDir, "redolog")
 	rd, err := redolog.ReadDir(vfs.Default, logDir, st.ShippedLSN+1)
-	if errors.Is(err, redolog.ErrTruncated) {
+	if errors.Is(err, redolog.ErrTruncated) || errors.Is(err, redolog.ErrGap) {
 		rd, err = redolog.ReadDir(vfs.Default, logDir, 0)
 	}
 	if err == nil {
 		last := redolog.Record{LSN: st.ShippedLSN}
 		for {
 			r, err := rd.Next(ctx)
+			var ge *redolog.GapError
+			if errors.As(err, &ge) {
+				// Lost records the next SmartScan covers: they count as lag.
+				if ge.Gap.To > last.LSN {
+					last = redolog.Record{LSN: ge.Gap.To, Time: ge.Gap.Time.UnixNano()}
+				}
+				continue
+			}
 			if err != nil {
 				break
 			}

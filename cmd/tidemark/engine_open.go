@@ -15,6 +15,20 @@ import (
 // openEngine opens the engine on dataDir with the configuration's storage
 // settings.
 func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64) (*engine.Engine, error) {
+	eng, err := engine.Open(dataDir, engineOptions(cfg, log, safeLSN))
+	var behind *engine.LogBehindError
+	if errors.As(err, &behind) {
+		return nil, fmt.Errorf("open %s: %w\nwith the server stopped, run: tidemark redolog repair --data %s", dataDir, err, dataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dataDir, err)
+	}
+	return eng, nil
+}
+
+// engineOptions are the engine options of the configuration's storage
+// settings.
+func engineOptions(cfg config, log *slog.Logger, safeLSN func() uint64) *engine.Options {
 	opts := &engine.Options{
 		Now:               time.Now,
 		Logger:            log,
@@ -28,11 +42,7 @@ func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uin
 	if cfg.Storage.RedoSync == "delayed" {
 		opts.RedoLog.Sync = redolog.SyncDelayed
 	}
-	eng, err := engine.Open(dataDir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dataDir, err)
-	}
-	return eng, nil
+	return opts
 }
 
 // openEngineForAdmin opens the data directory for a one-off command when no

@@ -25,9 +25,9 @@ var describePayload func(typ uint16, payload []byte) (name string, detail any) =
 func newRedologCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "redolog",
-		Short: "Inspect a redo log directory (dump, verify)",
+		Short: "Inspect a redo log directory (dump, verify) or repair a lost tail (repair)",
 	}
-	cmd.AddCommand(newRedologDumpCommand(), newRedologVerifyCommand())
+	cmd.AddCommand(newRedologDumpCommand(), newRedologVerifyCommand(), newRedologRepairCommand())
 	return cmd
 }
 
@@ -89,16 +89,45 @@ type dumpRecord struct {
 	Detail any    `json:"detail,omitempty"`
 }
 
+// dumpGap is the JSON line dump prints for a recorded gap.
+type dumpGap struct {
+	Gap dumpGapRange `json:"gap"`
+}
+
+type dumpGapRange struct {
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+	Time   string `json:"time"`
+	Reason string `json:"reason"`
+}
+
 func runRedologDump(ctx context.Context, w io.Writer, o redologDumpOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	enc := json.NewEncoder(w)
+	printGap := func(g redolog.Gap) error {
+		if o.json {
+			return enc.Encode(dumpGap{Gap: dumpGapRange{From: g.From, To: g.To,
+				Time: g.Time.UTC().Format(time.RFC3339Nano), Reason: g.Reason}})
+		}
+		_, err := fmt.Fprintf(w, "%d..%d\t%s\tGAP (records lost, recorded by redolog repair --accept-gap)\t%s\n",
+			g.From, g.To, g.Time.UTC().Format(time.RFC3339Nano), g.Reason)
+		return err
+	}
 	r, err := redolog.ReadDir(vfs.Default, o.dir, o.from)
+	var ge *redolog.GapError
+	if errors.As(err, &ge) {
+		// --from inside a gap: say so, then go on after it.
+		if err := printGap(ge.Gap); err != nil {
+			return err
+		}
+		r, err = redolog.ReadDir(vfs.Default, o.dir, ge.Gap.To+1)
+	}
 	if err != nil {
 		return fmt.Errorf("redolog dump %s: %w", o.dir, err)
 	}
 	defer r.Close()
-	enc := json.NewEncoder(w)
 	print := func(rec redolog.Record) error {
 		d := dumpRecord{LSN: rec.LSN, Time: time.Unix(0, rec.Time).UTC().Format(time.RFC3339Nano), Type: rec.Type, Size: len(rec.Payload)}
 		if describePayload != nil {
@@ -128,6 +157,19 @@ func runRedologDump(ctx context.Context, w io.Writer, o redologDumpOptions) erro
 		rec, err := r.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if errors.As(err, &ge) {
+			g := ge.Gap
+			if o.to != 0 && g.From > o.to || !o.until.Time.IsZero() && g.Time.After(o.until.Time) {
+				break
+			}
+			if !o.since.Time.IsZero() && g.Time.Before(o.since.Time) || o.until.First || o.since.Last {
+				continue
+			}
+			if err := printGap(g); err != nil {
+				return err
+			}
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("redolog dump %s: %w", o.dir, err)
@@ -163,7 +205,9 @@ func newRedologVerifyCommand() *cobra.Command {
 		Long: `Read every segment of the redo log in DIR and check headers, checksums, and
 that LSNs are dense and times increase. Exits non-zero if anything is
 corrupt. A torn write at the end of the active segment is reported but is
-not corruption: the server truncates it when it next opens the log.`,
+not corruption: the server truncates it when it next opens the log. Gaps
+recorded by redolog repair --accept-gap are listed; they are not corruption
+either.`,
 		Args: redologArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRedologVerify(cmd.OutOrStdout(), args[0])
@@ -176,6 +220,9 @@ func runRedologVerify(w io.Writer, dir string) error {
 	fmt.Fprintf(w, "segments: %d\nrecords:  %d\n", rep.Segments, rep.Records)
 	if rep.Records > 0 {
 		fmt.Fprintf(w, "lsn:      %d..%d\n", rep.FirstLSN, rep.LastLSN)
+	}
+	for _, g := range rep.Gaps {
+		fmt.Fprintf(w, "gap:      lsn %d..%d not held, recorded %s: %s\n", g.From, g.To, g.Time.Format(time.RFC3339), g.Reason)
 	}
 	if rep.TornTail != "" {
 		fmt.Fprintf(w, "torn tail (truncated at next open): %s\n", rep.TornTail)

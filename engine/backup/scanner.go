@@ -195,7 +195,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 			s.mu.Unlock()
 			rd, err = s.log.Tail(from)
 			if isTruncated(err) {
-				s.o.Logger.Warn("backup: redo log no longer holds the scanner's position; running a SmartScan", "from", from)
+				s.o.Logger.Warn("backup: redo log no longer holds the scanner's position; running a SmartScan", "from", from, "reason", err)
 				s.scanDue.Store(true)
 				if s.src == nil {
 					return fmt.Errorf("scanner: %w and no SmartScan source", err)

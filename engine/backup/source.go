@@ -75,5 +75,9 @@ type ConfigSnapshot struct {
 	Provisioning []byte // domains, classes of service, accounts (JSON from the wiring)
 }
 
-// isTruncated reports a reader asked for records the log no longer holds.
-func isTruncated(err error) bool { return errors.Is(err, redolog.ErrTruncated) }
+// isTruncated reports a reader asked for records the log no longer holds:
+// trimmed away, or lost in a recorded gap (redolog repair --accept-gap).
+// Either way the scanner cannot ship them and a SmartScan covers them.
+func isTruncated(err error) bool {
+	return errors.Is(err, redolog.ErrTruncated) || errors.Is(err, redolog.ErrGap)
+}
