@@ -198,7 +198,7 @@ func (e *Engine) fetchMissing(ctx context.Context, src RepairSource, from, to ui
 		return nil, "", fmt.Errorf("engine: repair: read backup: %w", err)
 	}
 	if why == "" && want <= to {
-		why = fmt.Sprintf("the backup repository holds records only up to lsn %d", want-1)
+		why = fmt.Sprintf("the backup repository does not hold lsn %d (its records end before it: the scanner had not shipped it, or was off)", want)
 	}
 	if why != "" {
 		return nil, why, nil
