@@ -58,6 +58,16 @@
 // not hash to its digest (a crash may leave an unsynced file empty or torn
 // under its final name) is rewritten durably. See inline.go.
 //
+// A projection whose applied LSN is past the end of the redo log (the
+// log's damaged last record was cut as a torn tail after the projection
+// applied it) fails Open with a *LogBehindError. RepairLog, with the
+// directory closed, writes the missing records back from a backup (their
+// LSNs and times; the blobs they name checked on the primary volume and
+// copied back if missing) or, when asked, records a gap in the log up to
+// the applied LSN (redolog.Log.AcceptGap). Replay steps over a gap at or
+// below the applied LSN; a gap past it means applied records were lost and
+// is reported as ErrCorrupt. See repair.go.
+//
 // # Blob references
 //
 // Every blob has an exact reference count (copies, expunges, folder and
