@@ -149,7 +149,8 @@ func TestRedologRepairFromBackup(t *testing.T) {
 // the backup was off, so the repository does not hold it. repair refuses
 // and says why and what to do; with --accept-gap the server starts with
 // every message, new mail is acknowledged and backed up, the scanner runs
-// a SmartScan at the gap, and the repository gives every message back.
+// a SmartScan at the gap, and a server rebuilt from the repository holds
+// every message.
 func TestRedologRepairAcceptGap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary; skipped with -short")
@@ -217,7 +218,13 @@ func TestRedologRepairAcceptGap(t *testing.T) {
 	}
 
 	// The repository alone gives every message back, the lost record's
-	// from the SmartScan.
+	// from the SmartScan: a whole server rebuilt from it, and an account
+	// restore.
+	rebuilt := filepath.Join(top, "rebuilt")
+	tm(t, bin, "restore", "server", "--from", filepath.Join(top, "tidemark-backup"), "--data", rebuilt)
+	r := startServer(t, bin, rebuilt, "--no-backup")
+	checkMailbox(t, mailbox(t, r.imap), &acked)
+	r.stop(t)
 	tm(t, bin, "restore", "account", "alice@example.org", "--at", "last", "--into", "alice2@example.org", "--data", dir)
 	s = startServer(t, bin, dir, "--no-backup")
 	defer s.stop(t)
