@@ -12,7 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/importer"
+	"github.com/tidemark/tidemark/internal/corrupt"
+	"github.com/tidemark/tidemark/operations"
+	"github.com/tidemark/tidemark/redolog"
 	"github.com/tidemark/tidemark/restore"
 )
 
@@ -30,7 +35,18 @@ const (
 	// (restore.ErrIncomplete), an import whose report lists messages it
 	// could not import (importer.ErrIncomplete).
 	exitIncomplete = 5
-	exitUsage      = 64 // bad command line (sysexits EX_USAGE)
+	// exitLocked: the data directory (engine, redo log or operations
+	// queue) is in use by another process, usually a running server.
+	exitLocked = 6
+	// exitNotFound: no such account, folder, domain or class of service.
+	exitNotFound = 7
+	// exitNotInBackup: the backup holds no such account or version at the
+	// time asked for.
+	exitNotInBackup = 8
+	// exitCorrupt: damaged data (a checksum or decoding failure in the
+	// redo log, a volume, a blob or the backup repository).
+	exitCorrupt = 9
+	exitUsage   = 64 // bad command line (sysexits EX_USAGE)
 )
 
 // usageError marks a bad command line, so main exits with exitUsage.
@@ -58,6 +74,14 @@ func exitCode(err error) int {
 		return exitInterrupted
 	case errors.Is(err, restore.ErrIncomplete), errors.Is(err, importer.ErrIncomplete):
 		return exitIncomplete
+	case corrupt.Is(err):
+		return exitCorrupt
+	case errors.Is(err, engine.ErrLocked), errors.Is(err, redolog.ErrLocked), errors.Is(err, operations.ErrLocked):
+		return exitLocked
+	case errors.Is(err, restore.ErrNotInBackup), errors.Is(err, backup.ErrNotFound):
+		return exitNotInBackup
+	case errors.Is(err, engine.ErrNotFound):
+		return exitNotFound
 	}
 	return exitFailed
 }
