@@ -219,7 +219,7 @@ func TestImportFilesCLI(t *testing.T) {
 		{[]string{"import", "maildir", root, "--data", data}, exitUsage, "--into"},
 		{[]string{"import", "imap", "--host", "h", "--tls", "--user", "u", "--password", "x", "--into", "a@example.org", "--data", data}, exitUsage, "unknown flag: --password"},
 		{[]string{"import", "imap", "--host", "h", "--user", "u", "--password-stdin", "--into", "a@example.org", "--data", data}, exitUsage, "--tls"},
-		{[]string{"import", "maildir", root, "--into", "nobody@example.org", "--data", data}, exitFailed, "nobody@example.org"},
+		{[]string{"import", "maildir", root, "--into", "nobody@example.org", "--data", data}, exitNotFound, "nobody@example.org"},
 		{[]string{"import", "mbox", filepath.Join(root, "cur"), "--into", "alice@example.org", "--quoting", "mboxcl", "--data", data}, exitUsage, "--quoting"},
 	} {
 		cmd := exec.Command(bin, c.args...)
