@@ -27,7 +27,11 @@ type UIDRange struct {
 type SearchCriteria struct {
 	Flags, NotFlags []string
 	Since, Before   time.Time // internal date: Since inclusive, Before exclusive (day granularity is the caller's)
-	SentSince       time.Time // Date: header
+	// SentSince and SentBefore compare the calendar date of the Date:
+	// header in the sender's own time zone (RFC 9051 SENTSINCE/SENTBEFORE
+	// "disregarding time and timezone") with the UTC calendar date of the
+	// bound: Since inclusive, Before exclusive.
+	SentSince       time.Time
 	SentBefore      time.Time
 	Larger, Smaller int64
 	Header          []HeaderMatch
@@ -177,10 +181,13 @@ func (m *searchMsg) match(c *SearchCriteria) (bool, error) {
 			}
 		}
 		if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-			d, err := mail.ParseDate(m.header.Get("Date"))
+			sent, err := mail.ParseDate(m.header.Get("Date"))
 			if err != nil {
 				return false, nil
 			}
+			// The date as the sender wrote it, not as it falls in UTC.
+			y, mo, dd := sent.Date()
+			d := time.Date(y, mo, dd, 0, 0, 0, 0, time.UTC)
 			if !c.SentSince.IsZero() && d.Before(c.SentSince) {
 				return false, nil
 			}
