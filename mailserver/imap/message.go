@@ -1,13 +1,10 @@
 package imap
 
 import (
-	"bufio"
 	"bytes"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message/textproto"
 
 	"github.com/tidemark/tidemark/internal/mimetree"
 )
@@ -139,19 +136,6 @@ func binarySection(m *parsed, part []int, p *imap.SectionPartial) ([]byte, error
 		body = append(append([]byte{}, t.Header(target)...), body...)
 	}
 	return partial(body, p), nil
-}
-
-func envelope(raw []byte) *imap.Envelope {
-	env := &imap.Envelope{}
-	guard(func() {
-		h, _ := splitMessage(raw)
-		hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(h)))
-		if err != nil && hdr.Len() == 0 {
-			return
-		}
-		env = imapserver.ExtractEnvelope(hdr)
-	})
-	return env
 }
 
 // bodyStructure describes the message's MIME structure from its bounded
