@@ -158,7 +158,9 @@ func mailboxName(path string) string { return mailboxPath(path) }
 // LIST-STATUS, SPECIAL-USE, CHILDREN) and LSUB.
 func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	defer s.busy()()
-	if len(patterns) == 1 && patterns[0] == "" {
+	// LIST "" "" asks for the hierarchy delimiter (RFC 9051 6.3.9); the
+	// library drops empty patterns, so it arrives as no pattern at all.
+	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
 	folders, err := s.srv.b.ListFolders(s.ctx, s.acct)
