@@ -222,12 +222,11 @@ func (e *Engine) Copy(ctx context.Context, acct, from uint64, items []uint64, to
 	return res.([]Item), nil
 }
 
-// Move moves items to another folder of the account. Items keep their ids
-// and get new UIDs; the moved items are returned in the order given.
+// Move moves items to a folder of the account. Items keep their ids and
+// get new UIDs; the moved items are returned in the order given. Moving
+// into the same folder is allowed (IMAP MOVE to the selected mailbox): the
+// items get new UIDs at the end of the folder.
 func (e *Engine) Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]Item, error) {
-	if from == to {
-		return nil, invalidf("move into the same folder")
-	}
 	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		if _, err := tx.folder(acct, from); err != nil {
 			return nil, nil, err

@@ -73,9 +73,6 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if err != nil {
 		return err
 	}
-	if to.ID == s.sel.folder.ID {
-		return errSameMailbox
-	}
 	targets := s.resolve(numSet)
 	if len(targets) == 0 {
 		return nil
@@ -91,6 +88,9 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	}
 	if len(targets) == 0 {
 		return errExpungeIssued
+	}
+	if to.ID == s.sel.folder.ID {
+		s.bump() // the moved messages come back as new ones (RFC 6851)
 	}
 	if err := w.WriteCopyData(copyData(to, targets, items)); err != nil {
 		return err
