@@ -388,7 +388,8 @@ func runInProcess(ctx context.Context, c *cobra.Command, o opOptions, kind strin
 	defer env.Close()
 	sc := &backupScannerOnce{env: env}
 	log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	m, err := newOperations(o.dataDir, &jobDeps{cfg: env.cfg, eng: env.eng, scanner: sc.get}, log)
+	m, err := newOperations(o.dataDir, &jobDeps{cfg: env.cfg, eng: env.eng, scanner: sc.get,
+		backup: func() (*backup.Catalog, *backup.Repository, error) { return env.cat, env.repo, nil }}, log)
 	if errors.Is(err, operations.ErrLocked) {
 		return fmt.Errorf("another tidemark command is running an operation on %s; wait for it (tidemark op list): %w", o.dataDir, err)
 	}

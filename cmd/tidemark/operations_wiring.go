@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -68,11 +69,31 @@ func (n notifyConfig) validate() error {
 // engine and scanner; a command run without a server opens them itself.
 // The jobs are the same either way.
 type jobDeps struct {
-	cfg config
-	eng *engine.Engine
+	dataDir string
+	cfg     config
+	eng     *engine.Engine
+	log     *slog.Logger
 	// scanner returns the scanner the backup jobs go through: the running
 	// server's, or a one-off one over the directly opened repository.
 	scanner func() (*backup.Scanner, error)
+	// backup returns the local catalog and the repository (nil: backup
+	// is off).
+	backup func() (*backup.Catalog, *backup.Repository, error)
+	// s3Keys returns the keys for an S3 endpoint named in parameters.
+	s3Keys func(endpoint string) (access, secret string)
+}
+
+// s3KeysFor takes S3 keys from the environment of the process running the
+// job (TIDEMARK_S3_ACCESS_KEY, TIDEMARK_S3_SECRET_KEY), else from
+// [backup.s3] when the endpoint is the backup's own.
+func s3KeysFor(cfg config) func(string) (string, string) {
+	return func(endpoint string) (string, string) {
+		ak, sk := os.Getenv("TIDEMARK_S3_ACCESS_KEY"), os.Getenv("TIDEMARK_S3_SECRET_KEY")
+		if ak == "" && sk == "" && endpoint == cfg.Backup.S3.Endpoint {
+			return cfg.Backup.S3.AccessKey, cfg.Backup.S3.SecretKey
+		}
+		return ak, sk
+	}
 }
 
 // newOperations opens the operations manager of dataDir with the jobs
@@ -88,7 +109,15 @@ func newOperations(dataDir string, d *jobDeps, log *slog.Logger) (*operations.Ma
 	if err != nil {
 		return nil, err
 	}
+	if d.log == nil {
+		d.log = log
+	}
+	d.dataDir = dataDir
+	if d.s3Keys == nil {
+		d.s3Keys = s3KeysFor(d.cfg)
+	}
 	registerJobs(m, d)
+	registerRestoreJobs(m, d)
 	return m, nil
 }
 
@@ -176,6 +205,25 @@ type purgeReport struct {
 	backup.PurgeReport
 }
 
+// serverBackup is the running server's catalog and repository, or why
+// there are none.
+func serverBackup(r *backupRunner) func() (*backup.Catalog, *backup.Repository, error) {
+	if r == nil {
+		return nil
+	}
+	return func() (*backup.Catalog, *backup.Repository, error) {
+		repo := r.repo.Load()
+		if repo == nil {
+			msg := "the backup repository has not answered since the server started"
+			if e := r.openErr.Load(); e != nil {
+				msg = *e
+			}
+			return nil, nil, fmt.Errorf("%s; the operation can be resubmitted once it does", msg)
+		}
+		return r.cat, repo, nil
+	}
+}
+
 // serverScanner is the running server's scanner, or why there is none.
 func serverScanner(r *backupRunner) func() (*backup.Scanner, error) {
 	return func() (*backup.Scanner, error) {
@@ -198,7 +246,7 @@ func serverScanner(r *backupRunner) func() (*backup.Scanner, error) {
 // serve, until ctx ends; the returned function closes them (before the
 // backup runner and the engine).
 func startOperations(ctx context.Context, dataDir string, cfg config, eng *engine.Engine, runner *backupRunner, log *slog.Logger) (*operations.Manager, *operations.Scheduler, func(), error) {
-	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, scanner: serverScanner(runner)}, log)
+	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, scanner: serverScanner(runner), backup: serverBackup(runner)}, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
