@@ -399,7 +399,8 @@ func (e *Engine) ListAccounts(ctx context.Context, domain string) ([]Account, er
 
 // Authenticate checks an address (or alias) and password. A wrong password
 // or unknown address gives ErrAuthFailed; an account that is not active a
-// *StatusError.
+// *StatusError. A password verified within Options.AuthCacheTTL is not
+// hashed again while the account's stored hash is unchanged (authcache.go).
 func (e *Engine) Authenticate(ctx context.Context, address, password string) (Account, error) {
 	acct, err := e.LookupAccount(ctx, address)
 	if errors.Is(err, ErrNotFound) {
@@ -412,7 +413,10 @@ func (e *Engine) Authenticate(ctx context.Context, address, password string) (Ac
 	if err != nil {
 		return Account{}, err
 	}
-	if a.A.PasswordHash == "" || bcrypt.CompareHashAndPassword([]byte(a.A.PasswordHash), []byte(password)) != nil {
+	hash := a.A.PasswordHash
+	if hash == "" || !e.auth.verify(acct.ID, hash, password, func() bool {
+		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	}) {
 		return Account{}, ErrAuthFailed
 	}
 	if acct.Status != event.StatusActive {

@@ -66,6 +66,7 @@ type Engine struct {
 	wg     sync.WaitGroup
 
 	watch watchers
+	auth  *authCache
 }
 
 // Open opens (creating as needed) the data directory: it locks it, opens
@@ -74,7 +75,7 @@ type Engine struct {
 // wrapping ErrLocked.
 func Open(dataDir string, opts *Options) (*Engine, error) {
 	o := opts.withDefaults()
-	e := &Engine{dir: dataDir, opts: o, fs: o.FS}
+	e := &Engine{dir: dataDir, opts: o, fs: o.FS, auth: newAuthCache(o.AuthCacheTTL, o.Now)}
 	if err := vfsutil.MkdirAll(o.FS, dataDir); err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", dataDir, err)
 	}

@@ -76,6 +76,11 @@ type Options struct {
 	CompressThreshold int
 	// MaxMessageSize bounds one message. Default 50 MiB.
 	MaxMessageSize int64
+	// AuthCacheTTL is how long a successful password verification is
+	// remembered in memory (authcache.go), so repeated logins do not pay
+	// for the password hash each time. Default 5 minutes; negative turns
+	// the cache off.
+	AuthCacheTTL time.Duration
 	// RedoLog configures the redo log; FS, Now and Logger are filled from
 	// above when unset.
 	RedoLog redolog.Options
@@ -130,6 +135,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.AuthCacheTTL == 0 {
+		c.AuthCacheTTL = DefaultAuthCacheTTL
 	}
 	if c.RedoLog.FS == nil {
 		c.RedoLog.FS = c.FS
