@@ -114,7 +114,8 @@ func (s *Scanner) readView(ctx context.Context, acct event.Account) (view, error
 
 func (s *Scanner) scanLocked(ctx context.Context, only uint64) (ScanReport, error) {
 	var rep ScanReport
-	if _, err := s.drainTo(ctx, 0); err != nil {
+	held, err := s.drainTo(ctx, 0)
+	if err != nil {
 		return rep, err
 	}
 	if err := s.ship(ctx); err != nil {
@@ -175,7 +176,19 @@ func (s *Scanner) scanLocked(ctx context.Context, only uint64) (ScanReport, erro
 		}
 	}
 	rep.LSN = sc.at
-	return rep, sc.flush(ctx, &rep)
+	if err := sc.flush(ctx, &rep); err != nil {
+		return rep, err
+	}
+	if !held && len(seen) == 0 {
+		// No account view moved the position past the records the log no
+		// longer holds (trimmed, or lost in a recorded gap): move it to the
+		// engine's, or tailing would ask for them, and scan, again and again.
+		if at := s.src.AppliedLSN(); at > s.processed {
+			s.processed = at
+			return rep, s.ship(ctx)
+		}
+	}
+	return rep, nil
 }
 
 // scanBatch gathers the corrections of accounts read at one LSN.
