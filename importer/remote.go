@@ -464,6 +464,11 @@ func (rd *remoteReader) readOne(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("UID FETCH in %s: %w", rd.folder, err)
 				}
+				if int64(len(b)) != m.Size {
+					// The literal reader reports a connection closed by the
+					// server as a plain end of data: the message is cut.
+					return fmt.Errorf("UID FETCH in %s: the connection ended %d bytes into a %d-byte message", rd.folder, len(b), m.Size)
+				}
 				m.Body = b
 			}
 		}
