@@ -76,8 +76,8 @@ func folderDigests(t *testing.T, dir string) map[string]map[dedup.Digest]int {
 // a real Dovecot holding corpus messages in two folders, kills Dovecot in
 // the middle of the import (the command must exit 1 and say where it
 // stopped), restarts it and runs the import again: it completes, and every
-// message is there once. A third run imports nothing; a run while a server
-// holds the data directory is refused.
+// message is there once. A third run imports nothing; with a server running
+// the import is submitted to it and --sync follows it to its end.
 func TestImportIMAPCLI(t *testing.T) {
 	bin := buildBinary(t)
 	s := dovecottest.Start(t)
@@ -130,7 +130,7 @@ func TestImportIMAPCLI(t *testing.T) {
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		errLog.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "import: ") && !strings.Contains(sc.Text(), "(0 imported") {
+		if l := sc.Text(); strings.Contains(l, "(import) running: ") && !strings.Contains(l, "running: 0 items") && !strings.Contains(l, "running: 0/") {
 			once.Do(func() { s.Kill(); killed = true })
 		}
 	}
@@ -142,7 +142,7 @@ func TestImportIMAPCLI(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitFailed {
 		t.Fatalf("import through an outage: %v, want exit %d\n%s%s", err, exitFailed, errLog.String(), stdout.String())
 	}
-	if !strings.Contains(stdout.String(), "stopped: ") || !strings.Contains(errLog.String(), "run it again to continue") {
+	if !strings.Contains(stdout.String(), "stopped: ") || !strings.Contains(errLog.String(), "run the import again to continue") {
 		t.Fatalf("the stopped import does not say where and why:\n%s%s", stdout.String(), errLog.String())
 	}
 
@@ -174,14 +174,36 @@ func TestImportIMAPCLI(t *testing.T) {
 		t.Fatalf("third run: %v\n%s", err, out)
 	}
 
-	// A server holds the data directory: refused, nothing done.
+	// A server runs on the data directory: the import is an operation of
+	// that server, followed to its end with --sync.
+	var extra [][]byte
+	for i := 0; i < 3; i++ {
+		b := fmt.Appendf(nil, "From: late%d@example.net\nSubject: after the cut-over %d\n\nhello\n", i, i)
+		p := filepath.Join(s.MailDir, "new", fmt.Sprintf("%d.M%dP2.late", 1700000000+i, i))
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want["INBOX"][dedup.Sum(testcorpus.CRLF(b))]++
+		extra = append(extra, b)
+	}
+	s.Chown(t, filepath.Dir(s.MailDir))
 	srv := startServer(t, bin, data)
-	defer srv.stop(t)
-	cmd = exec.Command(bin, args...)
+	cmd = exec.Command(bin, append(args, "--sync")...)
 	cmd.Stdin = strings.NewReader(s.Password + "\n")
 	out, err = cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "stop tidemark serve first") {
-		t.Fatalf("import beside a running server: %v\n%s", err, out)
+	if err != nil || !strings.Contains(string(out), ": 3 imported") || !strings.Contains(string(out), "(import): done") {
+		srv.stop(t)
+		t.Fatalf("import on a running server: %v\n%s\n%s", err, out, srv.log)
+	}
+	srv.stop(t)
+	got = folderDigests(t, data)
+	for d, n := range want["INBOX"] {
+		if got["INBOX"][d] != n {
+			t.Fatalf("INBOX after the live import: message %s %d times, want %d", d, got["INBOX"][d], n)
+		}
+	}
+	if secrets, _ := os.ReadDir(filepath.Join(data, importDir, "secrets")); len(secrets) != 0 {
+		t.Fatalf("passwords left in %s: %d", filepath.Join(data, importDir, "secrets"), len(secrets))
 	}
 }
 
@@ -199,11 +221,11 @@ func TestImportFilesCLI(t *testing.T) {
 	mbox := filepath.Join(t.TempDir(), "old.mbox")
 	os.WriteFile(mbox, []byte("From x Tue Mar  2 10:00:00 2021\nSubject: c\n\n>From c\n\n"), 0o600)
 
-	out, err := exec.Command(bin, "import", "maildir", root, "--into", "alice@example.org", "--data", data, "--quiet").CombinedOutput()
+	out, err := exec.Command(bin, "import", "maildir", root, "--into", "alice@example.org", "--data", data).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "2 imported") {
 		t.Fatalf("import maildir: %v\n%s", err, out)
 	}
-	out, err = exec.Command(bin, "import", "mbox", mbox, "--into", "alice@example.org", "--folder", "Archive/2021", "--data", data, "--quiet").CombinedOutput()
+	out, err = exec.Command(bin, "import", "mbox", mbox, "--into", "alice@example.org", "--folder", "Archive/2021", "--data", data).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "1 imported") {
 		t.Fatalf("import mbox: %v\n%s", err, out)
 	}

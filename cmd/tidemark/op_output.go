@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/importer"
 	"github.com/tidemark/tidemark/operations"
 )
 
@@ -95,6 +96,11 @@ func reportText(op operations.Operation) string {
 		var rep backup.ScanReport
 		if json.Unmarshal(op.Report, &rep) == nil {
 			return fmt.Sprintf("scanned %d accounts at lsn %d: %d changes, %d blobs copied\n", rep.Accounts, rep.LSN, rep.Changes, rep.Blobs)
+		}
+	case kindImport:
+		var rep importer.Report
+		if json.Unmarshal(op.Report, &rep) == nil {
+			return rep.String()
 		}
 	case kindBackupPurge:
 		var rep purgeReport

@@ -118,6 +118,7 @@ func newOperations(dataDir string, d *jobDeps, log *slog.Logger) (*operations.Ma
 	}
 	registerJobs(m, d)
 	registerRestoreJobs(m, d)
+	registerImportJob(m, d)
 	return m, nil
 }
 
