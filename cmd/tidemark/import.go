@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/importer"
 	"github.com/tidemark/tidemark/operations"
 )
@@ -273,7 +274,13 @@ func submitImport(cmd *cobra.Command, c importCommon, p importParams) error {
 	if err != nil {
 		return err
 	}
-	err = submitOperation(cmd.Context(), cmd, c.opOptions, kindImport, raw)
+	var acct engine.Account
+	err = callAdmin(cmd.Context(), c.dataDir, "account.show", accountArgs{Address: p.Account}, &acct)
+	if err != nil {
+		err = fmt.Errorf("--into %s: %w", p.Account, err)
+	} else {
+		err = submitOperation(cmd.Context(), cmd, c.opOptions, kindImport, raw)
+	}
 	if err != nil && p.PasswordSecret != "" {
 		// Not started (or it failed before reading it): do not leave it.
 		_ = os.Remove(filepath.Join(c.dataDir, importDir, "secrets", p.PasswordSecret))
