@@ -208,3 +208,27 @@ func TestRepairLogAcceptGap(t *testing.T) {
 	}
 	must(t, e.Check(ctx))
 }
+
+// TestRepairLogExcludedAccount: when some account's class of service has
+// backup off, the backup's copy of a message record may lack its
+// recipients there, so repair does not take it for the lost record.
+func TestRepairLogExcludedAccount(t *testing.T) {
+	fs := vfs.NewMem()
+	e := openTest(t, fs, "data")
+	must(t, e.CreateDomain(ctx, "example.org"))
+	must(t, e.CreateCOS(ctx, event.COS{Name: "nobackup", Backup: false}))
+	a, err := e.CreateAccount(ctx, AccountSpec{Address: "alice@example.org", Password: "secret"})
+	must(t, err)
+	b, err := e.CreateAccount(ctx, AccountSpec{Address: "bob@example.org", Password: "secret", COS: "nobackup"})
+	must(t, err)
+	_, err = e.Deliver(ctx, Delivery{Recipients: []uint64{a.ID, b.ID}, Body: []byte("Subject: both\r\n\r\nboth\r\n")})
+	must(t, err)
+	must(t, e.Close())
+	kept := keepLog(t, fs, "data")
+	lsn := damageLastRecord(t, fs, "data")
+	rep, err := RepairLog(ctx, "data", testOptions(fs), RepairOptions{Backup: kept})
+	if !errors.Is(err, ErrNotRepaired) || !strings.Contains(rep.BackupMissing, "bob@example.org") ||
+		!strings.Contains(rep.BackupMissing, fmt.Sprintf("lsn %d", lsn)) {
+		t.Fatalf("repair with an account not backed up: %+v %v", rep, err)
+	}
+}
