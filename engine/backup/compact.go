@@ -243,7 +243,7 @@ func (s *Scanner) dropSuperseded(ctx context.Context, segs []SegmentInfo) ([]Seg
 		if s.o.SupersededGrace > 0 && now.Sub(at) < s.o.SupersededGrace {
 			continue
 		}
-		if err := s.repo.vol.Delete(ctx, seg.Name); err != nil {
+		if err := s.repo.deleteObject(ctx, seg.Name); err != nil {
 			return segs, err
 		}
 		s.segHeader.Delete(seg.Name)

@@ -129,7 +129,7 @@ func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, 
 	var deleted []string
 	defer func() { r.blobs.forget(deleted...) }()
 	for _, name := range packs {
-		if err := r.vol.Delete(ctx, name); err != nil {
+		if err := r.deleteObject(ctx, name); err != nil {
 			return n, fmt.Errorf("delete %s: %w", name, err)
 		}
 		deleted = append(deleted, name)
@@ -153,7 +153,7 @@ func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, 
 					return err
 				}
 				if !known && (storing == nil || !storing(d)) {
-					if err := r.vol.Delete(ctx, name); err != nil {
+					if err := r.deleteObject(ctx, name); err != nil {
 						return fmt.Errorf("delete %s: %w", name, err)
 					}
 					deleted = append(deleted, name)

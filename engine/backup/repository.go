@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidemark/tidemark/hsm"
@@ -41,6 +42,7 @@ type Repository struct {
 	manifest Manifest
 	dicts    dictSet
 	blobs    blobIndex
+	writes   atomic.Uint64 // objects put or deleted through putObject and deleteObject
 }
 
 // packed reports whether new small blobs go into packs (format 2).
@@ -191,5 +193,12 @@ func (r *Repository) readRecords(ctx context.Context, name string) (header, []re
 
 // putObject stores b under name.
 func (r *Repository) putObject(ctx context.Context, name string, b []byte) error {
+	r.writes.Add(1)
 	return r.vol.Put(ctx, name, bytes.NewReader(b), int64(len(b)))
+}
+
+// deleteObject removes name.
+func (r *Repository) deleteObject(ctx context.Context, name string) error {
+	r.writes.Add(1)
+	return r.vol.Delete(ctx, name)
 }

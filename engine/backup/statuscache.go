@@ -9,9 +9,8 @@ import (
 // Computing the repository figures (sizes, object counts, ratios) lists the
 // whole repository and walks the catalog, so Scanner.Status serves them
 // from a cache refreshed in the background: once StatusMinAge old if the
-// scanner has shipped since, and once StatusMaxAge old in any case
-// (maintenance changes sizes without shipping). Position and lag are always
-// live.
+// repository was written since (shipping, maintenance), and once
+// StatusMaxAge old in any case. Position and lag are always live.
 const (
 	StatusMinAge = 5 * time.Second
 	StatusMaxAge = 60 * time.Second
@@ -28,6 +27,7 @@ type figureCache struct {
 	st      Status // only the figure fields are meaningful
 	at      time.Time
 	lsn     uint64 // the shipped LSN when st was computed
+	writes  uint64 // the repository's write count when st was computed
 	err     error
 	running chan struct{} // closed when the running refresh ends; nil when none
 }
@@ -43,7 +43,7 @@ func (s *Scanner) Status(ctx context.Context, fresh bool) Status {
 	c := &s.figures
 	c.mu.Lock()
 	age := s.o.Now().Sub(c.at)
-	stale := fresh || c.at.IsZero() || age >= StatusMaxAge || age >= StatusMinAge && c.lsn != st.ShippedLSN
+	stale := fresh || c.at.IsZero() || age >= StatusMaxAge || age >= StatusMinAge && (c.lsn != st.ShippedLSN || c.writes != s.repo.writes.Load())
 	if stale && c.running == nil {
 		done := make(chan struct{})
 		c.running = done
@@ -84,13 +84,13 @@ func (s *Scanner) refreshFigures(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var st Status
-	lsn := s.safe.Load()
+	lsn, writes := s.safe.Load(), s.repo.writes.Load()
 	st.ShippedLSN = lsn // keeps RepositoryStatus from reading the catalog's position
 	err := RepositoryStatus(ctx, s.repo, s.cat, &st)
 	c := &s.figures
 	c.mu.Lock()
 	if err == nil {
-		c.st, c.at, c.lsn = st, s.o.Now(), lsn
+		c.st, c.at, c.lsn, c.writes = st, s.o.Now(), lsn, writes
 	}
 	c.err = err
 	c.running = nil

@@ -363,7 +363,7 @@ func quarantine(ctx context.Context, r *Repository, name string) error {
 	if err := hsm.PutBytes(ctx, r.vol, quarantinePrefix+name, b); err != nil {
 		return err
 	}
-	return r.vol.Delete(ctx, name)
+	return r.deleteObject(ctx, name)
 }
 
 // refetch copies a blob again from the primary store.
