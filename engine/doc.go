@@ -14,6 +14,11 @@
 //	                         before packs (blobs/...) stays one file per blob
 //	                         (hsm/localvol). Options.PrimaryLayout, primary.go.
 //
+// The server (cmd/tidemark) adds tidemark.toml, tls/, admin.sock,
+// backup-catalog/ (the scanner's catalog, engine/backup) and
+// server-identity.json (0600: the server's random id and its claim on the
+// backup repository, engine/backup owner.go; never in a backup).
+//
 // # Write path
 //
 // One writer goroutine owns sequencing. Callers queue commands; the writer

@@ -8,7 +8,8 @@
 // # Repository layout
 //
 // A repository is a directory or an S3 prefix. Every object is written whole
-// under its final name and never modified; the only removals are compaction
+// under its final name and never modified (except owner.json, replaced
+// whole by each claim); the only removals are compaction
 // and pack merges (a superseded segment or pack is deleted
 // Options.SupersededGrace, default 10 minutes, after what replaces it is
 // durable, so a copy that listed the repository before the merge still
@@ -17,6 +18,7 @@
 // and verify --fix (which moves, never deletes).
 //
 //	tidemark-backup.json                 {"format":2,"id":"…","created":"…"}
+//	owner.json                           {"server":"…","epoch":N,"claimed":"…","how":"…","previous":[…]}
 //	log/<first>-<last>.seg.zst           redo records first..last (020d LSNs)
 //	scan/<lsn>-<unixns>.scan.zst         SmartScan corrections, applied after record <lsn>
 //	packs/<2 hex>/<32 hex>.pack          small blobs compressed together (format 2; pack.go)
@@ -24,6 +26,21 @@
 //	dict/<8 hex>.zdict                   zstd dictionary <id> for blobs (dedup.CodecZstdDict)
 //	catalog/<lsn>.snap.zst               catalog state at <lsn> + server configuration
 //	quarantine/<original name>           objects verify --fix moved aside
+//
+// # Owner
+//
+// owner.json binds the repository to one server history: the id of the
+// server that owns it (kept in that server's data directory,
+// server-identity.json) and the epoch of its claim, which every claim
+// raises by one; previous owners are listed newest first. A repository
+// without it (new, or written before owner records) is claimed by the
+// first server whose redo log continues its history. The scanner ships
+// only for the owner at the epoch its data directory holds and whose log
+// continues the repository's history (it reaches the repository's end
+// and holds a record with the time of the newest segment's last record);
+// it reads owner.json before every segment and scan object and stops when
+// another server claimed the repository. Readers (restore, verify) ignore
+// it. See owner.go.
 //
 // # Packs (format 2)
 //

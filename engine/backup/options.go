@@ -41,6 +41,13 @@ type Options struct {
 	// Config supplies the configuration stored with snapshots; nil stores
 	// none.
 	Config func() (ConfigSnapshot, error)
+	// Owner, when set, is the server identity that must own the
+	// repository (owner.go): NewScanner refuses to start otherwise, and
+	// every segment and scan object is preceded by a check of the owner
+	// record, so the scanner stops with a Refusal once another server took
+	// the repository over. Callers claim the repository first
+	// (Repository.CheckOwner, Repository.Claim). Nil checks nothing.
+	Owner *Identity
 }
 
 func (o *Options) withDefaults() Options {

@@ -232,6 +232,9 @@ func (s *Scanner) ship(ctx context.Context) error {
 		}
 	}
 	first := s.pos.LSN + 1
+	if err := s.checkOwner(ctx); err != nil {
+		return err
+	}
 	if len(s.open) > 0 {
 		b := encodeRecords(kindSegment, first, s.processed, s.open)
 		name := segmentName(first, s.processed)

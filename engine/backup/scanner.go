@@ -72,6 +72,13 @@ type scannerStats struct {
 // and src may be nil in tests that need neither (no blob-less records, no
 // SmartScan).
 func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource, src Source, opts *Options) (*Scanner, error) {
+	if opts != nil && opts.Owner != nil {
+		// Before the catalog catches up: a refused server must not take
+		// another history's records into its catalog.
+		if err := repo.CheckStillOwner(context.Background(), *opts.Owner); err != nil {
+			return nil, err
+		}
+	}
 	if err := cat.bindRepository(repo.ID()); err != nil {
 		return nil, err
 	}
@@ -182,6 +189,9 @@ func (s *Scanner) Run(ctx context.Context) error {
 			if _, err := s.Scan(ctx, 0); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
+				}
+				if errors.Is(err, ErrNotOwner) {
+					return err
 				}
 				s.o.Logger.Error("backup: smartscan failed, retrying", "err", err)
 				s.sleep(ctx, s.o.MaxBackoff)

@@ -235,6 +235,9 @@ func (b *scanBatch) flush(ctx context.Context, rep *ScanReport) error {
 		return err
 	}
 	pos := position{LSN: b.at, Time: s.lastTime}
+	if err := s.checkOwner(ctx); err != nil {
+		return err
+	}
 	if len(b.recs) > 0 {
 		name := scanName(b.at, b.scanTime)
 		obj := encodeRecords(kindScan, b.at, b.at, b.recs)

@@ -35,6 +35,14 @@ type Status struct {
 	// FiguresTime is when the sizes, counts and ratios above were
 	// computed (Scanner.Status caches them); zero when they are not known.
 	FiguresTime time.Time `json:"figures_time,omitempty"`
+	// Server and Epoch are this server's identity and claim (owner.go).
+	Server string `json:"server,omitempty"`
+	Epoch  uint64 `json:"epoch,omitempty"`
+	// Refusal is set (State "refused") when the server does not ship
+	// because the repository belongs to another server history; Resolve
+	// lists the commands that end it.
+	Refusal *Refusal `json:"refusal,omitempty"`
+	Resolve []string `json:"resolve,omitempty"`
 }
 
 // Live returns the scanner's own view: position, lag and state. It takes

@@ -89,7 +89,7 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 	referenced := map[[32]byte]bool{} // referenced by stored records
 	for _, o := range objects {
 		switch {
-		case o.Name == manifestName || strings.HasPrefix(o.Name, quarantinePrefix):
+		case o.Name == manifestName || o.Name == ownerName || strings.HasPrefix(o.Name, quarantinePrefix):
 		case strings.HasPrefix(o.Name, packPrefix):
 			if !isPackName(o.Name) {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "not a pack name"))
