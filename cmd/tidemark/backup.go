@@ -30,7 +30,8 @@ current. These commands work on the data directory and the repository directly:
 stop the server before scan, purge and verify --fix.`,
 	}
 	for _, sub := range []func() *cobra.Command{newBackupScanCommand, newBackupPurgeCommand,
-		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand, newBackupScannerCommand} {
+		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand, newBackupScannerCommand,
+		newBackupTakeOwnershipCommand} {
 		cmd.AddCommand(sub())
 	}
 	cmd.AddCommand(newBackupBrowseCommands()...)
@@ -39,11 +40,12 @@ stop the server before scan, purge and verify --fix.`,
 
 // backupEnv is what a backup command opened.
 type backupEnv struct {
-	cfg  config
-	raw  []byte
-	repo *backup.Repository
-	cat  *backup.Catalog // nil if not opened
-	eng  *engine.Engine  // nil if not opened
+	dataDir string
+	cfg     config
+	raw     []byte
+	repo    *backup.Repository
+	cat     *backup.Catalog // nil if not opened
+	eng     *engine.Engine  // nil if not opened
 }
 
 func (b *backupEnv) Close() {
@@ -72,7 +74,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 	if err != nil {
 		return nil, err
 	}
-	env := &backupEnv{cfg: cfg, raw: raw}
+	env := &backupEnv{cfg: cfg, raw: raw, dataDir: dataDir}
 	if create {
 		env.repo, err = backup.InitRepository(ctx, vol, time.Now())
 	} else {
@@ -100,10 +102,17 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 	return env, nil
 }
 
-// scanner makes a scanner over env for a one-off run.
+// scanner makes a scanner over env for a one-off run, for a server that
+// owns the repository (claiming one without owner, as serve does).
 func (b *backupEnv) scanner() (*backup.Scanner, error) {
 	src := enginesrc.New(b.eng)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return backup.NewScanner(b.repo, b.cat, backup.LogOf(b.eng.Log()), src, src, &backup.Options{
-		Now: time.Now, Logger: log, Config: configSource(context.Background(), b.eng, b.raw), NoCompaction: true, SnapshotInterval: -1})
+	hist := backup.LogOf(b.eng.Log())
+	id, err := ownForCLI(context.Background(), b.dataDir, b.repo, hist, log)
+	if err != nil {
+		return nil, err
+	}
+	return backup.NewScanner(b.repo, b.cat, hist, src, src, &backup.Options{
+		Now: time.Now, Logger: log, Config: configSource(context.Background(), b.eng, b.raw), NoCompaction: true, SnapshotInterval: -1,
+		Owner: &id})
 }

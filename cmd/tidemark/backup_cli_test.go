@@ -215,6 +215,10 @@ func TestDisasterRecoveryDrill(t *testing.T) {
 	}
 	s = startServer(t, bin, dir4)
 	box = mailboxOf(t, s.imap, "alice@example.org", "pw")
+	// The new repository is the rebuilt server's own: it ships there.
+	if st := waitShipped(t, bin, dir4, 10); st.Refusal != nil || st.Epoch != 1 {
+		t.Errorf("rebuilt server's new repository: %+v", st)
+	}
 	s.stop(t)
 	if len(box) != 10 {
 		t.Fatalf("rebuild as of the middle holds %d messages, want the first 10", len(box))

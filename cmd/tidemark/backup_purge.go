@@ -41,6 +41,9 @@ func runBackupPurge(ctx context.Context, o backupPurgeOptions, c *cobra.Command)
 		return err
 	}
 	defer env.Close()
+	if err := refuseUnlessOwner(ctx, o.dataDir, env.repo); err != nil {
+		return err
+	}
 	days := o.days
 	if days < 0 {
 		days = env.cfg.Backup.RetentionDays

@@ -69,6 +69,16 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 		return err
 	}
 	st.FiguresTime = time.Now()
+	if id, err := readIdentity(o.dataDir); err == nil {
+		st.Server, st.Epoch = id.Server, id.Epoch
+	}
+	r, err := offlineRefusal(ctx, o.dataDir, env.repo)
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		st.State, st.LastError, st.Refusal, st.Resolve = "refused", r.Reason, r, resolveCommands(o.dataDir, r)
+	}
 	// Only the records after the shipped position are read: the lag.
 	logDir := filepath.Join(o.dataDir, "redolog")
 	rd, err := redolog.ReadDir(vfs.Default, logDir, st.ShippedLSN+1)
@@ -105,10 +115,23 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 // status is the running scanner's live position with the repository's
 // sizes and ratios, for the admin socket.
 func (b *backupRunner) status(ctx context.Context, cfg config, fresh bool) (backup.Status, error) {
+	b.catMu.RLock()
+	defer b.catMu.RUnlock()
+	b.idMu.Lock()
+	server, epoch := b.id.Server, b.id.Epoch
+	b.idMu.Unlock()
 	sc, repo := b.Scanner(), b.repo.Load()
+	if r := b.refusal.Load(); r != nil {
+		sc = nil
+	}
 	if sc == nil || repo == nil {
-		st := backup.Status{State: "failing", RetentionDays: cfg.Backup.RetentionDays}
-		if msg := b.openErr.Load(); msg != nil {
+		st := backup.Status{State: "failing", RetentionDays: cfg.Backup.RetentionDays, Server: server, Epoch: epoch}
+		if r := b.refusal.Load(); r != nil {
+			st.State, st.LastError, st.Refusal, st.Resolve = "refused", r.Reason, r, resolveCommands(b.dataDir, r)
+			if repo != nil {
+				st.Repository = repo.ID()
+			}
+		} else if msg := b.openErr.Load(); msg != nil {
 			st.LastError = *msg
 		} else {
 			st.State = "starting (opening the repository)"
@@ -134,6 +157,7 @@ func (b *backupRunner) status(ctx context.Context, cfg config, fresh bool) (back
 	// scanner refreshes in the background, so polling every second is cheap.
 	st := sc.Status(ctx, fresh)
 	st.RetentionDays = cfg.Backup.RetentionDays
+	st.Server, st.Epoch = server, epoch
 	return st, nil
 }
 
@@ -159,9 +183,24 @@ func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st b
 		{"shipped", shipped},
 		{"lag", fmt.Sprintf("%d records, %.1f s", st.LagRecords, st.LagSeconds)},
 	}
+	if st.Server != "" {
+		rows = append(rows, []string{"server", fmt.Sprintf("%s epoch %d", st.Server, st.Epoch)})
+	}
+	if st.Refusal != nil {
+		if st.Refusal.Owner != nil {
+			rows = append(rows, []string{"owner", st.Refusal.Owner.String()})
+		}
+		for i, r := range st.Resolve {
+			k := ""
+			if i == 0 {
+				k = "resolve"
+			}
+			rows = append(rows, []string{k, r})
+		}
+	}
 	switch {
-	case st.Repository == "":
-		rows = append(rows, []string{"size", "unknown while the repository does not answer"})
+	case st.Repository == "" || st.Refusal != nil:
+		rows = append(rows, []string{"size", "unknown while the repository does not answer or refuses this server"})
 	case st.FiguresTime.IsZero():
 		rows = append(rows, []string{"size", "being computed; ask again in a moment"})
 	default:

@@ -44,11 +44,26 @@ missing blobs again from the mail store; stop the server first.`,
 }
 
 func runBackupVerify(ctx context.Context, o backupVerifyOptions, c *cobra.Command) error {
+	// A running server holds the catalog; it still says whether it ships.
+	var live backup.Status
+	if served, err := callServer(ctx, o.dataDir, "backup.status", nil, &live); served && err == nil && live.Refusal != nil {
+		rep := backup.VerifyReport{Problems: []backup.Problem{ownerProblem(live.Refusal, live.Resolve)}}
+		if o.json {
+			_ = printJSON(c.OutOrStdout(), rep)
+		} else {
+			printOwnerProblem(c, rep.Problems[0])
+		}
+		return errVerifyProblems
+	}
 	env, err := openBackupEnv(ctx, o.dataDir, true, o.fix || len(o.accounts) > 0)
 	if err != nil {
 		return err
 	}
 	defer env.Close()
+	refusal, err := offlineRefusal(ctx, o.dataDir, env.repo)
+	if err != nil {
+		return err
+	}
 	opts := backup.VerifyOptions{ReadData: o.readData, Fix: o.fix}
 	if env.eng != nil {
 		opts.Source = enginesrc.New(env.eng)
@@ -63,6 +78,9 @@ func runBackupVerify(ctx context.Context, o backupVerifyOptions, c *cobra.Comman
 	rep, err := backup.Verify(ctx, env.repo, env.cat, opts)
 	if err != nil {
 		return err
+	}
+	if refusal != nil {
+		rep.Problems = append(rep.Problems, ownerProblem(refusal, resolveCommands(o.dataDir, refusal)))
 	}
 	if o.json {
 		if err := printJSON(c.OutOrStdout(), rep); err != nil {
@@ -86,4 +104,15 @@ func runBackupVerify(ctx context.Context, o backupVerifyOptions, c *cobra.Comman
 		return errVerifyProblems
 	}
 	return nil
+}
+
+// ownerProblem reports that this server does not own its repository: the
+// backup of its mail is not being kept, whatever the repository holds.
+func ownerProblem(r *backup.Refusal, resolve []string) backup.Problem {
+	return backup.Problem{Kind: "not-owner", Object: "owner.json",
+		Detail: "this server does not ship to this repository: " + r.Reason + ". To resolve: " + joinResolve(resolve)}
+}
+
+func printOwnerProblem(c *cobra.Command, p backup.Problem) {
+	fmt.Fprintf(c.OutOrStdout(), "%s %s: %s\n", p.Kind, p.Object, p.Detail)
 }

@@ -53,10 +53,19 @@ type backupRunner struct {
 	scanner atomic.Pointer[backup.Scanner]
 	repo    atomic.Pointer[backup.Repository]
 	openErr atomic.Pointer[string] // last failure to open the repository
+	refusal atomic.Pointer[backup.Refusal]
+	catMu   sync.RWMutex // cat is replaced when the repository changed
 	cat     *backup.Catalog
 	log     *redolog.Log
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	dataDir string
+	where   string
+	logger  *slog.Logger
+	idMu    sync.Mutex // serialises claims (the runner, take-ownership)
+	id      backup.Identity
+	wake    chan struct{} // a take-ownership asks the runner to check again
 }
 
 // Scanner returns the scanner, or nil while the repository is unreachable.
@@ -66,6 +75,8 @@ func (b *backupRunner) Scanner() *backup.Scanner { return b.scanner.Load() }
 func (b *backupRunner) Close() error {
 	b.cancel()
 	b.wg.Wait()
+	b.catMu.Lock()
+	defer b.catMu.Unlock()
 	return b.cat.Close()
 }
 
@@ -133,9 +144,18 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 		}
 		opts.ShipInterval = d
 	}
+	id, created, err := loadIdentity(dataDir)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	if created {
+		log.Info("this data directory had no server identity (written by an older tidemark); created one", "server", id.Server)
+	}
 	where := resolve(dataDir, cfg.Backup.Repository)
 	rctx, cancel := context.WithCancel(ctx)
-	b := &backupRunner{cat: cat, log: eng.Log(), cancel: cancel}
+	b := &backupRunner{cat: cat, log: eng.Log(), cancel: cancel, dataDir: dataDir, where: where, logger: log,
+		id: id, wake: make(chan struct{}, 1)}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -143,22 +163,45 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 		if repo == nil {
 			return // stopped before the repository answered
 		}
-		src := enginesrc.New(eng)
-		sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, opts)
-		if err != nil {
-			log.Error("backup scanner cannot start", "err", err)
-			msg := err.Error()
-			b.openErr.Store(&msg)
-			return
-		}
 		b.repo.Store(repo)
-		b.scanner.Store(sc)
-		if safe != nil {
-			safe.s.Store(sc)
-		}
-		log.Info("backup scanner running", "repository", where, "id", repo.ID())
-		if err := sc.Run(rctx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("backup scanner stopped", "err", err)
+		src := enginesrc.New(eng)
+		hist := backup.LogOf(eng.Log())
+		for rctx.Err() == nil {
+			// Ship only to a repository this server owns; while it is
+			// refused, mail flows and the engine keeps every record.
+			owner, err := b.own(rctx, repo, hist)
+			if err == nil {
+				if err = b.bindCatalog(repo); err == nil {
+					o := *opts
+					o.Owner = &owner
+					var sc *backup.Scanner
+					if sc, err = backup.NewScanner(repo, b.catalog(), hist, src, src, &o); err == nil {
+						b.scanner.Store(sc)
+						if safe != nil {
+							safe.s.Store(sc)
+						}
+						log.Info("backup scanner running", "repository", where, "id", repo.ID(), "server", owner.Server, "epoch", owner.Epoch)
+						err = sc.Run(rctx)
+						b.scanner.Store(nil)
+					}
+				}
+			}
+			if err == nil || errors.Is(err, context.Canceled) || rctx.Err() != nil {
+				return
+			}
+			r, ok := errors.AsType[*backup.Refusal](err)
+			if !ok {
+				log.Error("backup scanner stopped", "err", err)
+				msg := err.Error()
+				b.openErr.Store(&msg)
+				return
+			}
+			b.refuse(r)
+			select {
+			case <-rctx.Done():
+			case <-b.wake:
+			case <-time.After(30 * time.Second):
+			}
 		}
 	}()
 	return b, nil

@@ -51,12 +51,16 @@ func runInit(dataDir string, out io.Writer) error {
 	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
 		return err
 	}
+	if _, err := createIdentity(dataDir); err != nil {
+		return err
+	}
 	abs, _ := filepath.Abs(dataDir)
 	repo := resolve(abs, cfg.Backup.Repository)
 	fmt.Fprintf(out, "initialised %s:\n", abs)
 	fmt.Fprintf(out, "  %-28s configuration (defaults; edit to change)\n", configFile)
 	fmt.Fprintf(out, "  %-28s self-signed TLS certificate for IMAPS and STARTTLS\n", cfg.IMAP.Cert+", "+cfg.IMAP.Key)
 	fmt.Fprintf(out, "  %-28s primary message volume\n", "volumes/"+cfg.Storage.PrimaryVolume+"/")
+	fmt.Fprintf(out, "  %-28s this server's identity (which backup repository it owns)\n", identityFile)
 	fmt.Fprintf(out, "  backup repository: %s\n", repo)
 	return nil
 }

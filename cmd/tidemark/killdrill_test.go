@@ -86,18 +86,22 @@ func startServer(t *testing.T, bin, dir string, extra ...string) *server {
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// LMTP listens before IMAP: wait for both, or a test that reads over
+	// IMAP at once races the listener on a loaded machine.
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.lmtp, time.Second)
-		if err == nil {
-			c.Close()
-			break
+	for _, addr := range []string{s.lmtp, s.imap} {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				s.cmd.Process.Kill()
+				t.Fatalf("server did not start: %v\n%s", err, s.log)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			s.cmd.Process.Kill()
-			t.Fatalf("server did not start: %v\n%s", err, s.log)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	return s
 }
@@ -274,12 +278,15 @@ func TestKillDrill(t *testing.T) {
 	// up, the repository alone must give back every acknowledged message.
 	waitShipped(t, bin, dir, len(box))
 	s.stop(t)
-	rebuilt := filepath.Join(filepath.Dir(dir), "rebuilt")
-	tm(t, bin, "restore", "server", "--from", filepath.Join(filepath.Dir(dir), "tidemark-backup"), "--data", rebuilt)
+	// Verify before the rebuild: the rebuilt server takes ownership of the
+	// repository, and verify on the original then reports that it no
+	// longer owns it.
 	out := tm(t, bin, "backup", "verify", "--read-data", "--data", dir)
 	if !strings.Contains(out, "no problems found") {
 		t.Fatalf("verify after kills:\n%s", out)
 	}
+	rebuilt := filepath.Join(filepath.Dir(dir), "rebuilt")
+	tm(t, bin, "restore", "server", "--from", filepath.Join(filepath.Dir(dir), "tidemark-backup"), "--data", rebuilt)
 	r := startServer(t, bin, rebuilt, "--no-backup")
 	defer r.stop(t)
 	again := mailbox(t, r.imap)

@@ -231,6 +231,9 @@ func serverScanner(r *backupRunner) func() (*backup.Scanner, error) {
 		if r == nil {
 			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 		}
+		if ref := r.refusal.Load(); ref != nil {
+			return nil, refusalError(r.dataDir, ref)
+		}
 		sc := r.Scanner()
 		if sc == nil {
 			msg := "the backup repository has not answered since the server started"

@@ -43,7 +43,11 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 			return err
 		}
 	}
-	diverged, err := divergeRepository(ctx, repo, dir, rep.LastLSN)
+	diverged, err := divergeRepository(ctx, repo, dir, bc, rep.LastLSN, rep.Renumbered)
+	if err != nil {
+		return err
+	}
+	owner, err := claimRestored(ctx, repo, dir, diverged)
 	if err != nil {
 		return err
 	}
@@ -70,9 +74,13 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	if stopped != nil {
 		fmt.Fprintf(w, "incomplete: %v\n", stopped)
 	}
-	if diverged != "" {
+	switch {
+	case diverged != "" && rep.Renumbered:
+		fmt.Fprintf(w, "the rebuilt redo log's positions differ from the repository's (gaps closed or SmartScan corrections written as records), so the restored server will back up to a new repository: %s\n", diverged)
+	case diverged != "":
 		fmt.Fprintf(w, "the restored server's history leaves the repository's after lsn %d, so it will back up to a new repository: %s\n", rep.LastLSN, diverged)
 	}
+	printRestoredOwner(w, owner, diverged)
 	fmt.Fprintf(w, "restored %s: %d records up to lsn %d (%s), %d blobs (%s)\n", dir, rep.Records, rep.LastLSN,
 		rep.LastTime.Format("2006-01-02 15:04:05.000 MST"), rep.Blobs, formatBytes(rep.BlobBytes))
 	if !rep.Config {
@@ -115,40 +123,55 @@ func writeRestoredConfig(dir string, bc backupConfig) error {
 	return nil
 }
 
-// divergeRepository points the restored server at a new repository when
-// it was rebuilt to a point before the repository's end: its next records
-// reuse LSNs the repository already holds for the old history, and one
-// repository must never hold two histories. It returns the new location,
-// or "" when the restored server simply continues the repository.
-func divergeRepository(ctx context.Context, repo *backup.Repository, dir string, lastLSN uint64) (string, error) {
-	segs, err := repo.Segments(ctx)
+// divergeRepository decides where the restored server backs up. One
+// rebuilt to the repository's end continues it: its tidemark.toml is
+// pointed at the repository it came from (absolute, so it does not depend
+// on where the data directory sits; the snapshot's may be relative). One
+// rebuilt to an earlier point, or whose redo log had to be renumbered
+// (gaps in the repository's positions closed), writes records at
+// positions the repository already holds for the old history, and one
+// repository must never hold two histories: it is pointed at a new
+// repository beside the old one. It returns the new location, or "" when
+// the restored server continues the repository.
+func divergeRepository(ctx context.Context, repo *backup.Repository, dir string, bc backupConfig, lastLSN uint64, renumbered bool) (string, error) {
+	repoLast, err := repo.End(ctx)
 	if err != nil {
 		return "", err
-	}
-	var repoLast uint64
-	for _, sg := range segs {
-		if !sg.Scan {
-			repoLast = max(repoLast, sg.Last)
-		}
-	}
-	if lastLSN >= repoLast {
-		return "", nil
 	}
 	cfg, _, err := loadConfig(dir)
 	if err != nil {
 		return "", err
 	}
-	loc := strings.TrimRight(cfg.Backup.Repository, "/")
-	if !strings.Contains(loc, "://") {
-		loc = resolve(dir, loc)
+	from := strings.TrimRight(bc.Repository, "/")
+	if !strings.Contains(from, "://") {
+		if from, err = filepath.Abs(from); err != nil {
+			return "", err
+		}
 	}
-	cfg.Backup.Repository = fmt.Sprintf("%s-restored-lsn%d-%s", loc, lastLSN, time.Now().UTC().Format("20060102T150405Z"))
+	diverged := lastLSN < repoLast || renumbered
+	cfg.Backup.Repository = from
+	if diverged {
+		cfg.Backup.Repository = fmt.Sprintf("%s-restored-lsn%d-%s", from, lastLSN, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	if strings.HasPrefix(from, "s3://") {
+		// The endpoint the repository was read from; keys only where the
+		// snapshot had none (they are never in a snapshot).
+		if bc.S3.Endpoint != "" {
+			cfg.Backup.S3.Endpoint, cfg.Backup.S3.Region, cfg.Backup.S3.TLS = bc.S3.Endpoint, bc.S3.Region, bc.S3.TLS
+		}
+		if cfg.Backup.S3.AccessKey == "" && cfg.Backup.S3.SecretKey == "" {
+			cfg.Backup.S3.AccessKey, cfg.Backup.S3.SecretKey = bc.S3.AccessKey, bc.S3.SecretKey
+		}
+	}
 	b, err := encodeConfig(cfg)
 	if err != nil {
 		return "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, configFile), b, 0o600); err != nil {
 		return "", fmt.Errorf("rewrite tidemark.toml: %w", err)
+	}
+	if !diverged {
+		return "", nil
 	}
 	return cfg.Backup.Repository, nil
 }

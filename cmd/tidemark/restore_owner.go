@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tidemark/tidemark/engine/backup"
+)
+
+// claimRestored gives the rebuilt data directory in dir a new server
+// identity and makes it the owner of the repository it will back up to:
+// the one it was restored from when it continues it (the server that
+// wrote that repository is refused from then on, so two servers never
+// extend one history), or the new repository diverged names.
+func claimRestored(ctx context.Context, from *backup.Repository, dir, diverged string) (backup.Owner, error) {
+	id, err := createIdentity(dir)
+	if err != nil {
+		return backup.Owner{}, err
+	}
+	repo := from
+	if diverged != "" {
+		cfg, _, err := loadConfig(dir)
+		if err != nil {
+			return backup.Owner{}, err
+		}
+		vol, _, err := openRepositoryVolume(ctx, dir, cfg.Backup)
+		if err != nil {
+			return backup.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
+		}
+		if repo, err = backup.InitRepository(ctx, vol, time.Now()); err != nil {
+			return backup.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
+		}
+	}
+	host, _ := os.Hostname()
+	_, o, err := repo.Claim(ctx, id, backup.ClaimInfo{How: backup.ClaimRestore, Host: host, Data: dir, Now: time.Now()},
+		func(id backup.Identity) error { return saveIdentity(dir, id) })
+	if err != nil {
+		return o, fmt.Errorf("take ownership of the repository: %w", err)
+	}
+	return o, nil
+}
+
+func printRestoredOwner(w io.Writer, o backup.Owner, diverged string) {
+	if diverged != "" || len(o.Previous) == 0 {
+		fmt.Fprintf(w, "the restored server owns its repository (server %s, epoch %d)\n", o.Server, o.Epoch)
+		return
+	}
+	fmt.Fprintf(w, "the restored server now owns the repository (server %s, epoch %d): the server that wrote it before (%s) refuses to ship to it if started again\n",
+		o.Server, o.Epoch, o.Previous[0].Server)
+}
