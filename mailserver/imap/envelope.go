@@ -58,9 +58,14 @@ func addressList(v string) []imap.Address {
 		p := mail.AddressParser{WordDecoder: wordDecoder}
 		list, err := p.ParseList(seg)
 		if err != nil {
+			// net/mail takes no comments inside an address
+			// (joe(work)@example.org); without them it may parse.
+			list, err = p.ParseList(stripComments(seg))
+		}
+		if err != nil {
 			// One bad item must not hide the others.
 			for _, item := range splitTop(seg, ',') {
-				if a, err := p.Parse(item); err == nil {
+				if a, err := p.Parse(stripComments(item)); err == nil {
 					list = append(list, a)
 				}
 			}
@@ -190,6 +195,43 @@ func phrase(s string) string {
 	out := strings.Join(strings.Fields(b.String()), " ")
 	if d, err := wordDecoder.DecodeHeader(out); err == nil {
 		out = d
+	}
+	return out
+}
+
+// stripComments removes RFC 5322 comments outside quoted strings and the
+// white space around '@', which net/mail does not accept inside an
+// address.
+func stripComments(s string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s) && (quoted || depth > 0):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(s[i+1])
+			}
+			i++
+		case quoted:
+			quoted = c != '"'
+			b.WriteByte(c)
+		case c == '"' && depth == 0:
+			quoted = true
+			b.WriteByte(c)
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	out := b.String()
+	for _, sp := range []string{" @", "@ ", "\t@", "@\t"} {
+		out = strings.ReplaceAll(out, sp, "@")
 	}
 	return out
 }

@@ -95,6 +95,7 @@ func headerMatches(header []byte, key, value string) bool {
 		return false
 	}
 	want := strings.ToLower(value)
+	addresses := isAddressField(key)
 	for f := h.FieldsByKey(key); f.Next(); {
 		v := f.Value()
 		if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
@@ -103,6 +104,28 @@ func headerMatches(header []byte, key, value string) bool {
 		if want == "" || strings.Contains(strings.ToLower(v), want) {
 			return true
 		}
+		// An address field also matches on its parsed addresses, so
+		// comments and quoting do not hide them: joe(work)@example.org
+		// is found by FROM joe@example.org.
+		if addresses {
+			for _, a := range addressList(f.Value()) {
+				s := a.Name + " <" + a.Mailbox + "@" + a.Host + ">"
+				if a.Host == "" {
+					s = a.Mailbox
+				}
+				if strings.Contains(strings.ToLower(s), want) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func isAddressField(key string) bool {
+	switch strings.ToLower(key) {
+	case "from", "to", "cc", "bcc", "sender", "reply-to":
+		return true
 	}
 	return false
 }

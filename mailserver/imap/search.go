@@ -2,7 +2,7 @@ package imap
 
 import (
 	"errors"
-	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -19,7 +19,7 @@ import (
 // here.
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	defer s.busy()()
-	ev := &searchEval{s: s, content: make(map[string]map[uint64]bool)}
+	ev := &searchEval{s: s, content: make(map[contentKey]map[uint64]bool)}
 	v := s.sel
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
@@ -60,7 +60,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 
 type searchEval struct {
 	s       *session
-	content map[string]map[uint64]bool // engine answers by key
+	content map[contentKey]map[uint64]bool // engine answers by key
 }
 
 func (e *searchEval) match(c *imap.SearchCriteria, seq uint32, m *message) (bool, error) {
@@ -145,6 +145,13 @@ func (e *searchEval) match(c *imap.SearchCriteria, seq uint32, m *message) (bool
 	return true, nil
 }
 
+// contentKey identifies one content query of contentQueries, which sets
+// exactly one of its fields.
+type contentKey struct {
+	body, text    string
+	since, before time.Time
+}
+
 // contentQueries splits the keys that need the message bytes into one
 // engine query each, so results can be cached across messages.
 func contentQueries(c *imap.SearchCriteria) []engine.SearchCriteria {
@@ -165,7 +172,7 @@ func contentQueries(c *imap.SearchCriteria) []engine.SearchCriteria {
 }
 
 func (e *searchEval) query(q engine.SearchCriteria) (map[uint64]bool, error) {
-	key := fmt.Sprintf("%#v", q)
+	key := contentKey{body: strings.Join(q.Body, "\x00"), text: strings.Join(q.Text, "\x00"), since: q.SentSince, before: q.SentBefore}
 	if hits, ok := e.content[key]; ok {
 		return hits, nil
 	}
