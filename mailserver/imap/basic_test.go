@@ -98,8 +98,9 @@ func TestAppendFetch(t *testing.T) {
 	if m.UID != 1 || m.RFC822Size != int64(len(msg)) || !m.InternalDate.Equal(date) {
 		t.Errorf("uid %d size %d date %v", m.UID, m.RFC822Size, m.InternalDate)
 	}
-	if got := flagStrings(m.Flags); got != `Work \Flagged` && got != `\Flagged Work` {
-		t.Errorf("flags %q, want \\Flagged (canonical) and Work", got)
+	// \Recent too: this session selected INBOX first (RFC 3501 2.3.2).
+	if got := flagStrings(m.Flags); got != `Work \Flagged \Recent` && got != `\Flagged Work \Recent` {
+		t.Errorf("flags %q, want \\Flagged (canonical), Work and \\Recent", got)
 	}
 	if !bytes.Equal(m.FindBodySection(whole), msg) {
 		t.Errorf("BODY[] differs:\n%q", m.FindBodySection(whole))

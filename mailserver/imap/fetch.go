@@ -182,7 +182,7 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.
 	rw := w.CreateMessage(t.seq)
 	rw.WriteUID(imap.UID(t.m.uid))
 	if flags {
-		rw.WriteFlags(toIMAPFlags(t.m.flags))
+		rw.WriteFlags(wireFlags(t.m))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(t.m.date)

@@ -126,7 +126,7 @@ func (s *session) statusData(f engine.Folder, options *imap.StatusOptions) *imap
 		d.NumMessages = ptr(f.Messages)
 	}
 	if options.NumRecent {
-		d.NumRecent = ptr(uint32(0))
+		d.NumRecent = ptr(s.statusRecent(f))
 	}
 	if options.UIDNext {
 		d.UIDNext = imap.UID(f.UIDNext)

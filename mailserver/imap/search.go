@@ -85,12 +85,12 @@ func (e *searchEval) match(c *imap.SearchCriteria, seq uint32, m *message) (bool
 		return false, nil
 	}
 	for _, f := range c.Flag {
-		if !hasFlag(m.flags, imap.Flag(canonFlag(string(f)))) {
+		if !hasFlag(wireStrings(m), imap.Flag(canonFlag(string(f)))) {
 			return false, nil
 		}
 	}
 	for _, f := range c.NotFlag {
-		if hasFlag(m.flags, imap.Flag(canonFlag(string(f)))) {
+		if hasFlag(wireStrings(m), imap.Flag(canonFlag(string(f)))) {
 			return false, nil
 		}
 	}

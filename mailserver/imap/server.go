@@ -31,6 +31,7 @@ type Server struct {
 	limits  requestLimits
 
 	headers *headerCache
+	recent  *recentTracker
 
 	mu    sync.Mutex
 	conns map[uint64]int // authenticated sessions per account
@@ -64,7 +65,7 @@ var capabilities = imap.CapSet{
 
 // NewServer returns a server for b. opts may be nil.
 func NewServer(b Backend, opts *Options) *Server {
-	s := &Server{b: b, opts: opts.fillDefaults(), conns: make(map[uint64]int), headers: newHeaderCache(headerCacheSize)}
+	s := &Server{b: b, opts: opts.fillDefaults(), conns: make(map[uint64]int), headers: newHeaderCache(headerCacheSize), recent: newRecentTracker()}
 	s.log = s.opts.Logger
 	s.lock = newLockout(&s.opts)
 	s.limits = newRequestLimits(s.opts.MaxRequestSize, s.opts.AppendLimit)

@@ -60,7 +60,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	for _, t := range targets {
 		rw := w.CreateMessage(t.seq)
 		rw.WriteUID(imap.UID(t.m.uid))
-		rw.WriteFlags(toIMAPFlags(t.m.flags))
+		rw.WriteFlags(wireFlags(t.m))
 		if err := rw.Close(); err != nil {
 			return err
 		}

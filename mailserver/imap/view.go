@@ -18,6 +18,7 @@ type message struct {
 	date   time.Time
 	size   int64
 	modseq uint64
+	recent bool // \Recent in this session (recent.go)
 }
 
 func newMessage(it engine.Item) message {
@@ -95,6 +96,7 @@ func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Sel
 		}
 	}
 	s.sel = v
+	s.markRecent(0)
 	uidNext := f.UIDNext
 	if m := v.maxUID(); uidNext <= m {
 		uidNext = m + 1
@@ -103,6 +105,7 @@ func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Sel
 		Flags:             v.flags.flags(),
 		PermanentFlags:    v.flags.permanent(),
 		NumMessages:       uint32(len(v.msgs)),
+		NumRecent:         v.numRecent(),
 		FirstUnseenSeqNum: firstUnseen,
 		UIDNext:           imap.UID(uidNext),
 		UIDValidity:       f.UIDValidity,
@@ -197,20 +200,23 @@ func (s *session) sync(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	}
 
 	maxUID := v.maxUID()
-	added := false
+	before := len(v.msgs)
 	for _, it := range items {
 		if it.UID > maxUID {
 			v.msgs = append(v.msgs, newMessage(it))
-			added = true
 		}
 	}
-	if added {
+	if len(v.msgs) > before {
+		s.markRecent(before)
 		if err := w.WriteNumMessages(uint32(len(v.msgs))); err != nil {
+			return err
+		}
+		if err := w.WriteNumRecent(v.numRecent()); err != nil {
 			return err
 		}
 	}
 	for _, u := range updates {
-		if err := w.WriteMessageFlags(uint32(u.seq), imap.UID(u.m.uid), toIMAPFlags(u.m.flags)); err != nil {
+		if err := w.WriteMessageFlags(uint32(u.seq), imap.UID(u.m.uid), wireFlags(u.m)); err != nil {
 			return err
 		}
 	}
