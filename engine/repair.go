@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -141,7 +142,7 @@ func RepairLog(ctx context.Context, dataDir string, opts *Options, ro RepairOpti
 		reason = fmt.Sprintf("redo log ended at lsn %d, projection had applied through lsn %d; records not restored: %s",
 			rep.LogLast, applied, rep.BackupMissing)
 		if len(reason) > redolog.MaxGapReason {
-			reason = reason[:redolog.MaxGapReason]
+			reason = strings.ToValidUTF8(reason[:redolog.MaxGapReason], "")
 		}
 	}
 	g, err := e.log.AcceptGap(applied, reason)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -53,6 +54,9 @@ a SmartScan when it reaches the gap, which brings the backup level with the
 mailbox. redolog verify and redolog dump show the gap.`,
 		Args: redologArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.reason) > redolog.MaxGapReason || !utf8.ValidString(o.reason) {
+				return usagef("--reason must be UTF-8 text of at most %d bytes", redolog.MaxGapReason)
+			}
 			return runRedologRepair(cmd.Context(), cmd.OutOrStdout(), o)
 		},
 	}
