@@ -230,3 +230,42 @@ func TestRedologRepairAcceptGap(t *testing.T) {
 	defer s.stop(t)
 	checkMailbox(t, mailboxOf(t, s.imap, "alice2@example.org", "pw"), &acked)
 }
+
+// TestRedologRepairUnreadableRepository: a repository that cannot be read
+// is not taken for one that lacks the records: repair refuses naming it,
+// and --accept-gap keeps that reason with the gap.
+func TestRedologRepairUnreadableRepository(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, "init", "--data", dir)
+	mustRun(t, "domain", "create", "example.org", "--data", dir)
+	mustRun(t, "domain", "create", "example.net", "--data", dir)
+	lsn, _ := damageLastRedoRecord(t, dir)
+	// The repository's path holds a file, not a repository.
+	bad := filepath.Join(filepath.Dir(dir), "not-a-repository")
+	if err := os.WriteFile(bad, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, configFile)
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = []byte(strings.Replace(string(raw), `repository = "../tidemark-backup"`, `repository = "`+bad+`"`, 1))
+	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, "redolog", "repair", "--data", dir)
+	if err == nil || !strings.Contains(err.Error(), bad+" could not be read") || !strings.Contains(err.Error(), "Nothing was changed") {
+		t.Fatalf("repair with an unreadable repository: %v", err)
+	}
+	if _, err := run(t, "redolog", "repair", "--data", dir, "--reason", strings.Repeat("x", 5000)); exitCode(err) != exitUsage {
+		t.Fatalf("an oversized --reason: %v", err)
+	}
+	out := mustRun(t, "redolog", "repair", "--data", dir, "--accept-gap")
+	if !strings.Contains(out, fmt.Sprintf("lsn %d..%d", lsn, lsn)) || !strings.Contains(out, "could not be read") {
+		t.Fatalf("repair --accept-gap:\n%s", out)
+	}
+	if out := mustRun(t, "domain", "list", "--data", dir); !strings.Contains(out, "example.net") {
+		t.Fatalf("the lost record's domain is gone from the mailbox:\n%s", out)
+	}
+}
