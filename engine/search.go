@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"mime"
 	"net/mail"
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/tidemark/tidemark/internal/mimetree"
 )
 
 // HeaderMatch matches messages whose header Key contains Value (case
@@ -22,8 +25,11 @@ type UIDRange struct {
 }
 
 // SearchCriteria are ANDed; zero fields match everything. Body searches
-// the text after the header, Text the whole message, both case
-// insensitive substrings over the raw bytes (no MIME decoding yet).
+// the text after the header, Text the header and that text, both case
+// insensitive substrings of the raw bytes or of the decoded text: every
+// text part with its transfer encoding (base64, quoted-printable) undone,
+// found by internal/mimetree's bounded parse, and the header with its
+// RFC 2047 encoded words decoded.
 type SearchCriteria struct {
 	Flags, NotFlags []string
 	Since, Before   time.Time // internal date: Since inclusive, Before exclusive (day granularity is the caller's)
@@ -78,6 +84,46 @@ type searchMsg struct {
 	header textproto.MIMEHeader
 	body   []byte
 	loaded bool
+
+	decoded                  bool
+	decodedHeader, plainText []byte
+}
+
+// decode fills decodedHeader and plainText (see SearchCriteria) once.
+func (m *searchMsg) decode() {
+	if m.decoded {
+		return
+	}
+	m.decoded = true
+	t := mimetree.Parse(m.raw, mimetree.Limits{})
+	h := t.Header(t.Root)
+	if d, err := new(mime.WordDecoder).DecodeHeader(string(h)); err == nil {
+		m.decodedHeader = []byte(d)
+	} else {
+		m.decodedHeader = h
+	}
+	var walk func(p *mimetree.Part)
+	walk = func(p *mimetree.Part) {
+		switch {
+		case p.IsMultipart():
+			for _, c := range p.Children {
+				walk(c)
+			}
+		case p.Message != nil:
+			mh := t.Header(p.Message)
+			if d, err := new(mime.WordDecoder).DecodeHeader(string(mh)); err == nil {
+				m.plainText = append(m.plainText, d...)
+			} else {
+				m.plainText = append(m.plainText, mh...)
+			}
+			walk(p.Message)
+		case p.Type == "text":
+			if b, err := mimetree.Decode(t.Body(p), p.Encoding); err == nil {
+				m.plainText = append(append(m.plainText, b...), '\n')
+			}
+		}
+	}
+	walk(t.Root)
 }
 
 func (m *searchMsg) load() error {
@@ -172,12 +218,16 @@ func (m *searchMsg) match(c *SearchCriteria) (bool, error) {
 		}
 		for _, s := range c.Body {
 			if !containsFold(m.body, s) {
-				return false, nil
+				if m.decode(); !containsFold(m.plainText, s) {
+					return false, nil
+				}
 			}
 		}
 		for _, s := range c.Text {
 			if !containsFold(m.raw, s) {
-				return false, nil
+				if m.decode(); !containsFold(m.decodedHeader, s) && !containsFold(m.plainText, s) {
+					return false, nil
+				}
 			}
 		}
 		if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
