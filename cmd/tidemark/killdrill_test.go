@@ -278,15 +278,16 @@ func TestKillDrill(t *testing.T) {
 	// up, the repository alone must give back every acknowledged message.
 	waitShipped(t, bin, dir, len(box))
 	s.stop(t)
-	// Verify before the rebuild: the rebuilt server takes ownership of the
-	// repository, and verify on the original then reports that it no
-	// longer owns it.
+	// A rehearsal: the rebuild leaves the repository to the original
+	// server (--keep-owner), which still owns it afterwards.
+	rebuilt := filepath.Join(filepath.Dir(dir), "rebuilt")
+	if out := tm(t, bin, "restore", "server", "--keep-owner", "--from", filepath.Join(filepath.Dir(dir), "tidemark-backup"), "--data", rebuilt); !strings.Contains(out, "keeps its owner") {
+		t.Fatalf("restore server --keep-owner:\n%s", out)
+	}
 	out := tm(t, bin, "backup", "verify", "--read-data", "--data", dir)
 	if !strings.Contains(out, "no problems found") {
-		t.Fatalf("verify after kills:\n%s", out)
+		t.Fatalf("verify after kills and a rehearsal rebuild:\n%s", out)
 	}
-	rebuilt := filepath.Join(filepath.Dir(dir), "rebuilt")
-	tm(t, bin, "restore", "server", "--from", filepath.Join(filepath.Dir(dir), "tidemark-backup"), "--data", rebuilt)
 	r := startServer(t, bin, rebuilt, "--no-backup")
 	defer r.stop(t)
 	again := mailbox(t, r.imap)

@@ -268,5 +268,6 @@ flags, or TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY). Afterwards run
 	f.StringVar(&s3.AccessKey, "s3-access-key", "", "S3 access key")
 	f.StringVar(&s3.SecretKey, "s3-secret-key", "", "S3 secret key")
 	f.BoolVar(&s3.TLS, "s3-tls", false, "use https")
+	f.Bool("keep-owner", false, "a rehearsal: leave the repository's owner as it is (the rebuilt server refuses to ship to it until it takes ownership)")
 	return cmd
 }

@@ -14,11 +14,16 @@ import (
 // identity and makes it the owner of the repository it will back up to:
 // the one it was restored from when it continues it (the server that
 // wrote that repository is refused from then on, so two servers never
-// extend one history), or the new repository diverged names.
-func claimRestored(ctx context.Context, from *backup.Repository, dir, diverged string) (backup.Owner, error) {
+// extend one history), or the new repository diverged names. With
+// keepOwner (a rehearsal) a repository it continues keeps its owner; the
+// returned Owner is then the zero value.
+func claimRestored(ctx context.Context, from *backup.Repository, dir, diverged string, keepOwner bool) (backup.Owner, error) {
 	id, err := createIdentity(dir)
 	if err != nil {
 		return backup.Owner{}, err
+	}
+	if keepOwner && diverged == "" {
+		return backup.Owner{}, nil
 	}
 	repo := from
 	if diverged != "" {
@@ -44,6 +49,10 @@ func claimRestored(ctx context.Context, from *backup.Repository, dir, diverged s
 }
 
 func printRestoredOwner(w io.Writer, o backup.Owner, diverged string) {
+	if o.Server == "" {
+		fmt.Fprintln(w, "the repository keeps its owner (--keep-owner): the restored server refuses to ship to it unless it takes ownership (tidemark backup take-ownership --yes)")
+		return
+	}
 	if diverged != "" || len(o.Previous) == 0 {
 		fmt.Fprintf(w, "the restored server owns its repository (server %s, epoch %d)\n", o.Server, o.Epoch)
 		return

@@ -47,7 +47,8 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	if err != nil {
 		return err
 	}
-	owner, err := claimRestored(ctx, repo, dir, diverged)
+	keepOwner, _ := cmd.Flags().GetBool("keep-owner")
+	owner, err := claimRestored(ctx, repo, dir, diverged, keepOwner)
 	if err != nil {
 		return err
 	}
