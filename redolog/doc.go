@@ -32,7 +32,7 @@
 // Format version 0, the first layout, had an 8-byte header: "TMRL", u16
 // version = 0, u16 reserved; the first LSN came from the file name only.
 // Its records are framed as below. Version 0 segments are still read
-// (testdata/v0 is one); only version 1 is written.
+// (testdata/v0 is one); versions 1 and 2 are written.
 //
 // # Record framing (little endian)
 //
@@ -77,6 +77,10 @@
 // starts a new active segment, so a log is only ever appended to by the
 // handle that created its active segment.
 //
+// A disk that persists the blocks of one unsynced write out of order can
+// leave a valid record after a torn one; that is reported as corruption
+// rather than guessed at, and Verify shows where.
+//
 // # Gaps
 //
 // A gap is a range of LSNs the log gave out but no longer holds: the torn
@@ -102,8 +106,4 @@
 // gap when called again; NewReader, Tail and ReadDir asked to start inside
 // a gap fail with one. Verify lists gaps in VerifyReport.Gaps; they are not
 // corruption.
-//
-// A disk that persists the blocks of one unsynced write out of order can
-// leave a valid record after a torn one; that is reported as corruption
-// rather than guessed at, and Verify shows where.
 package redolog
