@@ -126,7 +126,7 @@ func waitShipped(t *testing.T, bin, dir string, blobs int) backup.Status {
 	var st backup.Status
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		out := tm(t, bin, "backup", "status", "--json", "--data", dir)
+		out := tm(t, bin, "backup", "status", "--json", "--fresh", "--data", dir)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, out)
 		}

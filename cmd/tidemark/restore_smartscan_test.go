@@ -97,7 +97,7 @@ func waitScans(t *testing.T, bin, dir string, n int) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var st backup.Status
-		out := tm(t, bin, "backup", "status", "--json", "--data", dir)
+		out := tm(t, bin, "backup", "status", "--json", "--fresh", "--data", dir)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, out)
 		}
