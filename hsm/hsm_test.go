@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/hsm/memvol"
 	"github.com/tidemark/tidemark/hsm/volumetest"
 	"github.com/tidemark/tidemark/internal/corrupt"
@@ -202,4 +205,100 @@ func TestConformanceThroughDecorators(t *testing.T) {
 	volumetest.Run(t, func(t *testing.T) hsm.Volume {
 		return hsm.WithRetry(hsm.NewFaulty(memvol.New(nil)), hsm.RetryOptions{})
 	})
+	// As the server wraps its repository: a local directory, every call
+	// with a deadline, deferred fsyncs kept.
+	volumetest.Run(t, func(t *testing.T) hsm.Volume {
+		lv, err := localvol.New(vfs.Default, t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := hsm.WithRetry(lv, hsm.RetryOptions{CallTimeout: time.Minute})
+		if _, ok := v.(hsm.DeferredSyncer); !ok {
+			t.Fatal("WithRetry hides the local volume's deferred fsyncs")
+		}
+		return v
+	})
+}
+
+// hanging is a volume whose first n calls of Get and Put wait for their
+// context to end, like a server that accepted the connection and never
+// answers.
+type hanging struct {
+	hsm.Volume
+	n int
+}
+
+func (h *hanging) hang(ctx context.Context) error {
+	if h.n == 0 {
+		return nil
+	}
+	h.n--
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *hanging) Get(ctx context.Context, name string) (io.ReadCloser, error) {
+	if err := h.hang(ctx); err != nil {
+		return nil, err
+	}
+	return h.Volume.Get(ctx, name)
+}
+
+func (h *hanging) Put(ctx context.Context, name string, r io.Reader, size int64) error {
+	if err := h.hang(ctx); err != nil {
+		return err
+	}
+	return h.Volume.Put(ctx, name, r, size)
+}
+
+// TestRetryCallTimeout: every attempt has a deadline; one that runs out of
+// it is temporary and retried, the caller's own cancellation is not, and a
+// reader stays usable until closed.
+func TestRetryCallTimeout(t *testing.T) {
+	ctx := context.Background()
+	h := &hanging{Volume: memvol.New(nil)}
+	nosleep := func(context.Context, time.Duration) error { return nil }
+	rv := hsm.WithRetry(h, hsm.RetryOptions{MaxAttempts: 3, CallTimeout: 20 * time.Millisecond, Sleep: nosleep})
+	h.n = 2
+	if err := hsm.PutBytes(ctx, rv, "a", []byte("payload")); err != nil || h.n != 0 {
+		t.Fatalf("put after two hung attempts: %v (%d hangs left)", err, h.n)
+	}
+	h.n = 3
+	_, err := rv.Get(ctx, "a")
+	if !errors.Is(err, hsm.ErrCallTimeout) || hsm.IsPermanent(err) {
+		t.Fatalf("get that never answers: %v (permanent %v)", err, hsm.IsPermanent(err))
+	}
+	rc, err := rv.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(b) != "payload" {
+		t.Fatalf("read after get: %q %v", b, err)
+	}
+	// The caller's deadline is the caller's: not retried.
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	h.n = 5
+	if _, err := rv.Get(cctx, "a"); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, hsm.ErrCallTimeout) || h.n != 4 {
+		t.Fatalf("get past the caller's deadline: %v (%d hangs left)", err, h.n)
+	}
+	// Retry without a limit, used by loops that wait out an outage.
+	calls := 0
+	err = hsm.Retry(ctx, hsm.RetryOptions{MaxAttempts: -1, Sleep: nosleep}, "op", "x", func(context.Context) error {
+		if calls++; calls < 20 {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	if err != nil || calls != 20 {
+		t.Fatalf("unlimited retry: %v after %d calls", err, calls)
+	}
+	perm := hsm.Permanent(errors.New("permission denied"))
+	calls = 0
+	if err := hsm.Retry(ctx, hsm.RetryOptions{MaxAttempts: -1, Sleep: nosleep}, "op", "x", func(context.Context) error { calls++; return perm }); !errors.Is(err, perm) || calls != 1 {
+		t.Fatalf("permanent error: %v after %d calls", err, calls)
+	}
 }

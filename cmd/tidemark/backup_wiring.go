@@ -80,8 +80,15 @@ func (b *backupRunner) Close() error {
 	return b.cat.Close()
 }
 
+// repositoryRetry is the policy of every call to the repository volume: a
+// deadline per call (a List cut short resumes), temporary errors retried
+// with backoff. The scanner's retry waits out longer outages on top.
+var repositoryRetry = hsm.RetryOptions{MaxAttempts: 6, InitialBackoff: 200 * time.Millisecond,
+	MaxBackoff: 10 * time.Second, CallTimeout: 2 * time.Minute}
+
 // openRepositoryVolume opens the configured repository: a directory
-// (relative to the data directory) or s3://bucket/prefix.
+// (relative to the data directory) or s3://bucket/prefix, wrapped with
+// repositoryRetry.
 func openRepositoryVolume(ctx context.Context, dataDir string, cfg backupConfig) (hsm.Volume, bool, error) {
 	loc := resolve(dataDir, cfg.Repository)
 	if strings.HasPrefix(loc, "s3://") {
@@ -94,7 +101,7 @@ func openRepositoryVolume(ctx context.Context, dataDir string, cfg backupConfig)
 		if err != nil {
 			return nil, true, err
 		}
-		return v, true, nil
+		return hsm.WithRetry(v, repositoryRetry), true, nil
 	}
 	if loc == "" {
 		return nil, false, errors.New("backup.repository is empty")
@@ -103,7 +110,7 @@ func openRepositoryVolume(ctx context.Context, dataDir string, cfg backupConfig)
 	if err != nil {
 		return nil, false, err // not a typed nil inside the interface
 	}
-	return v, false, nil
+	return hsm.WithRetry(v, repositoryRetry), false, nil
 }
 
 // sameFilesystem reports whether two paths sit on one device.
@@ -213,37 +220,34 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 // missing mount, wrong permissions) alike, so mail keeps flowing. It
 // returns nil when ctx ends first.
 func (b *backupRunner) openRepository(ctx context.Context, dataDir string, cfg backupConfig, where string, log *slog.Logger) *backup.Repository {
-	wait := 100 * time.Millisecond
 	var vol hsm.Volume
-	for {
+	var repo *backup.Repository
+	// The one retry policy, without a limit, and over permanent errors
+	// too: an administrator fixes a mount or permissions while mail flows.
+	policy := hsm.RetryOptions{MaxAttempts: -1, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second,
+		RetryPermanent: true, OnRetry: func(_, _ string, attempt int, err error) {
+			msg := fmt.Sprintf("repository %s unreachable: %v", where, err)
+			if attempt == 1 {
+				log.Warn("backup repository unreachable; mail is still accepted and kept for the backup until it answers",
+					"repository", where, "err", err)
+			}
+			b.openErr.Store(&msg)
+		}}
+	err := hsm.Retry(ctx, policy, "open repository", where, func(context.Context) error {
 		var err error
 		if vol == nil {
-			vol, _, err = openRepositoryVolume(ctx, dataDir, cfg)
+			if vol, _, err = openRepositoryVolume(ctx, dataDir, cfg); err != nil {
+				return err
+			}
 		}
-		var repo *backup.Repository
-		if err == nil {
-			repo, err = backup.InitRepository(ctx, vol, time.Now())
-		}
-		if err == nil {
-			b.openErr.Store(nil)
-			return repo
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		msg := fmt.Sprintf("repository %s unreachable: %v", where, err)
-		if prev := b.openErr.Load(); prev == nil {
-			log.Warn("backup repository unreachable; mail is still accepted and kept for the backup until it answers",
-				"repository", where, "err", err)
-		}
-		b.openErr.Store(&msg)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 10*time.Second)
+		repo, err = backup.InitRepository(ctx, vol, time.Now())
+		return err
+	})
+	if err != nil {
+		return nil // ctx ended first
 	}
+	b.openErr.Store(nil)
+	return repo
 }
 
 // configSource returns the configuration stored with catalog snapshots:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -55,6 +56,7 @@ type Scanner struct {
 	pending   atomic.Int64 // time of the oldest processed, unshipped record, unix ns; 0 if none
 	figures   figureCache  // repository figures for Status (statuscache.go)
 	failing   atomic.Pointer[string]
+	stopped   atomic.Pointer[string] // a permanent error stopped the scanner
 	wake      chan struct{}
 	stats     scannerStats
 	lastSnap  time.Time
@@ -193,6 +195,12 @@ func (s *Scanner) Run(ctx context.Context) error {
 				if errors.Is(err, ErrNotOwner) {
 					return err
 				}
+				if s.stopped.Load() != nil {
+					return err // a repository write stopped the scanner
+				}
+				if hsm.IsPermanent(err) {
+					return s.stop(fmt.Errorf("smartscan: %w", err))
+				}
 				s.o.Logger.Error("backup: smartscan failed, retrying", "err", err)
 				s.sleep(ctx, s.o.MaxBackoff)
 				continue
@@ -279,34 +287,43 @@ func (s *Scanner) step(ctx context.Context, rd LogReader) error {
 	return err
 }
 
-// retry runs f until it succeeds or ctx ends, backing off between tries;
-// the engine keeps running meanwhile and Status shows the failure.
+// retry runs f under the one retry policy (hsm.Retry) until it
+// succeeds, fails permanently or ctx ends, backing off between tries
+// (Options.MinBackoff to MaxBackoff); the engine keeps running meanwhile
+// and Status shows the failure. A permanent error (permission refused,
+// corruption, an object that should be there and is not) is not retried:
+// the scanner stops, says so in the log and in Status (state "stopped"),
+// and Run returns the error; the administrator fixes the cause and
+// restarts the server.
 func (s *Scanner) retry(ctx context.Context, what string, f func() error) error {
-	d := s.o.MinBackoff
-	for attempt := 1; ; attempt++ {
-		err := f()
-		if err == nil {
-			if s.failing.Load() != nil {
-				s.o.Logger.Info("backup: repository reachable again", "op", what, "attempts", attempt)
-				s.failing.Store(nil)
+	err := hsm.Retry(ctx, hsm.RetryOptions{MaxAttempts: -1, InitialBackoff: s.o.MinBackoff, MaxBackoff: s.o.MaxBackoff,
+		OnRetry: func(_, _ string, attempt int, err error) {
+			msg := fmt.Sprintf("%s: %v", what, err)
+			s.failing.Store(&msg)
+			if attempt == 1 || attempt%10 == 0 {
+				s.o.Logger.Warn("backup: repository write failed, retrying", "op", what, "attempt", attempt, "err", err)
 			}
-			return nil
+		}}, what, "", func(context.Context) error { return f() })
+	if err == nil {
+		if s.failing.Load() != nil {
+			s.o.Logger.Info("backup: repository reachable again", "op", what)
+			s.failing.Store(nil)
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		msg := fmt.Sprintf("%s: %v", what, err)
-		s.failing.Store(&msg)
-		if attempt == 1 || attempt%10 == 0 {
-			s.o.Logger.Warn("backup: repository write failed, retrying", "op", what, "attempt", attempt, "err", err)
-		}
-		if !s.sleep(ctx, d) {
-			return ctx.Err()
-		}
-		if d *= 2; d > s.o.MaxBackoff {
-			d = s.o.MaxBackoff
-		}
+		return nil
 	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return s.stop(fmt.Errorf("%s: %w", what, err))
+}
+
+// stop records a permanent error: the scanner stops and Status says why.
+func (s *Scanner) stop(err error) error {
+	msg := fmt.Sprintf("%v (permanent: not retried; fix the cause, then restart the server)", err)
+	s.stopped.Store(&msg)
+	s.o.Logger.Error("backup: scanner stopped on a permanent error; mail is still accepted but not backed up until the cause is fixed and the server restarted",
+		"err", err)
+	return fmt.Errorf("scanner stopped: %w", err)
 }
 
 func (s *Scanner) sleep(ctx context.Context, d time.Duration) bool {

@@ -70,6 +70,9 @@ func (s *Scanner) Live() Status {
 	if !s.enabled.Load() {
 		st.State = "disabled"
 	}
+	if msg := s.stopped.Load(); msg != nil {
+		st.State, st.LastError = "stopped", *msg
+	}
 	return st
 }
 
