@@ -28,6 +28,10 @@ type Options struct {
 	PersistEvery time.Duration
 	// NotifyTimeout bounds each notification. Default 30 s.
 	NotifyTimeout time.Duration
+	// Classify, when set, names the class of a failed job's error (kept
+	// in Operation.ErrorClass, so a client far from the job can map it to
+	// an exit code); "" for none.
+	Classify func(error) string
 }
 
 func (o *Options) withDefaults() Options {
@@ -484,6 +488,9 @@ func (m *Manager) run(id uint64) {
 	default:
 		e.op.State = Failed
 		e.op.Error = err.Error()
+		if m.opts.Classify != nil {
+			e.op.ErrorClass = m.opts.Classify(err)
+		}
 	}
 	e.op.Ended = m.opts.Now()
 	e.op.Report = raw

@@ -392,7 +392,12 @@ func TestCorruptRecordIsSetAside(t *testing.T) {
 }
 
 func TestFailedAndPanickingJobs(t *testing.T) {
-	m := openTest(t, t.TempDir(), nil)
+	m := openTest(t, t.TempDir(), &Options{Classify: func(err error) string {
+		if strings.Contains(err.Error(), "unreachable") {
+			return "outage"
+		}
+		return ""
+	}})
 	m.Register("fail", LaneBackup, func(ctx context.Context, _ json.RawMessage, _ *Tracker) (any, error) {
 		return map[string]int{"restored": 1}, errors.New("repository unreachable")
 	})
@@ -401,7 +406,7 @@ func TestFailedAndPanickingJobs(t *testing.T) {
 	})
 	f, _ := m.Submit(Request{Kind: "fail"})
 	p, _ := m.Submit(Request{Kind: "panic"})
-	if op := wait(t, m, f.ID); op.State != Failed || op.Error != "repository unreachable" || string(op.Report) != `{"restored":1}` {
+	if op := wait(t, m, f.ID); op.State != Failed || op.Error != "repository unreachable" || op.ErrorClass != "outage" || string(op.Report) != `{"restored":1}` {
 		t.Fatalf("failed: %+v", op)
 	}
 	if op := wait(t, m, p.ID); op.State != Failed || !strings.Contains(op.Error, "boom") {

@@ -104,12 +104,14 @@ type Operation struct {
 	// administrator did).
 	Schedule string `json:"schedule,omitempty"`
 	// ResubmitOf is the interrupted operation this one repeats.
-	ResubmitOf uint64          `json:"resubmit_of,omitempty"`
-	Progress   Progress        `json:"progress"`
-	Submitted  time.Time       `json:"submitted"`
-	Started    time.Time       `json:"started,omitzero"`
-	Ended      time.Time       `json:"ended,omitzero"`
-	Error      string          `json:"error,omitempty"`
+	ResubmitOf uint64    `json:"resubmit_of,omitempty"`
+	Progress   Progress  `json:"progress"`
+	Submitted  time.Time `json:"submitted"`
+	Started    time.Time `json:"started,omitzero"`
+	Ended      time.Time `json:"ended,omitzero"`
+	Error      string    `json:"error,omitempty"`
+	// ErrorClass is Options.Classify's name for a failure's error.
+	ErrorClass string          `json:"error_class,omitempty"`
 	Report     json.RawMessage `json:"report,omitempty"`
 }
 

@@ -18,16 +18,18 @@ import (
 
 func init() { commands = append(commands, newBackupCommand) }
 
-// newBackupCommand is `tidemark backup` with its subcommands. They work
-// on the data directory and the repository directly, so the server must be
-// stopped for those that write (scan, purge, verify --fix).
+// newBackupCommand is `tidemark backup` with its subcommands. scan,
+// purge, verify and export run as operations (op.go); the browsing
+// commands open the catalog directly.
 func newBackupCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "Inspect and maintain the backup repository (scan, purge, verify, status, config)",
 		Long: `The real-time scanner inside "tidemark serve" keeps the backup repository
-current. These commands work on the data directory and the repository directly:
-stop the server before scan, purge and verify --fix.`,
+current. scan, purge, verify and export are operations: a running server runs
+them live in its backup queue (the command prints the operation's id; --sync
+waits); without a server they run in the command's own process. ls, item and
+accounts open the catalog directly: stop the server first.`,
 	}
 	for _, sub := range []func() *cobra.Command{newBackupScanCommand, newBackupPurgeCommand,
 		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand, newBackupScannerCommand,

@@ -25,7 +25,10 @@ export never writes into an existing repository. Read it with
 "tidemark restore server --from DEST" (a new server holding just those
 accounts) or "tidemark restore external DEST" (import into a server).
 
-It reads the local catalog: stop "tidemark serve" first.`
+With a server running it is an operation of the server's backup queue (the
+command prints its id; --sync waits), reading the server's catalog while
+mail flows; S3 keys then come from the server's environment or [backup.s3].
+Without a server it runs in this process.`
 
 func newBackupExportCommand() *cobra.Command {
 	var c restoreCommon
@@ -45,7 +48,7 @@ func newBackupExportCommand() *cobra.Command {
 			return runBackupExport(cmd.Context(), cmd, c, args[0], splitList(domains), s3, at)
 		},
 	}
-	c.bind(cmd)
+	c.bindOp(cmd)
 	f := cmd.Flags()
 	f.StringVar(&c.at, "at", "last", "export the accounts as of this time")
 	f.StringVar(&domains, "domains", "", "comma-separated domains to export (default: all)")
@@ -64,44 +67,21 @@ func runBackupExport(ctx context.Context, cmd *cobra.Command, c restoreCommon, d
 		}
 		dest = abs
 	}
-	env, err := openBackupEnv(ctx, c.dataDir, true, false)
-	if err != nil {
-		return err
+	keysToEnv(s3)
+	return c.submit(cmd, kindBackupExport, exportParams{Dest: dest, Domains: domains, At: opTimeString(at),
+		S3: s3Target{Endpoint: s3.Endpoint, Region: s3.Region, TLS: s3.TLS}})
+}
+
+// keysToEnv puts S3 keys given on the command line where a job run in
+// this process finds them (jobDeps.s3Keys). A running server takes its own
+// (its environment, or [backup.s3]): keys are never sent with an operation.
+func keysToEnv(s3 s3Config) {
+	if s3.AccessKey != "" {
+		os.Setenv("TIDEMARK_S3_ACCESS_KEY", s3.AccessKey)
 	}
-	defer env.Close()
-	vol, _, err := openRepositoryVolume(ctx, c.dataDir, backupConfig{Repository: dest, S3: s3})
-	if err != nil {
-		return err
+	if s3.SecretKey != "" {
+		os.Setenv("TIDEMARK_S3_SECRET_KEY", s3.SecretKey)
 	}
-	start := time.Now()
-	rep, err := restore.Export(ctx, env.cat, env.repo, vol, &restore.ExportOptions{Domains: domains, At: at,
-		Progress: func(done, total int) { fmt.Fprintf(os.Stderr, "export: %d/%d blobs\n", done, total) }})
-	if err != nil {
-		return err
-	}
-	// Items whose blob could not be read are left out of the export: the
-	// report lists them, and the command fails after printing it.
-	var incomplete error
-	if len(rep.Unrestored) > 0 {
-		incomplete = fmt.Errorf("export: %d items were left out (listed in the report with the reason): %w",
-			len(rep.Unrestored), restore.ErrIncomplete)
-	}
-	if c.json {
-		if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
-			return err
-		}
-		return incomplete
-	}
-	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "exported to %s (repository %s) as of %s in %s\n", dest, rep.Repository,
-		rep.At.Local().Format(timeLayout), time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(w, "  domains: %s\n  accounts: %d, folders: %d, items: %d (%s), blobs: %d (%s stored), records: %d in %d segments\n",
-		strings.Join(rep.Domains, ", "), len(rep.Accounts), rep.Folders, rep.Items, formatBytes(rep.RawBytes),
-		rep.Blobs, formatBytes(rep.StoredBytes), rep.Records, rep.Segments)
-	for _, f := range rep.Unrestored {
-		fmt.Fprintf(w, "  left out: item %d in %q: %s\n", f.Item, f.Folder, f.Reason)
-	}
-	return incomplete
 }
 
 // splitList splits a comma-separated flag value, dropping empty parts.

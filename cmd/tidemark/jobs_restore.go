@@ -307,9 +307,19 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 		if err := jobParams(raw, &a); err != nil {
 			return nil, err
 		}
-		cat, _, err := d.backupSide()
+		cat, repo, err := d.backupSide()
 		if err != nil {
 			return nil, err
+		}
+		// A repository that belongs to another server's history is
+		// reported as a problem: this server's mail is not backed up.
+		refusal, err := d.refusal(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		if refusal != nil && d.live {
+			rep := backup.VerifyReport{Problems: []backup.Problem{ownerProblem(refusal, resolveCommands(d.dataDir, refusal))}}
+			return rep, errVerifyProblems
 		}
 		opts := backup.VerifyOptions{ReadData: a.ReadData, Fix: a.Fix, Source: enginesrc.New(d.eng)}
 		for _, addr := range a.Accounts {
@@ -319,12 +329,21 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			}
 			opts.Accounts = append(opts.Accounts, id)
 		}
-		sc, err := d.scanner()
-		if err != nil {
-			return nil, err
-		}
 		p.Step("checking the repository")
-		rep, err := sc.Verify(ctx, opts)
+		var rep backup.VerifyReport
+		if d.live {
+			// The scanner holds off meanwhile (Scanner.Verify).
+			sc, serr := d.scanner()
+			if serr != nil {
+				return nil, serr
+			}
+			rep, err = sc.Verify(ctx, opts)
+		} else {
+			rep, err = backup.Verify(ctx, repo, cat, opts)
+		}
+		if refusal != nil {
+			rep.Problems = append(rep.Problems, ownerProblem(refusal, resolveCommands(d.dataDir, refusal)))
+		}
 		p.Set(int64(rep.Blobs), 0)
 		if err == nil && !rep.OK() {
 			err = errVerifyProblems

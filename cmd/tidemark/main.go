@@ -59,6 +59,22 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// errorClasses name the exit codes a failed operation can carry across the
+// admin socket (operations.Operation.ErrorClass).
+var errorClasses = map[string]int{"incomplete": exitIncomplete, "corrupt": exitCorrupt, "locked": exitLocked,
+	"not_in_backup": exitNotInBackup, "not_found": exitNotFound}
+
+// errorClass names the class of err for a failed operation ("" for none).
+func errorClass(err error) string {
+	code := exitCode(err)
+	for k, c := range errorClasses {
+		if c == code {
+			return k
+		}
+	}
+	return ""
+}
+
 // exitCode maps an error from a command to the documented exit code.
 func exitCode(err error) int {
 	var ue usageError

@@ -33,6 +33,10 @@ func (e opExitError) Error() string {
 
 func (e opExitError) code() int {
 	switch e.op.State {
+	case operations.Failed:
+		if c, ok := errorClasses[e.op.ErrorClass]; ok {
+			return c // e.g. incomplete: it ran to its end, with items left out
+		}
 	case operations.Stopped:
 		return exitStopped
 	case operations.Interrupted:
@@ -53,6 +57,9 @@ type opOptions struct {
 	dataDir string
 	json    bool
 	sync    bool
+	// reportOnly prints an ended operation's report alone, as the backup
+	// and restore commands did before they ran as operations.
+	reportOnly bool
 }
 
 func parseOpID(s string) (uint64, error) {
@@ -338,12 +345,8 @@ func followOperation(ctx context.Context, c *cobra.Command, o opOptions, id uint
 	case err != nil:
 		return err
 	}
-	if o.json {
-		if err := printJSON(c.OutOrStdout(), op); err != nil {
-			return err
-		}
-	} else {
-		printOp(c.OutOrStdout(), op)
+	if err := printOutcome(c.OutOrStdout(), op, o); err != nil {
+		return err
 	}
 	return opResult(op)
 }
@@ -389,7 +392,10 @@ func runInProcess(ctx context.Context, c *cobra.Command, o opOptions, kind strin
 	sc := &backupScannerOnce{env: env}
 	log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	m, err := newOperations(o.dataDir, &jobDeps{cfg: env.cfg, eng: env.eng, scanner: sc.get,
-		backup: func() (*backup.Catalog, *backup.Repository, error) { return env.cat, env.repo, nil }}, log)
+		backup: func() (*backup.Catalog, *backup.Repository, error) { return env.cat, env.repo, nil },
+		refusal: func(ctx context.Context, repo *backup.Repository) (*backup.Refusal, error) {
+			return offlineRefusal(ctx, o.dataDir, repo)
+		}}, log)
 	if errors.Is(err, operations.ErrLocked) {
 		return fmt.Errorf("another tidemark command is running an operation on %s; wait for it (tidemark op list): %w", o.dataDir, err)
 	}
@@ -429,12 +435,8 @@ func runInProcess(ctx context.Context, c *cobra.Command, o opOptions, kind strin
 	}
 	pp.finish()
 	closeM()
-	if o.json {
-		if err := printJSON(c.OutOrStdout(), op); err != nil {
-			return err
-		}
-	} else {
-		printOp(c.OutOrStdout(), op)
+	if err := printOutcome(c.OutOrStdout(), op, o); err != nil {
+		return err
 	}
 	return opResult(op)
 }

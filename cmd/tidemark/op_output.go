@@ -12,6 +12,7 @@ import (
 	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/importer"
 	"github.com/tidemark/tidemark/operations"
+	"github.com/tidemark/tidemark/restore"
 )
 
 func printOpList(w io.Writer, l opsList) error {
@@ -50,6 +51,30 @@ func oneLine(s string, n int) string {
 		return s[:n-1] + "…"
 	}
 	return s
+}
+
+// printOutcome prints an ended operation: as printOp, or with
+// o.reportOnly its report alone (JSON with o.json).
+func printOutcome(w io.Writer, op operations.Operation, o opOptions) error {
+	switch {
+	case o.reportOnly && o.json && len(op.Report) > 0:
+		var b bytes.Buffer
+		if err := json.Indent(&b, op.Report, "", "  "); err != nil {
+			return err
+		}
+		b.WriteByte('\n')
+		_, err := w.Write(b.Bytes())
+		return err
+	case o.json:
+		return printJSON(w, op)
+	case o.reportOnly && len(op.Report) > 0:
+		_, err := fmt.Fprint(w, reportText(op))
+		return err
+	case o.reportOnly:
+		return nil // the error says what happened
+	}
+	printOp(w, op)
+	return nil
 }
 
 // printOp prints an operation for people: its state, times, progress and
@@ -101,6 +126,39 @@ func reportText(op operations.Operation) string {
 		var rep importer.Report
 		if json.Unmarshal(op.Report, &rep) == nil {
 			return rep.String()
+		}
+	case kindRestoreAccount, kindRestoreUndelete, kindRestoreItem, kindRestoreDeletedAccount, kindRestoreExternal:
+		var rep restore.Report
+		if json.Unmarshal(op.Report, &rep) == nil {
+			return rep.String()
+		}
+	case kindBackupVerify:
+		var rep backup.VerifyReport
+		if json.Unmarshal(op.Report, &rep) == nil {
+			s := fmt.Sprintf("checked %d segments, %d scans, %d snapshots, %d blobs\n", rep.Segments, rep.Scans, rep.Snapshots, rep.Blobs)
+			for _, p := range rep.Problems {
+				fixed := ""
+				if p.Fixed {
+					fixed = " (fixed)"
+				}
+				s += fmt.Sprintf("%s %s: %s%s\n", p.Kind, p.Object, p.Detail, fixed)
+			}
+			if len(rep.Problems) == 0 {
+				s += "no problems found\n"
+			}
+			return s
+		}
+	case kindBackupExport:
+		var rep restore.ExportReport
+		if json.Unmarshal(op.Report, &rep) == nil {
+			s := fmt.Sprintf("exported (repository %s) as of %s\n", rep.Repository, rep.At.Local().Format(timeLayout))
+			s += fmt.Sprintf("  domains: %s\n  accounts: %d, folders: %d, items: %d (%s), blobs: %d (%s stored), records: %d in %d segments\n",
+				strings.Join(rep.Domains, ", "), len(rep.Accounts), rep.Folders, rep.Items, formatBytes(rep.RawBytes),
+				rep.Blobs, formatBytes(rep.StoredBytes), rep.Records, rep.Segments)
+			for _, f := range rep.Unrestored {
+				s += fmt.Sprintf("  left out: item %d in %q: %s\n", f.Item, f.Folder, f.Reason)
+			}
+			return s
 		}
 	case kindBackupPurge:
 		var rep purgeReport

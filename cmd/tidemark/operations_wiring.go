@@ -81,6 +81,11 @@ type jobDeps struct {
 	backup func() (*backup.Catalog, *backup.Repository, error)
 	// s3Keys returns the keys for an S3 endpoint named in parameters.
 	s3Keys func(endpoint string) (access, secret string)
+	// live is set in a server: jobs share the repository with its scanner.
+	live bool
+	// refusal says whether the repository refuses this server (it
+	// belongs to another server's history).
+	refusal func(context.Context, *backup.Repository) (*backup.Refusal, error)
 }
 
 // s3KeysFor takes S3 keys from the environment of the process running the
@@ -100,7 +105,7 @@ func s3KeysFor(cfg config) func(string) (string, string) {
 // registered over d, and notifications by mail when [notify] names
 // administrators.
 func newOperations(dataDir string, d *jobDeps, log *slog.Logger) (*operations.Manager, error) {
-	opts := &operations.Options{Now: time.Now, Logger: log}
+	opts := &operations.Options{Now: time.Now, Logger: log, Classify: errorClass}
 	if len(d.cfg.Notify.Admins) > 0 {
 		opts.Notifier = operations.NewMailNotifier(enginemail.New(d.eng), operations.MailOptions{
 			From: d.cfg.Notify.From, To: d.cfg.Notify.Admins, Hostname: d.cfg.Server.Hostname, Now: time.Now})
@@ -206,6 +211,19 @@ type purgeReport struct {
 	backup.PurgeReport
 }
 
+// serverNotReady says why a running server has no scanner or repository
+// for a job: refused by another server's repository, or not answering.
+func serverNotReady(r *backupRunner) error {
+	if rf := r.refusal.Load(); rf != nil {
+		return refusalError(r.dataDir, rf)
+	}
+	msg := "the backup repository has not answered since the server started"
+	if e := r.openErr.Load(); e != nil {
+		msg = *e
+	}
+	return fmt.Errorf("%s; the operation can be resubmitted once it does", msg)
+}
+
 // serverBackup is the running server's catalog and repository, or why
 // there are none.
 func serverBackup(r *backupRunner) func() (*backup.Catalog, *backup.Repository, error) {
@@ -215,13 +233,9 @@ func serverBackup(r *backupRunner) func() (*backup.Catalog, *backup.Repository, 
 	return func() (*backup.Catalog, *backup.Repository, error) {
 		repo := r.repo.Load()
 		if repo == nil {
-			msg := "the backup repository has not answered since the server started"
-			if e := r.openErr.Load(); e != nil {
-				msg = *e
-			}
-			return nil, nil, fmt.Errorf("%s; the operation can be resubmitted once it does", msg)
+			return nil, nil, serverNotReady(r)
 		}
-		return r.cat, repo, nil
+		return r.catalog(), repo, nil
 	}
 }
 
@@ -231,18 +245,21 @@ func serverScanner(r *backupRunner) func() (*backup.Scanner, error) {
 		if r == nil {
 			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 		}
-		if ref := r.refusal.Load(); ref != nil {
-			return nil, refusalError(r.dataDir, ref)
-		}
 		sc := r.Scanner()
 		if sc == nil {
-			msg := "the backup repository has not answered since the server started"
-			if e := r.openErr.Load(); e != nil {
-				msg = *e
-			}
-			return nil, fmt.Errorf("%s; the operation can be resubmitted once it does", msg)
+			return nil, serverNotReady(r)
 		}
 		return sc, nil
+	}
+}
+
+// serverRefusal is the running server's refusal by its repository.
+func serverRefusal(r *backupRunner) func(context.Context, *backup.Repository) (*backup.Refusal, error) {
+	return func(context.Context, *backup.Repository) (*backup.Refusal, error) {
+		if r == nil {
+			return nil, nil
+		}
+		return r.refusal.Load(), nil
 	}
 }
 
@@ -250,7 +267,8 @@ func serverScanner(r *backupRunner) func() (*backup.Scanner, error) {
 // serve, until ctx ends; the returned function closes them (before the
 // backup runner and the engine).
 func startOperations(ctx context.Context, dataDir string, cfg config, eng *engine.Engine, runner *backupRunner, log *slog.Logger) (*operations.Manager, *operations.Scheduler, func(), error) {
-	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, scanner: serverScanner(runner), backup: serverBackup(runner)}, log)
+	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, live: true,
+		scanner: serverScanner(runner), backup: serverBackup(runner), refusal: serverRefusal(runner)}, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
+	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,10 +14,13 @@ import (
 func init() { commands = append(commands, newRestoreCommand) }
 
 const restoreLong = `Restores read the backup repository and its catalog and write through the
-engine, so restored items are new records that are themselves backed up. They
-open the data directory directly: stop "tidemark serve" first (a running
-server holds its lock and the command says so). "restore server" needs no
-data directory at all, only the repository.
+engine, so restored items are new records that are themselves backed up. With
+a server running they are operations of its backup queue: the command prints
+the operation's id and returns (--sync waits, showing progress, and exits 0
+done, 1 failed, 2 stopped, 4 interrupted, 5 incomplete); mail keeps flowing.
+Without a server the same restore runs in the command's own process. An
+in-place rollback puts only that account in maintenance while it runs.
+"restore server" needs no data directory at all, only the repository.
 
 Times: RFC 3339, YYYY-MM-DD[ HH:MM[:SS]] (local time unless a zone is given),
 dd/MM/yyyy HH:mm:ss, first, last.
@@ -37,42 +38,30 @@ type restoreCommon struct {
 	dataDir  string
 	json     bool
 	obeyHSM  bool
+	sync     bool
 	at, from string
+}
+
+// bindOp binds the flags of a restore that runs as an operation.
+func (c *restoreCommon) bindOp(cmd *cobra.Command) {
+	c.bind(cmd)
+	cmd.Flags().BoolVar(&c.sync, "sync", false, "with a server running: wait for the operation to end, showing its progress")
+}
+
+// submit runs a restore as an operation (opsubmit.go): on the running
+// server, or in this process when none runs.
+func (c *restoreCommon) submit(cmd *cobra.Command, kind string, params any) error {
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	return submitOperation(cmd.Context(), cmd, opOptions{dataDir: c.dataDir, json: c.json, sync: c.sync, reportOnly: true}, kind, raw)
 }
 
 func (c *restoreCommon) bind(cmd *cobra.Command) {
 	dataDirFlag(cmd, &c.dataDir)
 	cmd.Flags().BoolVar(&c.json, "json", false, "print the report as JSON")
 	cmd.Flags().BoolVar(&c.obeyHSM, "obey-hsm-policy", false, "place restored blobs as the HSM policy would (none configured: the primary volume)")
-}
-
-// run opens the data directory and the backup, finds the account named by
-// arg (an address as of at, or an id) with find, runs f on it and prints
-// f's report.
-func (c *restoreCommon) run(cmd *cobra.Command, arg string, find func(ctx context.Context, env *backupEnv, arg string) (uint64, error),
-	f func(ctx context.Context, r *restore.Restorer, acct uint64) (restore.Report, error)) error {
-	ctx := cmd.Context()
-	env, r, err := openRestoreEnv(ctx, c.dataDir)
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	acct, err := find(ctx, env, arg)
-	if err != nil {
-		return err
-	}
-	rep, err := f(ctx, r, acct)
-	if err != nil {
-		return err
-	}
-	return printReport(cmd.OutOrStdout(), rep, c.json)
-}
-
-// liveAt finds an account by the address it had at t, or by id.
-func liveAt(t time.Time) func(ctx context.Context, env *backupEnv, arg string) (uint64, error) {
-	return func(ctx context.Context, env *backupEnv, arg string) (uint64, error) {
-		return resolveAccount(ctx, env.cat, arg, t)
-	}
 }
 
 func newRestoreCommand() *cobra.Command {
@@ -107,15 +96,11 @@ func newRestoreAccountCommand() *cobra.Command {
 			case !inPlace && into == "":
 				return usagef("give --into NEW or --in-place --yes")
 			}
-			return c.run(cmd, args[0], liveAt(at), func(ctx context.Context, r *restore.Restorer, src uint64) (restore.Report, error) {
-				if inPlace {
-					return r.InPlace(ctx, src, at)
-				}
-				return r.Account(ctx, src, at, strings.ToLower(into), restore.AccountOptions{HideInGAL: hide})
-			})
+			return c.submit(cmd, kindRestoreAccount, restoreAccountParams{Account: args[0], At: opTimeString(at),
+				Into: strings.ToLower(into), HideInGAL: hide, InPlace: inPlace})
 		},
 	}
-	c.bind(cmd)
+	c.bindOp(cmd)
 	f := cmd.Flags()
 	f.StringVar(&c.at, "at", "last", "point in time")
 	f.StringVar(&into, "into", "", "address of the new account to create")
@@ -144,12 +129,10 @@ func newRestoreUndeleteCommand() *cobra.Command {
 			if t2.Before(t1) {
 				return usagef("--to is before --from")
 			}
-			return c.run(cmd, args[0], liveAt(restore.Latest), func(ctx context.Context, r *restore.Restorer, acct uint64) (restore.Report, error) {
-				return r.Undelete(ctx, acct, t1, t2)
-			})
+			return c.submit(cmd, kindRestoreUndelete, restoreUndeleteParams{Account: args[0], From: opTimeString(t1), To: opTimeString(t2)})
 		},
 	}
-	c.bind(cmd)
+	c.bindOp(cmd)
 	cmd.Flags().StringVar(&c.from, "from", "first", "start of the deletion window")
 	cmd.Flags().StringVar(&to, "to", "last", "end of the deletion window")
 	return cmd
@@ -171,12 +154,10 @@ func newRestoreItemCommand() *cobra.Command {
 			if err != nil {
 				return usagef("ITEM must be an item id (see tidemark backup ls): %v", err)
 			}
-			return c.run(cmd, args[0], liveAt(restore.Latest), func(ctx context.Context, r *restore.Restorer, acct uint64) (restore.Report, error) {
-				return r.Item(ctx, acct, item, at, folder)
-			})
+			return c.submit(cmd, kindRestoreItem, restoreItemParams{Account: args[0], Item: item, At: opTimeString(at), Folder: folder})
 		},
 	}
-	c.bind(cmd)
+	c.bindOp(cmd)
 	cmd.Flags().StringVar(&c.at, "at", "last", "point in time")
 	cmd.Flags().StringVar(&folder, "folder", "", "folder to restore into (default: where the item was)")
 	return cmd
@@ -193,37 +174,12 @@ func newRestoreDeletedAccountCommand() *cobra.Command {
 			if into == "" {
 				return usagef("--into NEW is required")
 			}
-			return c.run(cmd, args[0], resolveDeleted, func(ctx context.Context, r *restore.Restorer, old uint64) (restore.Report, error) {
-				return r.DeletedAccount(ctx, old, strings.ToLower(into), restore.AccountOptions{})
-			})
+			return c.submit(cmd, kindRestoreDeletedAccount, restoreDeletedParams{Account: args[0], Into: strings.ToLower(into)})
 		},
 	}
-	c.bind(cmd)
+	c.bindOp(cmd)
 	cmd.Flags().StringVar(&into, "into", "", "address of the new account")
 	return cmd
-}
-
-// resolveDeleted finds a deleted account by id or by the address it had
-// (the most recently deleted one wins).
-func resolveDeleted(ctx context.Context, env *backupEnv, arg string) (uint64, error) {
-	if id, err := strconv.ParseUint(arg, 10, 64); err == nil {
-		return id, nil
-	}
-	dels, err := env.cat.DeletedAccounts(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var best uint64
-	var when time.Time
-	for _, d := range dels {
-		if strings.EqualFold(d.Account.Address, arg) && !d.Time.Before(when) {
-			best, when = d.Account.ID, d.Time
-		}
-	}
-	if best == 0 {
-		return 0, fmt.Errorf("no deleted account %s in the backup (see tidemark backup accounts --deleted): %w", arg, restore.ErrNotInBackup)
-	}
-	return best, nil
 }
 
 func newRestoreServerCommand() *cobra.Command {

@@ -6,11 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/restore"
 )
 
@@ -31,9 +29,12 @@ are reported as skipped. Each account created gets the attribute
 migrated-from=<source repository id>/<source account id>.
 
 SRC is a directory or s3://bucket/prefix (with --s3-* flags, or
-TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY). The command rebuilds a
-catalog of SRC in a temporary directory, then opens this server's data
-directory: stop "tidemark serve" first.`
+TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY). It rebuilds a catalog of
+SRC in a temporary directory, then imports through the engine. With a server
+running it is an operation of the server's backup queue (the command prints
+its id; --sync waits) and users of imported accounts can log in while it
+runs; S3 keys then come from the server's environment or [backup.s3].
+Without a server it runs in this process.`
 
 func newRestoreExternalCommand() *cobra.Command {
 	var c restoreCommon
@@ -54,7 +55,7 @@ func newRestoreExternalCommand() *cobra.Command {
 			return runRestoreExternal(cmd.Context(), cmd, c, args[0], s3, o)
 		},
 	}
-	c.bind(cmd)
+	c.bindOp(cmd)
 	f := cmd.Flags()
 	f.StringVar(&accounts, "accounts", "", "comma-separated source accounts (addresses or ids) to import (default: all)")
 	f.StringVar(&domains, "domains", "", "comma-separated domains to import (default: all)")
@@ -77,38 +78,9 @@ func runRestoreExternal(ctx context.Context, cmd *cobra.Command, c restoreCommon
 		}
 		src = abs
 	}
-	vol, _, err := openRepositoryVolume(ctx, c.dataDir, backupConfig{Repository: src, S3: s3})
-	if err != nil {
-		return err
-	}
-	repo, err := backup.OpenRepository(ctx, vol)
-	if err != nil {
-		return fmt.Errorf("source repository %s: %w", src, err)
-	}
-	eng, _, err := openEngineForAdmin(c.dataDir)
-	if err != nil {
-		return fmt.Errorf("%w (stop tidemark serve first)", err)
-	}
-	defer eng.Close()
-	tmp, err := os.MkdirTemp("", "tidemark-external-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	fmt.Fprintf(os.Stderr, "restore external: reading %s (repository %s)\n", src, repo.ID())
-	cat, err := backup.Rebuild(ctx, repo, filepath.Join(tmp, "catalog"), nil)
-	if err != nil {
-		return fmt.Errorf("catalog of %s: %w", src, err)
-	}
-	defer cat.Close()
-	o.Source = repo.ID()
-	r := restore.New(eng, cat, repo, &restore.Options{Now: time.Now,
-		Progress: func(p restore.Progress) {
-			fmt.Fprintf(os.Stderr, "%s: %d/%d items (%d unrestored)\n", p.Account, p.Done, p.Total, p.Unrestored)
-		}})
-	rep, err := r.External(ctx, o)
-	if err != nil {
-		return err
-	}
-	return printReport(cmd.OutOrStdout(), rep, c.json)
+	keysToEnv(s3)
+	return c.submit(cmd, kindRestoreExternal, restoreExternalParams{Source: src,
+		S3:       s3Target{Endpoint: s3.Endpoint, Region: s3.Region, TLS: s3.TLS},
+		Accounts: o.Accounts, Domains: o.Domains, ProvisioningOnly: o.ProvisioningOnly,
+		IncludeDeleted: o.IncludeDeleted, SkipSystemAccounts: o.SkipSystemAccounts, Concurrency: o.Concurrency})
 }
