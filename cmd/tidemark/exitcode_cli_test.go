@@ -43,15 +43,11 @@ func TestExitCodes(t *testing.T) {
 	if out, got := tmRun(t, bin, "backup", "purge", "--days", "1", "--sync", "--data", dir); got != exitOK {
 		t.Fatalf("backup purge --sync on a running server: exit %d:\n%s", got, out)
 	}
-	// An import still opens the data directory itself.
-	mbox := filepath.Join(t.TempDir(), "in.mbox")
-	if err := os.WriteFile(mbox, []byte("From a@example.org Thu Jan  1 00:00:00 2026\nSubject: x\n\nx\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, got := tmRun(t, bin, "import", "mbox", mbox, "--into", "alice@example.org", "--data", dir)
+	// A redo log repair still opens the data directory itself.
+	out, got := tmRun(t, bin, "redolog", "repair", "--data", dir)
 	s.stop(t)
-	if got != exitLocked || !strings.Contains(out, "locked") {
-		t.Fatalf("import beside a running server: exit %d, want %d:\n%s", got, exitLocked, out)
+	if got != exitLocked || !strings.Contains(out, "in use") {
+		t.Fatalf("redolog repair beside a running server: exit %d, want %d:\n%s", got, exitLocked, out)
 	}
 
 	expect(exitNotInBackup, "nobody@example.org", "restore", "account", "nobody@example.org", "--at", "last", "--into", "new@example.org", "--data", dir)
