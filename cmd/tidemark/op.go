@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/operations"
 )
@@ -384,15 +385,17 @@ func submitOperation(ctx context.Context, c *cobra.Command, o opOptions, kind st
 // opened directly, through the same manager and jobs as a server. Ctrl-C
 // interrupts it (exit 4); it can be resubmitted.
 func runInProcess(ctx context.Context, c *cobra.Command, o opOptions, kind string, params json.RawMessage) error {
-	env, err := openBackupEnvInit(ctx, o.dataDir, true, true, true)
+	eng, cfg, err := openEngineForAdmin(o.dataDir)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	sc := &backupScannerOnce{env: env}
+	defer eng.Close()
+	// The backup side is opened when a job first asks: an import or an
+	// external restore needs no local repository.
+	bk := &inProcessBackup{ctx: ctx, dataDir: o.dataDir, eng: eng, create: kind == kindBackupScan}
+	defer bk.close()
 	log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	m, err := newOperations(o.dataDir, &jobDeps{cfg: env.cfg, eng: env.eng, scanner: sc.get,
-		backup: func() (*backup.Catalog, *backup.Repository, error) { return env.cat, env.repo, nil },
+	m, err := newOperations(o.dataDir, &jobDeps{cfg: cfg, eng: eng, scanner: bk.scanner, backup: bk.backup,
 		refusal: func(ctx context.Context, repo *backup.Repository) (*backup.Refusal, error) {
 			return offlineRefusal(ctx, o.dataDir, repo)
 		}}, log)
@@ -441,19 +444,56 @@ func runInProcess(ctx context.Context, c *cobra.Command, o opOptions, kind strin
 	return opResult(op)
 }
 
-// backupScannerOnce makes the one-off scanner of an in-process operation on
-// first use. One operation runs at a time in a command, so it needs no lock.
-type backupScannerOnce struct {
-	env  *backupEnv
-	sc   *backup.Scanner
-	err  error
-	made bool
+// inProcessBackup is the backup side of a command that runs an operation
+// itself: the repository and catalog, opened on first use, and a one-off
+// scanner over them. One operation runs at a time in a command, so it
+// needs no lock.
+type inProcessBackup struct {
+	ctx     context.Context
+	dataDir string
+	eng     *engine.Engine
+	create  bool // make the repository if there is none yet (backup scan)
+
+	env    *backupEnv
+	err    error
+	opened bool
+	sc     *backup.Scanner
+	scErr  error
+	scMade bool
 }
 
-func (b *backupScannerOnce) get() (*backup.Scanner, error) {
-	if !b.made {
-		b.sc, b.err = b.env.scanner()
-		b.made = true
+func (b *inProcessBackup) open() error {
+	if !b.opened {
+		b.opened = true
+		b.env, b.err = openBackupEnvInit(b.ctx, b.dataDir, true, false, b.create)
+		if b.err == nil {
+			b.env.eng = b.eng // for the scanner; closed by the caller, not by env
+		}
 	}
-	return b.sc, b.err
+	return b.err
+}
+
+func (b *inProcessBackup) backup() (*backup.Catalog, *backup.Repository, error) {
+	if err := b.open(); err != nil {
+		return nil, nil, err
+	}
+	return b.env.cat, b.env.repo, nil
+}
+
+func (b *inProcessBackup) scanner() (*backup.Scanner, error) {
+	if err := b.open(); err != nil {
+		return nil, err
+	}
+	if !b.scMade {
+		b.sc, b.scErr = b.env.scanner()
+		b.scMade = true
+	}
+	return b.sc, b.scErr
+}
+
+func (b *inProcessBackup) close() {
+	if b.env != nil {
+		b.env.eng = nil
+		b.env.Close()
+	}
 }
