@@ -98,7 +98,7 @@ func TestRepositoryOwnership(t *testing.T) {
 	if out := tm(t, bin, "backup", "status", "--data", dir2); !strings.Contains(out, "refused") || !strings.Contains(out, "resolve") {
 		t.Fatalf("status does not show the refusal:\n%s", out)
 	}
-	if out := tmFail(t, bin, "backup", "verify", "--data", dir2); !strings.Contains(out, "not-owner") {
+	if out := tmFail(t, bin, "backup", "verify", "--sync", "--data", dir2); !strings.Contains(out, "not-owner") {
 		t.Fatalf("verify on a refused server:\n%s", out)
 	}
 	if out := tmFail(t, bin, "backup", "take-ownership", "--yes", "--data", dir2); !strings.Contains(out, "new location") {
@@ -142,7 +142,7 @@ func TestRepositoryOwnership(t *testing.T) {
 		t.Fatalf("original server's refusal: %+v", st)
 	}
 	t.Logf("status of the refused original:\n%s", tm(t, bin, "backup", "status", "--data", dir))
-	if out := tmFail(t, bin, "backup", "verify", "--data", dir); !strings.Contains(out, "not-owner") {
+	if out := tmFail(t, bin, "backup", "verify", "--sync", "--data", dir); !strings.Contains(out, "not-owner") {
 		t.Fatalf("verify on the refused original:\n%s", out)
 	} else {
 		t.Logf("verify of the refused original:\n%s", out)
