@@ -3,7 +3,9 @@
 // mutating operation and, at operation k, either fails it or "crashes" —
 // takes a CrashClone of what a power cut would leave and fails every later
 // operation, as a dead process would. A test runs its workload once to
-// count the operations, then once per k, and reopens the clone.
+// count the operations, then once per k, and reopens the clone. The redo
+// log, the pack volume and the backup catalog's Pebble
+// (engine/backup's TestCrashCatalogAtEveryWrite) run under it.
 package crashfs
 
 import (
