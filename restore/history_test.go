@@ -120,6 +120,18 @@ func (h *history) run(addr string, n int, del bool) {
 		h.acct = a.ID
 		return err
 	})
+	h.ops(n)
+	if del {
+		h.step("delete account", func() error { return e.DeleteAccount(ctx, h.acct) })
+	}
+	if len(h.snaps) < 2 {
+		t.Fatalf("history wrote %d records", len(h.snaps))
+	}
+}
+
+// ops applies n random operations to the account.
+func (h *history) ops(n int) {
+	e := h.r.eng
 	for i := 0; i < n; i++ {
 		h.n++
 		switch k := h.rnd.IntN(100); {
@@ -195,12 +207,6 @@ func (h *history) run(addr string, n int, del bool) {
 			}
 			h.step("delete folder", func() error { return e.DeleteFolder(ctx, h.acct, f.ID) })
 		}
-	}
-	if del {
-		h.step("delete account", func() error { return e.DeleteAccount(ctx, h.acct) })
-	}
-	if len(h.snaps) < 2 {
-		t.Fatalf("history wrote %d records", len(h.snaps))
 	}
 }
 

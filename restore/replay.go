@@ -542,6 +542,37 @@ func (s *replayState) setFolder(a *rsAccount, id uint64, want rsFolder) {
 		s.emit(event.FolderSubscribed{Account: a.a.ID, Folder: id, Subscribed: want.subscribed})
 		f.subscribed = want.subscribed
 	}
+	if f.specialUse != want.specialUse {
+		s.recreateFolder(a, id, want)
+	}
+}
+
+// recreateFolder gives a folder another special use, which no event
+// changes (it differs only for a placeholder made before the correction
+// that names the folder): the folder, now where want says, is deleted and
+// created again with the same id, and its items are added back with their
+// ids and UIDs. Its subfolders keep their paths.
+func (s *replayState) recreateFolder(a *rsAccount, id uint64, want rsFolder) {
+	f := a.folders[id]
+	ids := a.itemsIn(id)
+	items := make([]rsItem, len(ids))
+	for i, item := range ids {
+		items[i] = *a.items[item]
+	}
+	s.emit(event.FolderDeleted{Account: a.a.ID, Folder: id, Items: ids})
+	s.forgetFolder(a, id)
+	ev := event.FolderCreated{Account: a.a.ID, Folder: id, Parent: want.parent, Name: want.name,
+		SpecialUse: want.specialUse, UIDValidity: f.uidValidity, Subscribed: f.subscribed}
+	s.emit(ev)
+	s.addFolder(a, ev)
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool { return items[order[i]].uid < items[order[j]].uid })
+	for _, i := range order {
+		s.addItem(a, ids[i], items[i])
+	}
 }
 
 // clearUID makes room for item id at (folder, uid): a different item the

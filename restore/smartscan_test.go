@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -314,5 +315,82 @@ func TestReplayStateDamagedCorrections(t *testing.T) {
 	}
 	if ev := s.take(); len(ev) != 0 || s.accounts[1].items[4].folder != 1 {
 		t.Fatalf("a move into folder 0 gave events %+v or moved the item", ev)
+	}
+}
+
+// TestServerSmartScanRandomHistory runs random mailbox work on an account
+// whose class of service has backup turned off and on again several times,
+// with SmartScans (the scanner's own, whenever it runs them, and one
+// after each return of backup), and rebuilds the server as of the end and
+// of the moment after each SmartScan: every folder, item id, UID and flag
+// must be the source's.
+func TestServerSmartScanRandomHistory(t *testing.T) {
+	seeds := []uint64{1, 2, 3, 4, 5}
+	if testing.Short() {
+		seeds = seeds[:1]
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			dir := t.TempDir()
+			vol, err := localvol.New(vfs.Default, filepath.Join(dir, "repo"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRigWith(t, vfs.Default, dir, vol, true)
+			h := &history{r: r, rnd: rand.New(rand.NewPCG(seed, 11))}
+			if err := r.eng.CreateCOS(ctx, event.COS{Name: "flip", Backup: true}); err != nil {
+				t.Fatal(err)
+			}
+			const addr = "src@example.org"
+			h.run(addr, 40, false)
+			cos := "flip"
+			if _, err := r.eng.ModifyAccount(ctx, h.acct, engine.AccountChange{COS: &cos}); err != nil {
+				t.Fatal(err)
+			}
+			type point struct {
+				at   time.Time
+				want string
+			}
+			var points []point
+			for round := 0; round < 3; round++ {
+				if err := r.eng.ModifyCOS(ctx, event.COS{Name: "flip", Backup: false}); err != nil {
+					t.Fatal(err)
+				}
+				h.ops(30)
+				if err := r.eng.ModifyCOS(ctx, event.COS{Name: "flip", Backup: true}); err != nil {
+					t.Fatal(err)
+				}
+				h.ops(h.rnd.IntN(10))
+				if _, err := r.scan.Scan(ctx, 0); err != nil {
+					t.Fatal(err)
+				}
+				r.sync()
+				points = append(points, point{r.clk.Advance(time.Second), accountDump(t, r.eng, addr)})
+				r.clk.Advance(time.Second)
+				h.ops(20)
+			}
+			r.sync()
+			points = append(points, point{Latest, accountDump(t, r.eng, addr)})
+			r.close()
+			repo, err := backup.OpenRepository(ctx, vol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range points {
+				out := filepath.Join(dir, fmt.Sprint("rebuilt", i))
+				if _, err := Server(ctx, repo, out, &ServerOptions{Logger: quiet, At: p.at}); err != nil {
+					t.Fatalf("point %d: %v", i, err)
+				}
+				eng, err := engine.Open(out, &engine.Options{Logger: quiet, CheckpointInterval: -1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := accountDump(t, eng, addr)
+				eng.Close()
+				if got != p.want {
+					t.Fatalf("point %d (%s): rebuilt account differs\nwant:\n%s\ngot:\n%s", i, p.at, p.want, got)
+				}
+			}
+		})
 	}
 }
