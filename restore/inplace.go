@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/engine/event"
 )
 
 // InPlace rolls account acct back to its state at t (the classic
@@ -20,7 +21,9 @@ import (
 // stayed where they were keep their ids and UIDs. The state before the
 // rollback stays in the backup, so a rollback can itself be rolled back.
 // acct must be live in the engine; its password hash and provisioning
-// attributes are also set back.
+// attributes are also set back. An account in maintenance stays in
+// maintenance: whoever put it there for the rollback (a live server's
+// operation) sets its status afterwards.
 func (r *Restorer) InPlace(ctx context.Context, acct uint64, t time.Time) (Report, error) {
 	st, err := r.cat.AccountAt(ctx, acct, t)
 	if err != nil {
@@ -60,6 +63,9 @@ func (r *Restorer) rollbackProvisioning(ctx context.Context, a engine.Account, v
 		}
 	}
 	ch := engine.AccountChange{Status: &src.Status, Quota: &src.Quota, HideInGAL: &src.HideInGAL}
+	if a.Status == event.StatusMaintenance {
+		ch.Status = nil
+	}
 	attrs := map[string]string{}
 	for k := range a.Attrs {
 		attrs[k] = ""

@@ -53,7 +53,8 @@ func opReport(t *testing.T, op operations.Operation) restore.Report {
 // server while LMTP delivers to another account and an IMAP session stays
 // open on the restored one: a restore into a new account is served at
 // once, an undelete and an item restore show up in the open session, an
-// in-place rollback leaves the account as it was at T with its status back,
+// in-place rollback leaves the account as it was at T with its status back
+// (and closes the account's IMAP session with a BYE),
 // restores ignore the quota and say so, and no acknowledged delivery is
 // lost meanwhile.
 func TestRestoresOnALiveServer(t *testing.T) {
@@ -189,7 +190,11 @@ func TestRestoresOnALiveServer(t *testing.T) {
 	if len(accts) != 1 || accts[0].Status != "active" {
 		t.Fatalf("after the rollback: %+v", accts)
 	}
-	c.Logout().Wait()
+	// The session open on alice was closed when the rollback put her in
+	// maintenance.
+	if err := c.Noop().Wait(); err == nil {
+		t.Fatal("the IMAP session on alice survived her in-place rollback")
+	}
 	after := mailbox(t, srv.imap)
 	if len(after) != 30 {
 		t.Fatalf("INBOX holds %d after the rollback, want the 30 of T", len(after))

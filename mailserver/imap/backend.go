@@ -13,6 +13,7 @@ import (
 // the engine's. Every method is called concurrently from many sessions.
 type Backend interface {
 	Authenticate(ctx context.Context, address, password string) (engine.Account, error)
+	GetAccount(ctx context.Context, id uint64) (engine.Account, error)
 
 	ListFolders(ctx context.Context, acct uint64) ([]engine.Folder, error)
 	GetFolder(ctx context.Context, acct, folder uint64) (engine.Folder, error)

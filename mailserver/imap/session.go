@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/event"
 )
 
 // session is one client connection. The library calls its methods one at
@@ -177,7 +178,8 @@ func (s *session) Namespace() (*imap.NamespaceData, error) {
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
 }
 
-// watch turns engine changes into resync hints for the selected folder.
+// watch turns engine changes into resync hints for the selected folder,
+// and ends the session when its account is put in maintenance or closed.
 func (s *session) watch(ch <-chan engine.Change) {
 	for {
 		select {
@@ -187,12 +189,35 @@ func (s *session) watch(ch <-chan engine.Change) {
 			if !ok {
 				return
 			}
+			if c.Kind == engine.ChangeAccount || c.Kind == engine.ChangeOverflow {
+				if why := s.outOfService(); why != "" {
+					s.srv.log.Info("imap: session closed", "account", s.address, "why", why)
+					_ = s.conn.Bye(why)
+					return
+				}
+			}
 			if sel := s.selID.Load(); sel == 0 || (c.Folder != 0 && c.Folder != sel) {
 				continue
 			}
 			s.bump()
 		}
 	}
+}
+
+// outOfService says why the session's account can no longer be served
+// (maintenance, during an in-place restore; closed), or "".
+func (s *session) outOfService() string {
+	a, err := s.srv.b.GetAccount(s.ctx, s.acct)
+	if err != nil {
+		return ""
+	}
+	switch a.Status {
+	case event.StatusMaintenance:
+		return "Account in maintenance (an administrator is restoring it); log in again later"
+	case event.StatusClosed:
+		return "Account closed"
+	}
+	return ""
 }
 
 // bump marks the selected view stale and wakes a running IDLE.
