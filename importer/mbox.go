@@ -202,9 +202,13 @@ type mboxReader struct {
 	date      time.Time
 	body      []byte
 	bodySize  int64 // bytes after unquoting, also past max
-	lastLen   int   // length of the last body line
+	lastLen   int64 // length of the last body line
+	lastKept  bool  // the last body line is in body (it was within max)
 	prevEmpty bool
 	line      []byte // a line longer than the reader's buffer, assembled
+	// fromPrefix is the digest of the file's bytes before the last line
+	// that started "From ".
+	fromPrefix string
 }
 
 func (r *mboxReader) Restarted() bool { return r.restarted }
@@ -213,22 +217,37 @@ func (r *mboxReader) Pending() (int64, int64) { return -1, r.size - r.off }
 
 func (r *mboxReader) Close() error { return r.fh.Close() }
 
-// readLine returns the next line with its ending; valid until the next
-// call.
-func (r *mboxReader) readLine() ([]byte, error) {
-	l, err := r.br.ReadSlice('\n')
+// maxFromLine bounds the length of a line taken for a "From " separator.
+const maxFromLine = 1000
+
+// readLine returns the next line with its ending, valid until the next
+// call, and its full length n. A line longer than the message size limit
+// is returned cut (its message is too large anyway), so memory stays
+// bounded whatever the file holds. Every byte read goes into the running
+// digest; fromPrefix is set to the digest before a line starting "From ".
+func (r *mboxReader) readLine() (l []byte, n int64, err error) {
+	l, err = r.br.ReadSlice('\n')
+	if bytes.HasPrefix(l, []byte("From ")) {
+		r.fromPrefix = hex.EncodeToString(r.h.Sum(nil))
+	}
+	r.h.Write(l)
+	n = int64(len(l))
 	if err == bufio.ErrBufferFull {
 		r.line = append(r.line[:0], l...)
 		for err == bufio.ErrBufferFull {
 			l, err = r.br.ReadSlice('\n')
-			r.line = append(r.line, l...)
+			r.h.Write(l)
+			n += int64(len(l))
+			if int64(len(r.line)) <= r.max {
+				r.line = append(r.line, l...)
+			}
 		}
 		l = r.line
 	}
-	if err == io.EOF && len(l) > 0 {
+	if err == io.EOF && n > 0 {
 		err = nil
 	}
-	return l, err
+	return l, n, err
 }
 
 func isEmptyLine(l []byte) bool {
@@ -241,7 +260,7 @@ func (r *mboxReader) Next(ctx context.Context) (Message, error) {
 	}
 	for !r.eof {
 		off := r.off
-		l, err := r.readLine()
+		l, n, err := r.readLine()
 		if err == io.EOF {
 			r.eof = true
 			break
@@ -249,7 +268,7 @@ func (r *mboxReader) Next(ctx context.Context) (Message, error) {
 		if err != nil {
 			return Message{}, fmt.Errorf("read %s at offset %d: %w", r.fh.Name(), off, err)
 		}
-		boundary := bytes.HasPrefix(l, []byte("From ")) && (off == 0 || r.prevEmpty || (r.resumed && !r.started))
+		boundary := bytes.HasPrefix(l, []byte("From ")) && n <= maxFromLine && (off == 0 || r.prevEmpty || (r.resumed && !r.started))
 		var date time.Time
 		if boundary {
 			var ok bool
@@ -262,10 +281,9 @@ func (r *mboxReader) Next(ctx context.Context) (Message, error) {
 			if r.prevEmpty {
 				r.dropLastLine()
 			}
-			out, done = r.finish(off, hex.EncodeToString(r.h.Sum(nil))), true
+			out, done = r.finish(off, r.fromPrefix), true
 		}
-		r.h.Write(l)
-		r.off += int64(len(l))
+		r.off += n
 		switch {
 		case boundary:
 			r.started, r.id, r.date = true, fmt.Sprintf("offset %d", off), date
@@ -277,7 +295,7 @@ func (r *mboxReader) Next(ctx context.Context) (Message, error) {
 			}
 			return Message{}, fmt.Errorf("%s: no \"From \" line at offset %d", r.fh.Name(), off)
 		default:
-			r.add(l)
+			r.add(l, n)
 			r.prevEmpty = isEmptyLine(l)
 		}
 		if done {
@@ -294,15 +312,16 @@ func (r *mboxReader) Next(ctx context.Context) (Message, error) {
 	return r.finish(r.off, hex.EncodeToString(r.h.Sum(nil))), nil
 }
 
-// add appends one body line, unquoted.
-func (r *mboxReader) add(l []byte) {
-	if n := quoteDepth(l); n > 0 && (r.quoting == MboxRD || n == 1) {
-		l = l[1:]
+// add appends one body line of full length n, unquoted.
+func (r *mboxReader) add(l []byte, n int64) {
+	if d := quoteDepth(l); d > 0 && (r.quoting == MboxRD || d == 1) {
+		l, n = l[1:], n-1
 	}
-	r.bodySize += int64(len(l))
-	r.lastLen = len(l)
+	r.bodySize += n
+	r.lastLen, r.lastKept = n, false
 	if r.bodySize <= r.max {
 		r.body = append(r.body, l...)
+		r.lastKept = true
 	}
 }
 
@@ -319,12 +338,14 @@ func quoteDepth(l []byte) int {
 	return 0
 }
 
+// dropLastLine takes the last body line back out: it was the empty line
+// that frames the next message.
 func (r *mboxReader) dropLastLine() {
-	r.bodySize -= int64(r.lastLen)
-	if r.bodySize <= r.max && len(r.body) >= r.lastLen {
-		r.body = r.body[:len(r.body)-r.lastLen]
+	r.bodySize -= r.lastLen
+	if r.lastKept {
+		r.body = r.body[:int64(len(r.body))-r.lastLen]
 	}
-	r.lastLen = 0
+	r.lastLen, r.lastKept = 0, false
 }
 
 // finish turns the message read so far into a Message whose cursor

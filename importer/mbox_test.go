@@ -179,3 +179,38 @@ func TestMboxMalformedCorpus(t *testing.T) {
 	}
 	t.Logf("%d files, %d messages", len(rep.Folders), rep.Imported)
 }
+
+// TestMboxSizeLimit: a message exactly at the size limit keeps every byte
+// (the framing empty line after it crossing the limit once cut its last
+// byte), and a message with an endless line is reported too large without
+// being held, the next one still imported.
+func TestMboxSizeLimit(t *testing.T) {
+	const max = 64
+	atLimit := []byte("Subject: exactly at the limit\n\n" + strings.Repeat("y", max-32) + "\n")
+	if len(atLimit) != max {
+		t.Fatalf("test message is %d bytes", len(atLimit))
+	}
+	long := "Subject: long\n\n" + strings.Repeat("z", 1<<20) + "\n"
+	after := []byte("Subject: after\n\nok\n")
+	mbox := "From a Tue Mar  2 10:00:00 2021\n" + string(atLimit) + "\n" +
+		"From b Tue Mar  2 10:01:00 2021\n" + long + "\n" +
+		"From c Tue Mar  2 10:02:00 2021\n" + string(after) + "\n"
+	p := filepath.Join(t.TempDir(), "limit.mbox")
+	if err := os.WriteFile(p, []byte(mbox), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t)
+	o := r.options()
+	o.MaxMessageSize = max
+	rep, err := Run(context.Background(), r.eng, &Mbox{Path: p, MaxMessageSize: max}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported != 2 || rep.Failed != 1 || !strings.Contains(rep.Failures[0].Reason, "too large") {
+		t.Fatalf("%d imported, %d failed, want 2 and 1 too large\n%s", rep.Imported, rep.Failed, rep)
+	}
+	checkFolder(t, r, "limit", []want{
+		{body: atLimit, date: time.Date(2021, 3, 2, 10, 0, 0, 0, time.UTC)},
+		{body: after, date: time.Date(2021, 3, 2, 10, 2, 0, 0, time.UTC)},
+	})
+}
