@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidemark/tidemark/internal/mimetree"
 )
@@ -119,7 +120,7 @@ func (m *searchMsg) decode() {
 			walk(p.Message)
 		case p.Type == "text":
 			if b, err := mimetree.Decode(t.Body(p), p.Encoding); err == nil {
-				m.plainText = append(append(m.plainText, b...), '\n')
+				m.plainText = append(appendUTF8(m.plainText, b, p.Params["charset"]), '\n')
 			}
 		}
 	}
@@ -274,4 +275,18 @@ func canonOne(f string) string {
 		return c
 	}
 	return f
+}
+
+// appendUTF8 appends text in charset to dst as UTF-8 where the conversion
+// is known without tables (ISO-8859-1 and its Windows superset for
+// letters); any other charset is appended as stored.
+func appendUTF8(dst, text []byte, charset string) []byte {
+	switch strings.ToLower(charset) {
+	case "iso-8859-1", "latin1", "iso_8859-1", "windows-1252", "cp1252":
+		for _, c := range text {
+			dst = utf8.AppendRune(dst, rune(c))
+		}
+		return dst
+	}
+	return append(dst, text...)
 }
