@@ -52,8 +52,22 @@ func (s *session) Create(mailbox string, options *imap.CreateOptions) error {
 	if err := s.createParents(path); err != nil {
 		return err
 	}
-	_, err := s.srv.b.CreateFolder(s.ctx, s.acct, path, specialUse)
-	return translate(s.srv.log, "create", err)
+	f, err := s.srv.b.CreateFolder(s.ctx, s.acct, path, specialUse)
+	if err != nil {
+		return translate(s.srv.log, "create", err)
+	}
+	return s.unsubscribeNew(f)
+}
+
+// unsubscribeNew undoes the engine's default subscription of a folder
+// created by CREATE: RFC 9051 section 6.3.4 leaves subscribing to the
+// client (SUBSCRIBE), and clients that list only subscribed mailboxes
+// subscribe what they create themselves.
+func (s *session) unsubscribeNew(f engine.Folder) error {
+	if !f.Subscribed {
+		return nil
+	}
+	return translate(s.srv.log, "create", s.srv.b.SetSubscribed(s.ctx, s.acct, f.ID, false))
 }
 
 // createParents creates the missing superiors of path, as RFC 9051 asks
@@ -64,8 +78,11 @@ func (s *session) createParents(path string) error {
 		parent := strings.Join(parts[:i], string(delim))
 		_, err := s.srv.b.FolderByPath(s.ctx, s.acct, parent)
 		if errors.Is(err, engine.ErrNotFound) {
-			_, err = s.srv.b.CreateFolder(s.ctx, s.acct, parent, "")
-			if errors.Is(err, engine.ErrExists) {
+			var f engine.Folder
+			f, err = s.srv.b.CreateFolder(s.ctx, s.acct, parent, "")
+			if err == nil {
+				err = s.unsubscribeNew(f)
+			} else if errors.Is(err, engine.ErrExists) {
 				err = nil
 			}
 		}
