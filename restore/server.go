@@ -117,6 +117,9 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 	if names, err := opts.FS.List(dataDir); err == nil && len(names) > 0 {
 		return rep, fmt.Errorf("restore server into %s: %w", dataDir, ErrNotEmpty)
 	}
+	if err := checkHistoryStart(ctx, repo); err != nil {
+		return rep, err
+	}
 	if err := vfsutil.MkdirAll(opts.FS, dataDir); err != nil {
 		return rep, fmt.Errorf("restore server: %w", err)
 	}
@@ -167,6 +170,40 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 		return rep, fmt.Errorf("restore server: %w", err)
 	}
 	return rep, rep.stoppedEarly()
+}
+
+// checkHistoryStart refuses, before anything is written, a repository whose
+// records do not start at LSN 1: a whole-server rebuild replays the history
+// from its start. The error says why the start is missing and what to do.
+func checkHistoryStart(ctx context.Context, repo *backup.Repository) error {
+	var first uint64
+	err := repo.Records(ctx, 1, 0, func(rec redolog.Record) error {
+		if backup.IsScanType(rec.Type) {
+			return nil
+		}
+		first = rec.LSN
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return fmt.Errorf("restore server: read repository: %w", err)
+	}
+	if first <= 1 {
+		return nil
+	}
+	why := "the segments before it are missing (run tidemark backup verify on the repository)"
+	snaps, err := repo.Snapshots(ctx)
+	if err != nil {
+		return fmt.Errorf("restore server: list snapshots: %w", err)
+	}
+	for _, sn := range snaps {
+		if sn.LSN+1 >= first {
+			why = "purge folded the records before it into a snapshot; to rebuild the accounts as the repository " +
+				"holds them at its end, run tidemark init --data NEWDIR, then tidemark restore external REPO --data NEWDIR"
+			break
+		}
+	}
+	return fmt.Errorf("restore server: the repository's history starts at lsn %d, and a whole-server rebuild "+
+		"replays it from lsn 1: %s: %w", first, why, ErrIncomplete)
 }
 
 // stoppedEarly returns the ErrIncomplete error of a restore that was cut

@@ -188,3 +188,60 @@ func TestRestoreServerMissingBlobFails(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreServerPurgedRepository rebuilds from a repository whose first
+// segments purge folded into a snapshot and whose grace period has passed:
+// restore server must refuse at once, write nothing, name the LSN the
+// history starts at and the way out, and that way out must work.
+func TestRestoreServerPurgedRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	top := t.TempDir()
+	dir := filepath.Join(top, "data")
+	repoDir := filepath.Join(top, "repo")
+	newServerWithRepo(t, bin, dir, repoDir)
+	var acked sync.Map
+	s := startServer(t, bin, dir)
+	deliverN(t, s.lmtp, "kept", 4, &acked)
+	waitShipped(t, bin, dir, 4)
+	s.stop(t)
+	if out := tm(t, bin, "backup", "purge", "--days", "1", "--data", dir); !strings.Contains(out, "snapshot") {
+		t.Fatalf("purge wrote no snapshot:\n%s", out)
+	}
+	// The grace period passes: the folded segments go.
+	segs, err := filepath.Glob(filepath.Join(repoDir, "log", "*.seg.zst"))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments: %v %v", segs, err)
+	}
+	for _, p := range segs {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = startServer(t, bin, dir)
+	deliverN(t, s.lmtp, "later", 2, &acked)
+	waitShipped(t, bin, dir, 6)
+	s.stop(t)
+
+	dir2 := filepath.Join(top, "data2")
+	stdout, stderr, code := tmExit(t, bin, "restore", "server", "--from", repoDir, "--data", dir2)
+	if code != exitIncomplete || !strings.Contains(stderr, "history starts at lsn ") || !strings.Contains(stderr, "restore external") {
+		t.Fatalf("restore server from a purged repository exited %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if names, _ := os.ReadDir(dir2); len(names) > 0 {
+		t.Fatalf("the refused restore wrote %d entries into %s", len(names), dir2)
+	}
+	tm(t, bin, "init", "--data", dir2)
+	tm(t, bin, "restore", "external", repoDir, "--data", dir2)
+	s = startServer(t, bin, dir2, "--no-backup")
+	box := mailbox(t, s.imap)
+	s.stop(t)
+	acked.Range(func(k, _ any) bool {
+		if _, ok := box[k.(string)]; !ok {
+			t.Errorf("imported server lacks %s", k)
+		}
+		return true
+	})
+}
