@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/internal/dovecottest"
 	"github.com/tidemark/tidemark/internal/testcorpus"
 )
@@ -195,11 +198,48 @@ func TestImportIMAPCLI(t *testing.T) {
 		srv.stop(t)
 		t.Fatalf("import on a running server: %v\n%s\n%s", err, out, srv.log)
 	}
+	// Let the backup catch up (it ships the in-process runs' records too).
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, err := exec.Command(bin, "backup", "status", "--json", "--data", data).Output()
+		var bs backup.Status
+		if err == nil && json.Unmarshal(out, &bs) == nil && bs.State == "running" && bs.LagRecords == 0 && bs.ShippedLSN > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			srv.stop(t)
+			t.Fatalf("backup did not catch up: %v\n%s\n%s", err, out, srv.log)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	srv.stop(t)
 	got = folderDigests(t, data)
 	for d, n := range want["INBOX"] {
 		if got["INBOX"][d] != n {
 			t.Fatalf("INBOX after the live import: message %s %d times, want %d", d, got["INBOX"][d], n)
+		}
+	}
+	// Every imported message is in the backup: the in-process runs' records
+	// were shipped when the server started, the live run's as it ran.
+	out, err = exec.Command(bin, "backup", "ls", "alice@example.org", "--json", "--data", data).Output()
+	if err != nil {
+		t.Fatalf("backup ls: %v\n%s", err, out)
+	}
+	var st struct{ Items []struct{ FolderPath string } }
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	inBackup := map[string]int{}
+	for _, it := range st.Items {
+		inBackup[it.FolderPath]++
+	}
+	for folder, w := range want {
+		n := 0
+		for _, c := range w {
+			n += c
+		}
+		if inBackup[folder] != n {
+			t.Fatalf("backup holds %d messages of %s, want %d", inBackup[folder], folder, n)
 		}
 	}
 	if secrets, _ := os.ReadDir(filepath.Join(data, importDir, "secrets")); len(secrets) != 0 {
