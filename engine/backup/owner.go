@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/redolog"
 )
 
 // A repository belongs to one server history: the owner record
@@ -351,11 +352,22 @@ func (r *Repository) continues(ctx context.Context, hist History) (ok bool, end 
 	}
 	defer rd.Close()
 	var first, last uint64
-	found := false
+	found, lastInGap := false, false
 	for last < end {
 		rec, err := rd.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if ge, ok := errors.AsType[*redolog.GapError](err); ok {
+			// Records lost in a recorded gap (redolog repair --accept-gap):
+			// the log gave out those LSNs, so it still reaches past them,
+			// but they cannot be compared.
+			if first == 0 {
+				first = ge.Gap.From
+			}
+			last = ge.Gap.To
+			lastInGap = lastInGap || newest != nil && h.Last >= ge.Gap.From && h.Last <= ge.Gap.To
+			continue
 		}
 		if err != nil {
 			return false, end, "", fmt.Errorf("read redo log: %w", err)
@@ -379,6 +391,8 @@ func (r *Repository) continues(ctx context.Context, hist History) (ok bool, end 
 		return true, end, "", nil
 	case first > h.Last:
 		return true, end, fmt.Sprintf("the redo log no longer holds lsn %d", h.Last), nil
+	case !found && lastInGap:
+		return true, end, fmt.Sprintf("lsn %d is in a recorded gap of the redo log: not compared", h.Last), nil
 	case !found && from == h.First && first <= from:
 		return false, end, fmt.Sprintf("the repository's records %d-%d were not written by this server (no record of its time %s)",
 			h.First, h.Last, nsTime(h.LastTime).Format(time.RFC3339Nano)), nil
