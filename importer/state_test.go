@@ -2,6 +2,8 @@ package importer
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,4 +77,38 @@ func TestStaleStateNoDuplicates(t *testing.T) {
 	if !bytes.Contains(early, []byte(`"names"`)) {
 		t.Fatalf("state %s holds no maildir names", early)
 	}
+}
+
+// TestStopMidImport: an import whose context ends in the middle (an
+// operation stopped by the administrator, Ctrl-C) returns ErrStopped with
+// a partial report, and the rerun brings the rest, nothing twice.
+func TestStopMidImport(t *testing.T) {
+	r := newRig(t)
+	root := filepath.Join(t.TempDir(), "Maildir")
+	var msgs [][]byte
+	for i := 0; i < 300; i++ {
+		msgs = append(msgs, fmt.Appendf(nil, "Subject: %d\n\n%s\n", i, bytes.Repeat([]byte("s"), i)))
+	}
+	exp := writeMaildir(t, root, msgs, time.Date(2019, 5, 1, 0, 0, 0, 0, time.UTC))
+	ctx, cancel := context.WithCancel(t.Context())
+	o := r.options()
+	o.BatchMessages = 7
+	o.ProgressEvery = time.Nanosecond
+	o.Progress = ProgressFunc(func(s Status) {
+		if s.Imported >= 100 {
+			cancel()
+		}
+	})
+	rep, err := Run(ctx, r.eng, &Maildir{Dir: root}, o)
+	if !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) || rep.Stopped == "" {
+		t.Fatalf("stopped import: %v (stopped %q), want ErrStopped from the cancelled context", err, rep.Stopped)
+	}
+	if rep.Imported < 100 || rep.Imported >= 300 {
+		t.Fatalf("stopped import: %d imported", rep.Imported)
+	}
+	rep2 := mustRun(t, r, &Maildir{Dir: root})
+	if rep.Imported+rep2.Imported != 300 {
+		t.Fatalf("rerun: %d imported after %d, want 300 in all\n%s", rep2.Imported, rep.Imported, rep2)
+	}
+	checkFolder(t, r, "INBOX", exp)
 }
