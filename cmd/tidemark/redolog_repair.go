@@ -110,6 +110,9 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 			var repo *backup.Repository
 			octx, cancel := context.WithTimeout(ctx, repairReadTimeout)
 			repo, err = backup.OpenRepository(octx, vol)
+			if err == nil {
+				err = repairTrusts(octx, o.dataDir, repo)
+			}
 			cancel()
 			if err == nil {
 				ro.Backup = repairBackup{repo}
@@ -173,4 +176,30 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 	}
 	fmt.Fprintf(w, "the data directory opens: start it with tidemark serve --data %s\n", o.dataDir)
 	return nil
+}
+
+// repairTrusts refuses a repository owned by another server: its records
+// are another history's, and writing them into this log would invent mail.
+// A repository without an owner record (made before ownership existed) is
+// read as this server's.
+func repairTrusts(ctx context.Context, dataDir string, repo *backup.Repository) error {
+	owner, has, err := repo.Owner(ctx)
+	if err != nil || !has {
+		return err
+	}
+	id, err := readIdentity(dataDir)
+	if err != nil {
+		return err
+	}
+	if owner.Server != id.Server || id.Repository != repo.ID() {
+		return fmt.Errorf("it belongs to another server history (owner %s; this data directory is server %s), so its records are not this log's", owner, orUnknown(id.Server))
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "without an identity"
+	}
+	return s
 }

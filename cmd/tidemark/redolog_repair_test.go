@@ -277,3 +277,44 @@ func TestRedologRepairUnreadableRepository(t *testing.T) {
 		t.Fatalf("the lost record's domain is gone from the mailbox:\n%s", out)
 	}
 }
+
+// TestRedologRepairRefusesForeignRepository: a repository owned by another
+// server history holds records that are not this log's; repair must not
+// write them back, even when their LSNs fit the hole.
+func TestRedologRepairRefusesForeignRepository(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	tm(t, bin, "init", "--data", dir)
+	tm(t, bin, "domain", "create", "example.org", "--data", dir)
+	tm(t, bin, "account", "create", "alice@example.org", "--password", "pw", "--data", dir)
+	var acked sync.Map
+	s := startServer(t, bin, dir)
+	deliverN(t, s.lmtp, "f", 5, &acked)
+	waitShipped(t, bin, dir, 5)
+	s.stop(t)
+	damageLastRedoRecord(t, dir)
+
+	// The data directory now claims to be another server, as a copy of
+	// another machine's directory would.
+	idPath := filepath.Join(dir, identityFile)
+	raw, err := os.ReadFile(idPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := readIdentity(dir)
+	if err != nil || id.Server == "" {
+		t.Fatalf("identity: %+v %v", id, err)
+	}
+	raw = []byte(strings.Replace(string(raw), id.Server, strings.Repeat("0", len(id.Server)), 1))
+	if err := os.WriteFile(idPath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "redolog", "repair", "--data", dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "belongs to another server history") || !strings.Contains(string(out), "Nothing was changed") {
+		t.Fatalf("repair from another server's repository: %v\n%s", err, out)
+	}
+}
