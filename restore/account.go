@@ -35,7 +35,7 @@ func (r *Restorer) Account(ctx context.Context, src uint64, t time.Time, into st
 		return Report{}, fmt.Errorf("restore account %d: %w", src, err)
 	}
 	rep := Report{Mode: "account", At: t}
-	ar, err := r.intoNew(ctx, st, into, o)
+	ar, err := r.intoNew(ctx, st, t, into, o)
 	if err != nil {
 		return rep, err
 	}
@@ -64,7 +64,7 @@ func (r *Restorer) DeletedAccount(ctx context.Context, old uint64, into string, 
 		return Report{}, fmt.Errorf("restore deleted account %d as of %s: %w", old, at.Format(time.RFC3339Nano), err)
 	}
 	rep := Report{Mode: "deleted-account", At: at}
-	ar, err := r.intoNew(ctx, st, into, o)
+	ar, err := r.intoNew(ctx, st, at, into, o)
 	if err != nil {
 		return rep, err
 	}
@@ -72,15 +72,29 @@ func (r *Restorer) DeletedAccount(ctx context.Context, old uint64, into string, 
 	return rep, nil
 }
 
+// AttrRestoredFrom is the account attribute a restore into a new account
+// sets: "<source account id>@<time restored, RFC 3339>". A second run of
+// the same restore (after an interruption) finds it and fills the account
+// it created instead of failing, adding only the items not there yet.
+const AttrRestoredFrom = "restored-from"
+
 // intoNew creates the account into from st's provisioning and fills it.
-func (r *Restorer) intoNew(ctx context.Context, st backup.AccountState, into string, o AccountOptions) (AccountReport, error) {
+// When into exists and was created by the same restore (AttrRestoredFrom),
+// it is filled with what it still lacks.
+func (r *Restorer) intoNew(ctx context.Context, st backup.AccountState, at time.Time, into string, o AccountOptions) (AccountReport, error) {
 	src := st.Version.Account
 	ar := AccountReport{Source: src.ID, SourceAddress: src.Address, TargetAddress: into}
+	tag := fmt.Sprintf("%d@%s", src.ID, at.UTC().Format(time.RFC3339Nano))
+	attrs := make(map[string]string, len(src.Attrs)+1)
+	for k, v := range src.Attrs {
+		attrs[k] = v
+	}
+	attrs[AttrRestoredFrom] = tag
 	spec := engine.AccountSpec{
 		Address:      into,
 		PasswordHash: src.PasswordHash,
 		HideInGAL:    o.HideInGAL,
-		Attrs:        src.Attrs,
+		Attrs:        attrs,
 	}
 	if src.Quota > 0 {
 		q := src.Quota
@@ -90,11 +104,18 @@ func (r *Restorer) intoNew(ctx context.Context, st backup.AccountState, into str
 		spec.COS = src.COS
 	}
 	acct, err := r.eng.CreateAccount(ctx, spec)
+	resume := false
+	if errors.Is(err, engine.ErrExists) {
+		if prev, lerr := r.eng.LookupAccount(ctx, into); lerr == nil && prev.Attrs[AttrRestoredFrom] == tag {
+			acct, err, resume = prev, nil, true
+			ar.Note = joinNote(ar.Note, "resumed: the account an earlier run of this restore created is filled with what it lacked")
+		}
+	}
 	if err != nil {
 		return ar, fmt.Errorf("create account %s: %w", into, err)
 	}
 	ar.Target, ar.TargetAddress = acct.ID, acct.Address
-	if err := r.materialize(ctx, acct.ID, st, &ar); err != nil {
+	if err := r.materialize(ctx, acct.ID, st, &ar, resume); err != nil {
 		return ar, err
 	}
 	return ar, nil
@@ -115,8 +136,9 @@ func (r *Restorer) hasCOS(ctx context.Context, name string) bool {
 
 // materialize gives a fresh account (holding only the folders every
 // account starts with) st's folders and items, and removes the starting
-// folders st did not have.
-func (r *Restorer) materialize(ctx context.Context, acct uint64, st backup.AccountState, ar *AccountReport) error {
+// folders st did not have. With resume, items the account already holds
+// (an interrupted run's) are skipped.
+func (r *Restorer) materialize(ctx context.Context, acct uint64, st backup.AccountState, ar *AccountReport, resume bool) error {
 	ids, err := r.ensureFolders(ctx, acct, st.Folders, ar, true)
 	if err != nil {
 		return err
@@ -133,6 +155,11 @@ func (r *Restorer) materialize(ctx context.Context, acct uint64, st backup.Accou
 		return id, ok
 	}, inbox.ID)
 	t := newTally(ar, len(st.Items), r.opts)
+	if resume {
+		if err := r.skipPresent(ctx, acct, bs, t); err != nil {
+			return err
+		}
+	}
 	r.fill(ctx, acct, bs, t)
 	t.finish()
 	return nil

@@ -322,10 +322,21 @@ func (r *Restorer) externalFill(ctx context.Context, x *external) error {
 		return id, ok
 	}, inbox.ID)
 	t := newTally(&x.rep, len(st.Items), r.opts)
+	if err := r.skipPresent(ctx, x.target, bs, t); err != nil {
+		return fmt.Errorf("external restore: %s: %w", x.src.Account.Address, err)
+	}
+	r.fill(ctx, x.target, bs, t)
+	t.finish()
+	return ctx.Err()
+}
+
+// skipPresent drops from bs the items the target folders already hold
+// (same digest and internal date, counted), counting them as skipped.
+func (r *Restorer) skipPresent(ctx context.Context, acct uint64, bs []batch, t *tally) error {
 	for i := range bs {
-		present, err := r.presentItems(ctx, x.target, bs[i].folder)
+		present, err := r.presentItems(ctx, acct, bs[i].folder)
 		if err != nil {
-			return fmt.Errorf("external restore: %s: %w", x.src.Account.Address, err)
+			return err
 		}
 		keep := bs[i].items[:0:0]
 		for _, it := range bs[i].items {
@@ -339,9 +350,7 @@ func (r *Restorer) externalFill(ctx context.Context, x *external) error {
 		}
 		bs[i].items = keep
 	}
-	r.fill(ctx, x.target, bs, t)
-	t.finish()
-	return ctx.Err()
+	return nil
 }
 
 // itemKey recognises an item already imported.
