@@ -31,6 +31,14 @@ func newRecentTracker() *recentTracker {
 	return &recentTracker{mark: make(map[recentKey]uint32), seen: make(map[uint64]bool)}
 }
 
+// started reports whether the account's marks are set, so a login lists
+// the folders only the first time.
+func (r *recentTracker) started(acct uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[acct]
+}
+
 // start sets the marks of an account's folders at its first login.
 func (r *recentTracker) start(acct uint64, folders []engine.Folder) {
 	r.mu.Lock()

@@ -143,8 +143,10 @@ func (s *session) Login(username, password string) error {
 		return errTooManyConns
 	}
 	s.acct, s.address, s.authed = acct.ID, acct.Address, true
-	if folders, err := s.srv.b.ListFolders(s.ctx, acct.ID); err == nil {
-		s.srv.recent.start(acct.ID, folders)
+	if !s.srv.recent.started(acct.ID) {
+		if folders, err := s.srv.b.ListFolders(s.ctx, acct.ID); err == nil {
+			s.srv.recent.start(acct.ID, folders)
+		}
 	}
 	ch, cancel := s.srv.b.Watch(acct.ID)
 	s.cancelWatch = cancel
