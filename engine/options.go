@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/internal/vfsutil"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tidemark/tidemark/hsm"
@@ -109,6 +111,7 @@ func (o *Options) withDefaults() Options {
 	if c.FS == nil {
 		c.FS = vfs.Default
 	}
+	c.FS = vfsutil.Private(c.FS)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

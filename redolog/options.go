@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/internal/vfsutil"
 )
 
 // SyncPolicy says when a batch of appends is made durable.
@@ -57,6 +59,7 @@ func (o *Options) withDefaults() Options {
 	if c.FS == nil {
 		c.FS = vfs.Default
 	}
+	c.FS = vfsutil.Private(c.FS)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

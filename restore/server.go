@@ -228,6 +228,7 @@ func serverDefaults(o *ServerOptions) ServerOptions {
 	if c.FS == nil {
 		c.FS = vfs.Default
 	}
+	c.FS = vfsutil.Private(c.FS)
 	if c.At.IsZero() {
 		c.At = Latest
 	}

@@ -83,5 +83,5 @@ func writeSelfSigned(dataDir string, cfg config) error {
 	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(certPath, certPEM, 0o644)
+	return os.WriteFile(certPath, certPEM, 0o600)
 }

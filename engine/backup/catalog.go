@@ -10,6 +10,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/tidemark/tidemark/internal/vfsutil"
 )
 
 // Catalog is the local index of every version the repository holds. Reads
@@ -40,6 +42,7 @@ func OpenCatalog(dir string, opts *CatalogOptions) (*Catalog, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
+	o.FS = vfsutil.Private(o.FS)
 	db, err := pebble.Open(dir, &pebble.Options{FS: o.FS, ReadOnly: o.ReadOnly, Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", dir, err)

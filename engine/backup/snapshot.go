@@ -11,6 +11,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/internal/vfsutil"
+
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -164,6 +166,7 @@ func rebuildTo(ctx context.Context, r *Repository, dir string, fs vfs.FS, to uin
 	if fs == nil {
 		fs = vfs.Default
 	}
+	fs = vfsutil.Private(fs)
 	if names, err := fs.List(dir); err == nil && len(names) > 0 {
 		return nil, fmt.Errorf("rebuild catalog: %s is not empty", dir)
 	}

@@ -41,6 +41,7 @@ func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 	if opts != nil {
 		o = *opts
 	}
+	fs = vfsutil.Private(fs)
 	dir = filepath.Clean(dir)
 	if err := vfsutil.MkdirAll(fs, dir); err != nil {
 		return nil, fmt.Errorf("localvol: open %s: %w", dir, err)

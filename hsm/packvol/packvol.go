@@ -12,6 +12,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/internal/vfsutil"
+
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 )
@@ -128,6 +130,7 @@ var (
 // opts may be nil. Close writes the checkpoint and releases the files.
 func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 	o := opts.withDefaults()
+	fs = vfsutil.Private(fs)
 	dir = filepath.Clean(dir)
 	v := &Volume{
 		fs:         fs,

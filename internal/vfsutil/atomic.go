@@ -23,7 +23,8 @@ func TempName(path string) string {
 	return path + "." + strconv.FormatUint(tempSeq.Add(1), 36) + TempSuffix
 }
 
-// WriteFile writes data to path durably and atomically.
+// WriteFile writes data to path durably and atomically. The file is private
+// (FileMode) whatever the umask.
 func WriteFile(fs vfs.FS, path string, data []byte) error {
 	return WriteFrom(fs, path, func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -38,6 +39,10 @@ func WriteFrom(fs vfs.FS, path string, fill func(io.Writer) error) (err error) {
 	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	if err := chmodPrivate(f, tmp); err != nil {
+		_ = fs.Remove(tmp)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -75,8 +80,8 @@ func SyncDir(fs vfs.FS, dir string) error {
 	return d.Close()
 }
 
-// MkdirAll creates dir and any missing parents, fsyncing each parent whose
-// entries changed, so the new directory survives a crash.
+// MkdirAll creates dir and any missing parents (DirMode), fsyncing each
+// parent whose entries changed, so the new directory survives a crash.
 func MkdirAll(fs vfs.FS, dir string) error {
 	dir = filepath.Clean(dir)
 	if _, err := fs.Stat(dir); err == nil {
@@ -88,7 +93,7 @@ func MkdirAll(fs vfs.FS, dir string) error {
 			return err
 		}
 	}
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
+	if err := fs.MkdirAll(dir, DirMode); err != nil {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
 	if parent != dir {

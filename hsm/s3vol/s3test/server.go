@@ -88,7 +88,7 @@ func StartServer(t testing.TB) *Server {
 	dir := t.TempDir()
 	s := &Server{t: t, bin: bin, root: filepath.Join(dir, "data"), meta: filepath.Join(dir, "meta")}
 	for _, d := range []string{s.root, s.meta} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
