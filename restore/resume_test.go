@@ -5,7 +5,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -84,4 +86,67 @@ func byKey(m mailbox) mailbox {
 		out[p] = c
 	}
 	return out
+}
+
+// An undelete into a named folder run again after an interruption adds
+// only what the folder lacks.
+func TestUndeleteIntoResumes(t *testing.T) {
+	r, h := newHistory(t, 42, 120, false)
+	rs := r.restorer()
+	const root = "Restored 2026-12-03 03:40:00"
+	// The window ends before the expunges below, which stand for an
+	// interruption and must not count as deletions to bring back.
+	to := h.snaps[len(h.snaps)-1].at
+	r.clk.Advance(time.Second)
+	rep, err := rs.UndeleteInto(ctx, h.acct, Earliest, to, root)
+	if err != nil || rep.Restored == 0 {
+		t.Fatalf("first run: %v\n%s", err, rep)
+	}
+	full := rep.Restored
+	var under []uint64 // the restored folders
+	folders, err := r.eng.ListFolders(ctx, h.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := 0
+	for _, f := range folders {
+		if f.Path != root && !strings.HasPrefix(f.Path, root+"/") {
+			continue
+		}
+		under = append(under, f.ID)
+		items, err := r.eng.ListItems(ctx, h.acct, f.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []uint64
+		for i, it := range items {
+			if i%3 == 0 {
+				ids = append(ids, it.ID)
+			}
+		}
+		if len(ids) > 0 {
+			if _, err := r.eng.Expunge(ctx, h.acct, f.ID, ids); err != nil {
+				t.Fatal(err)
+			}
+			dropped += len(ids)
+		}
+	}
+	if dropped == 0 {
+		t.Fatal("nothing to resume")
+	}
+	rep, err = rs.UndeleteInto(ctx, h.acct, Earliest, to, root)
+	if err != nil || rep.Restored != dropped || rep.Skipped != full-dropped {
+		t.Fatalf("rerun: %d restored, %d skipped, want %d and %d: %v\n%s", rep.Restored, rep.Skipped, dropped, full-dropped, err, rep)
+	}
+	total := 0
+	for _, id := range under {
+		items, err := r.eng.ListItems(ctx, h.acct, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(items)
+	}
+	if total != full {
+		t.Fatalf("%d items under %s after the rerun, want %d", total, root, full)
+	}
 }

@@ -20,6 +20,14 @@ const RestoredPrefix = "Restored "
 // path, with \Deleted removed. Live items are not touched. acct must be live
 // in the engine.
 func (r *Restorer) Undelete(ctx context.Context, acct uint64, from, to time.Time) (Report, error) {
+	return r.UndeleteInto(ctx, acct, from, to, "")
+}
+
+// UndeleteInto is Undelete into the folder root, chosen by the caller
+// ("" picks a free "Restored <date>"). When root exists (a run of the same
+// undelete was interrupted), only the items it does not hold yet are
+// added: running it again brings nothing twice.
+func (r *Restorer) UndeleteInto(ctx context.Context, acct uint64, from, to time.Time, root string) (Report, error) {
 	a, err := r.eng.GetAccount(ctx, acct)
 	if err != nil {
 		return Report{}, fmt.Errorf("undelete: account %d: %w", acct, err)
@@ -38,9 +46,12 @@ func (r *Restorer) Undelete(ctx context.Context, acct uint64, from, to time.Time
 		rep.add(ar)
 		return rep, nil
 	}
-	root, err := r.freeFolderName(ctx, acct, RestoredPrefix+r.opts.Now().In(r.opts.Location).Format("2006-01-02 15:04:05"))
-	if err != nil {
-		return rep, err
+	resume := root != ""
+	if !resume {
+		root, err = r.freeFolderName(ctx, acct, RestoredPrefix+r.opts.Now().In(r.opts.Location).Format("2006-01-02 15:04:05"))
+		if err != nil {
+			return rep, err
+		}
 	}
 	sort.SliceStable(dels, func(i, j int) bool {
 		if dels[i].FolderPath != dels[j].FolderPath {
@@ -85,6 +96,11 @@ func (r *Restorer) Undelete(ctx context.Context, acct uint64, from, to time.Time
 		bs[i].drop = []string{`\Deleted`}
 	}
 	t := newTally(&ar, len(dels), r.opts)
+	if resume {
+		if err := r.skipPresent(ctx, acct, bs, t); err != nil {
+			return rep, fmt.Errorf("undelete: %w", err)
+		}
+	}
 	r.fill(ctx, acct, bs, t)
 	t.finish()
 	ar.Note = "into " + root

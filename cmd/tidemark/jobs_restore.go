@@ -82,6 +82,9 @@ type restoreUndeleteParams struct {
 	Account string `json:"account"`
 	From    string `json:"from,omitempty"`
 	To      string `json:"to,omitempty"`
+	// Folder is the "Restored <date>" folder, named at submission so a
+	// resubmitted undelete fills the same one ("": named when it runs).
+	Folder string `json:"folder,omitempty"`
 }
 
 type restoreItemParams struct {
@@ -225,7 +228,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := d.restorer(cat, repo, p).Undelete(ctx, acct, from, to)
+		rep, err := d.restorer(cat, repo, p).UndeleteInto(ctx, acct, from, to, a.Folder)
 		return d.restoreResult(ctx, rep, err)
 	})
 	m.Register(kindRestoreItem, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {

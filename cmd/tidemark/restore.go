@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -129,7 +130,8 @@ func newRestoreUndeleteCommand() *cobra.Command {
 			if t2.Before(t1) {
 				return usagef("--to is before --from")
 			}
-			return c.submit(cmd, kindRestoreUndelete, restoreUndeleteParams{Account: args[0], From: opTimeString(t1), To: opTimeString(t2)})
+			return c.submit(cmd, kindRestoreUndelete, restoreUndeleteParams{Account: args[0], From: opTimeString(t1), To: opTimeString(t2),
+				Folder: restore.RestoredPrefix + time.Now().Format("2006-01-02 15:04:05")})
 		},
 	}
 	c.bindOp(cmd)
