@@ -11,6 +11,7 @@ import (
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 // Earliest and Latest stand for the CLI's "first" and "last": every time a
@@ -53,7 +54,7 @@ func (r *Restorer) fill(ctx context.Context, acct uint64, batches []batch, t *ta
 // blobReason words a repository read failure for the report.
 func blobReason(err error) string {
 	switch {
-	case errors.Is(err, backup.ErrCorrupt):
+	case corrupt.Is(err):
 		return "blob corrupt in repository: " + err.Error()
 	case hsm.IsNotFound(err):
 		return "blob missing from repository: " + err.Error()

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/internal/corrupt"
 )
 
 // blobIndex is a Repository's map of where each blob is stored: loose
@@ -200,7 +200,9 @@ func (r *Repository) refreshBlobs(ctx context.Context) error {
 	return nil
 }
 
-func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }
+// isCorrupt reports damaged data, whichever layer found it (this package,
+// the decrypting volume of an encrypted repository, dedup).
+func isCorrupt(err error) bool { return corrupt.Is(err) }
 
 // readPackIndex reads a pack's trailer and index (one ranged read of the
 // tail when the index is under 64 KiB, two otherwise).

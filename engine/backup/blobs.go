@@ -92,7 +92,7 @@ func (r *Repository) readLoose(ctx context.Context, d dedup.Digest) ([]byte, err
 	switch {
 	case errors.Is(err, ErrNoDictionary):
 		return nil, fmt.Errorf("read blob %s: %w", d, err)
-	case err != nil && !errors.Is(err, dedup.ErrCorrupt) && !errors.Is(err, dedup.ErrUnknownCodec) && !errors.Is(err, ErrCorrupt):
+	case err != nil && !errors.Is(err, dedup.ErrCorrupt) && !errors.Is(err, dedup.ErrUnknownCodec) && !isCorrupt(err):
 		return nil, fmt.Errorf("read blob %s: %w", d, err) // reading the dictionary failed
 	case err != nil:
 		return nil, fmt.Errorf("read blob %s: %w: %v", d, ErrCorrupt, err)

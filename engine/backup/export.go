@@ -77,8 +77,8 @@ func NewExportWriter(ctx context.Context, vol hsm.Volume, now time.Time) (*Expor
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	m := Manifest{Format: FormatVersion, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
-	repo := &Repository{vol: vol, manifest: m}
+	m := Manifest{Format: formatPlain, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
+	repo := &Repository{vol: vol, raw: vol, manifest: m}
 	return &ExportWriter{repo: repo, pack: newPackWriter(repo, nil), blobs: map[dedup.Digest]bool{}, next: 1,
 		SegmentBytes: DefaultExportSegmentBytes}, nil
 }

@@ -38,6 +38,10 @@ func (c *clock) Add(d time.Duration) time.Time {
 	return c.t
 }
 
+// harnessOpen, when set, is how harnesses create and open their
+// repository (a password makes it encrypted).
+var harnessOpen *backup.OpenOptions
+
 // harness is an engine with a scanner shipping to a repository.
 type harness struct {
 	t       *testing.T
@@ -96,7 +100,7 @@ func newHarnessOpts(t *testing.T, wrap func(hsm.Volume) hsm.Volume, edit func(*e
 func (h *harness) start() {
 	t := h.t
 	ctx := context.Background()
-	repo, err := backup.InitRepository(ctx, h.vol, h.clk.Now())
+	repo, err := backup.InitRepositoryWith(ctx, h.vol, h.clk.Now(), harnessOpen)
 	if err != nil {
 		t.Fatal(err)
 	}

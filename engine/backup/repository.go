@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -16,15 +17,22 @@ import (
 	"github.com/tidemark/tidemark/redolog"
 )
 
-// FormatVersion is the repository format a new repository gets: 2 stores
-// small blobs in packs (packs/), 1 stored every blob as a loose object
-// (blobs/). This package reads both and keeps writing a format 1
-// repository in format 1, so older binaries can still read it.
-const FormatVersion = 2
+// FormatVersion is the newest repository format: 3 is format 2 with every
+// object but the manifest and the key objects encrypted (encryption.go),
+// 2 stores small blobs in packs (packs/), 1 stored every blob as a loose
+// object (blobs/). This package reads all three and keeps writing a format
+// 1 repository in format 1, so older binaries can still read it; an older
+// binary refuses format 3 rather than read ciphertext.
+const FormatVersion = formatEncrypted
 
-// newFormat is the format InitRepository gives a new repository (a
-// variable for tests of format 1).
-var newFormat = FormatVersion
+const (
+	formatPlain     = 2
+	formatEncrypted = 3
+)
+
+// newFormat is the format InitRepository gives a new unencrypted
+// repository (a variable for tests of format 1).
+var newFormat = formatPlain
 
 // Manifest is the content of tidemark-backup.json.
 type Manifest struct {
@@ -32,20 +40,25 @@ type Manifest struct {
 	ID      string    `json:"id"`
 	Created time.Time `json:"created"`
 	Digest  string    `json:"digest"` // blob digest algorithm, "sha256"
+	// Encryption is set in a format 3 (encrypted) repository only.
+	Encryption *Encryption `json:"encryption,omitempty"`
 }
 
 // Repository is a backup repository on a volume. It holds no state beyond
 // the manifest and a cache of its (immutable) dictionaries, so several may
 // be open on one volume; it is safe for concurrent use.
 type Repository struct {
-	vol      hsm.Volume
+	vol      hsm.Volume // raw when not encrypted, else the decrypting volume over raw
+	raw      hsm.Volume
+	master   []byte // encrypted repositories: the master key
+	keyID    string // the key object that opened it
 	manifest Manifest
 	dicts    dictSet
 	blobs    blobIndex
 	writes   atomic.Uint64 // objects put or deleted through putObject and deleteObject
 }
 
-// packed reports whether new small blobs go into packs (format 2).
+// packed reports whether new small blobs go into packs (format 2 and 3).
 func (r *Repository) packed() bool { return r.manifest.Format >= 2 }
 
 // InitRepository creates the manifest on vol if it has none and opens the
@@ -67,28 +80,48 @@ func InitRepository(ctx context.Context, vol hsm.Volume, now time.Time) (*Reposi
 	if err := hsm.PutBytes(ctx, vol, manifestName, append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)
 	}
-	return &Repository{vol: vol, manifest: m}, nil
+	return &Repository{vol: vol, raw: vol, manifest: m}, nil
 }
 
-// OpenRepository opens an existing repository; a volume without a manifest
-// fails with ErrNotRepository.
+// OpenRepository opens an existing unencrypted repository; a volume
+// without a manifest fails with ErrNotRepository, an encrypted repository
+// with ErrLocked (use OpenRepositoryWith).
 func OpenRepository(ctx context.Context, vol hsm.Volume) (*Repository, error) {
-	b, err := hsm.ReadAll(ctx, vol, manifestName)
+	return OpenRepositoryWith(ctx, vol, nil)
+}
+
+// readManifest reads and checks tidemark-backup.json.
+func readManifest(ctx context.Context, vol hsm.Volume) (Manifest, error) {
+	rc, err := vol.GetRange(ctx, manifestName, 0, maxManifest+1)
 	if hsm.IsNotFound(err) {
-		return nil, fmt.Errorf("open repository: %w", ErrNotRepository)
+		return Manifest{}, fmt.Errorf("open repository: %w", ErrNotRepository)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open repository: %w", err)
+		return Manifest{}, fmt.Errorf("open repository: %w", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("open repository: %w", err)
+	}
+	if len(b) > maxManifest {
+		return Manifest{}, fmt.Errorf("open repository: %s: %w: larger than %d bytes", manifestName, ErrCorrupt, maxManifest)
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("open repository: %s: %w: %v", manifestName, ErrCorrupt, err)
+		return Manifest{}, fmt.Errorf("open repository: %s: %w: %v", manifestName, ErrCorrupt, err)
 	}
 	if m.Format > FormatVersion || m.Format < 1 {
-		return nil, fmt.Errorf("open repository: %w: format %d", ErrFormat, m.Format)
+		return Manifest{}, fmt.Errorf("open repository: %w: format %d", ErrFormat, m.Format)
 	}
-	return &Repository{vol: vol, manifest: m}, nil
+	if (m.Format == formatEncrypted) != (m.Encryption != nil) {
+		return Manifest{}, fmt.Errorf("open repository: %s: %w: format %d with encryption %v", manifestName, ErrCorrupt, m.Format, m.Encryption != nil)
+	}
+	return m, nil
 }
+
+// maxManifest bounds what is read of tidemark-backup.json.
+const maxManifest = 64 << 10
 
 // Manifest returns the repository's manifest.
 func (r *Repository) Manifest() Manifest { return r.manifest }

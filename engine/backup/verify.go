@@ -89,7 +89,15 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 	referenced := map[[32]byte]bool{} // referenced by stored records
 	for _, o := range objects {
 		switch {
-		case o.Name == manifestName || o.Name == ownerName || strings.HasPrefix(o.Name, quarantinePrefix):
+		case o.Name == manifestName || strings.HasPrefix(o.Name, quarantinePrefix) ||
+			(r.Encrypted() && strings.HasPrefix(o.Name, keyPrefix)):
+		case o.Name == ownerName:
+			if _, _, err := r.Owner(ctx); err != nil {
+				if !isCorrupt(err) {
+					return rep, err
+				}
+				report(ProblemCorrupt, o.Name, err.Error())
+			}
 		case strings.HasPrefix(o.Name, packPrefix):
 			if !isPackName(o.Name) {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "not a pack name"))
@@ -130,7 +138,7 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			}
 			_, recs, err := r.readRecords(ctx, o.Name)
 			if err != nil {
-				if errors.Is(err, ErrCorrupt) {
+				if isCorrupt(err) {
 					p := report(ProblemCorrupt, o.Name, err.Error())
 					p.Fixed = opts.Fix && quarantine(ctx, r, o.Name) == nil
 					continue
@@ -152,7 +160,7 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			}
 			rep.Dicts++
 			if _, err := r.readDict(ctx, id); err != nil {
-				if !errors.Is(err, ErrCorrupt) {
+				if !isCorrupt(err) {
 					return rep, err
 				}
 				report(ProblemCorrupt, o.Name, err.Error())
@@ -160,7 +168,7 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 		case strings.HasPrefix(o.Name, snapPrefix):
 			rep.Snapshots++
 			if _, err := r.readSnapshot(ctx, o.Name); err != nil {
-				if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrFormat) {
+				if isCorrupt(err) || errors.Is(err, ErrFormat) {
 					p := report(ProblemCorrupt, o.Name, err.Error())
 					p.Fixed = opts.Fix && quarantine(ctx, r, o.Name) == nil
 					continue
@@ -219,7 +227,7 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 					report(ProblemMissingDict, name, err.Error())
 					continue
 				}
-				if !errors.Is(err, ErrCorrupt) {
+				if !isCorrupt(err) {
 					return rep, err
 				}
 				p = report(ProblemCorrupt, name, err.Error())
@@ -388,7 +396,7 @@ func refetch(ctx context.Context, r *Repository, src BlobSource, d dedup.Digest)
 func compareRebuild(ctx context.Context, r *Repository, c *Catalog, report func(kind, obj, detail string) *Problem) error {
 	fresh, err := Rebuild(ctx, r, "verify-catalog", vfs.NewMem())
 	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
+		if isCorrupt(err) {
 			report(ProblemCatalog, "", "cannot rebuild the catalog: "+err.Error())
 			return nil
 		}
