@@ -47,6 +47,11 @@ type ServerOptions struct {
 	Primary hsm.Volume
 	// PrimaryName names the primary volume. Default "primary".
 	PrimaryName string
+	// CheckConfig, when set, vets the configuration snapshot (tidemark.toml
+	// as read back from the repository, which is untrusted) before it is
+	// written: it returns the file to write, or an error that refuses the
+	// restore before anything is written. Unset: written as stored.
+	CheckConfig func(toml []byte) ([]byte, error)
 	// CompressThreshold is the primary volume's zstd threshold (see
 	// dedup.Encode). Default -1: off, as the engine's default.
 	CompressThreshold int
@@ -120,12 +125,21 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 	if err := checkHistoryStart(ctx, repo); err != nil {
 		return rep, err
 	}
+	var cfgTOML []byte
+	if cfg, _, err := repo.ConfigAt(ctx, opts.At); err == nil && len(cfg.TOML) > 0 {
+		cfgTOML = cfg.TOML
+		if opts.CheckConfig != nil {
+			if cfgTOML, err = opts.CheckConfig(cfg.TOML); err != nil {
+				return rep, fmt.Errorf("restore server: configuration snapshot refused, nothing written: %w", err)
+			}
+		}
+	}
 	if err := vfsutil.MkdirAll(opts.FS, dataDir); err != nil {
 		return rep, fmt.Errorf("restore server: %w", err)
 	}
 	atNs := opts.At.UnixNano()
-	if cfg, _, err := repo.ConfigAt(ctx, opts.At); err == nil && len(cfg.TOML) > 0 {
-		if err := vfsutil.WriteFile(opts.FS, opts.FS.PathJoin(dataDir, "tidemark.toml"), cfg.TOML); err != nil {
+	if cfgTOML != nil {
+		if err := vfsutil.WriteFile(opts.FS, opts.FS.PathJoin(dataDir, "tidemark.toml"), cfgTOML); err != nil {
 			return rep, fmt.Errorf("restore server: write config: %w", err)
 		}
 		rep.Config = true

@@ -19,8 +19,9 @@ password hashes and aliases, folders) and items as they were at --at, each
 blob stored once, compressed. It is a snapshot, not a copy of the history:
 restoring from it gives that one point in time.
 
-DEST is a directory or s3://bucket/prefix (with --s3-* flags, or
-TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY) and must be empty: an
+DEST is a directory or s3://bucket/prefix (with --s3-* flags and
+TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY or TIDEMARK_S3_SECRET_KEY_FILE)
+and must be empty: an
 export never writes into an existing repository. Read it with
 "tidemark restore server --from DEST" (a new server holding just those
 accounts) or "tidemark restore external DEST" (import into a server).
@@ -44,7 +45,9 @@ func newBackupExportCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			envS3(&s3)
+			if err := envS3(cmd, &s3); err != nil {
+				return err
+			}
 			return runBackupExport(cmd.Context(), cmd, c, args[0], splitList(domains), s3, at)
 		},
 	}
@@ -95,14 +98,24 @@ func splitList(s string) []string {
 	return out
 }
 
-// envS3 fills missing S3 keys from the environment.
-func envS3(s3 *s3Config) {
+// envS3 fills missing S3 keys from the environment (the secret from
+// TIDEMARK_S3_SECRET_KEY or the file TIDEMARK_S3_SECRET_KEY_FILE names). A
+// secret given with --s3-secret-key is refused.
+func envS3(cmd *cobra.Command, s3 *s3Config) error {
+	if cmd.Flags().Changed("s3-secret-key") {
+		return refuseSecretFlag()
+	}
 	if s3.AccessKey == "" {
-		s3.AccessKey = os.Getenv("TIDEMARK_S3_ACCESS_KEY")
+		s3.AccessKey = os.Getenv(s3AccessEnv)
 	}
 	if s3.SecretKey == "" {
-		s3.SecretKey = os.Getenv("TIDEMARK_S3_SECRET_KEY")
+		sk, err := s3SecretFromEnv()
+		if err != nil {
+			return err
+		}
+		s3.SecretKey = sk
 	}
+	return nil
 }
 
 // bindS3Flags adds the --s3-* flags of a repository given on the command
@@ -112,6 +125,8 @@ func bindS3Flags(cmd *cobra.Command, s3 *s3Config) {
 	f.StringVar(&s3.Endpoint, "s3-endpoint", "", "S3 host:port")
 	f.StringVar(&s3.Region, "s3-region", "", "S3 region")
 	f.StringVar(&s3.AccessKey, "s3-access-key", "", "S3 access key")
-	f.StringVar(&s3.SecretKey, "s3-secret-key", "", "S3 secret key")
+	// Kept only to refuse it with a message that says where the secret goes.
+	f.StringVar(&s3.SecretKey, "s3-secret-key", "", "refused: use TIDEMARK_S3_SECRET_KEY or TIDEMARK_S3_SECRET_KEY_FILE")
+	_ = f.MarkHidden("s3-secret-key")
 	f.BoolVar(&s3.TLS, "s3-tls", false, "use https")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -95,6 +96,15 @@ func openRepositoryVolume(ctx context.Context, dataDir string, cfg backupConfig)
 		u, err := url.Parse(loc)
 		if err != nil {
 			return nil, true, fmt.Errorf("backup.repository %q: %w", loc, err)
+		}
+		if cfg.S3.SecretKey == "" {
+			// Never in a backup copy of the config: the environment.
+			if cfg.S3.SecretKey, err = s3SecretFromEnv(); err != nil {
+				return nil, true, err
+			}
+		}
+		if cfg.S3.AccessKey == "" {
+			cfg.S3.AccessKey = os.Getenv(s3AccessEnv)
 		}
 		v, err := s3vol.New(ctx, s3vol.Options{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: u.Host,
 			Prefix: strings.Trim(u.Path, "/"), AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, UseTLS: cfg.S3.TLS})
@@ -251,7 +261,7 @@ func (b *backupRunner) openRepository(ctx context.Context, dataDir string, cfg b
 }
 
 // configSource returns the configuration stored with catalog snapshots:
-// tidemark.toml and the provisioning (domains, classes, accounts) as JSON.
+// tidemark.toml without its secrets (snapshotConfig) and the provisioning (domains, classes, accounts) as JSON.
 func configSource(ctx context.Context, eng *engine.Engine, rawCfg []byte) func() (backup.ConfigSnapshot, error) {
 	return func() (backup.ConfigSnapshot, error) {
 		doms, err := eng.ListDomains(ctx)
@@ -270,6 +280,10 @@ func configSource(ctx context.Context, eng *engine.Engine, rawCfg []byte) func()
 		if err != nil {
 			return backup.ConfigSnapshot{}, err
 		}
-		return backup.ConfigSnapshot{TOML: rawCfg, Provisioning: prov}, nil
+		toml, err := snapshotConfig(rawCfg)
+		if err != nil {
+			return backup.ConfigSnapshot{}, err
+		}
+		return backup.ConfigSnapshot{TOML: toml, Provisioning: prov}, nil
 	}
 }

@@ -115,27 +115,37 @@ func defaultConfig() config {
 // loadConfig reads dataDir/tidemark.toml over the defaults. Unknown keys are
 // an error, so a typo does not silently keep a default.
 func loadConfig(dataDir string) (config, []byte, error) {
-	cfg := defaultConfig()
 	path := filepath.Join(dataDir, configFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("read config: %w", err)
+		return defaultConfig(), nil, fmt.Errorf("read config: %w", err)
 	}
+	cfg, err := parseConfig(raw, path)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, raw, nil
+}
+
+// parseConfig decodes raw (named name in errors) over the defaults and
+// validates it. Unknown keys are an error.
+func parseConfig(raw []byte, name string) (config, error) {
+	cfg := defaultConfig()
 	md, err := toml.Decode(string(raw), &cfg)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("parse %s: %w", path, err)
+		return cfg, fmt.Errorf("parse %s: %w", name, err)
 	}
 	if undec := md.Undecoded(); len(undec) > 0 {
 		keys := make([]string, len(undec))
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return cfg, nil, fmt.Errorf("%s: unknown keys: %s", path, strings.Join(keys, ", "))
+		return cfg, fmt.Errorf("%s: unknown keys: %s", name, strings.Join(keys, ", "))
 	}
 	if err := cfg.validate(); err != nil {
-		return cfg, nil, fmt.Errorf("%s: %w", path, err)
+		return cfg, fmt.Errorf("%s: %w", name, err)
 	}
-	return cfg, raw, nil
+	return cfg, nil
 }
 
 func (c config) validate() error {
@@ -157,10 +167,17 @@ func (c config) validate() error {
 }
 
 // encodeConfig renders cfg as TOML with a header, for tidemark init.
-func encodeConfig(cfg config) ([]byte, error) {
+func encodeConfig(cfg config, notes ...string) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.WriteString("# tidemark configuration. Relative paths are relative to this directory.\n")
-	buf.WriteString("# Every key is optional; removed keys take their defaults.\n\n")
+	buf.WriteString("# Every key is optional; removed keys take their defaults.\n")
+	if strings.HasPrefix(cfg.Backup.Repository, "s3://") && cfg.Backup.S3.SecretKey == "" {
+		fmt.Fprintf(&buf, "# backup.s3.secret_key is empty: the server reads the S3 secret key from %s.\n", s3SecretEnv)
+	}
+	for _, n := range notes {
+		fmt.Fprintf(&buf, "# %s\n", n)
+	}
+	buf.WriteString("\n")
 	if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
 		return nil, err
 	}

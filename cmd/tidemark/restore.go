@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -194,7 +193,10 @@ func newRestoreServerCommand() *cobra.Command {
 primary volume, then every record into a fresh redo log with its original
 time, then the engine replays them and checks the result. NEWDIR must be
 missing or empty. REPO is a directory or s3://bucket/prefix (with --s3-*
-flags, or TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY). Afterwards run
+flags and TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY or
+TIDEMARK_S3_SECRET_KEY_FILE; secrets are never taken on the command line).
+The configuration snapshot is checked: a path leading out of NEWDIR is
+reset to its default and said so, secrets are not copied. Afterwards run
 "tidemark serve --data NEWDIR".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -208,11 +210,8 @@ flags, or TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY). Afterwards run
 					return err
 				}
 			}
-			if s3.AccessKey == "" {
-				s3.AccessKey = os.Getenv("TIDEMARK_S3_ACCESS_KEY")
-			}
-			if s3.SecretKey == "" {
-				s3.SecretKey = os.Getenv("TIDEMARK_S3_SECRET_KEY")
+			if err := envS3(cmd, &s3); err != nil {
+				return err
 			}
 			return runRestoreServer(cmd.Context(), cmd, c, backupConfig{Repository: c.from, S3: s3}, at)
 		},
@@ -221,11 +220,7 @@ flags, or TIDEMARK_S3_ACCESS_KEY / TIDEMARK_S3_SECRET_KEY). Afterwards run
 	f := cmd.Flags()
 	f.StringVar(&c.from, "from", "", "repository: a directory or s3://bucket/prefix")
 	f.StringVar(&c.at, "at", "", "rebuild the server as of this time (default: last)")
-	f.StringVar(&s3.Endpoint, "s3-endpoint", "", "S3 host:port")
-	f.StringVar(&s3.Region, "s3-region", "", "S3 region")
-	f.StringVar(&s3.AccessKey, "s3-access-key", "", "S3 access key")
-	f.StringVar(&s3.SecretKey, "s3-secret-key", "", "S3 secret key")
-	f.BoolVar(&s3.TLS, "s3-tls", false, "use https")
+	bindS3Flags(cmd, &s3)
 	f.Bool("keep-owner", false, "a rehearsal: leave the repository's owner as it is (the rebuilt server refuses to ship to it until it takes ownership)")
 	return cmd
 }

@@ -51,7 +51,9 @@ func newRestoreExternalCommand() *cobra.Command {
 				return usagef("--concurrency must be positive")
 			}
 			o.Accounts, o.Domains = splitList(accounts), splitList(domains)
-			envS3(&s3)
+			if err := envS3(cmd, &s3); err != nil {
+				return err
+			}
 			return runRestoreExternal(cmd.Context(), cmd, c, args[0], s3, o)
 		},
 	}

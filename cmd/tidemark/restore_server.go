@@ -29,8 +29,16 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	if err != nil {
 		return err
 	}
+	repoLoc := strings.TrimRight(bc.Repository, "/")
+	if !strings.Contains(repoLoc, "://") {
+		if repoLoc, err = filepath.Abs(repoLoc); err != nil {
+			return err
+		}
+	}
+	var cfgNotes []string
 	rep, err := restore.Server(ctx, repo, dir, &restore.ServerOptions{At: at,
-		Progress: func(phase string, n int) { fmt.Fprintf(os.Stderr, "restore server: %d %s\n", n, phase) }})
+		CheckConfig: restoredConfig(dir, repoLoc, &cfgNotes),
+		Progress:    func(phase string, n int) { fmt.Fprintf(os.Stderr, "restore server: %d %s\n", n, phase) }})
 	// A restore cut short still leaves a consistent data directory of
 	// everything before the cut: finish it (configuration, certificate),
 	// print the report, then fail with the error that says where and why.
@@ -84,6 +92,12 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	printRestoredOwner(w, owner, diverged)
 	fmt.Fprintf(w, "restored %s: %d records up to lsn %d (%s), %d blobs (%s)\n", dir, rep.Records, rep.LastLSN,
 		rep.LastTime.Format("2006-01-02 15:04:05.000 MST"), rep.Blobs, formatBytes(rep.BlobBytes))
+	for _, n := range cfgNotes {
+		fmt.Fprintf(w, "configuration: %s\n", n)
+	}
+	if strings.HasPrefix(repoLoc, "s3://") {
+		fmt.Fprintf(w, "the S3 secret key is not stored in backups: start the server with %s (or %s) set\n", s3SecretEnv, s3SecretFileEnv)
+	}
 	if !rep.Config {
 		fmt.Fprintln(w, "no configuration snapshot in the repository: wrote a default tidemark.toml pointing at it")
 	}
@@ -114,6 +128,7 @@ func writeRestoredConfig(dir string, bc backupConfig) error {
 		cfg.Backup.Repository, _ = filepath.Abs(bc.Repository)
 	}
 	cfg.Backup.S3 = bc.S3
+	cfg.Backup.S3.SecretKey = "" // secrets come from the environment
 	b, err := encodeConfig(cfg)
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, configFile), b, 0o600)
@@ -155,14 +170,16 @@ func divergeRepository(ctx context.Context, repo *backup.Repository, dir string,
 		cfg.Backup.Repository = fmt.Sprintf("%s-restored-lsn%d-%s", from, lastLSN, time.Now().UTC().Format("20060102T150405Z"))
 	}
 	if strings.HasPrefix(from, "s3://") {
-		// The endpoint the repository was read from; keys only where the
-		// snapshot had none (they are never in a snapshot).
+		// The endpoint the repository was read from; the access key only
+		// where the snapshot had none. The secret key is never written:
+		// the restored server reads it from its environment.
 		if bc.S3.Endpoint != "" {
 			cfg.Backup.S3.Endpoint, cfg.Backup.S3.Region, cfg.Backup.S3.TLS = bc.S3.Endpoint, bc.S3.Region, bc.S3.TLS
 		}
-		if cfg.Backup.S3.AccessKey == "" && cfg.Backup.S3.SecretKey == "" {
-			cfg.Backup.S3.AccessKey, cfg.Backup.S3.SecretKey = bc.S3.AccessKey, bc.S3.SecretKey
+		if cfg.Backup.S3.AccessKey == "" {
+			cfg.Backup.S3.AccessKey = bc.S3.AccessKey
 		}
+		cfg.Backup.S3.SecretKey = ""
 	}
 	b, err := encodeConfig(cfg)
 	if err != nil {

@@ -72,6 +72,7 @@ func TestServeWithS3Repository(t *testing.T) {
 	t.Logf("status during the outage:\n%s", out)
 	s3.Restart()
 	waitShipped(t, bin, dir, 15)
+	snap := waitConfigSnapshot(t, bin, dir)
 	s.stop(t)
 
 	rebuilt := filepath.Join(top, "rebuilt")
@@ -79,6 +80,18 @@ func TestServeWithS3Repository(t *testing.T) {
 	cmd.Env = append(os.Environ(), "TIDEMARK_S3_ACCESS_KEY="+o.AccessKey, "TIDEMARK_S3_SECRET_KEY="+o.SecretKey)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("restore server from S3: %v\n%s", err, b)
+	}
+	// The secret key is in no backup copy of the configuration, and the
+	// rebuilt server's says where it comes from instead.
+	if strings.Contains(snap, o.SecretKey) || !strings.Contains(snap, "secret_key was removed") {
+		t.Errorf("configuration snapshot carries the S3 secret key or no note of its removal:\n%s", snap)
+	}
+	restored, err := os.ReadFile(filepath.Join(rebuilt, configFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(restored), o.SecretKey) || !strings.Contains(string(restored), "TIDEMARK_S3_SECRET_KEY") {
+		t.Errorf("restored tidemark.toml holds the secret key or does not name TIDEMARK_S3_SECRET_KEY:\n%s", restored)
 	}
 	r := startServer(t, bin, rebuilt, "--no-backup")
 	defer r.stop(t)
