@@ -235,7 +235,7 @@ func imapOptions(dataDir string, cfg config, log *slog.Logger) (*imap.Options, e
 		return nil, fmt.Errorf("imap.lockout_duration: %w", err)
 	}
 	return &imap.Options{
-		TLSConfig:          &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLSConfig:          serverTLSConfig(cert),
 		AllowInsecureAuth:  cfg.IMAP.CleartextLogin,
 		LockoutMaxFailures: cfg.IMAP.LockoutMaxFailures,
 		LockoutWindow:      window,
