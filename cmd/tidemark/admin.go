@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -102,9 +103,9 @@ func serveAdmin(ctx context.Context, dataDir string, srv *adminServer, log *slog
 		_ = json.NewEncoder(w).Encode(resp)
 	})
 	mux.HandleFunc("POST /v1/watch", srv.serveWatch)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	go func() {
-		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(&capListener{Listener: l, slots: make(chan struct{}, maxAdminConns)}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin socket stopped", "err", err)
 		}
 	}()
@@ -211,3 +212,45 @@ func callSocket(ctx context.Context, path string, req adminRequest, out any) err
 }
 
 func syscallUmask(mask int) int { return syscall.Umask(mask) }
+
+// maxAdminConns caps the admin socket's open connections (each watch of an
+// operation holds one).
+const maxAdminConns = 64
+
+// capListener hands out at most cap(slots) connections at once; one more
+// gets a 503 that says why and is closed, so a runaway client cannot use up
+// the server's file descriptors.
+type capListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, slots: l.slots}, nil
+		default:
+			const msg = "too many admin connections, try again later\n"
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(msg), msg)
+			_ = c.Close()
+		}
+	}
+}
+
+// slotConn gives its slot back once, when closed.
+type slotConn struct {
+	net.Conn
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (c *slotConn) Close() error {
+	c.once.Do(func() { <-c.slots })
+	return c.Conn.Close()
+}

@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/tidemark/tidemark/mailserver/lmtp"
 )
 
 // configFile is the name of the configuration file inside the data directory.
@@ -41,7 +44,11 @@ type storageConfig struct {
 }
 
 type lmtpConfig struct {
-	Listen string `toml:"listen"` // empty disables LMTP
+	Listen              string `toml:"listen"`                 // empty disables LMTP
+	MaxConnections      int    `toml:"max_connections"`        // open at once; more get 421 4.7.0
+	MaxConnectionsPerIP int    `toml:"max_connections_per_ip"` // open at once from one address
+	FirstCommandTimeout string `toml:"first_command_timeout"`  // accept to LHLO
+	IdleTimeout         string `toml:"idle_timeout"`           // between transaction steps; NOOP does not count
 }
 
 type imapConfig struct {
@@ -89,7 +96,9 @@ func defaultConfig() config {
 			RedoSync:          "always",
 			RedoSegmentSize:   64 << 20,
 		},
-		LMTP: lmtpConfig{Listen: "127.0.0.1:7025"},
+		LMTP: lmtpConfig{Listen: "127.0.0.1:7025", MaxConnections: lmtp.DefaultMaxConnections,
+			MaxConnectionsPerIP: lmtp.DefaultMaxConnectionsPerIP,
+			FirstCommandTimeout: lmtp.DefaultFirstCommandTimeout.String(), IdleTimeout: lmtp.DefaultIdleTimeout.String()},
 		IMAP: imapConfig{
 			Listen:                   "127.0.0.1:7143",
 			TLSListen:                "127.0.0.1:7993",
@@ -156,6 +165,17 @@ func (c config) validate() error {
 	}
 	if c.Storage.MaxMessageSize <= 0 {
 		return fmt.Errorf("storage.max_message_size must be positive")
+	}
+	if c.LMTP.MaxConnections < 0 || c.LMTP.MaxConnectionsPerIP < 0 {
+		return fmt.Errorf("lmtp.max_connections and lmtp.max_connections_per_ip must be positive (0 takes the default)")
+	}
+	for key, v := range map[string]string{"lmtp.first_command_timeout": c.LMTP.FirstCommandTimeout, "lmtp.idle_timeout": c.LMTP.IdleTimeout} {
+		if v == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return fmt.Errorf("%s: %q is not a duration such as \"30s\"", key, v)
+		}
 	}
 	if c.Backup.RetentionDays < 0 {
 		return fmt.Errorf("backup.retention_days must be 0 (forever) or more")

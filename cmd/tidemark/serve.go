@@ -144,11 +144,18 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 
 	errc := make(chan error, 3)
 	if cfg.LMTP.Listen != "" {
+		// validate checked the durations; "" takes the default.
+		first, _ := time.ParseDuration(cfg.LMTP.FirstCommandTimeout)
+		idle, _ := time.ParseDuration(cfg.LMTP.IdleTimeout)
 		srv := lmtp.NewServer(eng, &lmtp.Options{
-			Hostname:       cfg.Server.Hostname,
-			MaxMessageSize: cfg.Storage.MaxMessageSize,
-			Logger:         log,
-			Now:            time.Now,
+			Hostname:            cfg.Server.Hostname,
+			MaxMessageSize:      cfg.Storage.MaxMessageSize,
+			MaxConnections:      cfg.LMTP.MaxConnections,
+			MaxConnectionsPerIP: cfg.LMTP.MaxConnectionsPerIP,
+			FirstCommandTimeout: first,
+			IdleTimeout:         idle,
+			Logger:              log,
+			Now:                 time.Now,
 		})
 		l, err := net.Listen("tcp", cfg.LMTP.Listen)
 		if err != nil {

@@ -23,6 +23,21 @@ const (
 	DefaultReadTimeout = 5 * time.Minute
 	// DefaultWriteTimeout bounds writing one reply.
 	DefaultWriteTimeout = time.Minute
+	// DefaultMaxConnections caps the connections open at once; more get
+	// 421 4.7.0 and are closed. An MTA opens a few dozen at most (Postfix's
+	// default lmtp destination concurrency is 20).
+	DefaultMaxConnections = 500
+	// DefaultMaxConnectionsPerIP caps the connections open at once from one
+	// client address.
+	DefaultMaxConnectionsPerIP = 100
+	// DefaultFirstCommandTimeout is how long a new connection has to send
+	// LHLO. Nothing the client sends before LHLO extends it.
+	DefaultFirstCommandTimeout = 30 * time.Second
+	// DefaultIdleTimeout closes a connection that has not moved a
+	// transaction forward (MAIL, RCPT, DATA) for this long, whatever else
+	// it sends (NOOP, RSET, LHLO do not count). Longer than ReadTimeout, so
+	// it never cuts a transfer ReadTimeout would allow.
+	DefaultIdleTimeout = 10 * time.Minute
 )
 
 // Options configure a Server. The zero value is usable: every field has a
@@ -53,6 +68,17 @@ type Options struct {
 	// client. Defaults DefaultReadTimeout and DefaultWriteTimeout.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerIP cap the connections open at
+	// once, in all and from one client address. A connection over a cap
+	// gets "421 4.7.0" and is closed at once, before any session exists.
+	// Defaults DefaultMaxConnections and DefaultMaxConnectionsPerIP.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// FirstCommandTimeout bounds the time from accept to LHLO; IdleTimeout
+	// the time between two steps of a transaction (see the defaults).
+	// Defaults DefaultFirstCommandTimeout and DefaultIdleTimeout.
+	FirstCommandTimeout time.Duration
+	IdleTimeout         time.Duration
 	// RecipientDelimiter, when set (usually "+"), lets "user+tag@domain"
 	// reach user@domain when no account or alias has the full address,
 	// like Postfix's recipient_delimiter. Default "" (off).
@@ -93,6 +119,18 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.WriteTimeout <= 0 {
 		r.WriteTimeout = DefaultWriteTimeout
+	}
+	if r.MaxConnections <= 0 {
+		r.MaxConnections = DefaultMaxConnections
+	}
+	if r.MaxConnectionsPerIP <= 0 {
+		r.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if r.FirstCommandTimeout <= 0 {
+		r.FirstCommandTimeout = DefaultFirstCommandTimeout
+	}
+	if r.IdleTimeout <= 0 {
+		r.IdleTimeout = DefaultIdleTimeout
 	}
 	if r.Logger == nil {
 		r.Logger = slog.Default()

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -46,13 +48,16 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[*trackedConn]struct{}
+	perIP  map[string]int // open connections per client address
+
+	refused atomic.Int64 // connections refused by a cap
 }
 
 // NewServer returns a server delivering into b; opts may be nil.
 func NewServer(b Backend, opts *Options) *Server {
 	o := opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{b: b, opts: o, ctx: ctx, cancel: cancel, conns: map[*trackedConn]struct{}{}}
+	s := &Server{b: b, opts: o, ctx: ctx, cancel: cancel, conns: map[*trackedConn]struct{}{}, perIP: map[string]int{}}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.LMTP = true
 	srv.Network = "tcp"
@@ -66,6 +71,14 @@ func NewServer(b Backend, opts *Options) *Server {
 	srv.ErrorLog = slogPrinter{o.Logger}
 	s.srv = srv
 	return s
+}
+
+// Conns returns the connections open now and how many were refused by a
+// cap since the server started.
+func (s *Server) Conns() (open int, refused int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns), s.refused.Load()
 }
 
 // Serve accepts LMTP connections on l until Close or Shutdown, then returns
@@ -141,8 +154,14 @@ func (s *Server) markClosed() bool {
 	return true
 }
 
+// newSession is called by go-smtp at LHLO: the first-command deadline is
+// met, the idle deadline runs from here.
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: s, conn: c.Conn(), remote: c.Conn().RemoteAddr().String()}, nil
+	tc, _ := c.Conn().(*trackedConn)
+	if tc != nil {
+		tc.progress()
+	}
+	return &session{s: s, conn: c.Conn(), tc: tc, remote: c.Conn().RemoteAddr().String()}, nil
 }
 
 // slogPrinter carries go-smtp's internal messages (accept errors, panics)
@@ -158,32 +177,108 @@ func (p slogPrinter) Println(v ...any) {
 }
 
 // trackingListener records the connections it hands to go-smtp so that
-// Shutdown can close those still open when its context ends.
+// Shutdown can close those still open when its context ends, and refuses
+// those over the connection caps before go-smtp sees them.
 type trackingListener struct {
 	net.Listener
 	s *Server
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if tc := l.s.admit(c); tc != nil {
+			return tc, nil
+		}
 	}
-	tc := &trackedConn{Conn: c, s: l.s}
-	l.s.mu.Lock()
-	l.s.conns[tc] = struct{}{}
-	l.s.mu.Unlock()
-	return tc, nil
 }
 
+// admit counts c against the caps and returns it tracked, or answers 421
+// and closes it when a cap is reached.
+func (s *Server) admit(c net.Conn) *trackedConn {
+	ip := remoteIP(c)
+	s.mu.Lock()
+	var why string
+	switch {
+	case len(s.conns) >= s.opts.MaxConnections:
+		why = "too many connections"
+	case s.perIP[ip] >= s.opts.MaxConnectionsPerIP:
+		why = "too many connections from your address"
+	}
+	if why != "" {
+		s.mu.Unlock()
+		s.refused.Add(1)
+		// The reply fits the socket buffer of a new connection; the
+		// deadline keeps a client that never reads from holding us.
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = fmt.Fprintf(c, "421 4.7.0 %s %s, try again later\r\n", s.opts.Hostname, why)
+		_ = c.Close()
+		return nil
+	}
+	tc := &trackedConn{Conn: c, s: s, ip: ip}
+	tc.limit.Store(time.Now().Add(s.opts.FirstCommandTimeout).UnixNano())
+	s.conns[tc] = struct{}{}
+	s.perIP[ip]++
+	s.mu.Unlock()
+	_ = tc.SetReadDeadline(time.Time{})
+	return tc
+}
+
+// remoteIP is the address a per-IP cap counts against: the IP without the
+// port.
+func remoteIP(c net.Conn) string {
+	a := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(a); err == nil {
+		return host
+	}
+	return a
+}
+
+// trackedConn is one admitted connection. Every read deadline go-smtp or
+// the session sets is clamped to limit: accept + FirstCommandTimeout until
+// LHLO, then the last transaction step + IdleTimeout, so commands that move
+// nothing forward (NOOP, RSET) cannot keep a connection open.
 type trackedConn struct {
 	net.Conn
-	s *Server
+	s      *Server
+	ip     string
+	limit  atomic.Int64 // unix nanoseconds
+	closed atomic.Bool
+}
+
+// progress moves the idle deadline: the connection met its first-command
+// deadline or took a transaction a step further.
+func (c *trackedConn) progress() {
+	c.limit.Store(time.Now().Add(c.s.opts.IdleTimeout).UnixNano())
+}
+
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	limit := time.Unix(0, c.limit.Load())
+	if t.IsZero() || t.After(limit) {
+		t = limit
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.Conn.SetWriteDeadline(t)
 }
 
 func (c *trackedConn) Close() error {
+	if c.closed.Swap(true) {
+		return c.Conn.Close()
+	}
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
+	if c.s.perIP[c.ip]--; c.s.perIP[c.ip] <= 0 {
+		delete(c.s.perIP, c.ip)
+	}
 	c.s.mu.Unlock()
 	return c.Conn.Close()
 }

@@ -21,6 +21,7 @@ const maxSizeHint = 4 << 20
 type session struct {
 	s      *Server
 	conn   net.Conn
+	tc     *trackedConn // nil when go-smtp's conn is not ours (tests)
 	remote string
 
 	from     string // normalised reverse-path; "" is the null sender
@@ -45,10 +46,18 @@ func (ss *session) Reset() {
 // Logout ends the session; nothing is held beyond the transaction.
 func (ss *session) Logout() error { return nil }
 
+// progress records a step of a transaction: the idle deadline starts again.
+func (ss *session) progress() {
+	if ss.tc != nil {
+		ss.tc.progress()
+	}
+}
+
 // Mail starts a transaction. go-smtp has already refused a SIZE= above
 // MaxMessageSize with 552 5.3.4.
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	ss.Reset()
+	ss.progress()
 	if from != "" {
 		norm, err := normalizeAddress(from)
 		if err != nil {
@@ -70,6 +79,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 // account is refused here and the MTA bounces or defers that recipient
 // alone.
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.progress()
 	addr, err := normalizeAddress(to)
 	if err != nil {
 		return replyBadRecipient
@@ -120,7 +130,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		b.Grow(len(prefix) + int(hint))
 	}
 	b.WriteString(prefix)
-	if _, err := b.ReadFrom(&idleReader{r: r, conn: ss.conn, timeout: ss.s.opts.ReadTimeout}); err != nil {
+	if _, err := b.ReadFrom(&idleReader{r: r, conn: ss.conn, tc: ss.tc, timeout: ss.s.opts.ReadTimeout}); err != nil {
 		switch {
 		case errors.Is(err, smtp.ErrDataTooLarge):
 			return replyTooLarge
@@ -209,10 +219,14 @@ func (ss *session) envelopeHeaders(accounts int) string {
 type idleReader struct {
 	r       io.Reader
 	conn    net.Conn
+	tc      *trackedConn // message bytes are progress for the idle deadline
 	timeout time.Duration
 }
 
 func (ir *idleReader) Read(p []byte) (int, error) {
+	if ir.tc != nil {
+		ir.tc.progress()
+	}
 	if ir.conn != nil && ir.timeout > 0 {
 		if err := ir.conn.SetReadDeadline(time.Now().Add(ir.timeout)); err != nil {
 			return 0, err
