@@ -401,9 +401,14 @@ func (e *Engine) ListAccounts(ctx context.Context, domain string) ([]Account, er
 // or unknown address gives ErrAuthFailed; an account that is not active a
 // *StatusError. A password verified within Options.AuthCacheTTL is not
 // hashed again while the account's stored hash is unchanged (authcache.go).
+//
+// An unknown address, or an account without a password, is checked against
+// a dummy hash of the same cost, so the time a failure takes does not tell
+// whether the address exists.
 func (e *Engine) Authenticate(ctx context.Context, address, password string) (Account, error) {
 	acct, err := e.LookupAccount(ctx, address)
 	if errors.Is(err, ErrNotFound) {
+		e.verifyDummy(password)
 		return Account{}, ErrAuthFailed
 	}
 	if err != nil {
@@ -414,8 +419,12 @@ func (e *Engine) Authenticate(ctx context.Context, address, password string) (Ac
 		return Account{}, err
 	}
 	hash := a.A.PasswordHash
-	if hash == "" || !e.auth.verify(acct.ID, hash, password, func() bool {
-		return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
+	if hash == "" {
+		e.verifyDummy(password)
+		return Account{}, ErrAuthFailed
+	}
+	if !e.auth.verify(acct.ID, hash, password, func() bool {
+		return compareHash([]byte(hash), []byte(password)) == nil
 	}) {
 		return Account{}, ErrAuthFailed
 	}

@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // Auth cache defaults (Dovecot keeps successful verifications in its auth
@@ -99,4 +102,32 @@ func (c *authCache) verify(acct uint64, hash, password string, check func() bool
 	}
 	c.m[k] = authEntry{hash: hash, expires: now.Add(c.ttl)}
 	return true
+}
+
+// compareHash is the one password comparison Authenticate makes, for real
+// accounts and for the dummy alike; a variable so tests can count calls.
+var compareHash = bcrypt.CompareHashAndPassword
+
+// dummyHash is a bcrypt hash of a random password at the cost of new hashes
+// (Options.BcryptCost), made on first use.
+type dummyHash struct {
+	once sync.Once
+	hash []byte
+}
+
+// verifyDummy spends on password what checking a real account costs. It
+// always fails: nobody knows the random password.
+func (e *Engine) verifyDummy(password string) {
+	e.dummy.once.Do(func() {
+		var pw [32]byte
+		_, _ = rand.Read(pw[:])
+		h, err := bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(pw[:])), e.opts.BcryptCost)
+		if err != nil {
+			// A cost bcrypt refuses is refused for real accounts too;
+			// keep the failure as slow as the default.
+			h, _ = bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(pw[:])), bcrypt.DefaultCost)
+		}
+		e.dummy.hash = h
+	})
+	_ = compareHash(e.dummy.hash, []byte(password))
 }

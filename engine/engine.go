@@ -67,6 +67,7 @@ type Engine struct {
 
 	watch watchers
 	auth  *authCache
+	dummy dummyHash // verified for unknown users (authcache.go)
 }
 
 // Open opens (creating as needed) the data directory: it locks it, opens
