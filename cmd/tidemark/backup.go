@@ -33,7 +33,7 @@ accounts open the catalog directly: stop the server first.`,
 	}
 	for _, sub := range []func() *cobra.Command{newBackupScanCommand, newBackupPurgeCommand,
 		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand, newBackupScannerCommand,
-		newBackupTakeOwnershipCommand} {
+		newBackupTakeOwnershipCommand, newBackupKeyCommand, newBackupInitCommand} {
 		cmd.AddCommand(sub())
 	}
 	cmd.AddCommand(newBackupBrowseCommands()...)
@@ -77,11 +77,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 		return nil, err
 	}
 	env := &backupEnv{cfg: cfg, raw: raw, dataDir: dataDir}
-	if create {
-		env.repo, err = backup.InitRepository(ctx, vol, time.Now())
-	} else {
-		env.repo, err = backup.OpenRepository(ctx, vol)
-	}
+	env.repo, err = openRepo(ctx, vol, repoPassword{dataDir: dataDir, cfgFile: cfg.Backup.PasswordFile}, create)
 	if errors.Is(err, backup.ErrNotRepository) {
 		return nil, fmt.Errorf("%s: no backup repository yet (tidemark serve creates it): %w", resolve(dataDir, cfg.Backup.Repository), err)
 	}

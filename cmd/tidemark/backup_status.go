@@ -179,6 +179,7 @@ func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st b
 	}
 	rows := [][]string{
 		{"repository", repo},
+		{"encryption", encryptionOrUnknown(st.Encryption)},
 		{"scanner", state},
 		{"shipped", shipped},
 		{"lag", fmt.Sprintf("%d records, %.1f s", st.LagRecords, st.LagSeconds)},
@@ -213,4 +214,11 @@ func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st b
 	}
 	rows = append(rows, []string{"retention", fmt.Sprintf("%d days", st.RetentionDays)})
 	return table(c.OutOrStdout(), []string{"", ""}, rows)
+}
+
+func encryptionOrUnknown(s string) string {
+	if s == "" {
+		return "unknown (the repository did not answer yet)"
+	}
+	return s
 }

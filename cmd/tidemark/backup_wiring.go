@@ -250,7 +250,7 @@ func (b *backupRunner) openRepository(ctx context.Context, dataDir string, cfg b
 				return err
 			}
 		}
-		repo, err = backup.InitRepository(ctx, vol, time.Now())
+		repo, err = openRepo(ctx, vol, repoPassword{dataDir: dataDir, cfgFile: cfg.PasswordFile, noPrompt: true}, true)
 		return err
 	})
 	if err != nil {

@@ -71,6 +71,9 @@ type backupConfig struct {
 	RetentionDays int      `toml:"retention_days"`
 	ShipInterval  string   `toml:"ship_interval"` // empty: the scanner's default for the target
 	S3            s3Config `toml:"s3"`
+	// PasswordFile holds the repository password (relative to the data
+	// directory); when set, the repository must be encrypted.
+	PasswordFile string `toml:"password_file"`
 }
 
 type s3Config struct {

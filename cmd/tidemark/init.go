@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +46,17 @@ func runInit(dataDir string, out io.Writer) error {
 	if err := writeSelfSigned(dataDir, cfg); err != nil {
 		return err
 	}
+	// The backup repository is encrypted by default: a random password
+	// in the data directory, named by [backup] password_file.
+	var pw [24]byte
+	if _, err := rand.Read(pw[:]); err != nil {
+		return err
+	}
+	pwName, err := writePasswordFile(dataDir, []byte(base64.RawURLEncoding.EncodeToString(pw[:])))
+	if err != nil {
+		return err
+	}
+	cfg.Backup.PasswordFile = pwName
 	raw, err := encodeConfig(cfg)
 	if err != nil {
 		return err
@@ -61,6 +74,8 @@ func runInit(dataDir string, out io.Writer) error {
 	fmt.Fprintf(out, "  %-28s self-signed TLS certificate for IMAPS and STARTTLS\n", cfg.IMAP.Cert+", "+cfg.IMAP.Key)
 	fmt.Fprintf(out, "  %-28s primary message volume\n", "volumes/"+cfg.Storage.PrimaryVolume+"/")
 	fmt.Fprintf(out, "  %-28s this server's identity (which backup repository it owns)\n", identityFile)
+	fmt.Fprintf(out, "  %-28s password of the encrypted backup repository: keep a copy away\n", cfg.Backup.PasswordFile)
+	fmt.Fprintf(out, "  %-28s from this server, without it the backup cannot be restored\n", "")
 	fmt.Fprintf(out, "  backup repository: %s\n", repo)
 	return nil
 }

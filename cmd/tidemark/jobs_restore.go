@@ -108,6 +108,9 @@ type restoreExternalParams struct {
 	IncludeDeleted     bool     `json:"include_deleted,omitempty"`
 	SkipSystemAccounts bool     `json:"skip_system_accounts,omitempty"`
 	Concurrency        int      `json:"concurrency,omitempty"`
+	// PasswordFile holds the source repository's password (absolute);
+	// without it, TIDEMARK_BACKUP_PASSWORD of the process that runs it.
+	PasswordFile string `json:"password_file,omitempty"`
 }
 
 type verifyParams struct {
@@ -285,7 +288,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 		if err != nil {
 			return nil, err
 		}
-		repo, err := backup.OpenRepository(ctx, vol)
+		repo, err := openRepo(ctx, vol, repoPassword{flagFile: a.PasswordFile, noPrompt: true}, false)
 		if err != nil {
 			return nil, fmt.Errorf("source repository %s: %w", a.Source, err)
 		}

@@ -50,7 +50,14 @@ func buildBinary(t *testing.T) string {
 	return builtBin
 }
 
+// testPassword is the repository password every test process and binary
+// gets through TIDEMARK_BACKUP_PASSWORD: init makes repositories
+// encrypted, and the restores of a lost data directory need the password
+// from outside it, as an administrator's would.
+const testPassword = "tidemark test repository password"
+
 func TestMain(m *testing.M) {
+	os.Setenv(passwordEnv, testPassword)
 	code := m.Run()
 	if builtBin != "" {
 		os.RemoveAll(filepath.Dir(builtBin))

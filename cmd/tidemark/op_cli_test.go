@@ -128,6 +128,9 @@ func TestOperationsCLI(t *testing.T) {
 
 	srv := startServer(t, bin, dir)
 	defer func() { srv.stop(t) }()
+	// The server opens its (encrypted: an Argon2id derivation) repository
+	// after it listens; operations need it.
+	waitShipped(t, bin, dir, 0)
 
 	if out := tm(t, bin, "schedule", "show", "--data", dir); !strings.Contains(out, "daily 02:00") ||
 		!strings.Contains(out, "weekly sunday 03:00") || strings.Contains(out, "no server runs") {
@@ -203,6 +206,7 @@ func TestOperationsCLI(t *testing.T) {
 		t.Fatalf("watch across a crash: exit %d\n%s", code, out)
 	}
 	srv = startServer(t, bin, dir)
+	waitShipped(t, bin, dir, 0)
 	if op := showOp(t, bin, dir, purgeID); op.State != operations.Interrupted || op.Error == "" {
 		t.Fatalf("after restart: %+v", op)
 	}

@@ -109,7 +109,7 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 		if err == nil {
 			var repo *backup.Repository
 			octx, cancel := context.WithTimeout(ctx, repairReadTimeout)
-			repo, err = backup.OpenRepository(octx, vol)
+			repo, err = openRepo(octx, vol, repoPassword{dataDir: o.dataDir, cfgFile: cfg.Backup.PasswordFile}, false)
 			if err == nil {
 				err = repairTrusts(octx, o.dataDir, repo)
 			}

@@ -40,6 +40,15 @@ type restoreCommon struct {
 	obeyHSM  bool
 	sync     bool
 	at, from string
+	// passwordFile holds the password of the repository restored from
+	// (restore server and external).
+	passwordFile string
+}
+
+// bindPassword adds --password-file.
+func (c *restoreCommon) bindPassword(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.passwordFile, "password-file", "",
+		"file holding the password of an encrypted repository (else "+passwordEnv+", or a prompt on a terminal)")
 }
 
 // bindOp binds the flags of a restore that runs as an operation.
@@ -217,6 +226,7 @@ reset to its default and said so, secrets are not copied. Afterwards run
 		},
 	}
 	c.bind(cmd)
+	c.bindPassword(cmd)
 	f := cmd.Flags()
 	f.StringVar(&c.from, "from", "", "repository: a directory or s3://bucket/prefix")
 	f.StringVar(&c.at, "at", "", "rebuild the server as of this time (default: last)")

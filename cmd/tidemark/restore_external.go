@@ -66,6 +66,7 @@ func newRestoreExternalCommand() *cobra.Command {
 	f.BoolVar(&o.SkipSystemAccounts, "skip-system-accounts", false, "leave out system accounts (galsync, spam., ham., virus-quarantine., attribute system=true)")
 	f.IntVar(&o.Concurrency, "concurrency", 2, "accounts imported at once")
 	bindS3Flags(cmd, &s3)
+	c.bindPassword(cmd)
 	return cmd
 }
 
@@ -81,8 +82,16 @@ func runRestoreExternal(ctx context.Context, cmd *cobra.Command, c restoreCommon
 		src = abs
 	}
 	keysToEnv(s3)
+	pwFile := c.passwordFile
+	if pwFile != "" {
+		abs, err := filepath.Abs(pwFile)
+		if err != nil {
+			return err
+		}
+		pwFile = abs
+	}
 	return c.submit(cmd, kindRestoreExternal, restoreExternalParams{Source: src,
 		S3:       s3Target{Endpoint: s3.Endpoint, Region: s3.Region, TLS: s3.TLS},
 		Accounts: o.Accounts, Domains: o.Domains, ProvisioningOnly: o.ProvisioningOnly,
-		IncludeDeleted: o.IncludeDeleted, SkipSystemAccounts: o.SkipSystemAccounts, Concurrency: o.Concurrency})
+		IncludeDeleted: o.IncludeDeleted, SkipSystemAccounts: o.SkipSystemAccounts, Concurrency: o.Concurrency, PasswordFile: pwFile})
 }

@@ -35,7 +35,7 @@ func claimRestored(ctx context.Context, from *backup.Repository, dir, diverged s
 		if err != nil {
 			return backup.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
 		}
-		if repo, err = backup.InitRepository(ctx, vol, time.Now()); err != nil {
+		if repo, err = openRepo(ctx, vol, repoPassword{dataDir: dir, cfgFile: cfg.Backup.PasswordFile, noPrompt: true}, true); err != nil {
 			return backup.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
 		}
 	}

@@ -21,7 +21,7 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	if err != nil {
 		return err
 	}
-	repo, err := backup.OpenRepository(ctx, vol)
+	repo, pw, err := openRepoPassword(ctx, vol, repoPassword{flagFile: c.passwordFile}, false)
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", bc.Repository, err)
 	}
@@ -51,7 +51,7 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 			return err
 		}
 	}
-	diverged, err := divergeRepository(ctx, repo, dir, bc, rep.LastLSN, rep.Renumbered)
+	diverged, err := divergeRepository(ctx, repo, dir, bc, rep.LastLSN, rep.Renumbered, pw)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,12 @@ func writeRestoredConfig(dir string, bc backupConfig) error {
 // repository must never hold two histories: it is pointed at a new
 // repository beside the old one. It returns the new location, or "" when
 // the restored server continues the repository.
-func divergeRepository(ctx context.Context, repo *backup.Repository, dir string, bc backupConfig, lastLSN uint64, renumbered bool) (string, error) {
+//
+// pw, the password of an encrypted repository, is written to the data
+// directory's password file, which the configuration names: the rebuilt
+// server opens the repository (and a diverged new one is encrypted with
+// it too).
+func divergeRepository(ctx context.Context, repo *backup.Repository, dir string, bc backupConfig, lastLSN uint64, renumbered bool, pw []byte) (string, error) {
 	repoLast, err := repo.End(ctx)
 	if err != nil {
 		return "", err
@@ -180,6 +185,12 @@ func divergeRepository(ctx context.Context, repo *backup.Repository, dir string,
 			cfg.Backup.S3.AccessKey = bc.S3.AccessKey
 		}
 		cfg.Backup.S3.SecretKey = ""
+	}
+	cfg.Backup.PasswordFile = ""
+	if pw != nil {
+		if cfg.Backup.PasswordFile, err = writePasswordFile(dir, pw); err != nil {
+			return "", err
+		}
 	}
 	b, err := encodeConfig(cfg)
 	if err != nil {

@@ -168,6 +168,15 @@ func InitRepositoryWith(ctx context.Context, vol hsm.Volume, now time.Time, opts
 // Encrypted reports whether the repository's objects are encrypted.
 func (r *Repository) Encrypted() bool { return r.manifest.Encryption != nil }
 
+// EncryptionStatus says in words whether and how the repository is
+// encrypted, for status displays.
+func (r *Repository) EncryptionStatus() string {
+	if !r.Encrypted() {
+		return "not encrypted"
+	}
+	return fmt.Sprintf("XChaCha20-Poly1305, keys Argon2id (%s, opened with key %s)", r.manifest.Encryption.Scheme, r.keyID)
+}
+
 // KeyID returns the id of the key that opened an encrypted repository.
 func (r *Repository) KeyID() string { return r.keyID }
 

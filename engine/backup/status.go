@@ -10,7 +10,9 @@ import (
 
 // Status is what `tidemark backup status` shows.
 type Status struct {
-	Repository  string    `json:"repository"`
+	Repository string `json:"repository"`
+	// Encryption is "not encrypted", or the scheme and the key in use.
+	Encryption  string    `json:"encryption,omitempty"`
 	State       string    `json:"state"` // running, disabled, failing, stopped
 	LastError   string    `json:"last_error,omitempty"`
 	ShippedLSN  uint64    `json:"shipped_lsn"`
@@ -80,6 +82,7 @@ func (s *Scanner) Live() Status {
 // catalog (a full listing of the repository and a pass over the catalog).
 func RepositoryStatus(ctx context.Context, r *Repository, c *Catalog, st *Status) error {
 	st.Repository = r.ID()
+	st.Encryption = r.EncryptionStatus()
 	err := r.vol.List(ctx, "", func(o hsm.ObjectInfo) error {
 		st.RepositoryBytes += o.Size
 		switch {

@@ -101,6 +101,7 @@ func (s *Scanner) refreshFigures(done chan struct{}) {
 // copyFigures copies what RepositoryStatus computes from src to dst.
 func copyFigures(dst, src *Status) {
 	dst.Segments, dst.Scans, dst.Snapshots = src.Segments, src.Scans, src.Snapshots
+	dst.Encryption = src.Encryption
 	dst.Blobs, dst.Packs = src.Blobs, src.Packs
 	dst.RepositoryBytes, dst.BlobBytes = src.RepositoryBytes, src.BlobBytes
 	dst.LogicalBytes, dst.UniqueRawBytes = src.LogicalBytes, src.UniqueRawBytes
