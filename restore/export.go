@@ -44,6 +44,9 @@ type ExportOptions struct {
 	Progress func(done, total int)
 	// Logger receives blobs that could not be copied. Default slog.Default().
 	Logger *slog.Logger
+	// Password, when set, makes the exported repository encrypted with it
+	// as its one key (see backup.NewExportWriterWith).
+	Password []byte
 }
 
 // ExportReport says what Export wrote.
@@ -95,7 +98,7 @@ func Export(ctx context.Context, cat ExportCatalog, src Blobs, dst hsm.Volume, o
 	if err != nil {
 		return rep, err
 	}
-	w, err := backup.NewExportWriter(ctx, dst, opts.Now())
+	w, err := backup.NewExportWriterWith(ctx, dst, opts.Now(), &backup.OpenOptions{Password: opts.Password})
 	if err != nil {
 		if errors.Is(err, backup.ErrNotEmpty) {
 			return rep, fmt.Errorf("%w: %w", ErrNotEmpty, err)

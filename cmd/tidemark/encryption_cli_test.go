@@ -114,6 +114,15 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 		t.Fatalf("status after rotation: %+v", st2)
 	}
 
+	// An export of the encrypted repository is encrypted with its
+	// password, and restores with it.
+	exp := filepath.Join(top, "export")
+	mustEnv(t, bin, nil, "backup", "export", exp, "--sync", "--data", dir)
+	if m, _ := os.ReadFile(filepath.Join(exp, "tidemark-backup.json")); !strings.Contains(string(m), `"encryption"`) {
+		t.Fatalf("export manifest:\n%s", m)
+	}
+	mustEnv(t, bin, nil, "restore", "server", "--from", exp, "--password-file", newPw, "--data", filepath.Join(top, "from-export"))
+
 	// Restore server with the password rebuilds a server that opens the
 	// repository with the password file restore wrote.
 	rebuilt := filepath.Join(top, "rebuilt")

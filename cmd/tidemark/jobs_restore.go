@@ -381,7 +381,22 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := restore.Export(ctx, cat, repo, vol, &restore.ExportOptions{Domains: a.Domains, At: at, Logger: d.log,
+		// An export of an encrypted repository is encrypted with the
+		// same password.
+		var pw []byte
+		if repo.Encrypted() {
+			cfg, _, err := loadConfig(d.dataDir)
+			if err != nil {
+				return nil, err
+			}
+			if pw, err = (repoPassword{dataDir: d.dataDir, cfgFile: cfg.Backup.PasswordFile}).password(); err != nil {
+				return nil, err
+			}
+			if pw == nil {
+				return nil, errors.New("export of an encrypted repository: no password to encrypt it with ([backup] password_file or " + passwordEnv + ")")
+			}
+		}
+		rep, err := restore.Export(ctx, cat, repo, vol, &restore.ExportOptions{Domains: a.Domains, At: at, Logger: d.log, Password: pw,
 			Progress: func(done, total int) { p.SetTotal(int64(total), 0); p.Set(int64(done), 0) }})
 		if err == nil && len(rep.Unrestored) > 0 {
 			err = fmt.Errorf("export: %d items were left out (listed in the report with the reason): %w",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/cryptvol"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -65,6 +66,13 @@ type ExportStats struct {
 // NewExportWriter starts a repository on vol, which must hold no object
 // at all (ErrNotEmpty otherwise). now stamps the manifest.
 func NewExportWriter(ctx context.Context, vol hsm.Volume, now time.Time) (*ExportWriter, error) {
+	return NewExportWriterWith(ctx, vol, now, nil)
+}
+
+// NewExportWriterWith is NewExportWriter that, when opts holds a password,
+// makes the new repository encrypted (format 3) with that password as its
+// first key.
+func NewExportWriterWith(ctx context.Context, vol hsm.Volume, now time.Time, opts *OpenOptions) (*ExportWriter, error) {
 	errFull := errors.New("full")
 	err := vol.List(ctx, "", func(o hsm.ObjectInfo) error { return errFull })
 	if errors.Is(err, errFull) {
@@ -79,6 +87,21 @@ func NewExportWriter(ctx context.Context, vol hsm.Volume, now time.Time) (*Expor
 	}
 	m := Manifest{Format: formatPlain, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
 	repo := &Repository{vol: vol, raw: vol, manifest: m}
+	if opts != nil && len(opts.Password) > 0 {
+		master, err := cryptvol.NewMasterKey()
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		keyID, err := cryptvol.AddKey(ctx, vol, master, opts.Password, opts.kdf(), now, opts.Host)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		repo.manifest.Format = formatEncrypted
+		repo.manifest.Encryption = &Encryption{Scheme: schemeCryptvol1, KeyCheck: cryptvol.KeyCheck(master)}
+		if err := repo.unlock(master, keyID); err != nil {
+			return nil, err
+		}
+	}
 	return &ExportWriter{repo: repo, pack: newPackWriter(repo, nil), blobs: map[dedup.Digest]bool{}, next: 1,
 		SegmentBytes: DefaultExportSegmentBytes}, nil
 }
