@@ -41,6 +41,7 @@ var (
 	resticB = flag.String("restic", "restic", "restic binary (empty: skip restic)")
 	work    = flag.String("work", "", "work directory (default: a temp dir, removed after)")
 	conc    = flag.Int("concurrency", 0, "restore.Options.Concurrency (0: default)")
+	encrypt = flag.Bool("encrypt", false, "encrypted repository (format 3, hsm/cryptvol; default Argon2id key)")
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -186,7 +187,7 @@ func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo, err := backup.InitRepository(ctx, vol, time.Now())
+	repo, err := backup.InitRepositoryWith(ctx, vol, time.Now(), repoOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -340,4 +341,12 @@ func readArchive(path string, fn func([]byte)) error {
 		}
 		fn(b)
 	}
+}
+
+// repoOptions makes the repository encrypted with -encrypt.
+func repoOptions() *backup.OpenOptions {
+	if !*encrypt {
+		return nil
+	}
+	return &backup.OpenOptions{Password: []byte("bench password")}
 }
