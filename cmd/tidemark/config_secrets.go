@@ -63,7 +63,8 @@ func snapshotConfig(raw []byte) ([]byte, error) {
 // is untrusted: unknown keys or invalid values refuse the restore; a
 // secret (snapshots from before secrets were removed) is dropped; a path
 // that leads out of the data directory dir is reset to its default; the
-// repository becomes repoLoc. Each change is appended to notes.
+// repository becomes repoLoc (restore server then writes the password file of
+// an encrypted one inside dir). Each change is appended to notes.
 func restoredConfig(dir, repoLoc string, notes *[]string) func([]byte) ([]byte, error) {
 	return func(raw []byte) ([]byte, error) {
 		cfg, err := parseConfig(raw, "the configuration snapshot")
@@ -92,6 +93,10 @@ func restoredConfig(dir, repoLoc string, notes *[]string) func([]byte) ([]byte, 
 				note("%s %q leads out of the data directory: reset to %q", p.key, *p.val, p.fallback)
 				*p.val = p.fallback
 			}
+		}
+		if f := cfg.Backup.PasswordFile; f != "" && !insideDir(dir, f) {
+			cfg.Backup.PasswordFile = ""
+			note("backup.password_file %q leads out of the data directory: removed", f)
 		}
 		if cfg.Backup.Repository != repoLoc {
 			cfg.Backup.Repository = repoLoc

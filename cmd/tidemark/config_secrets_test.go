@@ -22,6 +22,7 @@ cert = "../../etc/x"
 key = "/etc/shadow"
 [backup]
 repository = "/somewhere/else"
+password_file = "../../root/pw"
 [backup.s3]
 secret_key = "hunter2"
 `
@@ -35,13 +36,13 @@ secret_key = "hunter2"
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if cfg.Storage.PrimaryVolume != "primary" || cfg.IMAP.Cert != "tls/cert.pem" || cfg.IMAP.Key != "tls/key.pem" ||
-		cfg.Backup.Repository != "/repo" || cfg.Backup.S3.SecretKey != "" {
+		cfg.Backup.Repository != "/repo" || cfg.Backup.S3.SecretKey != "" || cfg.Backup.PasswordFile != "" {
 		t.Errorf("restored config not confined: %+v", cfg)
 	}
-	if strings.Contains(string(out), "hunter2") || len(notes) != 4 {
+	if strings.Contains(string(out), "hunter2") || len(notes) != 5 {
 		t.Errorf("notes %q; config:\n%s", notes, out)
 	}
-	for _, n := range []string{"primary_volume", "imap.cert", "imap.key", "secret_key"} {
+	for _, n := range []string{"primary_volume", "imap.cert", "imap.key", "secret_key", "password_file"} {
 		if !strings.Contains(strings.Join(notes, "\n"), n) {
 			t.Errorf("no note about %s in %q", n, notes)
 		}
