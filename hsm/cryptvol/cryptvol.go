@@ -139,7 +139,11 @@ func (c *Volume) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 		rc.Close()
 		return nil, err
 	}
-	return &opener{aead: c.aead, name: name, r: rc, c: rc, whole: true, skip: 0, left: -1}, nil
+	o := newOpener(c.aead, name, rc, 0, 0, -1)
+	if err := o.prime(); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 func (c *Volume) GetRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
@@ -149,31 +153,33 @@ func (c *Volume) GetRange(ctx context.Context, name string, off, length int64) (
 	if off < 0 || length < -1 {
 		return nil, fmt.Errorf("get range %s %d+%d: %w", name, off, length, hsm.ErrInvalidRange)
 	}
-	fi, err := c.v.Stat(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	p, k, ok := plainLen(fi.Size)
-	if !ok {
-		return nil, corruptf(name, "stored size %d fits no encrypted object", fi.Size)
-	}
-	if off > p {
-		return nil, fmt.Errorf("get range %s %d+%d of %d bytes: %w", name, off, length, p, hsm.ErrInvalidRange)
-	}
-	end := p
-	if length >= 0 && off+length < p {
-		end = off + length
-	}
-	if end == off {
+	if length == 0 {
+		fi, err := c.Stat(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if off > fi.Size {
+			return nil, fmt.Errorf("get range %s %d+%d of %d bytes: %w", name, off, length, fi.Size, hsm.ErrInvalidRange)
+		}
 		return io.NopCloser(eofReader{}), nil
 	}
-	first, last := off/chunkSize, (end-1)/chunkSize
-	soff := headerSize + first*sealedSize
-	slen := (last - first + 1) * sealedSize
+	// The chunks that cover the range, and one byte more: whether the
+	// stored object goes on after the last chunk read is how the reader
+	// knows that chunk must not be the last (and must be, when it does
+	// not), without asking for the object's size first.
+	first := off / chunkSize
+	soff, slen := headerSize+first*sealedSize, int64(-1)
+	if length > 0 {
+		last := (off + length - 1) / chunkSize
+		slen = (last-first+1)*sealedSize + 1
+	}
 	if first == 0 {
 		// The header is constant and bound into every chunk's associated
 		// data; it is checked when the range reads it anyway.
-		soff, slen = 0, slen+headerSize
+		soff = 0
+		if slen > 0 {
+			slen += headerSize
+		}
 	}
 	rc, err := c.v.GetRange(ctx, name, soff, slen)
 	if err != nil {
@@ -185,8 +191,11 @@ func (c *Volume) GetRange(ctx context.Context, name string, off, length int64) (
 			return nil, err
 		}
 	}
-	return &opener{aead: c.aead, name: name, r: rc, c: rc, idx: uint64(first), chunks: k,
-		skip: int(off - first*chunkSize), left: end - off}, nil
+	o := newOpener(c.aead, name, rc, uint64(first), int(off-first*chunkSize), length)
+	if err := o.prime(); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 // readHeader reads and checks the object header.

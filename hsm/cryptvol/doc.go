@@ -37,12 +37,14 @@
 // chunk without it, one cut inside a chunk has a size no layout gives.
 // Each failure is reported as ErrCorrupt (matching internal/corrupt), a
 // permanent error, and no byte of a chunk is returned before its tag is
-// checked. A GetRange that does not reach the end of the object cannot see
-// a truncation after its range, and one that starts past chunk 0 does not
-// read the (constant) header; the bytes it returns are authentic. GetRange
-// stats the object first to find its chunks: an object replaced between
-// the two calls may be reported as ErrCorrupt (backup objects are written
-// once under their name, so this is a race of tests, not of repositories).
+// checked. GetRange asks the volume for the chunks covering the range and
+// one byte more, without a Stat: a chunk read with nothing after it must
+// carry the flag and one with bytes after it must not, so a range that
+// reaches the stored end finds a truncation. A range that ends before the
+// stored end cannot see a truncation after it, and one that starts past
+// chunk 0 does not read the (constant) header; the bytes it returns are
+// authentic. Get and GetRange read and check the first chunk before they
+// return, so a missing or damaged one is reported by the call itself.
 //
 // Nonces never repeat under one key: the 120-bit object id is random per
 // Put, and a Put retried by hsm.WithRetry after a rewind re-encrypts the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -160,29 +161,37 @@ func (s *sealer) fill() ([]byte, bool, error) {
 	return buf[:n], false, nil
 }
 
-// opener decrypts the sealed chunks read from r. With whole set, r starts
-// at chunk 0 after the header and the last-chunk flag ends the object;
-// otherwise r starts at chunk idx of an object of chunks chunks, and the
-// flag must be on chunk chunks-1 only. skip plaintext bytes of the first
-// chunk are dropped and at most left bytes returned (-1: all).
+// opener decrypts the sealed chunks read from r, which starts at chunk
+// idx (after the header) and runs to the end of the object or at least
+// one byte past the last chunk needed. The last-chunk flag ends the
+// object. skip plaintext bytes of the first chunk are dropped and at most
+// left bytes returned (-1: all).
 type opener struct {
-	aead   cipher.AEAD
-	name   string
-	r      io.Reader
-	c      io.Closer
-	whole  bool
-	idx    uint64
-	chunks int64
-	skip   int
-	left   int64
+	aead  cipher.AEAD
+	name  string
+	r     io.Reader
+	c     io.Closer
+	idx   uint64
+	skip  int
+	left  int64
+	first bool // no chunk read yet
 
 	ad     []byte
 	id     [idSize]byte
 	haveID bool
-	buf    []byte
+	buf    *[]byte
 	plain  []byte
 	done   bool
 	err    error
+}
+
+// chunkBufs holds the buffers of finished readers: one sealed chunk and a
+// byte each, so a pack read does not allocate 64 KiB per range.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, sealedSize+1); return &b }}
+
+func newOpener(aead cipher.AEAD, name string, rc io.ReadCloser, idx uint64, skip int, left int64) *opener {
+	return &opener{aead: aead, name: name, r: rc, c: rc, idx: idx, skip: skip, left: left, first: true,
+		ad: assocData(name)}
 }
 
 func (o *opener) Read(p []byte) (int, error) {
@@ -203,7 +212,30 @@ func (o *opener) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (o *opener) Close() error { return o.c.Close() }
+// prime reads the first chunk, so that Get and GetRange report a range
+// past the end, a missing or damaged first chunk themselves.
+func (o *opener) prime() error {
+	if o.left == 0 {
+		return nil
+	}
+	if err := o.next(); err != nil {
+		o.Close()
+		return err
+	}
+	return nil
+}
+
+func (o *opener) Close() error {
+	if o.buf != nil {
+		o.plain = nil
+		chunkBufs.Put(o.buf)
+		o.buf = nil
+	}
+	if o.err == nil {
+		o.err = errors.New("cryptvol: read after close")
+	}
+	return o.c.Close()
+}
 
 func (o *opener) corrupt(format string, args ...any) error {
 	return corruptf(o.name, format, args...)
@@ -212,23 +244,29 @@ func (o *opener) corrupt(format string, args ...any) error {
 // next reads, checks and opens one chunk.
 func (o *opener) next() error {
 	if o.buf == nil {
-		o.buf = make([]byte, sealedSize+1)
-		o.ad = assocData(o.name)
+		o.buf = chunkBufs.Get().(*[]byte)
 	}
-	nonce := o.buf[:nonceSize]
+	buf := *o.buf
+	nonce := buf[:nonceSize]
 	if n, err := io.ReadFull(o.r, nonce); err != nil {
+		if n == 0 && errors.Is(err, io.EOF) && o.first && o.idx > 0 {
+			// The range starts at the end of the stored object.
+			if o.skip > 0 {
+				return fmt.Errorf("get range %s: %w: past the end", o.name, hsm.ErrInvalidRange)
+			}
+			o.done = true
+			return nil
+		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return o.corrupt("ends after %d bytes of chunk %d (truncated)", n, o.idx)
 		}
 		return fmt.Errorf("read %s: %w", o.name, err)
 	}
+	o.first = false
 	flag := nonce[idSize]
 	last := flag == flagLast
 	if flag&^flagLast != 0 {
 		return o.corrupt("chunk %d: unknown flags %#x", o.idx, flag)
-	}
-	if !o.whole && last != (int64(o.idx) == o.chunks-1) {
-		return o.corrupt("chunk %d of %d: last-chunk flag %v", o.idx, o.chunks, last)
 	}
 	if got := binary.BigEndian.Uint64(nonce[idSize+1:]); got != o.idx {
 		return o.corrupt("chunk %d is stored at position %d", got, o.idx)
@@ -237,7 +275,7 @@ func (o *opener) next() error {
 		return o.corrupt("chunk %d belongs to another version of the object", o.idx)
 	}
 	o.id, o.haveID = [idSize]byte(nonce[:idSize]), true
-	body := o.buf[nonceSize:]
+	body := buf[nonceSize:]
 	var n int
 	var err error
 	if last {
@@ -270,6 +308,9 @@ func (o *opener) next() error {
 	o.done = last
 	if o.skip > 0 {
 		if o.skip > len(plain) {
+			if last {
+				return fmt.Errorf("get range %s: %w: past the end", o.name, hsm.ErrInvalidRange)
+			}
 			return o.corrupt("range starts past chunk %d", o.idx-1)
 		}
 		plain = plain[o.skip:]
@@ -280,6 +321,17 @@ func (o *opener) next() error {
 			plain = plain[:o.left]
 		}
 		o.left -= int64(len(plain))
+		if o.left == 0 && !last {
+			// The range ends here; the object must go on after this
+			// chunk, since it does not say it is the last.
+			var one [1]byte
+			if m, err := io.ReadFull(o.r, one[:]); m == 0 {
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("read %s: %w", o.name, err)
+				}
+				return o.corrupt("ends after chunk %d, which is not the last (truncated)", o.idx-1)
+			}
+		}
 	}
 	o.plain = plain
 	return nil
