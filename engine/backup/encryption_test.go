@@ -61,6 +61,10 @@ func TestEncryptedRepository(t *testing.T) {
 	if !r.Encrypted() || r.Manifest().Format != 3 {
 		t.Fatalf("manifest %+v", r.Manifest())
 	}
+	var st backup.Status
+	if err := backup.RepositoryStatus(context.Background(), r, nil, &st); err != nil || !strings.Contains(st.Encryption, r.KeyID()) {
+		t.Fatalf("status: encryption %q %v", st.Encryption, err)
+	}
 	recs, scans, last := countRecords(t, r)
 	if recs != exp.Records || scans != exp.Scans || last != exp.LastLSN || rebuiltDigest(t, r) != exp.Catalog {
 		t.Fatalf("read back %d/%d/%d records, wrote %d/%d/%d", recs, scans, last, exp.Records, exp.Scans, exp.LastLSN)
@@ -145,6 +149,10 @@ func TestEncryptedManifestDowngrade(t *testing.T) {
 	r, err := openDir(t, dir, nil)
 	if err != nil {
 		t.Fatalf("downgraded manifest, no password: %v (%s)", err, down)
+	}
+	var st backup.Status
+	if err := backup.RepositoryStatus(context.Background(), r, nil, &st); err != nil || st.Encryption != "not encrypted" {
+		t.Fatalf("status of a repository that says it is unencrypted: %q %v", st.Encryption, err)
 	}
 	err = r.Records(context.Background(), 1, 0, func(rec redolog.Record) error {
 		t.Fatalf("record %d read from ciphertext", rec.LSN)
