@@ -223,9 +223,19 @@ const maxAdminConns = 64
 type capListener struct {
 	net.Listener
 	slots chan struct{}
+
+	// rejecting bounds the connections being answered 503 at once; beyond
+	// it a connection is closed without an answer.
+	rejecting chan struct{}
+	initOnce  sync.Once
 }
 
 func (l *capListener) Accept() (net.Conn, error) {
+	l.initOnce.Do(func() {
+		if l.rejecting == nil {
+			l.rejecting = make(chan struct{}, cap(l.slots))
+		}
+	})
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -235,12 +245,34 @@ func (l *capListener) Accept() (net.Conn, error) {
 		case l.slots <- struct{}{}:
 			return &slotConn{Conn: c, slots: l.slots}, nil
 		default:
-			const msg = "too many admin connections, try again later\n"
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(msg), msg)
+		}
+		select {
+		case l.rejecting <- struct{}{}:
+			go func() {
+				defer func() { <-l.rejecting }()
+				reject(c)
+			}()
+		default:
 			_ = c.Close()
 		}
 	}
+}
+
+// reject answers a connection over the cap with a 503 that says why. It
+// reads what the client sent first (briefly, a bounded amount), so that
+// the client reads the answer instead of a reset connection.
+func reject(c net.Conn) {
+	defer c.Close()
+	const msg = "too many admin connections, try again later\n"
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 4096)
+	_, _ = c.Read(buf)
+	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(msg), msg)
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
 }
 
 // slotConn gives its slot back once, when closed.
