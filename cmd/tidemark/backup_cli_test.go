@@ -123,8 +123,14 @@ func deliverN(t *testing.T, addr, prefix string, n int, acked *sync.Map) {
 // everything and holds at least blobs blobs.
 func waitShipped(t *testing.T, bin, dir string, blobs int) backup.Status {
 	t.Helper()
+	return waitShippedWithin(t, bin, dir, blobs, 20*time.Second)
+}
+
+// waitShippedWithin is waitShipped with its own time limit.
+func waitShippedWithin(t *testing.T, bin, dir string, blobs int, limit time.Duration) backup.Status {
+	t.Helper()
 	var st backup.Status
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(limit)
 	for {
 		out := tm(t, bin, "backup", "status", "--json", "--fresh", "--data", dir)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {

@@ -51,6 +51,19 @@ func (p repoPassword) password() ([]byte, error) {
 	return nil, nil
 }
 
+// source names where password() takes the password from, for messages.
+func (p repoPassword) source() string {
+	switch {
+	case p.flagFile != "":
+		return "the password file " + p.flagFile
+	case os.Getenv(passwordEnv) != "":
+		return "$" + passwordEnv
+	case p.cfgFile != "":
+		return "the password file " + resolve(p.dataDir, p.cfgFile) + " ([backup] password_file)"
+	}
+	return "no configured password"
+}
+
 // readPasswordFile reads a password or key file: its bytes without the
 // trailing newline, which editors add.
 func readPasswordFile(path string) ([]byte, error) {

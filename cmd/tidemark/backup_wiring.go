@@ -232,12 +232,26 @@ func startBackup(ctx context.Context, eng *engine.Engine, dataDir string, cfg co
 func (b *backupRunner) openRepository(ctx context.Context, dataDir string, cfg backupConfig, where string, log *slog.Logger) *backup.Repository {
 	var vol hsm.Volume
 	var repo *backup.Repository
+	pw := repoPassword{dataDir: dataDir, cfgFile: cfg.PasswordFile, noPrompt: true}
+	failed, wrongPassword := false, false
 	// The one retry policy, without a limit, and over permanent errors
-	// too: an administrator fixes a mount or permissions while mail flows.
+	// too: an administrator fixes a mount, permissions or the password
+	// file while mail flows, and the next attempt (at most 10 s later)
+	// reads them again.
 	policy := hsm.RetryOptions{MaxAttempts: -1, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second,
 		RetryPermanent: true, OnRetry: func(_, _ string, attempt int, err error) {
 			msg := fmt.Sprintf("repository %s unreachable: %v", where, err)
-			if attempt == 1 {
+			failed = true
+			if errors.Is(err, backup.ErrWrongPassword) {
+				// Not an outage: nothing changes until the administrator
+				// fixes the password; say so once, as an error.
+				msg = fmt.Sprintf("repository %s: %v; fix %s (the server reads it again every 10 s)", where, err, pw.source())
+				if !wrongPassword {
+					wrongPassword = true
+					log.Error("backup repository does not open with the configured password; mail is still accepted and kept for the backup until the password is fixed",
+						"repository", where, "password", pw.source(), "err", err)
+				}
+			} else if attempt == 1 {
 				log.Warn("backup repository unreachable; mail is still accepted and kept for the backup until it answers",
 					"repository", where, "err", err)
 			}
@@ -250,11 +264,14 @@ func (b *backupRunner) openRepository(ctx context.Context, dataDir string, cfg b
 				return err
 			}
 		}
-		repo, err = openRepo(ctx, vol, repoPassword{dataDir: dataDir, cfgFile: cfg.PasswordFile, noPrompt: true}, true)
+		repo, err = openRepo(ctx, vol, pw, true)
 		return err
 	})
 	if err != nil {
 		return nil // ctx ended first
+	}
+	if failed {
+		log.Info("backup repository open again; shipping what was kept meanwhile", "repository", where)
 	}
 	b.openErr.Store(nil)
 	return repo

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tidemark/tidemark/engine/backup"
 )
@@ -186,4 +187,78 @@ func mustEnv(t *testing.T, bin string, env []string, args ...string) string {
 		t.Fatalf("tidemark %s: exit %d\n%s", strings.Join(args, " "), code, out)
 	}
 	return out
+}
+
+// TestServeWithWrongRepositoryPassword: a server whose password file does
+// not open the repository keeps accepting mail, logs one error that names
+// the password file, and backup status says why nothing ships; once the
+// file holds the right password the server opens the repository by itself
+// and ships what was delivered meanwhile, without a restart.
+func TestServeWithWrongRepositoryPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped with -short")
+	}
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	tm(t, bin, "init", "--data", dir)
+	tm(t, bin, "domain", "create", "example.org", "--data", dir)
+	tm(t, bin, "account", "create", "alice@example.org", "--password", "pw", "--data", dir)
+	pwFile := filepath.Join(dir, "backup-password")
+	good, err := os.ReadFile(pwFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The environment password would win over the file: leave it out.
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, passwordEnv+"=") {
+			env = append(env, e)
+		}
+	}
+
+	// First start with the right password creates the repository.
+	srv := startServerEnv(t, bin, dir, env)
+	deliverN(t, srv.lmtp, "first", 1, &sync.Map{})
+	waitShipped(t, bin, dir, 1)
+	srv.stop(t)
+
+	if err := os.WriteFile(pwFile, []byte("not the password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv = startServerEnv(t, bin, dir, env)
+	defer srv.stop(t)
+	deliverN(t, srv.lmtp, "meanwhile", 3, &sync.Map{})
+	var st backup.Status
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := tm(t, bin, "backup", "status", "--json", "--data", dir)
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, out)
+		}
+		if strings.Contains(st.LastError, "wrong password") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status does not say the password is wrong: %+v\n%s", st, srv.log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st.State == "running" {
+		t.Fatalf("status with a wrong password: %+v", st)
+	}
+	logText := srv.log.String()
+	if !strings.Contains(logText, "level=ERROR") || !strings.Contains(logText, pwFile) {
+		t.Fatalf("no error naming the password file:\n%s", logText)
+	}
+
+	// The administrator fixes the file: the server catches up by itself.
+	if err := os.WriteFile(pwFile, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitShippedWithin(t, bin, dir, 4, 60*time.Second); st.LagRecords != 0 {
+		t.Fatalf("after the fix: %+v", st)
+	}
+	if !strings.Contains(srv.log.String(), "backup repository open again") {
+		t.Fatalf("no line saying the repository opened again:\n%s", srv.log)
+	}
 }

@@ -85,10 +85,18 @@ type server struct {
 
 func startServer(t *testing.T, bin, dir string, extra ...string) *server {
 	t.Helper()
+	return startServerEnv(t, bin, dir, nil, extra...)
+}
+
+// startServerEnv is startServer with the environment env (nil: this
+// process's).
+func startServerEnv(t *testing.T, bin, dir string, env []string, extra ...string) *server {
+	t.Helper()
 	s := &server{lmtp: freePort(t), imap: freePort(t), log: &bytes.Buffer{}}
 	args := append([]string{"serve", "--data", dir, "--lmtp", s.lmtp, "--imap", s.imap,
 		"--imaps", "off", "--allow-cleartext-login"}, extra...)
 	s.cmd = exec.Command(bin, args...)
+	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
