@@ -16,7 +16,8 @@
 //
 // # Replies
 //
-//	250 2.0.0  delivered (durable)
+//	250 2.0.0  Ok: stored as item <id>, uid <uid> (durable in the redo
+//	           log, not queued: the mailbox holds it)
 //	550 5.1.1  no such user (RCPT)
 //	550 5.2.1  account closed (RCPT, or DATA if it closed in between)
 //	450 4.2.1  account in maintenance: the MTA keeps the mail and retries
@@ -26,6 +27,12 @@
 //	501 5.1.3  recipient address is not a valid mailbox
 //	451 4.3.0  any storage or internal trouble; the text never carries the
 //	           internal error, which goes to Options.Logger instead
+//
+// Every recipient refused at RCPT and every recipient of a transaction that
+// reached the end of DATA gets one Info line "lmtp: delivery" on
+// Options.Logger with rcpt, from, size, queue_id (the MTA's queue id, read
+// from the id clause of the message's first Received: field, which Postfix
+// adds; "" when there is none) and result (the reply as sent).
 //
 // Locked accounts still receive mail, as in Zimbra: locking stops logins,
 // not delivery. Every error handed to go-smtp is an *smtp.SMTPError, because

@@ -90,9 +90,11 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		if reply == replyTrouble {
 			ss.s.opts.Logger.Error("lmtp: recipient lookup", "rcpt", addr, "remote", ss.remote, "err", err)
 		}
+		ss.logRefused(addr, reply)
 		return reply
 	}
 	if reply := statusReply(acct.Status); reply != nil {
+		ss.logRefused(addr, reply)
 		return reply
 	}
 	ss.rcpts = append(ss.rcpts, recipient{to: to, address: addr, account: acct.ID})
@@ -142,6 +144,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		ss.s.opts.Logger.Warn("lmtp: read message", "remote", ss.remote, "err", err)
 		return replyTrouble
 	}
+	queueID := receivedQueueID(b.Bytes()[len(prefix):])
 
 	results, err := ss.s.b.Deliver(ss.s.ctx, engine.Delivery{
 		Recipients:   accounts,
@@ -153,37 +156,54 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		// size limit (the prepended lines can tip it over) is the
 		// message's fault; anything else is storage trouble the MTA
 		// retries.
+		reply := replyTrouble
 		if errors.Is(err, engine.ErrTooLarge) {
-			return replyTooLarge
+			reply = replyTooLarge
+		} else {
+			ss.s.opts.Logger.Error("lmtp: deliver", "from", ss.from, "recipients", len(accounts),
+				"size", b.Len(), "remote", ss.remote, "err", err)
 		}
-		ss.s.opts.Logger.Error("lmtp: deliver", "from", ss.from, "recipients", len(accounts),
-			"size", b.Len(), "remote", ss.remote, "err", err)
-		return replyTrouble
+		for _, rc := range ss.rcpts {
+			ss.logDelivery(rc.address, b.Len(), queueID, reply)
+		}
+		return reply
 	}
-	byAccount := make(map[uint64]error, len(results))
+	byAccount := make(map[uint64]engine.RecipientResult, len(results))
 	for _, res := range results {
-		byAccount[res.Account] = res.Err
+		byAccount[res.Account] = res
 	}
 	for _, rc := range ss.rcpts {
-		resErr, ok := byAccount[rc.account]
+		res, ok := byAccount[rc.account]
 		if !ok {
 			ss.s.opts.Logger.Error("lmtp: deliver: no result for recipient", "rcpt", rc.address, "account", rc.account)
+			ss.logDelivery(rc.address, b.Len(), queueID, replyTrouble)
 			status.SetStatus(rc.to, replyTrouble)
 			continue
 		}
-		reply := errorReply(resErr)
+		reply := errorReply(res.Err)
 		if reply == nil {
-			status.SetStatus(rc.to, nil)
-			continue
+			reply = storedReply(res.Item)
+		} else if reply == replyTrouble {
+			ss.s.opts.Logger.Error("lmtp: deliver", "rcpt", rc.address, "account", rc.account, "err", res.Err)
 		}
-		if reply == replyTrouble {
-			ss.s.opts.Logger.Error("lmtp: deliver", "rcpt", rc.address, "account", rc.account, "err", resErr)
-		}
+		ss.logDelivery(rc.address, b.Len(), queueID, reply)
 		status.SetStatus(rc.to, reply)
 	}
-	ss.s.opts.Logger.Debug("lmtp: delivered", "from", ss.from, "recipients", len(accounts),
-		"size", b.Len(), "remote", ss.remote)
 	return nil
+}
+
+// logDelivery writes the one line per recipient of a transaction that
+// reached DATA: who, how big, the MTA's queue id when the message names
+// one, and the reply given.
+func (ss *session) logDelivery(rcpt string, size int, queueID string, reply *smtp.SMTPError) {
+	ss.s.opts.Logger.Info("lmtp: delivery", "rcpt", rcpt, "from", ss.from, "size", size, "queue_id", queueID,
+		"result", replyText(reply), "remote", ss.remote)
+}
+
+// logRefused writes the line for a recipient refused at RCPT.
+func (ss *session) logRefused(rcpt string, reply *smtp.SMTPError) {
+	ss.s.opts.Logger.Info("lmtp: delivery", "rcpt", rcpt, "from", ss.from, "size", ss.fromSize, "queue_id", "",
+		"result", replyText(reply), "remote", ss.remote)
 }
 
 // accounts returns the distinct recipient accounts in RCPT order: an

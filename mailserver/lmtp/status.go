@@ -2,6 +2,7 @@ package lmtp
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/emersion/go-smtp"
 
@@ -31,6 +32,18 @@ var (
 	replyTrouble = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "Temporary failure, try again later"}
 )
+
+// storedReply is a recipient's final reply once its message is durable:
+// it says where the message is, not that it was queued.
+func storedReply(it engine.Item) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: fmt.Sprintf("Ok: stored as item %d, uid %d", it.ID, it.UID)}
+}
+
+// replyText renders a reply as sent, for the log.
+func replyText(r *smtp.SMTPError) string {
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message)
+}
 
 // statusReply maps an account status to the reply a recipient with that
 // status gets, nil when mail is accepted. Locked accounts receive, as in
