@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/tidemark/tidemark/mailserver/lmtp"
+	"github.com/tidemark/tidemark/mailserver/socketmap"
 )
 
 // configFile is the name of the configuration file inside the data directory.
@@ -24,7 +25,9 @@ type config struct {
 	Storage storageConfig `toml:"storage"`
 	LMTP    lmtpConfig    `toml:"lmtp"`
 	IMAP    imapConfig    `toml:"imap"`
-	Backup  backupConfig  `toml:"backup"`
+	// Socketmap answers Postfix's recipient lookups (socketmap.go).
+	Socketmap socketmapConfig `toml:"socketmap"`
+	Backup    backupConfig    `toml:"backup"`
 	// Schedule and Notify configure the operations (operations_wiring.go).
 	Schedule scheduleConfig `toml:"schedule"`
 	Notify   notifyConfig   `toml:"notify"`
@@ -114,6 +117,7 @@ func defaultConfig() config {
 			LockoutWindow:            "1h",
 			LockoutDuration:          "1h",
 		},
+		Socketmap: socketmapConfig{Listen: "127.0.0.1:7027", MaxConnections: socketmap.DefaultMaxConnections},
 		Backup: backupConfig{
 			Enabled:       true,
 			Repository:    "../tidemark-backup",
@@ -179,6 +183,9 @@ func (c config) validate() error {
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {
 			return fmt.Errorf("%s: %q is not a duration such as \"30s\"", key, v)
 		}
+	}
+	if c.Socketmap.MaxConnections < 0 {
+		return fmt.Errorf("socketmap.max_connections must be positive (0 takes the default)")
 	}
 	if c.Backup.RetentionDays < 0 {
 		return fmt.Errorf("backup.retention_days must be 0 (forever) or more")

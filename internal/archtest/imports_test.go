@@ -20,6 +20,7 @@ const module = "github.com/tidemark/tidemark"
 var allowed = map[string][]string{
 	"mailserver/imap":         {"engine", "engine/event", "internal/mimetree"},
 	"mailserver/lmtp":         {"engine", "engine/event"},
+	"mailserver/socketmap":    {"engine", "engine/event"},
 	"importer":                {"engine", "engine/event", "dedup", "internal/"},
 	"restore":                 {"engine", "engine/event", "engine/backup", "dedup", "hsm", "redolog", "internal/", "hsm/packvol"},
 	"engine/backup/enginesrc": {"engine", "engine/backup", "engine/event", "dedup", "hsm"},
