@@ -82,6 +82,21 @@
 // never while its inline copy is pending). A blob referenced again before
 // that is rescued.
 //
+// # Queries for IMAP
+//
+// Search and SearchItems (search.go) evaluate a SearchCriteria tree, which
+// expresses every RFC 9051 search key (see its doc for the mapping; \Recent
+// and sequence numbers are the session's and come in as UIDs). A criteria
+// tree is compiled once per search and checked against limits (depth 100,
+// 10,000 keys: ErrInvalid beyond). Each message is first decided from the
+// projection alone (flags, dates, sizes, UIDs, MODSEQ) in three-valued
+// logic; its blob is read only when that leaves the answer open, and then
+// only the first 32 KiB of a large message when header keys are all that is
+// left. Header values are RFC 2047-decoded in any charset go-message knows
+// and address fields also match on their parsed addresses; body keys match
+// decoded text parts (header.go, search.go). The context is checked between
+// messages, so a deadline bounds a search.
+//
 // # Pebble key layout
 //
 // See schema.go: one-byte table prefixes, big-endian integers, CBOR values.

@@ -1,0 +1,295 @@
+package engine
+
+import (
+	"bytes"
+	"mime"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/charset"
+)
+
+// Header reading for SEARCH, SORT and THREAD: the fields of a message's
+// top-level header, RFC 2047 words decoded in any charset go-message
+// knows, and the address lists of From/To/Cc parsed even when they carry
+// comments or groups.
+
+// wordDecoder decodes RFC 2047 encoded words in every charset go-message
+// knows (x/text encodings), not only UTF-8 and ISO-8859-1.
+var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+
+// decodeWords returns s with its encoded words decoded; a header that does
+// not decode is kept as written.
+func decodeWords(s string) string {
+	if !strings.Contains(s, "=?") {
+		return s
+	}
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		return d
+	}
+	return s
+}
+
+// hfield is one header field: its name in lower case and its value
+// unfolded (line breaks removed, the white space after them kept), as
+// stored.
+type hfield struct {
+	name, value string
+}
+
+// headerEnd returns the length of the header of raw, including the empty
+// line that ends it, and whether that line was found.
+func headerEnd(raw []byte) (int, bool) {
+	if bytes.HasPrefix(raw, []byte("\r\n")) {
+		return 2, true
+	}
+	if bytes.HasPrefix(raw, []byte("\n")) {
+		return 1, true
+	}
+	i := bytes.Index(raw, []byte("\n\r\n"))
+	j := bytes.Index(raw, []byte("\n\n"))
+	switch {
+	case i >= 0 && (j < 0 || i < j):
+		return i + 3, true
+	case j >= 0:
+		return j + 2, true
+	}
+	return len(raw), false
+}
+
+// parseFields splits a header block into fields. Lines that are neither a
+// field nor a continuation are skipped, as mail readers do.
+func parseFields(h []byte) []hfield {
+	var out []hfield
+	for len(h) > 0 {
+		line := h
+		if i := bytes.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i], h[i+1:]
+		} else {
+			h = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break // end of the header
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if n := len(out); n > 0 {
+				out[n-1].value += string(line)
+			}
+			continue
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || len(bytes.TrimSpace(name)) == 0 {
+			continue
+		}
+		out = append(out, hfield{
+			name:  strings.ToLower(string(bytes.TrimSpace(name))),
+			value: string(value),
+		})
+	}
+	for i := range out {
+		out[i].value = strings.TrimSpace(out[i].value)
+	}
+	return out
+}
+
+// firstField returns the value of the first field named name (lower case).
+func firstField(fields []hfield, name string) (string, bool) {
+	for _, f := range fields {
+		if f.name == name {
+			return f.value, true
+		}
+	}
+	return "", false
+}
+
+// sentDate parses a Date field value; ok is false when it does not parse.
+// The result keeps the sender's zone.
+func sentDate(v string) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, false
+	}
+	t, err := mail.ParseDate(v)
+	if err != nil {
+		t, err = mail.ParseDate(stripComments(v))
+		if err != nil {
+			return time.Time{}, false
+		}
+	}
+	return t, true
+}
+
+// isAddressField reports whether the field holds an address list.
+func isAddressField(name string) bool {
+	switch name {
+	case "from", "to", "cc", "bcc", "sender", "reply-to",
+		"resent-from", "resent-to", "resent-cc", "resent-bcc", "resent-sender":
+		return true
+	}
+	return false
+}
+
+// mailAddr is one parsed address: the display name (decoded), the local
+// part and the domain.
+type mailAddr struct {
+	Name, Mailbox, Host string
+}
+
+// String is the form SEARCH matches besides the raw field:
+// "Name <mailbox@host>", or the bare address without a name.
+func (a mailAddr) String() string {
+	s := a.Mailbox + "@" + a.Host
+	if a.Name != "" {
+		return a.Name + " <" + s + ">"
+	}
+	return s
+}
+
+// parseAddrs parses an RFC 5322 address list leniently: group names and
+// their ';' are dropped (members are kept), comments inside an address
+// (joe(at work)@example.org) are removed, and an item that does not parse
+// does not hide the others.
+func parseAddrs(v string) []mailAddr {
+	var out []mailAddr
+	p := mail.AddressParser{WordDecoder: wordDecoder}
+	for _, item := range splitTop(ungroup(v), ',') {
+		if strings.TrimSpace(item) == "" {
+			continue
+		}
+		a, err := p.Parse(item)
+		if err != nil {
+			if a, err = p.Parse(stripComments(item)); err != nil {
+				continue
+			}
+		}
+		mbox, host, ok := cutLast(a.Address, '@')
+		if !ok || mbox == "" || host == "" {
+			continue
+		}
+		out = append(out, mailAddr{Name: a.Name, Mailbox: mbox, Host: host})
+	}
+	return out
+}
+
+func cutLast(s string, sep byte) (before, after string, ok bool) {
+	i := strings.LastIndexByte(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// ungroup turns "name: a, b; c" into " a, b, c": a top-level ':' drops
+// the phrase since the last top-level comma, a top-level ';' becomes a
+// comma.
+func ungroup(s string) string {
+	if !strings.ContainsAny(s, ":;") {
+		return s
+	}
+	b := []byte(s)
+	itemStart, depth, quoted, angle := 0, 0, false, false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			i++
+		case quoted:
+			quoted = c != '"'
+		case c == '"' && depth == 0:
+			quoted = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case angle:
+		case c == ',':
+			itemStart = i + 1
+		case c == ':':
+			for j := itemStart; j <= i; j++ {
+				b[j] = ' '
+			}
+			itemStart = i + 1
+		case c == ';':
+			b[i] = ','
+			itemStart = i + 1
+		}
+	}
+	return string(b)
+}
+
+// splitTop splits s at sep outside quotes, comments and angle brackets.
+func splitTop(s string, sep byte) []string {
+	var out []string
+	start, depth, quoted, angle := 0, 0, false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			i++
+		case quoted:
+			quoted = c != '"'
+		case c == '"' && depth == 0:
+			quoted = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case c == sep && !angle:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// stripComments removes RFC 5322 comments outside quoted strings, and the
+// white space around '@' that net/mail does not take inside an address.
+func stripComments(s string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s) && (quoted || depth > 0):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(s[i+1])
+			}
+			i++
+		case quoted:
+			quoted = c != '"'
+			b.WriteByte(c)
+		case c == '"' && depth == 0:
+			quoted = true
+			b.WriteByte(c)
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		default:
+			b.WriteByte(c)
+		}
+	}
+	out := b.String()
+	if strings.Contains(out, "@") && !strings.Contains(out, `"`) {
+		for _, sp := range []string{" @", "@ ", "\t@", "@\t"} {
+			for strings.Contains(out, sp) {
+				out = strings.ReplaceAll(out, sp, "@")
+			}
+		}
+	}
+	return out
+}
