@@ -18,7 +18,7 @@ import (
 // damaged chunk takes all its messages with it).
 func TestCorruptBlobReportedRestOfAccountRestored(t *testing.T) {
 	r := newRig(t, vfs.NewMem(), "c", nil)
-	a, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: "src@example.org", Password: "pw"})
+	a, err := r.Eng.CreateAccount(ctx, engine.AccountSpec{Address: "src@example.org", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,20 +28,20 @@ func TestCorruptBlobReportedRestOfAccountRestored(t *testing.T) {
 		if i == 3 || i == 7 {
 			body += strings.Repeat("large body line\r\n", 80000) // ~1.3 MB: a loose object
 		}
-		res, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: []byte(body)})
+		res, err := r.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: []byte(body)})
 		if err != nil || res[0].Err != nil {
 			t.Fatal(err, res[0].Err)
 		}
 		items = append(items, res[0].Item)
 	}
-	r.sync()
-	if err := hsm.PutBytes(ctx, r.repoVol, dedup.BlobName(items[3].Digest), []byte("garbage")); err != nil {
+	r.Sync()
+	if err := hsm.PutBytes(ctx, r.RepoVol, dedup.BlobName(items[3].Digest), []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.repoVol.Delete(ctx, dedup.BlobName(items[7].Digest)); err != nil {
+	if err := r.RepoVol.Delete(ctx, dedup.BlobName(items[7].Digest)); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := r.restorer().Account(ctx, a.ID, Latest, "copy@example.org", AccountOptions{})
+	rep, err := restorerOf(r).Account(ctx, a.ID, Latest, "copy@example.org", AccountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestCorruptBlobReportedRestOfAccountRestored(t *testing.T) {
 	if !strings.Contains(ar.Unrestored[0].Reason, "corrupt") || !strings.Contains(ar.Unrestored[1].Reason, "missing") {
 		t.Fatalf("reasons %+v", ar.Unrestored)
 	}
-	if n := len(dump(t, r.eng, ar.Target)["INBOX"]); n != 8 {
+	if n := len(dump(t, r.Eng, ar.Target)["INBOX"]); n != 8 {
 		t.Fatalf("inbox holds %d", n)
 	}
 }

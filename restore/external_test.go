@@ -29,9 +29,9 @@ type source struct {
 
 func newSource(t *testing.T) *source {
 	r := newRig(t, vfs.NewMem(), "src", nil)
-	h := &history{r: r, rnd: rand.New(rand.NewPCG(21, 4))}
-	h.run("src@example.org", 90, false)
-	e := r.eng
+	h := &history{R: r, Rnd: rand.New(rand.NewPCG(21, 4))}
+	h.Run("src@example.org", 90, false)
+	e := r.Eng
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -57,11 +57,11 @@ func newSource(t *testing.T) *source {
 		if i == 6 {
 			body = []byte("Subject: twice\r\n\r\nthe same bytes\r\n")
 		}
-		res, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{carol.ID}, Body: body, InternalDate: r.clk.Now()})
+		res, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{carol.ID}, Body: body, InternalDate: r.Clk.Now()})
 		must(err)
 		must(res[0].Err)
 		s.items = append(s.items, res[0].Item)
-		r.clk.Advance(1e9)
+		r.Clk.Advance(1e9)
 	}
 	inbox, err := e.FolderByPath(ctx, carol.ID, "INBOX")
 	must(err)
@@ -77,10 +77,10 @@ func newSource(t *testing.T) *source {
 	res, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{gone.ID}, Body: []byte("Subject: last\r\n\r\nbye\r\n")})
 	must(err)
 	must(res[0].Err)
-	r.clk.Advance(1e9)
+	r.Clk.Advance(1e9)
 	must(e.DeleteAccount(ctx, gone.ID))
-	r.clk.Advance(1e9)
-	r.sync()
+	r.Clk.Advance(1e9)
+	r.Sync()
 	return s
 }
 
@@ -135,8 +135,8 @@ func lookup(t *testing.T, e *engine.Engine, addr string) engine.Account {
 func TestExternalRestoreTwice(t *testing.T) {
 	s := newSource(t)
 	tgt := newTarget(t, vfs.NewMem(), "tgt")
-	rs := New(tgt, s.r.cat, s.r.repo, &Options{Now: s.r.clk.Now, Logger: quiet})
-	opts := ExternalOptions{Source: s.r.repo.ID(), SkipSystemAccounts: true, Concurrency: 2}
+	rs := New(tgt, s.r.Cat, s.r.Repo, &Options{Now: s.r.Clk.Now, Logger: quiet})
+	opts := ExternalOptions{Source: s.r.Repo.ID(), SkipSystemAccounts: true, Concurrency: 2}
 	rep, err := rs.External(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -147,12 +147,12 @@ func TestExternalRestoreTwice(t *testing.T) {
 	}
 	src := lookup(t, tgt, "src@example.org")
 	carol := lookup(t, tgt, "carol@other.org")
-	sameAccount(t, s.r.eng, s.h.acct, tgt, src.ID)
-	sameAccount(t, s.r.eng, s.carol.ID, tgt, carol.ID)
+	sameAccount(t, s.r.Eng, s.h.Acct, tgt, src.ID)
+	sameAccount(t, s.r.Eng, s.carol.ID, tgt, carol.ID)
 	if carol.COS != "staff" || carol.Attrs["displayName"] != "Carol" || len(carol.Aliases) != 1 || carol.Aliases[0] != "c@other.org" {
 		t.Fatalf("carol on the target: %+v", carol)
 	}
-	if carol.Attrs[AttrMigratedFrom] != s.r.repo.ID()+"/"+strconv.FormatUint(s.carol.ID, 10) {
+	if carol.Attrs[AttrMigratedFrom] != s.r.Repo.ID()+"/"+strconv.FormatUint(s.carol.ID, 10) {
 		t.Fatalf("%s = %q", AttrMigratedFrom, carol.Attrs[AttrMigratedFrom])
 	}
 	if _, err := tgt.Authenticate(ctx, "c@other.org", "carolpw"); err != nil {
@@ -174,8 +174,8 @@ func TestExternalRestoreTwice(t *testing.T) {
 	if rep.Restored != 0 || rep.Skipped != total || rep.Unrestored != 0 {
 		t.Fatalf("second run: %s (want 0 restored, %d skipped)", rep, total)
 	}
-	sameAccount(t, s.r.eng, s.h.acct, tgt, src.ID)
-	sameAccount(t, s.r.eng, s.carol.ID, tgt, carol.ID)
+	sameAccount(t, s.r.Eng, s.h.Acct, tgt, src.ID)
+	sameAccount(t, s.r.Eng, s.carol.ID, tgt, carol.ID)
 	after, err := tgt.StateDigest(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestExternalRestoreTwice(t *testing.T) {
 func TestExternalProvisioningOnly(t *testing.T) {
 	s := newSource(t)
 	tgt := newTarget(t, vfs.NewMem(), "tgt")
-	rs := New(tgt, s.r.cat, s.r.repo, &Options{Logger: quiet})
+	rs := New(tgt, s.r.Cat, s.r.Repo, &Options{Logger: quiet})
 	rep, err := rs.External(ctx, ExternalOptions{Source: "r", ProvisioningOnly: true, Domains: []string{"other.org"}})
 	if err != nil {
 		t.Fatal(err)
@@ -244,11 +244,11 @@ func TestExternalProvisioningOnly(t *testing.T) {
 func TestExternalCorruptBlob(t *testing.T) {
 	s := newSource(t)
 	bad := s.items[8]
-	if err := hsm.PutBytes(ctx, s.r.repoVol, dedup.BlobName(bad.Digest), []byte("garbage")); err != nil {
+	if err := hsm.PutBytes(ctx, s.r.RepoVol, dedup.BlobName(bad.Digest), []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
 	tgt := newTarget(t, vfs.NewMem(), "tgt")
-	rep, err := New(tgt, s.r.cat, s.r.repo, &Options{Logger: quiet}).External(ctx, ExternalOptions{Source: "r", Accounts: []string{"carol@other.org"}})
+	rep, err := New(tgt, s.r.Cat, s.r.Repo, &Options{Logger: quiet}).External(ctx, ExternalOptions{Source: "r", Accounts: []string{"carol@other.org"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestExportThenRestore(t *testing.T) {
 	s := newSource(t)
 	dst := memvol.New(nil)
 	var progress int
-	rep, err := Export(ctx, s.r.cat, s.r.repo, dst, &ExportOptions{Domains: []string{"Example.org"}, Now: s.r.clk.Now, Logger: quiet,
+	rep, err := Export(ctx, s.r.Cat, s.r.Repo, dst, &ExportOptions{Domains: []string{"Example.org"}, Now: s.r.Clk.Now, Logger: quiet,
 		Progress: func(done, total int) { progress = done }})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestExportThenRestore(t *testing.T) {
 	if len(rep.Accounts) != 1 || rep.Accounts[0] != "src@example.org" || rep.Items == 0 || len(rep.Unrestored) != 0 || progress != rep.Blobs {
 		t.Fatalf("export: %+v (progress %d)", rep, progress)
 	}
-	if _, err := Export(ctx, s.r.cat, s.r.repo, dst, nil); !errors.Is(err, ErrNotEmpty) {
+	if _, err := Export(ctx, s.r.Cat, s.r.Repo, dst, nil); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("export into a non-empty destination: %v", err)
 	}
 	repo, err := backup.OpenRepository(ctx, dst)
@@ -289,21 +289,21 @@ func TestExportThenRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := newTarget(t, fs, "srv")
-	sameAccount(t, s.r.eng, s.h.acct, srv, s.h.acct)
+	sameAccount(t, s.r.Eng, s.h.Acct, srv, s.h.Acct)
 	if _, err := srv.Authenticate(ctx, "src@example.org", "pw"); err != nil {
 		t.Fatalf("login on the server rebuilt from the export: %v", err)
 	}
 	if _, err := srv.LookupAccount(ctx, "carol@other.org"); !errors.Is(err, engine.ErrNotFound) {
 		t.Fatalf("--domains example.org exported carol@other.org: %v", err)
 	}
-	wantF, _ := s.r.eng.ListFolders(ctx, s.h.acct)
-	gotF, _ := srv.ListFolders(ctx, s.h.acct)
+	wantF, _ := s.r.Eng.ListFolders(ctx, s.h.Acct)
+	gotF, _ := srv.ListFolders(ctx, s.h.Acct)
 	for i := range wantF {
 		if gotF[i].Path != wantF[i].Path || gotF[i].UIDValidity != wantF[i].UIDValidity {
 			t.Fatalf("folder %d: %+v, want %+v", i, gotF[i], wantF[i])
 		}
-		wi, _ := s.r.eng.ListItems(ctx, s.h.acct, wantF[i].ID)
-		gi, _ := srv.ListItems(ctx, s.h.acct, gotF[i].ID)
+		wi, _ := s.r.Eng.ListItems(ctx, s.h.Acct, wantF[i].ID)
+		gi, _ := srv.ListItems(ctx, s.h.Acct, gotF[i].ID)
 		for j := range wi {
 			if gi[j].UID != wi[j].UID || gi[j].ID != wi[j].ID {
 				t.Fatalf("%s item %d: uid %d id %d, want uid %d id %d", wantF[i].Path, j, gi[j].UID, gi[j].ID, wi[j].UID, wi[j].ID)
@@ -325,7 +325,7 @@ func TestExportThenRestore(t *testing.T) {
 	if er.Restored != rep.Items || er.Unrestored != 0 {
 		t.Fatalf("external from export: %s, export held %d items", er, rep.Items)
 	}
-	sameAccount(t, s.r.eng, s.h.acct, tgt, lookup(t, tgt, "src@example.org").ID)
+	sameAccount(t, s.r.Eng, s.h.Acct, tgt, lookup(t, tgt, "src@example.org").ID)
 	if er, err = rs.External(ctx, ExternalOptions{Source: repo.ID()}); err != nil || er.Restored != 0 || er.Skipped != rep.Items {
 		t.Fatalf("second external from export: %s %v", er, err)
 	}

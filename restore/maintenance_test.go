@@ -15,24 +15,24 @@ import (
 func TestInPlaceKeepsMaintenance(t *testing.T) {
 	r, h := newHistory(t, 7, 60, false)
 	st := event.StatusMaintenance
-	if _, err := r.eng.ModifyAccount(ctx, h.acct, engine.AccountChange{Status: &st}); err != nil {
+	if _, err := r.Eng.ModifyAccount(ctx, h.Acct, engine.AccountChange{Status: &st}); err != nil {
 		t.Fatal(err)
 	}
-	r.sync()
-	at := h.times(3)[1]
-	want, ok := h.at(at)
+	r.Sync()
+	at := h.Times(3)[1]
+	want, ok := h.At(at)
 	if !ok {
 		t.Fatal("the history has no state at the chosen time")
 	}
-	r.clk.Advance(time.Second)
-	rep, err := r.restorer().InPlace(ctx, h.acct, at)
+	r.Clk.Advance(time.Second)
+	rep, err := restorerOf(r).InPlace(ctx, h.Acct, at)
 	if err != nil || rep.Unrestored != 0 {
 		t.Fatalf("rollback in maintenance: %v\n%s", err, rep)
 	}
-	if d := diff(want, dump(t, r.eng, h.acct)); d != "" {
+	if d := diff(want, dump(t, r.Eng, h.Acct)); d != "" {
 		t.Fatalf("rollback in maintenance: %s", d)
 	}
-	a, err := r.eng.GetAccount(ctx, h.acct)
+	a, err := r.Eng.GetAccount(ctx, h.Acct)
 	if err != nil || a.Status != event.StatusMaintenance {
 		t.Fatalf("status after the rollback: %v, %v", a.Status, err)
 	}

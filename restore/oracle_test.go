@@ -29,16 +29,16 @@ func TestAccountAtMatchesOracle(t *testing.T) {
 		t.Run(fmt.Sprintf("history%d", hi), func(t *testing.T) {
 			seed := uint64(1000 + hi)
 			r := newRig(t, vfs.NewMem(), "h", nil)
-			h := &history{r: r, rnd: rand.New(rand.NewPCG(seed, 7))}
-			h.run("src@example.org", 70, hi%2 == 1)
-			r.sync()
-			rs := r.restorer()
+			h := &history{R: r, Rnd: rand.New(rand.NewPCG(seed, 7))}
+			h.Run("src@example.org", 70, hi%2 == 1)
+			r.Sync()
+			rs := restorerOf(r)
 			n := min(perHistory, trials-done)
 			compared, items := 0, 0
-			for i, at := range h.times(n) {
-				want, exists := h.at(at)
+			for i, at := range h.Times(n) {
+				want, exists := h.At(at)
 				into := fmt.Sprintf("r%d-%d@example.org", hi, i)
-				rep, err := rs.Account(ctx, h.acct, at, into, AccountOptions{HideInGAL: true})
+				rep, err := rs.Account(ctx, h.Acct, at, into, AccountOptions{HideInGAL: true})
 				if !exists {
 					if !errors.Is(err, ErrNotInBackup) {
 						t.Fatalf("seed %d at %s: account absent in oracle, restore gave %v", seed, at.Format(time.RFC3339Nano), err)
@@ -51,25 +51,25 @@ func TestAccountAtMatchesOracle(t *testing.T) {
 				if rep.Unrestored != 0 {
 					t.Fatalf("seed %d: unrestored items: %s", seed, rep)
 				}
-				got := dump(t, r.eng, rep.Accounts[0].Target)
+				got := dump(t, r.Eng, rep.Accounts[0].Target)
 				if d := diff(want, got); d != "" {
 					t.Fatalf("seed %d at %s: %s", seed, at.Format(time.RFC3339Nano), d)
 				}
 				compared++
 				items += rep.Restored
-				a, err := r.eng.GetAccount(ctx, rep.Accounts[0].Target)
+				a, err := r.Eng.GetAccount(ctx, rep.Accounts[0].Target)
 				if err != nil || !a.HideInGAL || a.Attrs["displayName"] != "Src" {
 					t.Fatalf("restored account %+v %v", a, err)
 				}
 			}
 			done += n
-			t.Logf("%d records, %d restores compared, %d items restored", len(h.snaps), compared, items)
+			t.Logf("%d records, %d restores compared, %d items restored", len(h.Snaps), compared, items)
 			if compared == 0 || items == 0 {
 				t.Fatal("nothing was compared")
 			}
 			// The source is untouched by all of this.
-			if last, ok := h.at(Latest); ok {
-				if d := diff(last, dump(t, r.eng, h.acct)); d != "" {
+			if last, ok := h.At(Latest); ok {
+				if d := diff(last, dump(t, r.Eng, h.Acct)); d != "" {
 					t.Fatalf("source changed: %s", d)
 				}
 			}

@@ -22,11 +22,11 @@ import (
 // folder, no moves.
 func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 	r := newRig(t, vfs.NewMem(), "p", nil)
-	a, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: "big@example.org", Password: "pw"})
+	a, err := r.Eng.CreateAccount(ctx, engine.AccountSpec{Address: "big@example.org", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	arch, err := r.eng.CreateFolder(ctx, a.ID, "Archive", "")
+	arch, err := r.Eng.CreateFolder(ctx, a.ID, "Archive", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 			size = 90 << 10 // blob-first: a slower append
 		}
 		body := fmt.Sprintf("Subject: %d\r\n\r\n%s\r\n", i, strings.Repeat(fmt.Sprintf("%d ", i), size/4))
-		res, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: []byte(body),
+		res, err := r.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: []byte(body),
 			InternalDate: time.Date(2024, 1, 1, 0, 0, i, 0, time.UTC), Flags: []string{fmt.Sprintf("$k%d", i%3)}})
 		if err != nil || res[0].Err != nil {
 			t.Fatal(err, res[0].Err)
@@ -46,22 +46,22 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 			bad = res[0].Item
 		}
 		if i%2 == 0 {
-			if _, err := r.eng.Copy(ctx, a.ID, res[0].Item.Folder, []uint64{res[0].Item.ID}, arch.ID); err != nil {
+			if _, err := r.Eng.Copy(ctx, a.ID, res[0].Item.Folder, []uint64{res[0].Item.ID}, arch.ID); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	r.sync()
-	want := dump(t, r.eng, a.ID)
-	if err := hsm.PutBytes(ctx, r.repoVol, dedup.BlobName(bad.Digest), []byte("garbage")); err != nil {
+	r.Sync()
+	want := dump(t, r.Eng, a.ID)
+	if err := hsm.PutBytes(ctx, r.RepoVol, dedup.BlobName(bad.Digest), []byte("garbage")); err != nil {
 		t.Fatal(err)
 	}
-	lsn0 := r.eng.AppliedLSN()
-	rep, err := r.restorer().Account(ctx, a.ID, Latest, "copy@example.org", AccountOptions{})
+	lsn0 := r.Eng.AppliedLSN()
+	rep, err := restorerOf(r).Account(ctx, a.ID, Latest, "copy@example.org", AccountOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	records := r.eng.AppliedLSN() - lsn0
+	records := r.Eng.AppliedLSN() - lsn0
 	ar := rep.Accounts[0]
 	if rep.Unrestored != 2 || ar.Unrestored[0].Item != bad.ID || !strings.Contains(ar.Unrestored[0].Reason, "corrupt") {
 		t.Fatalf("report %s", rep)
@@ -76,7 +76,7 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 		}
 		want[p] = keep
 	}
-	if d := diff(want, dump(t, r.eng, ar.Target)); d != "" {
+	if d := diff(want, dump(t, r.Eng, ar.Target)); d != "" {
 		t.Fatal(d)
 	}
 	if rep.Restored != len(want["INBOX"])+len(want["Archive"]) {
@@ -88,7 +88,7 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 	}
 	// The copy has the source's folders, nothing more.
 	paths := func(acct uint64) []string {
-		fs, err := r.eng.ListFolders(ctx, acct)
+		fs, err := r.Eng.ListFolders(ctx, acct)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,8 +104,8 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 	}
 	// The catalog holds one version per restored item: created where it
 	// stays.
-	r.sync()
-	st, err := r.cat.AccountAt(ctx, ar.Target, Latest)
+	r.Sync()
+	st, err := r.Cat.AccountAt(ctx, ar.Target, Latest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestPipelinedFolderKeepsUIDOrder(t *testing.T) {
 		t.Fatalf("catalog holds %d items, restored %d", len(st.Items), rep.Restored)
 	}
 	for _, it := range st.Items {
-		vs, err := r.cat.ItemVersions(ctx, ar.Target, it.ID)
+		vs, err := r.Cat.ItemVersions(ctx, ar.Target, it.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

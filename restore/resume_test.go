@@ -19,27 +19,27 @@ import (
 // an account that restore did not create is still refused.
 func TestAccountRestoreResumes(t *testing.T) {
 	r := newRig(t, vfs.NewMem(), "h", nil)
-	h := &history{r: r, rnd: rand.New(rand.NewPCG(77, 7))}
-	h.run("src@example.org", 70, false)
-	r.sync()
-	want, ok := h.at(Latest)
+	h := &history{R: r, Rnd: rand.New(rand.NewPCG(77, 7))}
+	h.Run("src@example.org", 70, false)
+	r.Sync()
+	want, ok := h.At(Latest)
 	if !ok {
 		t.Fatal("the history ends without the account")
 	}
-	rs := r.restorer()
-	rep, err := rs.Account(ctx, h.acct, Latest, "copy@example.org", AccountOptions{})
+	rs := restorerOf(r)
+	rep, err := rs.Account(ctx, h.Acct, Latest, "copy@example.org", AccountOptions{})
 	if err != nil || rep.Restored == 0 {
 		t.Fatalf("first run: %v\n%s", err, rep)
 	}
 	target := rep.Accounts[0].Target
 	// What an interruption leaves: part of the items.
-	folders, err := r.eng.ListFolders(ctx, target)
+	folders, err := r.Eng.ListFolders(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dropped := 0
 	for _, f := range folders {
-		items, err := r.eng.ListItems(ctx, target, f.ID)
+		items, err := r.Eng.ListItems(ctx, target, f.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,7 @@ func TestAccountRestoreResumes(t *testing.T) {
 			}
 		}
 		if len(ids) > 0 {
-			if _, err := r.eng.Expunge(ctx, target, f.ID, ids); err != nil {
+			if _, err := r.Eng.Expunge(ctx, target, f.ID, ids); err != nil {
 				t.Fatal(err)
 			}
 			dropped += len(ids)
@@ -59,20 +59,20 @@ func TestAccountRestoreResumes(t *testing.T) {
 	if dropped == 0 {
 		t.Fatal("nothing to resume")
 	}
-	rep, err = rs.Account(ctx, h.acct, Latest, "copy@example.org", AccountOptions{})
+	rep, err = rs.Account(ctx, h.Acct, Latest, "copy@example.org", AccountOptions{})
 	if err != nil || rep.Restored != dropped || rep.Accounts[0].Target != target {
 		t.Fatalf("rerun restored %d of the %d dropped: %v\n%s", rep.Restored, dropped, err, rep)
 	}
 	// Same items in every folder; the resumed ones come after those the
 	// first run left, so UID order may differ from the source's.
-	if d := diff(byKey(want), byKey(dump(t, r.eng, target))); d != "" {
+	if d := diff(byKey(want), byKey(dump(t, r.Eng, target))); d != "" {
 		t.Fatalf("after the rerun: %s", d)
 	}
 
-	if _, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: "other@example.org"}); err != nil {
+	if _, err := r.Eng.CreateAccount(ctx, engine.AccountSpec{Address: "other@example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rs.Account(ctx, h.acct, Latest, "other@example.org", AccountOptions{}); !errors.Is(err, engine.ErrExists) {
+	if _, err := rs.Account(ctx, h.Acct, Latest, "other@example.org", AccountOptions{}); !errors.Is(err, engine.ErrExists) {
 		t.Fatalf("restore into an account it did not create: %v", err)
 	}
 }
@@ -82,7 +82,7 @@ func byKey(m mailbox) mailbox {
 	out := mailbox{}
 	for p, l := range m {
 		c := slices.Clone(l)
-		sort.Slice(c, func(i, j int) bool { return c[i].key() < c[j].key() })
+		sort.Slice(c, func(i, j int) bool { return c[i].Key() < c[j].Key() })
 		out[p] = c
 	}
 	return out
@@ -92,19 +92,19 @@ func byKey(m mailbox) mailbox {
 // only what the folder lacks.
 func TestUndeleteIntoResumes(t *testing.T) {
 	r, h := newHistory(t, 42, 120, false)
-	rs := r.restorer()
+	rs := restorerOf(r)
 	const root = "Restored 2026-12-03 03:40:00"
 	// The window ends before the expunges below, which stand for an
 	// interruption and must not count as deletions to bring back.
-	to := h.snaps[len(h.snaps)-1].at
-	r.clk.Advance(time.Second)
-	rep, err := rs.UndeleteInto(ctx, h.acct, Earliest, to, root)
+	to := h.Snaps[len(h.Snaps)-1].At
+	r.Clk.Advance(time.Second)
+	rep, err := rs.UndeleteInto(ctx, h.Acct, Earliest, to, root)
 	if err != nil || rep.Restored == 0 {
 		t.Fatalf("first run: %v\n%s", err, rep)
 	}
 	full := rep.Restored
 	var under []uint64 // the restored folders
-	folders, err := r.eng.ListFolders(ctx, h.acct)
+	folders, err := r.Eng.ListFolders(ctx, h.Acct)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestUndeleteIntoResumes(t *testing.T) {
 			continue
 		}
 		under = append(under, f.ID)
-		items, err := r.eng.ListItems(ctx, h.acct, f.ID)
+		items, err := r.Eng.ListItems(ctx, h.Acct, f.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +125,7 @@ func TestUndeleteIntoResumes(t *testing.T) {
 			}
 		}
 		if len(ids) > 0 {
-			if _, err := r.eng.Expunge(ctx, h.acct, f.ID, ids); err != nil {
+			if _, err := r.Eng.Expunge(ctx, h.Acct, f.ID, ids); err != nil {
 				t.Fatal(err)
 			}
 			dropped += len(ids)
@@ -134,13 +134,13 @@ func TestUndeleteIntoResumes(t *testing.T) {
 	if dropped == 0 {
 		t.Fatal("nothing to resume")
 	}
-	rep, err = rs.UndeleteInto(ctx, h.acct, Earliest, to, root)
+	rep, err = rs.UndeleteInto(ctx, h.Acct, Earliest, to, root)
 	if err != nil || rep.Restored != dropped || rep.Skipped != full-dropped {
 		t.Fatalf("rerun: %d restored, %d skipped, want %d and %d: %v\n%s", rep.Restored, rep.Skipped, dropped, full-dropped, err, rep)
 	}
 	total := 0
 	for _, id := range under {
-		items, err := r.eng.ListItems(ctx, h.acct, id)
+		items, err := r.Eng.ListItems(ctx, h.Acct, id)
 		if err != nil {
 			t.Fatal(err)
 		}

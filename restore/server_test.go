@@ -27,18 +27,18 @@ import (
 func drill(t *testing.T, repoVol hsm.Volume) {
 	dir := t.TempDir()
 	r := newRig(t, vfs.Default, dir, repoVol)
-	h := &history{r: r, rnd: rand.New(rand.NewPCG(5, 5))}
-	h.run("src@example.org", 120, false)
-	if _, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: "bob@example.org", Password: "bobpw"}); err != nil {
+	h := &history{R: r, Rnd: rand.New(rand.NewPCG(5, 5))}
+	h.Run("src@example.org", 120, false)
+	if _, err := r.Eng.CreateAccount(ctx, engine.AccountSpec{Address: "bob@example.org", Password: "bobpw"}); err != nil {
 		t.Fatal(err)
 	}
-	r.sync()
-	want, err := r.eng.StateDigest(ctx)
+	r.Sync()
+	want, err := r.Eng.StateDigest(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := r.eng.Log().LastLSN()
-	r.close()
+	last := r.Eng.Log().LastLSN()
+	r.Close()
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +64,14 @@ func drill(t *testing.T, repoVol hsm.Volume) {
 	if _, err := eng.Authenticate(ctx, "bob@example.org", "bobpw"); err != nil {
 		t.Fatalf("login on the restored server: %v", err)
 	}
-	if d := diff(h.snaps[len(h.snaps)-1].box, dump(t, eng, h.acct)); d != "" {
+	if d := diff(h.Snaps[len(h.Snaps)-1].Box, dump(t, eng, h.Acct)); d != "" {
 		t.Fatal(d)
 	}
 	eng.Close()
 	// As of a time in the middle of the history.
-	mid := h.snaps[len(h.snaps)/2]
+	mid := h.Snaps[len(h.Snaps)/2]
 	midDir := filepath.Join(dir, "mid")
-	if _, err := Server(ctx, repo, midDir, &ServerOptions{Logger: quiet, At: mid.at}); err != nil {
+	if _, err := Server(ctx, repo, midDir, &ServerOptions{Logger: quiet, At: mid.At}); err != nil {
 		t.Fatal(err)
 	}
 	eng, err = engine.Open(midDir, &engine.Options{Logger: quiet, CheckpointInterval: -1})
@@ -79,8 +79,8 @@ func drill(t *testing.T, repoVol hsm.Volume) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	if d := diff(mid.box, dump(t, eng, h.acct)); d != "" {
-		t.Fatalf("server as of %s: %s", mid.at.Format(time.RFC3339Nano), d)
+	if d := diff(mid.Box, dump(t, eng, h.Acct)); d != "" {
+		t.Fatalf("server as of %s: %s", mid.At.Format(time.RFC3339Nano), d)
 	}
 }
 
@@ -113,8 +113,8 @@ func TestRepositoryCopiedWhileWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRig(t, vfs.Default, dir, vol)
-	h := &history{r: r, rnd: rand.New(rand.NewPCG(8, 8))}
-	h.run("src@example.org", 60, false)
+	h := &history{R: r, Rnd: rand.New(rand.NewPCG(8, 8))}
+	h.Run("src@example.org", 60, false)
 	copyDone := make(chan error, 1)
 	go func() {
 		out, err := exec.Command("cp", "-r", repoDir, filepath.Join(dir, "copy")).CombinedOutput()
@@ -134,15 +134,15 @@ func TestRepositoryCopiedWhileWritten(t *testing.T) {
 		copyDone <- nil
 	}()
 	for i := 0; i < 40; i++ {
-		h.step("deliver", func() error {
-			_, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{h.acct}, Body: h.body(1000 + i)})
+		h.Step("deliver", func() error {
+			_, err := r.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{h.Acct}, Body: h.Body(1000 + i)})
 			return err
 		})
 	}
 	if err := <-copyDone; err != nil {
 		t.Fatal(err)
 	}
-	r.sync()
+	r.Sync()
 	cvol, err := localvol.New(vfs.Default, filepath.Join(dir, "copy"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -167,12 +167,12 @@ func TestRepositoryCopiedWhileWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eng.Close()
-	want, ok := h.at(rep.LastTime)
+	want, ok := h.At(rep.LastTime)
 	if !ok {
 		t.Fatalf("copy holds no account (%+v)", rep)
 	}
-	if d := diff(want, dump(t, eng, h.acct)); d != "" {
+	if d := diff(want, dump(t, eng, h.Acct)); d != "" {
 		t.Fatalf("copy up to lsn %d: %s", rep.LastLSN, d)
 	}
-	t.Logf("copy held %d of %d records", rep.LastLSN, r.eng.Log().LastLSN())
+	t.Logf("copy held %d of %d records", rep.LastLSN, r.Eng.Log().LastLSN())
 }

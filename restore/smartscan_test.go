@@ -83,9 +83,9 @@ func (w *smartScanWorld) must(err error) {
 
 func (w *smartScanWorld) folder(addr, path string) uint64 {
 	w.t.Helper()
-	f, err := w.r.eng.FolderByPath(ctx, w.ids[addr], path)
+	f, err := w.r.Eng.FolderByPath(ctx, w.ids[addr], path)
 	if err != nil {
-		nf, cerr := w.r.eng.CreateFolder(ctx, w.ids[addr], path, "")
+		nf, cerr := w.r.Eng.CreateFolder(ctx, w.ids[addr], path, "")
 		w.must(cerr)
 		return nf.ID
 	}
@@ -97,32 +97,32 @@ func (w *smartScanWorld) add(addr, path string, flags ...string) uint64 {
 	w.t.Helper()
 	w.n++
 	body := fmt.Sprintf("From: s@example.net\r\nTo: %s\r\nSubject: message %d\r\n\r\nbody %d %s\r\n", addr, w.n, w.n, strings.Repeat("z", w.n*13))
-	it, err := w.r.eng.Append(ctx, w.ids[addr], w.folder(addr, path), []byte(body), flags, w.tick())
+	it, err := w.r.Eng.Append(ctx, w.ids[addr], w.folder(addr, path), []byte(body), flags, w.tick())
 	w.must(err)
 	return it.ID
 }
 
 func (w *smartScanWorld) move(addr string, item uint64, from, to string) {
 	w.t.Helper()
-	_, err := w.r.eng.Move(ctx, w.ids[addr], w.folder(addr, from), []uint64{item}, w.folder(addr, to))
+	_, err := w.r.Eng.Move(ctx, w.ids[addr], w.folder(addr, from), []uint64{item}, w.folder(addr, to))
 	w.must(err)
 }
 
 func (w *smartScanWorld) flag(addr string, item uint64, in string, flags ...string) {
 	w.t.Helper()
-	_, err := w.r.eng.StoreFlags(ctx, w.ids[addr], w.folder(addr, in), []uint64{item}, engine.FlagsAdd, flags, 0)
+	_, err := w.r.Eng.StoreFlags(ctx, w.ids[addr], w.folder(addr, in), []uint64{item}, engine.FlagsAdd, flags, 0)
 	w.must(err)
 }
 
 func (w *smartScanWorld) expunge(addr string, item uint64, in string) {
 	w.t.Helper()
-	_, err := w.r.eng.Expunge(ctx, w.ids[addr], w.folder(addr, in), []uint64{item})
+	_, err := w.r.Eng.Expunge(ctx, w.ids[addr], w.folder(addr, in), []uint64{item})
 	w.must(err)
 }
 
 func (w *smartScanWorld) setCOS(addr, cos string) {
 	w.t.Helper()
-	_, err := w.r.eng.ModifyAccount(ctx, w.ids[addr], engine.AccountChange{COS: &cos})
+	_, err := w.r.Eng.ModifyAccount(ctx, w.ids[addr], engine.AccountChange{COS: &cos})
 	w.must(err)
 }
 
@@ -139,13 +139,13 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRigWith(t, vfs.Default, dir, vol, true)
-	w := &smartScanWorld{t: t, r: r, ids: map[string]uint64{}, tick: func() time.Time { return r.clk.Advance(time.Second) }}
-	w.must(r.eng.CreateCOS(ctx, event.COS{Name: "staff", Backup: true}))
-	w.must(r.eng.CreateCOS(ctx, event.COS{Name: "nobackup", Backup: false}))
+	w := &smartScanWorld{t: t, r: r, ids: map[string]uint64{}, tick: func() time.Time { return r.Clk.Advance(time.Second) }}
+	w.must(r.Eng.CreateCOS(ctx, event.COS{Name: "staff", Backup: true}))
+	w.must(r.Eng.CreateCOS(ctx, event.COS{Name: "nobackup", Backup: false}))
 	for _, x := range []struct{ addr, cos string }{
 		{"bob@example.org", "nobackup"}, {"carol@example.org", "staff"}, {"dave@example.org", "staff"},
 	} {
-		a, err := r.eng.CreateAccount(ctx, engine.AccountSpec{Address: x.addr, Password: "pw", COS: x.cos})
+		a, err := r.Eng.CreateAccount(ctx, engine.AccountSpec{Address: x.addr, Password: "pw", COS: x.cos})
 		w.must(err)
 		w.ids[x.addr] = a.ID
 	}
@@ -175,15 +175,15 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 	w.add("dave@example.org", "New", `\Answered`)
 	w.expunge("dave@example.org", d1, "INBOX")
 	w.move("dave@example.org", d3, "Old", "New")
-	w.must(r.eng.DeleteFolder(ctx, w.ids["dave@example.org"], w.folder("dave@example.org", "Old")))
+	w.must(r.Eng.DeleteFolder(ctx, w.ids["dave@example.org"], w.folder("dave@example.org", "Old")))
 	w.flag("dave@example.org", d2, "INBOX", `\Flagged`)
-	r.sync()
+	r.Sync()
 	excluded := w.tick()
 
 	// Backup comes back on. Until the SmartScan the log refers to folders
 	// and items the backup does not hold.
-	r.scan.SetEnabled(false)
-	w.must(r.eng.ModifyCOS(ctx, event.COS{Name: "nobackup", Backup: true}))
+	r.Scan.SetEnabled(false)
+	w.must(r.Eng.ModifyCOS(ctx, event.COS{Name: "nobackup", Backup: true}))
 	w.setCOS("dave@example.org", "staff")
 	w.add("bob@example.org", "INBOX")
 	w.add("bob@example.org", "Work")
@@ -191,17 +191,17 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 	w.move("bob@example.org", bob[4], "INBOX", "Trash")
 	w.add("dave@example.org", "New")
 	w.flag("dave@example.org", d4, "INBOX", `\Seen`)
-	sr, err := r.scan.Scan(ctx, 0)
+	sr, err := r.Scan.Scan(ctx, 0)
 	w.must(err)
 	if sr.Changes == 0 {
 		t.Fatal("the SmartScan wrote no corrections: the test does not exercise them")
 	}
-	r.scan.SetEnabled(true)
-	r.sync()
+	r.Scan.SetEnabled(true)
+	r.Sync()
 	afterScan := w.tick()
 	mid := map[string]string{}
 	for _, a := range smartScanAccounts {
-		mid[a] = accountDump(t, r.eng, a)
+		mid[a] = accountDump(t, r.Eng, a)
 	}
 
 	// More mail, and changes to what only the SmartScan captured.
@@ -214,15 +214,15 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 	w.expunge("dave@example.org", d4, "INBOX")
 	w.move("dave@example.org", d2, "INBOX", "New")
 	w.add("carol@example.org", "INBOX")
-	r.sync()
+	r.Sync()
 	end := map[string]string{}
 	for _, a := range smartScanAccounts {
-		end[a] = accountDump(t, r.eng, a)
+		end[a] = accountDump(t, r.Eng, a)
 	}
 	if !strings.Contains(end["bob@example.org"], "Work") || strings.Count(end["bob@example.org"], "  item ") != 11 {
 		t.Fatalf("source server is not as the test means it:\n%s", end["bob@example.org"])
 	}
-	r.close()
+	r.Close()
 
 	repo, err := backup.OpenRepository(ctx, vol)
 	if err != nil {
@@ -337,14 +337,14 @@ func TestServerSmartScanRandomHistory(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := newRigWith(t, vfs.Default, dir, vol, true)
-			h := &history{r: r, rnd: rand.New(rand.NewPCG(seed, 11))}
-			if err := r.eng.CreateCOS(ctx, event.COS{Name: "flip", Backup: true}); err != nil {
+			h := &history{R: r, Rnd: rand.New(rand.NewPCG(seed, 11))}
+			if err := r.Eng.CreateCOS(ctx, event.COS{Name: "flip", Backup: true}); err != nil {
 				t.Fatal(err)
 			}
 			const addr = "src@example.org"
-			h.run(addr, 40, false)
+			h.Run(addr, 40, false)
 			cos := "flip"
-			if _, err := r.eng.ModifyAccount(ctx, h.acct, engine.AccountChange{COS: &cos}); err != nil {
+			if _, err := r.Eng.ModifyAccount(ctx, h.Acct, engine.AccountChange{COS: &cos}); err != nil {
 				t.Fatal(err)
 			}
 			type point struct {
@@ -353,25 +353,25 @@ func TestServerSmartScanRandomHistory(t *testing.T) {
 			}
 			var points []point
 			for round := 0; round < 3; round++ {
-				if err := r.eng.ModifyCOS(ctx, event.COS{Name: "flip", Backup: false}); err != nil {
+				if err := r.Eng.ModifyCOS(ctx, event.COS{Name: "flip", Backup: false}); err != nil {
 					t.Fatal(err)
 				}
-				h.ops(30)
-				if err := r.eng.ModifyCOS(ctx, event.COS{Name: "flip", Backup: true}); err != nil {
+				h.Ops(30)
+				if err := r.Eng.ModifyCOS(ctx, event.COS{Name: "flip", Backup: true}); err != nil {
 					t.Fatal(err)
 				}
-				h.ops(h.rnd.IntN(10))
-				if _, err := r.scan.Scan(ctx, 0); err != nil {
+				h.Ops(h.Rnd.IntN(10))
+				if _, err := r.Scan.Scan(ctx, 0); err != nil {
 					t.Fatal(err)
 				}
-				r.sync()
-				points = append(points, point{r.clk.Advance(time.Second), accountDump(t, r.eng, addr)})
-				r.clk.Advance(time.Second)
-				h.ops(20)
+				r.Sync()
+				points = append(points, point{r.Clk.Advance(time.Second), accountDump(t, r.Eng, addr)})
+				r.Clk.Advance(time.Second)
+				h.Ops(20)
 			}
-			r.sync()
-			points = append(points, point{Latest, accountDump(t, r.eng, addr)})
-			r.close()
+			r.Sync()
+			points = append(points, point{Latest, accountDump(t, r.Eng, addr)})
+			r.Close()
 			repo, err := backup.OpenRepository(ctx, vol)
 			if err != nil {
 				t.Fatal(err)

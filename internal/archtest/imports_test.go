@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"mailserver/socketmap":    {"engine", "engine/event"},
 	"importer":                {"engine", "engine/event", "dedup", "internal/"},
 	"restore":                 {"engine", "engine/event", "engine/backup", "dedup", "hsm", "redolog", "internal/", "hsm/packvol"},
+	"restore/internal/oracle": {"engine", "engine/backup", "engine/backup/enginesrc", "dedup", "hsm", "hsm/memvol"},
 	"engine/backup/enginesrc": {"engine", "engine/backup", "engine/event", "dedup", "hsm"},
 	"engine/backup":           {"engine/event", "dedup", "hsm", "hsm/cryptvol", "redolog", "internal/"},
 	"engine":                  {"engine/event", "redolog", "dedup", "hsm", "internal/", "hsm/localvol", "hsm/packvol"},
