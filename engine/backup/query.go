@@ -215,25 +215,9 @@ func (c *Catalog) AccountAt(ctx context.Context, acct uint64, t time.Time) (Acco
 		return AccountState{}, ErrNotFound
 	}
 	st := AccountState{AsOf: t, Version: av}
-	folders := map[uint64]FolderState{}
-	if err := eachAt(c.db, key(pFolder, acct), t, func(id, lsn uint64, _ byte, v []byte) error {
-		var r folderRec
-		if err := cborDec.Unmarshal(v, &r); err != nil {
-			return err
-		}
-		if !r.Deleted {
-			folders[id] = FolderState{ID: id, Parent: r.Parent, Name: r.Name, SpecialUse: r.SpecialUse,
-				UIDValidity: r.UIDValidity, Subscribed: r.Subscribed, Since: nsTime(r.Time), LSN: lsn}
-		}
-		return nil
-	}); err != nil {
+	if st.Folders, err = c.foldersAt(acct, t); err != nil {
 		return AccountState{}, err
 	}
-	for id, f := range folders {
-		f.Path = folderPath(folders, id)
-		st.Folders = append(st.Folders, f)
-	}
-	sort.Slice(st.Folders, func(i, j int) bool { return st.Folders[i].Path < st.Folders[j].Path })
 	paths := map[uint64]string{}
 	for _, f := range st.Folders {
 		paths[f.ID] = f.Path
@@ -260,6 +244,44 @@ func (c *Catalog) AccountAt(ctx context.Context, acct uint64, t time.Time) (Acco
 		return a.UID < b.UID
 	})
 	return st, nil
+}
+
+// FoldersAt returns the account's folders as of t, sorted by path, without
+// reading its items (AccountAt reads both). An account that did not exist
+// or was gone at t yields ErrNotFound.
+func (c *Catalog) FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]FolderState, error) {
+	vs, err := c.AccountVersions(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	if av, ok := versionAt(vs, t); !ok || av.Gone() {
+		return nil, ErrNotFound
+	}
+	return c.foldersAt(acct, t)
+}
+
+func (c *Catalog) foldersAt(acct uint64, t time.Time) ([]FolderState, error) {
+	folders := map[uint64]FolderState{}
+	if err := eachAt(c.db, key(pFolder, acct), t, func(id, lsn uint64, _ byte, v []byte) error {
+		var r folderRec
+		if err := cborDec.Unmarshal(v, &r); err != nil {
+			return err
+		}
+		if !r.Deleted {
+			folders[id] = FolderState{ID: id, Parent: r.Parent, Name: r.Name, SpecialUse: r.SpecialUse,
+				UIDValidity: r.UIDValidity, Subscribed: r.Subscribed, Since: nsTime(r.Time), LSN: lsn}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]FolderState, 0, len(folders))
+	for id, f := range folders {
+		f.Path = folderPath(folders, id)
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }
 
 // folderPath joins the names from the root down to id. A parent missing
