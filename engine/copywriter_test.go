@@ -300,6 +300,9 @@ func TestCopyWriteFailure(t *testing.T) {
 	g := newGated(t, fs)
 	g.fail = errors.New("disk on fire")
 	e, a := gatedEngine(t, fs, g, 0)
+	if err := e.Err(); err != nil {
+		t.Fatalf("Err of a healthy engine: %v", err)
+	}
 	body := []byte("Subject: survivor\r\n\r\nstill here\r\n")
 	it := deliverOne(t, e, a.ID, body)
 	g.open()
@@ -313,6 +316,9 @@ func TestCopyWriteFailure(t *testing.T) {
 	}
 	if _, err := e.Deliver(ctx, Delivery{Recipients: []uint64{a.ID}, Body: []byte("x")}); !errors.Is(err, ErrReadOnly) {
 		t.Fatalf("deliver after a failed copy: %v, want ErrReadOnly", err)
+	}
+	if err := e.Err(); !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Err after a failed copy: %v, want ErrReadOnly naming the cause", err)
 	}
 	e.Close()
 	if g.onDisk(it.Digest) {

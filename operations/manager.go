@@ -32,6 +32,10 @@ type Options struct {
 	// in Operation.ErrorClass, so a client far from the job can map it to
 	// an exit code); "" for none.
 	Classify func(error) string
+	// OnEnd, when set, hears every operation that ended (done, failed,
+	// stopped, interrupted, removed), for metrics. It runs on the goroutine
+	// that ended it and must return at once.
+	OnEnd func(Operation)
 }
 
 func (o *Options) withDefaults() Options {
@@ -522,6 +526,9 @@ func (m *Manager) ended(op Operation) {
 		log = m.opts.Logger.Warn
 	}
 	log("operation ended", "id", op.ID, "kind", op.Kind, "state", op.State, "err", op.Error)
+	if m.opts.OnEnd != nil {
+		m.opts.OnEnd(op)
+	}
 	m.notes.push(EventEnded, op)
 }
 

@@ -48,6 +48,14 @@ type Options struct {
 	// Logger receives recovery reports such as a truncated torn tail.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// OnAppend, when set, hears each Append or AppendBatch that returned
+	// its records durable: how many records and how long the caller
+	// waited (queueing, the write and the fsync). OnSync hears each group
+	// write: its bytes and how long the write and the fsync took. Both are
+	// for metrics: they run on the caller's and the writer's goroutine and
+	// must return at once.
+	OnAppend func(records int, d time.Duration)
+	OnSync   func(bytes int, d time.Duration)
 }
 
 // withDefaults returns a copy of o with every unset field filled in.

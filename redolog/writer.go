@@ -49,8 +49,17 @@ func (l *Log) AppendBatch(entries []Entry) ([]Record, error) {
 		r.size += RecordOverhead + len(e.Payload)
 		r.recs[i] = Record{Type: e.Type, Payload: e.Payload, Time: e.Time}
 	}
+	// Latency is wall-clock time, not the record clock (Options.Now),
+	// and read only for OnAppend.
+	var start time.Time
+	if l.opts.OnAppend != nil {
+		start = time.Now()
+	}
 	if err := l.submit(r); err != nil {
 		return nil, err
+	}
+	if l.opts.OnAppend != nil {
+		l.opts.OnAppend(len(r.recs), time.Since(start))
 	}
 	return r.recs, nil
 }
@@ -201,11 +210,18 @@ func finish(reqs []*request, err error) {
 // publishes the new durable end. Any error poisons the log: the bytes may or
 // may not be on disk, and only recovery can tell.
 func (l *Log) writeBatch(buf []byte, next uint64, lastTime int64) error {
+	var start time.Time
+	if l.opts.OnSync != nil {
+		start = time.Now()
+	}
 	if _, err := l.active.WriteAt(buf, l.activeSize); err != nil {
 		return l.poison(fmt.Errorf("write segment %s: %w", segmentName(l.activeFirst), err))
 	}
 	if err := l.active.SyncData(); err != nil {
 		return l.poison(fmt.Errorf("sync segment %s: %w", segmentName(l.activeFirst), err))
+	}
+	if l.opts.OnSync != nil {
+		l.opts.OnSync(len(buf), time.Since(start))
 	}
 	l.activeSize += int64(len(buf))
 	l.nextLSN, l.lastTime = next, lastTime

@@ -90,6 +90,9 @@ type Options struct {
 	// Now is the clock that stamps each delivery's internal date. Default
 	// time.Now.
 	Now func() time.Time
+	// Observer, when set, hears every MAIL, RCPT and per-recipient DATA
+	// reply (see Observer). Default none.
+	Observer Observer
 }
 
 // withDefaults returns a copy of o (which may be nil) with every unset field

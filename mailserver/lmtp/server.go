@@ -161,7 +161,11 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if tc != nil {
 		tc.progress()
 	}
-	return &session{s: s, conn: c.Conn(), tc: tc, remote: c.Conn().RemoteAddr().String()}, nil
+	ss := &session{s: s, conn: c.Conn(), tc: tc, remote: c.Conn().RemoteAddr().String()}
+	if s.opts.Observer != nil {
+		return &observedSession{inner: ss, obs: s.opts.Observer}, nil
+	}
+	return ss, nil
 }
 
 // slogPrinter carries go-smtp's internal messages (accept errors, panics)
