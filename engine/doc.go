@@ -15,9 +15,9 @@
 //	                         (hsm/localvol). Options.PrimaryLayout, primary.go.
 //
 // The server (cmd/tidemark) adds tidemark.toml, tls/, admin.sock,
-// backup-catalog/ (the scanner's catalog, engine/backup) and
+// backup-catalog/ (the scanner's catalog, backup) and
 // server-identity.json (0600: the server's random id and its claim on the
-// backup repository, engine/backup owner.go; never in a backup).
+// backup repository, backup owner.go; never in a backup).
 //
 // # Write path
 //

@@ -7,8 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 )
 
 // ErrNotInBackup is returned when the backup holds no such account (or

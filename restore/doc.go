@@ -5,7 +5,7 @@
 // restore, migration) and a whole server rebuilt from the repository alone
 // (disaster recovery).
 //
-// Every mode but the whole-server one reads the backup catalog (engine/backup)
+// Every mode but the whole-server one reads the backup catalog (backup)
 // for what existed when, the repository for the bytes, and writes through the
 // engine API, so restored items are ordinary new redo records: they carry
 // event.AddRestored, get new item ids and UIDs, and are themselves backed up.

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/dedup"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
 )

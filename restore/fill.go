@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/internal/corrupt"
 )

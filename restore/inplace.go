@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/engine/event"
 )
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 )
 
 // RestoredPrefix starts the name of the folder an undelete fills.

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 )
 
 // newBackupScannerCommand turns the running server's real-time scanner off

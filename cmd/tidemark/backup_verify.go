@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 )
 
 // errVerifyProblems makes verify exit non-zero when problems remain.

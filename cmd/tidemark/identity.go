@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 )
 
 // identityFile is the server identity inside the data directory: a random
 // id written when the directory is created, and the repository and epoch
-// of the server's claim on its backup repository (engine/backup owner.go).
+// of the server's claim on its backup repository (backup owner.go).
 // It is never in a backup, so a data directory rebuilt from one is a new
 // server until it takes ownership.
 const identityFile = "server-identity.json"

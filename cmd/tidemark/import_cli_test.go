@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/internal/dovecottest"
 	"github.com/tidemark/tidemark/internal/testcorpus"
 )

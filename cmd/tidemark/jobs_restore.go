@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
-	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/operations"
 	"github.com/tidemark/tidemark/restore"

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/operations"
 	"github.com/tidemark/tidemark/operations/enginemail"
 )

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/internal/timearg"
 	"github.com/tidemark/tidemark/restore"
 )

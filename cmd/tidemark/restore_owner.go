@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 )
 
 // claimRestored gives the rebuilt data directory in dir a new server

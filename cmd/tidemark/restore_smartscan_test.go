@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 )
 
 // mailDumps returns each account of a stopped data directory as its user

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm/packvol"
 	"github.com/tidemark/tidemark/internal/corrupt"

@@ -5,7 +5,7 @@
 // operation, as a dead process would. A test runs its workload once to
 // count the operations, then once per k, and reopens the clone. The redo
 // log, the pack volume and the backup catalog's Pebble
-// (engine/backup's TestCrashCatalogAtEveryWrite) run under it.
+// (backup's TestCrashCatalogAtEveryWrite) run under it.
 package crashfs
 
 import (

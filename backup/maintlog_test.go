@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/engine/backup"
-	"github.com/tidemark/tidemark/engine/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 )
 

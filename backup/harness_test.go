@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
-	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 )
 
 // An empty message (IMAP allows APPEND with a literal of 0 bytes) is a

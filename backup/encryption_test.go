@@ -13,7 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/hsm/cryptvol"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/internal/corrupt"

@@ -1,6 +1,6 @@
 // Package enginesrc adapts the engine to what the backup scanner reads from
 // it: the SmartScan Source (provisioning, folders and items as they are now)
-// and the BlobSource (blob bytes). engine/backup must not import engine, so
+// and the BlobSource (blob bytes). backup must not import engine, so
 // the adapter lives here, used by the server, the backup tests and the
 // benchmarks alike.
 package enginesrc
@@ -9,9 +9,9 @@ import (
 	"context"
 	"io"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
 )

@@ -7,8 +7,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/redolog"
 )
 

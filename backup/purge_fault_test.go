@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/engine/backup"
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/hsm"
 )
 

@@ -14,9 +14,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -29,7 +29,7 @@ import (
 // with segments, a SmartScan object and a catalog snapshot. -update
 // rewrites them from fixtureRepo; do that only on purpose, since their
 // point is to prove that an existing repository still opens.
-var update = flag.Bool("update", false, "regenerate engine/backup/testdata fixtures")
+var update = flag.Bool("update", false, "regenerate backup/testdata fixtures")
 
 // fixtureExpect is what a frozen repository holds, written beside it.
 type fixtureExpect struct {

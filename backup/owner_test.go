@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/engine/backup"
-	"github.com/tidemark/tidemark/engine/backup/enginesrc"
 )
 
 // TestOwnership binds a repository to one server history: a server whose
