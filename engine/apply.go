@@ -71,13 +71,18 @@ func (tx *txn) apply(ev event.Event) error {
 	case event.ItemsExpunged:
 		return tx.applyItemsExpunged(e)
 	case event.BlobMoved:
-		var br blobRec
-		ok, err := getVal(tx.b, blobKey(e.Digest), &br)
-		if err != nil || !ok {
-			return err // moving a collected blob changes nothing
-		}
-		br.Volume = e.To
-		tx.set(blobKey(e.Digest), encVal(br))
+		return tx.applyBlobMoved(e)
+	case event.VolumeCreated:
+		return tx.applyVolume(e.Volume, true)
+	case event.VolumeModified:
+		return tx.applyVolume(e.Volume, false)
+	case event.VolumeDeleted:
+		return tx.applyVolumeDeleted(e.Name)
+	case event.VolumeCurrentSet:
+		tx.set(currentKey(e.Kind), []byte(e.Name))
+		return nil
+	case event.HSMPolicySet:
+		tx.set(keyPolicy, encVal(policyRec{Lines: e.Lines}))
 		return nil
 	}
 	return fmt.Errorf("apply %v: %w", ev.Type(), event.ErrUnknownType)

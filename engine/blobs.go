@@ -37,7 +37,7 @@ func (e *Engine) storeBlobFirst(ctx context.Context, d dedup.Digest, raw []byte,
 }
 
 // volumeOf returns the volume holding a blob.
-func (e *Engine) volumeOf(d dedup.Digest) (hsm.Volume, string, error) {
+func (e *Engine) volumeOf(ctx context.Context, d dedup.Digest) (hsm.Volume, string, error) {
 	var br blobRec
 	ok, err := getVal(e.db, blobKey(d), &br)
 	if err != nil {
@@ -46,11 +46,30 @@ func (e *Engine) volumeOf(d dedup.Digest) (hsm.Volume, string, error) {
 	if !ok {
 		return nil, "", fmt.Errorf("%w: blob %s has no record", ErrCorrupt, d)
 	}
-	v := e.volumes[br.Volume]
-	if v == nil {
-		return nil, "", fmt.Errorf("engine: blob %s is on volume %q, which is not configured", d, br.Volume)
+	v, err := e.volume(ctx, br.Volume)
+	if err != nil {
+		return nil, "", fmt.Errorf("engine: blob %s: %w", d, err)
 	}
 	return v, br.Volume, nil
+}
+
+// onBlobVolume runs read on the volume holding d. A read that finds the
+// object missing after the blob moved (its old copy deleted between the
+// lookup and the read) runs again on the new volume.
+func (e *Engine) onBlobVolume(ctx context.Context, d dedup.Digest, read func(hsm.Volume) error) error {
+	for try := 0; ; try++ {
+		v, name, err := e.volumeOf(ctx, d)
+		if err != nil {
+			return err
+		}
+		err = read(v)
+		if err == nil || !hsm.IsNotFound(err) || try >= 2 {
+			return err
+		}
+		if _, now, err2 := e.volumeOf(ctx, d); err2 != nil || now == name {
+			return err
+		}
+	}
 }
 
 // readBlob returns a blob's raw bytes: from memory while its inline copy
@@ -59,11 +78,11 @@ func (e *Engine) readBlob(ctx context.Context, d dedup.Digest) ([]byte, error) {
 	if raw, ok := e.copies.lookup(d); ok {
 		return raw, nil
 	}
-	v, _, err := e.volumeOf(d)
-	if err != nil {
-		return nil, err
-	}
-	framed, err := hsm.ReadAll(ctx, v, dedup.BlobName(d))
+	var framed []byte
+	err := e.onBlobVolume(ctx, d, func(v hsm.Volume) (err error) {
+		framed, err = hsm.ReadAll(ctx, v, dedup.BlobName(d))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: read blob %s: %w", d, err)
 	}
@@ -86,17 +105,26 @@ func (e *Engine) readBlobRange(ctx context.Context, d dedup.Digest, size, off, n
 	if raw, ok := e.copies.lookup(d); ok && int64(len(raw)) == size {
 		return append([]byte(nil), raw[off:off+n]...), nil
 	}
-	v, _, err := e.volumeOf(d)
-	if err != nil {
-		return nil, err
-	}
 	name := dedup.BlobName(d)
-	head, err := readRange(ctx, v, name, 0, 1)
+	var out []byte
+	compressed := false
+	err := e.onBlobVolume(ctx, d, func(v hsm.Volume) error {
+		head, err := readRange(ctx, v, name, 0, 1)
+		if err != nil {
+			return err
+		}
+		if len(head) == 1 && head[0] == dedup.CodecRaw {
+			out, err = readRange(ctx, v, name, 1+off, n)
+			return err
+		}
+		compressed = true
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if len(head) == 1 && head[0] == dedup.CodecRaw {
-		return readRange(ctx, v, name, 1+off, n)
+	if !compressed {
+		return out, nil
 	}
 	raw, err := e.readBlob(ctx, d)
 	if err != nil {
@@ -178,9 +206,10 @@ func (e *Engine) collect(ctx context.Context) error {
 				continue
 			}
 			if ok && br.Refs == 0 {
-				v := e.volumes[br.Volume]
-				if v == nil {
-					v = e.primary
+				v, err := e.volume(ctx, br.Volume)
+				if err != nil {
+					b.Close()
+					return fmt.Errorf("delete blob %s: %w", dr.d, err)
 				}
 				e.gcGen.Add(1)
 				if err := v.Delete(ctx, dedup.BlobName(dr.d)); err != nil {

@@ -153,9 +153,9 @@ func (e *Engine) Check(ctx context.Context) error {
 			}
 			return nil
 		}
-		v2 := e.volumes[br.Volume]
-		if v2 == nil {
-			bad("blob %s on unknown volume %q", d, br.Volume)
+		v2, err := e.volume(ctx, br.Volume)
+		if err != nil {
+			bad("blob %s on volume %q, which cannot be opened: %v", d, br.Volume, err)
 			return nil
 		}
 		if _, err := v2.Stat(ctx, dedup.BlobName(d)); err != nil {

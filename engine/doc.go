@@ -12,7 +12,15 @@
 //	                         The default primary is a pack volume (hsm/packvol:
 //	                         packs/, large/) when new or empty; a directory made
 //	                         before packs (blobs/...) stays one file per blob
-//	                         (hsm/localvol). Options.PrimaryLayout, primary.go.
+//	                         (hsm/localvol). Options.PrimaryLayout, hsm/volopen.
+//
+// internal/datadir defines these names. Volumes are data: the registry
+// (VolumeCreated, VolumeModified, VolumeDeleted, VolumeCurrentSet records,
+// volumes.go) says which exist, where, their compression and which are the
+// current primary and secondary; a data directory without one gets its
+// primary registered at its first open. The engine opens volumes through
+// Options.OpenVolume (hsm.Opener) and knows no implementation. Blobs move
+// between volumes with BlobMoved records (hsmmove.go).
 //
 // The server (cmd/tidemark) adds tidemark.toml, tls/, admin.sock,
 // backup-catalog/ (the scanner's catalog, backup) and

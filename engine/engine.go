@@ -14,16 +14,17 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/internal/datadir"
 	"github.com/tidemark/tidemark/internal/vfsutil"
 	"github.com/tidemark/tidemark/redolog"
 )
 
-// Data directory entries.
+// Data directory entries (internal/datadir is the definition).
 const (
-	RedoDir    = "redolog"
-	MetaDir    = "meta"
-	VolumesDir = "volumes"
-	LockFile   = "LOCK"
+	RedoDir    = datadir.RedoLog
+	MetaDir    = datadir.Meta
+	VolumesDir = datadir.Volumes
+	LockFile   = datadir.Lock
 )
 
 // Engine is an open data directory. All methods are safe for concurrent
@@ -36,13 +37,22 @@ type Engine struct {
 	log     *redolog.Log
 	db      *pebble.DB
 	primary hsm.Volume
-	// ownPrimary is the default primary volume the engine opened and
-	// closes (a pack volume holds its pack files open); nil otherwise.
-	ownPrimary io.Closer
-	// packIndexedAt is the pack bytes covered by the last index checkpoint
+	// opener opens registered volumes (Options.OpenVolume or local ones).
+	opener hsm.Opener
+	// owned are the volumes the engine opened and closes (a pack volume
+	// holds its pack files open); under volMu.
+	owned []io.Closer
+	// registerPrimary is the primary's spec when the registry had none:
+	// Open records it.
+	registerPrimary *hsm.Spec
+	// packIndexedAt is the bytes covered by the last index checkpoint
 	// indexPrimary wrote (under ckMu).
 	packIndexedAt int64
-	volumes       map[string]hsm.Volume
+	// moveMu keeps MoveBlob and the deletion of moved blobs' old copies
+	// apart (hsmmove.go).
+	moveMu  sync.Mutex
+	volMu   sync.RWMutex
+	volumes map[string]hsm.Volume
 	// deferred is the primary volume when it can defer fsyncs (inline
 	// blobs' copies wait for the checkpoint); nil otherwise.
 	deferred  hsm.DeferredSyncer
@@ -98,17 +108,19 @@ func Open(dataDir string, opts *Options) (*Engine, error) {
 		}
 		return nil, fmt.Errorf("engine: open redo log: %w", err)
 	}
-	if err := e.openVolumes(); err != nil {
+	if err := e.openPebble(); err != nil {
 		return nil, err
 	}
-	if err := e.openPebble(); err != nil {
+	if err := e.openVolumes(context.Background()); err != nil {
 		return nil, err
 	}
 	if err := e.recover(); err != nil {
 		return nil, err
 	}
 	e.copies = newCopyWriter(e, o.InlineWriters, o.InlineBacklog)
+	e.volMu.Lock()
 	e.volumes[o.PrimaryName] = primaryView{e.primary, e.copies}
+	e.volMu.Unlock()
 	e.cmds = make(chan *command, 4*o.MaxRound)
 	e.gcKick = make(chan struct{}, 1)
 	e.ckKick = make(chan struct{}, 1)
@@ -120,26 +132,11 @@ func Open(dataDir string, opts *Options) (*Engine, error) {
 		go e.checkpointLoop()
 	}
 	ok = true
+	if err := e.register(context.Background()); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
-}
-
-func (e *Engine) openVolumes() error {
-	o := &e.opts
-	e.primary = o.Primary
-	if e.primary == nil {
-		v, err := e.openPrimary()
-		if err != nil {
-			return fmt.Errorf("engine: open primary volume: %w", err)
-		}
-		e.primary = v
-	}
-	e.volumes = map[string]hsm.Volume{}
-	for name, v := range o.Volumes {
-		e.volumes[name] = v
-	}
-	e.volumes[o.PrimaryName] = e.primary
-	e.deferred, _ = e.primary.(hsm.DeferredSyncer)
-	return nil
 }
 
 func (e *Engine) openPebble() error {
@@ -200,9 +197,12 @@ func (e *Engine) closeStores() error {
 	if e.log != nil {
 		errs = append(errs, e.log.Close())
 	}
-	if e.ownPrimary != nil {
-		errs = append(errs, e.ownPrimary.Close())
+	e.volMu.Lock()
+	for _, c := range e.owned {
+		errs = append(errs, c.Close())
 	}
+	e.owned = nil
+	e.volMu.Unlock()
 	if e.lock != nil {
 		errs = append(errs, e.lock.Close())
 	}
@@ -224,7 +224,11 @@ func (e *Engine) CheckpointLSN() uint64 { return e.checkpoint.Load() }
 
 // Primary returns the primary volume as readers see it: a blob answered
 // but whose volume copy is not yet written is read from memory.
-func (e *Engine) Primary() hsm.Volume { return e.volumes[e.opts.PrimaryName] }
+func (e *Engine) Primary() hsm.Volume {
+	e.volMu.RLock()
+	defer e.volMu.RUnlock()
+	return e.volumes[e.opts.PrimaryName]
+}
 
 // Checkpoint makes the volume copies of inline blobs durable, then flushes
 // the projection, so replay after a crash starts at the current applied
@@ -239,6 +243,9 @@ func (e *Engine) Checkpoint(ctx context.Context) error {
 	select {
 	case e.gcKick <- struct{}{}:
 	default:
+	}
+	if err := e.collectMoved(ctx); err != nil {
+		e.opts.Logger.Error("engine: delete moved blobs' old copies", "err", err)
 	}
 	return ctx.Err()
 }

@@ -35,13 +35,18 @@ type Options struct {
 	// Logger receives recovery and collection reports. Default
 	// slog.Default().
 	Logger *slog.Logger
-	// Primary is the volume new blobs are written to. Default: a local
-	// volume at <data>/volumes/<PrimaryName>.
+	// Primary is the volume new blobs are written to. Default: the
+	// registry's current primary (volumes.go), or for a data directory
+	// without one a local volume at <data>/volumes/<PrimaryName>, which
+	// Open registers.
 	Primary hsm.Volume
+	// OpenVolume opens registered volumes. Default: local volumes only
+	// (hsm/volopen); the server gives one that opens S3 volumes too.
+	OpenVolume hsm.Opener
 	// PrimaryLayout chooses the layout of a new default primary volume
 	// (Primary nil): LayoutPack (the default) or LayoutLocal. An existing
 	// <data>/volumes/<PrimaryName> keeps the layout it has (see
-	// primaryLayout), whatever this says.
+	// hsm/volopen.Layout), whatever this says.
 	PrimaryLayout string
 	// CompactDeadFraction: after each timed checkpoint, packs of a pack
 	// primary volume whose dead bytes (expunged and replaced blobs) reach
@@ -74,7 +79,9 @@ type Options struct {
 	// plus one round's blobs. Default 64 MiB.
 	InlineBacklog int64
 	// CompressThreshold is the primary volume's zstd threshold in bytes.
-	// Default -1 (off, docs/ARCHITECTURE.md "Decisions").
+	// Default -1 (off, docs/ARCHITECTURE.md "Decisions"). Once the primary
+	// is registered, its registered compression wins (tidemark volume
+	// modify changes it); this is what a new registration records.
 	CompressThreshold int
 	// MaxMessageSize bounds one message. Default 50 MiB.
 	MaxMessageSize int64

@@ -107,10 +107,10 @@ func RepairLog(ctx context.Context, dataDir string, opts *Options, ro RepairOpti
 	if e.log, err = redolog.Open(o.FS.PathJoin(dataDir, RedoDir), &o.RedoLog); err != nil {
 		return rep, fmt.Errorf("engine: repair: open redo log: %w", err)
 	}
-	if err := e.openVolumes(); err != nil {
+	if err := e.openPebble(); err != nil {
 		return rep, err
 	}
-	if err := e.openPebble(); err != nil {
+	if err := e.openVolumes(ctx); err != nil {
 		return rep, err
 	}
 	applied, _, err := getU64(e.db, keyApplied)

@@ -20,9 +20,11 @@ package engine
 //	0x0A acct(8) folder(8) uid(4)          -> itemRec
 //	0x0B digest(32)                        -> blobRec (reference count, volume, size)
 //	0x0C droplsn(8) digest(32)             -> ""    blob whose count reached zero at droplsn
+//	0x0D movelsn(8) digest(32)             -> volume   old copy of a blob moved at movelsn (hsmmove.go)
 //
+// Table 0x01 also holds the volume registry and the HSM policy (volumes.go).
 // Tables 0x01-0x0B (minus "applied", "blobsynced" and blobs with no references) are a
-// pure function of the redo log; 0x0C and unreferenced blob records depend
+// pure function of the redo log; 0x0C, 0x0D and unreferenced blob records depend
 // on when collection ran and are left out of StateDigest.
 
 import (
@@ -50,7 +52,8 @@ const (
 	tItem      byte = 0x0A
 	tBlob      byte = 0x0B
 	tBlobDrop  byte = 0x0C
-	tableLimit byte = 0x0D
+	tMoveDrop  byte = 0x0D
+	tableLimit byte = 0x0E
 )
 
 var (
@@ -162,6 +165,9 @@ func itemKey(acct, f uint64, uid uint32) []byte {
 func itemPrefix(acct, f uint64) []byte      { return u64(u64([]byte{tItem}, acct), f) }
 func blobKey(d [32]byte) []byte             { return append([]byte{tBlob}, d[:]...) }
 func dropKey(lsn uint64, d [32]byte) []byte { return append(u64([]byte{tBlobDrop}, lsn), d[:]...) }
+func moveDropKey(lsn uint64, d [32]byte) []byte {
+	return append(u64([]byte{tMoveDrop}, lsn), d[:]...)
+}
 
 // prefixEnd returns the smallest key greater than every key with prefix p.
 func prefixEnd(p []byte) []byte {

@@ -17,7 +17,8 @@ import (
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
-	"github.com/tidemark/tidemark/hsm/packvol"
+	"github.com/tidemark/tidemark/hsm/volopen"
+	"github.com/tidemark/tidemark/internal/datadir"
 	"github.com/tidemark/tidemark/internal/vfsutil"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -47,6 +48,11 @@ type ServerOptions struct {
 	Primary hsm.Volume
 	// PrimaryName names the primary volume. Default "primary".
 	PrimaryName string
+	// OpenVolume opens the other volumes the repository's volume registry
+	// names, for blobs the history moved there (BlobMoved). Default: local
+	// volumes in their recorded place (hsm/volopen); S3 ones need the
+	// server's opener, which has their keys.
+	OpenVolume hsm.Opener
 	// CheckConfig, when set, vets the configuration snapshot (tidemark.toml
 	// as read back from the repository, which is untrusted) before it is
 	// written: it returns the file to write, or an error that refuses the
@@ -139,36 +145,47 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 	}
 	atNs := opts.At.UnixNano()
 	if cfgTOML != nil {
-		if err := vfsutil.WriteFile(opts.FS, opts.FS.PathJoin(dataDir, "tidemark.toml"), cfgTOML); err != nil {
+		if err := vfsutil.WriteFile(opts.FS, opts.FS.PathJoin(dataDir, datadir.Config), cfgTOML); err != nil {
 			return rep, fmt.Errorf("restore server: write config: %w", err)
 		}
 		rep.Config = true
+	}
+	env := volopen.Env{FS: opts.FS, DataDir: dataDir, Logger: opts.Logger}
+	opener := opts.OpenVolume
+	if opener == nil {
+		opener = volopen.Local(env)
 	}
 	primary := opts.Primary
 	if primary == nil {
 		// The layout a new data directory gets from the engine: small
 		// blobs packed into append-only files.
-		v, err := packvol.New(opts.FS, opts.FS.PathJoin(dataDir, "volumes", opts.PrimaryName), nil)
+		v, err := volopen.OpenLocal(env, hsm.Spec{Name: opts.PrimaryName, Kind: hsm.KindPrimary, Type: hsm.TypeLocal, Layout: hsm.LayoutPack})
 		if err != nil {
 			return rep, fmt.Errorf("restore server: primary volume: %w", err)
 		}
-		defer v.Close()
+		defer closeVolume(v)
 		primary = v
 	}
-	if err := copyBlobs(ctx, repo, primary, atNs, opts, &rep); err != nil {
+	pl, err := placements(ctx, repo, atNs, opts.PrimaryName, primary, opener)
+	if err != nil {
+		return rep, err
+	}
+	err = copyBlobs(ctx, repo, pl, atNs, opts, &rep)
+	pl.close() // the engine opens them itself
+	if err != nil {
 		return rep, err
 	}
 	if rep.CutReason != "" {
 		opts.Logger.Warn("restore server: stopping before a record whose blob the repository lacks",
 			"restored_through_lsn", rep.CutLSN, "reason", rep.CutReason)
 	}
-	if err := writeLog(ctx, repo, opts.FS.PathJoin(dataDir, "redolog"), atNs, opts, &rep); err != nil {
+	if err := writeLog(ctx, repo, opts.FS.PathJoin(dataDir, datadir.RedoLog), atNs, opts, &rep); err != nil {
 		return rep, err
 	}
 	if opts.NoVerify {
 		return rep, rep.stoppedEarly()
 	}
-	eng, err := engine.Open(dataDir, &engine.Options{FS: opts.FS, Logger: opts.Logger, Primary: primary,
+	eng, err := engine.Open(dataDir, &engine.Options{FS: opts.FS, Logger: opts.Logger, Primary: primary, OpenVolume: opener,
 		PrimaryName: opts.PrimaryName, CompressThreshold: opts.CompressThreshold, CheckpointInterval: -1})
 	if err != nil {
 		return rep, fmt.Errorf("restore server: open restored engine: %w", err)
@@ -266,7 +283,7 @@ func serverDefaults(o *ServerOptions) ServerOptions {
 // repository cannot give cuts the restore before the first record that
 // needs it (rep.CutLSN), so the rebuilt server is a consistent prefix of
 // the repository's history rather than a state with holes in it.
-func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume, atNs int64, o ServerOptions, rep *ServerReport) error {
+func copyBlobs(ctx context.Context, repo *backup.Repository, pl *placement, atNs int64, o ServerOptions, rep *ServerReport) error {
 	type job struct {
 		d   dedup.Digest
 		lsn uint64 // first record that names the blob
@@ -283,7 +300,8 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, primary hsm.Volume,
 			for j := range todo {
 				raw, err := repo.ReadBlob(ctx, j.d)
 				if err == nil {
-					err = hsm.PutBytes(ctx, primary, dedup.BlobName(j.d), dedup.Encode(raw, o.CompressThreshold))
+					v, threshold := pl.target(j.d, o.CompressThreshold)
+					err = hsm.PutBytes(ctx, v, dedup.BlobName(j.d), dedup.Encode(raw, threshold))
 				}
 				mu.Lock()
 				if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/operations"
 )
 
@@ -148,6 +149,27 @@ var adminOps = map[string]adminOp{
 			return nil, err
 		}
 		return nil, e.RemoveAlias(ctx, acct.ID, a.Value)
+	}),
+	"volume.create": op(func(ctx context.Context, e *engine.Engine, s hsm.Spec) (any, error) {
+		return nil, e.CreateVolume(ctx, s)
+	}),
+	"volume.list": op(func(ctx context.Context, e *engine.Engine, _ struct{}) (any, error) {
+		return e.Volumes(ctx)
+	}),
+	"volume.show": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return e.Volume(ctx, a.Name)
+	}),
+	"volume.modify": op(func(ctx context.Context, e *engine.Engine, s hsm.Spec) (any, error) {
+		return nil, e.ModifyVolume(ctx, s)
+	}),
+	"volume.delete": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return nil, e.DeleteVolume(ctx, a.Name)
+	}),
+	"volume.set-current": op(func(ctx context.Context, e *engine.Engine, a nameArgs) (any, error) {
+		return nil, e.SetCurrentVolume(ctx, a.Name)
+	}),
+	"volume.stats": op(func(ctx context.Context, e *engine.Engine, _ struct{}) (any, error) {
+		return e.VolumeStats(ctx)
 	}),
 }
 

@@ -15,7 +15,7 @@ import (
 // openEngine opens the engine on dataDir with the configuration's storage
 // settings.
 func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64) (*engine.Engine, error) {
-	eng, err := engine.Open(dataDir, engineOptions(cfg, log, safeLSN))
+	eng, err := engine.Open(dataDir, engineOptions(dataDir, cfg, log, safeLSN))
 	var behind *engine.LogBehindError
 	if errors.As(err, &behind) {
 		return nil, fmt.Errorf("open %s: %w\nwith the server stopped, run: tidemark redolog repair --data %s", dataDir, err, dataDir)
@@ -28,8 +28,9 @@ func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uin
 
 // engineOptions are the engine options of the configuration's storage
 // settings.
-func engineOptions(cfg config, log *slog.Logger, safeLSN func() uint64) *engine.Options {
+func engineOptions(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64) *engine.Options {
 	opts := &engine.Options{
+		OpenVolume:        volumeOpener(dataDir, log),
 		Now:               time.Now,
 		Logger:            log,
 		SafeLSN:           safeLSN,

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/tidemark/tidemark/internal/datadir"
 	"io"
 	"io/fs"
 	"os"
@@ -40,7 +41,7 @@ func runInit(dataDir string, out io.Writer) error {
 		return err
 	}
 	cfg := defaultConfig()
-	if err := os.MkdirAll(filepath.Join(dataDir, "volumes", cfg.Storage.PrimaryVolume), 0o700); err != nil {
+	if err := os.MkdirAll(datadir.VolumeDir(dataDir, cfg.Storage.PrimaryVolume), 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	if err := writeSelfSigned(dataDir, cfg); err != nil {
@@ -72,7 +73,7 @@ func runInit(dataDir string, out io.Writer) error {
 	fmt.Fprintf(out, "initialised %s:\n", abs)
 	fmt.Fprintf(out, "  %-28s configuration (defaults; edit to change)\n", configFile)
 	fmt.Fprintf(out, "  %-28s self-signed TLS certificate for IMAPS and STARTTLS\n", cfg.IMAP.Cert+", "+cfg.IMAP.Key)
-	fmt.Fprintf(out, "  %-28s primary message volume\n", "volumes/"+cfg.Storage.PrimaryVolume+"/")
+	fmt.Fprintf(out, "  %-28s primary message volume\n", datadir.Volumes+"/"+cfg.Storage.PrimaryVolume+"/")
 	fmt.Fprintf(out, "  %-28s this server's identity (which backup repository it owns)\n", identityFile)
 	fmt.Fprintf(out, "  %-28s password of the encrypted backup repository: keep a copy away\n", cfg.Backup.PasswordFile)
 	fmt.Fprintf(out, "  %-28s from this server, without it the backup cannot be restored\n", "")

@@ -123,7 +123,7 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := engineOptions(cfg, log, nil)
+	opts := engineOptions(o.dataDir, cfg, log, nil)
 	if repoErr != nil && o.reason == "" {
 		ro.Reason = fmt.Sprintf("the backup repository %s could not be read: %v", where, repoErr)
 	}

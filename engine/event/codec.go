@@ -72,6 +72,11 @@ var prototypes = map[Type]reflect.Type{
 	TypeItemsMoved:       reflect.TypeFor[ItemsMoved](),
 	TypeItemsExpunged:    reflect.TypeFor[ItemsExpunged](),
 	TypeBlobMoved:        reflect.TypeFor[BlobMoved](),
+	TypeVolumeCreated:    reflect.TypeFor[VolumeCreated](),
+	TypeVolumeModified:   reflect.TypeFor[VolumeModified](),
+	TypeVolumeDeleted:    reflect.TypeFor[VolumeDeleted](),
+	TypeVolumeCurrentSet: reflect.TypeFor[VolumeCurrentSet](),
+	TypeHSMPolicySet:     reflect.TypeFor[HSMPolicySet](),
 }
 
 // Encode returns the record payload for e: the version byte and the CBOR

@@ -45,6 +45,12 @@ func samples() []Event {
 		ItemsMoved{Account: 7, From: 1, To: 6, Pairs: []MovePair{{Item: 2, UID: 2}}},
 		ItemsExpunged{Account: 7, Folder: 6, Items: []uint64{9}},
 		BlobMoved{Digest: d, From: "primary", To: "s3"},
+		VolumeCreated{Volume: Volume{Name: "primary", Kind: "primary", Type: "local", Layout: "packvol"}},
+		VolumeModified{Volume: Volume{Name: "cold", Kind: "secondary", Type: "s3", Compress: true, Threshold: 4096,
+			S3: &VolumeS3{Endpoint: "127.0.0.1:9000", Region: "eu-west-1", Bucket: "mail", Prefix: "srv1", StorageClass: "STANDARD_IA", TLS: true}}},
+		VolumeDeleted{Name: "cold"},
+		VolumeCurrentSet{Kind: "secondary", Name: "cold"},
+		HSMPolicySet{Lines: []string{"message:before:-30day"}},
 	}
 }
 

@@ -38,7 +38,12 @@ const (
 
 // Storage events.
 const (
-	TypeBlobMoved Type = 64
+	TypeBlobMoved        Type = 64
+	TypeVolumeCreated    Type = 65
+	TypeVolumeModified   Type = 66
+	TypeVolumeDeleted    Type = 67
+	TypeVolumeCurrentSet Type = 68
+	TypeHSMPolicySet     Type = 69
 )
 
 var typeNames = map[Type]string{
@@ -65,6 +70,11 @@ var typeNames = map[Type]string{
 	TypeItemsMoved:       "ItemsMoved",
 	TypeItemsExpunged:    "ItemsExpunged",
 	TypeBlobMoved:        "BlobMoved",
+	TypeVolumeCreated:    "VolumeCreated",
+	TypeVolumeModified:   "VolumeModified",
+	TypeVolumeDeleted:    "VolumeDeleted",
+	TypeVolumeCurrentSet: "VolumeCurrentSet",
+	TypeHSMPolicySet:     "HSMPolicySet",
 }
 
 func (t Type) String() string {

@@ -215,3 +215,7 @@ func (v *Volume) writeCheckpoint(c *checkpoint) error {
 	}
 	return nil
 }
+
+// AppendedBytes is the bytes of all packs (hsm.Checkpointer): it grows with
+// every append, so a caller checkpoints once it has grown enough.
+func (v *Volume) AppendedBytes() int64 { return v.Stats().PackBytes }

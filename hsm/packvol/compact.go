@@ -129,3 +129,9 @@ func (v *Volume) compactPack(seq uint64, st *CompactStats) error {
 	st.Freed += p.size
 	return nil
 }
+
+// CompactDead is Compact for hsm.Compactor: it reports the bytes freed.
+func (v *Volume) CompactDead(ctx context.Context, minDeadFraction float64) (int64, error) {
+	st, err := v.Compact(ctx, minDeadFraction)
+	return st.Freed, err
+}

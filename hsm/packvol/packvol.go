@@ -121,6 +121,8 @@ type Volume struct {
 var (
 	_ hsm.Volume         = (*Volume)(nil)
 	_ hsm.DeferredSyncer = (*Volume)(nil)
+	_ hsm.Compactor      = (*Volume)(nil)
+	_ hsm.Checkpointer   = (*Volume)(nil)
 )
 
 // New opens the volume in dir, creating it durably if missing: it builds

@@ -17,6 +17,9 @@ type Options struct {
 	SecretKey string
 	Region    string // default "us-east-1"
 	UseTLS    bool   // https instead of http
+	// StorageClass of new objects ("" : the bucket's default, e.g.
+	// STANDARD; STANDARD_IA, GLACIER_IR... as the store supports).
+	StorageClass string
 
 	// CreateBucket makes New create the bucket if it does not exist. Without
 	// it New does no network I/O, so a server can start while the store is

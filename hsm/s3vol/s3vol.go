@@ -97,8 +97,9 @@ func (v *Volume) Put(ctx context.Context, name string, r io.Reader, size int64) 
 		r = &exactReader{r: r, left: size, name: name}
 	}
 	_, err := v.c.PutObject(ctx, v.bucket, v.key(name), r, size, minio.PutObjectOptions{
-		ContentType: "application/octet-stream",
-		PartSize:    v.opts.PartSize,
+		ContentType:  "application/octet-stream",
+		PartSize:     v.opts.PartSize,
+		StorageClass: v.opts.StorageClass,
 	})
 	if err != nil {
 		if errors.Is(err, hsm.ErrSizeMismatch) {
