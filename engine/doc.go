@@ -105,6 +105,16 @@
 // decoded text parts (header.go, search.go). The context is checked between
 // messages, so a deadline bounds a search.
 //
+// Sort (sort.go) orders a search result by RFC 5256 SORT criteria and the
+// RFC 5957 DISPLAYFROM/DISPLAYTO, ties in UID order; Thread answers
+// THREAD=ORDEREDSUBJECT and THREAD=REFERENCES with a forest of item ids
+// (Item 0 for a dummy). Both read each selected message's header once.
+// The algorithms are pure functions of what they read: BaseSubject
+// (subject.go, RFC 5256 section 2.1) and threadOrderedSubject and
+// threadReferences (thread.go, section 3 step by step: loops in References
+// are not linked, a duplicate Message-ID counts only for the first
+// message, dummies are pruned and promoted as the RFC says).
+//
 // # Pebble key layout
 //
 // See schema.go: one-byte table prefixes, big-endian integers, CBOR values.
