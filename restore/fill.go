@@ -29,6 +29,9 @@ type batch struct {
 	items  []backup.ItemVersion
 	// drop lists flags removed from every item (undelete drops \Deleted).
 	drop []string
+	// made, when not nil, receives the new item of each restored item, at
+	// the item's index.
+	made []engine.Item
 }
 
 // fill appends every batch's items to acct, batches in parallel and items

@@ -122,9 +122,12 @@ func (r *Restorer) fillOne(ctx context.Context, acct uint64, b batch, t *tally) 
 	)
 	flush := func() {
 		if len(msgs) > 0 {
-			_, errs := r.eng.AppendMany(ctx, acct, b.folder, msgs, event.AddRestored)
+			made, errs := r.eng.AppendMany(ctx, acct, b.folder, msgs, event.AddRestored)
 			for k, i := range idx {
 				it := b.items[i]
+				if b.made != nil && errs[k] == nil && k < len(made) {
+					b.made[i] = made[k]
+				}
 				if errs[k] != nil {
 					reason := "rejected: " + errs[k].Error()
 					if ctx.Err() != nil && errors.Is(errs[k], ctx.Err()) {

@@ -181,28 +181,11 @@ func (r *Restorer) freeFolderName(ctx context.Context, acct uint64, name string)
 // and a restored copy that still carried the flag would go with the next
 // EXPUNGE.
 func (r *Restorer) Item(ctx context.Context, acct, item uint64, t time.Time, folder string) (Report, error) {
-	a, err := r.eng.GetAccount(ctx, acct)
-	if err != nil {
-		return Report{}, fmt.Errorf("restore item: account %d: %w", acct, err)
-	}
-	vs, err := r.cat.ItemVersions(ctx, acct, item)
-	if err != nil {
-		if errors.Is(err, backup.ErrNotFound) {
-			err = ErrNotInBackup
-		}
-		return Report{}, fmt.Errorf("restore item %d: %w", item, err)
-	}
-	var v backup.ItemVersion
-	found := false
-	for _, x := range vs {
-		if !x.Time.After(t) && !x.Deleted {
-			v, found = x, true
-		}
-	}
-	if !found {
-		return Report{}, fmt.Errorf("restore item %d at %s: %w", item, t.Format(time.RFC3339Nano), ErrNotInBackup)
-	}
 	if folder == "" {
+		v, err := r.version(ctx, acct, ItemRef{Item: item, At: t})
+		if err != nil {
+			return Report{}, err
+		}
 		folder = "INBOX"
 		if st, err := r.cat.AccountAt(ctx, acct, v.Time); err == nil {
 			for _, f := range st.Folders {
@@ -212,8 +195,47 @@ func (r *Restorer) Item(ctx context.Context, acct, item uint64, t time.Time, fol
 			}
 		}
 	}
-	v.FolderPath = folder
-	rep := Report{Mode: "item", At: t}
+	rep, _, err := r.Items(ctx, acct, []ItemRef{{Item: item, At: t}}, folder)
+	if err != nil {
+		return rep, err
+	}
+	rep.At = t
+	return rep, nil
+}
+
+// ItemRef names an item of the backup and a time: the version restored is
+// the item's last live version at or before At.
+type ItemRef struct {
+	Item uint64
+	At   time.Time
+}
+
+// Items restores several items into one folder of acct (created with its
+// parents when missing) as Item restores one: each as its last live
+// version at or before its time, with its original bytes, flags (less
+// \Deleted) and internal date, in the order given, as restore events
+// that ignore the quota. It returns the new items at the index of their
+// reference (the zero Item for one that was not restored; the report says
+// why). A reference to no live version fails the whole call with
+// ErrNotInBackup before anything is written.
+func (r *Restorer) Items(ctx context.Context, acct uint64, refs []ItemRef, folder string) (Report, []engine.Item, error) {
+	a, err := r.eng.GetAccount(ctx, acct)
+	if err != nil {
+		return Report{}, nil, fmt.Errorf("restore item: account %d: %w", acct, err)
+	}
+	if folder == "" {
+		return Report{}, nil, fmt.Errorf("restore items: no target folder: %w", engine.ErrInvalid)
+	}
+	vs := make([]backup.ItemVersion, len(refs))
+	for i, ref := range refs {
+		v, err := r.version(ctx, acct, ref)
+		if err != nil {
+			return Report{}, nil, err
+		}
+		v.FolderPath = folder
+		vs[i] = v
+	}
+	rep := Report{Mode: "item"}
 	ar := AccountReport{Source: acct, SourceAddress: a.Address, Target: acct, TargetAddress: a.Address}
 	var want []backup.FolderState
 	parts := strings.Split(folder, "/")
@@ -222,15 +244,38 @@ func (r *Restorer) Item(ctx context.Context, acct, item uint64, t time.Time, fol
 	}
 	ids, err := r.ensurePaths(ctx, acct, want, &ar)
 	if err != nil {
-		return rep, err
+		return rep, nil, err
 	}
 	id, ok := ids[folder]
 	if !ok {
-		return rep, fmt.Errorf("restore item %d: folder %s could not be made", item, folder)
+		return rep, nil, fmt.Errorf("restore items: folder %s could not be made", folder)
 	}
-	tl := newTally(&ar, 1, r.opts)
-	r.fill(ctx, acct, []batch{{folder: id, path: folder, items: []backup.ItemVersion{v}, drop: []string{`\Deleted`}}}, tl)
+	made := make([]engine.Item, len(refs))
+	tl := newTally(&ar, len(refs), r.opts)
+	r.fill(ctx, acct, []batch{{folder: id, path: folder, items: vs, drop: []string{`\Deleted`}, made: made}}, tl)
 	tl.finish()
 	rep.add(ar)
-	return rep, nil
+	return rep, made, nil
+}
+
+// version returns the item's last live version at or before ref.At.
+func (r *Restorer) version(ctx context.Context, acct uint64, ref ItemRef) (backup.ItemVersion, error) {
+	vs, err := r.cat.ItemVersions(ctx, acct, ref.Item)
+	if err != nil {
+		if errors.Is(err, backup.ErrNotFound) {
+			err = ErrNotInBackup
+		}
+		return backup.ItemVersion{}, fmt.Errorf("restore item %d: %w", ref.Item, err)
+	}
+	var v backup.ItemVersion
+	found := false
+	for _, x := range vs {
+		if !x.Time.After(ref.At) && !x.Deleted {
+			v, found = x, true
+		}
+	}
+	if !found {
+		return backup.ItemVersion{}, fmt.Errorf("restore item %d at %s: %w", ref.Item, ref.At.Format(time.RFC3339Nano), ErrNotInBackup)
+	}
+	return v, nil
 }
