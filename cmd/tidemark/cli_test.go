@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -80,6 +81,14 @@ func provision(t *testing.T, dir string) {
 		t.Fatalf("bad --attr: %v", err)
 	}
 	mustRun(t, "cos", "create", "staff", "--quota", "2G", "--data", dir)
+	mustRun(t, "cos", "create", "interns", "--backup-view=false", "--data", dir)
+	if out := mustRun(t, "cos", "show", "interns", "--data", dir); !regexp.MustCompile(`interns\s+unlimited\s+true\s+false`).MatchString(out) {
+		t.Fatalf("cos show of a class without backup view:\n%s", out)
+	}
+	mustRun(t, "cos", "modify", "interns", "--backup-view=true", "--data", dir)
+	if out := mustRun(t, "cos", "show", "interns", "--data", dir); !regexp.MustCompile(`interns\s+unlimited\s+true\s+true`).MatchString(out) {
+		t.Fatalf("cos show after --backup-view=true:\n%s", out)
+	}
 	out := mustRun(t, "account", "create", "alice@example.org", "--password", "s3cret", "--cos", "staff", "--data", dir)
 	if !strings.Contains(out, "alice@example.org") || !strings.Contains(out, "2.0 GiB") {
 		t.Fatalf("create output:\n%s", out)

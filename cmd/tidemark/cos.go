@@ -13,12 +13,12 @@ func init() { commands = append(commands, newCOSCommand) }
 func newCOSCommand() *cobra.Command {
 	var dataDir string
 	var asJSON bool
-	cmd := &cobra.Command{Use: "cos", Short: "Manage classes of service (default quota, backup on or off)"}
+	cmd := &cobra.Command{Use: "cos", Short: "Manage classes of service (default quota, backup on or off, backup view for users)"}
 	cmd.PersistentFlags().StringVar(&dataDir, "data", "./tidemark-data", "data directory")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	var quota string
-	var backup bool
+	var backup, view bool
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a class of service", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -26,11 +26,12 @@ func newCOSCommand() *cobra.Command {
 			if err != nil {
 				return usagef("--quota: %v", err)
 			}
-			return callAdmin(c.Context(), dataDir, "cos.create", event.COS{Name: args[0], DefaultQuota: q, Backup: backup}, nil)
+			return callAdmin(c.Context(), dataDir, "cos.create", event.COS{Name: args[0], DefaultQuota: q, Backup: backup, BackupViewOff: !view}, nil)
 		},
 	}
 	create.Flags().StringVar(&quota, "quota", "0", "default quota for accounts (e.g. 2G, 500M; 0 = unlimited)")
 	create.Flags().BoolVar(&backup, "backup", true, "back up accounts of this class")
+	create.Flags().BoolVar(&view, "backup-view", true, "let users of this class browse their backup over IMAP (Backup/ folders, USER+at=TIME logins)")
 	cmd.AddCommand(create)
 
 	modify := &cobra.Command{
@@ -50,11 +51,15 @@ func newCOSCommand() *cobra.Command {
 			if c.Flags().Changed("backup") {
 				cur.Backup = backup
 			}
+			if c.Flags().Changed("backup-view") {
+				cur.BackupViewOff = !view
+			}
 			return callAdmin(c.Context(), dataDir, "cos.modify", cur, nil)
 		},
 	}
 	modify.Flags().StringVar(&quota, "quota", "0", "default quota (0 = unlimited)")
 	modify.Flags().BoolVar(&backup, "backup", true, "back up accounts of this class")
+	modify.Flags().BoolVar(&view, "backup-view", true, "let users of this class browse their backup over IMAP")
 	cmd.AddCommand(modify)
 
 	cmd.AddCommand(&cobra.Command{
@@ -69,9 +74,9 @@ func newCOSCommand() *cobra.Command {
 		}
 		rows := make([][]string, len(list))
 		for i, x := range list {
-			rows[i] = []string{x.Name, formatQuota(x.DefaultQuota), strconv.FormatBool(x.Backup)}
+			rows[i] = []string{x.Name, formatQuota(x.DefaultQuota), strconv.FormatBool(x.Backup), strconv.FormatBool(!x.BackupViewOff)}
 		}
-		return table(c.OutOrStdout(), []string{"COS", "DEFAULT QUOTA", "BACKUP"}, rows)
+		return table(c.OutOrStdout(), []string{"COS", "DEFAULT QUOTA", "BACKUP", "BACKUP VIEW"}, rows)
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use: "list", Short: "List classes of service", Args: cobra.NoArgs,

@@ -27,6 +27,10 @@ type COS struct {
 	DefaultQuota int64             `cbor:"2,keyasint"`           // bytes, 0 = unlimited
 	Backup       bool              `cbor:"3,keyasint"`           // accounts in it are backed up
 	Attrs        map[string]string `cbor:"4,keyasint,omitempty"` // room for more attributes
+	// BackupViewOff hides the backup from the users of the class: no
+	// Backup/ namespace and no USER+at=TIME logins (restore/view). Absent
+	// (the zero value) in classes made before it existed: the view is on.
+	BackupViewOff bool `cbor:"5,keyasint,omitempty"`
 }
 
 // COSCreated adds a class of service.
