@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"mailserver/socketmap":    {"engine", "engine/event"},
 	"importer":                {"engine", "engine/event", "dedup", "internal/"},
 	"restore":                 {"engine", "engine/event", "backup", "dedup", "hsm", "hsm/volopen", "redolog", "internal/"},
+	"restore/view":            {"engine", "engine/event", "backup", "restore", "dedup", "internal/"},
 	"restore/internal/oracle": {"engine", "backup", "backup/enginesrc", "dedup", "hsm", "hsm/memvol"},
 	"backup/enginesrc":        {"engine", "backup", "engine/event", "dedup", "hsm"},
 	"backup":                  {"engine/event", "dedup", "hsm", "hsm/cryptvol", "redolog", "internal/"},
