@@ -45,10 +45,10 @@
 // not folder) and keeps every folder of it; other folders and sessions at
 // that time are then served from memory. Snapshots are cached, least
 // recently used first out, up to Options.CacheMessages messages in total
-// (about 160 bytes a message plus the flags' shared strings); the state at
-// a time the catalog has not passed yet is keyed with the catalog's
-// position, so new records make a new snapshot. Listing folders reads
-// only folders.
+// (about 190 bytes a message, flags shared within a snapshot; see
+// docs/BENCHMARKS.md); the state at a time the catalog has not passed yet
+// is keyed with the catalog's position, so new records make a new
+// snapshot. Listing folders reads only folders.
 //
 // # Hostile data
 //

@@ -67,7 +67,7 @@ type Options struct {
 	// CacheMessages bounds the messages the view keeps in memory across
 	// the account snapshots it cached (least recently used dropped
 	// first); a snapshot larger than the bound is served but not kept.
-	// Default 500,000 (about 80 MB).
+	// Default 500,000 (about 95 MB).
 	CacheMessages int
 	// MaxMessageSize is the largest message the view serves; the catalog
 	// naming a larger one is taken for damage (ErrCorrupt). Default 1 GiB.
