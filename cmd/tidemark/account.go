@@ -93,7 +93,7 @@ func newAccountCommand() *cobra.Command {
 	})
 
 	var mStatus, mCOS, mQuota string
-	var mHide bool
+	var mHide, mAdmin bool
 	modify := &cobra.Command{
 		Use: "modify ADDRESS", Short: "Change status, quota, class of service", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -118,6 +118,14 @@ func newAccountCommand() *cobra.Command {
 			if c.Flags().Changed("hide-in-gal") {
 				ch.HideInGAL = &mHide
 			}
+			if c.Flags().Changed("admin") {
+				// An empty value removes the attribute.
+				v := ""
+				if mAdmin {
+					v = "true"
+				}
+				ch.Attrs = map[string]string{adminAttr: v}
+			}
 			var a engine.Account
 			if err := callAdmin(c.Context(), dataDir, "account.modify", accountModifyArgs{Address: args[0], Change: ch}, &a); err != nil {
 				return err
@@ -129,6 +137,7 @@ func newAccountCommand() *cobra.Command {
 	modify.Flags().StringVar(&mCOS, "cos", "", "class of service")
 	modify.Flags().StringVar(&mQuota, "quota", "", "quota, e.g. 2G (0 = unlimited)")
 	modify.Flags().BoolVar(&mHide, "hide-in-gal", false, "hide from the global address list")
+	modify.Flags().BoolVar(&mAdmin, "admin", false, "allow (--admin) or forbid (--admin=false) logging in to the web dashboard")
 	cmd.AddCommand(modify)
 
 	var yes bool

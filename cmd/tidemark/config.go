@@ -28,6 +28,9 @@ type config struct {
 	// Socketmap answers Postfix's recipient lookups (socketmap.go).
 	Socketmap socketmapConfig `toml:"socketmap"`
 	Backup    backupConfig    `toml:"backup"`
+	// HTTP serves /metrics, the health endpoints and the dashboard
+	// (web_wiring.go).
+	HTTP httpConfig `toml:"http"`
 	// Schedule and Notify configure the operations (operations_wiring.go).
 	Schedule scheduleConfig `toml:"schedule"`
 	Notify   notifyConfig   `toml:"notify"`
@@ -123,6 +126,7 @@ func defaultConfig() config {
 			Repository:    "../tidemark-backup",
 			RetentionDays: 30,
 		},
+		HTTP:     defaultHTTP(),
 		Schedule: defaultSchedule(),
 		Notify:   notifyConfig{Admins: []string{}},
 	}
@@ -189,6 +193,9 @@ func (c config) validate() error {
 	}
 	if c.Backup.RetentionDays < 0 {
 		return fmt.Errorf("backup.retention_days must be 0 (forever) or more")
+	}
+	if err := c.HTTP.validate(); err != nil {
+		return err
 	}
 	if _, err := c.Schedule.entries(); err != nil {
 		return err

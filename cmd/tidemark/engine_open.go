@@ -13,9 +13,14 @@ import (
 )
 
 // openEngine opens the engine on dataDir with the configuration's storage
-// settings.
-func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64) (*engine.Engine, error) {
-	eng, err := engine.Open(dataDir, engineOptions(dataDir, cfg, log, safeLSN))
+// settings; tune, if given, adjusts the options first (serve's metrics
+// hooks).
+func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64, tune ...func(*engine.Options)) (*engine.Engine, error) {
+	opts := engineOptions(dataDir, cfg, log, safeLSN)
+	for _, f := range tune {
+		f(opts)
+	}
+	eng, err := engine.Open(dataDir, opts)
 	var behind *engine.LogBehindError
 	if errors.As(err, &behind) {
 		return nil, fmt.Errorf("open %s: %w\nwith the server stopped, run: tidemark redolog repair --data %s", dataDir, err, dataDir)

@@ -86,6 +86,8 @@ type jobDeps struct {
 	// refusal says whether the repository refuses this server (it
 	// belongs to another server's history).
 	refusal func(context.Context, *backup.Repository) (*backup.Refusal, error)
+	// onEnd hears every operation that ended (metrics); nil for none.
+	onEnd func(operations.Operation)
 }
 
 // s3KeysFor takes S3 keys from the environment of the process running the
@@ -105,7 +107,7 @@ func s3KeysFor(cfg config) func(string) (string, string) {
 // registered over d, and notifications by mail when [notify] names
 // administrators.
 func newOperations(dataDir string, d *jobDeps, log *slog.Logger) (*operations.Manager, error) {
-	opts := &operations.Options{Now: time.Now, Logger: log, Classify: errorClass}
+	opts := &operations.Options{Now: time.Now, Logger: log, Classify: errorClass, OnEnd: d.onEnd}
 	if len(d.cfg.Notify.Admins) > 0 {
 		opts.Notifier = operations.NewMailNotifier(enginemail.New(d.eng), operations.MailOptions{
 			From: d.cfg.Notify.From, To: d.cfg.Notify.Admins, Hostname: d.cfg.Server.Hostname, Now: time.Now})
@@ -266,8 +268,8 @@ func serverRefusal(r *backupRunner) func(context.Context, *backup.Repository) (*
 // startOperations opens the operations manager and runs the scheduler for
 // serve, until ctx ends; the returned function closes them (before the
 // backup runner and the engine).
-func startOperations(ctx context.Context, dataDir string, cfg config, eng *engine.Engine, runner *backupRunner, log *slog.Logger) (*operations.Manager, *operations.Scheduler, func(), error) {
-	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, live: true,
+func startOperations(ctx context.Context, dataDir string, cfg config, eng *engine.Engine, runner *backupRunner, onEnd func(operations.Operation), log *slog.Logger) (*operations.Manager, *operations.Scheduler, func(), error) {
+	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, live: true, onEnd: onEnd,
 		scanner: serverScanner(runner), backup: serverBackup(runner), refusal: serverRefusal(runner)}, log)
 	if err != nil {
 		return nil, nil, nil, err

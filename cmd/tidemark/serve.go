@@ -16,6 +16,7 @@ import (
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/mailserver/imap"
 	"github.com/tidemark/tidemark/mailserver/lmtp"
+	"github.com/tidemark/tidemark/web"
 )
 
 func init() { commands = append(commands, newServeCommand) }
@@ -25,6 +26,7 @@ type serveOptions struct {
 	lmtpAddr  string
 	imapAddr  string
 	imapsAddr string
+	httpAddr  string
 	noBackup  bool
 	insecure  bool
 	logJSON   bool
@@ -49,6 +51,7 @@ scanner keeps the backup repository current. Stop it with Ctrl-C or SIGTERM.`,
 	f.StringVar(&o.lmtpAddr, "lmtp", "", "LMTP listen address (overrides lmtp.listen; \"off\" disables)")
 	f.StringVar(&o.imapAddr, "imap", "", "IMAP listen address (overrides imap.listen; \"off\" disables)")
 	f.StringVar(&o.imapsAddr, "imaps", "", "IMAPS listen address (overrides imap.tls_listen; \"off\" disables)")
+	f.StringVar(&o.httpAddr, "http", "", "HTTP listen address of /metrics, /healthz, /readyz and the dashboard (overrides http.listen; \"off\" disables)")
 	f.BoolVar(&o.noBackup, "no-backup", false, "do not run the real-time backup scanner")
 	f.BoolVar(&o.insecure, "allow-cleartext-login", false, "allow IMAP LOGIN without TLS (overrides imap.cleartext_login)")
 	f.BoolVar(&o.logJSON, "log-json", false, "log as JSON lines")
@@ -85,6 +88,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 	override(&cfg.LMTP.Listen, o.lmtpAddr)
 	override(&cfg.IMAP.Listen, o.imapAddr)
 	override(&cfg.IMAP.TLSListen, o.imapsAddr)
+	override(&cfg.HTTP.Listen, o.httpAddr)
 	if o.insecure {
 		cfg.IMAP.CleartextLogin = true
 	}
@@ -101,7 +105,8 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 		safe = &lateSafeLSN{}
 		safeLSN = safe.Get
 	}
-	eng, err := openEngine(o.dataDir, cfg, log, safeLSN)
+	metrics := web.NewMetrics()
+	eng, err := openEngine(o.dataDir, cfg, log, safeLSN, observedEngineOptions(metrics))
 	if err != nil {
 		return err
 	}
@@ -129,7 +134,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 	}
 	go trimRedoLog(ctx, eng, safeLSN, log)
 
-	ops, sched, stopOps, err := startOperations(ctx, o.dataDir, cfg, eng, admin.backup, log)
+	ops, sched, stopOps, err := startOperations(ctx, o.dataDir, cfg, eng, admin.backup, metrics.OperationEnded, log)
 	if err != nil {
 		return err
 	}
@@ -141,6 +146,13 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 		return err
 	}
 	defer stopAdmin()
+
+	webb := &serveBackend{dataDir: o.dataDir, cfg: cfg, eng: eng, runner: admin.backup, ops: ops}
+	stopWeb, err := startWeb(o.dataDir, cfg, metrics, webb, log)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 
 	errc := make(chan error, 3)
 	if cfg.LMTP.Listen != "" {
@@ -156,6 +168,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 			IdleTimeout:         idle,
 			Logger:              log,
 			Now:                 time.Now,
+			Observer:            metrics.LMTP(),
 		})
 		l, err := net.Listen("tcp", cfg.LMTP.Listen)
 		if err != nil {
@@ -189,6 +202,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 			go func() { errc <- srv.ServeTLS(l) }()
 		}
 	}
+	webb.listening(cfg)
 	log.Info("tidemark serving", "admin_socket", filepath.Join(o.dataDir, adminSocket))
 	select {
 	case <-ctx.Done():
