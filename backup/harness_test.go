@@ -24,18 +24,60 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// clock is a fixed clock the test moves by hand.
+// clock is a fixed clock the test moves by hand. As a backup.Pacer its
+// timers fire when Add moves it past their time.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time
+	timers []*clockTimer
 }
 
+type clockTimer struct {
+	at   time.Time
+	f    func()
+	done bool
+}
+
+var _ backup.Pacer = (*clock)(nil)
+
 func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
 func (c *clock) Add(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+	keep := c.timers[:0]
+	for _, tm := range c.timers {
+		switch {
+		case tm.done:
+		case !tm.at.After(c.t):
+			tm.done = true
+			go tm.f()
+		default:
+			keep = append(keep, tm)
+		}
+	}
+	c.timers = keep
 	return c.t
+}
+
+func (c *clock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := &clockTimer{at: c.t.Add(d), f: f}
+	if d <= 0 {
+		tm.done = true
+		go f()
+	} else {
+		c.timers = append(c.timers, tm)
+	}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		stopped := !tm.done
+		tm.done = true
+		return stopped
+	}
 }
 
 // harnessOpen, when set, is how harnesses create and open their
@@ -55,6 +97,10 @@ type harness struct {
 	cancel  context.CancelFunc
 	done    chan error
 	scanner *backup.Scanner
+	// paced: the scanner measures its ship interval (1 s) on clk, so a
+	// segment ships when the test moves the clock, not after real time.
+	paced bool
+	fs    vfs.FS // of the engine, catalog and repository directory
 }
 
 func newHarness(t *testing.T, wrap func(hsm.Volume) hsm.Volume) *harness {
@@ -62,19 +108,23 @@ func newHarness(t *testing.T, wrap func(hsm.Volume) hsm.Volume) *harness {
 	return newHarnessOpts(t, wrap, nil)
 }
 
+// newPacedHarness is a harness whose scanner ships on the test's clock
+// (harness.paced); fs holds its directories (nil: the disk).
+func newPacedHarness(t *testing.T, fs vfs.FS) *harness {
+	t.Helper()
+	return newHarnessWith(t, nil, func(o *engine.Options) { o.FS = fs }, true)
+}
+
 // newHarnessOpts is newHarness with a hook to change the engine options.
 func newHarnessOpts(t *testing.T, wrap func(hsm.Volume) hsm.Volume, edit func(*engine.Options)) *harness {
 	t.Helper()
+	return newHarnessWith(t, wrap, edit, false)
+}
+
+func newHarnessWith(t *testing.T, wrap func(hsm.Volume) hsm.Volume, edit func(*engine.Options), paced bool) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	h := &harness{t: t, dir: dir, clk: &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}}
-	base, err := localvol.New(vfs.Default, filepath.Join(dir, "repo"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.vol = base
-	if wrap != nil {
-		h.vol = wrap(base)
-	}
+	h := &harness{t: t, dir: dir, clk: &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}, paced: paced}
 	var safe func() uint64
 	eo := &engine.Options{Now: h.clk.Now, InlineBlobMax: 512,
 		SafeLSN: func() uint64 {
@@ -85,6 +135,20 @@ func newHarnessOpts(t *testing.T, wrap func(hsm.Volume) hsm.Volume, edit func(*e
 		}}
 	if edit != nil {
 		edit(eo)
+	}
+	h.fs = eo.FS
+	if h.fs == nil {
+		h.fs = vfs.Default
+	} else if err := h.fs.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	base, err := localvol.New(h.fs, filepath.Join(dir, "repo"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.vol = base
+	if wrap != nil {
+		h.vol = wrap(base)
 	}
 	h.eng, err = engine.Open(filepath.Join(dir, "data"), eo)
 	if err != nil {
@@ -105,15 +169,19 @@ func (h *harness) start() {
 		t.Fatal(err)
 	}
 	h.repo = repo
-	h.cat, err = backup.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), nil)
+	h.cat, err = backup.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), &backup.CatalogOptions{FS: h.fs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := enginesrc.New(h.eng)
-	h.sc, err = backup.NewScanner(repo, h.cat, backup.LogOf(h.eng.Log()), src, src, &backup.Options{
+	o := &backup.Options{
 		Now: h.clk.Now, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: quiet,
-	})
+	}
+	if h.paced {
+		o.Pacer, o.ShipInterval = h.clk, time.Second
+	}
+	h.sc, err = backup.NewScanner(repo, h.cat, backup.LogOf(h.eng.Log()), src, src, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,13 +206,32 @@ func (h *harness) stop() {
 func (h *harness) waitShipped() {
 	h.t.Helper()
 	want := h.eng.Log().LastLSN()
-	for i := 0; i < 3000; i++ {
-		if h.sc.Live().ShippedLSN >= want {
-			return
+	if h.paced {
+		// Once the scanner holds the last record, a second on the clock
+		// makes its segment due.
+		if !poll(func() bool { return backup.ProcessedLSN(h.sc) >= want }) {
+			h.t.Fatalf("scanner processed %d, log at %d", backup.ProcessedLSN(h.sc), want)
 		}
-		time.Sleep(5 * time.Millisecond)
+		h.clk.Add(time.Second)
 	}
-	h.t.Fatalf("scanner stuck at %d, log at %d (%+v)", h.sc.Live().ShippedLSN, want, h.sc.Live())
+	if !poll(func() bool { return h.sc.Live().ShippedLSN >= want }) {
+		h.t.Fatalf("scanner stuck at %d, log at %d (%+v)", h.sc.Live().ShippedLSN, want, h.sc.Live())
+	}
+}
+
+// poll reports whether cond holds within 15 s, checking at once and then
+// at growing intervals up to 5 ms.
+func poll(cond func() bool) bool {
+	deadline := time.Now().Add(15 * time.Second)
+	for wait := 50 * time.Microsecond; ; wait = min(2*wait, 5*time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(wait)
+	}
 }
 
 // accountView is an account's folders and items in a comparable form.

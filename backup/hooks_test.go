@@ -51,3 +51,11 @@ func SetPackTarget(n int) (restore func()) {
 	packTargetBytes = n
 	return func() { packTargetBytes = old }
 }
+
+// ProcessedLSN is the last record the scanner has taken into its open
+// segment (or shipped).
+func ProcessedLSN(s *Scanner) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.processed
+}

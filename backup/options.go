@@ -15,6 +15,12 @@ type Options struct {
 	// the segment is sealed and shipped. Default 50ms, which keeps the lag
 	// of a local repository well under 250ms; the server uses 250ms for S3.
 	ShipInterval time.Duration
+	// Pacer is the clock ShipInterval is measured on. Default the wall
+	// clock. Tests that simulate hours of traffic pass a clock they move
+	// by hand, so a segment ships when the simulated interval has passed
+	// and never waits for real time. Now stays the clock of scan times,
+	// lag and retention.
+	Pacer Pacer
 	// ShipBytes seals the open segment early at this size. Default 8 MiB.
 	ShipBytes int
 	// CompactLevels are the windows of background compaction: segments
@@ -61,6 +67,9 @@ func (o *Options) withDefaults() Options {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Pacer == nil {
+		c.Pacer = wallPacer{}
+	}
 	if c.ShipInterval <= 0 {
 		c.ShipInterval = 50 * time.Millisecond
 	}
@@ -90,3 +99,19 @@ func (o *Options) withDefaults() Options {
 	}
 	return c
 }
+
+// A Pacer is a clock with timers: what the scanner waits on for the open
+// segment to come due.
+type Pacer interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine once d has passed on this
+	// clock; stop cancels the call if it has not started.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// wallPacer is the wall clock.
+type wallPacer struct{}
+
+func (wallPacer) Now() time.Time { return time.Now() }
+
+func (wallPacer) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }

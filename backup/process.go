@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -23,7 +22,7 @@ func (s *Scanner) process(ctx context.Context, rec redolog.Record) error {
 		s.batchBlob = map[dedup.Digest]bool{}
 	}
 	if s.processed == s.pos.LSN {
-		s.openSince = time.Now()
+		s.openSince = s.o.Pacer.Now()
 		s.pending.Store(rec.Time)
 	}
 	stored, keep, err := s.strip(ctx, rec)

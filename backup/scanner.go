@@ -243,15 +243,28 @@ func (s *Scanner) Run(ctx context.Context) error {
 func (s *Scanner) step(ctx context.Context, rd LogReader) error {
 	s.mu.Lock()
 	wait := time.Second
-	if len(s.open) > 0 || s.processed > s.pos.LSN {
-		wait = s.o.ShipInterval - time.Since(s.openSince)
+	holding := len(s.open) > 0 || s.processed > s.pos.LSN
+	since := s.openSince
+	if holding {
+		wait = s.o.ShipInterval - s.o.Pacer.Now().Sub(since)
 	}
 	s.mu.Unlock()
 	var rec redolog.Record
 	var err error
 	if wait > 0 {
-		rctx, cancel := context.WithTimeout(ctx, wait)
+		// The deadline is on the pacer's clock, not the context's. A
+		// pacer moved by hand may pass the deadline between computing
+		// the wait and setting the timer: look again once it is set.
+		rctx, cancel := context.WithCancel(ctx)
+		stop := s.o.Pacer.AfterFunc(wait, cancel)
+		if holding && s.o.Pacer.Now().Sub(since) >= s.o.ShipInterval {
+			cancel()
+		}
 		rec, err = rd.Next(rctx)
+		if errors.Is(err, context.Canceled) && rctx.Err() != nil && ctx.Err() == nil {
+			err = context.DeadlineExceeded // the pacer's timer, not the caller
+		}
+		stop()
 		cancel()
 	} else {
 		err = context.DeadlineExceeded
@@ -269,12 +282,12 @@ func (s *Scanner) step(ctx context.Context, rd LogReader) error {
 		if err := s.process(ctx, rec); err != nil {
 			return err
 		}
-		if s.openBytes >= s.o.ShipBytes || time.Since(s.openSince) >= s.o.ShipInterval {
+		if s.openBytes >= s.o.ShipBytes || s.o.Pacer.Now().Sub(s.openSince) >= s.o.ShipInterval {
 			return s.ship(ctx)
 		}
 		return nil
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		if s.processed > s.pos.LSN && time.Since(s.openSince) >= s.o.ShipInterval {
+		if s.processed > s.pos.LSN && s.o.Pacer.Now().Sub(s.openSince) >= s.o.ShipInterval {
 			return s.ship(ctx)
 		}
 		if !s.enabled.Load() || s.scanDue.Load() {
