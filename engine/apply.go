@@ -154,6 +154,11 @@ func (tx *txn) applyFolderRenamed(e event.FolderRenamed) error {
 	tx.del(pathKey(e.Account, oldPath))
 	f.Parent, f.Name, f.Path = e.NewParent, e.NewName, newPath
 	if e.NewUIDValidity != 0 {
+		// The old UIDs mean nothing under the new UIDVALIDITY.
+		if err := tx.dropTombstones(e.Account, f.ID); err != nil {
+			return err
+		}
+		f.Vanished, f.VanishedFloor = 0, tx.lsn
 		f.UIDValidity = e.NewUIDValidity
 		last, _, err := getU64(tx.b, keyUIDValidity)
 		if err != nil {
@@ -223,6 +228,9 @@ func (tx *txn) applyFolderDeleted(e event.FolderDeleted) error {
 		return err
 	}
 	tx.putAccount(a)
+	if err := tx.dropTombstones(e.Account, e.Folder); err != nil {
+		return err
+	}
 	tx.del(folderKey(e.Account, e.Folder))
 	tx.del(pathKey(e.Account, f.Path))
 	if len(removed) > 0 {
@@ -413,6 +421,12 @@ func (tx *txn) applyItemsMoved(e event.ItemsMoved) error {
 		}
 		added = append(added, itemOf(e.Account, e.To, p.UID, it))
 	}
+	if err := tx.addTombstones(e.Account, &src, uidsOf(gone)); err != nil {
+		return err
+	}
+	if e.From == e.To {
+		dst = src
+	}
 	src.HighestModSeq, dst.HighestModSeq = tx.lsn, tx.lsn
 	tx.putFolder(e.Account, src)
 	tx.putFolder(e.Account, dst) // the same record when From == To
@@ -448,9 +462,20 @@ func (tx *txn) applyItemsExpunged(e event.ItemsExpunged) error {
 		tx.delItem(e.Account, loc.folder, loc.uid, id)
 		gone = append(gone, itemOf(e.Account, loc.folder, loc.uid, it))
 	}
+	if err := tx.addTombstones(e.Account, &f, uidsOf(gone)); err != nil {
+		return err
+	}
 	f.HighestModSeq = tx.lsn
 	tx.putFolder(e.Account, f)
 	tx.putAccount(a)
 	tx.notify(Change{Account: e.Account, Folder: e.Folder, Kind: ChangeExpunged, Items: gone, ModSeq: tx.lsn})
 	return nil
+}
+
+func uidsOf(items []Item) []uint32 {
+	out := make([]uint32, len(items))
+	for i, it := range items {
+		out[i] = it.UID
+	}
+	return out
 }

@@ -134,6 +134,9 @@ func (tx *txn) applyAccountDeleted(e event.AccountDeleted) error {
 		if _, err := tx.removeFolderItems(e.Account, &a, f.ID); err != nil {
 			return err
 		}
+		if err := tx.dropTombstones(e.Account, f.ID); err != nil {
+			return err
+		}
 		tx.del(folderKey(e.Account, f.ID))
 		tx.del(pathKey(e.Account, f.Path))
 	}

@@ -13,9 +13,9 @@ import (
 )
 
 // StateDigest returns a SHA-256 over the whole projection that is a pure
-// function of the redo log: every table of schema.go except the applied
-// and blob-synced LSNs, the collection queue and records of blobs nobody references (those
-// depend on when collection ran). Two engines that applied the same log
+// function of the redo log: every table of schema.go except the applied,
+// blob-synced and vanished-from LSNs, the collection queues and records of
+// blobs nobody references (those depend on when collection ran). Two engines that applied the same log
 // give the same digest; replay-determinism, restore and backup tests
 // compare it.
 func (e *Engine) StateDigest(ctx context.Context) (string, error) {
@@ -24,7 +24,8 @@ func (e *Engine) StateDigest(ctx context.Context) (string, error) {
 	h := sha256.New()
 	var lenBuf [8]byte
 	err := scan(snap, nil, func(k, v []byte) error {
-		if len(k) == 0 || k[0] >= tBlobDrop || bytes.Equal(k, keyApplied) || bytes.Equal(k, keyBlobSynced) {
+		if len(k) == 0 || k[0] == tBlobDrop || k[0] == tMoveDrop || k[0] >= tableLimit ||
+			bytes.Equal(k, keyApplied) || bytes.Equal(k, keyBlobSynced) || bytes.Equal(k, keyVanishedFrom) {
 			return nil
 		}
 		if k[0] == tBlob {
@@ -51,7 +52,8 @@ func (e *Engine) StateDigest(ctx context.Context) (string, error) {
 }
 
 // Check recounts the projection and compares: per-account quota used and
-// id counters, per-folder counts, UIDNEXT and path index, item locations,
+// id counters, per-folder counts (vanished UIDs too), UIDNEXT and path
+// index, item locations,
 // address index, and every blob's reference count against the items that
 // name it; each referenced blob must exist on its volume. Problems are
 // joined in one error wrapping ErrCorrupt (at most 50 are listed).
@@ -127,6 +129,26 @@ func (e *Engine) Check(ctx context.Context) error {
 			if cnt.Messages != f.Messages || cnt.Unseen != f.Unseen || cnt.Deleted != f.Deleted || cnt.Size != f.Size {
 				bad("account %d folder %q counts %d/%d/%d/%d, recount %d/%d/%d/%d", id, f.Path,
 					f.Messages, f.Unseen, f.Deleted, f.Size, cnt.Messages, cnt.Unseen, cnt.Deleted, cnt.Size)
+			}
+			var vanished uint32
+			err = scan(snap, vanishedPrefix(id, f.ID), func(k, v []byte) error {
+				var uids []uint32
+				if err := decVal(v, &uids); err != nil {
+					return err
+				}
+				vanished += uint32(len(uids))
+				for _, u := range uids {
+					if u >= f.UIDNext {
+						bad("account %d folder %d vanished uid %d not below UIDNEXT %d", id, f.ID, u, f.UIDNext)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if vanished != f.Vanished {
+				bad("account %d folder %q holds %d vanished uids, recount %d", id, f.Path, f.Vanished, vanished)
 			}
 		}
 		if used != a.Used {

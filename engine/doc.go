@@ -115,6 +115,18 @@
 // are not linked, a duplicate Message-ID counts only for the first
 // message, dummies are pruned and promoted as the RFC says).
 //
+// CONDSTORE and QRESYNC (RFC 7162): an item's MODSEQ is the LSN of the
+// record that last changed it and a folder's HIGHESTMODSEQ the LSN of the
+// last record that touched it (arrival, restore, flags, copy in, move in or
+// out, expunge, rename). ChangedSince lists items changed after a MODSEQ;
+// StoreFlagsCond stores flags with UNCHANGEDSINCE, reporting conflicting
+// items (MODIFIED) and items that are gone instead of failing; VanishedSince
+// answers VANISHED (EARLIER) from per-folder tombstones that apply writes in
+// the batch of the expunge or move (table 0x0E, rebuilt by replay). Each
+// folder keeps at most 100,000 vanished UIDs; older ones are aged out and a
+// client asking from before them gets every UID of its range that no
+// longer exists, as the RFC allows (vanished.go).
+//
 // # Pebble key layout
 //
 // See schema.go: one-byte table prefixes, big-endian integers, CBOR values.

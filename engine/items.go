@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"time"
 
@@ -61,13 +62,25 @@ func (e *Engine) GetItem(ctx context.Context, acct, item uint64) (Item, error) {
 }
 
 // ChangedSince returns the folder's items whose MODSEQ is above modseq, in
-// UID order (CONDSTORE).
+// UID order: FETCH ... (CHANGEDSINCE modseq) of RFC 7162 section 3.1.4.
+// An item's MODSEQ is the LSN of its last change (arrival, copy, move,
+// flags), so every item whose flags changed after modseq is there, and
+// only those. Expunged items are VanishedSince's. The context is checked
+// as the folder is read.
 func (e *Engine) ChangedSince(ctx context.Context, acct, folder uint64, modseq uint64) ([]Item, error) {
-	if _, err := loadFolder(e.db, acct, folder); err != nil {
+	snap := e.db.NewSnapshot()
+	defer snap.Close()
+	if _, err := loadFolder(snap, acct, folder); err != nil {
 		return nil, err
 	}
 	var out []Item
-	err := folderItems(e.db, acct, folder, func(uid uint32, it itemRec) error {
+	n := 0
+	err := folderItems(snap, acct, folder, func(uid uint32, it itemRec) error {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		if it.ModSeq > modseq {
 			out = append(out, itemOf(acct, folder, uid, it))
 		}
@@ -134,7 +147,9 @@ func (tx *txn) itemsIn(acct, folder uint64, ids []uint64) ([]itemLoc, []itemRec,
 // StoreFlags changes the flags of items of a folder. With unchangedSince >
 // 0 (CONDSTORE UNCHANGEDSINCE) items modified after it are left alone. It
 // returns the items whose flags changed, with their new MODSEQ; items whose
-// flags would not change are not touched.
+// flags would not change are not touched. An item not in the folder fails
+// the whole call with ErrNotFound; StoreFlagsCond reports such items and
+// the ones that failed UNCHANGEDSINCE instead.
 func (e *Engine) StoreFlags(ctx context.Context, acct, folder uint64, items []uint64, op FlagOp, flags []string, unchangedSince uint64) ([]Item, error) {
 	fl, err := canonFlags(flags)
 	if err != nil {
@@ -174,6 +189,91 @@ func (e *Engine) StoreFlags(ctx context.Context, acct, folder uint64, items []ui
 		return nil, err
 	}
 	return res.([]Item), nil
+}
+
+// StoreOptions qualify StoreFlagsCond.
+type StoreOptions struct {
+	// Conditional makes UnchangedSince apply: CONDSTORE's STORE
+	// (UNCHANGEDSINCE n). An item whose MODSEQ is above UnchangedSince
+	// is left alone and reported in Modified; with UnchangedSince 0
+	// every item is (RFC 7162 section 3.1.3: UNCHANGEDSINCE 0 always
+	// fails for an existing message).
+	Conditional    bool
+	UnchangedSince uint64
+}
+
+// StoreResult says what StoreFlagsCond did with each item asked for; an
+// id given twice is answered once.
+type StoreResult struct {
+	// Changed are the items whose flags changed, with their new flags
+	// and MODSEQ (one record for them all).
+	Changed []Item
+	// Unchanged passed the UNCHANGEDSINCE test but already had the flags
+	// asked for: nothing was written and they keep their MODSEQ.
+	Unchanged []Item
+	// Modified failed the UNCHANGEDSINCE test: left alone, returned with
+	// their current flags and MODSEQ, for the MODIFIED response code.
+	Modified []Item
+	// Missing are the ids no longer in the folder (expunged or moved,
+	// by another session perhaps): the others are still stored.
+	Missing []uint64
+}
+
+// StoreFlagsCond is STORE and UID STORE with RFC 7162 semantics: items that
+// fail UNCHANGEDSINCE are reported and left alone, the rest are changed in
+// one record; items that no longer exist are reported, not an error (RFC
+// 9051 acts on the messages that still exist). It fails only when the
+// folder is gone or the flags are invalid.
+func (e *Engine) StoreFlagsCond(ctx context.Context, acct, folder uint64, items []uint64, op FlagOp, flags []string, o StoreOptions) (StoreResult, error) {
+	fl, err := canonFlags(flags)
+	if err != nil {
+		return StoreResult{}, err
+	}
+	if op < FlagsSet || op > FlagsRemove {
+		return StoreResult{}, invalidf("flag operation %d", op)
+	}
+	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+		if _, err := tx.folder(acct, folder); err != nil {
+			return nil, nil, err
+		}
+		var r StoreResult
+		ev := event.FlagsChanged{Account: acct, Folder: folder}
+		seen := make(map[uint64]bool, len(items))
+		for _, id := range items {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			loc, it, err := tx.item(acct, id)
+			if errors.Is(err, ErrNotFound) || err == nil && loc.folder != folder {
+				r.Missing = append(r.Missing, id)
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if o.Conditional && it.ModSeq > o.UnchangedSince {
+				r.Modified = append(r.Modified, itemOf(acct, folder, loc.uid, it))
+				continue
+			}
+			n := applyFlagOp(it.Flags, op, fl)
+			if equalFlags(n, it.Flags) {
+				r.Unchanged = append(r.Unchanged, itemOf(acct, folder, loc.uid, it))
+				continue
+			}
+			ev.Changes = append(ev.Changes, event.FlagChange{Item: it.ID, Flags: n})
+			it.Flags, it.ModSeq = n, tx.lsn
+			r.Changed = append(r.Changed, itemOf(acct, folder, loc.uid, it))
+		}
+		if len(ev.Changes) == 0 {
+			return nil, r, nil
+		}
+		return ev, r, nil
+	})
+	if err != nil {
+		return StoreResult{}, err
+	}
+	return res.(StoreResult), nil
 }
 
 // Copy copies items into another folder of the account; the copies share

@@ -29,6 +29,15 @@ func (e *Engine) recover() error {
 	if err != nil {
 		return fmt.Errorf("engine: read applied lsn: %w", err)
 	}
+	if _, ok, err := getU64(e.db, keyVanishedFrom); err != nil {
+		return fmt.Errorf("engine: read vanished-from lsn: %w", err)
+	} else if !ok {
+		// A projection made before tombstones were kept (vanished.go)
+		// knows of no expunge up to what it applied.
+		if err := e.db.Set(keyVanishedFrom, binary.BigEndian.AppendUint64(nil, applied), pebble.NoSync); err != nil {
+			return fmt.Errorf("engine: write vanished-from lsn: %w", err)
+		}
+	}
 	synced, ok, err := getU64(e.db, keyBlobSynced)
 	if err != nil {
 		return fmt.Errorf("engine: read blob-synced lsn: %w", err)

@@ -9,6 +9,7 @@ package engine
 //	0x01 "nextacct"                        -> u64   next account id (never reused)
 //	0x01 "uidvalidity"                     -> u32   last UIDVALIDITY handed out
 //	0x01 "blobsynced"                      -> u64   inline blobs' volume copies durable up to this LSN
+//	0x01 "vanishedfrom"                    -> u64   expunges are recorded in 0x0E from this LSN on
 //	0x02 domain                            -> domainRec
 //	0x03 cos name                          -> event.COS
 //	0x04 acct(8)                           -> acctRec (provisioning, quota used, id counters)
@@ -21,11 +22,14 @@ package engine
 //	0x0B digest(32)                        -> blobRec (reference count, volume, size)
 //	0x0C droplsn(8) digest(32)             -> ""    blob whose count reached zero at droplsn
 //	0x0D movelsn(8) digest(32)             -> volume   old copy of a blob moved at movelsn (hsmmove.go)
+//	0x0E acct(8) folder(8) modseq(8)       -> []u32 UIDs that left the folder at modseq (vanished.go)
 //
 // Table 0x01 also holds the volume registry and the HSM policy (volumes.go).
-// Tables 0x01-0x0B (minus "applied", "blobsynced" and blobs with no references) are a
-// pure function of the redo log; 0x0C, 0x0D and unreferenced blob records depend
-// on when collection ran and are left out of StateDigest.
+// Tables 0x01-0x0B and 0x0E (minus "applied", "blobsynced", "vanishedfrom"
+// and blobs with no references) are a pure function of the redo log; 0x0C,
+// 0x0D and unreferenced blob records depend on when collection ran, and
+// "vanishedfrom" on when the projection was made, and are left out of
+// StateDigest.
 
 import (
 	"encoding/binary"
@@ -53,14 +57,16 @@ const (
 	tBlob      byte = 0x0B
 	tBlobDrop  byte = 0x0C
 	tMoveDrop  byte = 0x0D
-	tableLimit byte = 0x0E
+	tVanished  byte = 0x0E
+	tableLimit byte = 0x0F
 )
 
 var (
-	keyApplied     = []byte{tMeta, 'a', 'p', 'p', 'l', 'i', 'e', 'd'}
-	keyNextAccount = []byte{tMeta, 'n', 'e', 'x', 't', 'a', 'c', 'c', 't'}
-	keyUIDValidity = append([]byte{tMeta}, "uidvalidity"...)
-	keyBlobSynced  = append([]byte{tMeta}, "blobsynced"...)
+	keyApplied      = []byte{tMeta, 'a', 'p', 'p', 'l', 'i', 'e', 'd'}
+	keyNextAccount  = []byte{tMeta, 'n', 'e', 'x', 't', 'a', 'c', 'c', 't'}
+	keyUIDValidity  = append([]byte{tMeta}, "uidvalidity"...)
+	keyBlobSynced   = append([]byte{tMeta}, "blobsynced"...)
+	keyVanishedFrom = append([]byte{tMeta}, "vanishedfrom"...)
 )
 
 // domainRec is a domain's stored record.
@@ -92,6 +98,11 @@ type folderRec struct {
 	Unseen        uint32 `cbor:"11,keyasint"`
 	Deleted       uint32 `cbor:"12,keyasint"`
 	Size          int64  `cbor:"13,keyasint"`
+	// Vanished counts the UIDs in the folder's tombstones (0x0E);
+	// VanishedFloor is the MODSEQ up to which tombstones were dropped
+	// (vanished.go).
+	Vanished      uint32 `cbor:"14,keyasint,omitempty"`
+	VanishedFloor uint64 `cbor:"15,keyasint,omitempty"`
 }
 
 // itemRec is an item's stored record, under its folder and UID.
