@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"hsm/localvol":            {"hsm", "internal/vfsutil"},
 	"hsm/cryptvol":            {"hsm", "internal/corrupt"},
 	"hsm/s3vol":               {"hsm"},
+	"hsm/policy":              {},
 	"hsm/volopen":             {"hsm", "hsm/localvol", "hsm/packvol", "internal/datadir"},
 	"hsm/memvol":              {"hsm"},
 	"hsm/volumetest":          {"hsm"},
