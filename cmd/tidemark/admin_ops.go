@@ -171,6 +171,12 @@ var adminOps = map[string]adminOp{
 	"volume.stats": op(func(ctx context.Context, e *engine.Engine, _ struct{}) (any, error) {
 		return e.VolumeStats(ctx)
 	}),
+	"hsm.policy.show": op(func(ctx context.Context, e *engine.Engine, _ struct{}) (any, error) {
+		return currentPolicy(ctx, e)
+	}),
+	"hsm.policy.set": op(func(ctx context.Context, e *engine.Engine, a policyView) (any, error) {
+		return nil, e.SetPolicy(ctx, a.Lines, checkPolicy)
+	}),
 }
 
 // adminServer is what the admin operations act on: the engine, and in a

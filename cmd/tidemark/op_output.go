@@ -116,6 +116,9 @@ func printOp(w io.Writer, op operations.Operation) {
 // reportText renders a report for people, in the words the commands used
 // before they became operations; kinds without their own words get JSON.
 func reportText(op operations.Operation) string {
+	if s, ok := hsmReportText(op); ok {
+		return s
+	}
 	switch op.Kind {
 	case kindBackupScan:
 		var rep backup.ScanReport

@@ -25,10 +25,11 @@ const operationsDir = "operations"
 type scheduleConfig struct {
 	SmartScan string `toml:"smartscan"`
 	Purge     string `toml:"purge"`
+	HSMMove   string `toml:"hsm_move"` // the HSM policy's moves; default off
 }
 
 func defaultSchedule() scheduleConfig {
-	return scheduleConfig{SmartScan: "daily 02:00", Purge: "weekly sunday 03:00"}
+	return scheduleConfig{SmartScan: "daily 02:00", Purge: "weekly sunday 03:00", HSMMove: "off"}
 }
 
 // entries turns the configuration into scheduler entries.
@@ -41,9 +42,14 @@ func (s scheduleConfig) entries() ([]operations.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedule.purge: %w", err)
 	}
+	move, err := operations.ParseSchedule(s.HSMMove)
+	if err != nil {
+		return nil, fmt.Errorf("schedule.hsm_move: %w", err)
+	}
 	return []operations.Entry{
 		{Name: "smartscan", Kind: kindBackupScan, When: scan},
 		{Name: "purge", Kind: kindBackupPurge, When: purge},
+		{Name: "hsm-move", Kind: kindHSMMove, When: move},
 	}, nil
 }
 
@@ -126,6 +132,7 @@ func newOperations(dataDir string, d *jobDeps, log *slog.Logger) (*operations.Ma
 	registerJobs(m, d)
 	registerRestoreJobs(m, d)
 	registerImportJob(m, d)
+	registerHSMJobs(m, d)
 	return m, nil
 }
 

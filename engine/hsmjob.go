@@ -1,0 +1,326 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/internal/mimetree"
+)
+
+// PolicyItem is what an HSM policy looks at: one item and where it is.
+type PolicyItem struct {
+	Account uint64
+	Item    uint64
+	Type    event.ItemType
+	Folder  string // full path
+	Date    time.Time
+	Size    int64
+	Flags   []string
+	Digest  dedup.Digest
+	// HasAttachment parses the message (once) to tell whether a part is an
+	// attachment. Only a policy line that asks calls it.
+	HasAttachment func() bool
+}
+
+// MoveOptions configure MoveByPolicy and MoveVolume.
+type MoveOptions struct {
+	// To is the destination volume. Default (MoveByPolicy): the current
+	// secondary.
+	To string
+	// Match selects items (MoveByPolicy); a blob moves when any item that
+	// references it is selected.
+	Match func(PolicyItem) bool
+	// Accounts limits MoveByPolicy to these accounts (nil: all).
+	Accounts []uint64
+	// DryRun reports what would move and moves nothing.
+	DryRun bool
+	// Progress is told each blob handled (moved or not) with its raw size.
+	Progress func(blobs, bytes int64)
+	// Total is told, once known, how many blobs and bytes the run has to
+	// look at (MoveVolume).
+	Total func(blobs, bytes int64)
+}
+
+// MoveReport says what a move did (or, dry, would do).
+type MoveReport struct {
+	To      string `json:"to"`
+	DryRun  bool   `json:"dry_run,omitempty"`
+	Items   int64  `json:"items_selected"` // items the policy selected
+	Blobs   int64  `json:"blobs_moved"`    // blobs moved (dry: to move)
+	Bytes   int64  `json:"bytes_moved"`    // their raw bytes
+	Written int64  `json:"bytes_written"`  // bytes written to the destination
+	// From counts the moved blobs and raw bytes by source volume.
+	From map[string]VolumeCount `json:"from,omitempty"`
+	// Already: selected blobs already on the destination.
+	Already int64 `json:"already_there"`
+	// Skipped: selected blobs collected meanwhile, or whose inline copy
+	// was not written yet (a later run moves those).
+	Skipped int64 `json:"skipped,omitempty"`
+	// Failed lists blobs that could not move because their bytes are
+	// wrong (hsm check reports them); each stays where it was.
+	Failed []string `json:"failed,omitempty"`
+}
+
+// VolumeCount is a number of blobs and their raw bytes.
+type VolumeCount struct {
+	Blobs int64 `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+}
+
+const maxReportedFailures = 50
+
+func (r *MoveReport) count(from string, size, written int64) {
+	if r.From == nil {
+		r.From = map[string]VolumeCount{}
+	}
+	c := r.From[from]
+	c.Blobs++
+	c.Bytes += size
+	r.From[from] = c
+	r.Blobs++
+	r.Bytes += size
+	r.Written += written
+}
+
+// move moves one blob for a run and accounts for it. A volume error ends
+// the run (returned); a blob that is gone, pending or corrupt does not.
+func (e *Engine) move(ctx context.Context, loc BlobLocation, o *MoveOptions, rep *MoveReport) error {
+	if loc.Volume == o.To {
+		rep.Already++
+		return nil
+	}
+	if o.DryRun {
+		rep.count(loc.Volume, loc.Size, 0)
+		return nil
+	}
+	n, err := e.MoveBlob(ctx, loc.Digest, o.To)
+	switch {
+	case err == nil:
+		if n == 0 {
+			rep.Already++
+			return nil
+		}
+		rep.count(loc.Volume, loc.Size, n)
+		return nil
+	case errors.Is(err, ErrBlobGone), errors.Is(err, ErrBlobPending):
+		rep.Skipped++
+		return nil
+	case errors.Is(err, ErrCorrupt):
+		if len(rep.Failed) < maxReportedFailures {
+			rep.Failed = append(rep.Failed, err.Error())
+		}
+		return nil
+	}
+	return err
+}
+
+// MoveByPolicy moves the blobs of the items o.Match selects to o.To (the
+// current secondary by default). It is safe to stop and to run again: a
+// blob already there is counted as such, and every blob is always whole on
+// one volume at least. The report says what was done up to where it
+// stopped; a volume error (an unreachable S3 store) ends the run with that
+// error.
+func (e *Engine) MoveByPolicy(ctx context.Context, o MoveOptions) (MoveReport, error) {
+	if err := e.moveTarget(&o); err != nil {
+		return MoveReport{}, err
+	}
+	rep := MoveReport{To: o.To, DryRun: o.DryRun}
+	if o.Match == nil {
+		return rep, invalidf("no policy to match items with")
+	}
+	if !o.DryRun {
+		// Every blob written so far has its inline copy durable: none of
+		// them is skipped as pending.
+		if err := e.Checkpoint(ctx); err != nil {
+			return rep, err
+		}
+	}
+	seen := map[dedup.Digest]bool{}
+	err := e.policyItems(ctx, o.Accounts, func(it PolicyItem) error {
+		if seen[it.Digest] || !o.Match(it) {
+			return nil
+		}
+		rep.Items++
+		seen[it.Digest] = true
+		loc, err := e.BlobAt(ctx, it.Digest)
+		if err != nil {
+			if errors.Is(err, ErrBlobGone) {
+				rep.Skipped++
+				return nil
+			}
+			return err
+		}
+		if err := e.move(ctx, loc, &o, &rep); err != nil {
+			return err
+		}
+		if o.Progress != nil {
+			o.Progress(1, loc.Size)
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// MoveVolume moves every blob on volume src to o.To (doVolumeToVolumeMove,
+// e.g. to retire a disk). Like MoveByPolicy it can be stopped and run
+// again.
+func (e *Engine) MoveVolume(ctx context.Context, src string, o MoveOptions) (MoveReport, error) {
+	if _, err := e.Volume(ctx, src); err != nil {
+		return MoveReport{}, err
+	}
+	if o.To == "" {
+		return MoveReport{}, invalidf("no destination volume")
+	}
+	if err := e.moveTarget(&o); err != nil {
+		return MoveReport{}, err
+	}
+	if src == o.To {
+		return MoveReport{}, invalidf("source and destination are both %s", src)
+	}
+	rep := MoveReport{To: o.To, DryRun: o.DryRun}
+	if !o.DryRun {
+		if err := e.Checkpoint(ctx); err != nil {
+			return rep, err
+		}
+	}
+	var todo []BlobLocation
+	var total int64
+	err := e.Blobs(ctx, func(b BlobLocation) error {
+		if b.Volume == src {
+			todo = append(todo, b)
+			total += b.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	if o.Total != nil {
+		o.Total(int64(len(todo)), total)
+	}
+	for _, b := range todo {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		rep.Items++
+		if err := e.move(ctx, b, &o, &rep); err != nil {
+			return rep, err
+		}
+		if o.Progress != nil {
+			o.Progress(1, b.Size)
+		}
+	}
+	return rep, nil
+}
+
+// moveTarget fills o.To with the current secondary and checks it exists.
+func (e *Engine) moveTarget(o *MoveOptions) error {
+	if o.To == "" {
+		cur, err := e.CurrentVolume("secondary")
+		if err != nil {
+			return err
+		}
+		if cur == "" {
+			return invalidf("no current secondary volume: create one (tidemark volume create NAME --kind secondary) and make it current (tidemark volume set-current NAME)")
+		}
+		o.To = cur
+	}
+	if _, err := e.Volume(context.Background(), o.To); err != nil {
+		return fmt.Errorf("destination: %w", err)
+	}
+	return nil
+}
+
+// policyItems calls fn for every item of the accounts (nil: all), account
+// by account and folder by folder, from one snapshot.
+func (e *Engine) policyItems(ctx context.Context, accounts []uint64, fn func(PolicyItem) error) error {
+	snap := e.db.NewSnapshot()
+	defer snap.Close()
+	if accounts == nil {
+		err := scan(snap, []byte{tAccount}, func(_, v []byte) error {
+			var a acctRec
+			if err := decVal(v, &a); err != nil {
+				return err
+			}
+			accounts = append(accounts, a.A.ID)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, acct := range accounts {
+		var folders []folderRec
+		err := scan(snap, folderPrefix(acct), func(_, v []byte) error {
+			var f folderRec
+			if err := decVal(v, &f); err != nil {
+				return err
+			}
+			folders = append(folders, f)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, f := range folders {
+			err := folderItems(snap, acct, f.ID, func(_ uint32, it itemRec) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				d := dedup.Digest(it.Digest)
+				return fn(PolicyItem{Account: acct, Item: it.ID, Type: it.Type, Folder: f.Path,
+					Date: time.Unix(0, it.InternalDate).UTC(), Size: it.Size, Flags: it.Flags, Digest: d,
+					HasAttachment: e.attachmentCheck(ctx, d)})
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// attachmentCheck returns a function that reads and parses the message
+// once and reports whether a part is an attachment: a part whose
+// Content-Disposition says attachment, or a non-text leaf with a file
+// name. A message that cannot be read counts as without.
+func (e *Engine) attachmentCheck(ctx context.Context, d dedup.Digest) func() bool {
+	var done, has bool
+	return func() bool {
+		if done {
+			return has
+		}
+		done = true
+		raw, err := e.readBlob(ctx, d)
+		if err != nil {
+			return false
+		}
+		t := mimetree.Parse(raw, mimetree.Limits{})
+		var walk func(p *mimetree.Part) bool
+		walk = func(p *mimetree.Part) bool {
+			if p == nil {
+				return false
+			}
+			disp, params := mimetree.ParseValue(p.Disposition)
+			if strings.EqualFold(disp, "attachment") {
+				return true
+			}
+			if !p.IsMultipart() && p != t.Root && p.Type != "text" && (params["filename"] != "" || p.Params["name"] != "") {
+				return true
+			}
+			for _, c := range p.Children {
+				if walk(c) {
+					return true
+				}
+			}
+			return walk(p.Message)
+		}
+		has = walk(t.Root)
+		return has
+	}
+}
