@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/tidemark/tidemark/engine"
 )
@@ -64,7 +63,7 @@ func copyData(to engine.Folder, targets []target, items []engine.Item) *imap.Cop
 
 // Move answers MOVE and UID MOVE: COPYUID, then EXPUNGE for each moved
 // message, highest sequence number first so the numbers stay valid.
-func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+func (s *session) Move(w *conn, numSet imap.NumSet, dest string) error {
 	defer s.busy()()
 	if err := s.requireWritable(); err != nil {
 		return err
@@ -124,7 +123,7 @@ func (s *session) expungeFromView(uids []uint32, write func(uint32) error) error
 // Expunge answers EXPUNGE, UID EXPUNGE and CLOSE. It removes what the
 // engine has flagged \Deleted now (not what this session last saw), and
 // is a no-op on an EXAMINEd folder, as CLOSE requires.
-func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	defer s.busy()()
 	if s.sel.readOnly {
 		return nil
@@ -154,5 +153,9 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	for i, it := range removed {
 		gone[i] = it.UID
 	}
-	return s.expungeFromView(gone, w.WriteExpunge)
+	write := func(uint32) error { return nil } // CLOSE: silent
+	if w != nil {
+		write = w.WriteExpunge
+	}
+	return s.expungeFromView(gone, write)
 }

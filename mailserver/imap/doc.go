@@ -1,15 +1,48 @@
-// Package imap serves a tidemark engine to IMAP clients (IMAP4rev1 and
-// IMAP4rev2 over go-imap v2's imapserver). It is a thin protocol adapter:
-// every read and change goes through the engine API declared as Backend,
-// and it never touches the redo log, Pebble or volumes.
+// Package imap serves a tidemark engine to IMAP clients (IMAP4rev1, RFC
+// 3501, and IMAP4rev2, RFC 9051). It owns the whole command layer and is
+// a thin adapter below it: every read and change goes through the engine
+// API declared as Backend, and it never touches the redo log, Pebble or
+// volumes.
 //
-// The adapter owns what the library leaves to a backend: the per-session
-// view of the selected folder (sequence numbers, pending EXPUNGE/EXISTS/
-// FETCH FLAGS updates fed by engine.Watch), flag canonicalisation, the
-// untagged FLAGS announcement of new keywords, the cleartext-login policy,
-// the failed-login lockout, per-account connection limits, the idle timeout,
-// request-size limits (limitReader, in front of the library's reader, which
-// also terminates TLS so it can read the plaintext), the MIME structure
-// (BODYSTRUCTURE, BODY[part], BINARY) from internal/mimetree's bounded
-// parse, and the translation of engine errors into IMAP response codes.
+// # Layers
+//
+// A connection (conn.go) reads through three stages:
+//
+//	transport (TCP, or TLS over it)
+//	  → limitReader: request-size limits, line by line, before any parsing
+//	  → bufio.Reader
+//	  → decoder (wire.go): tag, atoms, quoted strings, literals ({n},
+//	    {n+} LITERAL+, ~{n} literal8), sequence sets, search keys
+//	    (searchparse.go), fetch items and modifiers (fetchparse.go)
+//
+// and writes through an encoder (encode.go) under one lock, so untagged
+// updates from the engine watch (EXISTS, EXPUNGE, FETCH FLAGS) and a BYE
+// from a timer never interleave with a response. The dispatcher
+// (commands.go) holds the RFC 9051 state (not authenticated,
+// authenticated, selected, logout) and a table of commands with the states
+// they are valid in; an unknown command gets BAD in every state without
+// ending the session. Each command parses its arguments to the end of the
+// line before it acts, so a syntax error (BAD) never leaves a command half
+// done.
+//
+// The session (session.go, view.go) owns what the engine leaves to the
+// protocol: the per-session view of the selected folder (sequence numbers,
+// pending EXPUNGE/EXISTS/FETCH FLAGS updates fed by engine.Watch), flag
+// canonicalisation and the FLAGS announcement of new keywords, \Recent,
+// the cleartext-login policy, the failed-login lockout, per-account
+// connection limits, the idle timeout, the MIME structure (BODYSTRUCTURE,
+// BODY[part], BINARY) from internal/mimetree's bounded parse, and the
+// translation of engine errors into IMAP response codes.
+//
+// # Limits
+//
+// Request size: see limitReader and Options.MaxRequestSize. Structure:
+// nesting of lists and search keys (maxNesting), keys per SEARCH
+// (maxSearchKeys, maxSearchTextKeys), ranges per sequence set. Before
+// authentication a literal is at most preAuthLiteral bytes and a larger
+// synchronising one is refused without a continuation, and so is every
+// literal of a command not valid before authentication (APPEND). APPEND
+// messages above 64 KiB are spooled to a private temporary file
+// (Options.TempDir) while they arrive. Client input in log lines is
+// truncated.
 package imap

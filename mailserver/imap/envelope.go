@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -26,7 +25,7 @@ func envelope(raw []byte) *imap.Envelope {
 		if err != nil && hdr.Len() == 0 {
 			return
 		}
-		env = imapserver.ExtractEnvelope(hdr)
+		env = extractEnvelope(hdr)
 		env.From = addressList(hdr.Get("From"))
 		env.Sender = addressList(hdr.Get("Sender"))
 		env.ReplyTo = addressList(hdr.Get("Reply-To"))
@@ -234,4 +233,45 @@ func stripComments(s string) string {
 		out = strings.ReplaceAll(out, sp, "@")
 	}
 	return out
+}
+
+// extractEnvelope reads the envelope fields other than the address lists
+// (which addressList parses, groups included): date, subject (RFC 2047
+// decoded), In-Reply-To and Message-ID (without angle brackets).
+func extractEnvelope(h textproto.Header) *imap.Envelope {
+	env := &imap.Envelope{}
+	if d := h.Get("Date"); d != "" {
+		if t, err := mail.ParseDate(d); err == nil {
+			env.Date = t
+		}
+	}
+	env.Subject = h.Get("Subject")
+	if s, err := wordDecoder.DecodeHeader(env.Subject); err == nil {
+		env.Subject = s
+	}
+	env.InReplyTo = msgIDs(h.Get("In-Reply-To"))
+	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
+		env.MessageID = ids[0]
+	}
+	return env
+}
+
+// msgIDs returns the <...> message ids of a header value, without the
+// brackets.
+func msgIDs(v string) []string {
+	var out []string
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			return out
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return out
+		}
+		if id := strings.TrimSpace(v[i+1 : i+j]); id != "" && len(out) < 64 {
+			out = append(out, id)
+		}
+		v = v[i+j+1:]
+	}
 }

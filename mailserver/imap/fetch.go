@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/tidemark/tidemark/engine"
 )
@@ -32,7 +31,7 @@ func headerOnly(options *imap.FetchOptions) bool {
 
 // Fetch answers FETCH and UID FETCH. A non-PEEK body section sets \Seen
 // first (unless the folder was EXAMINEd) and reports the new flags.
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (s *session) Fetch(w *conn, numSet imap.NumSet, options *imap.FetchOptions) error {
 	defer s.busy()()
 	targets := s.resolve(numSet)
 	if len(targets) == 0 {
@@ -159,7 +158,7 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 	}
 }
 
-func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.FetchOptions, flags bool, raw []byte) error {
+func (s *session) writeFetch(w *conn, t target, options *imap.FetchOptions, flags bool, raw []byte) error {
 	m := &parsed{raw: raw}
 	// BINARY can fail (unknown transfer encoding): decode before the
 	// response starts.
@@ -194,33 +193,13 @@ func (s *session) writeFetch(w *imapserver.FetchWriter, t target, options *imap.
 		rw.WriteEnvelope(envelope(raw))
 	}
 	if options.BodyStructure != nil {
-		rw.WriteBodyStructure(bodyStructure(m))
+		rw.WriteBodyStructure(bodyStructure(m), options.BodyStructure.Extended)
 	}
 	for _, bs := range options.BodySection {
-		b := bodySection(m, bs)
-		wc := rw.WriteBodySection(bs, int64(len(b)))
-		if _, err := wc.Write(b); err != nil {
-			wc.Close()
-			rw.Close()
-			return err
-		}
-		if err := wc.Close(); err != nil {
-			rw.Close()
-			return err
-		}
+		rw.WriteBodySection(bs, bodySection(m, bs))
 	}
 	for i, bs := range options.BinarySection {
-		b := bins[i]
-		wc := rw.WriteBinarySection(bs, int64(len(b)))
-		if _, err := wc.Write(b); err != nil {
-			wc.Close()
-			rw.Close()
-			return err
-		}
-		if err := wc.Close(); err != nil {
-			rw.Close()
-			return err
-		}
+		rw.WriteBinarySection(bs, bins[i])
 	}
 	for i, bs := range options.BinarySectionSize {
 		rw.WriteBinarySectionSize(bs, binSizes[i])

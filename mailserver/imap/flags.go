@@ -147,9 +147,8 @@ func (s *flagSet) flags() []imap.Flag { return append([]imap.Flag(nil), s.list..
 // may create keywords).
 func (s *flagSet) permanent() []imap.Flag { return append(s.flags(), imap.FlagWildcard) }
 
-// flagsLine renders an untagged FLAGS response. The library offers no
-// writer for it inside FETCH and STORE, so the session writes it itself
-// between two complete responses; every flag has passed validFlag.
+// flagsLine renders an untagged FLAGS response; every flag has passed
+// validFlag, so each is one atom.
 func flagsLine(flags []imap.Flag) []byte {
 	b := []byte("* FLAGS (")
 	for i, f := range flags {

@@ -8,8 +8,8 @@ import (
 	"strconv"
 )
 
-// limitReader sits between a client connection and go-imap's imapserver
-// and enforces request-size limits before the library sees a byte. It
+// limitReader sits between a client connection and the command decoder
+// and enforces request-size limits before the decoder sees a byte. It
 // tracks IMAP syntax just enough to know where commands begin and end:
 //
 //	command  = line *(literal line)
@@ -20,30 +20,28 @@ import (
 // released; literal bytes that are within the limits pass straight
 // through. The checks, per command:
 //
-//   - the command's bytes outside literals stay within lim.line (the
-//     library's decoder fails past 50 KiB with NO [SERVERBUG]);
+//   - the command's bytes outside literals stay within lim.line;
 //   - a literal outside APPEND's message is at most lim.literal (the
-//     library buffers those and stops at 4 KiB, waiting for a line end a
-//     client holding a synchronising literal never sends), and the
-//     command with its literals stays within lim.request;
+//     decoder reads those into memory), and the command with its
+//     literals stays within lim.request;
 //   - APPEND's message literal (any literal of an APPEND command except a
 //     mailbox name right after "APPEND ") is at most lim.message.
 //
-// A command rejected on its first line never reaches the library: the
+// A command rejected on its first line never reaches the decoder: the
 // reader answers it itself, "tag BAD [TOOBIG] ..." (NO [TOOBIG] for an
 // APPEND message, RFC 7889). A synchronising literal is answered at once,
 // so the client never waits for a continuation; a LITERAL+ literal and
 // the rest of the command are read and dropped, at most lim.discard
 // bytes (twice the larger of lim.request and lim.message), and then
 // answered. Once part of a command has been released the
-// library's parser is mid-command and cannot be resynchronised, so a
+// decoder is mid-command and cannot be resynchronised, so a
 // violation there (a later literal, an overlong continuation line), like
 // a LITERAL+ literal beyond lim.discard, ends the connection with
 // "* BYE [TOOBIG] ...". Read then fails with net.ErrClosed.
 //
 // The reader only ever drops bytes, never adds or reorders them, and it
-// processes input only when the library asks for more, that is after the
-// library has answered every command released before; its own answers
+// processes input only when the decoder asks for more, that is after the
+// connection has answered every command released before; its own answers
 // therefore come in order.
 type limitReader struct {
 	src     io.Reader
@@ -57,7 +55,7 @@ type limitReader struct {
 
 	buf []byte // backing array of in
 	in  []byte // input read from src, not yet released or dropped
-	out []byte // released bytes not yet read by the library
+	out []byte // released bytes not yet read by the decoder
 	lit int64  // bytes of a released literal still to pass through
 	err error  // sticky: io.EOF after STARTTLS or src's error, net.ErrClosed after BYE
 
@@ -86,16 +84,16 @@ type requestLimits struct {
 }
 
 const (
-	libraryMaxLine    = 50 * 1024 // imapserver's decoder MaxSize (bytes outside literals)
-	libraryMaxLiteral = 4096      // imapserver's bound on a buffered literal
-	maxTagLen         = 64
-	readChunk         = 4096
+	maxCommandLine = 50 * 1024 // bytes of one command outside literals
+	maxLiteral     = 4096      // a literal read into memory (anything but an APPEND message)
+	maxTagLen      = 64
+	readChunk      = 4096
 )
 
 // newRequestLimits derives the reader's bounds from MaxRequestSize and
 // AppendLimit.
 func newRequestLimits(maxRequest int64, appendLimit uint32) requestLimits {
-	l := requestLimits{line: libraryMaxLine, literal: libraryMaxLiteral, request: maxRequest, message: int64(appendLimit)}
+	l := requestLimits{line: maxCommandLine, literal: maxLiteral, request: maxRequest, message: int64(appendLimit)}
 	l.line = min(l.line, l.request)
 	l.literal = min(l.literal, l.request)
 	l.discard = 2 * max(l.request, l.message)
@@ -108,7 +106,7 @@ func newLimitReader(src io.Reader, lim requestLimits, respond func(string) error
 	return &limitReader{src: src, lim: lim, respond: respond}
 }
 
-// Read implements io.Reader for the library.
+// Read implements io.Reader for the decoder.
 func (r *limitReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -131,7 +129,7 @@ func (r *limitReader) Read(p []byte) (int, error) {
 	}
 }
 
-// passLiteral hands literal bytes to the library, from the held input
+// passLiteral hands literal bytes to the decoder, from the held input
 // first, then straight from src.
 func (r *limitReader) passLiteral(p []byte) (int, error) {
 	if int64(len(p)) > r.lit {
@@ -233,7 +231,7 @@ func (r *limitReader) step() error {
 	return nil
 }
 
-// release hands a checked line to the library.
+// release hands a checked line to the decoder.
 func (r *limitReader) release(line []byte) {
 	r.out = append(r.out[:0], line...)
 	r.in = r.in[len(line):]

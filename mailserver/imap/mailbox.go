@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/tidemark/tidemark/engine"
 )
@@ -173,10 +172,9 @@ func mailboxName(path string) string { return mailboxPath(path) }
 
 // List answers LIST (with LIST-EXTENDED selection and return options,
 // LIST-STATUS, SPECIAL-USE, CHILDREN) and LSUB.
-func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+func (s *session) List(w *listWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	defer s.busy()()
-	// LIST "" "" asks for the hierarchy delimiter (RFC 9051 6.3.9); the
-	// library drops empty patterns, so it arrives as no pattern at all.
+	// LIST "" "" asks for the hierarchy delimiter (RFC 9051 6.3.9).
 	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
@@ -242,11 +240,11 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 
 func matchAny(name, ref string, patterns []string) bool {
 	for _, p := range patterns {
-		if imapserver.MatchList(name, delim, ref, p) {
+		if matchList(name, delim, ref, p) {
 			return true
 		}
 		// INBOX matches case-insensitively.
-		if name == "INBOX" && imapserver.MatchList(name, delim, strings.ToUpper(ref), strings.ToUpper(p)) {
+		if name == "INBOX" && matchList(name, delim, strings.ToUpper(ref), strings.ToUpper(p)) {
 			return true
 		}
 	}

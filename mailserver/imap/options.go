@@ -3,6 +3,7 @@ package imap
 import (
 	"crypto/tls"
 	"log/slog"
+	"os"
 	"time"
 )
 
@@ -10,14 +11,13 @@ import (
 // one (zimbraPasswordLockout*, zimbraImapMaxRequestSize,
 // zimbraImapMaxConnections-per-account is a tidemark choice).
 const (
-	DefaultLockoutMaxFailures  = 10               // zimbraPasswordLockoutMaxFailures
-	DefaultLockoutWindow       = time.Hour        // zimbraPasswordLockoutFailureLifetime
-	DefaultLockoutDuration     = time.Hour        // zimbraPasswordLockoutDuration
-	DefaultMaxConnsPerAccount  = 20               // concurrent authenticated sessions per account
-	DefaultIdleTimeout         = 30 * time.Minute // RFC 3501 §5.4 minimum autologout
-	DefaultMaxRequestSize      = 10 << 20         // zimbraImapMaxRequestSize
-	DefaultAppendLimit         = 50 << 20         // the engine's default MaxMessageSize
-	libraryMaxIdleReadDeadline = 35 * time.Minute // imapserver's own read deadline while idle
+	DefaultLockoutMaxFailures = 10               // zimbraPasswordLockoutMaxFailures
+	DefaultLockoutWindow      = time.Hour        // zimbraPasswordLockoutFailureLifetime
+	DefaultLockoutDuration    = time.Hour        // zimbraPasswordLockoutDuration
+	DefaultMaxConnsPerAccount = 20               // concurrent authenticated sessions per account
+	DefaultIdleTimeout        = 30 * time.Minute // RFC 3501 §5.4 minimum autologout
+	DefaultMaxRequestSize     = 10 << 20         // zimbraImapMaxRequestSize
+	DefaultAppendLimit        = 50 << 20         // the engine's default MaxMessageSize
 )
 
 // Options configures a Server. The zero value, or nil, gives the defaults
@@ -43,16 +43,14 @@ type Options struct {
 	// the next LOGIN gets NO [LIMIT]. Default 20; negative = unlimited.
 	MaxConnsPerAccount int
 	// IdleTimeout ends a session that has sent no command (or has been in
-	// IDLE) for this long, with an untagged BYE. Default 30 min. The
-	// library itself drops a silent connection after 35 min, so larger
-	// values act as 35 min.
+	// IDLE) for this long, with an untagged BYE. Default 30 min.
 	IdleTimeout time.Duration
 	// MaxRequestSize bounds one command including its literals, except
 	// APPEND's message literal (zimbraImapMaxRequestSize, default 10
-	// MiB). The library below adds two tighter bounds that are enforced
-	// here too: 50 KiB of command text outside literals and 4 KiB per
-	// literal outside APPEND's message. An oversized command is answered
-	// "tag BAD [TOOBIG]" before the library sees it (a synchronising
+	// MiB). Two tighter bounds hold as well: 50 KiB of command text
+	// outside literals and 4 KiB per literal outside APPEND's message
+	// (such literals are read into memory). An oversized command is
+	// answered "tag BAD [TOOBIG]" before the decoder sees it (a synchronising
 	// literal at once, without a continuation; a LITERAL+ literal is read
 	// and dropped, up to twice the larger of MaxRequestSize and
 	// AppendLimit). When part of the command has already been handed on,
@@ -72,6 +70,12 @@ type Options struct {
 	// Logger receives protocol and backend errors (never passwords).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, is told of sessions, commands and logins (for
+	// metrics). nil means none.
+	Observer Observer
+	// TempDir holds APPEND messages larger than 64 KiB while they
+	// arrive (private files, removed once stored). Default os.TempDir().
+	TempDir string
 }
 
 func (o *Options) fillDefaults() Options {
@@ -103,8 +107,30 @@ func (o *Options) fillDefaults() Options {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.TempDir == "" {
+		c.TempDir = os.TempDir()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// Observer receives events for metrics. Its methods are called
+// concurrently from every connection and must not block.
+type Observer interface {
+	// SessionOpened and SessionClosed bracket every accepted connection.
+	SessionOpened()
+	SessionClosed()
+	// Command reports one completed command: its name ("FETCH", "UID
+	// FETCH", ...), how long it ran and its status: "OK", "NO" or "BAD".
+	Command(name string, d time.Duration, status string)
+	// Login reports a LOGIN or AUTHENTICATE: "ok", "failed" or "locked".
+	Login(result string)
+}
+
+func (s *Server) observeLogin(result string) {
+	if s.opts.Observer != nil {
+		s.opts.Observer.Login(result)
+	}
 }

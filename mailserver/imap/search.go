@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/tidemark/tidemark/engine"
 )
@@ -17,7 +16,7 @@ import (
 // session's view, header keys on the cached headers; body, text and
 // sent-date keys are asked of the engine, one query per key, and combined
 // here.
-func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	defer s.busy()()
 	ev := &searchEval{s: s, content: make(map[contentKey]map[uint64]bool)}
 	v := s.sel
@@ -36,7 +35,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		seqs.AddNum(uint32(i + 1))
 		uids.AddNum(imap.UID(m.uid))
 		num := uint32(i + 1)
-		if kind == imapserver.NumKindUID {
+		if kind == numKindUID {
 			num = m.uid
 		}
 		if data.Min == 0 || num < data.Min {
@@ -47,7 +46,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 		data.Count++
 	}
-	if kind == imapserver.NumKindUID {
+	if kind == numKindUID {
 		data.All = uids
 	} else {
 		data.All = seqs

@@ -2,13 +2,9 @@ package imap
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 )
 
 // ErrNoTLS is returned by ServeTLS when Options.TLSConfig is nil.
@@ -18,81 +14,37 @@ var ErrNoTLS = errors.New("imap: no TLS configuration")
 // one Server may serve several listeners (a cleartext+STARTTLS port and an
 // implicit-TLS port).
 type Server struct {
-	b    Backend
-	opts Options
-	log  *slog.Logger
-	lock *lockout
-	srv  *imapserver.Server // cleartext port, STARTTLS offered when configured
-	// secure serves connections whose TLS this package terminated
-	// (implicit TLS, and STARTTLS through handoff): the library sees a
-	// limitConn, not a *tls.Conn, so it is told authentication is safe.
-	secure  *imapserver.Server
-	handoff *connQueue
-	limits  requestLimits
+	b      Backend
+	opts   Options
+	log    *slog.Logger
+	lock   *lockout
+	limits requestLimits
 
 	headers *headerCache
 	recent  *recentTracker
 
-	mu    sync.Mutex
-	conns map[uint64]int // authenticated sessions per account
-}
-
-// capabilities is everything imapserver can carry with this backend.
-// IDLE, ENABLE, UNSELECT, SASL-IR and LITERAL- are added by the library
-// itself, and APPENDLIMIT=n once authenticated (session.AppendLimit); an
-// oversized APPEND never reaches the library, whose own check would
-// leave a LITERAL+ message to be parsed as commands: limitReader answers
-// it. CONDSTORE, QUOTA and ID are absent because the library's command
-// table has no entry for them.
-var capabilities = imap.CapSet{
-	imap.CapIMAP4rev1:        {},
-	imap.CapIMAP4rev2:        {},
-	imap.CapNamespace:        {},
-	imap.CapUIDPlus:          {},
-	imap.CapESearch:          {},
-	imap.CapSearchRes:        {},
-	imap.CapListExtended:     {},
-	imap.CapListStatus:       {},
-	imap.CapMove:             {},
-	imap.CapStatusSize:       {},
-	imap.CapBinary:           {},
-	imap.CapChildren:         {},
-	imap.CapSpecialUse:       {},
-	imap.CapCreateSpecialUse: {},
-	imap.CapLiteralPlus:      {},
-	imap.CapAppendLimit:      {},
+	mu        sync.Mutex
+	conns     map[uint64]int // authenticated sessions per account
+	open      map[net.Conn]struct{}
+	listeners map[net.Listener]struct{}
+	closed    bool
 }
 
 // NewServer returns a server for b. opts may be nil.
 func NewServer(b Backend, opts *Options) *Server {
-	s := &Server{b: b, opts: opts.fillDefaults(), conns: make(map[uint64]int), headers: newHeaderCache(headerCacheSize), recent: newRecentTracker()}
+	s := &Server{b: b, opts: opts.fillDefaults(), conns: make(map[uint64]int),
+		open: make(map[net.Conn]struct{}), listeners: make(map[net.Listener]struct{}),
+		headers: newHeaderCache(headerCacheSize), recent: newRecentTracker()}
 	s.log = s.opts.Logger
 	s.lock = newLockout(&s.opts)
 	s.limits = newRequestLimits(s.opts.MaxRequestSize, s.opts.AppendLimit)
-	s.srv = imapserver.New(&imapserver.Options{
-		NewSession:   s.newSession,
-		Caps:         capabilities,
-		Logger:       libLogger{s.log},
-		TLSConfig:    s.opts.TLSConfig,
-		InsecureAuth: s.opts.AllowInsecureAuth,
-	})
-	s.secure = imapserver.New(&imapserver.Options{
-		NewSession:   s.newSession,
-		Caps:         capabilities,
-		Logger:       libLogger{s.log},
-		InsecureAuth: true,
-	})
-	s.handoff = newConnQueue()
-	if s.opts.TLSConfig != nil {
-		go s.secure.Serve(s.handoff)
-	}
 	return s
 }
 
 // Serve accepts cleartext connections on l (STARTTLS is offered when
 // Options.TLSConfig is set) until Close. It returns nil after Close.
 func (s *Server) Serve(l net.Listener) error {
-	return s.srv.Serve(limitListener{Listener: l, srv: s})
+	return s.serveListener(l, nil)
 }
 
 // ServeTLS accepts implicit-TLS connections (the 993-style port) on l.
@@ -100,22 +52,63 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	if s.opts.TLSConfig == nil {
 		return ErrNoTLS
 	}
-	return s.secure.Serve(limitListener{Listener: l, srv: s, tlsConfig: s.opts.TLSConfig})
+	return s.serveListener(l, s.opts.TLSConfig)
 }
 
 // Close closes every listener and connection. Sessions end; nothing is
 // lost because every acknowledged change is already durable.
 func (s *Server) Close() error {
-	s.handoff.Close()
-	return errors.Join(s.srv.Close(), s.secure.Close())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	var errs []error
+	for l := range s.listeners {
+		errs = append(errs, l.Close())
+	}
+	for c := range s.open {
+		c.Close()
+	}
+	return errors.Join(errs...)
 }
 
-func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	sess := newSession(s, c)
-	if lc, ok := c.NetConn().(*limitConn); ok {
-		lc.sess = sess
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+func (s *Server) addListener(l net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		l.Close()
+		return
 	}
-	return sess, nil, nil
+	s.listeners[l] = struct{}{}
+}
+
+func (s *Server) removeListener(l net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, l)
+}
+
+// track records an open connection so Close can end it; it refuses one
+// after Close.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.open[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.open, c)
 }
 
 // acquire counts an authenticated session of acct against
@@ -136,12 +129,4 @@ func (s *Server) release(acct uint64) {
 	if s.conns[acct]--; s.conns[acct] <= 0 {
 		delete(s.conns, acct)
 	}
-}
-
-// libLogger routes the library's messages (read errors, panics it
-// recovered) to slog.
-type libLogger struct{ l *slog.Logger }
-
-func (l libLogger) Printf(format string, args ...any) {
-	l.l.Warn("imap: " + fmt.Sprintf(format, args...))
 }

@@ -8,20 +8,19 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-sasl"
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 )
 
-// session is one client connection. The library calls its methods one at
-// a time from the connection's goroutine, except Idle, which runs on its
-// own goroutine while the library waits for DONE; the watch goroutine and
-// the idle timer touch only the atomic fields and notify.
+// session is the per-connection state behind the command layer: the
+// account, the selected folder's view and the engine watch. The
+// connection calls its methods one at a time from its goroutine; the
+// watch goroutine and the idle timer touch only the atomic fields and
+// notify, and write only through the connection's locked writer.
 type session struct {
 	srv  *Server
-	conn *imapserver.Conn
+	c    *conn
 	ip   string
 	ctx  context.Context
 	stop context.CancelFunc
@@ -39,31 +38,18 @@ type session struct {
 	gen    atomic.Uint64 // bumped by every change that may concern sel
 	notify chan struct{} // wakes Idle; capacity 1
 
-	// uw is the last UpdateWriter the library handed to Poll or Idle; it
-	// stays valid for the connection's life and lets FETCH and STORE
-	// announce new keywords through the library's encoder.
-	uw *imapserver.UpdateWriter
-
 	timerMu sync.Mutex
 	timer   *time.Timer
 	active  atomic.Int32 // commands in progress
 }
 
-var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionSASL        = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
-)
-
-func newSession(s *Server, c *imapserver.Conn) *session {
+func newSession(s *Server, c *conn) *session {
 	ctx, stop := context.WithCancel(context.Background())
-	sess := &session{srv: s, conn: c, ctx: ctx, stop: stop, notify: make(chan struct{}, 1)}
-	if nc := c.NetConn(); nc != nil {
-		if host, _, err := net.SplitHostPort(nc.RemoteAddr().String()); err == nil {
-			sess.ip = host
-		} else {
-			sess.ip = nc.RemoteAddr().String()
-		}
+	sess := &session{srv: s, c: c, ctx: ctx, stop: stop, notify: make(chan struct{}, 1)}
+	if host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String()); err == nil {
+		sess.ip = host
+	} else {
+		sess.ip = c.nc.RemoteAddr().String()
 	}
 	sess.timer = time.AfterFunc(s.opts.IdleTimeout, sess.autologout)
 	return sess
@@ -96,7 +82,7 @@ func (s *session) autologout() {
 		s.touch()
 		return
 	}
-	_ = s.conn.Bye("Autologout; idle for too long")
+	_ = s.c.bye("Autologout; idle for too long")
 }
 
 // Close ends the session: stops the timer, the watch and frees the
@@ -119,29 +105,33 @@ func (s *session) Close() error {
 }
 
 // Login authenticates address/password, applying the lockout and the
-// per-account connection limit. The TLS policy is enforced by the library
-// before Login is called (PRIVACYREQUIRED, LOGINDISABLED).
+// per-account connection limit. The TLS policy is enforced by the
+// command layer before Login is called (PRIVACYREQUIRED, LOGINDISABLED).
 func (s *session) Login(username, password string) error {
 	defer s.busy()()
 	if s.authed {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Already authenticated"}
 	}
 	if s.srv.lock.locked(username, s.ip) {
-		s.srv.log.Warn("imap: login refused, locked out", "address", username, "ip", s.ip)
+		s.srv.log.Warn("imap: login refused, locked out", "address", truncate(username, 64), "ip", s.ip)
+		s.srv.observeLogin("locked")
 		return errAuthFailed
 	}
 	acct, err := s.srv.b.Authenticate(s.ctx, username, password)
 	if err != nil {
 		ie := translate(s.srv.log, "login", err)
 		if ie == errAuthFailed && s.srv.lock.fail(username, s.ip) {
-			s.srv.log.Warn("imap: address locked after failed logins", "address", username, "ip", s.ip)
+			s.srv.log.Warn("imap: address locked after failed logins", "address", truncate(username, 64), "ip", s.ip)
 		}
+		s.srv.observeLogin("failed")
 		return ie
 	}
 	s.srv.lock.succeed(username, s.ip)
 	if !s.srv.acquire(acct.ID) {
+		s.srv.observeLogin("failed")
 		return errTooManyConns
 	}
+	s.srv.observeLogin("ok")
 	s.acct, s.address, s.authed = acct.ID, acct.Address, true
 	if !s.srv.recent.started(acct.ID) {
 		if folders, err := s.srv.b.ListFolders(s.ctx, acct.ID); err == nil {
@@ -152,32 +142,6 @@ func (s *session) Login(username, password string) error {
 	s.cancelWatch = cancel
 	go s.watch(ch)
 	return nil
-}
-
-// AuthenticateMechanisms offers PLAIN only: the engine verifies
-// passwords, so challenge-response mechanisms are impossible.
-func (s *session) AuthenticateMechanisms() []string { return []string{sasl.Plain} }
-
-// Authenticate implements AUTHENTICATE PLAIN through Login, so the
-// lockout and limits apply alike. An authorization identity other than the
-// user is refused (no proxy authentication).
-func (s *session) Authenticate(mech string) (sasl.Server, error) {
-	defer s.busy()()
-	if mech != sasl.Plain {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Unsupported SASL mechanism"}
-	}
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if identity != "" && identity != username {
-			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "Authorization identity not supported"}
-		}
-		return s.Login(username, password)
-	}), nil
-}
-
-// Namespace: one personal namespace, "/" delimited, no shared folders.
-func (s *session) Namespace() (*imap.NamespaceData, error) {
-	defer s.busy()()
-	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
 }
 
 // watch turns engine changes into resync hints for the selected folder,
@@ -194,7 +158,7 @@ func (s *session) watch(ch <-chan engine.Change) {
 			if c.Kind == engine.ChangeAccount || c.Kind == engine.ChangeOverflow {
 				if why := s.outOfService(); why != "" {
 					s.srv.log.Info("imap: session closed", "account", s.address, "why", why)
-					_ = s.conn.Bye(why)
+					_ = s.c.bye(why)
 					return
 				}
 			}
@@ -231,15 +195,24 @@ func (s *session) bump() {
 	}
 }
 
-func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	defer s.busy()()
-	s.uw = w
-	return s.sync(w, allowExpunge)
+// pollAfter sends the updates due before a command's tagged response.
+// EXPUNGE is not allowed after FETCH, STORE and SEARCH (RFC 9051 section
+// 7.5.1), whose UID forms allow it.
+func (s *session) pollAfter(name string) error {
+	switch name {
+	case "", "FETCH", "STORE", "SEARCH", "SORT", "THREAD":
+		if name == "" {
+			return nil
+		}
+		return s.sync(s.c, false)
+	}
+	return s.sync(s.c, true)
 }
 
-func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+// Idle sends updates as they happen until stop is closed (the client
+// sent its DONE line) or the session ends.
+func (s *session) Idle(w *conn, stop <-chan struct{}) error {
 	s.touch()
-	s.uw = w
 	for {
 		if err := s.sync(w, true); err != nil {
 			return err

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/tidemark/tidemark/engine"
 )
@@ -11,7 +10,7 @@ import (
 // message is reported with its flags, new keywords announced first.
 // Messages another session expunged meanwhile are left out; the others
 // are changed.
-func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+func (s *session) Store(w *conn, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	defer s.busy()()
 	if err := s.requireWritable(); err != nil {
 		return err

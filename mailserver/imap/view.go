@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/tidemark/tidemark/engine"
 )
@@ -131,7 +130,7 @@ func (s *session) unselect() {
 // vanished messages (only where the protocol allows it), FLAGS for new
 // keywords, EXISTS for new messages and FETCH FLAGS for changed ones. It
 // does nothing unless a change was signalled since the last sync.
-func (s *session) sync(w *imapserver.UpdateWriter, allowExpunge bool) error {
+func (s *session) sync(w *conn, allowExpunge bool) error {
 	v := s.sel
 	if v == nil {
 		return nil
@@ -327,11 +326,5 @@ func (s *session) announce(flags []string) error {
 	if !v.flags.add(flags) {
 		return nil
 	}
-	if s.uw != nil {
-		return s.uw.WriteMailboxFlags(v.flags.flags())
-	}
-	// No UpdateWriter yet (LOGIN and SELECT do not poll): write the line
-	// between two complete responses, which the library has flushed.
-	_, err := s.conn.NetConn().Write(flagsLine(v.flags.flags()))
-	return err
+	return s.c.WriteMailboxFlags(v.flags.flags())
 }

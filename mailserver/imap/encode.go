@@ -1,0 +1,327 @@
+package imap
+
+import (
+	"bufio"
+	"bytes"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// encoder builds responses (RFC 9051 section 7, "response") on a buffered
+// writer. Strings go out as quoted strings when they can (7-bit text
+// without CR, LF or NUL) and as literals otherwise; message bytes always
+// go out as literals, or literal8 for BINARY when they hold a NUL.
+type encoder struct {
+	w   *bufio.Writer
+	err error
+	// utf8: the client enabled UTF8=ACCEPT (RFC 6855), so quoted strings
+	// may carry UTF-8.
+	utf8 bool
+}
+
+func (e *encoder) raw(s string) *encoder {
+	if e.err == nil {
+		_, e.err = e.w.WriteString(s)
+	}
+	return e
+}
+
+func (e *encoder) bytes(b []byte) *encoder {
+	if e.err == nil {
+		_, e.err = e.w.Write(b)
+	}
+	return e
+}
+
+func (e *encoder) sp() *encoder { return e.raw(" ") }
+
+func (e *encoder) crlf() *encoder { return e.raw("\r\n") }
+
+func (e *encoder) num(n uint32) *encoder { return e.num64(uint64(n)) }
+
+func (e *encoder) num64(n uint64) *encoder {
+	if e.err == nil {
+		var buf [20]byte
+		_, e.err = e.w.Write(strconv.AppendUint(buf[:0], n, 10))
+	}
+	return e
+}
+
+// quotable reports whether s can be sent as a quoted string.
+func quotable(s string, utf8 bool) bool {
+	if len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == 0 || c == '\r' || c == '\n' || (c >= 0x80 && !utf8) {
+			return false
+		}
+	}
+	return !utf8 || validUTF8(s)
+}
+
+// str writes s as a quoted string or, when it cannot be quoted, as a
+// literal. UTF-8 text (IMAP4rev2, RFC 9051 allows it in quoted strings
+// only with UTF8=ACCEPT) goes out as a literal.
+func (e *encoder) str(s string) *encoder {
+	if quotable(s, e.utf8) {
+		e.raw(`"`)
+		for i := 0; i < len(s); i++ {
+			if s[i] == '"' || s[i] == '\\' {
+				e.raw(`\`)
+			}
+			if e.err == nil {
+				e.err = e.w.WriteByte(s[i])
+			}
+		}
+		return e.raw(`"`)
+	}
+	return e.literal([]byte(s), false)
+}
+
+// astr writes s as an atom when it is one, else as a string.
+func (e *encoder) astr(s string) *encoder {
+	if s == "" || strings.EqualFold(s, "NIL") {
+		return e.str(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAtomChar(s[i]) && s[i] != ']' {
+			return e.str(s)
+		}
+	}
+	return e.raw(s)
+}
+
+func (e *encoder) nstr(s string) *encoder {
+	if s == "" {
+		return e.raw("NIL")
+	}
+	return e.str(s)
+}
+
+// mailbox writes a mailbox name (UTF-8 names go out as literals; a
+// client that asked for modified UTF-7 is not supported).
+func (e *encoder) mailbox(name string) *encoder { return e.str(name) }
+
+// literal writes b as a literal, or as literal8 ("~{n}") when binary is
+// set and b holds a NUL (RFC 3516: only BINARY may carry NUL, and only in
+// literal8).
+func (e *encoder) literal(b []byte, binary bool) *encoder {
+	if binary && bytes.IndexByte(b, 0) >= 0 {
+		e.raw("~")
+	}
+	e.raw("{").num64(uint64(len(b))).raw("}\r\n")
+	return e.bytes(b)
+}
+
+func (e *encoder) flags(flags []imap.Flag) *encoder {
+	e.raw("(")
+	for i, f := range flags {
+		if i > 0 {
+			e.sp()
+		}
+		e.raw(string(f))
+	}
+	return e.raw(")")
+}
+
+func (e *encoder) numSet(s imap.NumSet) *encoder { return e.raw(s.String()) }
+
+func (e *encoder) date(t time.Time) *encoder {
+	return e.raw(`"` + t.Format("02-Jan-2006 15:04:05 -0700") + `"`)
+}
+
+// status writes "tag TYPE [CODE] text" or "* TYPE ...".
+func (e *encoder) status(tag string, typ imap.StatusResponseType, code imap.ResponseCode, text string) *encoder {
+	if tag == "" {
+		tag = "*"
+	}
+	e.raw(tag).sp().raw(string(typ)).sp()
+	if code != "" {
+		e.raw("[").raw(string(code)).raw("] ")
+	}
+	if text == "" {
+		text = "Done"
+	}
+	return e.raw(cleanText(text)).crlf()
+}
+
+// cleanText keeps response text on one line.
+func cleanText(s string) string {
+	if strings.ContainsAny(s, "\r\n") {
+		s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+	}
+	return s
+}
+
+func (e *encoder) envelope(env *imap.Envelope) *encoder {
+	if env == nil {
+		env = &imap.Envelope{}
+	}
+	e.raw("(")
+	if env.Date.IsZero() {
+		e.raw("NIL")
+	} else {
+		e.str(env.Date.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+	}
+	e.sp().nstr(env.Subject)
+	for _, l := range [][]imap.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
+		e.sp().addressList(l)
+	}
+	e.sp()
+	if len(env.InReplyTo) == 0 {
+		e.raw("NIL")
+	} else {
+		ids := make([]string, len(env.InReplyTo))
+		for i, id := range env.InReplyTo {
+			ids[i] = "<" + id + ">"
+		}
+		e.str(strings.Join(ids, " "))
+	}
+	e.sp()
+	if env.MessageID == "" {
+		e.raw("NIL")
+	} else {
+		e.str("<" + env.MessageID + ">")
+	}
+	return e.raw(")")
+}
+
+func (e *encoder) addressList(l []imap.Address) *encoder {
+	if len(l) == 0 {
+		return e.raw("NIL")
+	}
+	e.raw("(")
+	for i, a := range l {
+		if i > 0 {
+			e.sp()
+		}
+		e.raw("(").nstr(a.Name).raw(" NIL ").nstr(a.Mailbox).sp().nstr(a.Host).raw(")")
+	}
+	return e.raw(")")
+}
+
+func (e *encoder) params(p map[string]string) *encoder {
+	if len(p) == 0 {
+		return e.raw("NIL")
+	}
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	e.raw("(")
+	for i, k := range keys {
+		if i > 0 {
+			e.sp()
+		}
+		e.str(k).sp().str(p[k])
+	}
+	return e.raw(")")
+}
+
+func (e *encoder) disposition(d *imap.BodyStructureDisposition) *encoder {
+	if d == nil {
+		return e.raw("NIL")
+	}
+	return e.raw("(").str(d.Value).sp().params(d.Params).raw(")")
+}
+
+func (e *encoder) language(l []string) *encoder {
+	switch len(l) {
+	case 0:
+		return e.raw("NIL")
+	case 1:
+		return e.str(l[0])
+	}
+	e.raw("(")
+	for i, s := range l {
+		if i > 0 {
+			e.sp()
+		}
+		e.str(s)
+	}
+	return e.raw(")")
+}
+
+// bodyStructure writes BODY (extended false) or BODYSTRUCTURE.
+func (e *encoder) bodyStructure(bs imap.BodyStructure, extended bool) *encoder {
+	switch bs := bs.(type) {
+	case *imap.BodyStructureSinglePart:
+		e.raw("(").str(bs.Type).sp().str(bs.Subtype).sp().params(bs.Params).sp().
+			nstr(bs.ID).sp().nstr(bs.Description).sp().str(bs.Encoding).sp().num(bs.Size)
+		if bs.MessageRFC822 != nil {
+			m := bs.MessageRFC822
+			e.sp().envelope(m.Envelope).sp().bodyStructure(m.BodyStructure, extended).sp().num64(uint64(m.NumLines))
+		} else if bs.Text != nil {
+			e.sp().num64(uint64(bs.Text.NumLines))
+		}
+		if extended {
+			ext := bs.Extended
+			if ext == nil {
+				ext = &imap.BodyStructureSinglePartExt{}
+			}
+			e.raw(" NIL ").disposition(ext.Disposition).sp().language(ext.Language).sp().nstr(ext.Location)
+		}
+		return e.raw(")")
+	case *imap.BodyStructureMultiPart:
+		e.raw("(")
+		for _, c := range bs.Children {
+			e.bodyStructure(c, extended)
+		}
+		e.sp().str(bs.Subtype)
+		if extended {
+			ext := bs.Extended
+			if ext == nil {
+				ext = &imap.BodyStructureMultiPartExt{}
+			}
+			e.sp().params(ext.Params).sp().disposition(ext.Disposition).sp().language(ext.Language).sp().nstr(ext.Location)
+		}
+		return e.raw(")")
+	}
+	return e.raw("NIL")
+}
+
+// section writes a section spec: "1.2.HEADER.FIELDS (A B)".
+func (e *encoder) section(part []int, spec imap.PartSpecifier, fields, notFields []string) *encoder {
+	for i, p := range part {
+		if i > 0 {
+			e.raw(".")
+		}
+		e.num(uint32(p))
+	}
+	if spec == imap.PartSpecifierNone {
+		return e
+	}
+	if len(part) > 0 {
+		e.raw(".")
+	}
+	e.raw(string(spec))
+	var l []string
+	switch {
+	case len(fields) > 0:
+		e.raw(".FIELDS")
+		l = fields
+	case len(notFields) > 0:
+		e.raw(".FIELDS.NOT")
+		l = notFields
+	default:
+		return e
+	}
+	e.raw(" (")
+	for i, f := range l {
+		if i > 0 {
+			e.sp()
+		}
+		e.astr(f)
+	}
+	return e.raw(")")
+}
+
+func validUTF8(s string) bool { return utf8.ValidString(s) }
