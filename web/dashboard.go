@@ -481,6 +481,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02T15:04:05")
 	},
+	"exact": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
 	"ratio": func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
 	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"f2":    func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
