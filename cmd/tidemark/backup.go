@@ -104,7 +104,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 // owns the repository (claiming one without owner, as serve does).
 func (b *backupEnv) scanner() (*backup.Scanner, error) {
 	src := enginesrc.New(b.eng)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := newLogger(os.Stderr, slog.LevelWarn)
 	hist := backup.LogOf(b.eng.Log())
 	id, err := ownForCLI(context.Background(), b.dataDir, b.repo, hist, log)
 	if err != nil {

@@ -61,7 +61,7 @@ func openEngineForAdmin(dataDir string) (*engine.Engine, config, error) {
 		}
 		return nil, cfg, err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := newLogger(os.Stderr, slog.LevelWarn)
 	eng, err := openEngine(dataDir, cfg, log, nil)
 	if errors.Is(err, engine.ErrLocked) {
 		return nil, cfg, fmt.Errorf("%s is in use by another tidemark process whose admin socket does not answer; stop it or wait for it to finish: %w", dataDir, err)

@@ -113,6 +113,7 @@ func newRootCommand() *cobra.Command {
 	for _, add := range commands {
 		root.AddCommand(add())
 	}
+	setupRoot(root)
 	return root
 }
 

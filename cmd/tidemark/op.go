@@ -394,7 +394,7 @@ func runInProcess(ctx context.Context, c *cobra.Command, o opOptions, kind strin
 	// external restore needs no local repository.
 	bk := &inProcessBackup{ctx: ctx, dataDir: o.dataDir, eng: eng, create: kind == kindBackupScan}
 	defer bk.close()
-	log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := newLogger(c.ErrOrStderr(), slog.LevelWarn)
 	m, err := newOperations(o.dataDir, &jobDeps{cfg: cfg, eng: eng, scanner: bk.scanner, backup: bk.backup,
 		refusal: func(ctx context.Context, repo *backup.Repository) (*backup.Refusal, error) {
 			return offlineRefusal(ctx, o.dataDir, repo)

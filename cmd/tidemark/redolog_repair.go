@@ -122,7 +122,7 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 			repoErr = err
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := newLogger(os.Stderr, slog.LevelWarn)
 	opts := engineOptions(o.dataDir, cfg, log, nil)
 	if repoErr != nil && o.reason == "" {
 		ro.Reason = fmt.Sprintf("the backup repository %s could not be read: %v", where, repoErr)
