@@ -120,7 +120,8 @@ func defaultConfig() config {
 			LockoutWindow:            "1h",
 			LockoutDuration:          "1h",
 		},
-		Socketmap: socketmapConfig{Listen: "127.0.0.1:7027", MaxConnections: socketmap.DefaultMaxConnections},
+		// Off by default: it tells any local process which addresses exist.
+		Socketmap: socketmapConfig{MaxConnections: socketmap.DefaultMaxConnections},
 		Backup: backupConfig{
 			Enabled:       true,
 			Repository:    "../tidemark-backup",
@@ -186,6 +187,21 @@ func (c config) validate() error {
 		}
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {
 			return fmt.Errorf("%s: %q is not a duration such as \"30s\"", key, v)
+		}
+	}
+	for key, v := range map[string]string{"lmtp.listen": c.LMTP.Listen, "imap.listen": c.IMAP.Listen,
+		"imap.tls_listen": c.IMAP.TLSListen, "socketmap.listen": c.Socketmap.Listen} {
+		if v == "" {
+			continue
+		}
+		if err := checkListen(v); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	for key, v := range map[string]string{"imap.idle_timeout": c.IMAP.IdleTimeout, "imap.lockout_window": c.IMAP.LockoutWindow,
+		"imap.lockout_duration": c.IMAP.LockoutDuration} {
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return fmt.Errorf("%s: %q is not a duration such as \"30m\"", key, v)
 		}
 	}
 	if c.Socketmap.MaxConnections < 0 {

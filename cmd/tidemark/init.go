@@ -24,7 +24,9 @@ func newInitCommand() *cobra.Command {
 		Short: "Create a data directory with tidemark.toml, a self-signed TLS certificate and the primary volume",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runInit(dataDir, c.OutOrStdout())
+			// Like a first serve, a failed init leaves nothing behind.
+			_, err := firstStart(dataDir, c.OutOrStdout())
+			return err
 		},
 	}
 	dataDirFlag(cmd, &dataDir)

@@ -27,6 +27,7 @@ type serveOptions struct {
 	imapAddr  string
 	imapsAddr string
 	httpAddr  string
+	smapAddr  string
 	noBackup  bool
 	insecure  bool
 	logJSON   bool
@@ -52,9 +53,11 @@ scanner keeps the backup repository current. Stop it with Ctrl-C or SIGTERM.`,
 	f.StringVar(&o.imapAddr, "imap", "", "IMAP listen address (overrides imap.listen; \"off\" disables)")
 	f.StringVar(&o.imapsAddr, "imaps", "", "IMAPS listen address (overrides imap.tls_listen; \"off\" disables)")
 	f.StringVar(&o.httpAddr, "http", "", "HTTP listen address of /metrics, /healthz, /readyz and the dashboard (overrides http.listen; \"off\" disables)")
+	f.StringVar(&o.smapAddr, "socketmap", "", "Postfix socketmap listen address (overrides socketmap.listen; \"off\" disables)")
 	f.BoolVar(&o.noBackup, "no-backup", false, "do not run the real-time backup scanner")
 	f.BoolVar(&o.insecure, "allow-cleartext-login", false, "allow IMAP LOGIN without TLS (overrides imap.cleartext_login)")
-	f.BoolVar(&o.logJSON, "log-json", false, "log as JSON lines")
+	f.BoolVar(&o.logJSON, "log-json", false, "log as JSON lines (same as --log-format json)")
+	_ = f.MarkHidden("log-json")
 	return cmd
 }
 
@@ -68,18 +71,34 @@ func override(dst *string, v string) {
 	}
 }
 
-func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
-	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error) {
 	if o.logJSON {
-		handler = slog.NewJSONHandler(os.Stderr, nil)
+		logFlags.format = "json"
 	}
-	log := slog.New(handler)
+	log := newLogger(os.Stderr, slog.LevelInfo)
+	serving := false // every listener is up
 
+	// The command line is checked before anything is created or opened.
+	for flag, v := range map[string]string{"--lmtp": o.lmtpAddr, "--imap": o.imapAddr, "--imaps": o.imapsAddr, "--http": o.httpAddr, "--socketmap": o.smapAddr} {
+		if v != "" && v != "off" {
+			if err := checkListen(v); err != nil {
+				return usagef("%s: %v", flag, err)
+			}
+		}
+	}
 	if _, err := os.Stat(filepath.Join(o.dataDir, configFile)); errors.Is(err, fs.ErrNotExist) {
 		log.Info("no data directory yet, initialising it with the embedded defaults", "data", o.dataDir)
-		if err := runInit(o.dataDir, c.ErrOrStderr()); err != nil {
-			return err
+		created, ierr := firstStart(o.dataDir, c.ErrOrStderr())
+		if ierr != nil {
+			return ierr
 		}
+		// A first start that fails before it serves takes back what it
+		// created, so the next attempt starts afresh.
+		defer func() {
+			if err != nil && !serving {
+				created.remove(log)
+			}
+		}()
 	}
 	cfg, rawCfg, err := loadConfig(o.dataDir)
 	if err != nil {
@@ -89,11 +108,18 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 	override(&cfg.IMAP.Listen, o.imapAddr)
 	override(&cfg.IMAP.TLSListen, o.imapsAddr)
 	override(&cfg.HTTP.Listen, o.httpAddr)
+	override(&cfg.Socketmap.Listen, o.smapAddr)
 	if o.insecure {
 		cfg.IMAP.CleartextLogin = true
 	}
 	if o.noBackup {
 		cfg.Backup.Enabled = false
+	}
+	var imapOpts *imap.Options
+	if cfg.IMAP.Listen != "" || cfg.IMAP.TLSListen != "" {
+		if imapOpts, err = imapOptions(o.dataDir, cfg, log); err != nil {
+			return err
+		}
 	}
 
 	// The engine must not delete a blob, nor may the redo log be truncated,
@@ -154,7 +180,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 	}
 	defer stopWeb()
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	if cfg.LMTP.Listen != "" {
 		// validate checked the durations; "" takes the default.
 		first, _ := time.ParseDuration(cfg.LMTP.FirstCommandTimeout)
@@ -178,12 +204,8 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 		go func() { errc <- srv.Serve(l) }()
 		defer srv.Close()
 	}
-	if cfg.IMAP.Listen != "" || cfg.IMAP.TLSListen != "" {
-		opts, err := imapOptions(o.dataDir, cfg, log)
-		if err != nil {
-			return err
-		}
-		srv := imap.NewServer(eng, opts)
+	if imapOpts != nil {
+		srv := imap.NewServer(eng, imapOpts)
 		defer srv.Close()
 		if cfg.IMAP.Listen != "" {
 			l, err := net.Listen("tcp", cfg.IMAP.Listen)
@@ -202,13 +224,26 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) error {
 			go func() { errc <- srv.ServeTLS(l) }()
 		}
 	}
+	if cfg.Socketmap.Listen != "" {
+		stop, err := startSocketmap(cfg.Socketmap, eng, log, errc)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	webb.listening(cfg)
+	serving = true
 	log.Info("tidemark serving", "admin_socket", filepath.Join(o.dataDir, adminSocket))
+	if err := sdNotify("READY=1"); err != nil {
+		log.Warn("tell the service manager the server is ready", "err", err)
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+		_ = sdNotify("STOPPING=1")
 		return nil
 	case err := <-errc:
+		_ = sdNotify("STOPPING=1")
 		return err
 	}
 }
