@@ -56,6 +56,10 @@ func newAccountCommand() *cobra.Command {
 			if err := callAdmin(c.Context(), dataDir, "account.create", a, &acct); err != nil {
 				return err
 			}
+			if pw == "" {
+				fmt.Fprintf(c.ErrOrStderr(), "note: %s has no password: it receives mail but cannot log in until one is set with\n"+
+					"  tidemark account passwd %s --password-stdin\n", acct.Address, acct.Address)
+			}
 			return printAccounts(c, []engine.Account{acct})
 		},
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,10 @@ func restoreTime(flag, s string) (time.Time, error) {
 	case p.Last:
 		return restore.Latest, nil
 	}
+	if now := time.Now(); p.Time.After(now) {
+		return time.Time{}, usagef("%s %s is in the future (it is now %s): the backup holds nothing after now; give \"last\" for the newest state",
+			flag, p.Time.Format(time.RFC3339), now.Format(time.RFC3339))
+	}
 	return p.Time, nil
 }
 
@@ -37,10 +42,39 @@ func resolveAccount(ctx context.Context, cat *backup.Catalog, arg string, t time
 		return id, nil
 	}
 	id, err := cat.FindAccount(ctx, strings.ToLower(arg), t)
+	if errors.Is(err, backup.ErrNotFound) && !t.Equal(restore.Latest) && !t.Equal(restore.Earliest) {
+		if first, ok, ferr := firstHeld(ctx, cat, arg); ferr == nil && ok && first.After(t) {
+			return 0, fmt.Errorf("account %s did not exist yet at %s: the backup holds it from %s (when it was created or first backed up); give a time at or after that: %w",
+				arg, t.Format(time.RFC3339), first.Format(time.RFC3339), restore.ErrNotInBackup)
+		}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("account %s: %w", arg, err)
 	}
 	return id, nil
+}
+
+// firstHeld returns the earliest time the catalog holds a live version
+// of an account with address addr.
+func firstHeld(ctx context.Context, cat *backup.Catalog, addr string) (time.Time, bool, error) {
+	all, err := cat.Accounts(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var first time.Time
+	found := false
+	for _, a := range all {
+		vs, err := cat.AccountVersions(ctx, a.Account.ID)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		for _, v := range vs {
+			if !v.Gone() && strings.EqualFold(v.Account.Address, addr) && (!found || v.Time.Before(first)) {
+				first, found = v.Time, true
+			}
+		}
+	}
+	return first, found, nil
 }
 
 // openRestoreEnv opens the repository, the local catalog and the engine of
