@@ -97,7 +97,7 @@ func TestFirstServeFailureLeavesNothing(t *testing.T) {
 	}
 	defer taken.Close()
 	dir := filepath.Join(top, "data")
-	out, code := tmRun(t, bin, "serve", "--data", dir, "--lmtp", taken.Addr().String(), "--imap", freePort(t), "--imaps", "off")
+	out, code := tmRun(t, bin, "serve", "--data", dir, "--lmtp", taken.Addr().String(), "--imap", freePort(t), "--imaps", "off", "--http", "off")
 	if code == exitOK || !strings.Contains(out, "address already in use") {
 		t.Fatalf("serve on a taken port: exit %d:\n%s", code, out)
 	}
@@ -116,7 +116,7 @@ func TestFirstServeFailureLeavesNothing(t *testing.T) {
 	if err := os.Mkdir(empty, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, code := tmRun(t, bin, "serve", "--data", empty, "--lmtp", taken.Addr().String(), "--imap", "off", "--imaps", "off"); code == exitOK {
+	if _, code := tmRun(t, bin, "serve", "--data", empty, "--lmtp", taken.Addr().String(), "--imap", "off", "--imaps", "off", "--http", "off"); code == exitOK {
 		t.Fatal("serve on a taken port succeeded")
 	}
 	if entries, err := os.ReadDir(empty); err != nil || len(entries) != 0 {
@@ -156,7 +156,7 @@ func TestConfigValidatedBeforeListeners(t *testing.T) {
 			t.Fatal(err)
 		}
 		lmtp := freePort(t)
-		out, code := tmRun(t, bin, "serve", "--data", dir, "--lmtp", lmtp, "--imap", freePort(t), "--imaps", "off")
+		out, code := tmRun(t, bin, "serve", "--data", dir, "--lmtp", lmtp, "--imap", freePort(t), "--imaps", "off", "--http", "off")
 		if code == exitOK || !strings.Contains(out, key) {
 			t.Errorf("%s: exit %d, want a failure naming it:\n%s", key, code, out)
 		}

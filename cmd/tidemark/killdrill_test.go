@@ -93,8 +93,10 @@ func startServer(t *testing.T, bin, dir string, extra ...string) *server {
 func startServerEnv(t *testing.T, bin, dir string, env []string, extra ...string) *server {
 	t.Helper()
 	s := &server{lmtp: freePort(t), imap: freePort(t), log: &bytes.Buffer{}}
+	// --http off unless extra names one: test servers run side by side,
+	// and the default port is one for all of them.
 	args := append([]string{"serve", "--data", dir, "--lmtp", s.lmtp, "--imap", s.imap,
-		"--imaps", "off", "--allow-cleartext-login"}, extra...)
+		"--imaps", "off", "--http", "off", "--allow-cleartext-login"}, extra...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = env
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
