@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-message/charset"
 
+	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/internal/mimetree"
 )
 
@@ -129,8 +130,60 @@ func (e *Engine) SearchItems(ctx context.Context, acct, folder uint64, c *Search
 	return e.filter(ctx, q, items)
 }
 
+// BlobReader reads a message's bytes by digest, checked against it. The
+// backup repository satisfies it, so the same evaluator answers SEARCH,
+// SORT and THREAD over a read-only view of the backup (SearchIn, SortIn,
+// ThreadIn).
+type BlobReader interface {
+	ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error)
+}
+
+// blobSource is where searchMsg reads bytes: the engine's volumes, or a
+// BlobReader.
+type blobSource interface {
+	readBlob(ctx context.Context, d dedup.Digest) ([]byte, error)
+	readBlobRange(ctx context.Context, d dedup.Digest, size, off, n int64) ([]byte, error)
+}
+
+// readerSource reads through a BlobReader; a range is cut from the whole
+// message (readers such as the repository's return whole blobs).
+type readerSource struct{ r BlobReader }
+
+func (s readerSource) readBlob(ctx context.Context, d dedup.Digest) ([]byte, error) {
+	return s.r.ReadBlob(ctx, d)
+}
+
+func (s readerSource) readBlobRange(ctx context.Context, d dedup.Digest, size, off, n int64) ([]byte, error) {
+	b, err := s.r.ReadBlob(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if off > int64(len(b)) {
+		off = int64(len(b))
+	}
+	return b[off:min(int64(len(b)), off+n)], nil
+}
+
+// SearchIn is SearchItems over items that are not this engine's (a
+// read-only view of the backup): items in UID order, bytes read through r
+// only when the criteria need them, as Search reads them.
+func SearchIn(ctx context.Context, items []Item, r BlobReader, c *SearchCriteria) ([]Item, error) {
+	if c == nil {
+		c = &SearchCriteria{}
+	}
+	q, err := compileSearch(c)
+	if err != nil {
+		return nil, err
+	}
+	return filter(ctx, readerSource{r}, q, items)
+}
+
 // filter returns the items that match q, in the order given.
 func (e *Engine) filter(ctx context.Context, q *query, items []Item) ([]Item, error) {
+	return filter(ctx, e, q, items)
+}
+
+func filter(ctx context.Context, src blobSource, q *query, items []Item) ([]Item, error) {
 	var maxUID uint32
 	for _, it := range items {
 		maxUID = max(maxUID, it.UID)
@@ -140,7 +193,7 @@ func (e *Engine) filter(ctx context.Context, q *query, items []Item) ([]Item, er
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m := &searchMsg{e: e, ctx: ctx, it: it, maxUID: maxUID}
+		m := &searchMsg{src: src, ctx: ctx, it: it, maxUID: maxUID}
 		r, err := q.eval(m, false)
 		if err == nil && r == unknown {
 			r, err = q.eval(m, true)
@@ -432,7 +485,7 @@ const (
 // searchMsg is one message being matched: the item, and what has been
 // read and derived from its blob so far.
 type searchMsg struct {
-	e      *Engine
+	src    blobSource
 	ctx    context.Context
 	it     Item
 	maxUID uint32
@@ -453,7 +506,7 @@ func (m *searchMsg) loadHeader() error {
 		return nil
 	}
 	if m.raw == nil && m.it.Size >= headerPeekMin {
-		head, err := m.e.readBlobRange(m.ctx, m.it.Digest, m.it.Size, 0, headerPeek)
+		head, err := m.src.readBlobRange(m.ctx, m.it.Digest, m.it.Size, 0, headerPeek)
 		if err != nil {
 			return err
 		}
@@ -478,7 +531,7 @@ func (m *searchMsg) loadRaw() error {
 	if m.raw != nil {
 		return nil
 	}
-	raw, err := m.e.readBlob(m.ctx, m.it.Digest)
+	raw, err := m.src.readBlob(m.ctx, m.it.Digest)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidemark/tidemark/dedup"
 )
 
 // searchFixture is a folder with three messages of known content, flags,
@@ -188,6 +190,14 @@ func TestSearchKeys(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("got %v want %v", got, tc.want)
 			}
+			// The same evaluator over items of another source.
+			items, err := f.e.ListItems(ctx, f.acct, f.folder)
+			must(t, err)
+			in, err := SearchIn(ctx, items, engineReader{f.e}, &tc.c)
+			must(t, err)
+			if fmt.Sprint(itemIDs(in)) != fmt.Sprint(tc.want) {
+				t.Errorf("SearchIn: got %v want %v", itemIDs(in), tc.want)
+			}
 		})
 	}
 }
@@ -204,7 +214,7 @@ func TestSearchReadsOnlyWhatItNeeds(t *testing.T) {
 		items, err := f.e.ListItems(ctx, f.acct, f.folder)
 		must(t, err)
 		for _, it := range items {
-			m := &searchMsg{e: f.e, ctx: ctx, it: it, maxUID: 3}
+			m := &searchMsg{src: f.e, ctx: ctx, it: it, maxUID: 3}
 			r, err := q.eval(m, false)
 			must(t, err)
 			if r == unknown {
@@ -315,4 +325,20 @@ func BenchmarkSearchHeader(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// engineReader reads the engine's blobs as another source (the backup
+// repository) is read through SearchIn, SortIn and ThreadIn.
+type engineReader struct{ e *Engine }
+
+func (r engineReader) ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error) {
+	return r.e.readBlob(ctx, d)
+}
+
+func itemIDs(items []Item) []uint64 {
+	var out []uint64
+	for _, it := range items {
+		out = append(out, it.ID)
+	}
+	return out
 }

@@ -49,21 +49,49 @@ const maxSortKeys = 32
 // header (the first 32 KiB of a large message when the header ends
 // there). The context is checked between messages.
 func (e *Engine) Sort(ctx context.Context, acct, folder uint64, keys []SortKey, c *SearchCriteria) ([]uint64, error) {
-	if len(keys) == 0 || len(keys) > maxSortKeys {
-		return nil, invalidf("sort with %d criteria (1 to %d)", len(keys), maxSortKeys)
-	}
-	needHeader := false
-	for _, k := range keys {
-		if k.Field < SortArrival || k.Field > SortDisplayTo {
-			return nil, invalidf("sort criterion %d", k.Field)
-		}
-		if k.Field != SortArrival && k.Field != SortSize {
-			needHeader = true
-		}
+	if err := checkSortKeys(keys); err != nil {
+		return nil, err
 	}
 	items, err := e.SearchItems(ctx, acct, folder, c)
 	if err != nil {
 		return nil, err
+	}
+	return sortItems(ctx, e, items, keys)
+}
+
+// SortIn is Sort over items that are not this engine's (a read-only view
+// of the backup), in UID order, their bytes read through r.
+func SortIn(ctx context.Context, items []Item, r BlobReader, keys []SortKey, c *SearchCriteria) ([]uint64, error) {
+	if err := checkSortKeys(keys); err != nil {
+		return nil, err
+	}
+	items, err := SearchIn(ctx, items, r, c)
+	if err != nil {
+		return nil, err
+	}
+	return sortItems(ctx, readerSource{r}, items, keys)
+}
+
+func checkSortKeys(keys []SortKey) error {
+	if len(keys) == 0 || len(keys) > maxSortKeys {
+		return invalidf("sort with %d criteria (1 to %d)", len(keys), maxSortKeys)
+	}
+	for _, k := range keys {
+		if k.Field < SortArrival || k.Field > SortDisplayTo {
+			return invalidf("sort criterion %d", k.Field)
+		}
+	}
+	return nil
+}
+
+// sortItems orders items by keys, reading headers from src when a key
+// needs them.
+func sortItems(ctx context.Context, src blobSource, items []Item, keys []SortKey) ([]uint64, error) {
+	needHeader := false
+	for _, k := range keys {
+		if k.Field != SortArrival && k.Field != SortSize {
+			needHeader = true
+		}
 	}
 	type row struct {
 		id   uint64
@@ -78,7 +106,7 @@ func (e *Engine) Sort(ctx context.Context, acct, folder uint64, keys []SortKey, 
 		r := row{id: it.ID, nums: make([]int64, len(keys)), strs: make([]string, len(keys))}
 		var fields []hfield
 		if needHeader {
-			m := &searchMsg{e: e, ctx: ctx, it: it}
+			m := &searchMsg{src: src, ctx: ctx, it: it}
 			if err := m.loadHeader(); err != nil {
 				return nil, err
 			}
@@ -151,12 +179,30 @@ func (e *Engine) Thread(ctx context.Context, acct, folder uint64, alg ThreadAlgo
 	if err != nil {
 		return nil, err
 	}
+	return threadItems(ctx, e, items, alg)
+}
+
+// ThreadIn is Thread over items that are not this engine's (a read-only
+// view of the backup), in UID order, their bytes read through r.
+func ThreadIn(ctx context.Context, items []Item, r BlobReader, alg ThreadAlgorithm, c *SearchCriteria) ([]*Thread, error) {
+	if alg != ThreadOrderedSubject && alg != ThreadReferences {
+		return nil, invalidf("thread algorithm %q", alg)
+	}
+	items, err := SearchIn(ctx, items, r, c)
+	if err != nil {
+		return nil, err
+	}
+	return threadItems(ctx, readerSource{r}, items, alg)
+}
+
+// threadItems threads items, reading each header once from src.
+func threadItems(ctx context.Context, src blobSource, items []Item, alg ThreadAlgorithm) ([]*Thread, error) {
 	msgs := make([]threadMsg, len(items))
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m := &searchMsg{e: e, ctx: ctx, it: it}
+		m := &searchMsg{src: src, ctx: ctx, it: it}
 		if err := m.loadHeader(); err != nil {
 			return nil, err
 		}

@@ -319,11 +319,18 @@ func TestEngineSortAndThread(t *testing.T) {
 		{[]SortKey{{Field: SortDisplayFrom}}, []uint64{m2.ID, m4.ID, m3.ID, m1.ID}},
 		{[]SortKey{{Field: SortDisplayTo}}, []uint64{m4.ID, m2.ID, m1.ID, m3.ID}},
 	}
+	items, err := e.ListItems(ctx, a.ID, inbox.ID)
+	must(t, err)
 	for _, tc := range cases {
 		got, err := e.Sort(ctx, a.ID, inbox.ID, tc.keys, nil)
 		must(t, err)
 		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("sort %+v: got %v want %v", tc.keys, got, tc.want)
+		}
+		in, err := SortIn(ctx, items, engineReader{e}, tc.keys, nil)
+		must(t, err)
+		if fmt.Sprint(in) != fmt.Sprint(tc.want) {
+			t.Errorf("SortIn %+v: got %v want %v", tc.keys, in, tc.want)
 		}
 	}
 	// Sorting a search result.
@@ -355,6 +362,11 @@ func TestEngineSortAndThread(t *testing.T) {
 	// by subject. Thread dates: m4 arrived 00:00 (bogus Date).
 	if got, want := render(th), "(2 (3 4)(1))"; got != want {
 		t.Errorf("REFERENCES: %s want %s", got, want)
+	}
+	th, err = ThreadIn(ctx, items, engineReader{e}, ThreadReferences, nil)
+	must(t, err)
+	if got, want := render(th), "(2 (3 4)(1))"; got != want {
+		t.Errorf("ThreadIn REFERENCES: %s want %s", got, want)
 	}
 	// Without m2 in the results, m3's reference to it is a dummy
 	// that is pruned: m3 is a root.
