@@ -63,7 +63,7 @@ func TestDays(t *testing.T) {
 		for path, ids := range want[d.Label] {
 			box, err := a.Open(ctx, d.At, path)
 			w.must(err)
-			if got := items(box); !slices.Equal(got, ids) {
+			if got := itemIDs(box); !slices.Equal(got, ids) {
 				t.Fatalf("%s/%s: items %v, want %v", d.Label, path, got, ids)
 			}
 		}

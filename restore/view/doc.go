@@ -60,6 +60,13 @@
 // their digest, and must have the size the catalog gives. Every such
 // failure is logged and wraps corrupt.ErrCorrupt.
 //
+// # Search
+//
+// Search, Sort and Thread run the engine's own evaluator (engine.SearchIn,
+// SortIn, ThreadIn) over a view folder, reading bytes from the repository
+// only when the criteria need them, so they answer as on a live folder,
+// in view UIDs.
+//
 // # Copy-back
 //
 // CopyBack restores chosen messages of a view folder into a live folder

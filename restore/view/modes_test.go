@@ -197,7 +197,7 @@ func TestDeletedFolder(t *testing.T) {
 	w.must(err)
 	del, err := a.Deleted(ctx)
 	w.must(err)
-	if got := items(del); !slices.Equal(got, []uint64{in[1].ID, in[0].ID}) {
+	if got := itemIDs(del); !slices.Equal(got, []uint64{in[1].ID, in[0].ID}) {
 		t.Fatalf("after expunge: Deleted holds %v", got)
 	}
 	v1 := del.UIDValidity
@@ -211,7 +211,7 @@ func TestDeletedFolder(t *testing.T) {
 	w.tick()
 	del, err = a.Deleted(ctx)
 	w.must(err)
-	if got := items(del); !slices.Equal(got, []uint64{in[3].ID, in[2].ID, in[1].ID, in[0].ID}) {
+	if got := itemIDs(del); !slices.Equal(got, []uint64{in[3].ID, in[2].ID, in[1].ID, in[0].ID}) {
 		t.Fatalf("after emptying Trash: Deleted holds %v", got)
 	}
 	if del.UIDValidity == v1 {
@@ -237,7 +237,7 @@ func TestDeletedFolder(t *testing.T) {
 	w.must(err)
 	d2, err := again.Deleted(ctx)
 	w.must(err)
-	if d2.UIDValidity != del.UIDValidity || !slices.Equal(items(d2), items(del)) {
+	if d2.UIDValidity != del.UIDValidity || !slices.Equal(itemIDs(d2), itemIDs(del)) {
 		t.Fatal("Deleted opened twice differs")
 	}
 	// A retention window that starts after the first expunge leaves only Trash's.
@@ -245,7 +245,7 @@ func TestDeletedFolder(t *testing.T) {
 	w.must(err)
 	d3, err := short.Deleted(ctx)
 	w.must(err)
-	if got := items(d3); !slices.Equal(got, []uint64{in[3].ID, in[2].ID}) {
+	if got := itemIDs(d3); !slices.Equal(got, []uint64{in[3].ID, in[2].ID}) {
 		t.Fatalf("short window: Deleted holds %v", got)
 	}
 	if d3.UIDValidity != del.UIDValidity {
@@ -253,7 +253,7 @@ func TestDeletedFolder(t *testing.T) {
 	}
 }
 
-func items(b *Mailbox) []uint64 {
+func itemIDs(b *Mailbox) []uint64 {
 	var out []uint64
 	for _, m := range b.Messages {
 		out = append(out, m.Item)
