@@ -15,7 +15,8 @@ import (
 
 // placement is where a whole-server restore puts each blob: on the volume
 // the history leaves it on (a blob-first MessageAdded names its volume, a
-// BlobMoved moves it), else on the primary. The volumes come from the
+// BlobMoved moves it) when the history registered that volume, else on the
+// primary. The volumes come from the
 // history's own registry (VolumeCreated, VolumeModified), so a server
 // whose blobs were spread over several volumes is rebuilt with each blob
 // where the rebuilt state says it is.
@@ -25,7 +26,14 @@ type placement struct {
 	where       map[dedup.Digest]string
 	vols        map[string]hsm.Volume
 	thresholds  map[string]int
+	specs       map[string]hsm.Spec // every volume the history registered
 	opened      []hsm.Volume
+}
+
+// registered reports whether the history registered a volume of that name.
+func (p *placement) registered(name string) bool {
+	_, ok := p.specs[name]
+	return ok
 }
 
 // placements reads the history up to atNs once and opens every volume a
@@ -34,6 +42,7 @@ func placements(ctx context.Context, repo *backup.Repository, atNs int64, primar
 	p := &placement{primaryName: primaryName, primary: primary, where: map[dedup.Digest]string{},
 		vols: map[string]hsm.Volume{}, thresholds: map[string]int{}}
 	specs := map[string]hsm.Spec{}
+	p.specs = specs
 	err := repo.Records(ctx, 1, 0, func(rec redolog.Record) error {
 		if rec.Time > atNs {
 			return errStop
@@ -74,8 +83,11 @@ func placements(ctx context.Context, repo *backup.Repository, atNs int64, primar
 		}
 		s, ok := specs[name]
 		if !ok {
-			p.close()
-			return nil, fmt.Errorf("restore server: blob %s is on volume %q, which the history never registered", d, name)
+			// A volume given to the server outside the registry: its
+			// blobs come back on the primary (toPrimary rewrites the
+			// records that name it).
+			delete(p.where, d)
+			continue
 		}
 		v, err := open(ctx, s)
 		if err != nil {

@@ -179,7 +179,7 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 		opts.Logger.Warn("restore server: stopping before a record whose blob the repository lacks",
 			"restored_through_lsn", rep.CutLSN, "reason", rep.CutReason)
 	}
-	if err := writeLog(ctx, repo, opts.FS.PathJoin(dataDir, datadir.RedoLog), atNs, opts, &rep); err != nil {
+	if err := writeLog(ctx, repo, opts.FS.PathJoin(dataDir, datadir.RedoLog), atNs, opts, pl, &rep); err != nil {
 		return rep, err
 	}
 	if opts.NoVerify {
@@ -376,7 +376,7 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, pl *placement, atNs
 // and one fsync each, with the SmartScan corrections in between written
 // as the redo events that apply them (replayState). Every record keeps its
 // commit time; the events of a correction take the scan's.
-func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int64, o ServerOptions, rep *ServerReport) error {
+func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int64, o ServerOptions, pl *placement, rep *ServerReport) error {
 	const maxBatch, maxBatchBytes = 4096, 4 << 20
 	lg, err := redolog.Open(dir, &redolog.Options{FS: o.FS, Logger: o.Logger})
 	if err != nil {
@@ -442,7 +442,7 @@ func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int
 			return fmt.Errorf("record %d: %w", rec.LSN, err)
 		}
 		if keep {
-			payload, err := toPrimary(rec, o.PrimaryName)
+			payload, err := toPrimary(rec, o.PrimaryName, pl.registered)
 			if err != nil {
 				return err
 			}
@@ -478,9 +478,10 @@ func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int
 	return nil
 }
 
-// toPrimary rewrites the volume names of blob records to the primary
-// volume, where every restored blob now is.
-func toPrimary(rec redolog.Record, primary string) ([]byte, error) {
+// toPrimary rewrites the names of volumes the history never registered
+// (volumes a server was given outside the registry) in blob records to the
+// primary volume, where placement put those blobs.
+func toPrimary(rec redolog.Record, primary string, registered func(string) bool) ([]byte, error) {
 	switch event.Type(rec.Type) {
 	case event.TypeMessageAdded, event.TypeBlobMoved:
 	default:
@@ -492,13 +493,21 @@ func toPrimary(rec redolog.Record, primary string) ([]byte, error) {
 	}
 	switch e := ev.(type) {
 	case event.MessageAdded:
-		if e.Volume == "" || e.Volume == primary {
+		if e.Volume == "" || e.Volume == primary || registered(e.Volume) {
 			return rec.Payload, nil
 		}
 		e.Volume = primary
 		ev = e
 	case event.BlobMoved:
-		e.From, e.To = primary, primary
+		if registered(e.To) && (registered(e.From) || e.From == primary) {
+			return rec.Payload, nil
+		}
+		if !registered(e.From) {
+			e.From = primary
+		}
+		if !registered(e.To) {
+			e.To = primary
+		}
 		ev = e
 	}
 	return event.Encode(ev)

@@ -71,6 +71,7 @@ type s3Target struct {
 }
 
 type restoreAccountParams struct {
+	restoreHSM
 	Account   string `json:"account"` // address as of At, or id
 	At        string `json:"at,omitempty"`
 	Into      string `json:"into,omitempty"`
@@ -79,6 +80,7 @@ type restoreAccountParams struct {
 }
 
 type restoreUndeleteParams struct {
+	restoreHSM
 	Account string `json:"account"`
 	From    string `json:"from,omitempty"`
 	To      string `json:"to,omitempty"`
@@ -88,6 +90,7 @@ type restoreUndeleteParams struct {
 }
 
 type restoreItemParams struct {
+	restoreHSM
 	Account string `json:"account"`
 	Item    uint64 `json:"item"`
 	At      string `json:"at,omitempty"`
@@ -95,11 +98,13 @@ type restoreItemParams struct {
 }
 
 type restoreDeletedParams struct {
+	restoreHSM
 	Account string `json:"account"` // the deleted account's address or id
 	Into    string `json:"into"`
 }
 
 type restoreExternalParams struct {
+	restoreHSM
 	Source             string   `json:"source"` // absolute directory or s3://bucket/prefix
 	S3                 s3Target `json:"s3,omitzero"`
 	Accounts           []string `json:"accounts,omitempty"`
@@ -151,10 +156,47 @@ func accountID(ctx context.Context, cat *backup.Catalog, arg string, t time.Time
 	return resolveAccount(ctx, cat, arg, t)
 }
 
+// restoreHSM is the --obey-hsm-policy of the restores that write into
+// accounts.
+type restoreHSM struct {
+	ObeyHSMPolicy bool `json:"obey_hsm_policy,omitempty"`
+}
+
+// restoreHSMReport is a restore's report with where the HSM policy put
+// the restored blobs.
+type restoreHSMReport struct {
+	restore.Report
+	HSM *engine.MoveReport `json:"hsm,omitempty"`
+}
+
+// obeyPolicy moves the restored accounts' blobs that the HSM policy
+// selects to the current secondary, so restored mail ends where the policy
+// would have moved it.
+func (d *jobDeps) obeyPolicy(ctx context.Context, rep restore.Report) (*engine.MoveReport, error) {
+	var ids []uint64
+	for _, a := range rep.Accounts {
+		if a.Target != 0 {
+			ids = append(ids, a.Target)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	match, _, err := policyMatcher(ctx, d.eng, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	mr, err := d.eng.MoveByPolicy(ctx, engine.MoveOptions{Match: match, Accounts: ids})
+	if err != nil {
+		return &mr, fmt.Errorf("restored, but placing the restored blobs by the HSM policy stopped (run tidemark hsm move): %w", err)
+	}
+	return &mr, nil
+}
+
 // restoreResult finishes a restore: it notes accounts left over their
 // quota and turns unrestored items into the operation's failure (the
 // report lists them).
-func (d *jobDeps) restoreResult(ctx context.Context, rep restore.Report, err error) (any, error) {
+func (d *jobDeps) restoreResult(ctx context.Context, rep restore.Report, err error, h restoreHSM) (any, error) {
 	for i, a := range rep.Accounts {
 		if a.Target == 0 {
 			continue
@@ -170,6 +212,14 @@ func (d *jobDeps) restoreResult(ctx context.Context, rep restore.Report, err err
 	}
 	if err != nil {
 		return rep, err
+	}
+	if h.ObeyHSMPolicy {
+		mr, err := d.obeyPolicy(ctx, rep)
+		out := restoreHSMReport{Report: rep, HSM: mr}
+		if err != nil {
+			return out, err
+		}
+		return out, rep.Incomplete()
 	}
 	return rep, rep.Incomplete()
 }
@@ -199,10 +249,10 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 		r := d.restorer(cat, repo, p)
 		if a.InPlace {
 			rep, err := d.inMaintenance(ctx, src, func() (restore.Report, error) { return r.InPlace(ctx, src, at) })
-			return d.restoreResult(ctx, rep, err)
+			return d.restoreResult(ctx, rep, err, a.restoreHSM)
 		}
 		rep, err := r.Account(ctx, src, at, strings.ToLower(a.Into), restore.AccountOptions{HideInGAL: a.HideInGAL})
-		return d.restoreResult(ctx, rep, err)
+		return d.restoreResult(ctx, rep, err, a.restoreHSM)
 	})
 	m.Register(kindRestoreUndelete, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
 		var a restoreUndeleteParams
@@ -232,7 +282,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			return nil, err
 		}
 		rep, err := d.restorer(cat, repo, p).UndeleteInto(ctx, acct, from, to, a.Folder)
-		return d.restoreResult(ctx, rep, err)
+		return d.restoreResult(ctx, rep, err, a.restoreHSM)
 	})
 	m.Register(kindRestoreItem, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
 		var a restoreItemParams
@@ -255,7 +305,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			return nil, err
 		}
 		rep, err := d.restorer(cat, repo, p).Item(ctx, acct, a.Item, at, a.Folder)
-		return d.restoreResult(ctx, rep, err)
+		return d.restoreResult(ctx, rep, err, a.restoreHSM)
 	})
 	m.Register(kindRestoreDeletedAccount, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
 		var a restoreDeletedParams
@@ -274,7 +324,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			return nil, err
 		}
 		rep, err := d.restorer(cat, repo, p).DeletedAccount(ctx, old, strings.ToLower(a.Into), restore.AccountOptions{})
-		return d.restoreResult(ctx, rep, err)
+		return d.restoreResult(ctx, rep, err, a.restoreHSM)
 	})
 	m.Register(kindRestoreExternal, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
 		var a restoreExternalParams
@@ -306,7 +356,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 		rep, err := d.restorer(cat, repo, p).External(ctx, restore.ExternalOptions{Source: repo.ID(),
 			Accounts: a.Accounts, Domains: a.Domains, ProvisioningOnly: a.ProvisioningOnly,
 			IncludeDeleted: a.IncludeDeleted, SkipSystemAccounts: a.SkipSystemAccounts, Concurrency: a.Concurrency})
-		return d.restoreResult(ctx, rep, err)
+		return d.restoreResult(ctx, rep, err, a.restoreHSM)
 	})
 	m.Register(kindBackupVerify, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
 		var a verifyParams

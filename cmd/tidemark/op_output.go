@@ -131,9 +131,13 @@ func reportText(op operations.Operation) string {
 			return rep.String()
 		}
 	case kindRestoreAccount, kindRestoreUndelete, kindRestoreItem, kindRestoreDeletedAccount, kindRestoreExternal:
-		var rep restore.Report
+		var rep restoreHSMReport
 		if json.Unmarshal(op.Report, &rep) == nil {
-			return rep.String()
+			s := rep.String()
+			if rep.HSM != nil {
+				s += fmt.Sprintf("HSM policy: moved %d restored blob(s), %s, to %s\n", rep.HSM.Blobs, formatBytes(rep.HSM.Bytes), rep.HSM.To)
+			}
+			return s
 		}
 	case kindBackupVerify:
 		var rep backup.VerifyReport

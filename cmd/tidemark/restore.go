@@ -30,8 +30,11 @@ per account, the ids of unrestored items with the reason. One bad item never
 stops the rest, but a restore whose report lists unrestored items exits 5
 (incomplete) after printing it; 0 means everything asked for is back.
 
---obey-hsm-policy is accepted by every mode; with no HSM policy configured it
-is the default: restored blobs go to the current primary volume.`
+Restored blobs go to the current primary volume. With --obey-hsm-policy
+(account, undelete, item, deleted-account, external) the restored accounts'
+blobs that the HSM policy selects then move to the current secondary, as
+tidemark hsm move would. restore server needs no such flag: it puts every
+blob on the volume the rebuilt server had it on.`
 
 // restoreCommon are the flags every restore mode takes.
 type restoreCommon struct {
@@ -64,13 +67,23 @@ func (c *restoreCommon) submit(cmd *cobra.Command, kind string, params any) erro
 	if err != nil {
 		return err
 	}
+	if c.obeyHSM {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return err
+		}
+		m["obey_hsm_policy"] = true
+		if raw, err = json.Marshal(m); err != nil {
+			return err
+		}
+	}
 	return submitOperation(cmd.Context(), cmd, opOptions{dataDir: c.dataDir, json: c.json, sync: c.sync, reportOnly: true}, kind, raw)
 }
 
 func (c *restoreCommon) bind(cmd *cobra.Command) {
 	dataDirFlag(cmd, &c.dataDir)
 	cmd.Flags().BoolVar(&c.json, "json", false, "print the report as JSON")
-	cmd.Flags().BoolVar(&c.obeyHSM, "obey-hsm-policy", false, "place restored blobs as the HSM policy would (none configured: the primary volume)")
+	cmd.Flags().BoolVar(&c.obeyHSM, "obey-hsm-policy", false, "then move the restored blobs the HSM policy selects to the current secondary volume")
 }
 
 func newRestoreCommand() *cobra.Command {
@@ -211,6 +224,9 @@ reset to its default and said so, secrets are not copied. Afterwards run
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if c.from == "" || !cmd.Flags().Changed("data") {
 				return usagef("--from REPO and --data NEWDIR are required")
+			}
+			if c.obeyHSM {
+				return usagef("restore server puts every blob on the volume the server had it on; --obey-hsm-policy is for restores into accounts")
 			}
 			at := restore.Latest
 			if c.at != "" {
