@@ -114,7 +114,7 @@ func (s *session) Login(username, password string) error {
 	}
 	if s.srv.lock.locked(username, s.ip) {
 		s.srv.log.Warn("imap: login refused, locked out", "address", truncate(username, 64), "ip", s.ip)
-		s.srv.observeLogin("locked")
+		s.loginDone(username, "locked", "locked out after failed logins")
 		return errAuthFailed
 	}
 	acct, err := s.srv.b.Authenticate(s.ctx, username, password)
@@ -123,15 +123,15 @@ func (s *session) Login(username, password string) error {
 		if ie == errAuthFailed && s.srv.lock.fail(username, s.ip) {
 			s.srv.log.Warn("imap: address locked after failed logins", "address", truncate(username, 64), "ip", s.ip)
 		}
-		s.srv.observeLogin("failed")
+		s.loginDone(username, "failed", ie.Error())
 		return ie
 	}
 	s.srv.lock.succeed(username, s.ip)
 	if !s.srv.acquire(acct.ID) {
-		s.srv.observeLogin("failed")
+		s.loginDone(username, "failed", errTooManyConns.Text)
 		return errTooManyConns
 	}
-	s.srv.observeLogin("ok")
+	s.loginDone(username, "ok", "")
 	s.acct, s.address, s.authed = acct.ID, acct.Address, true
 	if !s.srv.recent.started(acct.ID) {
 		if folders, err := s.srv.b.ListFolders(s.ctx, acct.ID); err == nil {
@@ -142,6 +142,13 @@ func (s *session) Login(username, password string) error {
 	s.cancelWatch = cancel
 	go s.watch(ch)
 	return nil
+}
+
+// loginDone logs one line per login attempt (user, client IP, result and,
+// for a refusal, the reason given to the client) and counts it.
+func (s *session) loginDone(username, result, reason string) {
+	s.srv.log.Info("imap: login", "user", truncate(username, 64), "ip", s.ip, "result", result, "reason", reason)
+	s.srv.observeLogin(result)
 }
 
 // watch turns engine changes into resync hints for the selected folder,
