@@ -74,6 +74,18 @@
 // item`: a restore event in the redo log, backed up, seen by live
 // sessions, with the original bytes, ignoring the quota.
 //
+// # Serving it over IMAP
+//
+// Router and Source present the view as the IMAP layer's second,
+// read-only mailbox source (mailserver/imap Source and SourceRouter), in
+// the engine's types: Route claims the names under the prefix, Folder
+// opens one (its id is the source's own, UIDVALIDITY and UIDNEXT the
+// view's, every MODSEQ 1), Items, OpenBlob and Search serve it, StoreFlags
+// and Expunge refuse with ErrReadOnly (which is engine.ErrReadOnly, NO
+// [CANNOT]), and Copy (and Move, which copies) restores into the live
+// folder through CopyBack. Account.SourceAt serves live folder names at
+// one time, for a USER+at=TIME session.
+//
 // # Isolation
 //
 // A view is opened for one live, authenticated account (Service.Account)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
@@ -40,6 +41,9 @@ type Mailbox struct {
 	damaged string
 	// acct is the account whose view it is.
 	acct uint64
+	// byItem indexes Messages by item id, built once on first use.
+	indexOnce sync.Once
+	byItem    map[uint64]int
 }
 
 // Message is one message of a Mailbox.
@@ -69,6 +73,18 @@ type Message struct {
 func (m *Mailbox) Find(uid uint32) (int, bool) {
 	i := sort.Search(len(m.Messages), func(i int) bool { return m.Messages[i].UID >= uid })
 	return i, i < len(m.Messages) && m.Messages[i].UID == uid
+}
+
+// findItem returns the index of the message of item id.
+func (m *Mailbox) findItem(id uint64) (int, bool) {
+	m.indexOnce.Do(func() {
+		m.byItem = make(map[uint64]int, len(m.Messages))
+		for i, x := range m.Messages {
+			m.byItem[x.Item] = i
+		}
+	})
+	i, ok := m.byItem[id]
+	return i, ok
 }
 
 // snapshot is the account at one time as the view serves it: its folders
