@@ -205,6 +205,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error)
 		defer srv.Close()
 	}
 	if imapOpts != nil {
+		imapOpts.Observer = metrics.IMAP()
 		srv := imap.NewServer(eng, imapOpts)
 		defer srv.Close()
 		if cfg.IMAP.Listen != "" {

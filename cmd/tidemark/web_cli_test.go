@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -128,6 +129,18 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if got := mailboxOf(t, s.imap, "alice@example.org", "pw"); len(got) != 4 {
 		t.Fatalf("mailbox holds %d", len(got))
 	}
+	// Ten failed logins lock bob out from this address (imap.lockout_max_failures);
+	// the eleventh attempt is refused as locked.
+	c, err := imapclient.DialInsecure(s.imap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 11 {
+		if err := c.Login("bob@example.org", "wrong").Wait(); err == nil {
+			t.Fatal("a wrong password logged in")
+		}
+	}
+	c.Close()
 	st := waitShipped(t, bin, dir, 4)
 	if op, code := opSync(t, bin, dir, "backup.scan", scanParams{}); code != 0 {
 		t.Fatalf("backup scan exited %d: %+v", code, op)
@@ -146,6 +159,40 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Errorf("550 5.1.1 rejections moved by %v, want 1", d)
 	}
 	// Four deliveries and an account creation, at least one record each.
+	// IMAP: two sessions, one good login with SELECT and FETCH, ten
+	// failures and a lockout; both sessions closed.
+	if d := delta("tidemark_imap_sessions_total"); d != 2 {
+		t.Errorf("IMAP sessions moved by %v, want 2", d)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if v := mustMetric(t, after, "tidemark_imap_sessions_open"); v == 0 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Errorf("%v IMAP sessions open after both closed", v)
+			break
+		}
+		after = scrape(t, web)
+	}
+	for _, c := range []struct {
+		result string
+		want   float64
+	}{{"ok", 1}, {"failed", 10}, {"locked", 1}} {
+		if d := delta("tidemark_imap_logins_total", "result", c.result); d != c.want {
+			t.Errorf("IMAP logins %s moved by %v, want %v", c.result, d, c.want)
+		}
+	}
+	if d := delta("tidemark_imap_lockouts_total"); d != 1 {
+		t.Errorf("IMAP lockouts moved by %v, want 1", d)
+	}
+	if d := delta("tidemark_imap_commands_total", "command", "SELECT", "status", "OK"); d != 1 {
+		t.Errorf("SELECT OK moved by %v, want 1", d)
+	}
+	if d := delta("tidemark_imap_commands_total", "command", "LOGIN", "status", "NO"); d != 11 {
+		t.Errorf("LOGIN NO moved by %v, want 11", d)
+	}
+	if d := delta("tidemark_imap_command_seconds", "command", "FETCH"); d < 1 {
+		t.Errorf("FETCH latency observed %v times", d)
+	}
 	if d := delta("tidemark_redo_appended_records_total"); d < 5 {
 		t.Errorf("redo records moved by %v, want at least 5", d)
 	}
