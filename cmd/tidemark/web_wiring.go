@@ -89,7 +89,8 @@ var _ web.Backend = (*serveBackend)(nil)
 // runs: it stops when one of them fails).
 func (s *serveBackend) listening(cfg config) {
 	var addrs []string
-	for _, a := range [][2]string{{"lmtp", cfg.LMTP.Listen}, {"imap", cfg.IMAP.Listen}, {"imaps", cfg.IMAP.TLSListen}} {
+	for _, a := range [][2]string{{"lmtp", cfg.LMTP.Listen}, {"imap", cfg.IMAP.Listen}, {"imaps", cfg.IMAP.TLSListen},
+		{"socketmap", cfg.Socketmap.Listen}} {
 		if a[1] != "" {
 			addrs = append(addrs, a[0]+" "+a[1])
 		}
