@@ -24,11 +24,14 @@ type Backend interface {
 	SetSubscribed(ctx context.Context, acct, folder uint64, on bool) error
 
 	Append(ctx context.Context, acct, folder uint64, body []byte, flags []string, internalDate time.Time) (engine.Item, error)
-	StoreFlags(ctx context.Context, acct, folder uint64, items []uint64, op engine.FlagOp, flags []string, unchangedSince uint64) ([]engine.Item, error)
+	StoreFlagsCond(ctx context.Context, acct, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error)
 	Copy(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
 	Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
 	Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]engine.Item, error)
 	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
+	ChangedSince(ctx context.Context, acct, folder uint64, modseq uint64) ([]engine.Item, error)
+	VanishedSince(ctx context.Context, acct, folder uint64, modseq uint64, uids []engine.UIDRange) ([]uint32, error)
+	Quota(ctx context.Context, acct uint64) (used, limit int64, err error)
 	OpenBlob(ctx context.Context, acct, item uint64) (io.ReadCloser, int64, error)
 	Search(ctx context.Context, acct, folder uint64, c *engine.SearchCriteria) ([]uint64, error)
 

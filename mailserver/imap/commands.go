@@ -301,6 +301,13 @@ func (c *conn) enable(name string) bool {
 	case "IMAP4REV2":
 		c.enabled[imap.CapIMAP4rev2] = struct{}{}
 		return true
+	case "CONDSTORE":
+		c.enableCondStore()
+		return true
+	case "QRESYNC":
+		c.enableCondStore()
+		c.enabled[imap.CapQResync] = struct{}{}
+		return true
 	case "UTF8=ACCEPT":
 		c.enabled[imap.CapUTF8Accept] = struct{}{}
 		c.wmu.Lock()
@@ -331,10 +338,22 @@ func (c *conn) cmdSelect(tag string, uid bool) error {
 		return err
 	}
 	opts := &imap.SelectOptions{ReadOnly: c.command == "EXAMINE"}
+	var qr *qresyncParams
 	if c.dec.accept(' ') {
 		if err := c.dec.list(func() error {
 			p, err := c.dec.atom()
 			if err != nil {
+				return err
+			}
+			switch strings.ToUpper(p) {
+			case "CONDSTORE":
+				opts.CondStore = true
+				return nil
+			case "QRESYNC":
+				if err := c.dec.sp(); err != nil {
+					return err
+				}
+				qr, err = c.dec.qresyncParams()
 				return err
 			}
 			return badf("unknown SELECT parameter %s", truncate(p, 32))
@@ -344,6 +363,12 @@ func (c *conn) cmdSelect(tag string, uid bool) error {
 	}
 	if err := c.dec.end(); err != nil {
 		return err
+	}
+	if qr != nil && !c.qresync() {
+		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "QRESYNC needs ENABLE QRESYNC first"}
+	}
+	if opts.CondStore {
+		c.enabled[imap.CapCondStore] = struct{}{}
 	}
 	if c.state == stateSelected {
 		// RFC 7162 section 3.2.11: a new SELECT closes the old one.
@@ -366,8 +391,16 @@ func (c *conn) cmdSelect(tag string, uid bool) error {
 		e.raw("* OK [UIDNEXT ").num(uint32(data.UIDNext)).raw("] Predicted next UID").crlf()
 		e.raw("* FLAGS ").flags(data.Flags).crlf()
 		e.raw("* OK [PERMANENTFLAGS ").flags(data.PermanentFlags).raw("] Flags permitted").crlf()
+		if c.condstore() {
+			e.raw("* OK [HIGHESTMODSEQ ").num64(c.sess.sel.folder.HighestModSeq).raw("] Highest").crlf()
+		}
 	}); err != nil {
 		return err
+	}
+	if qr != nil {
+		if err := c.sess.qresyncSelect(c, qr); err != nil {
+			return err
+		}
 	}
 	if opts.ReadOnly {
 		c.okCode = "READ-ONLY"

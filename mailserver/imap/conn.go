@@ -167,7 +167,7 @@ func (c *conn) caps() []string {
 var baseCaps = []string{
 	"LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "ESEARCH", "SEARCHRES",
 	"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
-	"CREATE-SPECIAL-USE", "MULTIAPPEND", "SASL-IR", "UTF8=ACCEPT",
+	"CREATE-SPECIAL-USE", "MULTIAPPEND", "SASL-IR", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC",
 }
 
 func (c *conn) capsText() string { return strings.Join(c.caps(), " ") }
@@ -323,8 +323,10 @@ func (c *conn) finish(tag, name string, err error) (string, error) {
 			e.raw(text).crlf()
 		})
 	case errors.As(err, &se):
-		if derr := c.dec.discardCommand(); derr != nil {
-			return "BAD", derr
+		if !c.dec.lineDone {
+			if derr := c.dec.discardCommand(); derr != nil {
+				return "BAD", derr
+			}
 		}
 		code := se.code
 		if code == "" {

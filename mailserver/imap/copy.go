@@ -34,7 +34,7 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	var items []engine.Item
 	targets, err = s.onLive(targets, func(ids []uint64) error {
 		var err error
-		items, err = s.srv.b.Copy(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+		items, err = s.sel.src.Copy(s.ctx, s.sel.folder.ID, ids, to)
 		return err
 	})
 	if err != nil {
@@ -79,7 +79,7 @@ func (s *session) Move(w *conn, numSet imap.NumSet, dest string) error {
 	var items []engine.Item
 	targets, err = s.onLive(targets, func(ids []uint64) error {
 		var err error
-		items, err = s.srv.b.Move(s.ctx, s.acct, s.sel.folder.ID, ids, to.ID)
+		items, err = s.sel.src.Move(s.ctx, s.sel.folder.ID, ids, to)
 		return err
 	})
 	if err != nil {
@@ -98,24 +98,50 @@ func (s *session) Move(w *conn, numSet imap.NumSet, dest string) error {
 	for i, t := range targets {
 		uids[i] = t.m.uid
 	}
-	return s.expungeFromView(uids, w.WriteExpunge)
+	return s.expungeFromView(uids, w)
 }
 
-// expungeFromView removes uids from the view, writing one EXPUNGE each
-// in descending sequence order.
-func (s *session) expungeFromView(uids []uint32, write func(uint32) error) error {
+// expungeFromView removes uids from the view and tells the client (w nil:
+// silently, for CLOSE).
+func (s *session) expungeFromView(uids []uint32, w *conn) error {
 	var idx []int
 	for _, uid := range uids {
 		if i := s.sel.indexOfUID(uid); i >= 0 {
 			idx = append(idx, i)
 		}
 	}
-	sort.Sort(sort.Reverse(sort.IntSlice(idx)))
-	for _, i := range idx {
-		if err := write(uint32(i + 1)); err != nil {
+	sort.Ints(idx)
+	if w == nil {
+		for j := len(idx) - 1; j >= 0; j-- {
+			s.sel.remove(idx[j])
+		}
+		return nil
+	}
+	return s.writeExpunged(w, idx)
+}
+
+// writeExpunged removes the messages at the view indexes idx (ascending)
+// and reports them: one EXPUNGE each, highest sequence number first so
+// the numbers stay valid, or, once QRESYNC is enabled, one VANISHED with
+// their UIDs (RFC 7162 section 3.2.10).
+func (s *session) writeExpunged(w *conn, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	v := s.sel
+	if w.qresync() {
+		var uids imap.UIDSet
+		for j := len(idx) - 1; j >= 0; j-- {
+			uids.AddNum(imap.UID(v.msgs[idx[j]].uid))
+			v.remove(idx[j])
+		}
+		return w.WriteVanished(uids, false)
+	}
+	for j := len(idx) - 1; j >= 0; j-- {
+		if err := w.WriteExpunge(uint32(idx[j] + 1)); err != nil {
 			return err
 		}
-		s.sel.remove(i)
+		v.remove(idx[j])
 	}
 	return nil
 }
@@ -128,7 +154,7 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	if s.sel.readOnly {
 		return nil
 	}
-	items, err := s.srv.b.ListItems(s.ctx, s.acct, s.sel.folder.ID)
+	items, err := s.sel.src.Items(s.ctx, s.sel.folder.ID)
 	if err != nil {
 		return translate(s.srv.log, "expunge", err)
 	}
@@ -145,7 +171,7 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	removed, err := s.srv.b.Expunge(s.ctx, s.acct, s.sel.folder.ID, ids)
+	removed, err := s.sel.src.Expunge(s.ctx, s.sel.folder.ID, ids)
 	if err != nil {
 		return translate(s.srv.log, "expunge", err)
 	}
@@ -153,9 +179,11 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	for i, it := range removed {
 		gone[i] = it.UID
 	}
-	write := func(uint32) error { return nil } // CLOSE: silent
-	if w != nil {
-		write = w.WriteExpunge
+	if err := s.expungeFromView(gone, w); err != nil {
+		return err
 	}
-	return s.expungeFromView(gone, write)
+	if w != nil && w.condstore() {
+		w.okCode, w.okArgs = "HIGHESTMODSEQ", itoa(s.highestModSeq())
+	}
+	return nil
 }

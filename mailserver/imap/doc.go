@@ -34,6 +34,29 @@
 // BODY[part], BINARY) from internal/mimetree's bounded parse, and the
 // translation of engine errors into IMAP response codes.
 //
+// # Sources: a second, read-only view beside the live account
+//
+// Everything done to a selected mailbox goes through a Source (source.go):
+// the live account's folders (liveSource over the Backend) unless
+// Options.Sources routes the name elsewhere. A read-only source, such as
+// the backup view of restore/view, plugs in by implementing Source with
+// ReadOnly() true and a SourceRouter that claims its names (the "Backup/"
+// prefix, or every name for a USER+at=TIME session):
+//
+//   - SELECT and EXAMINE of its names open it [READ-ONLY]; its FETCH,
+//     SEARCH, CHANGEDSINCE and VANISHED go to it; STORE, EXPUNGE and MOVE
+//     are refused before it is called;
+//   - COPY from it calls its Copy with the live destination folder,
+//     which for the backup view is a restore (view.Account.CopyBack);
+//   - item ids are its own; Key() keeps them apart in the shared header
+//     cache; its UIDVALIDITY is whatever its Folder reports;
+//   - the session does not watch it (a read-only snapshot does not
+//     change), so no EXISTS/EXPUNGE updates are sent for it.
+//
+// LIST, LSUB, STATUS and NAMESPACE answer for the live account only: the
+// wiring of the view's names into them (and the USER+at=TIME login) is
+// left to the code that wires the view, through the same router.
+//
 // # Limits
 //
 // Request size: see limitReader and Options.MaxRequestSize. Structure:

@@ -31,9 +31,36 @@ func headerOnly(options *imap.FetchOptions) bool {
 
 // Fetch answers FETCH and UID FETCH. A non-PEEK body section sets \Seen
 // first (unless the folder was EXAMINEd) and reports the new flags.
-func (s *session) Fetch(w *conn, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 	defer s.busy()()
+	options := &req.opts
 	targets := s.resolve(numSet)
+	if req.changedSince {
+		// CHANGEDSINCE (RFC 7162 section 3.1.4): only messages whose
+		// MODSEQ is above it, as the engine has them now; the view takes
+		// their current flags so a later sync does not repeat them.
+		if req.vanished {
+			if err := s.writeVanishedEarlier(w, numSet, options.ChangedSince); err != nil {
+				return err
+			}
+		}
+		items, err := s.sel.src.ChangedSince(s.ctx, s.sel.folder.ID, options.ChangedSince)
+		if err != nil {
+			return translate(s.srv.log, "fetch", err)
+		}
+		s.applyChanged(items)
+		changed := make(map[uint64]bool, len(items))
+		for _, it := range items {
+			changed[it.ID] = true
+		}
+		kept := targets[:0]
+		for _, t := range targets {
+			if changed[t.m.id] && t.m.modseq > options.ChangedSince {
+				kept = append(kept, t)
+			}
+		}
+		targets = kept
+	}
 	if len(targets) == 0 {
 		return nil
 	}
@@ -100,16 +127,15 @@ func (s *session) markSeen(targets []target) error {
 	if len(unseen) == 0 {
 		return nil
 	}
-	var changed []engine.Item
-	_, err := s.onLive(unseen, func(ids []uint64) error {
-		var err error
-		changed, err = s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, engine.FlagsAdd, []string{string(imap.FlagSeen)}, 0)
-		return err
-	})
+	ids := make([]uint64, len(unseen))
+	for i, t := range unseen {
+		ids[i] = t.m.id
+	}
+	res, err := s.sel.src.StoreFlags(s.ctx, s.sel.folder.ID, ids, engine.FlagsAdd, []string{string(imap.FlagSeen)}, engine.StoreOptions{})
 	if err != nil {
 		return translate(s.srv.log, "fetch", err)
 	}
-	s.applyChanged(changed)
+	s.applyChanged(res.Changed)
 	return nil
 }
 
@@ -126,7 +152,7 @@ func (s *session) applyChanged(changed []engine.Item) {
 }
 
 func (s *session) readBlob(id uint64) ([]byte, error) {
-	rc, size, err := s.srv.b.OpenBlob(s.ctx, s.acct, id)
+	rc, size, err := s.sel.src.OpenBlob(s.ctx, id)
 	if err != nil {
 		if errors.Is(err, engine.ErrNotFound) {
 			return nil, err
@@ -182,6 +208,9 @@ func (s *session) writeFetch(w *conn, t target, options *imap.FetchOptions, flag
 	rw.WriteUID(imap.UID(t.m.uid))
 	if flags {
 		rw.WriteFlags(wireFlags(t.m))
+	}
+	if options.ModSeq || (flags && w.condstore()) {
+		rw.WriteModSeq(t.m.modseq)
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(t.m.date)

@@ -10,10 +10,10 @@ import (
 // the modifiers of RFC 7162 (CHANGEDSINCE, VANISHED), and the RFC822*
 // items, which are body sections answered under their own names.
 type fetchRequest struct {
-	opts    imap.FetchOptions
-	vanish  bool
-	alias   map[*imap.FetchItemBodySection]string
-	hasMods bool
+	opts         imap.FetchOptions
+	changedSince bool // CHANGEDSINCE given (opts.ChangedSince may be 0)
+	vanished     bool // VANISHED given (QRESYNC, UID FETCH only)
+	alias        map[*imap.FetchItemBodySection]string
 }
 
 // maxFetchItems bounds the items of one FETCH.
@@ -53,7 +53,6 @@ func (d *decoder) fetchItems(req *fetchRequest) error {
 		}
 	}
 	if d.accept(' ') {
-		req.hasMods = true
 		if err := d.list(func() error {
 			m, err := d.atom()
 			if err != nil {
@@ -70,8 +69,9 @@ func (d *decoder) fetchItems(req *fetchRequest) error {
 				}
 				o.ChangedSince = v
 				o.ModSeq = true
+				req.changedSince = true
 			case "VANISHED":
-				req.vanish = true
+				req.vanished = true
 			default:
 				return badf("unknown FETCH modifier %s", truncate(m, 32))
 			}

@@ -27,7 +27,10 @@ type headerCache struct {
 	m    map[headerKey]*list.Element
 }
 
-type headerKey struct{ acct, item uint64 }
+type headerKey struct {
+	src  string // Source.Key
+	item uint64
+}
 
 type headerEntry struct {
 	key    headerKey
@@ -38,10 +41,10 @@ func newHeaderCache(max int) *headerCache {
 	return &headerCache{max: max, lru: list.New(), m: make(map[headerKey]*list.Element)}
 }
 
-func (c *headerCache) get(acct, item uint64) ([]byte, bool) {
+func (c *headerCache) get(src string, item uint64) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[headerKey{acct, item}]
+	e, ok := c.m[headerKey{src, item}]
 	if !ok {
 		return nil, false
 	}
@@ -49,14 +52,14 @@ func (c *headerCache) get(acct, item uint64) ([]byte, bool) {
 	return e.Value.(*headerEntry).header, true
 }
 
-func (c *headerCache) put(acct, item uint64, header []byte) {
+func (c *headerCache) put(src string, item uint64, header []byte) {
 	if len(header) > c.max/16 {
 		return
 	}
 	header = append([]byte(nil), header...)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := headerKey{acct, item}
+	k := headerKey{src, item}
 	if _, ok := c.m[k]; ok {
 		return
 	}
@@ -73,7 +76,8 @@ func (c *headerCache) put(acct, item uint64, header []byte) {
 
 // header returns a message's raw header, from the cache or the blob.
 func (s *session) header(id uint64) ([]byte, error) {
-	if h, ok := s.srv.headers.get(s.acct, id); ok {
+	key := s.sel.src.Key()
+	if h, ok := s.srv.headers.get(key, id); ok {
 		return h, nil
 	}
 	raw, err := s.readBlob(id)
@@ -81,7 +85,7 @@ func (s *session) header(id uint64) ([]byte, error) {
 		return nil, err
 	}
 	h, _ := splitMessage(raw)
-	s.srv.headers.put(s.acct, id, h)
+	s.srv.headers.put(key, id, h)
 	return h, nil
 }
 

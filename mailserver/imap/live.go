@@ -39,7 +39,7 @@ func (s *session) onLive(targets []target, op func(ids []uint64) error) ([]targe
 		if !errors.Is(err, engine.ErrNotFound) || attempt == maxLiveRetries {
 			return targets, err
 		}
-		items, lerr := s.srv.b.ListItems(s.ctx, s.acct, s.sel.folder.ID)
+		items, lerr := s.sel.src.Items(s.ctx, s.sel.folder.ID)
 		if lerr != nil {
 			return nil, lerr // the folder itself is gone: NONEXISTENT
 		}

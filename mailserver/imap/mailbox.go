@@ -159,6 +159,9 @@ func (s *session) statusData(f engine.Folder, options *imap.StatusOptions) *imap
 	if options.Size {
 		d.Size = ptr(f.Size)
 	}
+	if options.HighestModSeq {
+		d.HighestModSeq = f.HighestModSeq
+	}
 	if options.AppendLimit {
 		d.AppendLimit = ptr(s.srv.opts.AppendLimit)
 	}

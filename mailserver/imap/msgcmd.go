@@ -111,8 +111,14 @@ func (c *conn) cmdFetch(tag string, uid bool) error {
 	if uid {
 		req.opts.UID = true
 	}
+	if req.vanished && (!uid || !req.changedSince || !c.enabled.Has(imap.CapQResync)) {
+		return badf("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC")
+	}
+	if req.opts.ModSeq {
+		c.enableCondStore()
+	}
 	c.alias = req.alias
-	return c.sess.Fetch(c, set, &req.opts)
+	return c.sess.Fetch(c, set, req)
 }
 
 func (c *conn) cmdStore(tag string, uid bool) error {
@@ -123,7 +129,7 @@ func (c *conn) cmdStore(tag string, uid bool) error {
 	if err := c.dec.sp(); err != nil {
 		return err
 	}
-	opts := &imap.StoreOptions{}
+	req := &storeRequest{uid: uid}
 	if c.dec.accept('(') {
 		if !c.dec.acceptFold("UNCHANGEDSINCE") {
 			return badf("unknown STORE modifier")
@@ -135,7 +141,7 @@ func (c *conn) cmdStore(tag string, uid bool) error {
 		if err != nil {
 			return err
 		}
-		opts.UnchangedSince = n
+		req.cond, req.unchangedSince = true, n
 		if err := c.dec.expect(')'); err != nil {
 			return err
 		}
@@ -185,7 +191,11 @@ func (c *conn) cmdStore(tag string, uid bool) error {
 	if err := c.dec.end(); err != nil {
 		return err
 	}
-	return c.sess.Store(c, set, flags, opts)
+	req.flags = flags
+	if req.cond {
+		c.enableCondStore()
+	}
+	return c.sess.Store(c, set, req)
 }
 
 func (c *conn) cmdCopy(tag string, uid bool) error {
@@ -262,9 +272,30 @@ func (c *conn) WriteMailboxFlags(flags []imap.Flag) error {
 	return c.write(func(e *encoder) { e.bytes(flagsLine(flags)) })
 }
 
-func (c *conn) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag) error {
+// WriteMessageFlags reports another session's flag change of m (with
+// its MODSEQ once CONDSTORE is on).
+func (c *conn) WriteMessageFlags(seq uint32, m *message) error {
+	cs := c.condstore()
 	return c.write(func(e *encoder) {
-		e.raw("* ").num(seq).raw(" FETCH (UID ").num(uint32(uid)).raw(" FLAGS ").flags(flags).raw(")").crlf()
+		e.raw("* ").num(seq).raw(" FETCH (UID ").num(m.uid).raw(" FLAGS ").flags(wireFlags(m))
+		if cs {
+			e.raw(" MODSEQ (").num64(m.modseq).raw(")")
+		}
+		e.raw(")").crlf()
+	})
+}
+
+// WriteVanished writes "* VANISHED [(EARLIER)] uids" (RFC 7162).
+func (c *conn) WriteVanished(uids imap.UIDSet, earlier bool) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	return c.write(func(e *encoder) {
+		e.raw("* VANISHED ")
+		if earlier {
+			e.raw("(EARLIER) ")
+		}
+		e.raw(uids.String()).crlf()
 	})
 }
 

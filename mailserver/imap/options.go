@@ -70,6 +70,9 @@ type Options struct {
 	// Logger receives protocol and backend errors (never passwords).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// Sources, when set, serves mailbox names other than the live
+	// account's (a read-only view of the backup): see Source and doc.go.
+	Sources SourceRouter
 	// Observer, when set, is told of sessions, commands and logins (for
 	// metrics). nil means none.
 	Observer Observer

@@ -54,7 +54,34 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	if options != nil && options.ReturnSave {
 		v.searchRes = uids
 	}
+	if hasModSeq(criteria) {
+		// RFC 7162 section 3.1.5: the highest MODSEQ of the matches.
+		s.c.enableCondStore()
+		for i := range v.msgs {
+			if seqs.Contains(uint32(i + 1)) {
+				data.ModSeq = max(data.ModSeq, v.msgs[i].modseq)
+			}
+		}
+	}
 	return data, nil
+}
+
+// hasModSeq reports whether a MODSEQ key appears anywhere in c.
+func hasModSeq(c *imap.SearchCriteria) bool {
+	if c.ModSeq != nil {
+		return true
+	}
+	for i := range c.Not {
+		if hasModSeq(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if hasModSeq(&c.Or[i][0]) || hasModSeq(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 type searchEval struct {
@@ -175,7 +202,7 @@ func (e *searchEval) query(q engine.SearchCriteria) (map[uint64]bool, error) {
 	if hits, ok := e.content[key]; ok {
 		return hits, nil
 	}
-	ids, err := e.s.srv.b.Search(e.s.ctx, e.s.acct, e.s.sel.folder.ID, &q)
+	ids, err := e.s.sel.src.Search(e.s.ctx, e.s.sel.folder.ID, &q)
 	if err != nil {
 		return nil, translate(e.s.srv.log, "search", err)
 	}

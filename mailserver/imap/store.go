@@ -6,11 +6,24 @@ import (
 	"github.com/tidemark/tidemark/engine"
 )
 
-// Store answers STORE and UID STORE. Unless .SILENT, every addressed
-// message is reported with its flags, new keywords announced first.
-// Messages another session expunged meanwhile are left out; the others
-// are changed.
-func (s *session) Store(w *conn, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+// storeRequest is a parsed STORE.
+type storeRequest struct {
+	flags *imap.StoreFlags
+	// cond: UNCHANGEDSINCE was given (RFC 7162 section 3.1.3); 0 is a
+	// valid value that fails for every message.
+	cond           bool
+	unchangedSince uint64
+	uid            bool
+}
+
+// Store answers STORE and UID STORE. Unless .SILENT, every changed or
+// already matching message is reported with its flags (and MODSEQ once
+// CONDSTORE is on), new keywords announced first; with .SILENT and
+// CONDSTORE the changed ones are still reported with their MODSEQ (RFC
+// 7162 section 3.1.3). Messages another session expunged meanwhile are
+// left out and the others changed. Messages that fail UNCHANGEDSINCE are
+// left alone and named in the tagged OK [MODIFIED set].
+func (s *session) Store(w *conn, numSet imap.NumSet, req *storeRequest) error {
 	defer s.busy()()
 	if err := s.requireWritable(); err != nil {
 		return err
@@ -20,7 +33,7 @@ func (s *session) Store(w *conn, numSet imap.NumSet, flags *imap.StoreFlags, opt
 		return nil
 	}
 	var op engine.FlagOp
-	switch flags.Op {
+	switch req.flags.Op {
 	case imap.StoreFlagsAdd:
 		op = engine.FlagsAdd
 	case imap.StoreFlagsDel:
@@ -28,38 +41,75 @@ func (s *session) Store(w *conn, numSet imap.NumSet, flags *imap.StoreFlags, opt
 	default:
 		op = engine.FlagsSet
 	}
-	var unchangedSince uint64
-	if options != nil {
-		unchangedSince = options.UnchangedSince
-	}
-	ef := toEngineFlags(flags.Flags)
+	ef := toEngineFlags(req.flags.Flags)
 	for i, f := range ef {
 		ef[i] = s.sel.flags.spelling(f)
 	}
-	var changed []engine.Item
-	targets, err := s.onLive(targets, func(ids []uint64) error {
-		var err error
-		changed, err = s.srv.b.StoreFlags(s.ctx, s.acct, s.sel.folder.ID, ids, op, ef, unchangedSince)
-		return err
-	})
+	ids := make([]uint64, len(targets))
+	for i, t := range targets {
+		ids[i] = t.m.id
+	}
+	res, err := s.sel.src.StoreFlags(s.ctx, s.sel.folder.ID, ids, op, ef,
+		engine.StoreOptions{Conditional: req.cond, UnchangedSince: req.unchangedSince})
 	if err != nil {
 		return translate(s.srv.log, "store", err)
 	}
-	s.applyChanged(changed)
-	if flags.Silent {
+	s.applyChanged(res.Changed)
+	changed := make(map[uint64]bool, len(res.Changed))
+	for _, it := range res.Changed {
+		changed[it.ID] = true
+	}
+	done := make(map[uint64]bool, len(res.Changed)+len(res.Unchanged))
+	for _, it := range res.Changed {
+		done[it.ID] = true
+	}
+	for _, it := range res.Unchanged {
+		done[it.ID] = true
+	}
+	if len(res.Modified) > 0 {
+		modified := make(map[uint64]bool, len(res.Modified))
+		for _, it := range res.Modified {
+			modified[it.ID] = true
+		}
+		var set imap.SeqSet
+		for _, t := range targets {
+			if modified[t.m.id] {
+				if req.uid {
+					set.AddNum(t.m.uid)
+				} else {
+					set.AddNum(t.seq)
+				}
+			}
+		}
+		w.okCode, w.okArgs = "MODIFIED", set.String()
+	}
+	condstore := w.condstore()
+	if req.flags.Silent && !condstore {
 		return nil
 	}
 	var all []string
 	for _, t := range targets {
-		all = append(all, t.m.flags...)
+		if done[t.m.id] {
+			all = append(all, t.m.flags...)
+		}
 	}
-	if err := s.announce(all); err != nil {
-		return err
+	if !req.flags.Silent {
+		if err := s.announce(all); err != nil {
+			return err
+		}
 	}
 	for _, t := range targets {
+		if !done[t.m.id] || (req.flags.Silent && !changed[t.m.id]) {
+			continue
+		}
 		rw := w.CreateMessage(t.seq)
 		rw.WriteUID(imap.UID(t.m.uid))
-		rw.WriteFlags(wireFlags(t.m))
+		if !req.flags.Silent {
+			rw.WriteFlags(wireFlags(t.m))
+		}
+		if condstore {
+			rw.WriteModSeq(t.m.modseq)
+		}
 		if err := rw.Close(); err != nil {
 			return err
 		}

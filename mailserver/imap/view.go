@@ -33,6 +33,7 @@ func newMessage(it engine.Item) message {
 // changes only when the session tells the client (EXPUNGE, EXISTS, FETCH
 // FLAGS), so sequence numbers stay consistent however other sessions race.
 type selected struct {
+	src       Source
 	folder    engine.Folder
 	readOnly  bool
 	msgs      []message
@@ -72,19 +73,26 @@ func (v *selected) remove(i int) {
 func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	defer s.busy()()
 	s.unselect()
-	f, err := s.srv.b.FolderByPath(s.ctx, s.acct, mailboxPath(mailbox))
+	src, err := s.route(mailbox)
+	if err != nil {
+		return nil, translate(s.srv.log, "select", err)
+	}
+	f, err := src.Folder(s.ctx, mailbox)
 	if err != nil {
 		return nil, translate(s.srv.log, "select", err)
 	}
 	// Watch before listing, so no change between the two is missed.
-	s.selID.Store(f.ID)
+	if !src.ReadOnly() {
+		s.selID.Store(f.ID)
+	}
 	gen := s.gen.Load()
-	items, err := s.srv.b.ListItems(s.ctx, s.acct, f.ID)
+	items, err := src.Items(s.ctx, f.ID)
 	if err != nil {
 		s.selID.Store(0)
 		return nil, translate(s.srv.log, "select", err)
 	}
-	v := &selected{folder: f, readOnly: options.ReadOnly, flags: newFlagSet(), synced: gen}
+	readOnly := options.ReadOnly || src.ReadOnly()
+	v := &selected{src: src, folder: f, readOnly: readOnly, flags: newFlagSet(), synced: gen}
 	v.msgs = make([]message, len(items))
 	var firstUnseen uint32
 	for i, it := range items {
@@ -109,7 +117,7 @@ func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Sel
 		UIDNext:           imap.UID(uidNext),
 		UIDValidity:       f.UIDValidity,
 	}
-	if options.ReadOnly {
+	if readOnly {
 		data.PermanentFlags = nil
 	}
 	return data, nil
@@ -139,7 +147,7 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 	if gen == v.synced {
 		return nil
 	}
-	items, err := s.srv.b.ListItems(s.ctx, s.acct, v.folder.ID)
+	items, err := v.src.Items(s.ctx, v.folder.ID)
 	if errors.Is(err, engine.ErrNotFound) {
 		// The folder was deleted under us; keep the view until the
 		// client selects something else.
@@ -154,7 +162,8 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 	}
 
 	pending := false
-	for i := len(v.msgs) - 1; i >= 0; i-- {
+	var gone []int
+	for i := range v.msgs {
 		if _, ok := byUID[v.msgs[i].uid]; ok {
 			continue
 		}
@@ -162,10 +171,10 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 			pending = true
 			continue
 		}
-		if err := w.WriteExpunge(uint32(i + 1)); err != nil {
-			return err
-		}
-		v.remove(i)
+		gone = append(gone, i)
+	}
+	if err := s.writeExpunged(w, gone); err != nil {
+		return err
 	}
 
 	newKeywords := false
@@ -215,7 +224,7 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 		}
 	}
 	for _, u := range updates {
-		if err := w.WriteMessageFlags(uint32(u.seq), imap.UID(u.m.uid), wireFlags(u.m)); err != nil {
+		if err := w.WriteMessageFlags(uint32(u.seq), u.m); err != nil {
 			return err
 		}
 	}

@@ -515,6 +515,49 @@ func (d *decoder) numSet(uid bool) (imap.NumSet, error) {
 	return seq, nil
 }
 
+// qresyncParams reads "(" uidvalidity SP modseq [SP known-uids [SP
+// seq-match-data]] ")". The sequence match data only narrows what the
+// server would otherwise report, so it is read and not used.
+func (d *decoder) qresyncParams() (*qresyncParams, error) {
+	p := &qresyncParams{}
+	if err := d.expect('('); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.uidValidity, err = d.number(); err != nil {
+		return nil, err
+	}
+	if err := d.sp(); err != nil {
+		return nil, err
+	}
+	if p.modseq, err = d.number64(); err != nil {
+		return nil, err
+	}
+	if d.accept(' ') {
+		set, err := d.numSet(true)
+		if err != nil {
+			return nil, err
+		}
+		known, ok := set.(imap.UIDSet)
+		if !ok {
+			return nil, badf("known-uids cannot be $")
+		}
+		p.known = known
+		if d.accept(' ') {
+			if err := d.list(func() error {
+				_, err := d.numSet(false)
+				if err == nil && d.accept(' ') {
+					_, err = d.numSet(false)
+				}
+				return err
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p, d.expect(')')
+}
+
 // maxSetRanges bounds the ranges of one sequence set.
 const maxSetRanges = 10000
 

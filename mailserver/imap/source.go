@@ -1,0 +1,120 @@
+package imap
+
+import (
+	"context"
+	"io"
+	"strconv"
+
+	"github.com/tidemark/tidemark/engine"
+)
+
+// Source serves the messages of selectable mailboxes: the account's live
+// folders (liveSource, over the Backend), or a second, read-only source
+// such as the backup view of issue 16 (restore/view). Everything a session
+// does to its selected mailbox goes through the Source it was selected
+// from; mailbox-level commands (LIST, CREATE, DELETE, RENAME, SUBSCRIBE)
+// act on the live account.
+//
+// Folder and item ids are the source's own: the session passes back what
+// Folder, Items and ChangedSince returned. Errors are engine errors
+// (engine.ErrNotFound for a folder or item that is gone, engine.ErrReadOnly
+// for a change a read-only source refuses), translated at the protocol
+// edge. Methods are called concurrently from many sessions.
+type Source interface {
+	// Key names the source for caches shared across sessions (the
+	// header cache): item ids of different sources must not collide.
+	Key() string
+	// ReadOnly sources are selected [READ-ONLY] whatever the command
+	// (SELECT or EXAMINE); STORE, EXPUNGE, MOVE and APPEND into them
+	// answer NO [CANNOT] without calling them.
+	ReadOnly() bool
+
+	Folder(ctx context.Context, name string) (engine.Folder, error)
+	Items(ctx context.Context, folder uint64) ([]engine.Item, error)
+	ChangedSince(ctx context.Context, folder, modseq uint64) ([]engine.Item, error)
+	VanishedSince(ctx context.Context, folder, modseq uint64, uids []engine.UIDRange) ([]uint32, error)
+	OpenBlob(ctx context.Context, item uint64) (io.ReadCloser, int64, error)
+	Search(ctx context.Context, folder uint64, c *engine.SearchCriteria) ([]uint64, error)
+
+	StoreFlags(ctx context.Context, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error)
+	Expunge(ctx context.Context, folder uint64, items []uint64) ([]engine.Item, error)
+	// Copy copies items into the live folder to (for a read-only source:
+	// restores them there) and returns the new items in the order given.
+	Copy(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error)
+	Move(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error)
+}
+
+// SourceRouter picks the Source of a mailbox name other than the live
+// account's: Route returns nil for a name it does not serve. It is
+// Options.Sources; see doc.go.
+type SourceRouter interface {
+	Route(ctx context.Context, acct uint64, name string) (Source, error)
+}
+
+// liveSource is the account's live folders.
+type liveSource struct {
+	b    Backend
+	acct uint64
+}
+
+var _ Source = liveSource{}
+
+func (l liveSource) Key() string    { return "live/" + strconv.FormatUint(l.acct, 10) }
+func (l liveSource) ReadOnly() bool { return false }
+
+func (l liveSource) Folder(ctx context.Context, name string) (engine.Folder, error) {
+	return l.b.FolderByPath(ctx, l.acct, mailboxPath(name))
+}
+
+func (l liveSource) Items(ctx context.Context, folder uint64) ([]engine.Item, error) {
+	return l.b.ListItems(ctx, l.acct, folder)
+}
+
+func (l liveSource) ChangedSince(ctx context.Context, folder, modseq uint64) ([]engine.Item, error) {
+	return l.b.ChangedSince(ctx, l.acct, folder, modseq)
+}
+
+func (l liveSource) VanishedSince(ctx context.Context, folder, modseq uint64, uids []engine.UIDRange) ([]uint32, error) {
+	return l.b.VanishedSince(ctx, l.acct, folder, modseq, uids)
+}
+
+func (l liveSource) OpenBlob(ctx context.Context, item uint64) (io.ReadCloser, int64, error) {
+	return l.b.OpenBlob(ctx, l.acct, item)
+}
+
+func (l liveSource) Search(ctx context.Context, folder uint64, c *engine.SearchCriteria) ([]uint64, error) {
+	return l.b.Search(ctx, l.acct, folder, c)
+}
+
+func (l liveSource) StoreFlags(ctx context.Context, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error) {
+	return l.b.StoreFlagsCond(ctx, l.acct, folder, items, op, flags, o)
+}
+
+func (l liveSource) Expunge(ctx context.Context, folder uint64, items []uint64) ([]engine.Item, error) {
+	return l.b.Expunge(ctx, l.acct, folder, items)
+}
+
+func (l liveSource) Copy(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error) {
+	return l.b.Copy(ctx, l.acct, folder, items, to.ID)
+}
+
+func (l liveSource) Move(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error) {
+	return l.b.Move(ctx, l.acct, folder, items, to.ID)
+}
+
+// route returns the source serving mailbox name: the router's when it
+// claims the name, else the live account.
+func (s *session) route(name string) (Source, error) {
+	if r := s.srv.opts.Sources; r != nil {
+		src, err := r.Route(s.ctx, s.acct, name)
+		if err != nil {
+			return nil, err
+		}
+		if src != nil {
+			return src, nil
+		}
+	}
+	return s.live(), nil
+}
+
+func (s *session) live() Source { return liveSource{b: s.srv.b, acct: s.acct} }
