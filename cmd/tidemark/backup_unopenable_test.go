@@ -1,12 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tidemark/tidemark/backup"
 )
 
 // setRepository points dir's tidemark.toml at repo.
@@ -56,11 +60,18 @@ func TestServeWithUnopenableLocalRepository(t *testing.T) {
 	defer s.stop(t)
 	var acked sync.Map
 	deliverN(t, s.lmtp, "blocked", 5, &acked)
-	// Two provisioning records and five deliveries wait for the backup.
+	// Every record (the volume registry's, provisioning and the five
+	// deliveries) waits for the backup.
 	var out string
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		out = tm(t, bin, "backup", "status", "--data", dir)
-		if strings.Contains(out, "failing") && strings.Contains(out, "unreachable") && strings.Contains(out, "7 records") {
+		var st backup.Status
+		js := tm(t, bin, "backup", "status", "--json", "--data", dir)
+		if err := json.Unmarshal([]byte(js), &st); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, js)
+		}
+		if strings.Contains(out, "failing") && strings.Contains(out, "unreachable") &&
+			st.LagRecords >= 7 && st.LagRecords == st.LogLastLSN && strings.Contains(out, fmt.Sprintf("%d records", st.LagRecords)) {
 			break
 		}
 		if time.Now().After(deadline) {
