@@ -1,21 +1,15 @@
 package imap
 
 import (
-	"bufio"
-	"bytes"
 	"container/list"
-	"mime"
-	"strings"
 	"sync"
-
-	"github.com/emersion/go-message/textproto"
 )
 
 // headerCacheSize bounds the memory the server spends on message headers.
 const headerCacheSize = 64 << 20
 
 // headerCache keeps the raw header of recently read messages, so FETCH of
-// header fields or ENVELOPE and SEARCH HEADER/SUBJECT/FROM... do not read
+// header fields or ENVELOPE do not read
 // whole blobs every time (Dovecot's index cache plays this part). An
 // item's bytes never change, so an entry never goes stale; it is only
 // evicted, least recently used first.
@@ -87,49 +81,4 @@ func (s *session) header(id uint64) ([]byte, error) {
 	h, _ := splitMessage(raw)
 	s.srv.headers.put(key, id, h)
 	return h, nil
-}
-
-// headerMatches implements SEARCH HEADER key value (and SUBJECT, FROM,
-// TO, CC, BCC): some field named key whose value, with RFC 2047 encoded
-// words decoded, contains value case-insensitively. An empty value
-// matches any message that has the field.
-func headerMatches(header []byte, key, value string) bool {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(header)))
-	if err != nil && h.Len() == 0 {
-		return false
-	}
-	want := strings.ToLower(value)
-	addresses := isAddressField(key)
-	for f := h.FieldsByKey(key); f.Next(); {
-		v := f.Value()
-		if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
-			v = d
-		}
-		if want == "" || strings.Contains(strings.ToLower(v), want) {
-			return true
-		}
-		// An address field also matches on its parsed addresses, so
-		// comments and quoting do not hide them: joe(work)@example.org
-		// is found by FROM joe@example.org.
-		if addresses {
-			for _, a := range addressList(f.Value()) {
-				s := a.Name + " <" + a.Mailbox + "@" + a.Host + ">"
-				if a.Host == "" {
-					s = a.Mailbox
-				}
-				if strings.Contains(strings.ToLower(s), want) {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
-func isAddressField(key string) bool {
-	switch strings.ToLower(key) {
-	case "from", "to", "cc", "bcc", "sender", "reply-to":
-		return true
-	}
-	return false
 }

@@ -18,6 +18,7 @@ const (
 	DefaultIdleTimeout        = 30 * time.Minute // RFC 3501 §5.4 minimum autologout
 	DefaultMaxRequestSize     = 10 << 20         // zimbraImapMaxRequestSize
 	DefaultAppendLimit        = 50 << 20         // the engine's default MaxMessageSize
+	DefaultSearchTimeout      = 30 * time.Second // one SEARCH, SORT or THREAD
 )
 
 // Options configures a Server. The zero value, or nil, gives the defaults
@@ -76,6 +77,10 @@ type Options struct {
 	// Observer, when set, is told of sessions, commands and logins (for
 	// metrics). nil means none.
 	Observer Observer
+	// SearchTimeout bounds one SEARCH, SORT or THREAD: past it the
+	// command is answered NO [LIMIT] and the work stops; it also stops
+	// when the client disconnects. Default 30 s.
+	SearchTimeout time.Duration
 	// TempDir holds APPEND messages larger than 64 KiB while they
 	// arrive (private files, removed once stored). Default os.TempDir().
 	TempDir string
@@ -109,6 +114,9 @@ func (o *Options) fillDefaults() Options {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.SearchTimeout <= 0 {
+		c.SearchTimeout = DefaultSearchTimeout
 	}
 	if c.TempDir == "" {
 		c.TempDir = os.TempDir()

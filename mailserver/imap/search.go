@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -11,27 +12,31 @@ import (
 )
 
 // Search answers SEARCH and UID SEARCH with every RFC 9051 key, ESEARCH
-// return options (MIN, MAX, COUNT, ALL) and SEARCHRES (SAVE, "$").
-// Sequence numbers, UIDs, flags, dates and sizes are decided on the
-// session's view, header keys on the cached headers; body, text and
-// sent-date keys are asked of the engine, one query per key, and combined
-// here.
+// return options (MIN, MAX, COUNT, ALL), SEARCHRES (SAVE, "$") and
+// CONDSTORE's MODSEQ. The program is translated into one engine
+// SearchCriteria tree (toEngine) and evaluated by the engine, once; the
+// session only maps what the engine cannot know: sequence numbers, "$"
+// and \Recent become UIDs of its view. Matches the client has not been
+// told of yet (new messages) are left out.
 func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	defer s.busy()()
-	ev := &searchEval{s: s, content: make(map[contentKey]map[uint64]bool)}
 	v := s.sel
+	ec := s.toEngine(criteria)
+	var ids []uint64
+	err := s.bounded(func(ctx context.Context) error {
+		var err error
+		ids, err = v.src.Search(ctx, v.folder.ID, ec)
+		return err
+	})
+	if err != nil {
+		return nil, s.searchError(err)
+	}
+	matched := s.viewIndexes(ids)
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
-	for i := range v.msgs {
+	for _, i := range matched {
 		m := &v.msgs[i]
-		ok, err := ev.match(criteria, uint32(i+1), m)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			continue
-		}
 		seqs.AddNum(uint32(i + 1))
 		uids.AddNum(imap.UID(m.uid))
 		num := uint32(i + 1)
@@ -41,9 +46,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 		if data.Min == 0 || num < data.Min {
 			data.Min = num
 		}
-		if num > data.Max {
-			data.Max = num
-		}
+		data.Max = max(data.Max, num)
 		data.Count++
 	}
 	if kind == numKindUID {
@@ -57,13 +60,73 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	if hasModSeq(criteria) {
 		// RFC 7162 section 3.1.5: the highest MODSEQ of the matches.
 		s.c.enableCondStore()
-		for i := range v.msgs {
-			if seqs.Contains(uint32(i + 1)) {
-				data.ModSeq = max(data.ModSeq, v.msgs[i].modseq)
-			}
+		for _, i := range matched {
+			data.ModSeq = max(data.ModSeq, v.msgs[i].modseq)
 		}
 	}
 	return data, nil
+}
+
+// viewIndexes maps engine item ids (in UID order) to indexes of the view,
+// ascending; ids the view does not hold are dropped.
+func (s *session) viewIndexes(ids []uint64) []int {
+	v := s.sel
+	pos := make(map[uint64]int, len(v.msgs))
+	for i := range v.msgs {
+		pos[v.msgs[i].id] = i
+	}
+	out := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if i, ok := pos[id]; ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// searchTimeout bounds one SEARCH, SORT or THREAD.
+func (s *session) searchTimeout() time.Duration { return s.srv.opts.SearchTimeout }
+
+// bounded runs f with a context that ends after Options.SearchTimeout or
+// when the client goes away (clientGone polls the socket while f runs),
+// so an expensive search stops instead of running for nobody.
+func (s *session) bounded(f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.searchTimeout())
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if clientGone(s.c.tcp) {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return f(ctx)
+}
+
+// errSearchTimeout answers a search cut by Options.SearchTimeout.
+var errSearchTimeout = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit,
+	Text: "Search took too long; narrow it down"}
+
+func (s *session) searchError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return errSearchTimeout
+	}
+	if errors.Is(err, engine.ErrInvalid) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: "Search program too complex"}
+	}
+	return translate(s.srv.log, "search", err)
 }
 
 // hasModSeq reports whether a MODSEQ key appears anywhere in c.
@@ -84,134 +147,127 @@ func hasModSeq(c *imap.SearchCriteria) bool {
 	return false
 }
 
-type searchEval struct {
-	s       *session
-	content map[contentKey]map[uint64]bool // engine answers by key
-}
+// none is a criteria tree that matches nothing.
+func none() engine.SearchCriteria { return engine.SearchCriteria{Not: []engine.SearchCriteria{{}}} }
 
-func (e *searchEval) match(c *imap.SearchCriteria, seq uint32, m *message) (bool, error) {
-	v := e.s.sel
+// toEngine translates a parsed search program into one engine tree.
+func (s *session) toEngine(c *imap.SearchCriteria) *engine.SearchCriteria {
+	v := s.sel
+	out := &engine.SearchCriteria{
+		Since: dateOf(c.Since), Before: dateOf(c.Before),
+		SentSince: dateOf(c.SentSince), SentBefore: dateOf(c.SentBefore),
+		Larger: c.Larger, Smaller: c.Smaller,
+		Body: c.Body, Text: c.Text,
+	}
+	if c.Since.IsZero() {
+		out.Since = time.Time{}
+	}
+	if c.Before.IsZero() {
+		out.Before = time.Time{}
+	}
+	if c.SentSince.IsZero() {
+		out.SentSince = time.Time{}
+	}
+	if c.SentBefore.IsZero() {
+		out.SentBefore = time.Time{}
+	}
+	for _, h := range c.Header {
+		out.Header = append(out.Header, engine.HeaderMatch{Key: h.Key, Value: h.Value})
+	}
+	if c.ModSeq != nil {
+		out.ModSeq = c.ModSeq.ModSeq
+	}
+	max := uint32(len(v.msgs))
 	for _, set := range c.SeqNum {
-		if !seqSetContains(set, seq, uint32(len(v.msgs))) {
-			return false, nil
-		}
+		out.And = append(out.And, uidCriteria(s.viewRanges(func(i int) bool { return seqSetContains(set, uint32(i+1), max) })))
 	}
 	for _, set := range c.UID {
 		if imap.IsSearchRes(set) {
 			set = v.searchRes
 		}
-		if !uidSetContains(set, m.uid, v.maxUID()) {
-			return false, nil
+		var ranges []engine.UIDRange
+		maxUID := v.maxUID()
+		for _, r := range set {
+			start, stop := uint32(r.Start), uint32(r.Stop)
+			if start == 0 {
+				start = maxUID
+			}
+			if stop == 0 {
+				stop = maxUID
+			}
+			if start == 0 || stop == 0 {
+				continue // "*" of an empty mailbox
+			}
+			ranges = append(ranges, engine.UIDRange{Start: min(start, stop), Stop: max32(start, stop)})
 		}
-	}
-	if !c.Since.IsZero() && dateOf(m.date).Before(dateOf(c.Since)) {
-		return false, nil
-	}
-	if !c.Before.IsZero() && !dateOf(m.date).Before(dateOf(c.Before)) {
-		return false, nil
+		out.And = append(out.And, uidCriteria(ranges))
 	}
 	for _, f := range c.Flag {
-		if !hasFlag(wireStrings(m), imap.Flag(canonFlag(string(f)))) {
-			return false, nil
-		}
-	}
-	for _, f := range c.NotFlag {
-		if hasFlag(wireStrings(m), imap.Flag(canonFlag(string(f)))) {
-			return false, nil
-		}
-	}
-	if c.Larger > 0 && m.size <= c.Larger {
-		return false, nil
-	}
-	if c.Smaller > 0 && m.size >= c.Smaller {
-		return false, nil
-	}
-	if c.ModSeq != nil && m.modseq < c.ModSeq.ModSeq {
-		return false, nil
-	}
-	for _, h := range c.Header {
-		hdr, err := e.s.header(m.id)
-		if errors.Is(err, engine.ErrNotFound) {
-			return false, nil
-		} else if err != nil {
-			return false, err
-		}
-		if !headerMatches(hdr, h.Key, h.Value) {
-			return false, nil
-		}
-	}
-	for _, q := range contentQueries(c) {
-		hits, err := e.query(q)
-		if err != nil {
-			return false, err
-		}
-		if !hits[m.id] {
-			return false, nil
-		}
-	}
-	for i := range c.Not {
-		ok, err := e.match(&c.Not[i], seq, m)
-		if err != nil || ok {
-			return false, err
-		}
-	}
-	for i := range c.Or {
-		a, err := e.match(&c.Or[i][0], seq, m)
-		if err != nil {
-			return false, err
-		}
-		if a {
+		if canonRecent(f) {
+			out.And = append(out.And, uidCriteria(s.recentUIDs()))
 			continue
 		}
-		b, err := e.match(&c.Or[i][1], seq, m)
-		if err != nil || !b {
-			return false, err
+		out.Flags = append(out.Flags, canonFlag(string(f)))
+	}
+	for _, f := range c.NotFlag {
+		if canonRecent(f) {
+			out.Not = append(out.Not, uidCriteria(s.recentUIDs()))
+			continue
 		}
+		out.NotFlags = append(out.NotFlags, canonFlag(string(f)))
 	}
-	return true, nil
+	for i := range c.Not {
+		out.Not = append(out.Not, *s.toEngine(&c.Not[i]))
+	}
+	for i := range c.Or {
+		out.Or = append(out.Or, [2]engine.SearchCriteria{*s.toEngine(&c.Or[i][0]), *s.toEngine(&c.Or[i][1])})
+	}
+	return out
 }
 
-// contentKey identifies one content query of contentQueries, which sets
-// exactly one of its fields.
-type contentKey struct {
-	body, text    string
-	since, before time.Time
+func max32(a, b uint32) uint32 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
-// contentQueries splits the keys that need the message bytes into one
-// engine query each, so results can be cached across messages.
-func contentQueries(c *imap.SearchCriteria) []engine.SearchCriteria {
-	var qs []engine.SearchCriteria
-	for _, b := range c.Body {
-		qs = append(qs, engine.SearchCriteria{Body: []string{b}})
+func canonRecent(f imap.Flag) bool { return strings.EqualFold(string(f), `\Recent`) }
+
+// uidCriteria matches the UIDs of ranges; no ranges match nothing.
+func uidCriteria(ranges []engine.UIDRange) engine.SearchCriteria {
+	if len(ranges) == 0 {
+		return none()
 	}
-	for _, t := range c.Text {
-		qs = append(qs, engine.SearchCriteria{Text: []string{t}})
-	}
-	if !c.SentSince.IsZero() {
-		qs = append(qs, engine.SearchCriteria{SentSince: dateOf(c.SentSince)})
-	}
-	if !c.SentBefore.IsZero() {
-		qs = append(qs, engine.SearchCriteria{SentBefore: dateOf(c.SentBefore)})
-	}
-	return qs
+	return engine.SearchCriteria{UIDs: ranges}
 }
 
-func (e *searchEval) query(q engine.SearchCriteria) (map[uint64]bool, error) {
-	key := contentKey{body: strings.Join(q.Body, "\x00"), text: strings.Join(q.Text, "\x00"), since: q.SentSince, before: q.SentBefore}
-	if hits, ok := e.content[key]; ok {
-		return hits, nil
+// viewRanges returns the UIDs of the view's messages at the indexes in
+// selects, as ranges: messages next to each other in the view make one
+// range, since no message the engine holds lies between two of them
+// (UIDs only rise, and new ones come after the view's last).
+func (s *session) viewRanges(in func(i int) bool) []engine.UIDRange {
+	var out []engine.UIDRange
+	prev := false
+	for i := range s.sel.msgs {
+		if !in(i) {
+			prev = false
+			continue
+		}
+		uid := s.sel.msgs[i].uid
+		if prev {
+			out[len(out)-1].Stop = uid
+		} else {
+			out = append(out, engine.UIDRange{Start: uid, Stop: uid})
+		}
+		prev = true
 	}
-	ids, err := e.s.sel.src.Search(e.s.ctx, e.s.sel.folder.ID, &q)
-	if err != nil {
-		return nil, translate(e.s.srv.log, "search", err)
-	}
-	hits := make(map[uint64]bool, len(ids))
-	for _, id := range ids {
-		hits[id] = true
-	}
-	e.content[key] = hits
-	return hits, nil
+	return out
+}
+
+// recentUIDs are the UIDs of the view's messages recent in this session.
+func (s *session) recentUIDs() []engine.UIDRange {
+	return s.viewRanges(func(i int) bool { return s.sel.msgs[i].recent })
 }
 
 // dateOf keeps the calendar date of t in UTC: SEARCH date keys ignore the
