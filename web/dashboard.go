@@ -485,14 +485,7 @@ var funcs = template.FuncMap{
 	"ratio": func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
 	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"f2":    func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
-	"pct": func(a, b int64) int {
-		if b <= 0 {
-			return 0
-		}
-		return int(a * 100 / b)
-	},
-	"sub":  func(a, b int64) int64 { return a - b },
-	"path": func(s string) string { return url.QueryEscape(s) },
+	"path":  func(s string) string { return url.QueryEscape(s) },
 }
 
 // formatBytes renders a size in binary units.

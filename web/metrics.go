@@ -313,11 +313,15 @@ var (
 	descRepoBytes      = prometheus.NewDesc("tidemark_backup_repository_bytes", "Bytes stored in the backup repository.", nil, nil)
 	descDedup          = prometheus.NewDesc("tidemark_backup_dedup_ratio", "Logical message bytes of the backup over its unique message bytes.", nil, nil)
 	descCompression    = prometheus.NewDesc("tidemark_backup_compression_ratio", "Unique message bytes over the blob bytes stored.", nil, nil)
-	descVolumeBytes    = prometheus.NewDesc("tidemark_volume_bytes", "Bytes stored on a volume.", []string{"volume", "kind"}, nil)
-	descVolumeFree     = prometheus.NewDesc("tidemark_volume_filesystem_free_bytes", "Free bytes on the file system holding a volume.", []string{"volume"}, nil)
+	descVolumeBytes    = prometheus.NewDesc("tidemark_volume_bytes", "Bytes of the objects stored on a volume.", []string{"volume", "tier", "type"}, nil)
+	descVolumeObjects  = prometheus.NewDesc("tidemark_volume_objects", "Objects stored on a volume.", []string{"volume"}, nil)
+	descVolumeBlobs    = prometheus.NewDesc("tidemark_volume_blobs", "Referenced blobs the mailbox places on a volume.", []string{"volume"}, nil)
+	descVolumeRaw      = prometheus.NewDesc("tidemark_volume_raw_bytes", "Uncompressed bytes of the blobs the mailbox places on a volume.", []string{"volume"}, nil)
+	descVolumeFree     = prometheus.NewDesc("tidemark_volume_free_bytes", "Free bytes where a volume stores (its file system).", []string{"volume"}, nil)
+	descVolumeUp       = prometheus.NewDesc("tidemark_volume_up", "1 when a volume's figures could be read, 0 when it did not answer.", []string{"volume"}, nil)
 	descOpsQueued      = prometheus.NewDesc("tidemark_operations_queued", "Operations waiting in a queue.", []string{"lane"}, nil)
 	descOpsRunning     = prometheus.NewDesc("tidemark_operations_running", "Operations running in a queue.", []string{"lane"}, nil)
-	descScrapeFailures = prometheus.NewDesc("tidemark_status_read_errors", "Status reads that failed during this scrape (volumes).", nil, nil)
+	descScrapeFailures = prometheus.NewDesc("tidemark_status_read_errors", "Status reads that failed during this scrape (the volume list).", nil, nil)
 )
 
 // statusCollector reads the status APIs at scrape time.
@@ -328,7 +332,8 @@ type statusCollector struct {
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBackupUp, descLagRecords, descLagSeconds, descShippedLSN, descShippedTime,
-		descRepoBytes, descDedup, descCompression, descVolumeBytes, descVolumeFree, descOpsQueued, descOpsRunning, descScrapeFailures} {
+		descRepoBytes, descDedup, descCompression, descVolumeBytes, descVolumeObjects, descVolumeBlobs, descVolumeRaw,
+		descVolumeFree, descVolumeUp, descOpsQueued, descOpsRunning, descScrapeFailures} {
 		ch <- d
 	}
 }
@@ -363,9 +368,21 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		failures++
 	}
 	for _, v := range vols {
-		g(descVolumeBytes, float64(v.Bytes), v.Name, v.Kind)
-		if v.FSSize > 0 {
-			g(descVolumeFree, float64(v.FSFree), v.Name)
+		if v.Error != "" {
+			g(descVolumeUp, 0, v.Name)
+			continue
+		}
+		g(descVolumeUp, 1, v.Name)
+		g(descVolumeBytes, float64(v.StoredBytes), v.Name, v.Tier, v.Type)
+		if v.Objects >= 0 {
+			g(descVolumeObjects, float64(v.Objects), v.Name)
+		}
+		if v.Blobs >= 0 {
+			g(descVolumeBlobs, float64(v.Blobs), v.Name)
+			g(descVolumeRaw, float64(v.RawBytes), v.Name)
+		}
+		if v.FreeBytes >= 0 {
+			g(descVolumeFree, float64(v.FreeBytes), v.Name)
 		}
 	}
 	g(descScrapeFailures, failures)

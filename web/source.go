@@ -85,16 +85,26 @@ type BackupStatus struct {
 	Repository       string // where it is
 }
 
-// Volume is one volume and its usage.
+// Volume is one volume and its usage: an HSM volume (tier primary or
+// secondary) or the backup repository.
 type Volume struct {
 	Name    string
-	Kind    string // packvol, localvol, s3, ...
-	Role    string // primary, secondary, backup repository
-	Path    string
-	Bytes   int64 // stored on the volume
-	Objects int64 // -1 when unknown
-	FSSize  int64 // of the file system holding it; 0 when not a local directory
-	FSFree  int64
+	Tier    string // primary, secondary, or "backup repository"
+	Type    string // local or s3
+	Current bool   // new blobs of its tier go here
+	Where   string // directory or s3://bucket/prefix
+	// Blobs and RawBytes are the referenced blobs the mailbox places
+	// there and their size before compression; -1 when unknown (the
+	// backup repository).
+	Blobs, RawBytes int64
+	// StoredBytes and Objects are what is on the volume (old copies and
+	// orphans included); Objects -1 when unknown.
+	StoredBytes, Objects int64
+	// FreeBytes is the free space where it stores, -1 when unknown.
+	FreeBytes int64
+	// Error says why the figures could not be read (an unreachable S3
+	// endpoint); the figures are then not valid.
+	Error string
 }
 
 // AccountRef names an account of the backup.

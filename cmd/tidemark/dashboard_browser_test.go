@@ -334,6 +334,16 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("Restored folders after the undelete: %v, want the 2 deleted messages in Restored .../INBOX", got)
 	}
 
+	// The volumes: the registered primary and the backup repository.
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/volumes"), chromedp.WaitVisible(chromedp.CSS("#volumes"))); err != nil {
+		t.Fatal(err)
+	}
+	if vols := text("#volumes"); !strings.Contains(vols, "primary") || !strings.Contains(vols, "backup repository") ||
+		!strings.Contains(vols, "blobs") && !strings.Contains(vols, "raw") {
+		t.Fatalf("volumes page:\n%s", vols)
+	}
+	shot("volumes")
+
 	// The queue page lists it; logging out ends the session.
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/ops"), chromedp.WaitVisible(chromedp.CSS("#ops"))); err != nil {
 		t.Fatal(err)

@@ -226,8 +226,24 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	if v := mustMetric(t, after, "tidemark_backup_dedup_ratio"); v < 1 {
 		t.Errorf("dedup ratio %v", v)
 	}
-	if v := mustMetric(t, after, "tidemark_volume_bytes", "volume", "primary"); v <= 0 {
+	if v := mustMetric(t, after, "tidemark_volume_bytes", "volume", "primary", "tier", "primary", "type", "local"); v <= 0 {
 		t.Errorf("primary volume bytes %v", v)
+	}
+	if v := mustMetric(t, after, "tidemark_volume_up", "volume", "primary"); v != 1 {
+		t.Errorf("primary volume up %v", v)
+	}
+	// The volume figures are cached for a few seconds after a change.
+	if v := mustMetric(t, before, "tidemark_volume_blobs", "volume", "primary"); v != 0 {
+		t.Errorf("primary volume held %v blobs before any delivery", v)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
+		v := mustMetric(t, scrape(t, web), "tidemark_volume_blobs", "volume", "primary")
+		if v == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("primary volume holds %v blobs after 4 deliveries", v)
+		}
 	}
 	if d := delta("tidemark_operation_duration_seconds", "kind", "backup.scan", "state", "done"); d != 1 {
 		t.Errorf("ended backup.scan operations moved by %v, want 1", d)

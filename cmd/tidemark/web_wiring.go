@@ -6,12 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +18,8 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/volopen"
 	"github.com/tidemark/tidemark/operations"
 	"github.com/tidemark/tidemark/restore"
 	"github.com/tidemark/tidemark/web"
@@ -78,9 +77,10 @@ type serveBackend struct {
 	ready     atomic.Bool
 	listeners atomic.Pointer[string]
 
-	volMu   sync.Mutex
-	volAt   time.Time
-	volSize map[string]int64
+	volMu  sync.Mutex
+	volAt  time.Time
+	volLSN uint64
+	vols   []web.Volume
 }
 
 var _ web.Backend = (*serveBackend)(nil)
@@ -146,76 +146,85 @@ func (s *serveBackend) Backup(ctx context.Context) web.BackupStatus {
 		FiguresTime: st.FiguresTime, Repository: s.runner.where}
 }
 
-// volumeCacheAge is how long a volume's walked size is reused.
-const volumeCacheAge = 30 * time.Second
+// The volume figures are reused, since computing them walks every blob
+// record and lists every volume: for volumeCacheMaxAge, or for
+// volumeCacheMinAge when the mailbox changed since.
+const (
+	volumeCacheMinAge = 5 * time.Second
+	volumeCacheMaxAge = 30 * time.Second
+)
 
-// Volumes lists the primary volume (its size summed over its files, at
-// most every volumeCacheAge) and the backup repository (its size from the
-// backup's figures).
+// Volumes lists the registered volumes with the engine's figures
+// (Engine.VolumeStats, at most every volumeCacheMinAge, one computation at
+// a time) and the backup repository with its size from the backup's
+// figures.
 func (s *serveBackend) Volumes(ctx context.Context) ([]web.Volume, error) {
-	name := s.cfg.Storage.PrimaryVolume
-	dir := filepath.Join(s.dataDir, engine.VolumesDir, name)
-	kind := engine.LayoutLocal
-	if _, err := os.Stat(filepath.Join(dir, "packs")); err == nil {
-		kind = engine.LayoutPack
-	}
-	size, err := s.dirSize(ctx, dir)
-	prim := web.Volume{Name: name, Kind: kind, Role: "primary", Path: dir, Bytes: size, Objects: -1}
-	prim.FSSize, prim.FSFree = fsUsage(dir)
-	vols := []web.Volume{prim}
+	vols, err := s.hsmVolumes(ctx)
 	if s.runner != nil {
 		b := s.Backup(ctx)
-		repo := web.Volume{Name: "backup", Kind: "localvol", Role: "backup repository", Path: s.runner.where, Objects: -1}
+		repo := web.Volume{Name: "backup", Tier: "backup repository", Type: "local", Where: s.runner.where,
+			Blobs: -1, RawBytes: -1, Objects: -1, FreeBytes: -1, StoredBytes: b.RepositoryBytes}
 		if strings.HasPrefix(s.runner.where, "s3://") {
-			repo.Kind = "s3"
-		} else {
-			repo.FSSize, repo.FSFree = fsUsage(s.runner.where)
+			repo.Type = "s3"
+		} else if free, ok := fsFree(s.runner.where); ok {
+			repo.FreeBytes = free
 		}
-		repo.Bytes = b.RepositoryBytes
+		if b.FiguresTime.IsZero() {
+			repo.Error = "size not known yet"
+			if b.LastError != "" {
+				repo.Error = b.LastError
+			}
+		}
 		vols = append(vols, repo)
 	}
 	return vols, err
 }
 
-// dirSize sums the sizes of the files under dir, cached.
-func (s *serveBackend) dirSize(ctx context.Context, dir string) (int64, error) {
+func (s *serveBackend) hsmVolumes(ctx context.Context) ([]web.Volume, error) {
 	s.volMu.Lock()
 	defer s.volMu.Unlock()
-	if n, ok := s.volSize[dir]; ok && time.Since(s.volAt) < volumeCacheAge {
-		return n, nil
+	age, lsn := time.Since(s.volAt), s.eng.AppliedLSN()
+	if s.vols != nil && (age < volumeCacheMinAge || age < volumeCacheMaxAge && lsn == s.volLSN) {
+		return s.vols, nil
 	}
-	var n int64
-	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	infos, err := s.eng.Volumes(ctx)
 	if err != nil {
-		return n, fmt.Errorf("volume %s: %w", dir, err)
+		return s.vols, err
 	}
-	if s.volSize == nil {
-		s.volSize = map[string]int64{}
+	stats, err := s.eng.VolumeStats(ctx)
+	if err != nil {
+		return s.vols, err
 	}
-	s.volSize[dir], s.volAt = n, time.Now()
-	return n, nil
+	where := map[string]string{}
+	for _, v := range infos {
+		where[v.Name] = volumeWhere(s.dataDir, v.Spec)
+	}
+	out := make([]web.Volume, len(stats))
+	for i, st := range stats {
+		out[i] = web.Volume{Name: st.Name, Tier: st.Kind, Type: st.Type, Current: st.Current, Where: where[st.Name],
+			Blobs: st.Blobs, RawBytes: st.Bytes, StoredBytes: st.StoredBytes, Objects: st.Objects, FreeBytes: st.FreeBytes, Error: st.Error}
+	}
+	s.vols, s.volAt, s.volLSN = out, time.Now(), lsn
+	return out, nil
 }
 
-// fsUsage is the size and free space of the file system holding path.
-func fsUsage(path string) (size, free int64) {
+// volumeWhere names where a volume stores.
+func volumeWhere(dataDir string, sp hsm.Spec) string {
+	if sp.S3 != nil {
+		return "s3://" + sp.S3.Bucket + "/" + sp.S3.Prefix
+	}
+	return volopen.Dir(volopen.Env{DataDir: dataDir}, sp)
+}
+
+// fsFree is the free space of the file system holding path.
+func fsFree(path string) (int64, bool) {
 	var st syscall.Statfs_t
 	if syscall.Statfs(path, &st) != nil {
-		return 0, 0
+		return 0, false
 	}
-	return int64(st.Blocks) * st.Bsize, int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * st.Bsize, true
 }
 
 func (s *serveBackend) Authenticate(ctx context.Context, address, password string) error {
