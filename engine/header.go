@@ -2,10 +2,13 @@ package engine
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"mime"
 	"net/mail"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
 )
@@ -16,19 +19,35 @@ import (
 // comments or groups.
 
 // wordDecoder decodes RFC 2047 encoded words in every charset go-message
-// knows (x/text encodings), not only UTF-8 and ISO-8859-1.
-var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+// knows (x/text encodings), not only UTF-8 and ISO-8859-1; the bytes of a
+// word in an unknown charset are taken as they are.
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
+	if cr, err := charset.Reader(cs, r); err == nil {
+		return cr, nil
+	}
+	return r, nil
+}}
 
-// decodeWords returns s with its encoded words decoded; a header that does
-// not decode is kept as written.
+// decodeWords returns s with its encoded words decoded, as valid UTF-8:
+// a header that does not decode is kept as written, and each run of bytes
+// that are not valid UTF-8 (raw 8-bit text, a word in an unknown charset)
+// becomes U+FFFD, as Dovecot does for SORT and THREAD.
 func decodeWords(s string) string {
-	if !strings.Contains(s, "=?") {
+	if strings.Contains(s, "=?") {
+		if d, err := wordDecoder.DecodeHeader(s); err == nil {
+			s = d
+		}
+	}
+	return validUTF8(s)
+}
+
+// validUTF8 replaces each run of bytes of s that are not valid UTF-8 with
+// one U+FFFD.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
 		return s
 	}
-	if d, err := wordDecoder.DecodeHeader(s); err == nil {
-		return d
-	}
-	return s
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // hfield is one header field: its name in lower case and its value
@@ -111,14 +130,53 @@ func sentDate(v string) (time.Time, bool) {
 	if v == "" {
 		return time.Time{}, false
 	}
+	v = numericZone(strings.Join(strings.Fields(stripComments(v)), " "))
 	t, err := mail.ParseDate(v)
 	if err != nil {
-		t, err = mail.ParseDate(stripComments(v))
-		if err != nil {
+		// A missing or unreadable zone ("Eastern Daylight Time") is
+		// read as +0000, as Dovecot does: keep up to the time of day.
+		f := strings.Fields(v)
+		for len(f) > 0 && !strings.Contains(f[len(f)-1], ":") {
+			f = f[:len(f)-1]
+		}
+		if len(f) == 0 {
+			return time.Time{}, false
+		}
+		if t, err = mail.ParseDate(strings.Join(f, " ") + " +0000"); err != nil {
 			return time.Time{}, false
 		}
 	}
+	// No mail was sent before 1970: "0102" is a broken client, and the
+	// caller falls back to INTERNALDATE, as Dovecot does.
+	if t.Year() < 1970 {
+		return time.Time{}, false
+	}
 	return t, true
+}
+
+// obsZones are the zone names of RFC 5322 section 4.3 with their offsets
+// in hours; net/mail would read them as +0000. Military letters and any
+// other name mean -0000 (unknown), which stays UTC.
+var obsZones = map[string]int{
+	"UT": 0, "GMT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5,
+	"MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
+}
+
+// numericZone replaces a trailing obsolete zone name with its offset.
+func numericZone(v string) string {
+	i := strings.LastIndexAny(v, " \t")
+	if i < 0 {
+		return v
+	}
+	h, ok := obsZones[strings.ToUpper(v[i+1:])]
+	if !ok {
+		return v
+	}
+	sign := '+'
+	if h < 0 {
+		sign, h = '-', -h
+	}
+	return fmt.Sprintf("%s %c%02d00", v[:i], sign, h)
 }
 
 // isAddressField reports whether the field holds an address list.
@@ -158,17 +216,27 @@ func parseAddrs(v string) []mailAddr {
 		if strings.TrimSpace(item) == "" {
 			continue
 		}
+		item = validUTF8(item) // 8-bit text without an encoded word
 		a, err := p.Parse(item)
 		if err != nil {
-			if a, err = p.Parse(stripComments(item)); err != nil {
-				continue
+			a, err = p.Parse(stripComments(item))
+		}
+		if err != nil {
+			// What mail readers still show: the address between
+			// the angle brackets as written, or a bare one.
+			if m, ok := looseAddr(item); ok {
+				out = append(out, m)
 			}
+			continue
 		}
 		mbox, host, ok := cutLast(a.Address, '@')
 		if !ok || mbox == "" || host == "" {
 			continue
 		}
-		out = append(out, mailAddr{Name: a.Name, Mailbox: mbox, Host: host})
+		// Encoded words inside a quoted name are not to be decoded
+		// (RFC 2047 section 5), but senders write them and readers,
+		// Dovecot among them, decode them.
+		out = append(out, mailAddr{Name: decodeWords(a.Name), Mailbox: mbox, Host: host})
 	}
 	return out
 }
@@ -292,4 +360,27 @@ func stripComments(s string) string {
 		}
 	}
 	return out
+}
+
+// looseAddr takes the address of an item net/mail refuses: the text of its
+// last <...>, or the item itself when it has no white space, split at its
+// last '@'. The display name is the text before '<', unquoted.
+func looseAddr(item string) (mailAddr, bool) {
+	item = strings.TrimSpace(item)
+	addr, name := item, ""
+	if i := strings.LastIndexByte(item, '<'); i >= 0 {
+		j := strings.IndexByte(item[i:], '>')
+		if j < 0 {
+			return mailAddr{}, false
+		}
+		addr = strings.TrimSpace(item[i+1 : i+j])
+		name = strings.Trim(strings.TrimSpace(stripComments(item[:i])), `"`)
+	} else if strings.ContainsAny(item, " \t") {
+		return mailAddr{}, false
+	}
+	mbox, host, ok := cutLast(addr, '@')
+	if !ok || mbox == "" || host == "" {
+		return mailAddr{}, false
+	}
+	return mailAddr{Name: decodeWords(name), Mailbox: mbox, Host: host}, true
 }

@@ -342,3 +342,58 @@ func itemIDs(items []Item) []uint64 {
 	}
 	return out
 }
+
+// Date: values as real mail writes them, read as Dovecot reads them.
+func TestSentDate(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"Mon, 3 Mar 2025 23:30:00 -0800", "2025-03-04T07:30:00Z"},
+		{"Wed, 24 Jul 2002 08:53:59 EDT", "2002-07-24T12:53:59Z"},
+		{"Wed, 24 Jul 2002 08:53:59 pst", "2002-07-24T16:53:59Z"},
+		{"Wed, 24 Jul 2002 08:53:59 GMT", "2002-07-24T08:53:59Z"},
+		{"Tue, 23 Jul 2002 09:18:54 -0400 (EDT)", "2002-07-23T13:18:54Z"},
+		{"Sat, 14 Sep 2002 13:36:40", "2002-09-14T13:36:40Z"},
+		{"Fri, 30 Aug 02 05:32:48 Eastern Daylight Time", "2002-08-30T05:32:48Z"},
+		{"Thu, 29 Aug 2002 15:36:58 +-0500", "2002-08-29T15:36:58Z"},
+		{"Thu, 22 Aug 0102 12:07:35 +0800", "none"},
+		{"bogus", "none"},
+		{"", "none"},
+	}
+	for _, tc := range cases {
+		got := "none"
+		if d, ok := sentDate(tc.in); ok {
+			got = d.UTC().Format(time.RFC3339)
+		}
+		if got != tc.want {
+			t.Errorf("sentDate(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestHeaderTextIsUTF8(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"\"Nils O. Sel\xe5sdal\" <noselasd@Utel.no>", "[Nils O. Sel\ufffdsdal <noselasd@Utel.no>]"},
+		{"\"'=?UTF-8?B?TWFyY3VzIE3DvGxsZXI=?='\" <marcus@example.com>", "['Marcus Müller' <marcus@example.com>]"},
+		{"<Undisclosed-Recipient:;@netnoteinc.com>", "[Undisclosed-Recipient:;@netnoteinc.com]"},
+		{"\xa4p\xa7d@example.org", "[\ufffdp\ufffdd@example.org]"},
+	}
+	for _, tc := range cases {
+		var got []string
+		for _, a := range parseAddrs(tc.in) {
+			got = append(got, a.String())
+		}
+		if s := "[" + strings.Join(got, " ") + "]"; s != tc.want {
+			t.Errorf("parseAddrs(%q) = %s, want %s", tc.in, s, tc.want)
+		}
+	}
+	for in, want := range map[string]string{
+		"undisclosed-recipients:;":              "undisclosed-recipients",
+		`"Team (all)": a@b.c;`:                  "Team (all)",
+		"a@b.c, team: d@e.f;":                   "",
+		"<Undisclosed-Recipient:;@example.org>": "",
+	} {
+		got, ok := leadingGroup(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("leadingGroup(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

@@ -132,7 +132,10 @@ func sortItems(ctx context.Context, src blobSource, items []Item, keys []SortKey
 				if a, ok := firstAddr(fields, fieldOf(k.Field)); ok {
 					d := a.Name
 					if d == "" {
-						d = a.Mailbox + "@" + a.Host
+						d = a.Mailbox
+						if a.Host != "" {
+							d += "@" + a.Host
+						}
 					}
 					r.strs[j] = unicodeCasemap(d)
 				}
@@ -244,11 +247,17 @@ func fieldOf(f SortField) string {
 	return "cc"
 }
 
-// firstAddr is the first address of the first field named name.
+// firstAddr is the first address of the first field named name, as the
+// first address of its ENVELOPE list: a list that opens with a group
+// ("undisclosed-recipients:;") starts with the group's marker, whose
+// mailbox is the group name and whose host is empty.
 func firstAddr(fields []hfield, name string) (mailAddr, bool) {
 	v, ok := firstField(fields, name)
 	if !ok {
 		return mailAddr{}, false
+	}
+	if g, ok := leadingGroup(v); ok {
+		return mailAddr{Mailbox: g}, true
 	}
 	as := parseAddrs(v)
 	if len(as) == 0 {
@@ -271,4 +280,36 @@ func cmpInt(a, b int64) int {
 // 5051): each character to its title case, then the NFKD decomposition.
 func unicodeCasemap(s string) string {
 	return norm.NFKD.String(strings.Map(unicode.ToTitle, s))
+}
+
+// leadingGroup returns the name of the group that opens an address list.
+func leadingGroup(v string) (string, bool) {
+	first := splitTop(v, ',')[0]
+	depth, quoted, angle := 0, false, false
+	for i := 0; i < len(first); i++ {
+		c := first[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			i++
+		case quoted:
+			quoted = c != '"'
+		case c == '"' && depth == 0:
+			quoted = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case angle:
+		case c == ':':
+			name := strings.TrimSpace(stripComments(first[:i]))
+			name = strings.ReplaceAll(strings.Trim(name, `"`), `\"`, `"`)
+			return decodeWords(name), true
+		}
+	}
+	return "", false
 }

@@ -41,24 +41,23 @@ type threadMsg struct {
 const maxRefs = 100
 
 // msgIDs returns the message ids in a References or In-Reply-To value,
-// without their angle brackets: every "<...>" with something inside and no
-// white space; the text between them is skipped.
+// without their angle brackets: for every '>', the text since the last
+// '<' before it, when that is not empty and has no white space. Text
+// between ids (comments, "from ... on ..." that some clients write) is
+// skipped, and a stray '<' in it does not swallow the id after it.
 func msgIDs(v string) []string {
 	var out []string
 	for {
-		i := strings.IndexByte(v, '<')
-		if i < 0 {
-			return out
-		}
-		j := strings.IndexByte(v[i+1:], '>')
+		j := strings.IndexByte(v, '>')
 		if j < 0 {
 			return out
 		}
-		id := v[i+1 : i+1+j]
-		v = v[i+1+j+1:]
-		if id != "" && !strings.ContainsAny(id, " \t\r\n<") {
-			out = append(out, id)
+		if i := strings.LastIndexByte(v[:j], '<'); i >= 0 {
+			if id := v[i+1 : j]; id != "" && !strings.ContainsAny(id, " \t\r\n") {
+				out = append(out, id)
+			}
 		}
+		v = v[j+1:]
 	}
 }
 

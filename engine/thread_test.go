@@ -49,7 +49,9 @@ func TestBaseSubject(t *testing.T) {
 		{"=?UTF-8?Q?Re=3A_Gr=C3=BC=C3=9Fe?=", "Grüße", true},
 		{"=?ISO-8859-1?Q?Caf=E9?= =?ISO-8859-1?Q?_au_lait?=", "Café au lait", false},
 		{"Re: =?UTF-8?B?w5xiZXI=?= [x]", "Über [x]", true},
-		{"=?bogus?Q?x?=", "=?bogus?Q?x?=", false},
+		{"=?bogus?Q?x?=", "x", false},
+		{"Caf\xe9 =?bogus?Q?=E9t=E9?=", "Caf\ufffd \ufffdt\ufffd", false},
+		{"\xb4\xf0\xb8\xb4: x", "\ufffd: x", false},
 	}
 	for _, tc := range cases {
 		got, rf := BaseSubject(tc.in)
@@ -404,5 +406,13 @@ func BenchmarkThreadReferencesChain(b *testing.B) {
 		if err != nil || len(ts) != 1 {
 			b.Fatal(err, len(ts))
 		}
+	}
+}
+
+// A stray '<' in the text between ids does not swallow the id after it.
+func TestMsgIDsStray(t *testing.T) {
+	got := msgIDs(`<20020730112811.A32231@wanadoo.fr>    <"from <20020730110032.A19970@fiachra.ucd.ie>`)
+	if fmt.Sprint(got) != "[20020730112811.A32231@wanadoo.fr 20020730110032.A19970@fiachra.ucd.ie]" {
+		t.Fatalf("msgIDs = %q", got)
 	}
 }
