@@ -57,6 +57,8 @@ func init() {
 		"STORE":        {states: selOnly, run: (*conn).cmdStore, uidOK: true},
 		"COPY":         {states: selOnly, run: (*conn).cmdCopy, uidOK: true},
 		"MOVE":         {states: selOnly, run: (*conn).cmdCopy, uidOK: true},
+		"SORT":         {states: selOnly, run: (*conn).cmdSort, uidOK: true},
+		"THREAD":       {states: selOnly, run: (*conn).cmdThread, uidOK: true},
 	}
 }
 

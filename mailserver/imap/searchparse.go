@@ -62,7 +62,6 @@ func (d *decoder) searchReturn(opts *imap.SearchOptions) (bool, error) {
 // searchCriteria reads a search program: [CHARSET x] key *(SP key), up
 // to the end of the command.
 func (d *decoder) searchCriteria() (*imap.SearchCriteria, error) {
-	c := &imap.SearchCriteria{}
 	if d.acceptFold("CHARSET") {
 		if err := d.sp(); err != nil {
 			return nil, err
@@ -78,6 +77,12 @@ func (d *decoder) searchCriteria() (*imap.SearchCriteria, error) {
 			return nil, err
 		}
 	}
+	return d.searchKeys()
+}
+
+// searchKeys reads key *(SP key) to the end of the command.
+func (d *decoder) searchKeys() (*imap.SearchCriteria, error) {
+	c := &imap.SearchCriteria{}
 	p := &searchProgram{}
 	for {
 		if err := d.searchKey(p, c); err != nil {
