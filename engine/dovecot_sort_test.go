@@ -14,10 +14,11 @@ import (
 	"github.com/tidemark/tidemark/internal/testcorpus"
 )
 
-// SORT and THREAD of real mailing-list mail against Dovecot's: the same
-// messages, in the same order and with the same internal dates, appended
-// to both; every sort key and both algorithms must give the same UIDs.
-func TestSortThreadMatchDovecot(t *testing.T) {
+// SORT, THREAD and SEARCH of real mailing-list mail and spam against
+// Dovecot's: the same messages, in the same order and with the same
+// internal dates, appended to both; every sort key, both algorithms and
+// the search keys below must give the same UIDs.
+func TestSortThreadSearchMatchDovecot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Dovecot")
 	}
@@ -128,6 +129,70 @@ func TestSortThreadMatchDovecot(t *testing.T) {
 				t.Errorf("THREAD=%s: thread %d of %d/%d differs:\n ours    %s\n Dovecot %s", alg, i, len(got), len(want), g, w)
 				break
 			}
+		}
+	}
+
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	hdr := func(k, v string) []imap.SearchCriteriaHeaderField {
+		return []imap.SearchCriteriaHeaderField{{Key: k, Value: v}}
+	}
+	ehdr := func(k, v string) []HeaderMatch { return []HeaderMatch{{k, v}} }
+	for _, q := range []struct {
+		name string
+		imap imap.SearchCriteria
+		ours SearchCriteria
+	}{
+		{"FROM ettus", imap.SearchCriteria{Header: hdr("From", "ettus")}, SearchCriteria{Header: ehdr("From", "ettus")}},
+		{"FROM yahoo.com", imap.SearchCriteria{Header: hdr("From", "yahoo.com")}, SearchCriteria{Header: ehdr("From", "yahoo.com")}},
+		{"TO ilug", imap.SearchCriteria{Header: hdr("To", "ilug")}, SearchCriteria{Header: ehdr("To", "ilug")}},
+		{"CC kernel", imap.SearchCriteria{Header: hdr("Cc", "kernel")}, SearchCriteria{Header: ehdr("Cc", "kernel")}},
+		{"SUBJECT usrp", imap.SearchCriteria{Header: hdr("Subject", "usrp")}, SearchCriteria{Header: ehdr("Subject", "usrp")}},
+		{"SUBJECT patch", imap.SearchCriteria{Header: hdr("Subject", "PATCH")}, SearchCriteria{Header: ehdr("Subject", "PATCH")}},
+		{"HEADER X-Mailer", imap.SearchCriteria{Header: hdr("X-Mailer", "")}, SearchCriteria{Header: ehdr("X-Mailer", "")}},
+		{"HEADER Message-ID yahoo", imap.SearchCriteria{Header: hdr("Message-ID", "yahoo")}, SearchCriteria{Header: ehdr("Message-ID", "yahoo")}},
+		{"BODY kernel", imap.SearchCriteria{Body: []string{"kernel"}}, SearchCriteria{Body: []string{"kernel"}}},
+		{"BODY viagra", imap.SearchCriteria{Body: []string{"viagra"}}, SearchCriteria{Body: []string{"viagra"}}},
+		{"BODY Müller", imap.SearchCriteria{Body: []string{"Müller"}}, SearchCriteria{Body: []string{"Müller"}}},
+		{"TEXT ettus.com", imap.SearchCriteria{Text: []string{"ettus.com"}}, SearchCriteria{Text: []string{"ettus.com"}}},
+		{"NOT BODY the", imap.SearchCriteria{Not: []imap.SearchCriteria{{Body: []string{"the"}}}}, SearchCriteria{Not: []SearchCriteria{{Body: []string{"the"}}}}},
+		{"SENTON 24-Jul-2002", imap.SearchCriteria{SentSince: day(2002, 7, 24), SentBefore: day(2002, 7, 25)}, SearchCriteria{SentSince: day(2002, 7, 24), SentBefore: day(2002, 7, 25)}},
+		{"SENTSINCE 1-Sep-2002", imap.SearchCriteria{SentSince: day(2002, 9, 1)}, SearchCriteria{SentSince: day(2002, 9, 1)}},
+		{"SENTBEFORE 1-Aug-2002", imap.SearchCriteria{SentBefore: day(2002, 8, 1)}, SearchCriteria{SentBefore: day(2002, 8, 1)}},
+		{"LARGER 20000", imap.SearchCriteria{Larger: 20000}, SearchCriteria{Larger: 20000}},
+		{"OR FROM yahoo SUBJECT money", imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{{Header: hdr("From", "yahoo")}, {Header: hdr("Subject", "money")}}}},
+			SearchCriteria{Or: [][2]SearchCriteria{{{Header: ehdr("From", "yahoo")}, {Header: ehdr("Subject", "money")}}}}},
+	} {
+		data, err := c.UIDSearch(&q.imap, nil).Wait()
+		must(t, err)
+		want := data.AllUIDs()
+		ids, err := e.Search(ctx, a.ID, inbox, &q.ours)
+		must(t, err)
+		got := make([]uint32, 0, len(ids))
+		for _, id := range ids {
+			got = append(got, uidOf[id])
+		}
+		wantSet := map[uint32]bool{}
+		for _, u := range want {
+			wantSet[uint32(u)] = true
+		}
+		gotSet := map[uint32]bool{}
+		var extra, missing []uint32
+		for _, u := range got {
+			gotSet[u] = true
+			if !wantSet[u] {
+				extra = append(extra, u)
+			}
+		}
+		for _, u := range want {
+			if !gotSet[uint32(u)] {
+				missing = append(missing, uint32(u))
+			}
+		}
+		if len(extra) > 0 || len(missing) > 0 {
+			t.Errorf("SEARCH %s: %d hits, Dovecot %d; only ours %v, only Dovecot's %v", q.name, len(got), len(want),
+				extra[:min(len(extra), 8)], missing[:min(len(missing), 8)])
+		} else {
+			t.Logf("SEARCH %s: %d hits, as Dovecot", q.name, len(got))
 		}
 	}
 }

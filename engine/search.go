@@ -60,8 +60,9 @@ type SearchCriteria struct {
 	// SentSince and SentBefore compare the calendar date of the Date:
 	// header in the sender's own time zone (RFC 9051 SENTSINCE/SENTBEFORE
 	// "disregarding time and timezone") with the calendar date of the
-	// bound in its own location: Since inclusive, Before exclusive. A message without a
-	// Date: that parses matches neither.
+	// bound in its own location: Since inclusive, Before exclusive. A
+	// message without a Date: that parses counts as sent on 1 January
+	// 1970, as in Dovecot: SENTBEFORE finds it.
 	SentSince  time.Time
 	SentBefore time.Time
 	// Larger and Smaller are strict bounds on the size; 0 means unset
@@ -420,7 +421,7 @@ func (q *query) matchText(m *searchMsg) (bool, error) {
 		v, _ := firstField(m.fields, "date")
 		sent, ok := sentDate(v)
 		if !ok {
-			return false, nil
+			sent = time.Unix(0, 0).UTC()
 		}
 		// The date as the sender wrote it, not as it falls in UTC.
 		y, mo, dd := sent.Date()

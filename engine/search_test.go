@@ -122,11 +122,13 @@ func TestSearchKeys(t *testing.T) {
 		{"BEFORE", SearchCriteria{Before: day(6)}, []uint64{m1}},
 		{"ON", SearchCriteria{Since: day(6), Before: day(7)}, []uint64{m2}},
 		// m1 was sent on 3 March in its zone (4 March in UTC), m2 on 4
-		// March in its zone (3 March in UTC); m3 has no Date.
+		// March in its zone (3 March in UTC); m3 has no Date and counts
+		// as sent on 1 January 1970.
 		{"SENTON 3", SearchCriteria{SentSince: day(3), SentBefore: day(4)}, []uint64{m1}},
 		{"SENTON 4", SearchCriteria{SentSince: day(4), SentBefore: day(5)}, []uint64{m2}},
 		{"SENTSINCE", SearchCriteria{SentSince: day(4)}, []uint64{m2}},
-		{"SENTBEFORE", SearchCriteria{SentBefore: day(4)}, []uint64{m1}},
+		{"SENTBEFORE", SearchCriteria{SentBefore: day(4)}, []uint64{m1, m3}},
+		{"SENTON 1970", SearchCriteria{SentSince: time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), SentBefore: time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)}, []uint64{m3}},
 		{"SENTSINCE bound in another zone", SearchCriteria{SentSince: time.Date(2025, 3, 4, 0, 0, 0, 0, time.FixedZone("x", 3600))}, []uint64{m2}},
 		{"LARGER", SearchCriteria{Larger: 10000}, []uint64{m3}},
 		{"SMALLER", SearchCriteria{Smaller: 10000}, []uint64{m1, m2}},
