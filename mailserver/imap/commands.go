@@ -58,6 +58,9 @@ func init() {
 		"COPY":         {states: selOnly, run: (*conn).cmdCopy, uidOK: true},
 		"MOVE":         {states: selOnly, run: (*conn).cmdCopy, uidOK: true},
 		"SORT":         {states: selOnly, run: (*conn).cmdSort, uidOK: true},
+		"GETQUOTAROOT": {states: authed, run: (*conn).cmdGetQuotaRoot},
+		"GETQUOTA":     {states: authed, run: (*conn).cmdGetQuota},
+		"SETQUOTA":     {states: authed, run: (*conn).cmdSetQuota},
 		"THREAD":       {states: selOnly, run: (*conn).cmdThread, uidOK: true},
 	}
 }
