@@ -1,8 +1,13 @@
 package backup_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,4 +98,66 @@ func TestOutageRealS3(t *testing.T) {
 	})
 	deliverDuringOutage(t, h, srv.Stop, srv.Restart)
 
+}
+
+// TestOutageLogsOnce: an outage of many failed attempts is one error line
+// when it starts and one info line when the repository answers again.
+func TestOutageLogsOnce(t *testing.T) {
+	var buf lockedLog
+	var f *hsm.Faulty
+	var h *harness
+	func() {
+		// The harness gives its scanner the package's logger.
+		prev := quiet
+		defer func() { quiet = prev }()
+		quiet = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		h = newHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
+	}()
+	deliverDuringOutage(t, h, func() { f.SetOutage(true) }, func() {
+		// Many attempts fail before the outage ends.
+		for end := time.Now().Add(10 * time.Second); f.Failures(hsm.OpAny) < 10 && time.Now().Before(end); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		f.SetOutage(false)
+	})
+	if n := f.Failures(hsm.OpAny); n < 10 {
+		t.Fatalf("only %d failed calls", n)
+	}
+	count := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		count[m["level"].(string)+" "+m["msg"].(string)]++
+	}
+	for k, want := range map[string]int{
+		"ERROR backup: repository write failed; mail is still accepted and kept for the backup, retrying until it answers": 1,
+		"INFO backup: repository reachable again": 1,
+	} {
+		if count[k] != want {
+			t.Errorf("%d lines %q, want %d; all lines: %v", count[k], k, want, count)
+		}
+	}
+	if count["DEBUG backup: repository write failed again"] == 0 {
+		t.Errorf("the retries left no debug lines: %v", count)
+	}
+}
+
+// lockedLog is a log buffer safe for the scanner's goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -311,10 +311,15 @@ func (s *Scanner) step(ctx context.Context, rd LogReader) error {
 func (s *Scanner) retry(ctx context.Context, what string, f func() error) error {
 	err := hsm.Retry(ctx, hsm.RetryOptions{MaxAttempts: -1, InitialBackoff: s.o.MinBackoff, MaxBackoff: s.o.MaxBackoff,
 		OnRetry: func(_, _ string, attempt int, err error) {
+			// One error when the repository starts failing and one info
+			// line when it answers again (below); the retries between
+			// are debug lines, however long the outage.
 			msg := fmt.Sprintf("%s: %v", what, err)
-			s.failing.Store(&msg)
-			if attempt == 1 || attempt%10 == 0 {
-				s.o.Logger.Warn("backup: repository write failed, retrying", "op", what, "attempt", attempt, "err", err)
+			if s.failing.Swap(&msg) == nil {
+				s.o.Logger.Error("backup: repository write failed; mail is still accepted and kept for the backup, retrying until it answers",
+					"op", what, "err", err)
+			} else {
+				s.o.Logger.Debug("backup: repository write failed again", "op", what, "attempt", attempt, "err", err)
 			}
 		}}, what, "", func(context.Context) error { return f() })
 	if err == nil {

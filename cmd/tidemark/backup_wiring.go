@@ -252,7 +252,7 @@ func (b *backupRunner) openRepository(ctx context.Context, dataDir string, cfg b
 						"repository", where, "password", pw.source(), "err", err)
 				}
 			} else if attempt == 1 {
-				log.Warn("backup repository unreachable; mail is still accepted and kept for the backup until it answers",
+				log.Error("backup repository unreachable; mail is still accepted and kept for the backup until it answers",
 					"repository", where, "err", err)
 			}
 			b.openErr.Store(&msg)
