@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -248,5 +250,76 @@ func TestIMAPCommandLabels(t *testing.T) {
 		if got := imapCommandLabel(in); got != want {
 			t.Errorf("imapCommandLabel(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestStopFromQueue: the queue's live feed shows a running operation's
+// progress, and its stop button (a POST with the session's token) stops
+// it in a real operations manager.
+func TestStopFromQueue(t *testing.T) {
+	m, err := operations.Open(t.TempDir(), &operations.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	started := make(chan struct{})
+	m.Register("slow", operations.LaneBackup, func(ctx context.Context, _ json.RawMessage, p *operations.Tracker) (any, error) {
+		p.SetTotal(4, 0)
+		p.Add(1, 0)
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	op, err := m.Submit(operations.Request{Kind: "slow"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	b := &fakeBackend{}
+	s, err := New(Options{Source: b, Backend: b, Ops: m, Metrics: NewMetrics(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	_, ck := loginAs(t, ts.URL, c, "admin@example.org", "right")
+	get := func(path string) string {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		req.AddCookie(ck)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	if live := get("/ops.json"); !strings.Contains(live, `"state":"running","percent":25`) {
+		t.Fatalf("/ops.json: %s", live)
+	}
+	page := get(fmt.Sprintf("/ops/%d", op.ID))
+	tok := tokenRE.FindStringSubmatch(page)
+	if tok == nil || !strings.Contains(page, `id="stop"`) {
+		t.Fatalf("operation page without a stop form:\n%s", page)
+	}
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/ops/%d/stop", ts.URL, op.ID), strings.NewReader(url.Values{"csrf": {tok[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(ck)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("stop: %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if end, err := m.Wait(ctx, op.ID); err != nil || end.State != operations.Stopped {
+		t.Fatalf("after stop: %+v, %v", end, err)
+	}
+	if page := get(fmt.Sprintf("/ops/%d", op.ID)); strings.Contains(page, `id="stop"`) || !strings.Contains(page, "stopped") {
+		t.Fatalf("the stopped operation's page:\n%s", page)
 	}
 }
