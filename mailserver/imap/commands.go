@@ -407,7 +407,9 @@ func (c *conn) cmdSelect(tag string, uid bool) error {
 			return err
 		}
 	}
-	if opts.ReadOnly {
+	// EXAMINE, or a read-only source (the backup view) whatever the
+	// command: the session's selection knows both.
+	if c.sess.sel.readOnly {
 		c.okCode = "READ-ONLY"
 	} else {
 		c.okCode = "READ-WRITE"

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/restore"
 	"github.com/tidemark/tidemark/restore/internal/oracle"
 )
@@ -83,3 +84,7 @@ func mailboxMsgs(t testing.TB, a *Account, box *Mailbox) []oracle.Msg {
 }
 
 func discard() *slog.Logger { return oracle.Quiet }
+
+func engineSpec(addr string) engine.AccountSpec {
+	return engine.AccountSpec{Address: addr, Password: "pw"}
+}
