@@ -210,7 +210,9 @@ func (c *conn) cmdCopy(tag string, uid bool) error {
 	if err := c.dec.end(); err != nil {
 		return err
 	}
-	if c.command == "MOVE" {
+	// MOVE out of a read-only source (the backup view) copies: the
+	// source keeps its messages, the destination gets them restored.
+	if c.command == "MOVE" && !c.sess.sel.src.ReadOnly() {
 		return c.sess.Move(c, set, dest)
 	}
 	data, err := c.sess.Copy(set, dest)

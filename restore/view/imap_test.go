@@ -216,6 +216,16 @@ func TestIMAPViewMatchesOracle(t *testing.T) {
 	if after["INBOX"][len(after["INBOX"])-1].Sum != got[0].Sum {
 		t.Fatal("COPY restored other bytes")
 	}
+	// MOVE out of the view copies: the view keeps the message.
+	if _, err := c1.Move(one, "INBOX").Wait(); err != nil {
+		t.Fatalf("MOVE from the view: %v", err)
+	}
+	if n := len(oracle.Dump(t, r.Eng, h.Acct)["INBOX"]); n != len(before["INBOX"])+2 {
+		t.Fatalf("INBOX has %d after COPY and MOVE, had %d", n, len(before["INBOX"]))
+	}
+	if again, _, _ := fetchAll(t, c1, name); len(again) != len(got) {
+		t.Fatalf("MOVE took the message out of the view: %d, was %d", len(again), len(got))
+	}
 	// Another account's user sees none of this account's view.
 	_, err = r.Eng.CreateAccount(ctx, engineSpec("other@example.org"))
 	if err != nil {
