@@ -12,6 +12,7 @@ import (
 
 	"github.com/tidemark/tidemark/mailserver/lmtp"
 	"github.com/tidemark/tidemark/mailserver/socketmap"
+	"github.com/tidemark/tidemark/restore/view"
 )
 
 // configFile is the name of the configuration file inside the data directory.
@@ -69,6 +70,10 @@ type imapConfig struct {
 	LockoutMaxFailures       int    `toml:"lockout_max_failures"`
 	LockoutWindow            string `toml:"lockout_window"`
 	LockoutDuration          string `toml:"lockout_duration"`
+	// BackupViewPrefix is the namespace of the users' read-only view of
+	// their backup (Backup/2026-12-01/INBOX); "" turns the view off for
+	// every account.
+	BackupViewPrefix string `toml:"backup_view_prefix"`
 }
 
 type backupConfig struct {
@@ -119,6 +124,7 @@ func defaultConfig() config {
 			LockoutMaxFailures:       10,
 			LockoutWindow:            "1h",
 			LockoutDuration:          "1h",
+			BackupViewPrefix:         view.DefaultPrefix,
 		},
 		// Off by default: it tells any local process which addresses exist.
 		Socketmap: socketmapConfig{MaxConnections: socketmap.DefaultMaxConnections},
@@ -170,6 +176,9 @@ func parseConfig(raw []byte, name string) (config, error) {
 }
 
 func (c config) validate() error {
+	if p := c.IMAP.BackupViewPrefix; p != "" && (strings.ContainsAny(p, `/\"*%`) || strings.EqualFold(p, "INBOX") || strings.TrimSpace(p) != p) {
+		return fmt.Errorf("imap.backup_view_prefix %q: one folder name without /, \\, *, %%, quotes or surrounding spaces, not INBOX (\"\" turns the view off)", p)
+	}
 	switch c.Storage.RedoSync {
 	case "always", "delayed":
 	default:

@@ -206,6 +206,9 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error)
 	}
 	if imapOpts != nil {
 		imapOpts.Observer = metrics.IMAP()
+		if cfg.IMAP.BackupViewPrefix != "" {
+			imapOpts.Sources = newBackupViews(eng, cfg, admin.backup, log)
+		}
 		srv := imap.NewServer(eng, imapOpts)
 		defer srv.Close()
 		if cfg.IMAP.Listen != "" {
