@@ -48,6 +48,7 @@ type storageConfig struct {
 	MaxMessageSize    int64  `toml:"max_message_size"`   // bytes
 	RedoSync          string `toml:"redo_sync"`          // "always" or "delayed"
 	RedoSegmentSize   int64  `toml:"redo_segment_size"`  // bytes
+	S3CacheBytes      int64  `toml:"s3_cache_bytes"`     // bytes of local read cache per S3 volume; 0 off
 }
 
 type lmtpConfig struct {
@@ -106,6 +107,7 @@ func defaultConfig() config {
 			PrimaryVolume:     "primary",
 			InlineBlobMax:     64 << 10,
 			CompressThreshold: -1,
+			S3CacheBytes:      1 << 30,
 			MaxMessageSize:    50 << 20,
 			RedoSync:          "always",
 			RedoSegmentSize:   64 << 20,

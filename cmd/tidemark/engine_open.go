@@ -35,7 +35,7 @@ func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uin
 // settings.
 func engineOptions(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64) *engine.Options {
 	opts := &engine.Options{
-		OpenVolume:        volumeOpener(dataDir, log),
+		OpenVolume:        volumeOpener(dataDir, cfg.Storage.S3CacheBytes, log),
 		Now:               time.Now,
 		Logger:            log,
 		SafeLSN:           safeLSN,

@@ -148,6 +148,20 @@ func TestHSMS3VolumeCLI(t *testing.T) {
 	tm(t, bin, "init", "--data", dir)
 	tm(t, bin, "domain", "create", "example.org", "--data", dir)
 	tm(t, bin, "account", "create", "alice@example.org", "--password", "pw", "--data", dir)
+	// No read cache: every FETCH of a message on S3 goes to the store
+	// (the cache has its own tests in hsm/cachevol).
+	cfgPath := filepath.Join(dir, configFile)
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(raw), "s3_cache_bytes = 1073741824", "s3_cache_bytes = 0", 1)
+	if cfg == string(raw) {
+		t.Fatalf("no s3_cache_bytes in the configuration:\n%s", raw)
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	keys := []string{awsAccessEnv + "=" + o.AccessKey, awsSecretEnv + "=" + o.SecretKey}
 	env := append(os.Environ(), keys...)
 	s := startServerEnv(t, bin, dir, env, "--no-backup")

@@ -39,7 +39,7 @@ func runRestoreServer(ctx context.Context, cmd *cobra.Command, c restoreCommon, 
 	var cfgNotes []string
 	rep, err := restore.Server(ctx, repo, dir, &restore.ServerOptions{At: at,
 		CheckConfig: restoredConfig(dir, repoLoc, &cfgNotes),
-		OpenVolume:  volumeOpener(dir, newLogger(os.Stderr, slog.LevelWarn)),
+		OpenVolume:  volumeOpener(dir, 0, newLogger(os.Stderr, slog.LevelWarn)),
 		Progress:    func(phase string, n int) { fmt.Fprintf(os.Stderr, "restore server: %d %s\n", n, phase) }})
 	// A restore cut short still leaves a consistent data directory of
 	// everything before the cut: finish it (configuration, certificate),

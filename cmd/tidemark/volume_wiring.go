@@ -7,9 +7,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/tidemark/tidemark/hsm"
+	"github.com/tidemark/tidemark/hsm/cachevol"
+	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/hsm/s3vol"
 	"github.com/tidemark/tidemark/hsm/volopen"
+	"github.com/tidemark/tidemark/internal/datadir"
 )
 
 // The keys of S3 volumes come from the standard AWS environment variables
@@ -29,14 +34,28 @@ var volumeRetry = hsm.RetryOptions{MaxAttempts: 3, InitialBackoff: 200 * time.Mi
 
 // volumeOpener opens the registry's volumes for the engine: local ones
 // through hsm/volopen, S3 ones through hsm/s3vol with keys from the
-// environment.
-func volumeOpener(dataDir string, log *slog.Logger) hsm.Opener {
+// environment, behind a read cache of cacheBytes in <data>/cache/<name>
+// (0: none).
+func volumeOpener(dataDir string, cacheBytes int64, log *slog.Logger) hsm.Opener {
 	local := volopen.Local(volopen.Env{DataDir: dataDir, Now: time.Now, Logger: log})
 	return func(ctx context.Context, s hsm.Spec) (hsm.Volume, error) {
 		if s.Type != hsm.TypeS3 {
 			return local(ctx, s)
 		}
-		return openS3Volume(ctx, s, false)
+		v, err := openS3Volume(ctx, s, false)
+		if err != nil || cacheBytes <= 0 {
+			return v, err
+		}
+		dir := datadir.CacheDir(dataDir, s.Name)
+		cache, err := localvol.New(vfs.Default, dir, nil)
+		if err != nil {
+			return nil, fmt.Errorf("volume %s: read cache %s: %w", s.Name, dir, err)
+		}
+		cv, err := cachevol.New(ctx, v, cache, cacheBytes)
+		if err != nil {
+			return nil, fmt.Errorf("volume %s: read cache %s: %w", s.Name, dir, err)
+		}
+		return cv, nil
 	}
 }
 

@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"hsm/cryptvol":            {"hsm", "internal/corrupt"},
 	"hsm/s3vol":               {"hsm"},
 	"hsm/policy":              {},
+	"hsm/cachevol":            {"hsm"},
 	"hsm/volopen":             {"hsm", "hsm/localvol", "hsm/packvol", "internal/datadir"},
 	"hsm/memvol":              {"hsm"},
 	"hsm/volumetest":          {"hsm"},
