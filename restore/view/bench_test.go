@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	goimap "github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm/localvol"
+	"github.com/tidemark/tidemark/mailserver/imap"
 	"github.com/tidemark/tidemark/restore/internal/oracle"
 )
 
@@ -169,6 +173,43 @@ func BenchmarkDayFolder(b *testing.B) {
 			}
 		}
 	})
+	// Through IMAP: a new server each op (cold: empty header cache and,
+	// for the view, an empty snapshot cache), or one server and session
+	// (warm); SELECT then UID FETCH 1:* BODY.PEEK[HEADER].
+	imapRound := func(b *testing.B, c *imapclient.Client, name string) {
+		sel, err := c.Select(name, nil).Wait()
+		if err != nil || sel.NumMessages != n {
+			b.Fatalf("select %s: %v %v", name, sel, err)
+		}
+		var all goimap.UIDSet
+		all.AddRange(1, 0)
+		msgs, err := c.Fetch(all, &goimap.FetchOptions{BodySection: []*goimap.FetchItemBodySection{{Specifier: goimap.PartSpecifierHeader, Peek: true}}}).Collect()
+		if err != nil || len(msgs) != n {
+			b.Fatalf("fetch %s: %d %v", name, len(msgs), err)
+		}
+	}
+	viewName := "Backup/" + at.UTC().Format(time.RFC3339Nano) + "/INBOX"
+	for _, tc := range []struct{ name, box string }{{"imap-live", "INBOX"}, {"imap-view", viewName}} {
+		b.Run(tc.name+"-cold", func(b *testing.B) {
+			for b.Loop() {
+				addr, stop := benchIMAP(b, r, service(r, nil))
+				c := benchLogin(b, addr)
+				imapRound(b, c, tc.box)
+				c.Close()
+				stop()
+			}
+		})
+		b.Run(tc.name+"-warm", func(b *testing.B) {
+			addr, stop := benchIMAP(b, r, service(r, nil))
+			defer stop()
+			c := benchLogin(b, addr)
+			defer c.Close()
+			imapRound(b, c, tc.box)
+			for b.Loop() {
+				imapRound(b, c, tc.box)
+			}
+		})
+	}
 	b.Run("memory", func(b *testing.B) {
 		var held []*Mailbox
 		for b.Loop() {
@@ -191,4 +232,26 @@ func BenchmarkDayFolder(b *testing.B) {
 		}
 		runtime.KeepAlive(held)
 	})
+}
+
+// benchIMAP starts an IMAP server over the rig with svc's view routed.
+func benchIMAP(b *testing.B, r *oracle.Rig, svc *Service) (string, func()) {
+	srv := imap.NewServer(r.Eng, &imap.Options{AllowInsecureAuth: true, Logger: oracle.Quiet, Sources: imapRouter{svc.Router()}})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	return l.Addr().String(), func() { srv.Close() }
+}
+
+func benchLogin(b *testing.B, addr string) *imapclient.Client {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Login("alice@example.org", "pw").Wait(); err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
