@@ -141,7 +141,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if err := s.o.Backend.Authenticate(ctx, addr, pw); err != nil {
 		s.limiter.fail(ip, addr)
 		s.o.Metrics.webLogin("failed")
-		s.o.Logger.Warn("web: login failed", "user", addr, "ip", ip, "admin", !errors.Is(err, ErrNotAdmin))
+		why := "wrong address or password"
+		if errors.Is(err, ErrNotAdmin) {
+			why = "not an administrator"
+		}
+		s.o.Logger.Warn("web: login failed", "user", addr, "ip", ip, "reason", why)
 		s.loginPage(w, r, http.StatusUnauthorized, addr, "Wrong address or password, or not an administrator.")
 		return
 	}
