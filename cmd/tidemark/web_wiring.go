@@ -321,13 +321,22 @@ func (s *serveBackend) Timeline(ctx context.Context, address string, at time.Tim
 			}
 		}
 	}
-	del, err := cat.DeletedBetween(ctx, id, t.Earliest, t.Latest.Add(time.Second))
-	if err != nil {
-		return web.Timeline{}, err
+	// The deletions are the history's deleted versions (no scan of the
+	// server-wide deletion index), each with the path its folder had just
+	// before the first deletion from it (one lookup per folder).
+	paths := map[uint64]string{}
+	for _, v := range vs {
+		if !v.Deleted {
+			continue
+		}
+		p, ok := paths[v.Folder]
+		if !ok {
+			p = folderPathAt(ctx, cat, id, v.Folder, v.Time.Add(-time.Nanosecond))
+			paths[v.Folder] = p
+		}
+		t.Deletions = append(t.Deletions, web.Deletion{Time: v.Time, Folder: p, Size: v.Size, UID: v.UID})
 	}
-	for _, d := range del {
-		t.Deletions = append(t.Deletions, web.Deletion{Time: d.Time, Folder: d.FolderPath, Size: d.Size, UID: d.UID})
-	}
+	slices.SortStableFunc(t.Deletions, func(a, b web.Deletion) int { return a.Time.Compare(b.Time) })
 	if !at.IsZero() {
 		st, err := cat.AccountAt(ctx, id, at)
 		switch {
@@ -361,6 +370,20 @@ func (s *serveBackend) Timeline(ctx context.Context, address string, at time.Tim
 		}
 	}
 	return t, nil
+}
+
+// folderPathAt is a folder's path as of t, "" when unknown.
+func folderPathAt(ctx context.Context, cat *backup.Catalog, acct, folder uint64, t time.Time) string {
+	fs, err := cat.FoldersAt(ctx, acct, t)
+	if err != nil {
+		return ""
+	}
+	for _, f := range fs {
+		if f.ID == folder {
+			return f.Path
+		}
+	}
+	return ""
 }
 
 func sumSizes(items []backup.ItemVersion) int64 {
