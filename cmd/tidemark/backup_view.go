@@ -83,3 +83,35 @@ func (v *backupViews) Route(ctx context.Context, acct uint64, name string) (imap
 }
 
 var _ imap.SourceRouter = (*backupViews)(nil)
+
+// Namespace is the view's prefix for acct ("" when its view is off or the
+// backup is unavailable): NAMESPACE shows it as a shared namespace.
+func (v *backupViews) Namespace(ctx context.Context, acct uint64) string {
+	if !v.enabled {
+		return ""
+	}
+	svc, err := v.service()
+	if err != nil {
+		return ""
+	}
+	return svc.Router().Namespace(ctx, acct)
+}
+
+// List gives LIST the view's names the patterns reach.
+func (v *backupViews) List(ctx context.Context, acct uint64, patterns []string) ([]imap.ListedMailbox, error) {
+	if !v.enabled {
+		return nil, nil
+	}
+	svc, err := v.service()
+	if err != nil {
+		return nil, err
+	}
+	names, err := svc.Router().List(ctx, acct, patterns)
+	out := make([]imap.ListedMailbox, len(names))
+	for i, n := range names {
+		out[i] = imap.ListedMailbox{Name: n.Name, NoSelect: n.NoSelect, HasChildren: n.HasChildren}
+	}
+	return out, err
+}
+
+var _ imap.SourceLister = (*backupViews)(nil)

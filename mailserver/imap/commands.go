@@ -327,7 +327,19 @@ func (c *conn) cmdNamespace(tag string, uid bool) error {
 	if err := c.dec.end(); err != nil {
 		return err
 	}
-	return c.write(func(e *encoder) { e.raw(`* NAMESPACE (("" "/")) NIL NIL`).crlf() })
+	shared := ""
+	if l, ok := c.srv.opts.Sources.(SourceLister); ok && c.sess != nil {
+		shared = l.Namespace(c.sess.ctx, c.sess.acct)
+	}
+	return c.write(func(e *encoder) {
+		e.raw(`* NAMESPACE (("" "/")) NIL `)
+		if shared == "" {
+			e.raw("NIL")
+		} else {
+			e.raw("((").str(shared + "/").raw(` "/"))`)
+		}
+		e.crlf()
+	})
 }
 
 func (c *conn) mailboxArg() (string, error) {

@@ -238,6 +238,43 @@ func (s *session) List(w *listWriter, ref string, patterns []string, options *im
 			return err
 		}
 	}
+	return s.listSources(w, ref, patterns, options)
+}
+
+// listSources lists the names of the router's other sources (the backup
+// view) when it lists them: after the live folders, never for LSUB or the
+// SUBSCRIBED and SPECIAL-USE selections, which they have none of.
+func (s *session) listSources(w *listWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	l, ok := s.srv.opts.Sources.(SourceLister)
+	if !ok || w.lsub || options.SelectSubscribed || options.SelectSpecialUse {
+		return nil
+	}
+	full := make([]string, len(patterns))
+	for i, p := range patterns {
+		full[i] = ref + p
+	}
+	names, err := l.List(s.ctx, s.acct, full)
+	if err != nil {
+		s.srv.log.Debug("imap: list of another source", "err", err)
+		return nil
+	}
+	for _, m := range names {
+		if !matchAny(m.Name, ref, patterns) {
+			continue
+		}
+		data := &imap.ListData{Delim: delim, Mailbox: m.Name}
+		if m.NoSelect {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+		}
+		if m.HasChildren {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if err := w.WriteList(data); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -51,6 +51,28 @@ type SourceRouter interface {
 	Route(ctx context.Context, acct uint64, name string) (Source, error)
 }
 
+// SourceLister is an optional part of a SourceRouter: the names it serves
+// are listed by LIST (after the live folders; not by LSUB nor the
+// SUBSCRIBED and SPECIAL-USE selections) and its namespace is advertised
+// by NAMESPACE as a shared namespace. An error leaves its names out of
+// the answer; it never fails the command.
+type SourceLister interface {
+	// Namespace is the prefix of the names served to acct, without the
+	// delimiter ("" when none: NAMESPACE then shows no shared namespace).
+	Namespace(ctx context.Context, acct uint64) string
+	// List returns the names served to acct that the patterns (with the
+	// reference already prepended) may match; the session filters them
+	// again. A lister may skip levels no pattern reaches.
+	List(ctx context.Context, acct uint64, patterns []string) ([]ListedMailbox, error)
+}
+
+// ListedMailbox is one name a SourceLister lists.
+type ListedMailbox struct {
+	Name        string
+	NoSelect    bool // a level of the hierarchy, not a mailbox
+	HasChildren bool
+}
+
 // liveSource is the account's live folders.
 type liveSource struct {
 	b    Backend

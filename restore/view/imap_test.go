@@ -34,7 +34,23 @@ func (x imapRouter) Route(ctx context.Context, acct uint64, name string) (imap.S
 	return src, err
 }
 
-var _ imap.SourceRouter = imapRouter{}
+func (x imapRouter) Namespace(ctx context.Context, acct uint64) string {
+	return x.r.Namespace(ctx, acct)
+}
+
+func (x imapRouter) List(ctx context.Context, acct uint64, patterns []string) ([]imap.ListedMailbox, error) {
+	names, err := x.r.List(ctx, acct, patterns)
+	out := make([]imap.ListedMailbox, len(names))
+	for i, n := range names {
+		out[i] = imap.ListedMailbox{Name: n.Name, NoSelect: n.NoSelect, HasChildren: n.HasChildren}
+	}
+	return out, err
+}
+
+var (
+	_ imap.SourceRouter = imapRouter{}
+	_ imap.SourceLister = imapRouter{}
+)
 
 // serveIMAP starts the IMAP server over the rig's engine with the view
 // routed beside the live account, on 127.0.0.1:0.
@@ -175,6 +191,41 @@ func TestIMAPViewMatchesOracle(t *testing.T) {
 	if compared == 0 {
 		t.Fatal("nothing compared")
 	}
+	// NAMESPACE shows the view as a shared namespace; LIST shows the
+	// prefix, Deleted and the days, and each day's folders at its end.
+	ns, err := c1.Namespace().Wait()
+	if err != nil || len(ns.Shared) != 1 || ns.Shared[0].Prefix != "Backup/" {
+		t.Fatalf("NAMESPACE: %+v %v", ns, err)
+	}
+	day := h.Snaps[len(h.Snaps)-1].At.UTC().Format("2006-01-02")
+	listed := func(pattern string) map[string][]goimap.MailboxAttr {
+		t.Helper()
+		l, err := c1.List("", pattern, nil).Collect()
+		if err != nil {
+			t.Fatalf("LIST %s: %v", pattern, err)
+		}
+		out := map[string][]goimap.MailboxAttr{}
+		for _, d := range l {
+			out[d.Mailbox] = d.Attrs
+		}
+		return out
+	}
+	top := listed("Backup/%")
+	if _, ok := top["Backup/Deleted"]; !ok || !slices.Contains(top["Backup/"+day], goimap.MailboxAttrNoSelect) || len(top) != 2 {
+		t.Fatalf("LIST Backup/%%: %v", top)
+	}
+	all := listed("*")
+	for path := range h.Snaps[len(h.Snaps)-1].Box {
+		if _, ok := all["Backup/"+day+"/"+path]; !ok {
+			t.Fatalf("LIST * lacks Backup/%s/%s: %v", day, path, all)
+		}
+		if _, ok := all[path]; !ok {
+			t.Fatalf("LIST * lacks the live %s", path)
+		}
+	}
+	if _, ok := listed("INBOX")["Backup"]; ok {
+		t.Fatal("LIST INBOX listed the view")
+	}
 	// SELECT of a view folder answers [READ-ONLY] (as the raw protocol
 	// shows it: the client library does not expose the code).
 	if line := rawSelect(t, addr, "src@example.org", "Backup/"+h.Snaps[len(h.Snaps)-1].At.UTC().Format(time.RFC3339Nano)+"/INBOX"); !strings.Contains(line, "[READ-ONLY]") {
@@ -196,7 +247,7 @@ func TestIMAPViewMatchesOracle(t *testing.T) {
 		}
 	}
 	cannot("STORE", c1.Store(one, &goimap.StoreFlags{Op: goimap.StoreFlagsAdd, Flags: []goimap.Flag{goimap.FlagFlagged}}, nil).Close())
-	_, err := c1.UIDExpunge(one).Collect()
+	_, err = c1.UIDExpunge(one).Collect()
 	cannot("UID EXPUNGE", err)
 	_, err = c1.Expunge().Collect()
 	cannot("EXPUNGE", err)
