@@ -18,7 +18,7 @@ const module = "github.com/tidemark/tidemark"
 // every package under it. Packages not listed (cmd/, bench/) may import
 // anything; nothing may import cmd/.
 var allowed = map[string][]string{
-	"mailserver/imap":         {"engine", "engine/event", "internal/mimetree"},
+	"mailserver/imap":         {"engine", "engine/event", "internal/mimetree", "internal/inflate"},
 	"mailserver/lmtp":         {"engine", "engine/event"},
 	"mailserver/socketmap":    {"engine", "engine/event"},
 	"importer":                {"engine", "engine/event", "dedup", "internal/"},
@@ -51,6 +51,7 @@ var allowed = map[string][]string{
 	"internal/timearg":        {},
 	"internal/testcorpus":     {},
 	"internal/mimetree":       {},
+	"internal/inflate":        {},
 	"internal/dovecottest":    {},
 }
 

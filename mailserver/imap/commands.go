@@ -59,6 +59,7 @@ func init() {
 		"MOVE":         {states: selOnly, run: (*conn).cmdCopy, uidOK: true},
 		"SORT":         {states: selOnly, run: (*conn).cmdSort, uidOK: true},
 		"GETQUOTAROOT": {states: authed, run: (*conn).cmdGetQuotaRoot},
+		"COMPRESS":     {states: authed, run: (*conn).cmdCompress},
 		"GETQUOTA":     {states: authed, run: (*conn).cmdGetQuota},
 		"SETQUOTA":     {states: authed, run: (*conn).cmdSetQuota},
 		"THREAD":       {states: selOnly, run: (*conn).cmdThread, uidOK: true},

@@ -48,6 +48,9 @@ type conn struct {
 	dead   bool // after BYE or a write error: nothing more is written
 	closed bool
 
+	// compressed: COMPRESS DEFLATE is active.
+	compressed bool
+
 	sess    *session
 	state   connState
 	enabled imap.CapSet
@@ -57,11 +60,13 @@ type conn struct {
 	pendingTLS net.Conn
 
 	// Per command.
-	okCode  imap.ResponseCode
-	okText  string
-	okArgs  string // text after the code name, inside the brackets
-	command string // name of the running command, without "UID "
-	alias   map[*imap.FetchItemBodySection]string
+	okCode imap.ResponseCode
+	okText string
+	okArgs string // text after the code name, inside the brackets
+	// answered: the command wrote its own tagged response.
+	answered bool
+	command  string // name of the running command, without "UID "
+	alias    map[*imap.FetchItemBodySection]string
 }
 
 func (s *Server) newConn(nc net.Conn, secure bool) *conn {
@@ -169,6 +174,7 @@ var baseCaps = []string{
 	"LIST-EXTENDED", "LIST-STATUS", "MOVE", "STATUS=SIZE", "BINARY", "CHILDREN", "SPECIAL-USE",
 	"CREATE-SPECIAL-USE", "MULTIAPPEND", "SASL-IR", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC",
 	"SORT", "SORT=DISPLAY", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QUOTA", "QUOTA=RES-STORAGE",
+	"COMPRESS=DEFLATE",
 }
 
 func (c *conn) capsText() string { return strings.Join(c.caps(), " ") }
@@ -288,7 +294,7 @@ func (c *conn) readCommand() error {
 		if uid {
 			cmdName = "UID " + name
 		}
-		c.okCode, c.okText, c.okArgs, c.alias = "", "", "", nil
+		c.okCode, c.okText, c.okArgs, c.alias, c.answered = "", "", "", nil, false
 		err = c.dispatch(tag, name, uid)
 	}
 	status, herr := c.finish(tag, cmdName, err)
@@ -304,6 +310,8 @@ func (c *conn) finish(tag, name string, err error) (string, error) {
 	var ie *imap.Error
 	var se *syntaxError
 	switch {
+	case err == nil && c.answered:
+		return "OK", nil
 	case err == nil:
 		if err := c.sess.pollAfter(name); err != nil {
 			return "NO", err
