@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tidemark/tidemark/engine"
@@ -75,9 +74,11 @@ func serveAdmin(ctx context.Context, dataDir string, srv *adminServer, log *slog
 	// A socket left by a killed server: nothing listens on it any more, since
 	// the data directory lock is ours.
 	_ = os.Remove(path)
-	old := syscallUmask(0o177)
+	// The umask is not narrowed around Listen: it is the whole process's,
+	// and a directory another goroutine made meanwhile would lose its x
+	// bits. The data directory is 0700, so no other user reaches the
+	// socket before the chmod below.
 	l, err := net.Listen("unix", path)
-	syscallUmask(old)
 	if err != nil {
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
@@ -210,8 +211,6 @@ func callSocket(ctx context.Context, path string, req adminRequest, out any) err
 	}
 	return json.Unmarshal(resp.Result, out)
 }
-
-func syscallUmask(mask int) int { return syscall.Umask(mask) }
 
 // maxAdminConns caps the admin socket's open connections (each watch of an
 // operation holds one).

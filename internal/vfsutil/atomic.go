@@ -96,6 +96,9 @@ func MkdirAll(fs vfs.FS, dir string) error {
 	if err := fs.MkdirAll(dir, DirMode); err != nil {
 		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
+	if err := chmodDir(fs, dir); err != nil {
+		return err
+	}
 	if parent != dir {
 		return SyncDir(fs, parent)
 	}

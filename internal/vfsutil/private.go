@@ -59,7 +59,27 @@ func (p privateFS) ReuseForWrite(oldname, newname string, category vfs.DiskWrite
 }
 
 func (p privateFS) MkdirAll(dir string, _ os.FileMode) error {
-	return p.FS.MkdirAll(dir, DirMode)
+	if _, err := p.FS.Stat(dir); err == nil {
+		return nil
+	}
+	if err := p.FS.MkdirAll(dir, DirMode); err != nil {
+		return err
+	}
+	return chmodDir(p.FS, dir)
+}
+
+// chmodDir sets DirMode on a directory just made on the OS file system:
+// mkdir applies the process umask, which another part of the process (or
+// the administrator's shell) may have narrowed so far that the directory
+// loses its x bits.
+func chmodDir(fs vfs.FS, dir string) error {
+	if !isOS(fs) {
+		return nil
+	}
+	if err := os.Chmod(dir, DirMode); err != nil {
+		return fmt.Errorf("chmod %s: %w", dir, err)
+	}
+	return nil
 }
 
 // Lock creates the lock file through the OS (flock), so its mode is set by

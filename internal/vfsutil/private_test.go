@@ -70,3 +70,29 @@ func TestPrivateModes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMkdirUnderNarrowUmask: a umask that strips the owner's x bit (set
+// by the administrator's shell, or briefly by another part of the
+// process) still gives 0700 directories, whoever makes them.
+func TestMkdirUnderNarrowUmask(t *testing.T) {
+	old := syscall.Umask(0o177)
+	defer syscall.Umask(old)
+	root := t.TempDir()
+	nested := filepath.Join(root, "a", "b")
+	if err := MkdirAll(vfs.Default, nested); err != nil {
+		t.Fatal(err)
+	}
+	byPebble := filepath.Join(root, "c")
+	if err := Private(vfs.Default).MkdirAll(byPebble, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(root, "a"), nested, byPebble} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != DirMode {
+			t.Errorf("%s is %v, want %v", d, fi.Mode().Perm(), DirMode)
+		}
+	}
+}
