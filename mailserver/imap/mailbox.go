@@ -129,6 +129,26 @@ func (s *session) setSubscribed(mailbox string, on bool) error {
 
 func (s *session) Status(mailbox string, options *imap.StatusOptions) (*imap.StatusData, error) {
 	defer s.busy()()
+	src, err := s.route(mailbox)
+	if err != nil {
+		return nil, translate(s.srv.log, "status", err)
+	}
+	if src.ReadOnly() {
+		// Another source's mailbox (the backup view): its own counts, and
+		// no \Recent, which belongs to live folders.
+		f, err := src.Folder(s.ctx, mailbox)
+		if err != nil {
+			return nil, translate(s.srv.log, "status", err)
+		}
+		o := *options
+		o.NumRecent = false
+		d := s.statusData(f, &o)
+		if options.NumRecent {
+			d.NumRecent = ptr(uint32(0))
+		}
+		d.Mailbox = mailbox
+		return d, nil
+	}
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return nil, err

@@ -226,6 +226,16 @@ func TestIMAPViewMatchesOracle(t *testing.T) {
 	if _, ok := listed("INBOX")["Backup"]; ok {
 		t.Fatal("LIST INBOX listed the view")
 	}
+	// STATUS of a view folder: its own counts and UIDVALIDITY.
+	stName := "Backup/" + h.Snaps[len(h.Snaps)-1].At.UTC().Format(time.RFC3339Nano) + "/INBOX"
+	st, err := c2.Status(stName, &goimap.StatusOptions{NumMessages: true, UIDValidity: true, UIDNext: true, NumUnseen: true}).Wait()
+	if err != nil {
+		t.Fatalf("STATUS %s: %v", stName, err)
+	}
+	_, stUIDs, stSel := fetchAll(t, c2, stName)
+	if *st.NumMessages != uint32(len(stUIDs)) || st.UIDValidity != stSel.UIDValidity || st.UIDNext != stSel.UIDNext || st.NumUnseen == nil {
+		t.Fatalf("STATUS %s: %+v, SELECT %+v", stName, st, stSel)
+	}
 	// SELECT of a view folder answers [READ-ONLY] (as the raw protocol
 	// shows it: the client library does not expose the code).
 	if line := rawSelect(t, addr, "src@example.org", "Backup/"+h.Snaps[len(h.Snaps)-1].At.UTC().Format(time.RFC3339Nano)+"/INBOX"); !strings.Contains(line, "[READ-ONLY]") {
