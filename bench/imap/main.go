@@ -50,6 +50,8 @@ func main() {
 		serve(os.Args[2:])
 	case "load":
 		load(os.Args[2:])
+	case "compare":
+		compare(os.Args[2:])
 	default:
 		log.Fatalf("unknown mode %q", os.Args[1])
 	}
@@ -63,6 +65,7 @@ func serve(args []string) {
 	userFmt := fs.String("user-fmt", "bench%d@example.com", "account address formats, comma separated")
 	password := fs.String("password", "bench", "password of every account")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here until interrupted")
+	memProfile := fs.String("memprofile", "", "write a heap profile here when interrupted")
 	tlsAddr := fs.String("tls-addr", "", "implicit-TLS listen address (needs -tls-cert and -tls-key)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate for -tls-addr")
 	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-addr")
@@ -116,6 +119,12 @@ func serve(args []string) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, os.Kill)
 	<-sig
+	if *memProfile != "" {
+		if f, err := os.Create(*memProfile); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	srv.Close()
 }
 

@@ -22,6 +22,26 @@
 # same self-signed ECDSA P-256 certificate on both servers (needs openssl);
 # the cleartext passes stay as without -t apart from both servers then
 # having a certificate configured.
+#
+#   bash bench/imap/run.sh -x [-c CLIENTS] [-n MSGS] [-r ROUNDS] [-T TOTAL] [-P PROFDIR]
+#
+# -x runs both servers at once and `imapbench compare` against them:
+# R rounds alternating tidemark and Dovecot (the order swaps every round),
+# each round on each server: the workload above on long-lived sessions
+# and with a login per round (10 iterations per client), a CONDSTORE
+# resync of a 10,000-message folder after 100 STOREs from another session
+# (FETCH 1:* (FLAGS) (CHANGEDSINCE m): bytes and time, against a full
+# FETCH 1:* (FLAGS)), and FETCH 1:* BODY.PEEK[] of the realistic corpus
+# (every message of its four archives, about 7,900, in one account) while
+# the server's memory is sampled every 50 ms: tidemark's RSS, Dovecot's
+# PSS summed over its master and every descendant process. Before the
+# rounds both are filled to TOTAL messages (default 100,000) and their
+# memory is read after 5 idle seconds. Dovecot's large accounts (resync,
+# bulk, filler) are written as maildir files and indexed by a SELECT, as
+# its APPEND with mail_fsync=always is too slow on a loaded machine to
+# store 100,000 messages in a run. Dovecot's auth cache is on with the
+# TTL of tidemark's (5 minutes), as both keep a strong bcrypt hash of cost
+# 10. -P writes tidemark's CPU and allocation profiles into PROFDIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,12 +50,18 @@ CLIENTS=8
 MSGS=300
 ROUNDS=20
 TLS=
-while getopts "c:n:r:t" opt; do
+COMPARE=
+TOTAL=100000
+PROFDIR=
+while getopts "c:n:r:tT:xP:" opt; do
 	case $opt in
 	c) CLIENTS=$OPTARG ;;
 	n) MSGS=$OPTARG ;;
 	r) ROUNDS=$OPTARG ;;
 	t) TLS=1 ;;
+	x) COMPARE=1 ;;
+	T) TOTAL=$OPTARG ;;
+	P) PROFDIR=$OPTARG ;;
 	*) echo "usage: $0 [-c clients] [-n msgs] [-r rounds] [-t]" >&2; exit 2 ;;
 	esac
 done
@@ -102,6 +128,7 @@ listen = 127.0.0.1
 $(if [ -n "$TLS" ]; then printf 'ssl = yes\nssl_cert = <%s\nssl_key = <%s' "$WORK/cert.pem" "$WORK/key.pem"; else echo "ssl = no"; fi)
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+$(if [ -n "$COMPARE" ]; then printf 'auth_cache_size = 10M\nauth_cache_ttl = 5 mins\nauth_cache_negative_ttl = 0'; fi)
 mail_location = maildir:$d/mail/%n/Maildir
 mail_fsync = always
 passdb {
@@ -129,6 +156,25 @@ CONF
 dovecot -c "$d/dovecot.conf"
 STOP="doveadm -c $d/dovecot.conf stop"
 wait_port $DOVECOT_PORT
+if [ -n "$COMPARE" ]; then
+	mkdir -p "$WORK/tidemark" "$WORK/bulk"
+	for a in "$CORPUS"/*.tar.zst; do zstd -dc "$a" | tar -xf - -C "$WORK/bulk"; done
+	PROF=()
+	[ -n "$PROFDIR" ] && PROF=(-cpuprofile "$PROFDIR/cpu.pprof" -memprofile "$PROFDIR/allocs.pprof")
+	"$WORK/imapbench" serve -data "$WORK/tidemark" -addr "127.0.0.1:$TIDEMARK_PORT" "${PROF[@]}" \
+		-accounts "$CLIENTS" -password "$PW" -user-fmt "s%d@example.com,l%d@example.com,r%d@example.com,k%d@example.com,f%d@example.com" \
+		>"$WORK/tidemark.out" 2>&1 &
+	SPID=$!
+	STOP="$STOP; kill -INT $SPID; wait $SPID"
+	wait_port $TIDEMARK_PORT
+	echo "== Dovecot $(dovecot --version | cut -d' ' -f1) (maildir, mail_fsync=always, BLF-CRYPT cost 10, auth cache 5 min) against tidemark (engine defaults), alternating; load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+	"$WORK/imapbench" compare -tidemark "127.0.0.1:$TIDEMARK_PORT" -tidemark-pid "$SPID" \
+		-dovecot "127.0.0.1:$DOVECOT_PORT" -dovecot-pid "$(cat "$d/run/master.pid")" -dovecot-maildir "$d/mail" \
+		-password "$PW" -msgs "$MSGDIR" -bulk "$WORK/bulk" -clients "$CLIENTS" -n "$MSGS" -rounds "$ROUNDS" -total "$TOTAL"
+	eval "$STOP"
+	STOP=
+	exit 0
+fi
 echo "== Dovecot $(dovecot --version | cut -d' ' -f1) (maildir, mail_fsync=always)"
 load $DOVECOT_PORT $DOVECOT_TLS_PORT a b c
 eval "$STOP"
