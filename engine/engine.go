@@ -48,9 +48,10 @@ type Engine struct {
 	// packIndexedAt is the bytes covered by the last index checkpoint
 	// indexPrimary wrote (under ckMu).
 	packIndexedAt int64
-	// moveMu keeps MoveBlob and the deletion of moved blobs' old copies
-	// apart (hsmmove.go).
-	moveMu  sync.Mutex
+	// moveMu keeps MoveBlob (read-locked: moves run side by side) and the
+	// deletion of moved blobs' old copies and of orphans (locked) apart
+	// (hsmmove.go).
+	moveMu  sync.RWMutex
 	volMu   sync.RWMutex
 	volumes map[string]hsm.Volume
 	// deferred is the primary volume when it can defer fsyncs (inline

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidemark/tidemark/dedup"
@@ -44,6 +45,9 @@ type MoveOptions struct {
 	// Total is told, once known, how many blobs and bytes the run has to
 	// look at (MoveVolume).
 	Total func(blobs, bytes int64)
+	// Workers is how many blobs move at once (their BlobMoved records
+	// share group commits). Default 8.
+	Workers int
 }
 
 // MoveReport says what a move did (or, dry, would do).
@@ -141,29 +145,106 @@ func (e *Engine) MoveByPolicy(ctx context.Context, o MoveOptions) (MoveReport, e
 		}
 	}
 	seen := map[dedup.Digest]bool{}
-	err := e.policyItems(ctx, o.Accounts, func(it PolicyItem) error {
-		if seen[it.Digest] || !o.Match(it) {
-			return nil
-		}
-		rep.Items++
-		seen[it.Digest] = true
-		loc, err := e.BlobAt(ctx, it.Digest)
-		if err != nil {
-			if errors.Is(err, ErrBlobGone) {
-				rep.Skipped++
+	err := e.moveAll(ctx, &o, &rep, func(emit func(BlobLocation) error) error {
+		return e.policyItems(ctx, o.Accounts, func(it PolicyItem) error {
+			if seen[it.Digest] || !o.Match(it) {
 				return nil
 			}
-			return err
-		}
-		if err := e.move(ctx, loc, &o, &rep); err != nil {
-			return err
-		}
-		if o.Progress != nil {
-			o.Progress(1, loc.Size)
-		}
-		return nil
+			seen[it.Digest] = true
+			loc, err := e.BlobAt(ctx, it.Digest)
+			if err != nil {
+				if errors.Is(err, ErrBlobGone) {
+					return emit(BlobLocation{Digest: it.Digest})
+				}
+				return err
+			}
+			return emit(loc)
+		})
 	})
 	return rep, err
+}
+
+// moveAll runs feed, which emits the blobs to move (a zero Volume: gone,
+// counted as skipped), and moves them with o.Workers at once. The first
+// volume error stops the run; it is returned after the moves under way
+// end.
+func (e *Engine) moveAll(ctx context.Context, o *MoveOptions, rep *MoveReport, feed func(emit func(BlobLocation) error) error) error {
+	workers := o.Workers
+	if workers <= 0 {
+		workers = 8
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var firstErr error
+	todo := make(chan BlobLocation, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for loc := range todo {
+				var part MoveReport
+				err := e.move(ctx, loc, o, &part)
+				mu.Lock()
+				rep.merge(part)
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				if err == nil && o.Progress != nil {
+					o.Progress(1, loc.Size)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	ferr := feed(func(loc BlobLocation) error {
+		mu.Lock()
+		rep.Items++
+		mu.Unlock()
+		if loc.Volume == "" {
+			mu.Lock()
+			rep.Skipped++
+			mu.Unlock()
+			return nil
+		}
+		select {
+		case todo <- loc:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(todo)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ferr
+}
+
+// merge adds another report's counts.
+func (r *MoveReport) merge(o MoveReport) {
+	for from, c := range o.From {
+		if r.From == nil {
+			r.From = map[string]VolumeCount{}
+		}
+		x := r.From[from]
+		x.Blobs += c.Blobs
+		x.Bytes += c.Bytes
+		r.From[from] = x
+	}
+	r.Blobs += o.Blobs
+	r.Bytes += o.Bytes
+	r.Written += o.Written
+	r.Already += o.Already
+	r.Skipped += o.Skipped
+	for _, f := range o.Failed {
+		if len(r.Failed) < maxReportedFailures {
+			r.Failed = append(r.Failed, f)
+		}
+	}
 }
 
 // MoveVolume moves every blob on volume src to o.To (doVolumeToVolumeMove,
@@ -203,19 +284,15 @@ func (e *Engine) MoveVolume(ctx context.Context, src string, o MoveOptions) (Mov
 	if o.Total != nil {
 		o.Total(int64(len(todo)), total)
 	}
-	for _, b := range todo {
-		if err := ctx.Err(); err != nil {
-			return rep, err
+	err = e.moveAll(ctx, &o, &rep, func(emit func(BlobLocation) error) error {
+		for _, b := range todo {
+			if err := emit(b); err != nil {
+				return err
+			}
 		}
-		rep.Items++
-		if err := e.move(ctx, b, &o, &rep); err != nil {
-			return rep, err
-		}
-		if o.Progress != nil {
-			o.Progress(1, b.Size)
-		}
-	}
-	return rep, nil
+		return nil
+	})
+	return rep, err
 }
 
 // moveTarget fills o.To with the current secondary and checks it exists.

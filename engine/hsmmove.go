@@ -120,8 +120,8 @@ func (e *Engine) MoveBlob(ctx context.Context, d dedup.Digest, to string) (int64
 		return 0, err
 	}
 	name := dedup.BlobName(d)
-	e.moveMu.Lock()
-	defer e.moveMu.Unlock()
+	e.moveMu.RLock()
+	defer e.moveMu.RUnlock()
 	framed, err := hsm.ReadAll(ctx, src, name)
 	if err != nil {
 		if hsm.IsNotFound(err) {
