@@ -159,6 +159,7 @@ func (c *conn) login(user, pass string) error {
 		return err
 	}
 	c.state = stateAuthenticated
+	c.loggedIn.Store(true)
 	c.dec.preAuth = false
 	c.okCode, c.okArgs, c.okText = "CAPABILITY", c.capsText(), "Logged in"
 	return nil

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -48,6 +49,8 @@ type conn struct {
 	dead   bool // after BYE or a write error: nothing more is written
 	closed bool
 
+	// loggedIn is set at LOGIN/AUTHENTICATE, for the pre-auth timer.
+	loggedIn atomic.Bool
 	// compressed: COMPRESS DEFLATE is active.
 	compressed bool
 
@@ -194,6 +197,15 @@ func (c *conn) serve() {
 		}
 	}()
 	c.sess = newSession(c.srv, c)
+	// The pre-authentication deadline: a connection that has not logged
+	// in by then is ended, whatever it sent meanwhile (NOOP does not
+	// extend it).
+	deadline := time.AfterFunc(c.srv.opts.LoginTimeout, func() {
+		if !c.loggedIn.Load() {
+			c.bye("Login timeout")
+		}
+	})
+	defer deadline.Stop()
 	if err := c.write(func(e *encoder) {
 		e.raw("* OK [CAPABILITY ").raw(c.capsText()).raw("] tidemark IMAP ready\r\n")
 	}); err != nil {

@@ -12,6 +12,14 @@ import (
 // login attempt for it fails, right password or not, without reaching the
 // engine. Keying on the pair means an attacker cannot lock a user out from
 // another address. The table lives in memory: a restart clears it.
+//
+// The table is bounded: addresses are keyed by their first maxKeyLen
+// bytes, and at maxEntries pairs the expired ones are swept and, if that
+// is not enough, arbitrary unlocked ones dropped down to 90% (a sweep
+// costs the table's size once per tenth of it, not once per failure). A
+// client IP that keeps failing is slowed: after freeFailures failures
+// within the window each further one is answered after a delay that
+// doubles, up to maxDelay (see delay), whatever addresses it tries.
 type lockout struct {
 	maxFailures int
 	window      time.Duration
@@ -20,6 +28,21 @@ type lockout struct {
 
 	mu      sync.Mutex
 	entries map[lockKey]*lockEntry
+	ips     map[string]*ipEntry
+}
+
+// Bounds of the failed-login tables and of the per-IP delay.
+const (
+	maxKeyLen    = 256
+	maxEntries   = 10000
+	freeFailures = 3
+	baseDelay    = 100 * time.Millisecond
+	maxDelay     = 5 * time.Second
+)
+
+type ipEntry struct {
+	failures int
+	last     time.Time
 }
 
 type lockKey struct{ address, ip string }
@@ -36,11 +59,19 @@ func newLockout(o *Options) *lockout {
 		duration:    o.LockoutDuration,
 		now:         o.Now,
 		entries:     make(map[lockKey]*lockEntry),
+		ips:         make(map[string]*ipEntry),
 	}
 }
 
 func (l *lockout) key(address, ip string) lockKey {
-	return lockKey{strings.ToLower(strings.TrimSpace(address)), ip}
+	a := strings.TrimSpace(address)
+	if len(a) > maxKeyLen {
+		a = a[:maxKeyLen]
+	}
+	if len(ip) > maxKeyLen {
+		ip = ip[:maxKeyLen]
+	}
+	return lockKey{strings.ToLower(a), ip}
 }
 
 // locked reports whether the pair is locked now.
@@ -85,18 +116,73 @@ func (l *lockout) succeed(address, ip string) {
 	l.mu.Unlock()
 }
 
-// sweepLocked drops entries with no recent failure and no running lock, so
-// a scan of random addresses cannot grow the table without bound.
+// size returns the number of entries in the tables (for tests).
+func (l *lockout) size() (pairs, ips int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.entries), len(l.ips)
+}
+
+// sweepLocked bounds the tables: at maxEntries, entries with no recent
+// failure and no running lock go, then arbitrary unlocked ones down to
+// 90% of the bound, so a scan of random addresses cannot grow them.
 func (l *lockout) sweepLocked(now time.Time) {
-	if len(l.entries) < 1024 {
-		return
-	}
-	for k, e := range l.entries {
-		e.failures = pruneBefore(e.failures, now.Add(-l.window))
-		if len(e.failures) == 0 && !now.Before(e.lockedUntil) {
-			delete(l.entries, k)
+	if len(l.entries) >= maxEntries {
+		for k, e := range l.entries {
+			e.failures = pruneBefore(e.failures, now.Add(-l.window))
+			if len(e.failures) == 0 && !now.Before(e.lockedUntil) {
+				delete(l.entries, k)
+			}
+		}
+		for k, e := range l.entries {
+			if len(l.entries) < maxEntries*9/10 {
+				break
+			}
+			if !now.Before(e.lockedUntil) {
+				delete(l.entries, k)
+			}
 		}
 	}
+	if len(l.ips) >= maxEntries {
+		for ip, e := range l.ips {
+			if now.Sub(e.last) > l.window || len(l.ips) >= maxEntries*9/10 {
+				delete(l.ips, ip)
+			}
+		}
+	}
+}
+
+// delay records a failed login from ip and returns how long to wait
+// before answering it: nothing for the first freeFailures failures within
+// the window, then baseDelay doubling with each, up to maxDelay.
+func (l *lockout) delay(ip string) time.Duration {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweepLocked(now)
+	if len(ip) > maxKeyLen {
+		ip = ip[:maxKeyLen]
+	}
+	e := l.ips[ip]
+	if e == nil || now.Sub(e.last) > l.window {
+		e = &ipEntry{}
+		l.ips[ip] = e
+	}
+	e.failures++
+	e.last = now
+	return backoff(e.failures)
+}
+
+// backoff is the delay after n failures from one IP.
+func backoff(n int) time.Duration {
+	if n <= freeFailures {
+		return 0
+	}
+	d := baseDelay
+	for i := freeFailures + 1; i < n && d < maxDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxDelay)
 }
 
 func pruneBefore(ts []time.Time, cutoff time.Time) []time.Time {

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -47,6 +48,9 @@ func (s *session) Create(mailbox string, options *imap.CreateOptions) error {
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Only one special use per mailbox"}
 		}
 		specialUse = string(options.SpecialUse[0])
+	}
+	if err := s.checkFolderLimits(path, true); err != nil {
+		return err
 	}
 	if err := s.createParents(path); err != nil {
 		return err
@@ -108,6 +112,9 @@ func (s *session) Rename(mailbox, newName string, options *imap.RenameOptions) e
 		return err
 	}
 	path := mailboxPath(newName)
+	if err := s.checkFolderLimits(path, false); err != nil {
+		return err
+	}
 	if err := s.createParents(path); err != nil {
 		return err
 	}
@@ -326,4 +333,32 @@ func specialUseAttr(su string) imap.MailboxAttr {
 		}
 	}
 	return ""
+}
+
+// errFolderLimit answers a CREATE or RENAME beyond MaxFolderDepth or
+// MaxFolders.
+func errFolderLimit(text string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: text}
+}
+
+// checkFolderLimits bounds the folders a client can make: a path of at
+// most MaxFolderDepth levels and, for a CREATE (which may create the
+// missing superiors too), at most MaxFolders folders in the account. LIST
+// costs grow with both, so they are bounded where they are made.
+func (s *session) checkFolderLimits(path string, create bool) error {
+	o := &s.srv.opts
+	if o.MaxFolderDepth > 0 && strings.Count(path, string(delim))+1 > o.MaxFolderDepth {
+		return errFolderLimit(fmt.Sprintf("Mailbox names have at most %d levels", o.MaxFolderDepth))
+	}
+	if !create || o.MaxFolders <= 0 {
+		return nil
+	}
+	folders, err := s.srv.b.ListFolders(s.ctx, s.acct)
+	if err != nil {
+		return translate(s.srv.log, "create", err)
+	}
+	if len(folders)+strings.Count(path, string(delim))+1 > o.MaxFolders {
+		return errFolderLimit(fmt.Sprintf("An account has at most %d mailboxes", o.MaxFolders))
+	}
+	return nil
 }

@@ -19,6 +19,9 @@ const (
 	DefaultMaxRequestSize     = 10 << 20         // zimbraImapMaxRequestSize
 	DefaultAppendLimit        = 50 << 20         // the engine's default MaxMessageSize
 	DefaultSearchTimeout      = 30 * time.Second // one SEARCH, SORT or THREAD
+	DefaultLoginTimeout       = time.Minute      // from connection to LOGIN
+	DefaultMaxFolderDepth     = 32               // levels of one folder path
+	DefaultMaxFolders         = 10000            // folders of one account
 )
 
 // Options configures a Server. The zero value, or nil, gives the defaults
@@ -77,6 +80,15 @@ type Options struct {
 	// Observer, when set, is told of sessions, commands and logins (for
 	// metrics). nil means none.
 	Observer Observer
+	// LoginTimeout ends a connection that has not authenticated this
+	// long after it was accepted (untagged BYE), whatever it sends
+	// meanwhile. Default 1 min.
+	LoginTimeout time.Duration
+	// MaxFolderDepth and MaxFolders bound CREATE and RENAME: a path of
+	// more levels, or a folder beyond the account's count, is NO
+	// [LIMIT]. Defaults 32 and 10,000; negative = unlimited.
+	MaxFolderDepth int
+	MaxFolders     int
 	// SearchTimeout bounds one SEARCH, SORT or THREAD: past it the
 	// command is answered NO [LIMIT] and the work stops; it also stops
 	// when the client disconnects. Default 30 s.
@@ -114,6 +126,15 @@ func (o *Options) fillDefaults() Options {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.LoginTimeout <= 0 {
+		c.LoginTimeout = DefaultLoginTimeout
+	}
+	if c.MaxFolderDepth == 0 {
+		c.MaxFolderDepth = DefaultMaxFolderDepth
+	}
+	if c.MaxFolders == 0 {
+		c.MaxFolders = DefaultMaxFolders
 	}
 	if c.SearchTimeout <= 0 {
 		c.SearchTimeout = DefaultSearchTimeout

@@ -115,6 +115,7 @@ func (s *session) Login(username, password string) error {
 	if s.srv.lock.locked(username, s.ip) {
 		s.srv.log.Warn("imap: login refused, locked out", "address", truncate(username, 64), "ip", s.ip)
 		s.loginDone(username, "locked", "locked out after failed logins")
+		s.failDelay()
 		return errAuthFailed
 	}
 	acct, err := s.srv.b.Authenticate(s.ctx, username, password)
@@ -124,6 +125,9 @@ func (s *session) Login(username, password string) error {
 			s.srv.log.Warn("imap: address locked after failed logins", "address", truncate(username, 64), "ip", s.ip)
 		}
 		s.loginDone(username, "failed", ie.Error())
+		if ie == errAuthFailed {
+			s.failDelay()
+		}
 		return ie
 	}
 	s.srv.lock.succeed(username, s.ip)
@@ -231,5 +235,23 @@ func (s *session) Idle(w *conn, stop <-chan struct{}) error {
 		case <-s.ctx.Done():
 			return nil
 		}
+	}
+}
+
+// failDelay waits the client IP's failed-login delay (lockout.delay)
+// before a failure is answered, or until the session ends.
+func (s *session) failDelay() {
+	if s.srv.opts.LockoutMaxFailures < 0 {
+		return
+	}
+	d := s.srv.lock.delay(s.ip)
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
 	}
 }
