@@ -1,13 +1,11 @@
-// Command hsmbench measures HSM moves and reads from S3, in one run:
-//
-//   - move local→local (Engine.MoveVolume, one file per blob on both
-//     sides, each copy fsynced, verified and recorded) against `cp -r` of
-//     the same blob files followed by `sync`;
-//   - move local→S3 (versitygw on loopback, through the server's S3
-//     wrapping: call deadlines and the read cache) against a plain loop of
-//     s3vol Put (one minio-go PutObject per object) of the same objects;
-//   - FETCH of a message on S3 through the engine: cold (the read cache
-//     emptied) and warm.
+// Command hsmbench measures HSM moves and reads from S3, in one run: a
+// move local→local (Engine.MoveVolume, one file per blob on both sides,
+// each copy fsynced, verified and recorded) against `cp -r` of the same
+// blob files followed by `sync`; a move local→S3 (versitygw on loopback,
+// through the server's S3 wrapping: call deadlines and the read cache)
+// against a plain loop of s3vol Put (one minio-go PutObject per object) of
+// the same objects; and FETCH of a message on S3 through the engine, cold
+// (the read cache emptied) and warm.
 //
 //	go run ./bench/hsm [-n 2000] [-size 20000] [-s3 $TIDEMARK_VERSITYGW]
 package main
@@ -259,7 +257,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	q := func(ds []time.Duration, p float64) time.Duration { return ds[int(p*float64(len(ds)-1))].Round(time.Microsecond) }
+	q := func(ds []time.Duration, p float64) time.Duration {
+		return ds[int(p*float64(len(ds)-1))].Round(time.Microsecond)
+	}
 	fmt.Printf("FETCH from S3 (%d messages): cold p50 %v p99 %v; warm p50 %v p99 %v\n",
 		len(sample), q(coldD, 0.5), q(coldD, 0.99), q(warmD, 0.5), q(warmD, 0.99))
 	return nil
