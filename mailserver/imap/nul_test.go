@@ -1,0 +1,38 @@
+package imap
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestNULOnlyInLiteral8: a part with Content-Transfer-Encoding: binary
+// holding NUL bytes goes out of BODY[] with the NULs as 0x80 in an
+// ordinary literal (which cannot carry NUL), and out of BINARY[] exactly,
+// as literal8; a partial BINARY answer names its origin (RFC 3516).
+func TestNULOnlyInLiteral8(t *testing.T) {
+	env := newEnv(t, nil)
+	env.account("alice@example.com", 0)
+	body := "a\x00b\x00c"
+	msg := "Subject: nul\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" + body
+	r := env.raw()
+	r.cmd("LOGIN alice@example.com %s", testPassword)
+	lastOK(t, "APPEND", r.send("A1", fmt.Sprintf("A1 APPEND INBOX ~{%d+}\r\n%s\r\n", len(msg), msg)))
+	r.cmd("SELECT INBOX")
+	all := strings.Join(r.cmd("FETCH 1 (BODY.PEEK[TEXT])"), "")
+	if strings.Contains(all, "\x00") || !strings.Contains(all, "BODY[TEXT] {5}\r\na\x80b\x80c") {
+		t.Fatalf("BODY[TEXT] with NUL: %q", all)
+	}
+	all = strings.Join(r.cmd("FETCH 1 (BINARY.PEEK[1])"), "")
+	if !strings.Contains(all, "BINARY[1] ~{5}\r\n"+body) {
+		t.Fatalf("BINARY[1]: %q", all)
+	}
+	all = strings.Join(r.cmd("FETCH 1 (BINARY.PEEK[1]<2.3>)"), "")
+	if !strings.Contains(all, "BINARY[1]<2> ~{3}\r\nb\x00c") {
+		t.Fatalf("partial BINARY[1]<2.3>: %q", all)
+	}
+	all = strings.Join(r.cmd("FETCH 1 (BINARY.SIZE[1])"), "")
+	if !strings.Contains(all, "BINARY.SIZE[1] 5") {
+		t.Fatalf("BINARY.SIZE: %q", all)
+	}
+}
