@@ -45,7 +45,7 @@ func applyAll(t *testing.T, h *harness, repo *backup.Repository, fs vfs.FS) (*ba
 	src := enginesrc.New(h.eng)
 	var sc *backup.Scanner
 	if !survives(func() {
-		sc, err = backup.NewScanner(repo, cat, backup.LogOf(h.eng.Log()), src, src, &backup.Options{Now: h.clk.Now,
+		sc, err = backup.NewScanner(repo, cat, enginesrc.New(h.eng), src, src, &backup.Options{Now: h.clk.Now,
 			ShipInterval: time.Millisecond, ShipBytes: 1, NoCompaction: true, Logger: quiet, SnapshotInterval: -1,
 			MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	}) || err != nil {
@@ -62,7 +62,7 @@ func applyAll(t *testing.T, h *harness, repo *backup.Repository, fs vfs.FS) (*ba
 		}()
 		err = sc.Run(ctx)
 	}()
-	want := h.eng.Log().LastLSN()
+	want := h.eng.LogLastLSN()
 	for {
 		if sc.Live().ShippedLSN >= want {
 			cancel()

@@ -117,11 +117,14 @@ func TestDisableEnableAndTruncatedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The log drops what the disabled scanner never read.
-	if err := e.Log().Truncate(e.Log().LastLSN()); err != nil {
+	if err := e.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if e.Log().FirstLSN() <= h.sc.Live().ShippedLSN+1 {
-		t.Fatalf("log not truncated past the scanner: first %d, shipped %d", e.Log().FirstLSN(), h.sc.Live().ShippedLSN)
+	if err := e.TrimLog(); err != nil {
+		t.Fatal(err)
+	}
+	if e.LogFirstLSN() <= h.sc.Live().ShippedLSN+1 {
+		t.Fatalf("log not truncated past the scanner: first %d, shipped %d", e.LogFirstLSN(), h.sc.Live().ShippedLSN)
 	}
 	h.clk.Add(time.Minute)
 	h.sc.SetEnabled(true)

@@ -146,7 +146,7 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 		t.Fatal(err)
 	}
 	src := enginesrc.New(eng)
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, &backup.Options{Now: now,
+	sc, err := backup.NewScanner(repo, cat, enginesrc.New(eng), src, src, &backup.Options{Now: now,
 		ShipInterval: time.Millisecond, NoCompaction: true, Logger: quiet, SnapshotInterval: -1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		cat.Close()
@@ -155,7 +155,7 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- sc.Run(rctx) }()
-	want := eng.Log().LastLSN()
+	want := eng.LogLastLSN()
 	for sc.Live().ShippedLSN < want && rctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}

@@ -111,7 +111,7 @@ func TestScannerGapWithoutAccounts(t *testing.T) {
 	defer cat.Close()
 	var logged lockedBuffer
 	src := enginesrc.New(eng)
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), src, src, &backup.Options{
+	sc, err := backup.NewScanner(repo, cat, enginesrc.New(eng), src, src, &backup.Options{
 		ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logged, nil)),

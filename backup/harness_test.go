@@ -181,7 +181,7 @@ func (h *harness) start() {
 	if h.paced {
 		o.Pacer, o.ShipInterval = h.clk, time.Second
 	}
-	h.sc, err = backup.NewScanner(repo, h.cat, backup.LogOf(h.eng.Log()), src, src, o)
+	h.sc, err = backup.NewScanner(repo, h.cat, enginesrc.New(h.eng), src, src, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func (h *harness) stop() {
 // waitShipped waits until the scanner has shipped the log's last record.
 func (h *harness) waitShipped() {
 	h.t.Helper()
-	want := h.eng.Log().LastLSN()
+	want := h.eng.LogLastLSN()
 	if h.paced {
 		// Once the scanner holds the last record, a second on the clock
 		// makes its segment due.

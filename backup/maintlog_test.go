@@ -49,7 +49,7 @@ func TestMaintenanceFailuresRateLimited(t *testing.T) {
 	defer cat.Close()
 	var logs syncBuffer
 	src := enginesrc.New(h.eng)
-	sc, err := backup.NewScanner(h.repo, cat, backup.LogOf(h.eng.Log()), src, src, &backup.Options{
+	sc, err := backup.NewScanner(h.repo, cat, enginesrc.New(h.eng), src, src, &backup.Options{
 		Now: h.clk.Now, CompactLevels: []time.Duration{40 * time.Millisecond}, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/tidemark/tidemark/hsm"
@@ -419,4 +420,68 @@ func (r *Repository) readHeader(ctx context.Context, name string) (header, error
 		return header{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	return h, nil
+}
+
+// Own checks that id owns repo, claiming a repository without owner when
+// hist continues its history (a new repository, or one written before
+// owner records existed). It returns the identity holding the claim
+// (written to dir's IdentityFile when the claim changed it), or a
+// *Refusal. info stamps a claim; where names the repository in log.
+func Own(ctx context.Context, repo *Repository, id Identity, hist History, info func(how string) ClaimInfo, dir, where string, log *slog.Logger) (Identity, error) {
+	claim, note, err := repo.CheckOwner(ctx, id, hist)
+	if err != nil {
+		return id, err
+	}
+	if note != "" {
+		log.Info("backup repository ownership: "+note, "repository", where)
+	}
+	if claim == "" {
+		return id, nil
+	}
+	nid, o, err := repo.Claim(ctx, id, info(claim), func(id Identity) error { return SaveIdentity(dir, id) })
+	if err != nil {
+		return id, err
+	}
+	if claim == ClaimAdopt {
+		log.Warn("backup repository had no owner record (written by an older tidemark) and its history is a prefix of this server's redo log: this server adopts it",
+			"repository", where, "server", o.Server, "epoch", o.Epoch)
+	} else {
+		log.Info("backup repository claimed by this server", "repository", where, "server", o.Server, "epoch", o.Epoch, "how", o.How)
+	}
+	return nid, nil
+}
+
+// TakeOwnership claims repo for id at the next epoch, provided hist
+// continues the repository's history; the new identity is written to
+// dir's IdentityFile. A repository that cannot be taken over fails with
+// its *Refusal (CanTakeOwnership false); one id already owns is left as
+// it is.
+func TakeOwnership(ctx context.Context, repo *Repository, id Identity, hist History, info ClaimInfo, dir string) (Owner, error) {
+	claim, _, err := repo.CheckOwner(ctx, id, hist)
+	if err == nil && claim == "" {
+		o, _, err := repo.Owner(ctx)
+		return o, err // already the owner: nothing to take
+	}
+	if r, ok := errors.AsType[*Refusal](err); ok && !r.CanTakeOwnership {
+		return Owner{}, r
+	} else if err != nil && !ok {
+		return Owner{}, err
+	}
+	_, o, err := repo.Claim(ctx, id, info, func(id Identity) error { return SaveIdentity(dir, id) })
+	return o, err
+}
+
+// ContinuedBy reports whether a server rebuilt from repo up to lastLSN
+// continues its history. One history per repository (ARCHITECTURE
+// invariant 11): a server rebuilt to an earlier point than the
+// repository's end, or whose redo log had to be renumbered (gaps closed,
+// SmartScan corrections written as records), would write records at
+// positions the repository already holds for the old history, so it must
+// back up to a new repository.
+func (r *Repository) ContinuedBy(ctx context.Context, lastLSN uint64, renumbered bool) (bool, error) {
+	end, err := r.End(ctx)
+	if err != nil {
+		return false, err
+	}
+	return lastLSN >= end && !renumbered, nil
 }

@@ -39,7 +39,7 @@ func TestOwnership(t *testing.T) {
 		deliver(i)
 	}
 	h.waitShipped()
-	hist := backup.LogOf(e.Log())
+	hist := enginesrc.New(e)
 	info := backup.ClaimInfo{How: backup.ClaimTakeOver, Now: h.clk.Now()}
 	keep := func(backup.Identity) error { return nil }
 
@@ -67,7 +67,7 @@ func TestOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := backup.NewIdentity(h.clk.Now())
-	_, _, err = h.repo.CheckOwner(ctx, b, backup.LogOf(other.Log()))
+	_, _, err = h.repo.CheckOwner(ctx, b, enginesrc.New(other))
 	var r *backup.Refusal
 	if !errors.As(err, &r) || !errors.Is(err, backup.ErrNotOwner) || r.CanTakeOwnership || r.Owner == nil || r.Owner.Server != a.Server {
 		t.Fatalf("another history: %v (%+v)", err, r)
@@ -111,7 +111,7 @@ func TestOwnership(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sc.Run(ctx) }()
 	deliver(10)
-	for sc.Live().ShippedLSN < e.Log().LastLSN() {
+	for sc.Live().ShippedLSN < e.LogLastLSN() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if _, _, err := h.repo.Claim(ctx, a, info, keep); err != nil {

@@ -29,31 +29,6 @@ type LogReader interface {
 	Close() error
 }
 
-// LogOf adapts a redo log.
-func LogOf(l *redolog.Log) LogSource { return redoLog{l} }
-
-type redoLog struct{ l *redolog.Log }
-
-// Tail and NewReader return a nil interface with an error, never a typed
-// nil *redolog.Reader, which the scanner would take for an open reader.
-func (r redoLog) Tail(from uint64) (LogReader, error) {
-	rd, err := r.l.Tail(from)
-	if err != nil {
-		return nil, err
-	}
-	return rd, nil
-}
-
-func (r redoLog) NewReader(from uint64) (LogReader, error) {
-	rd, err := r.l.NewReader(from)
-	if err != nil {
-		return nil, err
-	}
-	return rd, nil
-}
-func (r redoLog) FirstLSN() uint64 { return r.l.FirstLSN() }
-func (r redoLog) LastLSN() uint64  { return r.l.LastLSN() }
-
 // BlobRef says which blob the scanner needs and where it was last seen.
 type BlobRef struct {
 	Digest  dedup.Digest

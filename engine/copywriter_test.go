@@ -139,19 +139,19 @@ func TestReadWhileCopyPending(t *testing.T) {
 	}
 	// Readers of the volume (the backup scanner) see it too.
 	name := dedup.BlobName(it.Digest)
-	framed, err := hsm.ReadAll(ctx, e.Primary(), name)
+	framed, err := hsm.ReadAll(ctx, e.primaryView(), name)
 	must(t, err)
 	if raw, err := dedup.Decode(framed); err != nil || string(raw) != string(body) {
 		t.Fatalf("Primary().Get: %q %v", raw, err)
 	}
-	rc, err = e.Primary().GetRange(ctx, name, 1, 7)
+	rc, err = e.primaryView().GetRange(ctx, name, 1, 7)
 	must(t, err)
 	got, err = io.ReadAll(rc)
 	must(t, err)
 	if string(got) != "Subject" {
 		t.Fatalf("Primary().GetRange: %q", got)
 	}
-	if fi, err := e.Primary().Stat(ctx, name); err != nil || fi.Size != int64(len(body))+1 {
+	if fi, err := e.primaryView().Stat(ctx, name); err != nil || fi.Size != int64(len(body))+1 {
 		t.Fatalf("Primary().Stat: %+v %v", fi, err)
 	}
 	must(t, e.Check(ctx))

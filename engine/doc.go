@@ -90,6 +90,14 @@
 // never while its inline copy is pending). A blob referenced again before
 // that is rescued.
 //
+// # Redo-log retention
+//
+// The engine alone appends to and trims its redo log; others read it
+// through TailLog and ReadLog (the backup scanner, status). TrimLog, run
+// every Options.LogRetention by a server, removes the archived segments
+// wholly at or below both the checkpoint and, with a consumer configured,
+// Options.SafeLSN() (the position the backup has shipped). See logview.go.
+//
 // # Queries for IMAP
 //
 // Search and SearchItems (search.go) evaluate a SearchCriteria tree, which

@@ -131,6 +131,10 @@ func Open(dataDir string, opts *Options) (*Engine, error) {
 	if o.CheckpointInterval > 0 {
 		e.wg.Add(1)
 		go e.checkpointLoop()
+		if e.opts.LogRetention > 0 {
+			e.wg.Add(1)
+			go e.retentionLoop()
+		}
 	}
 	ok = true
 	if err := e.register(context.Background()); err != nil {
@@ -210,10 +214,6 @@ func (e *Engine) closeStores() error {
 	return errors.Join(errs...)
 }
 
-// Log returns the redo log, for the backup scanner. Only the engine
-// appends to it.
-func (e *Engine) Log() *redolog.Log { return e.log }
-
 // AppliedLSN returns the LSN of the last record applied to the projection.
 func (e *Engine) AppliedLSN() uint64 { return e.applied.Load() }
 
@@ -223,9 +223,9 @@ func (e *Engine) AppliedLSN() uint64 { return e.applied.Load() }
 // it.
 func (e *Engine) CheckpointLSN() uint64 { return e.checkpoint.Load() }
 
-// Primary returns the primary volume as readers see it: a blob answered
+// primaryView returns the primary volume as readers see it: a blob answered
 // but whose volume copy is not yet written is read from memory.
-func (e *Engine) Primary() hsm.Volume {
+func (e *Engine) primaryView() hsm.Volume {
 	e.volMu.RLock()
 	defer e.volMu.RUnlock()
 	return e.volumes[e.opts.PrimaryName]

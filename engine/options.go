@@ -97,6 +97,11 @@ type Options struct {
 	// shipped. A blob whose count dropped to zero at LSN n is deleted only
 	// once SafeLSN() >= n. nil: no consumer, blobs go after the checkpoint.
 	SafeLSN func() uint64
+	// LogRetention is how often the engine removes the archived redo
+	// segments nobody needs any more (TrimLog): those at or below both
+	// the checkpoint and SafeLSN(). 0 never trims by itself (a one-off
+	// command); the server uses a minute.
+	LogRetention time.Duration
 	// CheckpointInterval is how often Pebble is flushed, which bounds
 	// replay after a crash and lets unreferenced blobs be collected.
 	// Default 1 minute; negative disables the timer (Checkpoint still works).

@@ -37,7 +37,7 @@ func drill(t *testing.T, repoVol hsm.Volume) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := r.Eng.Log().LastLSN()
+	last := r.Eng.LogLastLSN()
 	r.Close()
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
 		t.Fatal(err)
@@ -174,5 +174,5 @@ func TestRepositoryCopiedWhileWritten(t *testing.T) {
 	if d := diff(want, dump(t, eng, h.Acct)); d != "" {
 		t.Fatalf("copy up to lsn %d: %s", rep.LastLSN, d)
 	}
-	t.Logf("copy held %d of %d records", rep.LastLSN, r.Eng.Log().LastLSN())
+	t.Logf("copy held %d of %d records", rep.LastLSN, r.Eng.LogLastLSN())
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 
 	"github.com/tidemark/tidemark/backup"
-	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -25,7 +24,32 @@ func New(e *engine.Engine) Source { return Source{e} }
 var (
 	_ backup.Source     = Source{}
 	_ backup.BlobSource = Source{}
+	_ backup.LogSource  = Source{}
+	_ backup.Engine     = Source{}
 )
+
+// Tail, NewReader, FirstLSN and LastLSN are the engine's redo log as the
+// scanner follows it. They return a nil interface with an error, never a
+// typed nil reader, which the scanner would take for an open one.
+func (s Source) Tail(from uint64) (backup.LogReader, error) {
+	rd, err := s.e.TailLog(from)
+	if err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+func (s Source) NewReader(from uint64) (backup.LogReader, error) {
+	rd, err := s.e.ReadLog(from)
+	if err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+func (s Source) FirstLSN() uint64 { return s.e.LogFirstLSN() }
+
+func (s Source) LastLSN() uint64 { return s.e.LogLastLSN() }
 
 func (s Source) AppliedLSN() uint64 { return s.e.AppliedLSN() }
 
@@ -79,30 +103,9 @@ func (s Source) ListItems(ctx context.Context, acct uint64) ([]backup.ScanItem, 
 // OpenBlob reads a blob from the primary volume (decoding its codec
 // header), or through the engine when it has moved to another volume.
 func (s Source) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
-	rc, err := s.e.Primary().Get(ctx, dedup.BlobName(ref.Digest))
-	if err == nil {
-		d, err := dedup.NewDecodeReader(rc)
-		if err != nil {
-			rc.Close()
-			return nil, err
-		}
-		return closeBoth{d, rc}, nil
-	}
+	rc, err := s.e.OpenPrimaryBlob(ctx, ref.Digest)
 	if hsm.IsNotFound(err) && ref.Account != 0 {
 		rc, _, err = s.e.OpenBlob(ctx, ref.Account, ref.Item)
 	}
 	return rc, err
-}
-
-type closeBoth struct {
-	io.ReadCloser
-	under io.Closer
-}
-
-func (c closeBoth) Close() error {
-	err := c.ReadCloser.Close()
-	if cerr := c.under.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

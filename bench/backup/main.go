@@ -30,7 +30,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tidemark/tidemark/backup"
-	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -183,7 +183,7 @@ func (s *setup) startScanner(dir string, vol hsm.Volume, shipEvery time.Duration
 		return err
 	}
 	src := engineSource{s.eng}
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(s.eng.Log()), src, src, &backup.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1, NoCompaction: *noCompact, Uploads: *uploads})
+	sc, err := backup.NewScanner(repo, cat, enginesrc.New(s.eng), src, src, &backup.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1, NoCompaction: *noCompact, Uploads: *uploads})
 	if err != nil {
 		return err
 	}
@@ -381,7 +381,7 @@ func full(dir string, msgs [][]byte, raw int64) error {
 	// Creating the repository includes, when encrypted, one Argon2id
 	// derivation: a cost per open, not per byte, reported apart.
 	opened := time.Since(start)
-	want := s.eng.Log().LastLSN()
+	want := s.eng.LogLastLSN()
 	for s.sc.Live().ShippedLSN < want {
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -445,20 +445,7 @@ type engineSource struct{ e *engine.Engine }
 func (s engineSource) AppliedLSN() uint64 { return s.e.AppliedLSN() }
 
 func (s engineSource) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
-	rc, err := s.e.Primary().Get(ctx, dedup.BlobName(ref.Digest))
-	if err != nil {
-		return nil, err
-	}
-	b, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return nil, err
-	}
-	raw, err := dedup.Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(strings.NewReader(string(raw))), nil
+	return s.e.OpenPrimaryBlob(ctx, ref.Digest)
 }
 
 // The bench never runs a SmartScan; these satisfy backup.Source.

@@ -28,9 +28,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tidemark/tidemark/backup"
-	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/engine"
-	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/restore"
 )
@@ -161,15 +160,7 @@ func (p primaryBlobs) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.Read
 	if err == nil {
 		return rc, nil
 	}
-	b, err := hsm.ReadAll(ctx, p.eng.Primary(), dedup.BlobName(ref.Digest))
-	if err != nil {
-		return nil, err
-	}
-	raw, err := dedup.Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(bytesReader(raw)), nil
+	return p.eng.OpenPrimaryBlob(ctx, ref.Digest)
 }
 
 func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
@@ -195,7 +186,7 @@ func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	scanner, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), primaryBlobs{eng}, nil,
+	scanner, err := backup.NewScanner(repo, cat, enginesrc.New(eng), primaryBlobs{eng}, nil,
 		&backup.Options{Logger: quiet, SnapshotInterval: -1, NoCompaction: true})
 	if err != nil {
 		return nil, err
@@ -245,7 +236,7 @@ func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
 		return nil, err
 	default:
 	}
-	want := eng.Log().LastLSN()
+	want := eng.LogLastLSN()
 	for {
 		lsn, _, err := cat.Position()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -182,11 +183,12 @@ var adminOps = map[string]adminOp{
 // adminServer is what the admin operations act on: the engine, and in a
 // running server the backup scanner too.
 type adminServer struct {
-	eng    *engine.Engine
-	backup *backupRunner // nil when backup is off or no server runs
-	cfg    config
-	ops    *operations.Manager   // nil when no server runs
-	sched  *operations.Scheduler // nil when no server runs
+	eng     *engine.Engine
+	backup  *backup.Service // nil when backup is off or no server runs
+	dataDir string
+	cfg     config
+	ops     *operations.Manager   // nil when no server runs
+	sched   *operations.Scheduler // nil when no server runs
 }
 
 // serverOp is an operation that only a running server can answer, because
@@ -206,7 +208,7 @@ var serverOps = map[string]serverOp{
 				return nil, err
 			}
 		}
-		return s.backup.status(ctx, s.cfg, a.Fresh)
+		return s.backup.Status(ctx, a.Fresh), nil
 	},
 	"backup.scanner": func(ctx context.Context, s *adminServer, raw json.RawMessage) (any, error) {
 		if s.backup == nil {
@@ -220,7 +222,7 @@ var serverOps = map[string]serverOp{
 		}
 		sc := s.backup.Scanner()
 		if sc == nil {
-			return nil, fmt.Errorf("the backup repository has not answered since the server started; the scanner starts when it does")
+			return nil, fmt.Errorf("%w; the scanner starts when it does", s.backup.NotReady())
 		}
 		sc.SetEnabled(a.Enabled)
 		return sc.Live(), nil

@@ -105,7 +105,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 func (b *backupEnv) scanner() (*backup.Scanner, error) {
 	src := enginesrc.New(b.eng)
 	log := newLogger(os.Stderr, slog.LevelWarn)
-	hist := backup.LogOf(b.eng.Log())
+	hist := src
 	id, err := ownForCLI(context.Background(), b.dataDir, b.repo, hist, log)
 	if err != nil {
 		return nil, err

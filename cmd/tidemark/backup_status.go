@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/backup"
-	"github.com/tidemark/tidemark/redolog"
 )
 
 type backupStatusOptions struct {
@@ -80,85 +77,8 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 		st.State, st.LastError, st.Refusal, st.Resolve = "refused", r.Reason, r, resolveCommands(o.dataDir, r)
 	}
 	// Only the records after the shipped position are read: the lag.
-	logDir := filepath.Join(o.dataDir, "redolog")
-	rd, err := redolog.ReadDir(vfs.Default, logDir, st.ShippedLSN+1)
-	if errors.Is(err, redolog.ErrTruncated) || errors.Is(err, redolog.ErrGap) {
-		rd, err = redolog.ReadDir(vfs.Default, logDir, 0)
-	}
-	if err == nil {
-		last := redolog.Record{LSN: st.ShippedLSN}
-		for {
-			r, err := rd.Next(ctx)
-			var ge *redolog.GapError
-			if errors.As(err, &ge) {
-				// Lost records the next SmartScan covers: they count as lag.
-				if ge.Gap.To > last.LSN {
-					last = redolog.Record{LSN: ge.Gap.To, Time: ge.Gap.Time.UnixNano()}
-				}
-				continue
-			}
-			if err != nil {
-				break
-			}
-			last = r
-		}
-		rd.Close()
-		st.LogLastLSN = last.LSN
-		if last.LSN > st.ShippedLSN {
-			st.LagRecords = last.LSN - st.ShippedLSN
-			st.LagSeconds = time.Unix(0, last.Time).Sub(st.ShippedTime).Seconds()
-		}
-	}
+	backup.MeasureLag(ctx, dirHistory(filepath.Join(o.dataDir, "redolog")), &st)
 	return printBackupStatus(c, o, env.cfg, st)
-}
-
-// status is the running scanner's live position with the repository's
-// sizes and ratios, for the admin socket.
-func (b *backupRunner) status(ctx context.Context, cfg config, fresh bool) (backup.Status, error) {
-	b.catMu.RLock()
-	defer b.catMu.RUnlock()
-	b.idMu.Lock()
-	server, epoch := b.id.Server, b.id.Epoch
-	b.idMu.Unlock()
-	sc, repo := b.Scanner(), b.repo.Load()
-	if r := b.refusal.Load(); r != nil {
-		sc = nil
-	}
-	if sc == nil || repo == nil {
-		st := backup.Status{State: "failing", RetentionDays: cfg.Backup.RetentionDays, Server: server, Epoch: epoch}
-		if r := b.refusal.Load(); r != nil {
-			st.State, st.LastError, st.Refusal, st.Resolve = "refused", r.Reason, r, resolveCommands(b.dataDir, r)
-			if repo != nil {
-				st.Repository = repo.ID()
-			}
-		} else if msg := b.openErr.Load(); msg != nil {
-			st.LastError = *msg
-		} else {
-			st.State = "starting (opening the repository)"
-		}
-		// How far behind the backup is, from the local catalog's position
-		// and the redo log's end.
-		if lsn, ns, err := b.cat.Position(); err == nil {
-			st.ShippedLSN = lsn
-			if lsn > 0 {
-				st.ShippedTime = time.Unix(0, ns).UTC()
-			}
-		}
-		st.LogLastLSN = b.log.LastLSN()
-		if st.LogLastLSN > st.ShippedLSN {
-			st.LagRecords = st.LogLastLSN - st.ShippedLSN
-			if !st.ShippedTime.IsZero() {
-				st.LagSeconds = time.Since(st.ShippedTime).Seconds()
-			}
-		}
-		return st, nil
-	}
-	// Position and lag are live; sizes and ratios come from a cache the
-	// scanner refreshes in the background, so polling every second is cheap.
-	st := sc.Status(ctx, fresh)
-	st.RetentionDays = cfg.Backup.RetentionDays
-	st.Server, st.Epoch = server, epoch
-	return st, nil
 }
 
 func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st backup.Status) error {

@@ -18,7 +18,8 @@ func init() {
 		if s.backup == nil {
 			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 		}
-		return s.backup.takeOwnership(ctx)
+		o, err := s.backup.TakeOwnership(ctx)
+		return o, takeOwnershipError(s.dataDir, err)
 	}
 }
 
@@ -92,6 +93,7 @@ func takeOwnershipOffline(ctx context.Context, dataDir string) (backup.Owner, er
 	}
 	host, _ := os.Hostname()
 	abs, _ := filepath.Abs(dataDir)
-	return takeOwnership(ctx, env.repo, id, dirHistory(filepath.Join(dataDir, "redolog")),
+	o, err := backup.TakeOwnership(ctx, env.repo, id, dirHistory(filepath.Join(dataDir, "redolog")),
 		backup.ClaimInfo{How: backup.ClaimTakeOver, Host: host, Data: abs, Now: time.Now()}, dataDir)
+	return o, takeOwnershipError(dataDir, err)
 }

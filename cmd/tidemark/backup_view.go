@@ -15,7 +15,7 @@ import (
 )
 
 // backupViews serves the users' view of their backup (restore/view) over
-// the running scanner's catalog and repository. The runner replaces its
+// the running scanner's catalog and repository. The service replaces its
 // catalog when the repository changes and has none while the repository
 // is unreachable, so the view service is made again whenever they change.
 type backupViews struct {
@@ -30,8 +30,8 @@ type backupViews struct {
 	enabled bool
 }
 
-func newBackupViews(eng *engine.Engine, cfg config, runner *backupRunner, log *slog.Logger) *backupViews {
-	return &backupViews{eng: eng, backup: serverBackup(runner), log: log, enabled: cfg.IMAP.BackupViewPrefix != "",
+func newBackupViews(eng *engine.Engine, cfg config, svc *backup.Service, log *slog.Logger) *backupViews {
+	return &backupViews{eng: eng, backup: serverBackup(svc), log: log, enabled: cfg.IMAP.BackupViewPrefix != "",
 		opts: view.Options{Prefix: cfg.IMAP.BackupViewPrefix, Retention: time.Duration(cfg.Backup.RetentionDays) * 24 * time.Hour,
 			Location: time.UTC, Now: time.Now, Logger: log}}
 }

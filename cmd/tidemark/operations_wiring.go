@@ -222,62 +222,58 @@ type purgeReport struct {
 
 // serverNotReady says why a running server has no scanner or repository
 // for a job: refused by another server's repository, or not answering.
-func serverNotReady(r *backupRunner) error {
-	if rf := r.refusal.Load(); rf != nil {
-		return refusalError(r.dataDir, rf)
+func serverNotReady(svc *backup.Service) error {
+	if r := svc.Refusal(); r != nil {
+		return svc.RefusalError(r)
 	}
-	msg := "the backup repository has not answered since the server started"
-	if e := r.openErr.Load(); e != nil {
-		msg = *e
-	}
-	return fmt.Errorf("%s; the operation can be resubmitted once it does", msg)
+	return fmt.Errorf("%v; the operation can be resubmitted once it does", svc.NotReady())
 }
 
 // serverBackup is the running server's catalog and repository, or why
 // there are none.
-func serverBackup(r *backupRunner) func() (*backup.Catalog, *backup.Repository, error) {
-	if r == nil {
+func serverBackup(svc *backup.Service) func() (*backup.Catalog, *backup.Repository, error) {
+	if svc == nil {
 		return nil
 	}
 	return func() (*backup.Catalog, *backup.Repository, error) {
-		repo := r.repo.Load()
+		repo := svc.Repository()
 		if repo == nil {
-			return nil, nil, serverNotReady(r)
+			return nil, nil, serverNotReady(svc)
 		}
-		return r.catalog(), repo, nil
+		return svc.Catalog(), repo, nil
 	}
 }
 
 // serverScanner is the running server's scanner, or why there is none.
-func serverScanner(r *backupRunner) func() (*backup.Scanner, error) {
+func serverScanner(svc *backup.Service) func() (*backup.Scanner, error) {
 	return func() (*backup.Scanner, error) {
-		if r == nil {
+		if svc == nil {
 			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 		}
-		sc := r.Scanner()
+		sc := svc.Scanner()
 		if sc == nil {
-			return nil, serverNotReady(r)
+			return nil, serverNotReady(svc)
 		}
 		return sc, nil
 	}
 }
 
 // serverRefusal is the running server's refusal by its repository.
-func serverRefusal(r *backupRunner) func(context.Context, *backup.Repository) (*backup.Refusal, error) {
+func serverRefusal(svc *backup.Service) func(context.Context, *backup.Repository) (*backup.Refusal, error) {
 	return func(context.Context, *backup.Repository) (*backup.Refusal, error) {
-		if r == nil {
+		if svc == nil {
 			return nil, nil
 		}
-		return r.refusal.Load(), nil
+		return svc.Refusal(), nil
 	}
 }
 
 // startOperations opens the operations manager and runs the scheduler for
 // serve, until ctx ends; the returned function closes them (before the
-// backup runner and the engine).
-func startOperations(ctx context.Context, dataDir string, cfg config, eng *engine.Engine, runner *backupRunner, onEnd func(operations.Operation), log *slog.Logger) (*operations.Manager, *operations.Scheduler, func(), error) {
+// backup service and the engine).
+func startOperations(ctx context.Context, dataDir string, cfg config, eng *engine.Engine, svc *backup.Service, onEnd func(operations.Operation), log *slog.Logger) (*operations.Manager, *operations.Scheduler, func(), error) {
 	m, err := newOperations(dataDir, &jobDeps{cfg: cfg, eng: eng, live: true, onEnd: onEnd,
-		scanner: serverScanner(runner), backup: serverBackup(runner), refusal: serverRefusal(runner)}, log)
+		scanner: serverScanner(svc), backup: serverBackup(svc), refusal: serverRefusal(svc)}, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -286,7 +282,7 @@ func startOperations(ctx context.Context, dataDir string, cfg config, eng *engin
 		m.Close()
 		return nil, nil, nil, err
 	}
-	if runner == nil {
+	if svc == nil {
 		entries = nil // nothing to scan or purge without the backup
 	}
 	sched := operations.NewScheduler(m, entries, &operations.SchedulerOptions{Logger: log})

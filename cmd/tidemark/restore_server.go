@@ -141,15 +141,13 @@ func writeRestoredConfig(dir string, bc backupConfig) error {
 	return nil
 }
 
-// divergeRepository decides where the restored server backs up. One
-// rebuilt to the repository's end continues it: its tidemark.toml is
-// pointed at the repository it came from (absolute, so it does not depend
-// on where the data directory sits; the snapshot's may be relative). One
-// rebuilt to an earlier point, or whose redo log had to be renumbered
-// (gaps in the repository's positions closed), writes records at
-// positions the repository already holds for the old history, and one
-// repository must never hold two histories: it is pointed at a new
-// repository beside the old one. It returns the new location, or "" when
+// divergeRepository decides where the restored server backs up. One that
+// continues the repository's history (Repository.ContinuedBy: rebuilt to
+// its end with its own positions) is pointed at the repository it came
+// from (absolute, so it does not depend on where the data directory sits;
+// the snapshot's may be relative); any other is pointed at a new
+// repository beside the old one, since one repository never holds two
+// histories. It returns the new location, or "" when
 // the restored server continues the repository.
 //
 // pw, the password of an encrypted repository, is written to the data
@@ -157,7 +155,7 @@ func writeRestoredConfig(dir string, bc backupConfig) error {
 // server opens the repository (and a diverged new one is encrypted with
 // it too).
 func divergeRepository(ctx context.Context, repo *backup.Repository, dir string, bc backupConfig, lastLSN uint64, renumbered bool, pw []byte) (string, error) {
-	repoLast, err := repo.End(ctx)
+	continues, err := repo.ContinuedBy(ctx, lastLSN, renumbered)
 	if err != nil {
 		return "", err
 	}
@@ -171,7 +169,7 @@ func divergeRepository(ctx context.Context, repo *backup.Repository, dir string,
 			return "", err
 		}
 	}
-	diverged := lastLSN < repoLast || renumbered
+	diverged := !continues
 	cfg.Backup.Repository = from
 	if diverged {
 		cfg.Backup.Repository = fmt.Sprintf("%s-restored-lsn%d-%s", from, lastLSN, time.Now().UTC().Format("20060102T150405Z"))

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/mailserver/imap"
 	"github.com/tidemark/tidemark/mailserver/lmtp"
@@ -122,17 +125,21 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error)
 		}
 	}
 
-	// The engine must not delete a blob, nor may the redo log be truncated,
-	// before the scanner has shipped what refers to it; the scanner starts
-	// after the engine, so the engine gets a SafeLSN that the scanner fills in.
-	var safe *lateSafeLSN
+	// The engine must not delete a blob, nor trim the redo log, before the
+	// backup has shipped what refers to it: it is told the backup
+	// service's safe position, 0 until the scanner runs.
+	var svc *backup.Service
 	var safeLSN func() uint64
+	var eng *engine.Engine
 	if cfg.Backup.Enabled {
-		safe = &lateSafeLSN{}
-		safeLSN = safe.Get
+		if svc, err = newBackupService(ctx, o.dataDir, cfg, rawCfg, &eng, log); err != nil {
+			return err
+		}
+		safeLSN = svc.SafeLSN
 	}
 	metrics := web.NewMetrics()
-	eng, err := openEngine(o.dataDir, cfg, log, safeLSN, observedEngineOptions(metrics))
+	eng, err = openEngine(o.dataDir, cfg, log, safeLSN, observedEngineOptions(metrics),
+		func(o *engine.Options) { o.LogRetention = time.Minute })
 	if err != nil {
 		return err
 	}
@@ -143,22 +150,20 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error)
 	}()
 	log.Info("engine open", "data", o.dataDir, "applied_lsn", eng.AppliedLSN())
 
-	admin := &adminServer{eng: eng, cfg: cfg}
-	if cfg.Backup.Enabled {
-		runner, err := startBackup(ctx, eng, o.dataDir, cfg, rawCfg, safe, log)
-		if err != nil {
+	admin := &adminServer{eng: eng, cfg: cfg, dataDir: o.dataDir}
+	if svc != nil {
+		if err := svc.Start(ctx, enginesrc.New(eng)); err != nil {
 			return err
 		}
 		defer func() {
-			if err := runner.Close(); err != nil {
+			if err := svc.Close(); err != nil {
 				log.Error("stop backup scanner", "err", err)
 			}
 		}()
-		admin.backup = runner
+		admin.backup = svc
 	} else {
 		log.Warn("real-time backup is off (backup.enabled = false or --no-backup): nothing protects this server's mail")
 	}
-	go trimRedoLog(ctx, eng, safeLSN, log)
 
 	ops, sched, stopOps, err := startOperations(ctx, o.dataDir, cfg, eng, admin.backup, metrics.OperationEnded, log)
 	if err != nil {
@@ -173,7 +178,7 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error)
 	}
 	defer stopAdmin()
 
-	webb := &serveBackend{dataDir: o.dataDir, cfg: cfg, eng: eng, runner: admin.backup, ops: ops}
+	webb := &serveBackend{dataDir: o.dataDir, cfg: cfg, eng: eng, backup: admin.backup, where: resolve(o.dataDir, cfg.Backup.Repository), ops: ops}
 	stopWeb, err := startWeb(o.dataDir, cfg, metrics, webb, log)
 	if err != nil {
 		return err
@@ -249,31 +254,6 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error)
 	case err := <-errc:
 		_ = sdNotify("STOPPING=1")
 		return err
-	}
-}
-
-// trimRedoLog removes archived redo segments nobody needs any more: those
-// wholly at or below both the engine's checkpoint (recovery replays only
-// what follows it) and, with backup on, the last LSN the scanner shipped.
-func trimRedoLog(ctx context.Context, eng *engine.Engine, safeLSN func() uint64, log *slog.Logger) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		keep := eng.CheckpointLSN()
-		if safeLSN != nil {
-			keep = min(keep, safeLSN())
-		}
-		if keep == 0 {
-			continue
-		}
-		if err := eng.Log().Truncate(keep + 1); err != nil {
-			log.Warn("trim redo log", "below", keep+1, "err", err)
-		}
 	}
 }
 

@@ -71,7 +71,8 @@ type serveBackend struct {
 	dataDir string
 	cfg     config
 	eng     *engine.Engine
-	runner  *backupRunner // nil: backup off
+	backup  *backup.Service // nil: backup off
+	where   string          // the repository
 	ops     *operations.Manager
 
 	ready     atomic.Bool
@@ -107,7 +108,7 @@ func (s *serveBackend) Health(ctx context.Context) []web.Check {
 			Detail: err.Error() + "; restart the server (it replays the redo log)"})
 	} else {
 		out = append(out, web.Check{Name: "redo log and projection", Status: web.CheckOK,
-			Detail: fmt.Sprintf("log at lsn %d, applied %d", s.eng.Log().LastLSN(), s.eng.AppliedLSN())})
+			Detail: fmt.Sprintf("log at lsn %d, applied %d", s.eng.LogLastLSN(), s.eng.AppliedLSN())})
 	}
 	if s.ready.Load() {
 		out = append(out, web.Check{Name: "listeners", Status: web.CheckOK, Detail: *s.listeners.Load()})
@@ -133,17 +134,14 @@ func (s *serveBackend) Health(ctx context.Context) []web.Check {
 }
 
 func (s *serveBackend) Backup(ctx context.Context) web.BackupStatus {
-	if s.runner == nil {
+	if s.backup == nil {
 		return web.BackupStatus{}
 	}
-	st, err := s.runner.status(ctx, s.cfg, false)
-	if err != nil {
-		return web.BackupStatus{Enabled: true, State: "failing", LastError: err.Error()}
-	}
+	st := s.backup.Status(ctx, false)
 	return web.BackupStatus{Enabled: true, State: st.State, LastError: st.LastError, ShippedLSN: st.ShippedLSN,
 		ShippedTime: st.ShippedTime, LagRecords: st.LagRecords, LagSeconds: st.LagSeconds,
 		RepositoryBytes: st.RepositoryBytes, DedupRatio: st.DedupRatio, CompressionRatio: st.CompressionRatio,
-		FiguresTime: st.FiguresTime, Repository: s.runner.where}
+		FiguresTime: st.FiguresTime, Repository: s.where}
 }
 
 // The volume figures are reused, since computing them walks every blob
@@ -160,13 +158,13 @@ const (
 // figures.
 func (s *serveBackend) Volumes(ctx context.Context) ([]web.Volume, error) {
 	vols, err := s.hsmVolumes(ctx)
-	if s.runner != nil {
+	if s.backup != nil {
 		b := s.Backup(ctx)
-		repo := web.Volume{Name: "backup", Tier: "backup repository", Type: "local", Where: s.runner.where,
+		repo := web.Volume{Name: "backup", Tier: "backup repository", Type: "local", Where: s.where,
 			Blobs: -1, RawBytes: -1, Objects: -1, FreeBytes: -1, StoredBytes: b.RepositoryBytes}
-		if strings.HasPrefix(s.runner.where, "s3://") {
+		if strings.HasPrefix(s.where, "s3://") {
 			repo.Type = "s3"
-		} else if free, ok := fsFree(s.runner.where); ok {
+		} else if free, ok := fsFree(s.where); ok {
 			repo.FreeBytes = free
 		}
 		if b.FiguresTime.IsZero() {
@@ -241,10 +239,10 @@ func (s *serveBackend) Authenticate(ctx context.Context, address, password strin
 // catalog returns the backup catalog (readable while the repository is
 // unreachable: it is local).
 func (s *serveBackend) catalog() (*backup.Catalog, error) {
-	if s.runner == nil {
+	if s.backup == nil {
 		return nil, errors.New("the real-time backup is off on this server")
 	}
-	return s.runner.catalog(), nil
+	return s.backup.Catalog(), nil
 }
 
 func (s *serveBackend) Accounts(ctx context.Context) ([]web.AccountRef, error) {

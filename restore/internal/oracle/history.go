@@ -50,9 +50,9 @@ func (h *History) Step(what string, op func() error) {
 		d = time.Duration(h.Rnd.IntN(2000)) * time.Millisecond
 	}
 	h.R.Clk.Advance(d)
-	before := h.R.Eng.Log().LastLSN()
+	before := h.R.Eng.LogLastLSN()
 	err := op()
-	after := h.R.Eng.Log().LastLSN()
+	after := h.R.Eng.LogLastLSN()
 	if after > before+1 {
 		t.Fatalf("%s wrote %d records; the oracle needs one per step", what, after-before)
 	}

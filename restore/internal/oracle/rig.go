@@ -16,7 +16,6 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
-	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/memvol"
@@ -72,15 +71,7 @@ type Rig struct {
 type primaryBlobs struct{ eng func() *engine.Engine }
 
 func (p primaryBlobs) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
-	b, err := hsm.ReadAll(ctx, p.eng().Primary(), dedup.BlobName(ref.Digest))
-	if err != nil {
-		return nil, err
-	}
-	raw, err := dedup.Decode(b)
-	if err != nil {
-		return nil, err
-	}
-	return io.NopCloser(bytesReader(raw)), nil
+	return p.eng().OpenPrimaryBlob(ctx, ref.Digest)
 }
 
 // NewRig opens an engine under dir on fs and a scanner shipping to repoVol
@@ -126,7 +117,7 @@ func NewRigWith(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume, smartSc
 	if smartScan {
 		src = enginesrc.New(eng)
 	}
-	sc, err := backup.NewScanner(repo, cat, backup.LogOf(eng.Log()), primaryBlobs{func() *engine.Engine { return r.Eng }}, src,
+	sc, err := backup.NewScanner(repo, cat, enginesrc.New(eng), primaryBlobs{func() *engine.Engine { return r.Eng }}, src,
 		&backup.Options{Now: r.Clk.Now, Logger: Quiet, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1})
 	if err != nil {
 		t.Fatalf("scanner: %v", err)
@@ -165,7 +156,7 @@ func (r *Rig) Close() {
 // Sync waits until the catalog has every record the engine wrote.
 func (r *Rig) Sync() {
 	r.T.Helper()
-	want := r.Eng.Log().LastLSN()
+	want := r.Eng.LogLastLSN()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		lsn, _, err := r.Cat.Position()
@@ -185,8 +176,8 @@ func (r *Rig) Sync() {
 // LastTime returns the commit time of the engine's last record.
 func (r *Rig) LastTime() time.Time {
 	r.T.Helper()
-	last := r.Eng.Log().LastLSN()
-	rd, err := r.Eng.Log().NewReader(last)
+	last := r.Eng.LogLastLSN()
+	rd, err := r.Eng.ReadLog(last)
 	if err != nil {
 		r.T.Fatal(err)
 	}
