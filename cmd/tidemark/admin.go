@@ -15,7 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/restore"
 )
 
 // The admin API: provisioning commands reach a running server over a unix
@@ -47,6 +49,8 @@ var errorKinds = map[string]error{
 	"invalid":          engine.ErrInvalid,
 	"quota":            engine.ErrQuotaExceeded,
 	"folder_not_empty": engine.ErrFolderNotEmpty,
+	"not_in_backup":    restore.ErrNotInBackup,
+	"backup_not_found": backup.ErrNotFound,
 }
 
 func errorKind(err error) string {

@@ -28,8 +28,9 @@ func newBackupCommand() *cobra.Command {
 		Long: `The real-time scanner inside "tidemark serve" keeps the backup repository
 current. scan, purge, verify and export are operations: a running server runs
 them live in its backup queue (the command prints the operation's id; --sync
-waits); without a server they run in the command's own process. ls, item and
-accounts open the catalog directly: stop the server first.`,
+waits); without a server they run in the command's own process. status, ls,
+item, accounts and config work with the server running: it answers from its
+catalog, and the repository is read beside it.`,
 	}
 	for _, sub := range []func() *cobra.Command{newBackupScanCommand, newBackupPurgeCommand,
 		newBackupVerifyCommand, newBackupStatusCommand, newBackupConfigCommand, newBackupScannerCommand,
@@ -87,14 +88,17 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 	if withEngine {
 		env.eng, _, err = openEngineForAdmin(dataDir)
 		if err != nil {
-			return nil, fmt.Errorf("%w (stop tidemark serve first)", err)
+			return nil, err
 		}
 	}
 	if withCatalog {
 		env.cat, err = backup.OpenCatalog(filepath.Join(dataDir, catalogDir), nil)
 		if err != nil {
 			env.Close()
-			return nil, fmt.Errorf("%w (is tidemark serve running? stop it first)", err)
+			if served, _ := callServer(ctx, dataDir, "ping", nil, nil); served {
+				return nil, fmt.Errorf("a tidemark server is running on %s and holds the backup catalog; this command needs the server stopped: %w", dataDir, err)
+			}
+			return nil, fmt.Errorf("backup catalog: %w (held by another tidemark process?)", err)
 		}
 	}
 	return env, nil

@@ -17,8 +17,9 @@ import (
 )
 
 // newBackupBrowseCommands are the backup subcommands that find what to
-// restore: ls, item and accounts (and export). They read the local catalog and the
-// repository (stop the server first: it holds the catalog).
+// restore: ls, item and accounts (and export). A running server answers
+// their catalog questions over the admin socket (it holds the catalog);
+// message bytes are read from the repository directly.
 func newBackupBrowseCommands() []*cobra.Command {
 	return []*cobra.Command{newBackupLsCommand(), newBackupItemCommand(), newBackupAccountsCommand(), newBackupExportCommand()}
 }
@@ -39,19 +40,15 @@ func newBackupLsCommand() *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			env, err := openBackupEnv(ctx, c.dataDir, true, false)
+			a, env, err := askCatalog(ctx, c.dataDir, catalogQuery{Query: "account_at", Account: args[0], At: at})
 			if err != nil {
 				return err
 			}
 			defer env.Close()
-			acct, err := resolveAccount(ctx, env.cat, args[0], at)
-			if err != nil {
-				return err
+			if a.State == nil {
+				return fmt.Errorf("account %s at %s: the server answered without a state", args[0], c.at)
 			}
-			st, err := env.cat.AccountAt(ctx, acct, at)
-			if err != nil {
-				return fmt.Errorf("account %s at %s: %w", args[0], c.at, err)
-			}
+			acct, st := a.Account, *a.State
 			if folder != "" {
 				items := st.Items[:0]
 				for _, it := range st.Items {
@@ -136,19 +133,12 @@ func newBackupItemCommand() *cobra.Command {
 				return usagef("ITEM must be an item id: %v", err)
 			}
 			ctx := cmd.Context()
-			env, err := openBackupEnv(ctx, c.dataDir, true, false)
+			a, env, err := askCatalog(ctx, c.dataDir, catalogQuery{Query: "item_versions", Account: args[0], At: restore.Latest, Item: id})
 			if err != nil {
 				return err
 			}
 			defer env.Close()
-			acct, err := resolveAccount(ctx, env.cat, args[0], restore.Latest)
-			if err != nil {
-				return err
-			}
-			vs, err := env.cat.ItemVersions(ctx, acct, id)
-			if err != nil {
-				return fmt.Errorf("item %d of %s: %w", id, args[0], err)
-			}
+			vs := a.Versions
 			if len(vs) == 0 {
 				return fmt.Errorf("item %d of %s: %w", id, args[0], restore.ErrNotInBackup)
 			}
@@ -194,18 +184,12 @@ func newBackupAccountsCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			env, err := openBackupEnv(ctx, c.dataDir, true, false)
+			a, env, err := askCatalog(ctx, c.dataDir, catalogQuery{Query: "accounts", Deleted: deleted})
 			if err != nil {
 				return err
 			}
-			defer env.Close()
-			vs, err := env.cat.Accounts(ctx)
-			if deleted {
-				vs, err = env.cat.DeletedAccounts(ctx)
-			}
-			if err != nil {
-				return err
-			}
+			env.Close() // the catalog alone answers
+			vs := a.Accounts
 			if c.json {
 				return printJSON(cmd.OutOrStdout(), vs)
 			}

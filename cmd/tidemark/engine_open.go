@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,7 +65,16 @@ func openEngineForAdmin(dataDir string) (*engine.Engine, config, error) {
 	log := newLogger(os.Stderr, slog.LevelWarn)
 	eng, err := openEngine(dataDir, cfg, log, nil)
 	if errors.Is(err, engine.ErrLocked) {
-		return nil, cfg, fmt.Errorf("%s is in use by another tidemark process whose admin socket does not answer; stop it or wait for it to finish: %w", dataDir, err)
+		return nil, cfg, heldError(dataDir, err)
 	}
 	return eng, cfg, err
+}
+
+// heldError says plainly who holds dataDir: a running server (its admin
+// socket answers) or another tidemark process that does not answer.
+func heldError(dataDir string, err error) error {
+	if served, _ := callServer(context.Background(), dataDir, "ping", nil, nil); served {
+		return fmt.Errorf("a tidemark server is running on %s and holds it; this command needs the server stopped: %w", dataDir, err)
+	}
+	return fmt.Errorf("%s is in use by another tidemark process whose admin socket does not answer; stop it or wait for it to finish: %w", dataDir, err)
 }
