@@ -34,6 +34,9 @@ type PurgeOptions struct {
 	// the next purge, once due. Default DefaultSupersededGrace; negative
 	// deletes at the end of this purge.
 	Grace time.Duration
+	// Progress receives the items examined, then the segments and scans
+	// read (with their bytes), then the dead blobs removed.
+	Progress ProgressFunc
 }
 
 // PurgeReport says what Purge removed.
@@ -88,7 +91,9 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 			return rep, err
 		}
 	}
-	for _, v := range victims {
+	progress := opts.Progress
+	for i, v := range victims {
+		progress.report(Progress{Step: "removing expired item versions", Items: int64(i + 1), ItemsTotal: int64(len(victims))})
 		head, ok, err := tx.itemHead(v.acct, v.item)
 		if err != nil {
 			return rep, err
@@ -180,7 +185,15 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 	// Segments folded now or already waiting for deletion do not count:
 	// the blobs they name wait out the same grace period.
 	inUse := map[[32]byte]bool{}
-	for _, s := range append(segs, scans...) {
+	objs := append(segs, scans...)
+	read := Progress{Step: "reading segments and scans", ItemsTotal: int64(len(objs))}
+	for _, s := range objs {
+		read.BytesTotal += s.Size
+	}
+	for _, s := range objs {
+		read.Items++
+		read.Bytes += s.Size
+		progress.report(read)
 		if _, waiting := pending[s.Name]; waiting {
 			continue
 		}
@@ -248,6 +261,7 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 	if err := bb.Commit(pebble.Sync); err != nil {
 		return rep, fmt.Errorf("purge: commit: %w", err)
 	}
+	progress.report(Progress{Step: "removing dead blobs", Items: int64(rep.Blobs), ItemsTotal: int64(rep.Blobs)})
 	if err := c.deferDelete(append(append(folded, old...), looseGone...), due); err != nil {
 		return rep, fmt.Errorf("purge: %w", err)
 	}
@@ -324,6 +338,11 @@ func (r *Repository) repackDead(ctx context.Context, dead map[dedup.Digest]bool,
 // Purge runs Purge while the scanner holds off: no record is processed,
 // compacted or snapshotted meanwhile.
 func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (PurgeReport, error) {
+	return s.PurgeWith(ctx, retention, nil)
+}
+
+// PurgeWith is Purge reporting to progress (PurgeOptions.Progress).
+func (s *Scanner) PurgeWith(ctx context.Context, retention time.Duration, progress ProgressFunc) (PurgeReport, error) {
 	s.maint.Lock()
 	defer s.maint.Unlock()
 	s.mu.Lock()
@@ -340,5 +359,5 @@ func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (PurgeRepo
 		cfg = c
 	}
 	grace := s.o.SupersededGrace
-	return Purge(ctx, s.repo, s.cat, PurgeOptions{Retention: retention, Now: s.o.Now(), Config: cfg, Grace: grace})
+	return Purge(ctx, s.repo, s.cat, PurgeOptions{Retention: retention, Now: s.o.Now(), Config: cfg, Grace: grace, Progress: progress})
 }

@@ -29,12 +29,18 @@ type ScanReport struct {
 // scans every account (and marks accounts the engine no longer has
 // deleted); a scan that finds nothing writes nothing.
 func (s *Scanner) Scan(ctx context.Context, account uint64) (ScanReport, error) {
+	return s.ScanWith(ctx, account, nil)
+}
+
+// ScanWith is Scan reporting the accounts compared of those to compare to
+// progress.
+func (s *Scanner) ScanWith(ctx context.Context, account uint64, progress ProgressFunc) (ScanReport, error) {
 	if s.src == nil {
 		return ScanReport{}, errors.New("scanner: no SmartScan source")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rep, err := s.scanLocked(ctx, account)
+	rep, err := s.scanLocked(ctx, account, progress)
 	if err == nil && account == 0 {
 		s.scanDue.Store(false)
 		if err := s.cat.db.Delete(metaNeedScan, syncWrite); err != nil {
@@ -112,7 +118,7 @@ func (s *Scanner) readView(ctx context.Context, acct event.Account) (view, error
 	}
 }
 
-func (s *Scanner) scanLocked(ctx context.Context, only uint64) (ScanReport, error) {
+func (s *Scanner) scanLocked(ctx context.Context, only uint64, progress ProgressFunc) (ScanReport, error) {
 	var rep ScanReport
 	held, err := s.drainTo(ctx, 0)
 	if err != nil {
@@ -130,6 +136,11 @@ func (s *Scanner) scanLocked(ctx context.Context, only uint64) (ScanReport, erro
 	sc := &scanBatch{s: s, at: s.processed}
 	sc.begin()
 	seen := map[uint64]bool{}
+	total := int64(len(accounts))
+	if only != 0 {
+		total = 1
+	}
+	progress.report(Progress{Step: "comparing accounts", ItemsTotal: total})
 	for _, a := range accounts {
 		if only != 0 && a.ID != only {
 			continue
@@ -161,6 +172,7 @@ func (s *Scanner) scanLocked(ctx context.Context, only uint64) (ScanReport, erro
 		if err := s.diffAccount(ctx, v, sc.emit, &rep); err != nil {
 			return rep, err
 		}
+		progress.report(Progress{Step: "comparing accounts", Items: int64(rep.Accounts), ItemsTotal: total})
 	}
 	if only == 0 {
 		heads, err := s.cat.Accounts(ctx)

@@ -28,6 +28,9 @@ type VerifyOptions struct {
 	// the primary store.
 	Fix    bool
 	Source BlobSource
+	// Progress receives the objects checked (and their bytes), then the
+	// referenced blobs checked.
+	Progress ProgressFunc
 }
 
 // Problem kinds.
@@ -87,7 +90,14 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 	packedIn := map[[32]byte]string{} // packed blobs (good copies) → a pack
 	packBlobs := map[string][]dedup.Digest{}
 	referenced := map[[32]byte]bool{} // referenced by stored records
+	checked := Progress{Step: "checking objects", ItemsTotal: int64(len(objects))}
 	for _, o := range objects {
+		checked.BytesTotal += o.Size
+	}
+	for _, o := range objects {
+		checked.Items++
+		checked.Bytes += o.Size
+		opts.Progress.report(checked)
 		switch {
 		case o.Name == manifestName || strings.HasPrefix(o.Name, quarantinePrefix) ||
 			(r.Encrypted() && strings.HasPrefix(o.Name, keyPrefix)):
@@ -211,7 +221,10 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			wanted[d] = true
 		}
 	}
+	blobs := Progress{Step: "checking referenced blobs", ItemsTotal: int64(len(wanted))}
 	for _, d := range sortedDigests(wanted) {
+		blobs.Items++
+		opts.Progress.report(blobs)
 		rep.Blobs++
 		name := dedup.BlobName(dedup.Digest(d))
 		var p *Problem

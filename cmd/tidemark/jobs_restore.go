@@ -377,7 +377,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			rep := backup.VerifyReport{Problems: []backup.Problem{ownerProblem(refusal, resolveCommands(d.dataDir, refusal))}}
 			return rep, errVerifyProblems
 		}
-		opts := backup.VerifyOptions{ReadData: a.ReadData, Fix: a.Fix, Source: enginesrc.New(d.eng)}
+		opts := backup.VerifyOptions{ReadData: a.ReadData, Fix: a.Fix, Source: enginesrc.New(d.eng), Progress: trackProgress(p)}
 		for _, addr := range a.Accounts {
 			id, err := cat.FindAccount(ctx, strings.ToLower(addr), time.Now())
 			if err != nil {

@@ -184,9 +184,7 @@ func registerJobs(m *operations.Manager, d *jobDeps) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := sc.Scan(ctx, acct)
-		p.Set(int64(rep.Accounts), 0)
-		return rep, err
+		return sc.ScanWith(ctx, acct, trackProgress(p))
 	})
 	m.Register(kindBackupPurge, operations.LaneBackup, func(ctx context.Context, raw json.RawMessage, p *operations.Tracker) (any, error) {
 		var a purgeParams
@@ -207,10 +205,23 @@ func registerJobs(m *operations.Manager, d *jobDeps) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := sc.Purge(ctx, time.Duration(days)*24*time.Hour)
-		p.Set(int64(rep.Items), 0)
+		rep, err := sc.PurgeWith(ctx, time.Duration(days)*24*time.Hour, trackProgress(p))
 		return purgeReport{Days: days, PurgeReport: rep}, err
 	})
+}
+
+// trackProgress shows a backup job's progress on its operation: the
+// step, and items and bytes done of their totals (rates and ETA follow).
+func trackProgress(p *operations.Tracker) backup.ProgressFunc {
+	step := ""
+	return func(g backup.Progress) {
+		if g.Step != step {
+			step = g.Step
+			p.Step(g.Step)
+		}
+		p.SetTotal(g.ItemsTotal, g.BytesTotal)
+		p.Set(g.Items, g.Bytes)
+	}
 }
 
 // purgeReport is a purge's report with the retention it applied.
