@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tidemark/tidemark/mailserver/imap"
 	"github.com/tidemark/tidemark/mailserver/lmtp"
 	"github.com/tidemark/tidemark/mailserver/socketmap"
 	"github.com/tidemark/tidemark/restore/view"
@@ -66,6 +67,9 @@ type imapConfig struct {
 	Key                      string `toml:"key"`
 	CleartextLogin           bool   `toml:"cleartext_login"` // allow LOGIN without TLS
 	MaxConnectionsPerAccount int    `toml:"max_connections_per_account"`
+	MaxConnections           int    `toml:"max_connections"`        // IMAP and IMAPS together; more get * BYE
+	MaxConnectionsPerIP      int    `toml:"max_connections_per_ip"` // open at once from one address
+	LoginTimeout             string `toml:"login_timeout"`          // accept to LOGIN; NOOP does not extend it
 	IdleTimeout              string `toml:"idle_timeout"`
 	MaxRequestSize           int64  `toml:"max_request_size"`
 	LockoutMaxFailures       int    `toml:"lockout_max_failures"`
@@ -121,6 +125,9 @@ func defaultConfig() config {
 			Cert:                     "tls/cert.pem",
 			Key:                      "tls/key.pem",
 			MaxConnectionsPerAccount: 20,
+			MaxConnections:           imap.DefaultMaxConnections,
+			MaxConnectionsPerIP:      imap.DefaultMaxConnectionsPerIP,
+			LoginTimeout:             imap.DefaultLoginTimeout.String(),
 			IdleTimeout:              "30m",
 			MaxRequestSize:           10 << 20,
 			LockoutMaxFailures:       10,
@@ -210,7 +217,7 @@ func (c config) validate() error {
 		}
 	}
 	for key, v := range map[string]string{"imap.idle_timeout": c.IMAP.IdleTimeout, "imap.lockout_window": c.IMAP.LockoutWindow,
-		"imap.lockout_duration": c.IMAP.LockoutDuration} {
+		"imap.lockout_duration": c.IMAP.LockoutDuration, "imap.login_timeout": c.IMAP.LoginTimeout} {
 		if d, err := time.ParseDuration(v); err != nil || d < 0 {
 			return fmt.Errorf("%s: %q is not a duration such as \"30m\"", key, v)
 		}

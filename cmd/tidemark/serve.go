@@ -266,6 +266,10 @@ func imapOptions(dataDir string, cfg config, log *slog.Logger) (*imap.Options, e
 	if err != nil {
 		return nil, fmt.Errorf("imap.idle_timeout: %w", err)
 	}
+	loginTimeout, err := time.ParseDuration(cfg.IMAP.LoginTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("imap.login_timeout: %w", err)
+	}
 	window, err := time.ParseDuration(cfg.IMAP.LockoutWindow)
 	if err != nil {
 		return nil, fmt.Errorf("imap.lockout_window: %w", err)
@@ -275,16 +279,19 @@ func imapOptions(dataDir string, cfg config, log *slog.Logger) (*imap.Options, e
 		return nil, fmt.Errorf("imap.lockout_duration: %w", err)
 	}
 	return &imap.Options{
-		TLSConfig:          serverTLSConfig(cert),
-		AllowInsecureAuth:  cfg.IMAP.CleartextLogin,
-		LockoutMaxFailures: cfg.IMAP.LockoutMaxFailures,
-		LockoutWindow:      window,
-		LockoutDuration:    lockFor,
-		MaxConnsPerAccount: cfg.IMAP.MaxConnectionsPerAccount,
-		IdleTimeout:        idle,
-		MaxRequestSize:     cfg.IMAP.MaxRequestSize,
-		AppendLimit:        uint32(min(cfg.Storage.MaxMessageSize, 1<<32-1)),
-		Now:                time.Now,
-		Logger:             log,
+		TLSConfig:           serverTLSConfig(cert),
+		AllowInsecureAuth:   cfg.IMAP.CleartextLogin,
+		LockoutMaxFailures:  cfg.IMAP.LockoutMaxFailures,
+		LockoutWindow:       window,
+		LockoutDuration:     lockFor,
+		MaxConnsPerAccount:  cfg.IMAP.MaxConnectionsPerAccount,
+		MaxConnections:      cfg.IMAP.MaxConnections,
+		MaxConnectionsPerIP: cfg.IMAP.MaxConnectionsPerIP,
+		LoginTimeout:        loginTimeout,
+		IdleTimeout:         idle,
+		MaxRequestSize:      cfg.IMAP.MaxRequestSize,
+		AppendLimit:         uint32(min(cfg.Storage.MaxMessageSize, 1<<32-1)),
+		Now:                 time.Now,
+		Logger:              log,
 	}, nil
 }

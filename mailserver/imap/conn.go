@@ -183,7 +183,7 @@ var baseCaps = []string{
 func (c *conn) capsText() string { return strings.Join(c.caps(), " ") }
 
 // serve runs the connection until the client logs out or goes away.
-func (c *conn) serve() {
+func (c *conn) serve(accepted time.Time) {
 	defer func() {
 		if v := recover(); v != nil {
 			c.srv.log.Error("imap: panic in command", "panic", v, "stack", string(debug.Stack()))
@@ -199,8 +199,8 @@ func (c *conn) serve() {
 	c.sess = newSession(c.srv, c)
 	// The pre-authentication deadline: a connection that has not logged
 	// in by then is ended, whatever it sent meanwhile (NOOP does not
-	// extend it).
-	deadline := time.AfterFunc(c.srv.opts.LoginTimeout, func() {
+	// extend it). It runs from accept, so a slow TLS handshake counts.
+	deadline := time.AfterFunc(max(c.srv.opts.LoginTimeout-time.Since(accepted), 0), func() {
 		if !c.loggedIn.Load() {
 			c.bye("Login timeout")
 		}
@@ -391,7 +391,15 @@ func (s *Server) serveListener(l net.Listener, tlsConfig *tls.Config) error {
 			}
 			return err
 		}
+		accepted := time.Now()
+		ip := remoteIP(nc)
+		if why := s.climit.admit(ip); why != "" {
+			s.refusedConn(ip, why)
+			go refuse(nc, tlsConfig, why)
+			continue
+		}
 		go func() {
+			defer s.climit.release(ip)
 			if !s.track(nc) {
 				nc.Close()
 				return
@@ -404,7 +412,7 @@ func (s *Server) serveListener(l net.Listener, tlsConfig *tls.Config) error {
 			secure := false
 			if tlsConfig != nil {
 				tc := tls.Server(nc, tlsConfig)
-				tc.SetDeadline(time.Now().Add(time.Minute))
+				tc.SetDeadline(accepted.Add(min(time.Minute, s.opts.LoginTimeout)))
 				if err := tc.Handshake(); err != nil {
 					nc.Close()
 					return
@@ -412,7 +420,7 @@ func (s *Server) serveListener(l net.Listener, tlsConfig *tls.Config) error {
 				tc.SetDeadline(time.Time{})
 				nc, secure = tc, true
 			}
-			s.newConn(nc, secure).serve()
+			s.newConn(nc, secure).serve(accepted)
 		}()
 	}
 }

@@ -22,6 +22,11 @@ const (
 	DefaultLoginTimeout       = time.Minute      // from connection to LOGIN
 	DefaultMaxFolderDepth     = 32               // levels of one folder path
 	DefaultMaxFolders         = 10000            // folders of one account
+	// DefaultMaxConnections is Dovecot's default_client_limit.
+	DefaultMaxConnections = 1000
+	// DefaultMaxConnectionsPerIP leaves room for an office behind one NAT
+	// address (our LMTP's default too).
+	DefaultMaxConnectionsPerIP = 100
 )
 
 // Options configures a Server. The zero value, or nil, gives the defaults
@@ -46,6 +51,13 @@ type Options struct {
 	// MaxConnsPerAccount bounds the authenticated sessions of one account;
 	// the next LOGIN gets NO [LIMIT]. Default 20; negative = unlimited.
 	MaxConnsPerAccount int
+	// MaxConnections and MaxConnectionsPerIP cap the connections open at
+	// once, authenticated or not, over every listener of the server (IMAP
+	// and IMAPS together); over the cap a new connection gets
+	// "* BYE [UNAVAILABLE] Too many connections..." and is closed.
+	// Defaults 1000 and 100; negative = unlimited.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 	// IdleTimeout ends a session that has sent no command (or has been in
 	// IDLE) for this long, with an untagged BYE. Default 30 min.
 	IdleTimeout time.Duration
@@ -81,8 +93,8 @@ type Options struct {
 	// metrics). nil means none.
 	Observer Observer
 	// LoginTimeout ends a connection that has not authenticated this
-	// long after it was accepted (untagged BYE), whatever it sends
-	// meanwhile. Default 1 min.
+	// long after it was accepted (untagged BYE; the TLS handshake of the
+	// IMAPS port counts), whatever it sends meanwhile. Default 1 min.
 	LoginTimeout time.Duration
 	// MaxFolderDepth and MaxFolders bound CREATE and RENAME: a path of
 	// more levels, or a folder beyond the account's count, is NO
@@ -114,6 +126,12 @@ func (o *Options) fillDefaults() Options {
 	}
 	if c.MaxConnsPerAccount == 0 {
 		c.MaxConnsPerAccount = DefaultMaxConnsPerAccount
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout

@@ -18,7 +18,10 @@ type Server struct {
 	opts   Options
 	log    *slog.Logger
 	lock   *lockout
-	limits requestLimits
+	climit *connLimits
+
+	refusedLog rateLog
+	limits     requestLimits
 
 	headers *headerCache
 	recent  *recentTracker
@@ -37,6 +40,7 @@ func NewServer(b Backend, opts *Options) *Server {
 		headers: newHeaderCache(headerCacheSize), recent: newRecentTracker()}
 	s.log = s.opts.Logger
 	s.lock = newLockout(&s.opts)
+	s.climit = newConnLimits(&s.opts)
 	s.limits = newRequestLimits(s.opts.MaxRequestSize, s.opts.AppendLimit)
 	return s
 }
