@@ -99,8 +99,20 @@ func (e *Engine) OpenBlob(ctx context.Context, acct, item uint64) (io.ReadCloser
 	if err != nil {
 		return nil, 0, err
 	}
-	return io.NopCloser(bytes.NewReader(raw)), int64(len(raw)), nil
+	return &blobReader{Reader: bytes.NewReader(raw), raw: raw}, int64(len(raw)), nil
 }
+
+// blobReader is what OpenBlob returns: the message is already in memory,
+// and Bytes hands it over without a copy (read only: it may be shared).
+type blobReader struct {
+	*bytes.Reader
+	raw []byte
+}
+
+func (*blobReader) Close() error { return nil }
+
+// Bytes returns the whole message; the caller must not modify it.
+func (b *blobReader) Bytes() []byte { return b.raw }
 
 // ReadBlobRange reads n bytes (n < 0: to the end) at off of an item's raw
 // message; a range past the end is clipped.

@@ -160,6 +160,11 @@ func (s *session) readBlob(id uint64) ([]byte, error) {
 		return nil, translate(s.srv.log, "fetch", err)
 	}
 	defer rc.Close()
+	if whole, ok := rc.(interface{ Bytes() []byte }); ok {
+		// The engine's reader holds the message already: no second copy
+		// (a bulk FETCH would otherwise allocate every message twice).
+		return whole.Bytes(), nil
+	}
 	buf := make([]byte, 0, size)
 	b, err := readAll(rc, buf)
 	if err != nil {
