@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -206,6 +207,19 @@ func (e *Engine) collect(ctx context.Context) error {
 				continue
 			}
 			if ok && br.Refs == 0 {
+				if br.Volume != e.opts.PrimaryName {
+					// Another volume (an S3 one) may be unreachable: its
+					// deletes get a short deadline and, once one fails,
+					// wait a minute, so this goroutine, which takes every
+					// command, never waits long on it.
+					if !e.deleteElsewhere(ctx, br.Volume, dr.d) {
+						kept++
+						continue
+					}
+					_ = b.Delete(blobKey(dr.d), nil)
+					_ = b.Delete(dr.key, nil)
+					continue
+				}
 				v, err := e.volume(ctx, br.Volume)
 				if err != nil {
 					b.Close()
@@ -232,6 +246,39 @@ func (e *Engine) collect(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// Deletes of collected blobs on volumes other than the primary: each has
+// this deadline, and a volume whose delete failed is left alone this long.
+var (
+	elsewhereDeleteTimeout = 5 * time.Second
+	elsewhereDownFor       = time.Minute
+)
+
+// deleteElsewhere deletes a collected blob from a volume other than the
+// primary, on the writer goroutine (like every collection), and reports
+// whether it is gone. It is not tried while the volume is marked down.
+func (e *Engine) deleteElsewhere(ctx context.Context, vol string, d dedup.Digest) bool {
+	if until, ok := e.volDown[vol]; ok && e.opts.Now().Before(until) {
+		return false
+	}
+	v, err := e.volume(ctx, vol)
+	if err == nil {
+		e.gcGen.Add(1)
+		dctx, cancel := context.WithTimeout(ctx, elsewhereDeleteTimeout)
+		err = v.Delete(dctx, dedup.BlobName(d))
+		cancel()
+	}
+	if err != nil {
+		if e.volDown == nil {
+			e.volDown = map[string]time.Time{}
+		}
+		e.volDown[vol] = e.opts.Now().Add(elsewhereDownFor)
+		e.opts.Logger.Warn("engine: delete collected blob; the volume is left alone for a minute", "volume", vol, "blob", d.String(), "err", err)
+		return false
+	}
+	delete(e.volDown, vol)
+	return true
 }
 
 type stopScan struct{}

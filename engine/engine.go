@@ -51,7 +51,10 @@ type Engine struct {
 	// moveMu keeps MoveBlob (read-locked: moves run side by side) and the
 	// deletion of moved blobs' old copies and of orphans (locked) apart
 	// (hsmmove.go).
-	moveMu  sync.RWMutex
+	moveMu sync.RWMutex
+	// volDown marks volumes whose delete of a collected blob failed, until
+	// when collection leaves them alone (writer goroutine only).
+	volDown map[string]time.Time
 	volMu   sync.RWMutex
 	volumes map[string]hsm.Volume
 	// deferred is the primary volume when it can defer fsyncs (inline

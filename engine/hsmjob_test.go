@@ -197,3 +197,71 @@ func TestCheckBlobsFindsInjectedProblems(t *testing.T) {
 		t.Fatalf("unknown volume: %v", err)
 	}
 }
+
+// hangVolume blocks every Delete until its context ends while hang is set.
+type hangVolume struct {
+	hsm.Volume
+	hang atomic.Bool
+}
+
+func (v *hangVolume) Delete(ctx context.Context, name string) error {
+	if v.hang.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return v.Volume.Delete(ctx, name)
+}
+
+// TestCollectSkipsUnreachableSecondary: collecting a blob on a volume that
+// does not answer (an S3 outage) holds up the writer for the delete's
+// short deadline once, not for every pass; the blob is deleted once the
+// volume answers again. Regression: the writer waited for the volume's
+// whole retry policy on every collection pass.
+func TestCollectSkipsUnreachableSecondary(t *testing.T) {
+	old := elsewhereDeleteTimeout
+	elsewhereDeleteTimeout = 200 * time.Millisecond
+	defer func() { elsewhereDeleteTimeout = old }()
+	e, a, _, items := moveRig(t, 2)
+	_, err := e.MoveBlob(ctx, items[0].Digest, "cold")
+	must(t, err)
+	must(t, e.Checkpoint(ctx))
+	cold, err := e.OpenVolume(ctx, "cold")
+	must(t, err)
+	hv := &hangVolume{Volume: cold}
+	hv.hang.Store(true)
+	e.volMu.Lock()
+	e.volumes["cold"] = hv
+	e.volMu.Unlock()
+	inbox, err := e.FolderByPath(ctx, a.ID, "INBOX")
+	must(t, err)
+	_, err = e.Expunge(ctx, a.ID, inbox.ID, []uint64{items[0].ID})
+	must(t, err)
+	for range 3 {
+		must(t, e.Checkpoint(ctx))
+		t0 := time.Now()
+		if _, err := e.CreateFolder(ctx, a.ID, fmt.Sprintf("F%d", t0.UnixNano()), ""); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Fatalf("a command waited %v behind the collection of a blob on an unreachable volume", d)
+		}
+	}
+	if _, err := cold.Stat(ctx, dedup.BlobName(items[0].Digest)); err != nil {
+		t.Fatalf("blob deleted while its volume did not answer? %v", err)
+	}
+	hv.hang.Store(false)
+	for range 61 {
+		e.opts.Now() // the test clock steps a second per call: a minute passes
+	}
+	must(t, e.Checkpoint(ctx))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := cold.Stat(ctx, dedup.BlobName(items[0].Digest)); hsm.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("collected blob never deleted from the volume once it answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

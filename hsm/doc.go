@@ -5,12 +5,18 @@
 //
 // A Volume is dumb storage: it knows bytes and names, never mail. The engine
 // keeps message blobs on volumes and the backup repository lives on one; the
-// logic of what to store where sits in those callers. This package will also
-// own hierarchical storage management — tiers of volumes, the policies that
-// select items for a tier, and the blob moves between them — which builds on
-// the contract defined here.
+// logic of what to store where sits in those callers. This package also
+// defines what hierarchical storage management needs of a volume: its Spec
+// (what the registry records: kind, type, place, compression), the Opener
+// that turns a spec into a Volume (the composition root's, or hsm/volopen
+// for local ones), and optional interfaces (Compactor, Checkpointer,
+// SpaceReporter, DeferredSyncer). The registry and the blob moves live in
+// the engine (volumes.go, hsmmove.go), the policy grammar in hsm/policy,
+// the read cache of slow volumes in hsm/cachevol.
 //
-// Implementations: hsm/localvol (a directory through a vfs.FS), hsm/memvol
-// (in memory, for tests) and hsm/s3vol (the only importer of minio-go). Every
-// implementation passes the conformance suite in hsm/volumetest.
+// Implementations: hsm/localvol (a directory through a vfs.FS), hsm/packvol
+// (small objects packed into append-only files), hsm/memvol (in memory, for
+// tests) and hsm/s3vol (the only importer of minio-go); decorators
+// hsm/cryptvol and hsm/cachevol. Every one passes the conformance suite in
+// hsm/volumetest.
 package hsm
