@@ -34,6 +34,18 @@
 // BODY[part], BINARY) from internal/mimetree's bounded parse, and the
 // translation of engine errors into IMAP response codes.
 //
+// # Extensions
+//
+// Beyond IMAP4rev1/rev2: LITERAL+, ID, ENABLE, IDLE, NAMESPACE, UNSELECT,
+// UIDPLUS, ESEARCH, SEARCHRES, LIST-EXTENDED, LIST-STATUS, MOVE,
+// STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
+// MULTIAPPEND, SASL-IR, UTF8=ACCEPT, CONDSTORE and QRESYNC (condstore.go,
+// over the engine's per-item MODSEQ and its record of expunged UIDs),
+// SORT and THREAD (sort.go, computed by the engine), QUOTA (quota.go),
+// COMPRESS=DEFLATE (compress.go, inflating through internal/inflate). Each
+// SEARCH, SORT and THREAD is one engine SearchCriteria tree (search.go);
+// the session only maps sequence numbers, "$" and \Recent to UIDs.
+//
 // # Sources: a second, read-only view beside the live account
 //
 // Everything done to a selected mailbox goes through a Source (source.go):
@@ -59,7 +71,12 @@
 //
 // # Limits
 //
-// Request size: see limitReader and Options.MaxRequestSize. Structure:
+// Request size: see limitReader and Options.MaxRequestSize. Time:
+// Options.LoginTimeout before authentication, IdleTimeout after,
+// SearchTimeout per search (also cancelled when the client disconnects,
+// see clientGone). Logins: the lockout table (lockout.go) is bounded and
+// slows an IP that keeps failing. Folders: MaxFolderDepth, MaxFolders.
+// Structure:
 // nesting of lists and search keys (maxNesting), keys per SEARCH
 // (maxSearchKeys, maxSearchTextKeys), ranges per sequence set. Before
 // authentication a literal is at most preAuthLiteral bytes and a larger

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"net"
 	"strings"
 	"time"
@@ -354,14 +353,10 @@ func (r *fetchResp) WriteBodyStructure(bs imap.BodyStructure, extended bool) {
 }
 
 // WriteBodySection writes BODY[section]<origin> with b as a literal; an
-// RFC822* item is written under its own name. An ordinary literal cannot
-// carry NUL (RFC 9051 CHAR8), so a NUL in the bytes is sent as 0x80, as
-// Dovecot does: the length and every other byte stay as stored, and
-// BINARY[] (literal8) gives the exact bytes.
+// RFC822* item is written under its own name. The bytes go out as stored,
+// a NUL included: BODY[] is byte for byte (clients and the malformed
+// corpus test depend on it); BINARY[] sends such bytes as literal8.
 func (r *fetchResp) WriteBodySection(bs *imap.FetchItemBodySection, b []byte) {
-	if bytes.IndexByte(b, 0) >= 0 {
-		b = bytes.ReplaceAll(b, []byte{0}, []byte{0x80})
-	}
 	if name, ok := r.c.alias[bs]; ok {
 		r.item(name).sp().literal(b, false)
 		return
