@@ -31,6 +31,9 @@ var (
 	// ErrFolderNotEmpty: the folder has child folders (delete), or the
 	// domain or class of service is still in use.
 	ErrFolderNotEmpty = errors.New("engine: not empty")
+	// ErrLimit: a folder beyond Options.MaxFolderDepth levels or beyond
+	// Options.MaxFolders in the account. Nothing was changed.
+	ErrLimit = errors.New("engine: limit reached")
 	// ErrInvalid: a malformed argument (bad address, folder name, flag,
 	// status) or a refused operation (renaming INBOX).
 	ErrInvalid = errors.New("engine: invalid argument")
@@ -70,6 +73,10 @@ var errBlobGone = errors.New("engine: blob collected, rewrite")
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+func limitf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrLimit}, args...)...)
 }
 
 func notFoundf(format string, args ...any) error {

@@ -153,6 +153,9 @@ func (e *Engine) CreateFolder(ctx context.Context, acct uint64, path, specialUse
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := e.checkFolderLimits(tx, acct, len(parts), true); err != nil {
+			return nil, nil, err
+		}
 		uv, err := e.nextUIDValidity(tx)
 		if err != nil {
 			return nil, nil, err
@@ -197,6 +200,13 @@ func (e *Engine) RenameFolder(ctx context.Context, acct, folder uint64, newPath 
 		}
 		parent, err := freePath(tx, acct, parts)
 		if err != nil {
+			return nil, nil, err
+		}
+		below, err := subtreeDepth(tx, acct, f.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := e.checkFolderLimits(tx, acct, len(parts)+below, false); err != nil {
 			return nil, nil, err
 		}
 		uv, err := e.nextUIDValidity(tx)
@@ -292,4 +302,40 @@ func freePath(tx *txn, acct uint64, parts []string) (parent uint64, err error) {
 		return 0, notFoundf("parent of folder %q", full)
 	}
 	return pid, nil
+}
+
+// checkFolderLimits refuses a folder path of depth levels beyond
+// MaxFolderDepth and, for a new folder, one more folder than MaxFolders.
+// Counting scans the account's path index (up to MaxFolders keys).
+func (e *Engine) checkFolderLimits(tx *txn, acct uint64, depth int, create bool) error {
+	if m := e.opts.MaxFolderDepth; m > 0 && depth > m {
+		return limitf("a folder path has at most %d levels", m)
+	}
+	m := e.opts.MaxFolders
+	if !create || m <= 0 {
+		return nil
+	}
+	n := 0
+	err := scan(tx.b, u64([]byte{tPath}, acct), func(_, _ []byte) error {
+		if n++; n >= m {
+			return errStopScan
+		}
+		return nil
+	})
+	if errors.Is(err, errStopScan) {
+		return limitf("an account has at most %d folders", m)
+	}
+	return err
+}
+
+// subtreeDepth is how many levels the folders under path reach below it
+// (0 for a folder without children).
+func subtreeDepth(tx *txn, acct uint64, path string) (int, error) {
+	prefix := pathKey(acct, path+PathSep)
+	deepest := 0
+	err := scan(tx.b, prefix, func(k, _ []byte) error {
+		deepest = max(deepest, strings.Count(string(k[len(prefix):]), PathSep)+1)
+		return nil
+	})
+	return deepest, err
 }

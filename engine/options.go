@@ -22,6 +22,11 @@ const (
 	DefaultMaxRound           = 512
 	DefaultInlineWriters      = 4
 	DefaultInlineBacklog      = 64 << 20
+	// DefaultMaxFolderDepth and DefaultMaxFolders bound an account's
+	// folder tree (LIST's cost grows with both): 32 levels is far beyond
+	// any real hierarchy, 10,000 folders beyond any real mailbox.
+	DefaultMaxFolderDepth = 32
+	DefaultMaxFolders     = 10000
 )
 
 // Options configures Open. The zero value, or nil, gives the defaults.
@@ -85,6 +90,13 @@ type Options struct {
 	CompressThreshold int
 	// MaxMessageSize bounds one message. Default 50 MiB.
 	MaxMessageSize int64
+	// MaxFolderDepth bounds the levels of a folder path and MaxFolders
+	// the folders of one account; CreateFolder and RenameFolder beyond
+	// them fail with ErrLimit, whoever calls them (IMAP, import, restore).
+	// Folders already there (replayed, restored) are kept. Defaults
+	// DefaultMaxFolderDepth and DefaultMaxFolders; negative = unlimited.
+	MaxFolderDepth int
+	MaxFolders     int
 	// AuthCacheTTL is how long a successful password verification is
 	// remembered in memory (authcache.go), so repeated logins do not pay
 	// for the password hash each time. Default 5 minutes; negative turns
@@ -150,6 +162,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxFolderDepth == 0 {
+		c.MaxFolderDepth = DefaultMaxFolderDepth
+	}
+	if c.MaxFolders == 0 {
+		c.MaxFolders = DefaultMaxFolders
 	}
 	if c.AuthCacheTTL == 0 {
 		c.AuthCacheTTL = DefaultAuthCacheTTL

@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/mailserver/imap"
 	"github.com/tidemark/tidemark/mailserver/lmtp"
 	"github.com/tidemark/tidemark/mailserver/socketmap"
@@ -47,6 +48,8 @@ type storageConfig struct {
 	InlineBlobMax     int    `toml:"inline_blob_max"`    // bytes; blobs up to this ride in the redo record
 	CompressThreshold int    `toml:"compress_threshold"` // bytes; -1 keeps primary blobs uncompressed
 	MaxMessageSize    int64  `toml:"max_message_size"`   // bytes
+	MaxFolderDepth    int    `toml:"max_folder_depth"`   // levels of one folder path; -1 unlimited
+	MaxFolders        int    `toml:"max_folders"`        // folders of one account; -1 unlimited
 	RedoSync          string `toml:"redo_sync"`          // "always" or "delayed"
 	RedoSegmentSize   int64  `toml:"redo_segment_size"`  // bytes
 	S3CacheBytes      int64  `toml:"s3_cache_bytes"`     // bytes of local read cache per S3 volume; 0 off
@@ -113,6 +116,8 @@ func defaultConfig() config {
 			CompressThreshold: -1,
 			S3CacheBytes:      1 << 30,
 			MaxMessageSize:    50 << 20,
+			MaxFolderDepth:    engine.DefaultMaxFolderDepth,
+			MaxFolders:        engine.DefaultMaxFolders,
 			RedoSync:          "always",
 			RedoSegmentSize:   64 << 20,
 		},

@@ -44,6 +44,8 @@ func engineOptions(dataDir string, cfg config, log *slog.Logger, safeLSN func() 
 		InlineBlobMax:     cfg.Storage.InlineBlobMax,
 		CompressThreshold: cfg.Storage.CompressThreshold,
 		MaxMessageSize:    cfg.Storage.MaxMessageSize,
+		MaxFolderDepth:    cfg.Storage.MaxFolderDepth,
+		MaxFolders:        cfg.Storage.MaxFolders,
 	}
 	opts.RedoLog.SegmentSize = cfg.Storage.RedoSegmentSize
 	if cfg.Storage.RedoSync == "delayed" {

@@ -288,6 +288,8 @@ func imapOptions(dataDir string, cfg config, log *slog.Logger) (*imap.Options, e
 		MaxConnections:      cfg.IMAP.MaxConnections,
 		MaxConnectionsPerIP: cfg.IMAP.MaxConnectionsPerIP,
 		LoginTimeout:        loginTimeout,
+		MaxFolderDepth:      cfg.Storage.MaxFolderDepth,
+		MaxFolders:          cfg.Storage.MaxFolders,
 		IdleTimeout:         idle,
 		MaxRequestSize:      cfg.IMAP.MaxRequestSize,
 		AppendLimit:         uint32(min(cfg.Storage.MaxMessageSize, 1<<32-1)),

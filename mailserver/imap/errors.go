@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 	"log/slog"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -51,6 +52,12 @@ func translate(log *slog.Logger, op string, err error) error {
 		return no(imap.ResponseCodeOverQuota, "Quota exceeded")
 	case errors.Is(err, engine.ErrTooLarge):
 		return no(imap.ResponseCodeTooBig, "Message too large")
+	case errors.Is(err, engine.ErrLimit):
+		text := "Limit reached"
+		if _, t, ok := strings.Cut(err.Error(), engine.ErrLimit.Error()+": "); ok {
+			text = strings.ToUpper(t[:1]) + t[1:]
+		}
+		return no(imap.ResponseCodeLimit, text)
 	case errors.Is(err, engine.ErrFolderNotEmpty):
 		return no(imap.ResponseCodeHasChildren, "Mailbox has children")
 	case errors.Is(err, engine.ErrInvalid):

@@ -191,3 +191,27 @@ func TestIdleTimeoutAfterLogin(t *testing.T) {
 		t.Fatalf("BYE after %v, idle timeout 400ms", el)
 	}
 }
+
+// TestFolderLimitFromEngine: a RENAME whose own name is within the depth
+// but which carries a subfolder beyond it is refused by the engine, and
+// the refusal reaches the client as NO [LIMIT] with its reason.
+func TestFolderLimitFromEngine(t *testing.T) {
+	env := newEnv(t, nil)
+	env.account("alice@example.com", 0)
+	r := env.raw()
+	r.cmd("LOGIN alice@example.com %s", testPassword)
+	if l := r.cmd("CREATE a/b"); !strings.HasPrefix(l[len(l)-1], "T2 OK") {
+		t.Fatalf("CREATE a/b: %q", l)
+	}
+	deep := strings.TrimSuffix(strings.Repeat("d/", 31), "/")
+	if l := r.cmd("CREATE %s", deep); !strings.HasPrefix(l[len(l)-1], "T3 OK") {
+		t.Fatalf("CREATE 31 levels: %q", l)
+	}
+	l := r.cmd("RENAME a %s/a", deep)
+	if last := l[len(l)-1]; !strings.HasPrefix(last, "T4 NO [LIMIT]") || !strings.Contains(last, "32 levels") {
+		t.Fatalf("RENAME carrying a/b to 33 levels: %q", l)
+	}
+	if l := r.cmd(`LIST "" a/b`); !strings.Contains(strings.Join(l, ""), `"a/b"`) {
+		t.Fatalf("a/b gone after the refused RENAME: %q", l)
+	}
+}
