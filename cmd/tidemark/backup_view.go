@@ -115,3 +115,31 @@ func (v *backupViews) List(ctx context.Context, acct uint64, patterns []string) 
 }
 
 var _ imap.SourceLister = (*backupViews)(nil)
+
+// SplitLogin recognises USER+at=TIME logins.
+func (v *backupViews) SplitLogin(login string) (string, bool, error) {
+	if !v.enabled {
+		return "", false, nil
+	}
+	user, _, ok, err := view.ParseLogin(login, v.opts.Location)
+	return user, ok, err
+}
+
+// SessionSource opens the point-in-time session of a USER+at=TIME login.
+func (v *backupViews) SessionSource(ctx context.Context, acct uint64, login string) (imap.Source, []imap.ListedMailbox, error) {
+	svc, err := v.service()
+	if err != nil {
+		return nil, nil, err
+	}
+	src, names, err := svc.Router().SessionAt(ctx, acct, login)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]imap.ListedMailbox, len(names))
+	for i, n := range names {
+		out[i] = imap.ListedMailbox{Name: n.Name, NoSelect: n.NoSelect, HasChildren: n.HasChildren}
+	}
+	return src, out, nil
+}
+
+var _ imap.LoginRouter = (*backupViews)(nil)

@@ -85,6 +85,18 @@ func TestBackupViewOnServer(t *testing.T) {
 	if st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait(); err != nil || *st.NumMessages != 5 {
 		t.Fatalf("INBOX after copy back: %+v %v", st, err)
 	}
+	// A point-in-time login: the whole account at t1.
+	ca, err := imapclient.DialInsecure(srv.imap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	if err := ca.Login("alice@example.org+at="+t1.Format(time.RFC3339Nano), "pw").Wait(); err != nil {
+		t.Fatalf("login +at: %v", err)
+	}
+	if sel, err := ca.Select("INBOX", nil).Wait(); err != nil || sel.NumMessages != 5 {
+		t.Fatalf("INBOX at t1 in a +at session: %+v %v", sel, err)
+	}
 	// Carol's class of service turns the view off.
 	cc, err := imapclient.DialInsecure(srv.imap, nil)
 	if err != nil {

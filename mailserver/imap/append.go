@@ -15,6 +15,9 @@ import (
 // second line of defence); the engine enforces its own MaxMessageSize and
 // the quota (NO [TOOBIG], NO [OVERQUOTA]). It returns the UIDs given.
 func (s *session) AppendAll(mailbox string, msgs []*appendSpool) (uidValidity uint32, uids imap.UIDSet, err error) {
+	if err := s.pointInTime(); err != nil {
+		return 0, nil, err
+	}
 	defer s.busy()()
 	for _, m := range msgs {
 		if m.size > int64(s.srv.opts.AppendLimit) {

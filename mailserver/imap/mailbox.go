@@ -38,6 +38,9 @@ func (s *session) folder(name string) (engine.Folder, error) {
 
 func (s *session) Create(mailbox string, options *imap.CreateOptions) error {
 	defer s.busy()()
+	if err := s.pointInTime(); err != nil {
+		return err
+	}
 	path := mailboxPath(mailbox)
 	if path == "" {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
@@ -98,6 +101,9 @@ func (s *session) createParents(path string) error {
 
 func (s *session) Delete(mailbox string) error {
 	defer s.busy()()
+	if err := s.pointInTime(); err != nil {
+		return err
+	}
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return err
@@ -107,6 +113,9 @@ func (s *session) Delete(mailbox string) error {
 
 func (s *session) Rename(mailbox, newName string, options *imap.RenameOptions) error {
 	defer s.busy()()
+	if err := s.pointInTime(); err != nil {
+		return err
+	}
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return err
@@ -127,6 +136,9 @@ func (s *session) Unsubscribe(mailbox string) error { return s.setSubscribed(mai
 
 func (s *session) setSubscribed(mailbox string, on bool) error {
 	defer s.busy()()
+	if err := s.pointInTime(); err != nil {
+		return err
+	}
 	f, err := s.folder(mailbox)
 	if err != nil {
 		return err
@@ -208,6 +220,17 @@ func (s *session) List(w *listWriter, ref string, patterns []string, options *im
 	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
+	if s.at != nil {
+		if w.lsub || options != nil && (options.SelectSubscribed || options.SelectSpecialUse) {
+			return nil
+		}
+		for _, m := range s.atNames {
+			if err := s.writeListed(w, m, ref, patterns); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	folders, err := s.srv.b.ListFolders(s.ctx, s.acct)
 	if err != nil {
 		return translate(s.srv.log, "list", err)
@@ -286,23 +309,28 @@ func (s *session) listSources(w *listWriter, ref string, patterns []string, opti
 		return nil
 	}
 	for _, m := range names {
-		if !matchAny(m.Name, ref, patterns) {
-			continue
-		}
-		data := &imap.ListData{Delim: delim, Mailbox: m.Name}
-		if m.NoSelect {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
-		}
-		if m.HasChildren {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
-		}
-		if err := w.WriteList(data); err != nil {
+		if err := s.writeListed(w, m, ref, patterns); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// writeListed writes a name another source lists, when a pattern matches.
+func (s *session) writeListed(w *listWriter, m ListedMailbox, ref string, patterns []string) error {
+	if !matchAny(m.Name, ref, patterns) {
+		return nil
+	}
+	data := &imap.ListData{Delim: delim, Mailbox: m.Name}
+	if m.NoSelect {
+		data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+	}
+	if m.HasChildren {
+		data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+	} else {
+		data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+	}
+	return w.WriteList(data)
 }
 
 func matchAny(name, ref string, patterns []string) bool {

@@ -26,9 +26,13 @@ type session struct {
 	stop context.CancelFunc
 
 	// Authenticated state.
-	acct        uint64
-	address     string
-	authed      bool
+	acct    uint64
+	address string
+	authed  bool
+	// at serves every mailbox name of a point-in-time session (a
+	// LoginRouter's login), atNames are what LIST shows in it.
+	at          Source
+	atNames     []ListedMailbox
 	cancelWatch func()
 
 	// Selected state. sel is nil outside it; selID mirrors sel's folder for
@@ -118,7 +122,20 @@ func (s *session) Login(username, password string) error {
 		s.failDelay()
 		return errAuthFailed
 	}
-	acct, err := s.srv.b.Authenticate(s.ctx, username, password)
+	user := username
+	lr, _ := s.srv.opts.Sources.(LoginRouter)
+	atLogin := false
+	if lr != nil {
+		u, ok, err := lr.SplitLogin(username)
+		if ok && err != nil {
+			s.loginDone(username, "failed", err.Error())
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: truncate(err.Error(), 200)}
+		}
+		if ok {
+			user, atLogin = u, true
+		}
+	}
+	acct, err := s.srv.b.Authenticate(s.ctx, user, password)
 	if err != nil {
 		ie := translate(s.srv.log, "login", err)
 		if ie == errAuthFailed && s.srv.lock.fail(username, s.ip) {
@@ -131,6 +148,14 @@ func (s *session) Login(username, password string) error {
 		return ie
 	}
 	s.srv.lock.succeed(username, s.ip)
+	if atLogin {
+		src, names, err := lr.SessionSource(s.ctx, acct.ID, username)
+		if err != nil {
+			s.loginDone(username, "failed", err.Error())
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: truncate(err.Error(), 200)}
+		}
+		s.at, s.atNames = src, names
+	}
 	if !s.srv.acquire(acct.ID) {
 		s.loginDone(username, "failed", errTooManyConns.Text)
 		return errTooManyConns

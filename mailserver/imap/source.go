@@ -5,6 +5,8 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -64,6 +66,23 @@ type SourceLister interface {
 	// reference already prepended) may match; the session filters them
 	// again. A lister may skip levels no pattern reaches.
 	List(ctx context.Context, acct uint64, patterns []string) ([]ListedMailbox, error)
+}
+
+// LoginRouter is an optional part of a SourceRouter: logins it claims
+// (the backup view's USER+at=TIME) authenticate USER with the password
+// and open a point-in-time session, in which every mailbox name is served
+// by one read-only source, LIST shows that source's names, and CREATE,
+// DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE and APPEND answer NO [CANNOT].
+// COPY still copies into the live folder of the name given (a restore).
+type LoginRouter interface {
+	// SplitLogin returns the user of a login it claims (ok true), or ok
+	// false for an ordinary login; err for a claimed login it cannot read.
+	SplitLogin(login string) (user string, ok bool, err error)
+	// SessionSource opens the source of the session of acct that logged
+	// in as login, and the names LIST shows in it. Its error (a time
+	// before the account, outside the window, the view turned off) refuses
+	// the login with its text.
+	SessionSource(ctx context.Context, acct uint64, login string) (Source, []ListedMailbox, error)
 }
 
 // ListedMailbox is one name a SourceLister lists.
@@ -127,6 +146,9 @@ func (l liveSource) Move(ctx context.Context, folder uint64, items []uint64, to 
 // route returns the source serving mailbox name: the router's when it
 // claims the name, else the live account.
 func (s *session) route(name string) (Source, error) {
+	if s.at != nil {
+		return s.at, nil
+	}
 	if r := s.srv.opts.Sources; r != nil {
 		src, err := r.Route(s.ctx, s.acct, name)
 		if err != nil {
@@ -140,3 +162,16 @@ func (s *session) route(name string) (Source, error) {
 }
 
 func (s *session) live() Source { return liveSource{b: s.srv.b, acct: s.acct} }
+
+// errPointInTime refuses changes to the mailbox list in a point-in-time
+// session.
+var errPointInTime = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+	Text: "This session shows the account at a past time: it is read-only"}
+
+// pointInTime refuses a change in a point-in-time session.
+func (s *session) pointInTime() error {
+	if s.at != nil {
+		return errPointInTime
+	}
+	return nil
+}

@@ -47,7 +47,25 @@ func (x imapRouter) List(ctx context.Context, acct uint64, patterns []string) ([
 	return out, err
 }
 
+func (x imapRouter) SplitLogin(login string) (string, bool, error) {
+	user, _, ok, err := x.r.s.ParseLogin(login)
+	return user, ok, err
+}
+
+func (x imapRouter) SessionSource(ctx context.Context, acct uint64, login string) (imap.Source, []imap.ListedMailbox, error) {
+	src, names, err := x.r.SessionAt(ctx, acct, login)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]imap.ListedMailbox, len(names))
+	for i, n := range names {
+		out[i] = imap.ListedMailbox{Name: n.Name, NoSelect: n.NoSelect, HasChildren: n.HasChildren}
+	}
+	return src, out, nil
+}
+
 var (
+	_ imap.LoginRouter  = imapRouter{}
 	_ imap.SourceRouter = imapRouter{}
 	_ imap.SourceLister = imapRouter{}
 )

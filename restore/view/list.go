@@ -2,6 +2,7 @@ package view
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -79,4 +80,45 @@ func (r *Router) List(ctx context.Context, acct uint64, patterns []string) ([]Li
 		}
 	}
 	return out, nil
+}
+
+// SessionAt opens the view of acct for a USER+at=TIME login: the source
+// that serves every folder name as the account had it at TIME, and its
+// folders for LIST. A time outside the window, or the view turned off,
+// fails with the errors of Account and Check.
+func (r *Router) SessionAt(ctx context.Context, acct uint64, login string) (*Source, []Listed, error) {
+	_, p, ok, err := r.s.ParseLogin(login)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %q is not a USER+at=TIME login", ErrBadName, login)
+	}
+	a, err := r.s.Account(ctx, acct)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := a.Resolve(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := a.SourceAt(t)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs, err := a.Folders(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]Listed, len(fs))
+	for i, f := range fs {
+		out[i] = Listed{Name: f.Path}
+		for _, g := range fs[i+1:] {
+			if strings.HasPrefix(g.Path, f.Path+"/") {
+				out[i].HasChildren = true
+				break
+			}
+		}
+	}
+	return src, out, nil
 }
