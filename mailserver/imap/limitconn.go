@@ -95,7 +95,31 @@ const refusedLogEvery = 10 * time.Second
 
 // rateLog counts events between log lines.
 type rateLog struct {
-	mu   sync.Mutex
-	last time.Time
-	n    int
+	mu    sync.Mutex
+	last  time.Time
+	n     int
+	burst int // lines written since last (allow)
+}
+
+// loginLogBurst is how many failed-login lines are written in one second;
+// more are counted and the count is given on the next line written.
+const loginLogBurst = 20
+
+// allow reports whether a login line may be written now and how many
+// failures were left out before it. Successful logins are always logged.
+func (r *rateLog) allow(ok bool, now time.Time) (skipped int, write bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.last) >= time.Second {
+		r.last, r.burst = now, 0
+	}
+	if !ok {
+		if r.burst >= loginLogBurst {
+			r.n++
+			return 0, false
+		}
+		r.burst++
+	}
+	skipped, r.n = r.n, 0
+	return skipped, true
 }

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"crypto/sha256"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ type lockout struct {
 	mu      sync.Mutex
 	entries map[lockKey]*lockEntry
 	ips     map[string]*ipEntry
+	accts   map[string]*ipEntry // by addrKey: failures for one address from anywhere
 }
 
 // Bounds of the failed-login tables and of the per-IP delay.
@@ -36,8 +38,11 @@ const (
 	maxKeyLen    = 256
 	maxEntries   = 10000
 	freeFailures = 3
-	baseDelay    = 100 * time.Millisecond
-	maxDelay     = 5 * time.Second
+	// freeAccountFailures: failures for one address, from anywhere,
+	// before its delay starts (a user mistyping from two devices).
+	freeAccountFailures = 5
+	baseDelay           = 100 * time.Millisecond
+	maxDelay            = 5 * time.Second
 )
 
 type ipEntry struct {
@@ -60,18 +65,23 @@ func newLockout(o *Options) *lockout {
 		now:         o.Now,
 		entries:     make(map[lockKey]*lockEntry),
 		ips:         make(map[string]*ipEntry),
+		accts:       make(map[string]*ipEntry),
 	}
 }
 
 func (l *lockout) key(address, ip string) lockKey {
-	a := strings.TrimSpace(address)
-	if len(a) > maxKeyLen {
-		a = a[:maxKeyLen]
-	}
 	if len(ip) > maxKeyLen {
 		ip = ip[:maxKeyLen]
 	}
-	return lockKey{strings.ToLower(a), ip}
+	return lockKey{addrKey(address), ip}
+}
+
+// addrKey is the table key of an address: 16 bytes of the SHA-256 of its
+// trimmed, lower-cased form, so a 1 KiB username costs 16 bytes and two
+// long names that share a prefix are not one entry.
+func addrKey(address string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(address))))
+	return string(sum[:16])
 }
 
 // locked reports whether the pair is locked now.
@@ -120,7 +130,7 @@ func (l *lockout) succeed(address, ip string) {
 func (l *lockout) size() (pairs, ips int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.entries), len(l.ips)
+	return len(l.entries), max(len(l.ips), len(l.accts))
 }
 
 // sweepLocked bounds the tables: at maxEntries, entries with no recent
@@ -143,10 +153,12 @@ func (l *lockout) sweepLocked(now time.Time) {
 			}
 		}
 	}
-	if len(l.ips) >= maxEntries {
-		for ip, e := range l.ips {
-			if now.Sub(e.last) > l.window || len(l.ips) >= maxEntries*9/10 {
-				delete(l.ips, ip)
+	for _, m := range []map[string]*ipEntry{l.ips, l.accts} {
+		if len(m) >= maxEntries {
+			for k, e := range m {
+				if now.Sub(e.last) > l.window || len(m) >= maxEntries*9/10 {
+					delete(m, k)
+				}
 			}
 		}
 	}
@@ -163,23 +175,44 @@ func (l *lockout) delay(ip string) time.Duration {
 	if len(ip) > maxKeyLen {
 		ip = ip[:maxKeyLen]
 	}
-	e := l.ips[ip]
+	return l.countLocked(l.ips, ip, now, freeFailures)
+}
+
+// delayFor records a failed login for address from ip and returns the
+// longer of the IP's delay and the address's: failures for one address
+// from any number of IPs slow further attempts on it (after
+// freeAccountFailures), where a lockout would let anyone lock the user
+// out.
+func (l *lockout) delayFor(address, ip string) time.Duration {
+	d := l.delay(ip)
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return max(d, l.countLocked(l.accts, addrKey(address), now, freeAccountFailures))
+}
+
+func (l *lockout) countLocked(m map[string]*ipEntry, k string, now time.Time, free int) time.Duration {
+	e := m[k]
 	if e == nil || now.Sub(e.last) > l.window {
 		e = &ipEntry{}
-		l.ips[ip] = e
+		m[k] = e
 	}
 	e.failures++
 	e.last = now
-	return backoff(e.failures)
+	return backoffAfter(e.failures, free)
 }
 
 // backoff is the delay after n failures from one IP.
-func backoff(n int) time.Duration {
-	if n <= freeFailures {
+func backoff(n int) time.Duration { return backoffAfter(n, freeFailures) }
+
+// backoffAfter is the delay after n failures when the first free cost
+// nothing.
+func backoffAfter(n, free int) time.Duration {
+	if n <= free {
 		return 0
 	}
 	d := baseDelay
-	for i := freeFailures + 1; i < n && d < maxDelay; i++ {
+	for i := free + 1; i < n && d < maxDelay; i++ {
 		d *= 2
 	}
 	return min(d, maxDelay)

@@ -21,6 +21,7 @@ type Server struct {
 	climit *connLimits
 
 	refusedLog rateLog
+	loginLog   rateLog
 	limits     requestLimits
 
 	headers *headerCache

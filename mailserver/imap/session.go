@@ -119,7 +119,7 @@ func (s *session) Login(username, password string) error {
 	if s.srv.lock.locked(username, s.ip) {
 		s.srv.log.Warn("imap: login refused, locked out", "address", truncate(username, 64), "ip", s.ip)
 		s.loginDone(username, "locked", "locked out after failed logins")
-		s.failDelay()
+		s.failDelay(username)
 		return errAuthFailed
 	}
 	user := username
@@ -143,7 +143,7 @@ func (s *session) Login(username, password string) error {
 		}
 		s.loginDone(username, "failed", ie.Error())
 		if ie == errAuthFailed {
-			s.failDelay()
+			s.failDelay(username)
 		}
 		return ie
 	}
@@ -175,9 +175,19 @@ func (s *session) Login(username, password string) error {
 
 // loginDone logs one line per login attempt (user, client IP, result and,
 // for a refusal, the reason given to the client) and counts it.
+// Failed attempts are logged at most loginLogBurst a second; the next
+// line logged says how many were left out.
 func (s *session) loginDone(username, result, reason string) {
-	s.srv.log.Info("imap: login", "user", truncate(username, 64), "ip", s.ip, "result", result, "reason", reason)
 	s.srv.observeLogin(result)
+	n, ok := s.srv.loginLog.allow(result == "ok", s.srv.opts.Now())
+	if !ok {
+		return
+	}
+	args := []any{"user", truncate(username, 64), "ip", s.ip, "result", result, "reason", reason}
+	if n > 0 {
+		args = append(args, "failures_not_logged", n)
+	}
+	s.srv.log.Info("imap: login", args...)
 }
 
 // watch turns engine changes into resync hints for the selected folder,
@@ -263,13 +273,14 @@ func (s *session) Idle(w *conn, stop <-chan struct{}) error {
 	}
 }
 
-// failDelay waits the client IP's failed-login delay (lockout.delay)
-// before a failure is answered, or until the session ends.
-func (s *session) failDelay() {
+// failDelay waits the failed-login delay of the client IP or of the
+// address, whichever is longer (lockout.delayFor), before a failure is
+// answered, or until the session ends.
+func (s *session) failDelay(username string) {
 	if s.srv.opts.LockoutMaxFailures < 0 {
 		return
 	}
-	d := s.srv.lock.delay(s.ip)
+	d := s.srv.lock.delayFor(username, s.ip)
 	if d <= 0 {
 		return
 	}
