@@ -19,6 +19,12 @@ func ReadAll(ctx context.Context, v Volume, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
+	if whole, ok := rc.(interface{ Bytes() []byte }); ok {
+		// The volume read the object into memory already (a packed
+		// object): take it instead of copying it through io.ReadAll's
+		// growing buffer.
+		return whole.Bytes(), nil
+	}
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)

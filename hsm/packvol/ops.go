@@ -254,8 +254,20 @@ func (v *Volume) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 	if !ok {
 		return v.large.Get(ctx, name)
 	}
-	return io.NopCloser(bytes.NewReader(data)), nil
+	return &packedReader{Reader: bytes.NewReader(data), data: data}, nil
 }
+
+// packedReader is Get's reader of a packed object, read whole into a
+// buffer of its own; Bytes hands that buffer over (hsm.ReadAll uses it).
+type packedReader struct {
+	*bytes.Reader
+	data []byte
+}
+
+func (*packedReader) Close() error { return nil }
+
+// Bytes returns the whole object; it belongs to the caller.
+func (r *packedReader) Bytes() []byte { return r.data }
 
 func (v *Volume) GetRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
 	data, _, ok, err := v.readPacked(ctx, "get range", name)
