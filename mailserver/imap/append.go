@@ -2,6 +2,7 @@ package imap
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -31,6 +32,15 @@ func (s *session) AppendAll(mailbox string, msgs []*appendSpool) (uidValidity ui
 	}
 	var stored []uint64
 	for _, m := range msgs {
+		// The engine takes the message whole: a spooled one is read back
+		// within the server's store budget, so many large APPENDs at once
+		// wait on disk instead of all being in memory together.
+		var held int64
+		if m.file != nil {
+			// Twice the size: the body, and the engine's compressed copy
+			// of it, which is allocated at the body's size.
+			held = s.srv.appendBudget.acquire(2 * m.size)
+		}
 		body, err := m.bytes()
 		if err == nil {
 			m.release()
@@ -40,12 +50,16 @@ func (s *session) AppendAll(mailbox string, msgs []*appendSpool) (uidValidity ui
 			}
 			var it engine.Item
 			it, err = s.srv.b.Append(s.ctx, s.acct, to.ID, body, toEngineFlags(m.opts.Flags), date.UTC())
+			body = nil
+			s.srv.appendBudget.release(held)
+			held = 0
 			if err == nil {
 				stored = append(stored, it.ID)
 				uids.AddNum(imap.UID(it.UID))
 				continue
 			}
 		}
+		s.srv.appendBudget.release(held)
 		if len(stored) > 0 {
 			if _, xerr := s.srv.b.Expunge(s.ctx, s.acct, to.ID, stored); xerr != nil {
 				s.srv.log.Error("imap: undo partial MULTIAPPEND", "err", xerr)
@@ -57,4 +71,46 @@ func (s *session) AppendAll(mailbox string, msgs []*appendSpool) (uidValidity ui
 		s.bump()
 	}
 	return to.UIDValidity, uids, nil
+}
+
+// appendStoreBudget is how many bytes of spooled APPEND messages (and the
+// engine's compressed copies) may be in memory at once, being handed to
+// the engine; a message larger than the whole budget goes alone. Messages
+// of up to appendMemMax arrive in memory and are not counted.
+const appendStoreBudget = 256 << 20
+
+// byteBudget is a counting semaphore over bytes.
+type byteBudget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	max  int64
+	used int64
+}
+
+func newByteBudget(max int64) *byteBudget {
+	b := &byteBudget{max: max}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// acquire waits until n bytes fit (or nothing else is held) and returns
+// what it took, for release.
+func (b *byteBudget) acquire(n int64) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.used > 0 && b.used+n > b.max {
+		b.cond.Wait()
+	}
+	b.used += n
+	return n
+}
+
+func (b *byteBudget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }

@@ -22,7 +22,9 @@ type Server struct {
 
 	refusedLog rateLog
 	loginLog   rateLog
-	limits     requestLimits
+
+	appendBudget *byteBudget
+	limits       requestLimits
 
 	headers *headerCache
 	recent  *recentTracker
@@ -42,6 +44,7 @@ func NewServer(b Backend, opts *Options) *Server {
 	s.log = s.opts.Logger
 	s.lock = newLockout(&s.opts)
 	s.climit = newConnLimits(&s.opts)
+	s.appendBudget = newByteBudget(appendStoreBudget)
 	s.limits = newRequestLimits(s.opts.MaxRequestSize, s.opts.AppendLimit)
 	return s
 }
