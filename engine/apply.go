@@ -208,7 +208,7 @@ func (tx *txn) removeFolderItems(acct uint64, a *acctRec, folder uint64) ([]Item
 			return nil, err
 		}
 		a.Used -= x.it.Size
-		tx.delItem(acct, folder, x.uid, x.it.ID)
+		tx.delItem(acct, folder, x.uid, x.it)
 		out = append(out, itemOf(acct, folder, x.uid, x.it))
 	}
 	return out, nil
@@ -289,7 +289,7 @@ func (tx *txn) applyMessageAdded(e event.MessageAdded) error {
 			ID: t.Item, Type: typ, Flags: t.Flags, InternalDate: t.InternalDate,
 			Size: e.Size, Digest: e.Digest, ModSeq: tx.lsn,
 		}
-		tx.putItem(t.Account, t.Folder, t.UID, it)
+		tx.putItem(t.Account, t.Folder, t.UID, it, 0)
 		countAdd(f, &it, +1)
 		f.HighestModSeq = tx.lsn
 		if t.UID >= f.UIDNext {
@@ -331,10 +331,11 @@ func (tx *txn) applyFlagsChanged(e event.FlagsChanged) error {
 			return fmt.Errorf("%w: item %d is not in folder %d", ErrCorrupt, c.Item, e.Folder)
 		}
 		countAdd(&f, &it, -1)
+		prev := it.ModSeq
 		it.Flags = c.Flags
 		it.ModSeq = tx.lsn
 		countAdd(&f, &it, +1)
-		tx.putItem(e.Account, loc.folder, loc.uid, it)
+		tx.putItem(e.Account, loc.folder, loc.uid, it, prev)
 		changed = append(changed, itemOf(e.Account, loc.folder, loc.uid, it))
 	}
 	f.HighestModSeq = tx.lsn
@@ -364,7 +365,7 @@ func (tx *txn) applyItemsCopied(e event.ItemsCopied) error {
 		if _, err := tx.ref(it.Digest, +1, "", 0); err != nil {
 			return err
 		}
-		tx.putItem(e.Account, e.To, p.UID, it)
+		tx.putItem(e.Account, e.To, p.UID, it, 0)
 		countAdd(&dst, &it, +1)
 		if p.UID >= dst.UIDNext {
 			dst.UIDNext = p.UID + 1
@@ -406,12 +407,13 @@ func (tx *txn) applyItemsMoved(e event.ItemsMoved) error {
 		}
 		gone = append(gone, itemOf(e.Account, e.From, loc.uid, it))
 		tx.del(itemKey(e.Account, e.From, loc.uid))
+		tx.del(changedKey(e.Account, e.From, it.ModSeq, loc.uid))
 		countAdd(&src, &it, -1)
 		if e.From == e.To {
 			dst = src
 		}
 		it.ModSeq = tx.lsn
-		tx.putItem(e.Account, e.To, p.UID, it)
+		tx.putItem(e.Account, e.To, p.UID, it, 0)
 		countAdd(&dst, &it, +1)
 		if p.UID >= dst.UIDNext {
 			dst.UIDNext = p.UID + 1
@@ -459,7 +461,7 @@ func (tx *txn) applyItemsExpunged(e event.ItemsExpunged) error {
 		}
 		countAdd(&f, &it, -1)
 		a.Used -= it.Size
-		tx.delItem(e.Account, loc.folder, loc.uid, id)
+		tx.delItem(e.Account, loc.folder, loc.uid, it)
 		gone = append(gone, itemOf(e.Account, loc.folder, loc.uid, it))
 	}
 	if err := tx.addTombstones(e.Account, &f, uidsOf(gone)); err != nil {

@@ -14,8 +14,8 @@ import (
 
 // StateDigest returns a SHA-256 over the whole projection that is a pure
 // function of the redo log: every table of schema.go except the applied,
-// blob-synced and vanished-from LSNs, the collection queues and records of
-// blobs nobody references (those depend on when collection ran). Two engines that applied the same log
+// blob-synced and vanished-from LSNs, the change index (derived from the
+// items), the collection queues and records of blobs nobody references (those depend on when collection ran). Two engines that applied the same log
 // give the same digest; replay-determinism, restore and backup tests
 // compare it.
 func (e *Engine) StateDigest(ctx context.Context) (string, error) {
@@ -24,8 +24,9 @@ func (e *Engine) StateDigest(ctx context.Context) (string, error) {
 	h := sha256.New()
 	var lenBuf [8]byte
 	err := scan(snap, nil, func(k, v []byte) error {
-		if len(k) == 0 || k[0] == tBlobDrop || k[0] == tMoveDrop || k[0] >= tableLimit ||
-			bytes.Equal(k, keyApplied) || bytes.Equal(k, keyBlobSynced) || bytes.Equal(k, keyVanishedFrom) {
+		if len(k) == 0 || k[0] == tBlobDrop || k[0] == tMoveDrop || k[0] == tChanged || k[0] >= tableLimit ||
+			bytes.Equal(k, keyApplied) || bytes.Equal(k, keyBlobSynced) || bytes.Equal(k, keyVanishedFrom) ||
+			bytes.Equal(k, keyChangeIndex) {
 			return nil
 		}
 		if k[0] == tBlob {
@@ -53,7 +54,7 @@ func (e *Engine) StateDigest(ctx context.Context) (string, error) {
 
 // Check recounts the projection and compares: per-account quota used and
 // id counters, per-folder counts (vanished UIDs too), UIDNEXT and path
-// index, item locations,
+// index, item locations and change-index entries,
 // address index, and every blob's reference count against the items that
 // name it; each referenced blob must exist on its volume. Problems are
 // joined in one error wrapping ErrCorrupt (at most 50 are listed).
@@ -121,10 +122,22 @@ func (e *Engine) Check(ctx context.Context) error {
 				if err != nil || loc.folder != f.ID || loc.uid != uid {
 					bad("account %d item %d location wrong", id, it.ID)
 				}
+				if _, c, err := snap.Get(changedKey(id, f.ID, it.ModSeq, uid)); err != nil {
+					bad("account %d item %d missing from the change index", id, it.ID)
+				} else {
+					c.Close()
+				}
 				return nil
 			})
 			if err != nil {
 				return err
+			}
+			var indexed uint32
+			if err := scan(snap, changedPrefix(id, f.ID), func(_, _ []byte) error { indexed++; return nil }); err != nil {
+				return err
+			}
+			if indexed != cnt.Messages {
+				bad("account %d folder %q has %d change-index entries for %d items", id, f.Path, indexed, cnt.Messages)
 			}
 			if cnt.Messages != f.Messages || cnt.Unseen != f.Unseen || cnt.Deleted != f.Deleted || cnt.Size != f.Size {
 				bad("account %d folder %q counts %d/%d/%d/%d, recount %d/%d/%d/%d", id, f.Path,

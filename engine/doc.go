@@ -126,7 +126,12 @@
 // CONDSTORE and QRESYNC (RFC 7162): an item's MODSEQ is the LSN of the
 // record that last changed it and a folder's HIGHESTMODSEQ the LSN of the
 // last record that touched it (arrival, restore, flags, copy in, move in or
-// out, expunge, rename). ChangedSince lists items changed after a MODSEQ;
+// out, expunge, rename). A change index (table 0x0F, changes.go) keeps each
+// item under its MODSEQ, so ChangedSince lists the items changed after a
+// MODSEQ and ChangesSince answers changed items, vanished UIDs and the
+// folder from one snapshot (what an IMAP session resynchronises from) at
+// a cost that follows the changes, not the folder; Open builds the index
+// for a projection made before it;
 // StoreFlagsCond stores flags with UNCHANGEDSINCE, reporting conflicting
 // items (MODIFIED) and items that are gone instead of failing; VanishedSince
 // answers VANISHED (EARLIER) from per-folder tombstones that apply writes in

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/tidemark/tidemark/dedup"
@@ -65,8 +66,8 @@ func (e *Engine) GetItem(ctx context.Context, acct, item uint64) (Item, error) {
 // UID order: FETCH ... (CHANGEDSINCE modseq) of RFC 7162 section 3.1.4.
 // An item's MODSEQ is the LSN of its last change (arrival, copy, move,
 // flags), so every item whose flags changed after modseq is there, and
-// only those. Expunged items are VanishedSince's. The context is checked
-// as the folder is read.
+// only those. Expunged items are VanishedSince's. It reads the change
+// index (changes.go), so its cost follows the number of changed items.
 func (e *Engine) ChangedSince(ctx context.Context, acct, folder uint64, modseq uint64) ([]Item, error) {
 	snap := e.db.NewSnapshot()
 	defer snap.Close()
@@ -74,19 +75,15 @@ func (e *Engine) ChangedSince(ctx context.Context, acct, folder uint64, modseq u
 		return nil, err
 	}
 	var out []Item
-	n := 0
-	err := folderItems(snap, acct, folder, func(uid uint32, it itemRec) error {
-		if n++; n%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if it.ModSeq > modseq {
-			out = append(out, itemOf(acct, folder, uid, it))
-		}
+	err := changedItems(ctx, snap, acct, folder, modseq, func(uid uint32, it itemRec) error {
+		out = append(out, itemOf(acct, folder, uid, it))
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Item) int { return int(int64(a.UID) - int64(b.UID)) })
+	return out, nil
 }
 
 // OpenBlob opens an item's raw message bytes and returns its size.

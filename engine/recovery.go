@@ -38,6 +38,10 @@ func (e *Engine) recover() error {
 			return fmt.Errorf("engine: write vanished-from lsn: %w", err)
 		}
 	}
+	// Before any replay: apply keeps the index from here on.
+	if err := e.buildChangeIndex(); err != nil {
+		return err
+	}
 	synced, ok, err := getU64(e.db, keyBlobSynced)
 	if err != nil {
 		return fmt.Errorf("engine: read blob-synced lsn: %w", err)

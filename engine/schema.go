@@ -23,13 +23,17 @@ package engine
 //	0x0C droplsn(8) digest(32)             -> ""    blob whose count reached zero at droplsn
 //	0x0D movelsn(8) digest(32)             -> volume   old copy of a blob moved at movelsn (hsmmove.go)
 //	0x0E acct(8) folder(8) modseq(8)       -> []u32 UIDs that left the folder at modseq (vanished.go)
+//	0x0F acct(8) folder(8) modseq(8) uid(4) -> ""   change index: each item under its MODSEQ (changes.go)
+//	0x01 "changeindex"                     -> u64   1 once 0x0F holds every item (built at Open)
 //
 // Table 0x01 also holds the volume registry and the HSM policy (volumes.go).
 // Tables 0x01-0x0B and 0x0E (minus "applied", "blobsynced", "vanishedfrom"
 // and blobs with no references) are a pure function of the redo log; 0x0C,
 // 0x0D and unreferenced blob records depend on when collection ran, and
 // "vanishedfrom" on when the projection was made, and are left out of
-// StateDigest.
+// StateDigest. 0x0F is derived from 0x0A alone (which the digest covers),
+// so it and "changeindex" are left out too: a projection digests the same
+// before and after its change index is built.
 
 import (
 	"encoding/binary"
@@ -58,7 +62,8 @@ const (
 	tBlobDrop  byte = 0x0C
 	tMoveDrop  byte = 0x0D
 	tVanished  byte = 0x0E
-	tableLimit byte = 0x0F
+	tChanged   byte = 0x0F
+	tableLimit byte = 0x10
 )
 
 var (
@@ -67,6 +72,7 @@ var (
 	keyUIDValidity  = append([]byte{tMeta}, "uidvalidity"...)
 	keyBlobSynced   = append([]byte{tMeta}, "blobsynced"...)
 	keyVanishedFrom = append([]byte{tMeta}, "vanishedfrom"...)
+	keyChangeIndex  = append([]byte{tMeta}, "changeindex"...)
 )
 
 // domainRec is a domain's stored record.

@@ -116,14 +116,24 @@ func loadItem(r reader, acct, id uint64) (itemLoc, itemRec, error) {
 
 func (tx *txn) item(acct, id uint64) (itemLoc, itemRec, error) { return loadItem(tx.b, acct, id) }
 
-func (tx *txn) putItem(acct, folder uint64, uid uint32, it itemRec) {
+// putItem writes an item at folder/uid and its change-index entry.
+// prevModSeq is the MODSEQ the item had at that place before (0: it was
+// not there), whose index entry goes.
+func (tx *txn) putItem(acct, folder uint64, uid uint32, it itemRec, prevModSeq uint64) {
+	if prevModSeq != 0 && prevModSeq != it.ModSeq {
+		tx.del(changedKey(acct, folder, prevModSeq, uid))
+	}
 	tx.set(itemKey(acct, folder, uid), encVal(it))
 	tx.set(itemLocKey(acct, it.ID), u32(u64(nil, folder), uid))
+	tx.set(changedKey(acct, folder, it.ModSeq, uid), nil)
 }
 
-func (tx *txn) delItem(acct, folder uint64, uid uint32, id uint64) {
+// delItem removes an item (it as stored at folder/uid) with its location
+// and change-index entry.
+func (tx *txn) delItem(acct, folder uint64, uid uint32, it itemRec) {
 	tx.del(itemKey(acct, folder, uid))
-	tx.del(itemLocKey(acct, id))
+	tx.del(itemLocKey(acct, it.ID))
+	tx.del(changedKey(acct, folder, it.ModSeq, uid))
 }
 
 // countAdd adds (sign=+1) or removes (sign=-1) an item from a folder's

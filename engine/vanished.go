@@ -133,40 +133,9 @@ func (e *Engine) VanishedSince(ctx context.Context, acct, folder uint64, modseq 
 		return nil, err
 	}
 	maxUID := f.UIDNext - 1
-	in := func(uid uint32) bool { return len(uids) == 0 || uidIn(uids, uid, maxUID) }
 	var out []uint32
 	if modseq >= max(f.VanishedFloor, from) {
-		if modseq == ^uint64(0) {
-			return nil, nil
-		}
-		it, err := snap.NewIter(&pebble.IterOptions{
-			LowerBound: vanishedKey(acct, folder, modseq+1),
-			UpperBound: prefixEnd(vanishedPrefix(acct, folder)),
-		})
-		if err != nil {
-			return nil, err
-		}
-		defer it.Close()
-		for ok := it.First(); ok; ok = it.Next() {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			v, err := it.ValueAndErr()
-			if err != nil {
-				return nil, err
-			}
-			var us []uint32
-			if err := decVal(v, &us); err != nil {
-				return nil, err
-			}
-			for _, u := range us {
-				if in(u) {
-					out = append(out, u)
-				}
-			}
-		}
-		slices.Sort(out)
-		return slices.Compact(out), nil
+		return tombstonesAfter(ctx, snap, acct, folder, modseq, uids, maxUID)
 	}
 	// Too old: every UID of the range that is not there now.
 	var present []uint32 // ascending
@@ -197,6 +166,43 @@ func (e *Engine) VanishedSince(ctx context.Context, acct, folder uint64, modseq 
 		}
 	}
 	return out, nil
+}
+
+// tombstonesAfter returns, ascending, the UIDs within uids (nil: all) of
+// the folder's tombstones above modseq.
+func tombstonesAfter(ctx context.Context, r reader, acct, folder, modseq uint64, uids []UIDRange, maxUID uint32) ([]uint32, error) {
+	if modseq == ^uint64(0) {
+		return nil, nil
+	}
+	it, err := r.NewIter(&pebble.IterOptions{
+		LowerBound: vanishedKey(acct, folder, modseq+1),
+		UpperBound: prefixEnd(vanishedPrefix(acct, folder)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []uint32
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, err
+		}
+		var us []uint32
+		if err := decVal(v, &us); err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			if len(uids) == 0 || uidIn(uids, u, maxUID) {
+				out = append(out, u)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 // normRanges resolves "*" to maxUID, clips to 1..maxUID, and returns the

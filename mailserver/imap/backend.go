@@ -30,6 +30,7 @@ type Backend interface {
 	Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]engine.Item, error)
 	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
 	ChangedSince(ctx context.Context, acct, folder uint64, modseq uint64) ([]engine.Item, error)
+	ChangesSince(ctx context.Context, acct, folder, modseq uint64) (engine.Changes, error)
 	VanishedSince(ctx context.Context, acct, folder uint64, modseq uint64, uids []engine.UIDRange) ([]uint32, error)
 	Quota(ctx context.Context, acct uint64) (used, limit int64, err error)
 	OpenBlob(ctx context.Context, acct, item uint64) (io.ReadCloser, int64, error)

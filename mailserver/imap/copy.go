@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"slices"
 	"sort"
 
 	"github.com/emersion/go-imap/v2"
@@ -154,19 +155,16 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	if s.sel.readOnly {
 		return nil
 	}
-	items, err := s.sel.src.Items(s.ctx, s.sel.folder.ID)
+	items, err := s.deletedNow()
 	if err != nil {
 		return translate(s.srv.log, "expunge", err)
 	}
 	var ids []uint64
 	for _, it := range items {
-		if !containsFold(it.Flags, string(imap.FlagDeleted)) {
+		if uids != nil && !uidSetContains(*uids, it.uid, s.sel.maxUID()) {
 			continue
 		}
-		if uids != nil && !uidSetContains(*uids, it.UID, s.sel.maxUID()) {
-			continue
-		}
-		ids = append(ids, it.ID)
+		ids = append(ids, it.id)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -186,4 +184,65 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 		w.okCode, w.okArgs = "HIGHESTMODSEQ", itoa(s.highestModSeq())
 	}
 	return nil
+}
+
+// deletedNow returns the selected folder's messages that have \Deleted
+// as the engine has them now, in UID order. From a changesSource it is
+// the view corrected by what changed since the view's MODSEQ, without
+// reading the folder; otherwise the folder is listed.
+func (s *session) deletedNow() ([]message, error) {
+	v := s.sel
+	if cs, ok := v.src.(changesSource); ok {
+		ch, err := cs.ChangesSince(s.ctx, v.folder.ID, v.modseq)
+		if err != nil {
+			return nil, err
+		}
+		if ch.Complete {
+			changed := make(map[uint32]engine.Item, len(ch.Changed))
+			for _, it := range ch.Changed {
+				changed[it.UID] = it
+			}
+			var out []message
+			for _, u := range ch.Vanished {
+				if i := v.indexOfUID(u); i >= 0 {
+					// Gone already: not ours to expunge. Mark it so the
+					// loop below skips it.
+					changed[u] = engine.Item{}
+				}
+			}
+			for i := range v.msgs {
+				m := &v.msgs[i]
+				flags := m.flags
+				if it, ok := changed[m.uid]; ok {
+					if it.ID != m.id {
+						continue
+					}
+					flags = it.Flags
+					delete(changed, m.uid)
+				}
+				if containsFold(flags, string(imap.FlagDeleted)) {
+					out = append(out, message{id: m.id, uid: m.uid})
+				}
+			}
+			// Messages that arrived after the view was synced.
+			for _, it := range ch.Changed {
+				if _, ok := changed[it.UID]; ok && it.ID != 0 && containsFold(it.Flags, string(imap.FlagDeleted)) {
+					out = append(out, message{id: it.ID, uid: it.UID})
+				}
+			}
+			slices.SortFunc(out, func(a, b message) int { return int(int64(a.uid) - int64(b.uid)) })
+			return out, nil
+		}
+	}
+	items, err := v.src.Items(s.ctx, v.folder.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []message
+	for _, it := range items {
+		if containsFold(it.Flags, string(imap.FlagDeleted)) {
+			out = append(out, message{id: it.ID, uid: it.UID})
+		}
+	}
+	return out, nil
 }

@@ -92,13 +92,24 @@ type ListedMailbox struct {
 	HasChildren bool
 }
 
+// changesSource is an optional part of a Source: what changed in a
+// folder since a MODSEQ, read from a change index at a cost that follows
+// the changes (engine.Engine.ChangesSince). A session resynchronises its
+// view with it after every change; a Source without it is listed whole.
+type changesSource interface {
+	ChangesSince(ctx context.Context, folder, modseq uint64) (engine.Changes, error)
+}
+
 // liveSource is the account's live folders.
 type liveSource struct {
 	b    Backend
 	acct uint64
 }
 
-var _ Source = liveSource{}
+var (
+	_ Source        = liveSource{}
+	_ changesSource = liveSource{}
+)
 
 func (l liveSource) Key() string    { return "live/" + strconv.FormatUint(l.acct, 10) }
 func (l liveSource) ReadOnly() bool { return false }
@@ -113,6 +124,10 @@ func (l liveSource) Items(ctx context.Context, folder uint64) ([]engine.Item, er
 
 func (l liveSource) ChangedSince(ctx context.Context, folder, modseq uint64) ([]engine.Item, error) {
 	return l.b.ChangedSince(ctx, l.acct, folder, modseq)
+}
+
+func (l liveSource) ChangesSince(ctx context.Context, folder, modseq uint64) (engine.Changes, error) {
+	return l.b.ChangesSince(ctx, l.acct, folder, modseq)
 }
 
 func (l liveSource) VanishedSince(ctx context.Context, folder, modseq uint64, uids []engine.UIDRange) ([]uint32, error) {

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -33,12 +34,15 @@ func newMessage(it engine.Item) message {
 // changes only when the session tells the client (EXPUNGE, EXISTS, FETCH
 // FLAGS), so sequence numbers stay consistent however other sessions race.
 type selected struct {
-	src       Source
-	folder    engine.Folder
-	readOnly  bool
-	msgs      []message
-	flags     *flagSet
-	synced    uint64      // session.gen at the last complete sync
+	src      Source
+	folder   engine.Folder
+	readOnly bool
+	msgs     []message
+	flags    *flagSet
+	synced   uint64 // session.gen at the last complete sync
+	// modseq is a HIGHESTMODSEQ of the folder the view has caught up
+	// with: the next sync asks a changesSource what changed after it.
+	modseq    uint64
 	searchRes imap.UIDSet // SEARCHRES "$"
 }
 
@@ -92,7 +96,8 @@ func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Sel
 		return nil, translate(s.srv.log, "select", err)
 	}
 	readOnly := options.ReadOnly || src.ReadOnly()
-	v := &selected{src: src, folder: f, readOnly: readOnly, flags: newFlagSet(), synced: gen}
+	// f was read before the items: its HIGHESTMODSEQ is not above them.
+	v := &selected{src: src, folder: f, readOnly: readOnly, flags: newFlagSet(), synced: gen, modseq: f.HighestModSeq}
 	v.msgs = make([]message, len(items))
 	var firstUnseen uint32
 	for i, it := range items {
@@ -137,7 +142,10 @@ func (s *session) unselect() {
 // sync brings the client's view up to date with the engine: EXPUNGE for
 // vanished messages (only where the protocol allows it), FLAGS for new
 // keywords, EXISTS for new messages and FETCH FLAGS for changed ones. It
-// does nothing unless a change was signalled since the last sync.
+// does nothing unless a change was signalled since the last sync. A
+// source with a change index (the live account) is asked only what
+// changed since the view's MODSEQ; others, and a MODSEQ older than the
+// folder's tombstones, are listed whole.
 func (s *session) sync(w *conn, allowExpunge bool) error {
 	v := s.sel
 	if v == nil {
@@ -146,6 +154,20 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 	gen := s.gen.Load()
 	if gen == v.synced {
 		return nil
+	}
+	var next uint64 // the view's MODSEQ after a complete full sync
+	if cs, ok := v.src.(changesSource); ok {
+		ch, err := cs.ChangesSince(s.ctx, v.folder.ID, v.modseq)
+		if errors.Is(err, engine.ErrNotFound) {
+			v.synced = gen
+			return nil
+		} else if err != nil {
+			return translate(s.srv.log, "sync", err)
+		}
+		if ch.Complete {
+			return s.syncChanges(w, allowExpunge, gen, ch)
+		}
+		next = ch.Folder.HighestModSeq // read before the listing below
 	}
 	items, err := v.src.Items(s.ctx, v.folder.ID)
 	if errors.Is(err, engine.ErrNotFound) {
@@ -176,7 +198,54 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 	if err := s.writeExpunged(w, gone); err != nil {
 		return err
 	}
+	if err := s.syncItems(w, items); err != nil {
+		return err
+	}
+	if !pending {
+		v.synced = gen
+		v.modseq = max(v.modseq, next)
+	}
+	return nil
+}
 
+// syncChanges is sync from what changed since the view's MODSEQ.
+func (s *session) syncChanges(w *conn, allowExpunge bool, gen uint64, ch engine.Changes) error {
+	v := s.sel
+	pending := false
+	var gone []int // ascending, as ch.Vanished is
+	for _, u := range ch.Vanished {
+		i := v.indexOfUID(u)
+		if i < 0 {
+			continue // never in the view, or already reported
+		}
+		if !allowExpunge {
+			pending = true
+			continue
+		}
+		gone = append(gone, i)
+	}
+	if err := s.writeExpunged(w, gone); err != nil {
+		return err
+	}
+	if err := s.syncItems(w, ch.Changed); err != nil {
+		return err
+	}
+	if !pending {
+		// Otherwise the next sync asks again from the same MODSEQ, for
+		// the expunges still owed; what was applied here repeats as no
+		// change.
+		v.synced = gen
+		v.modseq = max(v.modseq, ch.Folder.HighestModSeq)
+	}
+	return nil
+}
+
+// syncItems takes items as the engine has them now (in UID order: the
+// whole folder, or only the changed ones) into the view:
+// FLAGS for new keywords, EXISTS for new messages, FETCH FLAGS for flags
+// that changed.
+func (s *session) syncItems(w *conn, items []engine.Item) error {
+	v := s.sel
 	newKeywords := false
 	for _, it := range items {
 		if v.flags.add(toStrings(toIMAPFlags(it.Flags))) {
@@ -189,30 +258,29 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 		}
 	}
 
-	type flagUpdate struct {
-		seq int
-		m   *message
-	}
-	var updates []flagUpdate
-	for i := range v.msgs {
-		it, ok := byUID[v.msgs[i].uid]
-		if !ok {
+	var updates []int // view indexes whose flags changed
+	maxUID := v.maxUID()
+	var fresh []engine.Item
+	for i := range items {
+		it := &items[i]
+		if it.UID > maxUID {
+			fresh = append(fresh, *it)
+			continue
+		}
+		j := v.indexOfUID(it.UID)
+		if j < 0 || v.msgs[j].id != it.ID {
 			continue
 		}
 		nm := newMessage(*it)
-		if !sameFlags(v.msgs[i].flags, nm.flags) {
-			v.msgs[i].flags = nm.flags
-			updates = append(updates, flagUpdate{i + 1, &v.msgs[i]})
+		if !sameFlags(v.msgs[j].flags, nm.flags) {
+			v.msgs[j].flags = nm.flags
+			updates = append(updates, j)
 		}
-		v.msgs[i].modseq = nm.modseq
+		v.msgs[j].modseq = nm.modseq
 	}
-
-	maxUID := v.maxUID()
 	before := len(v.msgs)
-	for _, it := range items {
-		if it.UID > maxUID {
-			v.msgs = append(v.msgs, newMessage(it))
-		}
+	for _, it := range fresh {
+		v.msgs = append(v.msgs, newMessage(it))
 	}
 	if len(v.msgs) > before {
 		s.markRecent(before)
@@ -223,13 +291,11 @@ func (s *session) sync(w *conn, allowExpunge bool) error {
 			return err
 		}
 	}
-	for _, u := range updates {
-		if err := w.WriteMessageFlags(uint32(u.seq), u.m); err != nil {
+	slices.Sort(updates)
+	for _, j := range updates {
+		if err := w.WriteMessageFlags(uint32(j+1), &v.msgs[j]); err != nil {
 			return err
 		}
-	}
-	if !pending {
-		v.synced = gen
 	}
 	return nil
 }
