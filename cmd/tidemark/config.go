@@ -75,7 +75,7 @@ type imapConfig struct {
 	LoginTimeout             string `toml:"login_timeout"`          // accept to LOGIN; NOOP does not extend it
 	IdleTimeout              string `toml:"idle_timeout"`
 	MaxRequestSize           int64  `toml:"max_request_size"`
-	LockoutMaxFailures       int    `toml:"lockout_max_failures"`
+	LockoutMaxFailures       int    `toml:"lockout_max_failures"` // 0: no hard lockout, failures only slowed
 	LockoutWindow            string `toml:"lockout_window"`
 	LockoutDuration          string `toml:"lockout_duration"`
 	// BackupViewPrefix is the namespace of the users' read-only view of
@@ -135,7 +135,7 @@ func defaultConfig() config {
 			LoginTimeout:             imap.DefaultLoginTimeout.String(),
 			IdleTimeout:              "30m",
 			MaxRequestSize:           10 << 20,
-			LockoutMaxFailures:       10,
+			LockoutMaxFailures:       0,
 			LockoutWindow:            "1h",
 			LockoutDuration:          "1h",
 			BackupViewPrefix:         view.DefaultPrefix,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -107,6 +108,16 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	tm(t, bin, "init", "--data", dir)
 	tm(t, bin, "domain", "create", "example.org", "--data", dir)
 	tm(t, bin, "account", "create", "alice@example.org", "--password", "pw", "--data", dir)
+	// The hard lockout is opt-in; turn it on to see it counted.
+	cfgPath := filepath.Join(dir, configFile)
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte("lockout_max_failures = 0"), []byte("lockout_max_failures = 10"), 1)
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	web := freePort(t)
 	s := startServer(t, bin, dir, "--http", web)
 	defer s.stop(t)

@@ -13,7 +13,7 @@ import (
 // hour: 8,000 attempts grew the server by 580 MB).
 func TestLockoutTableBounded(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-	o := (&Options{Now: clk.Now}).fillDefaults()
+	o := (&Options{Now: clk.Now, LockoutMaxFailures: 10}).fillDefaults()
 	l := newLockout(&o)
 	long := strings.Repeat("x", 1024)
 	for i := 0; i < 100000; i++ {
@@ -125,5 +125,35 @@ func TestFolderLimits(t *testing.T) {
 	lastOK(t, "CREATE e", r.cmd("CREATE e"))
 	if l := r.cmd("CREATE f/g"); !has(l, "NO [LIMIT]") {
 		t.Fatalf("CREATE beyond the count: %q", l)
+	}
+}
+
+// TestNoHardLockoutByDefault: with the default options, 50 failed logins
+// for one address from one IP (a neighbour behind the same NAT, say) do
+// not lock the address: the right password still gets through, and the
+// failures were slowed instead, up to the 5 s cap.
+func TestNoHardLockoutByDefault(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	o := (&Options{Now: clk.Now}).fillDefaults()
+	l := newLockout(&o)
+	var last time.Duration
+	for i := 0; i < 50; i++ {
+		if l.fail("bob@example.com", "192.0.2.7") {
+			t.Fatalf("failure %d locked the address with the lockout off", i+1)
+		}
+		last = l.delayFor("bob@example.com", "192.0.2.7")
+	}
+	if l.locked("bob@example.com", "192.0.2.7") {
+		t.Fatal("address locked with the lockout off")
+	}
+	if last != maxDelay {
+		t.Fatalf("50th failure delayed %v, want %v", last, maxDelay)
+	}
+	// The same failures spread over 50 IPs slow the address too.
+	for i := 0; i < 50; i++ {
+		last = l.delayFor("carol@example.com", fmt.Sprintf("198.51.100.%d", i))
+	}
+	if last != maxDelay {
+		t.Fatalf("50th failure from 50 IPs delayed %v, want %v", last, maxDelay)
 	}
 }

@@ -18,7 +18,7 @@ import (
 func TestFailedLoginMemoryBounded(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	var logBuf bytes.Buffer
-	srv := NewServer(nil, &Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	srv := NewServer(nil, &Options{Now: clk.Now, LockoutMaxFailures: 10, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	sess := &session{srv: srv, ip: "192.0.2.1"}
 	long := strings.Repeat("x", 1024)
 

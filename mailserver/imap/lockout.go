@@ -7,11 +7,13 @@ import (
 	"time"
 )
 
-// lockout is the failed-login policy, modelled on Zimbra's
-// zimbraPasswordLockout*: after maxFailures failures for one address from
-// one client IP within window, that pair is locked for duration and every
-// login attempt for it fails, right password or not, without reaching the
-// engine. Keying on the pair means an attacker cannot lock a user out from
+// lockout is the failed-login policy. Failures are slowed, not refused:
+// per client IP and per address, each failure past a few free ones is
+// answered after a delay that doubles (see delayFor). Opt-in on top of
+// that (maxFailures > 0), Zimbra's zimbraPasswordLockout*: after
+// maxFailures failures for one address from one client IP within window,
+// that pair is locked for duration and every login attempt for it fails,
+// right password or not, without reaching the engine. Keying on the pair means an attacker cannot lock a user out from
 // another address. The table lives in memory: a restart clears it.
 //
 // The table is bounded: addresses are keyed by their first maxKeyLen
@@ -86,7 +88,7 @@ func addrKey(address string) string {
 
 // locked reports whether the pair is locked now.
 func (l *lockout) locked(address, ip string) bool {
-	if l.maxFailures < 0 {
+	if l.maxFailures <= 0 {
 		return false
 	}
 	l.mu.Lock()
@@ -97,7 +99,7 @@ func (l *lockout) locked(address, ip string) bool {
 
 // fail records a failed login and reports whether it locked the pair.
 func (l *lockout) fail(address, ip string) bool {
-	if l.maxFailures < 0 {
+	if l.maxFailures <= 0 {
 		return false
 	}
 	now := l.now()

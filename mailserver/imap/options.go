@@ -11,7 +11,6 @@ import (
 // one (zimbraPasswordLockout*, zimbraImapMaxRequestSize,
 // zimbraImapMaxConnections-per-account is a tidemark choice).
 const (
-	DefaultLockoutMaxFailures = 10               // zimbraPasswordLockoutMaxFailures
 	DefaultLockoutWindow      = time.Hour        // zimbraPasswordLockoutFailureLifetime
 	DefaultLockoutDuration    = time.Hour        // zimbraPasswordLockoutDuration
 	DefaultMaxConnsPerAccount = 20               // concurrent authenticated sessions per account
@@ -42,8 +41,11 @@ type Options struct {
 
 	// LockoutMaxFailures failed logins for one address from one IP within
 	// LockoutWindow lock that pair for LockoutDuration; while locked even
-	// the right password is refused. Defaults 10, 1h, 1h. A negative
-	// LockoutMaxFailures disables the lockout.
+	// the right password is refused. The hard lockout is opt-in, as
+	// Zimbra's zimbraPasswordLockoutEnabled is: 0 (the default) leaves it
+	// off, and failures are slowed by the per-IP and per-address delays
+	// alone, so nobody can lock a user out. Window and duration default to
+	// 1h. A negative LockoutMaxFailures turns the delays off as well.
 	LockoutMaxFailures int
 	LockoutWindow      time.Duration
 	LockoutDuration    time.Duration
@@ -114,9 +116,6 @@ func (o *Options) fillDefaults() Options {
 	var c Options
 	if o != nil {
 		c = *o
-	}
-	if c.LockoutMaxFailures == 0 {
-		c.LockoutMaxFailures = DefaultLockoutMaxFailures
 	}
 	if c.LockoutWindow <= 0 {
 		c.LockoutWindow = DefaultLockoutWindow
