@@ -269,7 +269,7 @@ func TestAppendManyBlobCollected(t *testing.T) {
 	}()
 	waitFor(t, "batch queued", func() bool { return len(e.cmds) == len(msgs) })
 	for _, i := range []int{10, 20} {
-		must(t, e.primary.Delete(ctx, dedup.BlobName(dedup.Sum(msgs[i].Body))))
+		must(t, e.prim().vol.Delete(ctx, dedup.BlobName(dedup.Sum(msgs[i].Body))))
 	}
 	e.gcGen.Add(1)
 	close(release)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tidemark/tidemark/engine/event"
+	"github.com/tidemark/tidemark/hsm"
 )
 
 // apply changes the projection by one event, recorded at tx.lsn. It is the
@@ -75,11 +76,20 @@ func (tx *txn) apply(ev event.Event) error {
 	case event.VolumeCreated:
 		return tx.applyVolume(e.Volume, true)
 	case event.VolumeModified:
-		return tx.applyVolume(e.Volume, false)
+		if err := tx.applyVolume(e.Volume, false); err != nil {
+			return err
+		}
+		if e.Volume.Name == tx.primary().name {
+			return tx.switchPrimary(e.Volume.Name) // its compression may have changed
+		}
+		return nil
 	case event.VolumeDeleted:
 		return tx.applyVolumeDeleted(e.Name)
 	case event.VolumeCurrentSet:
 		tx.set(currentKey(e.Kind), []byte(e.Name))
+		if e.Kind == hsm.KindPrimary {
+			return tx.switchPrimary(e.Name)
+		}
 		return nil
 	case event.HSMPolicySet:
 		tx.set(keyPolicy, encVal(policyRec{Lines: e.Lines}))
@@ -242,8 +252,9 @@ func (tx *txn) applyFolderDeleted(e event.FolderDeleted) error {
 
 func (tx *txn) applyMessageAdded(e event.MessageAdded) error {
 	vol := e.Volume
+	p := tx.primary()
 	if vol == "" {
-		vol = tx.e.opts.PrimaryName
+		vol = p.name
 	}
 	created, err := tx.ref(e.Digest, int64(len(e.Targets)), vol, e.Size)
 	if err != nil {
@@ -251,7 +262,7 @@ func (tx *txn) applyMessageAdded(e event.MessageAdded) error {
 	}
 	if len(e.Blob) > 0 && (created || tx.replay) {
 		if _, dup := tx.inline[e.Digest]; !dup {
-			tx.inline[e.Digest] = e.Blob
+			tx.inline[e.Digest] = inlineBlob{d: e.Digest, raw: e.Blob, p: p}
 			tx.inlineOrder = append(tx.inlineOrder, e.Digest)
 		}
 	}

@@ -16,10 +16,10 @@ import (
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
-// storeBlobFirst makes a blob durable on the primary volume before its
+// storeBlobFirst makes a blob durable on the primary volume p before its
 // record is queued, unless a blob with that digest is already known.
 // It runs on the caller's goroutine, so deliverers write in parallel.
-func (e *Engine) storeBlobFirst(ctx context.Context, d dedup.Digest, raw []byte, force bool) (wrote bool, err error) {
+func (e *Engine) storeBlobFirst(ctx context.Context, p *primaryState, d dedup.Digest, raw []byte, force bool) (wrote bool, err error) {
 	if !force {
 		var br blobRec
 		ok, err := getVal(e.db, blobKey(d), &br)
@@ -30,8 +30,8 @@ func (e *Engine) storeBlobFirst(ctx context.Context, d dedup.Digest, raw []byte,
 			return false, nil
 		}
 	}
-	framed := dedup.Encode(raw, e.opts.CompressThreshold)
-	if err := e.primary.Put(ctx, dedup.BlobName(d), bytes.NewReader(framed), int64(len(framed))); err != nil {
+	framed := dedup.Encode(raw, p.threshold)
+	if err := p.vol.Put(ctx, dedup.BlobName(d), bytes.NewReader(framed), int64(len(framed))); err != nil {
 		return false, fmt.Errorf("engine: store blob: %w", err)
 	}
 	return true, nil
@@ -207,7 +207,7 @@ func (e *Engine) collect(ctx context.Context) error {
 				continue
 			}
 			if ok && br.Refs == 0 {
-				if br.Volume != e.opts.PrimaryName {
+				if br.Volume != e.prim().name {
 					// Another volume (an S3 one) may be unreachable: its
 					// deletes get a short deadline and, once one fails,
 					// wait a minute, so this goroutine, which takes every

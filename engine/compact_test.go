@@ -16,9 +16,9 @@ func TestExpungedMailFreesPackSpace(t *testing.T) {
 	e, err := Open("data", o)
 	must(t, err)
 	defer e.Close()
-	pv, ok := e.primary.(*packvol.Volume)
+	pv, ok := e.prim().vol.(*packvol.Volume)
 	if !ok {
-		t.Fatalf("default primary is %T, want a pack volume", e.primary)
+		t.Fatalf("default primary is %T, want a pack volume", e.prim().vol)
 	}
 	must(t, e.CreateDomain(ctx, "example.org"))
 	a, err := e.CreateAccount(ctx, AccountSpec{Address: "a@example.org"})
@@ -38,7 +38,7 @@ func TestExpungedMailFreesPackSpace(t *testing.T) {
 	e, err = Open("data", o)
 	must(t, err)
 	defer e.Close()
-	pv = e.primary.(*packvol.Volume)
+	pv = e.prim().vol.(*packvol.Volume)
 	before := pv.Stats()
 	_, err = e.Expunge(ctx, a.ID, inbox.ID, ids[:180])
 	must(t, err)

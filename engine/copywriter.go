@@ -99,7 +99,7 @@ func (w *copyWriter) enqueue(blobs []inlineBlob) {
 		}
 		p.n++
 		w.gen.Add(1)
-		w.queue = append(w.queue, copyJob{inlineBlob{b.d, raw}, w.gen})
+		w.queue = append(w.queue, copyJob{inlineBlob{d: b.d, raw: raw, p: b.p}, w.gen})
 		w.bytes += int64(len(raw))
 	}
 	w.npend.Store(int64(len(w.pending)))

@@ -35,6 +35,7 @@ type blobPlan struct {
 	inline bool
 	wrote  bool   // blob-first: this caller wrote it
 	gcGen  uint64 // collection generation before the check or write
+	vol    string // blob-first: the primary it was written to
 }
 
 // prepareBlob checks the size and, for blob-first, writes the blob durably
@@ -48,7 +49,12 @@ func (e *Engine) prepareBlob(ctx context.Context, body []byte, force bool) (blob
 	// a blob-first one.
 	p.inline = e.opts.InlineBlobMax >= 0 && len(body) <= e.opts.InlineBlobMax && len(body) > 0
 	if !p.inline {
-		wrote, err := e.storeBlobFirst(ctx, p.d, body, force)
+		// The primary is taken once: a switch meanwhile (primaryswitch.go)
+		// leaves this blob on the volume it is written to, which its record
+		// names.
+		prim := e.prim()
+		p.vol = prim.name
+		wrote, err := e.storeBlobFirst(ctx, prim, p.d, body, force)
 		if err != nil {
 			return p, err
 		}
@@ -69,10 +75,20 @@ func (p blobPlan) checkBlob(tx *txn) error {
 	if err != nil || ok {
 		return err
 	}
-	if p.wrote && tx.e.gcGen.Load() == p.gcGen {
-		return nil
+	if !p.wrote || tx.e.gcGen.Load() != p.gcGen {
+		return errBlobGone
 	}
-	return errBlobGone
+	if p.vol != tx.primary().name && p.vol != tx.e.opts.PrimaryName {
+		// Written to a primary another took over from: it must still be
+		// registered (an empty old primary may have been deleted since).
+		if ok, err := getVal(tx.b, volKey(p.vol), &volRec{}); err != nil || !ok {
+			if err == nil {
+				err = errBlobGone
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 func (p blobPlan) event(e *Engine, body []byte, reason event.AddReason) event.MessageAdded {
@@ -80,7 +96,7 @@ func (p blobPlan) event(e *Engine, body []byte, reason event.AddReason) event.Me
 	if p.inline {
 		ev.Blob = body
 	} else {
-		ev.Volume = e.opts.PrimaryName
+		ev.Volume = p.vol
 	}
 	return ev
 }

@@ -36,7 +36,10 @@ type Engine struct {
 	lock    io.Closer
 	log     *redolog.Log
 	db      *pebble.DB
-	primary hsm.Volume
+	// cur is the primary new blobs go to (primaryswitch.go); livePrimary:
+	// it follows the registry's current primary while the engine runs.
+	cur         atomic.Pointer[primaryState]
+	livePrimary bool
 	// opener opens registered volumes (Options.OpenVolume or local ones).
 	opener hsm.Opener
 	// owned are the volumes the engine opened and closes (a pack volume
@@ -47,7 +50,8 @@ type Engine struct {
 	registerPrimary *hsm.Spec
 	// packIndexedAt is the bytes covered by the last index checkpoint
 	// indexPrimary wrote (under ckMu).
-	packIndexedAt int64
+	packIndexedAt  int64
+	packIndexedFor string // the primary packIndexedAt counts
 	// moveMu keeps MoveBlob (read-locked: moves run side by side) and the
 	// deletion of moved blobs' old copies and of orphans (locked) apart
 	// (hsmmove.go).
@@ -57,10 +61,11 @@ type Engine struct {
 	volDown map[string]time.Time
 	volMu   sync.RWMutex
 	volumes map[string]hsm.Volume
-	// deferred is the primary volume when it can defer fsyncs (inline
-	// blobs' copies wait for the checkpoint); nil otherwise.
-	deferred  hsm.DeferredSyncer
-	deferredN atomic.Int64 // deferred copies written since the last sync
+	// deferredVols are the volumes that have been primary in this process
+	// and can defer fsyncs (inline blobs' copies wait for the checkpoint);
+	// under volMu.
+	deferredVols []hsm.DeferredSyncer
+	deferredN    atomic.Int64 // deferred copies written since the last sync
 	// copies writes inline blobs' volume copies in the background and
 	// serves them until written (copywriter.go).
 	copies *copyWriter
@@ -123,7 +128,13 @@ func Open(dataDir string, opts *Options) (*Engine, error) {
 	}
 	e.copies = newCopyWriter(e, o.InlineWriters, o.InlineBacklog)
 	e.volMu.Lock()
-	e.volumes[o.PrimaryName] = primaryView{e.primary, e.copies}
+	for name, v := range e.volumes {
+		if pv, ok := v.(primaryView); ok {
+			e.volumes[name] = primaryView{pv.Volume, e.copies}
+		}
+	}
+	p := e.prim()
+	e.volumes[p.name] = primaryView{p.vol, e.copies}
 	e.volMu.Unlock()
 	e.cmds = make(chan *command, 4*o.MaxRound)
 	e.gcKick = make(chan struct{}, 1)
@@ -231,7 +242,7 @@ func (e *Engine) CheckpointLSN() uint64 { return e.checkpoint.Load() }
 func (e *Engine) primaryView() hsm.Volume {
 	e.volMu.RLock()
 	defer e.volMu.RUnlock()
-	return e.volumes[e.opts.PrimaryName]
+	return e.volumes[e.prim().name]
 }
 
 // Checkpoint makes the volume copies of inline blobs durable, then flushes

@@ -45,6 +45,9 @@ const checkpointEvery = 20000
 type inlineBlob struct {
 	d   dedup.Digest
 	raw []byte
+	// p is the primary its record was applied with, where the copy goes
+	// (nil: the volume the blob record names; verifyApplied).
+	p *primaryState
 }
 
 // enqueueInline hands the volume copies of the blobs first stored by this
@@ -57,11 +60,13 @@ func (e *Engine) enqueueInline(tx *txn) {
 		return
 	}
 	blobs := make([]inlineBlob, len(tx.inlineOrder))
+	deferred := false
 	for i, d := range tx.inlineOrder {
-		blobs[i] = inlineBlob{d, tx.inline[d]}
+		blobs[i] = tx.inline[d]
+		deferred = deferred || blobs[i].p.deferred != nil
 	}
 	e.copies.enqueue(blobs)
-	if e.deferred != nil {
+	if deferred {
 		if n := e.deferredN.Add(int64(len(blobs))); n >= checkpointEvery {
 			select {
 			case e.ckKick <- struct{}{}:
@@ -71,16 +76,21 @@ func (e *Engine) enqueueInline(tx *txn) {
 	}
 }
 
-// putInline writes one volume copy: deferred when the primary supports it
-// and durable is false, else with a durable Put.
+// putInline writes one volume copy to the primary its record was applied
+// with: deferred when that volume supports it and durable is false, else
+// with a durable Put.
 func (e *Engine) putInline(ctx context.Context, b inlineBlob, durable bool) error {
 	name := dedup.BlobName(b.d)
-	framed := dedup.Encode(b.raw, e.opts.CompressThreshold)
+	p := b.p
+	if p == nil {
+		p = e.prim()
+	}
+	framed := dedup.Encode(b.raw, p.threshold)
 	var err error
-	if e.deferred != nil && !durable {
-		err = e.deferred.PutDeferred(ctx, name, bytes.NewReader(framed), int64(len(framed)))
+	if p.deferred != nil && !durable {
+		err = p.deferred.PutDeferred(ctx, name, bytes.NewReader(framed), int64(len(framed)))
 	} else {
-		err = e.primary.Put(ctx, name, bytes.NewReader(framed), int64(len(framed)))
+		err = p.vol.Put(ctx, name, bytes.NewReader(framed), int64(len(framed)))
 	}
 	if err != nil {
 		return fmt.Errorf("write inline blob %s: %w", name, err)
@@ -90,20 +100,41 @@ func (e *Engine) putInline(ctx context.Context, b inlineBlob, durable bool) erro
 
 // repairInline makes sure the volume copies of blobs carried in replayed
 // records are whole, in parallel: a copy whose blob record (in r) is on
-// the primary volume is read back and hashed, and rewritten durably if it
-// is missing, torn or wrong. Blobs since collected or moved to another
-// volume are left alone.
+// the primary its record was applied with (unknown: on a primary volume)
+// is read back and hashed, and rewritten durably if it is missing, torn or
+// wrong. Blobs since collected or moved to another volume are left alone.
 func (e *Engine) repairInline(ctx context.Context, r reader, blobs []inlineBlob) error {
 	var todo []inlineBlob
+	states := map[string]*primaryState{}
 	for _, b := range blobs {
 		var br blobRec
 		ok, err := getVal(r, blobKey(b.d), &br)
 		if err != nil {
 			return err
 		}
-		if ok && br.Volume == e.opts.PrimaryName {
-			todo = append(todo, b)
+		if !ok {
+			continue
 		}
+		if b.p != nil {
+			if br.Volume == b.p.name {
+				todo = append(todo, b)
+			}
+			continue
+		}
+		if yes, err := e.wasPrimaryKind(r, br.Volume); err != nil {
+			return err
+		} else if !yes {
+			continue
+		}
+		p := states[br.Volume]
+		if p == nil {
+			if p, err = e.stateOf(ctx, r, br.Volume); err != nil {
+				return err
+			}
+			states[br.Volume] = p
+		}
+		b.p = p
+		todo = append(todo, b)
 	}
 	errs := make([]error, len(todo))
 	var wg sync.WaitGroup
@@ -113,7 +144,7 @@ func (e *Engine) repairInline(ctx context.Context, r reader, blobs []inlineBlob)
 		go func() {
 			defer wg.Done()
 			for i := k; i < len(todo); i += w {
-				if !e.copyIntact(ctx, todo[i].d) {
+				if !e.copyIntact(ctx, todo[i].p.vol, todo[i].d) {
 					errs[i] = e.putInline(ctx, todo[i], true)
 				}
 			}
@@ -128,10 +159,9 @@ func (e *Engine) repairInline(ctx context.Context, r reader, blobs []inlineBlob)
 	return nil
 }
 
-// copyIntact reports whether the primary volume holds a copy of d whose
-// bytes hash to d.
-func (e *Engine) copyIntact(ctx context.Context, d dedup.Digest) bool {
-	framed, err := hsm.ReadAll(ctx, e.primary, dedup.BlobName(d))
+// copyIntact reports whether v holds a copy of d whose bytes hash to d.
+func (e *Engine) copyIntact(ctx context.Context, v hsm.Volume, d dedup.Digest) bool {
+	framed, err := hsm.ReadAll(ctx, v, dedup.BlobName(d))
 	if err != nil {
 		return false
 	}
@@ -148,12 +178,15 @@ func (e *Engine) syncInline(ctx context.Context) (uint64, error) {
 			return 0, fmt.Errorf("sync inline blobs: %w", err)
 		}
 	}
-	if e.deferred == nil {
+	syncers := e.deferredSyncers()
+	if len(syncers) == 0 {
 		return lsn, nil
 	}
 	n := e.deferredN.Load()
-	if err := e.deferred.SyncDeferred(ctx); err != nil {
-		return 0, fmt.Errorf("sync inline blobs: %w", err)
+	for _, s := range syncers {
+		if err := s.SyncDeferred(ctx); err != nil {
+			return 0, fmt.Errorf("sync inline blobs: %w", err)
+		}
 	}
 	e.deferredN.Add(-n)
 	return lsn, nil

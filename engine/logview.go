@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -62,10 +63,22 @@ func (e *Engine) retentionLoop() {
 }
 
 // OpenPrimaryBlob opens a blob on the primary volume by its digest and
-// decodes its codec header as it is read; a blob that is on another volume
-// fails with the volume's not-found error (use OpenBlob by item).
+// decodes its codec header as it is read; a blob not there is read from
+// the volume its blob record names (an earlier primary, a move's target),
+// and one with no record fails with the primary's not-found error.
 func (e *Engine) OpenPrimaryBlob(ctx context.Context, d dedup.Digest) (io.ReadCloser, error) {
 	rc, err := e.primaryView().Get(ctx, dedup.BlobName(d))
+	if hsm.IsNotFound(err) {
+		// On a volume that was the primary before (primaryswitch.go) or
+		// that a move took it to: read it where its record says.
+		err2 := e.onBlobVolume(ctx, d, func(v hsm.Volume) (err error) {
+			rc, err = v.Get(ctx, dedup.BlobName(d))
+			return err
+		})
+		if err2 == nil {
+			err = nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

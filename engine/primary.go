@@ -22,7 +22,7 @@ const (
 // mostly dead: Options.CompactDeadFraction). It runs beside the writer: the
 // volume serialises it with puts.
 func (e *Engine) compactPrimary() {
-	c, ok := e.primary.(hsm.Compactor)
+	c, ok := e.prim().vol.(hsm.Compactor)
 	if !ok || e.opts.CompactDeadFraction < 0 || e.poisoned.Load() != nil {
 		return
 	}
@@ -43,9 +43,14 @@ func (e *Engine) compactPrimary() {
 // which is why it is not written at every engine checkpoint. A failure only
 // costs a longer scan at the next open.
 func (e *Engine) indexPrimary(ctx context.Context) {
-	c, ok := e.primary.(hsm.Checkpointer)
+	p := e.prim()
+	c, ok := p.vol.(hsm.Checkpointer)
 	if !ok || e.opts.PackIndexEvery < 0 {
 		return
+	}
+	if e.packIndexedFor != p.name {
+		// A new primary (primaryswitch.go): count from what it holds.
+		e.packIndexedFor, e.packIndexedAt = p.name, c.AppendedBytes()
 	}
 	size := c.AppendedBytes()
 	if size-e.packIndexedAt < e.opts.PackIndexEvery {

@@ -31,8 +31,8 @@ func TestPrimaryLayout(t *testing.T) {
 
 	e, err = Open("old", testOptions(fs)) // default layout: packvol
 	must(t, err)
-	if _, ok := e.primary.(*localvol.Volume); !ok {
-		t.Fatalf("existing one-file-per-blob directory opened as %T", e.primary)
+	if _, ok := e.prim().vol.(*localvol.Volume); !ok {
+		t.Fatalf("existing one-file-per-blob directory opened as %T", e.prim().vol)
 	}
 	got, err := e.ReadBlobRange(ctx, a.ID, res[0].Item.ID, 0, -1)
 	must(t, err)
@@ -44,8 +44,8 @@ func TestPrimaryLayout(t *testing.T) {
 
 	e, err = Open("new", testOptions(fs))
 	must(t, err)
-	if _, ok := e.primary.(*packvol.Volume); !ok {
-		t.Fatalf("new directory opened as %T", e.primary)
+	if _, ok := e.prim().vol.(*packvol.Volume); !ok {
+		t.Fatalf("new directory opened as %T", e.prim().vol)
 	}
 	must(t, e.Close())
 

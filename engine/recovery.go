@@ -89,7 +89,7 @@ func (e *Engine) recover() error {
 		}
 		blobs := make([]inlineBlob, len(tx.inlineOrder))
 		for i, d := range tx.inlineOrder {
-			blobs[i] = inlineBlob{d, tx.inline[d]}
+			blobs[i] = tx.inline[d]
 		}
 		if err := e.repairInline(ctx, tx.b, blobs); err != nil {
 			return fmt.Errorf("engine: replay: %w", err)
@@ -99,6 +99,7 @@ func (e *Engine) recover() error {
 			return fmt.Errorf("engine: replay commit: %w", err)
 		}
 		e.applied.Store(tx.lsn)
+		e.setPrimary(tx.prim)
 		return nil
 	}
 	for {
@@ -188,7 +189,7 @@ func (e *Engine) verifyApplied(ctx context.Context, r *redolog.Reader, from, app
 		}
 		if m, ok := ev.(event.MessageAdded); ok && len(m.Blob) > 0 && !seen[m.Digest] {
 			seen[m.Digest] = true
-			blobs = append(blobs, inlineBlob{m.Digest, m.Blob})
+			blobs = append(blobs, inlineBlob{d: m.Digest, raw: m.Blob})
 		}
 		if len(blobs) == replayChunk {
 			if err := flush(); err != nil {

@@ -268,7 +268,7 @@ func (e *Engine) writeBack(ctx context.Context, src RepairSource, recs []redolog
 		if err != nil {
 			return fmt.Errorf("engine: repair: %w", err)
 		}
-		if !ok || br.Volume != e.opts.PrimaryName || e.copyIntact(ctx, d) {
+		if !ok || br.Volume != e.prim().name || e.copyIntact(ctx, e.prim().vol, d) {
 			continue // collected since, moved to another volume, or intact
 		}
 		raw, err := src.ReadBlob(ctx, d)
@@ -278,7 +278,7 @@ func (e *Engine) writeBack(ctx context.Context, src RepairSource, recs []redolog
 		if dedup.Sum(raw) != d {
 			return fmt.Errorf("engine: repair: the backup's blob %s does not hash to its name", d)
 		}
-		if err := e.putInline(ctx, inlineBlob{d, raw}, true); err != nil {
+		if err := e.putInline(ctx, inlineBlob{d: d, raw: raw}, true); err != nil {
 			return fmt.Errorf("engine: repair: %w", err)
 		}
 		rep.BlobsCopied++

@@ -20,12 +20,15 @@ type txn struct {
 	changes []Change
 	// inline holds blobs carried in records of this txn whose volume copy
 	// the round hands to the copy writer (replay: verifies).
-	inline      map[[32]byte][]byte
+	inline      map[[32]byte]inlineBlob
 	inlineOrder [][32]byte
+	// prim is the primary set by a record of this txn (primaryswitch.go):
+	// the engine's once the txn is committed.
+	prim *primaryState
 }
 
 func (e *Engine) newTxn(replay bool) *txn {
-	return &txn{e: e, b: e.db.NewIndexedBatch(), replay: replay, inline: map[[32]byte][]byte{}}
+	return &txn{e: e, b: e.db.NewIndexedBatch(), replay: replay, inline: map[[32]byte]inlineBlob{}}
 }
 
 func (tx *txn) set(k, v []byte) {

@@ -138,9 +138,11 @@ func (e *Engine) openVolumes(ctx context.Context) error {
 	for name, v := range o.Volumes {
 		e.volumes[name] = v
 	}
+	var primary hsm.Volume
 	if o.Primary != nil {
-		e.primary = o.Primary
+		primary = o.Primary
 	} else {
+		e.livePrimary = true
 		specs, cur, err := loadRegistry(e.db)
 		if err != nil {
 			return fmt.Errorf("engine: read volume registry: %w", err)
@@ -166,10 +168,10 @@ func (e *Engine) openVolumes(ctx context.Context) error {
 		if c, ok := v.(io.Closer); ok {
 			e.owned = append(e.owned, c)
 		}
-		e.primary = v
+		primary = v
 	}
-	e.volumes[o.PrimaryName] = e.primary
-	e.deferred, _ = e.primary.(hsm.DeferredSyncer)
+	e.volumes[o.PrimaryName] = primary
+	e.setPrimary(newPrimaryState(o.PrimaryName, primary, o.CompressThreshold))
 	return nil
 }
 
@@ -222,12 +224,19 @@ func (e *Engine) volume(ctx context.Context, name string) (hsm.Volume, error) {
 	if !ok {
 		return nil, fmt.Errorf("engine: volume %q is not registered", name)
 	}
+	return e.openSpec(ctx, specOf(vr.V))
+}
+
+// openSpec returns the volume of a registered spec, opening it on first
+// use.
+func (e *Engine) openSpec(ctx context.Context, s hsm.Spec) (hsm.Volume, error) {
+	name := s.Name
 	e.volMu.Lock()
 	defer e.volMu.Unlock()
 	if v := e.volumes[name]; v != nil {
 		return v, nil
 	}
-	v, err = e.opener(ctx, specOf(vr.V))
+	v, err := e.opener(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open volume %s: %w", name, err)
 	}
@@ -272,9 +281,8 @@ func (e *Engine) CurrentVolume(kind string) (string, error) {
 	return cur[kind], err
 }
 
-// PrimaryName names the volume new blobs go to in this process (a new
-// current primary takes over when the engine is next opened).
-func (e *Engine) PrimaryName() string { return e.opts.PrimaryName }
+// PrimaryName names the volume new blobs go to now.
+func (e *Engine) PrimaryName() string { return e.prim().name }
 
 // CreateVolume registers a volume after opening it, so a volume that
 // cannot be opened (a directory that cannot be made, S3 settings without
@@ -407,7 +415,7 @@ func (e *Engine) DeleteVolume(ctx context.Context, name string) error {
 		}
 		if cur, _, err := getCurrent(tx.b, hsm.KindPrimary); err != nil {
 			return nil, nil, err
-		} else if cur == name || name == e.opts.PrimaryName {
+		} else if cur == name || name == tx.primary().name {
 			return nil, nil, invalidf("volume %s is the current primary: it cannot be deleted", name)
 		}
 		n, err := blobsOn(tx.b, name)
@@ -454,11 +462,22 @@ func blobsOn(r reader, name string) (int, error) {
 }
 
 // SetCurrentVolume makes a volume the current one of its kind. A new
-// current secondary is where the next HSM move goes; a new current primary
-// receives new blobs from the next time the engine is opened (the server's
-// next start), since blobs being written go to the one open now.
+// current secondary is where the next HSM move goes. A new current primary
+// receives new blobs as soon as the record is committed
+// (primaryswitch.go): blobs being written to the old one finish there and
+// are recorded there, and blobs on it stay readable. The volume is opened
+// first, so one that cannot be opened is refused with nothing recorded.
 func (e *Engine) SetCurrentVolume(ctx context.Context, name string) error {
-	_, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
+	info, err := e.Volume(ctx, name)
+	if err != nil {
+		return err
+	}
+	if info.Kind == hsm.KindPrimary {
+		if _, err := e.volume(ctx, name); err != nil {
+			return err
+		}
+	}
+	_, err = e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		var vr volRec
 		ok, err := getVal(tx.b, volKey(name), &vr)
 		if err != nil || !ok {

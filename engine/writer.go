@@ -193,6 +193,7 @@ func (e *Engine) round(cmds []*command) {
 			return
 		}
 		e.applied.Store(last)
+		e.setPrimary(tx.prim) // a record of the round made another volume the primary
 		e.watch.publish(tx.changes)
 	}
 	for _, a := range answers {

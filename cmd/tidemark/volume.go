@@ -164,14 +164,14 @@ func newVolumeCommand() *cobra.Command {
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
-		Use: "set-current NAME", Short: "Make a volume the current primary (new blobs, from the next server start) or secondary (HSM moves)", Args: cobra.ExactArgs(1),
+		Use: "set-current NAME", Short: "Make a volume the current primary (new blobs, at once on a running server) or secondary (HSM moves)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := callAdmin(c.Context(), dataDir, "volume.set-current", nameArgs{Name: args[0]}, nil); err != nil {
 				return err
 			}
 			var v engine.VolumeInfo
 			if err := callAdmin(c.Context(), dataDir, "volume.show", nameArgs{Name: args[0]}, &v); err == nil && v.Kind == hsm.KindPrimary && !asJSON {
-				fmt.Fprintf(c.OutOrStdout(), "%s is the current primary; new blobs go to it from the next start of the server\n", v.Name)
+				fmt.Fprintf(c.OutOrStdout(), "%s is the current primary: new blobs go to it now; blobs on the previous primary stay there and stay readable\n", v.Name)
 			}
 			return nil
 		},
