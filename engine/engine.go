@@ -30,12 +30,12 @@ const (
 // Engine is an open data directory. All methods are safe for concurrent
 // use.
 type Engine struct {
-	dir     string
-	opts    Options
-	fs      vfs.FS
-	lock    io.Closer
-	log     *redolog.Log
-	db      *pebble.DB
+	dir  string
+	opts Options
+	fs   vfs.FS
+	lock io.Closer
+	log  *redolog.Log
+	db   *pebble.DB
 	// cur is the primary new blobs go to (primaryswitch.go); livePrimary:
 	// it follows the registry's current primary while the engine runs.
 	cur         atomic.Pointer[primaryState]
