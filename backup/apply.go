@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -16,9 +17,9 @@ import (
 func (t *txn) apply(rec redolog.Record) error {
 	t.lsn, t.time = rec.LSN, rec.Time
 	t.ord = 0
-	if IsScanType(rec.Type) {
+	if repository.IsScanType(rec.Type) {
 		t.ord = 1
-		v, err := decodeScan(rec.Type, rec.Payload)
+		v, err := repository.DecodeScan(rec.Type, rec.Payload)
 		if err != nil {
 			return err
 		}
@@ -313,7 +314,7 @@ func (t *txn) modifyItem(acct, item uint64, fn func(*itemRec)) error {
 // nothing.
 func (t *txn) applyScan(v any) error {
 	switch s := v.(type) {
-	case *ScanCOS:
+	case *repository.ScanCOS:
 		k := append([]byte{pCOS}, s.COS.Name...)
 		old, had, err := getValue(t.b, k)
 		if err != nil {
@@ -332,7 +333,7 @@ func (t *txn) applyScan(v any) error {
 			return nil
 		}
 		return t.b.Set(k, v, nil)
-	case *ScanAccount:
+	case *repository.ScanAccount:
 		r := accountRec{Account: s.Account, Deleted: s.Deleted, Excluded: s.Excluded}
 		changed, err := t.putAccount(s.Account.ID, r, true)
 		if err != nil || !changed {
@@ -342,11 +343,11 @@ func (t *txn) applyScan(v any) error {
 			return t.dropContents(s.Account.ID)
 		}
 		return nil
-	case *ScanFolder:
+	case *repository.ScanFolder:
 		_, err := t.putFolder(s.Account, s.Folder, folderRec{Parent: s.Parent, Name: s.Name, SpecialUse: s.SpecialUse,
 			UIDValidity: s.UIDValidity, Subscribed: s.Subscribed, Deleted: s.Deleted}, true)
 		return err
-	case *ScanItem:
+	case *repository.ScanItem:
 		_, err := t.putItem(s.Account, s.Item, itemRec{Folder: s.Folder, UID: s.UID, Flags: s.Flags,
 			InternalDate: s.InternalDate, Digest: s.Digest, Size: s.Size, Type: uint8(s.Type), Deleted: s.Deleted}, true)
 		return err

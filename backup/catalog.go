@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/internal/vfsutil"
 )
 
@@ -90,13 +91,13 @@ func getCBOR(r pebble.Reader, k []byte, v any) (bool, error) {
 		return ok, err
 	}
 	if err := cborDec.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%w: catalog key %x: %v", ErrCorrupt, k, err)
+		return false, fmt.Errorf("%w: catalog key %x: %v", repository.ErrCorrupt, k, err)
 	}
 	return true, nil
 }
 
-func (c *Catalog) position(r pebble.Reader) (position, error) {
-	var p position
+func (c *Catalog) position(r pebble.Reader) (repository.Position, error) {
+	var p repository.Position
 	_, err := getCBOR(r, metaPosition, &p)
 	return p, err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm/memvol"
 	"github.com/tidemark/tidemark/internal/crashfs"
 )
@@ -35,7 +36,7 @@ func survives(f func()) bool {
 // applyAll runs a scanner over h's engine into repo with the catalog in
 // /cat on fs until the log's last record is shipped or the scanner ends
 // (the crash harness killed it). It reports whether everything shipped.
-func applyAll(t *testing.T, h *harness, repo *backup.Repository, fs vfs.FS) (*backup.Catalog, bool) {
+func applyAll(t *testing.T, h *harness, repo *repository.Repository, fs vfs.FS) (*backup.Catalog, bool) {
 	t.Helper()
 	var cat *backup.Catalog
 	var err error
@@ -91,7 +92,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 	ctx := context.Background()
 
 	clean := crashfs.New()
-	repo0, err := backup.InitRepository(ctx, memvol.New(nil), h.clk.Now())
+	repo0, err := repository.InitRepository(ctx, memvol.New(nil), h.clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 	for k := 1; k <= ops; k++ {
 		fs := crashfs.New()
 		fs.CrashAt, fs.Torn, fs.Seed, fs.UnsyncedPercent = k, k%2 == 0, uint64(k), 50
-		repo, err := backup.InitRepository(ctx, memvol.New(nil), h.clk.Now())
+		repo, err := repository.InitRepository(ctx, memvol.New(nil), h.clk.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +126,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 		}
 		crashes++
 		// Restart on what the crash left, against the same repository.
-		repo, err = backup.OpenRepository(ctx, vol)
+		repo, err = repository.OpenRepository(ctx, vol)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -82,22 +83,22 @@ func (f *failureLog) report(log *slog.Logger, what string, err error, args ...an
 }
 
 // segHead returns a segment's header, read with one ranged get and cached.
-func (s *Scanner) segHead(ctx context.Context, name string) (header, error) {
+func (s *Scanner) segHead(ctx context.Context, name string) (repository.Header, error) {
 	if h, ok := s.segHeader.Load(name); ok {
-		return h.(header), nil
+		return h.(repository.Header), nil
 	}
-	rc, err := s.repo.vol.GetRange(ctx, name, 0, objHeaderSize)
+	rc, err := s.repo.Volume().GetRange(ctx, name, 0, repository.ObjHeaderSize)
 	if err != nil {
-		return header{}, err
+		return repository.Header{}, err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
 	if err != nil {
-		return header{}, err
+		return repository.Header{}, err
 	}
-	h, err := decodeHeader(b)
+	h, err := repository.DecodeHeader(b)
 	if err != nil {
-		return header{}, fmt.Errorf("%s: %w", name, err)
+		return repository.Header{}, fmt.Errorf("%s: %w", name, err)
 	}
 	s.segHeader.Store(name, h)
 	return h, nil
@@ -134,7 +135,7 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 		segs = kept
 	}
 	shipped := s.safe.Load()
-	var run []SegmentInfo
+	var run []repository.SegmentInfo
 	var runBucket int64 = -1
 	merged := 0
 	flush := func() error {
@@ -148,7 +149,7 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 		return err
 	}
 	horizon := s.shipped.Load() // the newest shipped record's time
-	for _, seg := range chain(segs, 0) {
+	for _, seg := range repository.Chain(segs, 0) {
 		if seg.Last > shipped {
 			break
 		}
@@ -174,18 +175,18 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 }
 
 // merge writes one segment for run; the run's segments are now superseded.
-func (s *Scanner) merge(ctx context.Context, run []SegmentInfo) (int, error) {
+func (s *Scanner) merge(ctx context.Context, run []repository.SegmentInfo) (int, error) {
 	var recs []redolog.Record
 	for _, seg := range run {
-		_, r, err := s.repo.readRecords(ctx, seg.Name)
+		_, r, err := s.repo.ReadRecords(ctx, seg.Name)
 		if err != nil {
 			return 0, err
 		}
 		recs = append(recs, r...)
 	}
 	first, last := run[0].First, run[len(run)-1].Last
-	name := segmentName(first, last)
-	if err := s.repo.putObject(ctx, name, encodeRecords(kindSegment, first, last, recs)); err != nil {
+	name := repository.SegmentName(first, last)
+	if err := s.repo.PutObject(ctx, name, repository.EncodeRecords(repository.KindSegment, first, last, recs)); err != nil {
 		return 0, err
 	}
 	if s.supersededAt == nil {
@@ -202,15 +203,15 @@ func (s *Scanner) merge(ctx context.Context, run []SegmentInfo) (int, error) {
 // superseded returns the segments another segment covers entirely (the
 // pieces compaction merged, or a shorter segment shipped again longer
 // after a crash).
-func superseded(segs []SegmentInfo) []SegmentInfo {
-	s := append([]SegmentInfo(nil), segs...)
+func superseded(segs []repository.SegmentInfo) []repository.SegmentInfo {
+	s := append([]repository.SegmentInfo(nil), segs...)
 	sort.Slice(s, func(i, j int) bool {
 		if s[i].First != s[j].First {
 			return s[i].First < s[j].First
 		}
 		return s[i].Last > s[j].Last
 	})
-	var out []SegmentInfo
+	var out []repository.SegmentInfo
 	var reach uint64
 	for i, seg := range s {
 		if i > 0 && seg.Last <= reach {
@@ -226,7 +227,7 @@ func superseded(segs []SegmentInfo) []SegmentInfo {
 // least Options.SupersededGrace ago (by this scanner: after a restart the
 // grace starts again) and returns segs without them. Called with s.maint
 // held.
-func (s *Scanner) dropSuperseded(ctx context.Context, segs []SegmentInfo) ([]SegmentInfo, error) {
+func (s *Scanner) dropSuperseded(ctx context.Context, segs []repository.SegmentInfo) ([]repository.SegmentInfo, error) {
 	now := s.o.Now()
 	if s.supersededAt == nil {
 		s.supersededAt = map[string]time.Time{}
@@ -243,7 +244,7 @@ func (s *Scanner) dropSuperseded(ctx context.Context, segs []SegmentInfo) ([]Seg
 		if s.o.SupersededGrace > 0 && now.Sub(at) < s.o.SupersededGrace {
 			continue
 		}
-		if err := s.repo.deleteObject(ctx, seg.Name); err != nil {
+		if err := s.repo.DeleteObject(ctx, seg.Name); err != nil {
 			return segs, err
 		}
 		s.segHeader.Delete(seg.Name)
@@ -271,7 +272,7 @@ func (s *Scanner) dropSuperseded(ctx context.Context, segs []SegmentInfo) ([]Seg
 func (s *Scanner) Snapshot(ctx context.Context) (string, error) {
 	s.maint.Lock()
 	defer s.maint.Unlock()
-	var cfg ConfigSnapshot
+	var cfg repository.ConfigSnapshot
 	if s.o.Config != nil {
 		c, err := s.o.Config()
 		if err != nil {

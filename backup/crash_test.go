@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -136,8 +137,8 @@ func (c *crashVol) tearPending(t *testing.T) {
 // stopping at the end of the log or when ctx is cancelled.
 // With a non-nil merge it then runs four passes of pack maintenance, each
 // after merge has moved the clock past every level and the grace period.
-func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.Volume, catDir string, now func() time.Time, merge func(time.Duration)) (*backup.Catalog, *backup.Repository, error) {
-	repo, err := backup.InitRepository(ctx, vol, now())
+func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.Volume, catDir string, now func() time.Time, merge func(time.Duration)) (*backup.Catalog, *repository.Repository, error) {
+	repo, err := repository.InitRepository(ctx, vol, now())
 	if err != nil {
 		return nil, nil, err
 	}

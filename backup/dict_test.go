@@ -9,6 +9,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -16,8 +18,8 @@ import (
 )
 
 func TestRepositoryDictionary(t *testing.T) {
-	defer func(n int) { dictSampleBlobs = n }(dictSampleBlobs)
-	dictSampleBlobs = 40
+	defer func(n int) { tune.DictSampleBlobs = n }(tune.DictSampleBlobs)
+	tune.DictSampleBlobs = 40
 	files := testcorpus.Realistic(t, "spamassassin-spam.tar.zst")
 	if len(files) < 120 {
 		t.Fatalf("corpus too small: %d", len(files))
@@ -27,7 +29,7 @@ func TestRepositoryDictionary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := InitRepository(ctx, vol, time.Unix(1e9, 0))
+	repo, err := repository.InitRepository(ctx, vol, time.Unix(1e9, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,9 +37,9 @@ func TestRepositoryDictionary(t *testing.T) {
 	codecs := map[byte]int{}
 	for i, f := range files[:120] {
 		d := dedup.Sum(f.Data)
-		put := repo.putBlob
+		put := repo.PutBlob
 		if i%2 == 0 {
-			put = repo.putBlobDeferred
+			put = repo.PutBlobDeferred
 		}
 		if _, err := put(ctx, d, f.Data); err != nil {
 			t.Fatal(err)
@@ -47,19 +49,19 @@ func TestRepositoryDictionary(t *testing.T) {
 			t.Fatal(err)
 		}
 		codecs[b[0]]++
-		if i >= dictSampleBlobs && b[0] == dedup.CodecZstd {
+		if i >= tune.DictSampleBlobs && b[0] == dedup.CodecZstd {
 			t.Fatalf("blob %d stored without the dictionary", i)
 		}
 		digests = append(digests, d)
 	}
-	if err := repo.syncBlobs(ctx); err != nil {
+	if err := repo.SyncBlobs(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if codecs[dedup.CodecZstdDict] < 60 {
 		t.Fatalf("codecs used: %v", codecs)
 	}
 	var dicts []string
-	if err := vol.List(ctx, dictPrefix, func(o hsm.ObjectInfo) error { dicts = append(dicts, o.Name); return nil }); err != nil {
+	if err := vol.List(ctx, repository.DictPrefix, func(o hsm.ObjectInfo) error { dicts = append(dicts, o.Name); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if len(dicts) != 1 {
@@ -67,7 +69,7 @@ func TestRepositoryDictionary(t *testing.T) {
 	}
 	// A fresh Repository (another process, a restore) reads every blob,
 	// and stores new blobs with the same dictionary.
-	again, err := OpenRepository(ctx, vol)
+	again, err := repository.OpenRepository(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,11 +80,11 @@ func TestRepositoryDictionary(t *testing.T) {
 		}
 	}
 	extra := files[120].Data
-	if _, err := again.putBlob(ctx, dedup.Sum(extra), extra); err != nil {
+	if _, err := again.PutBlob(ctx, dedup.Sum(extra), extra); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := hsm.ReadAll(ctx, vol, dedup.BlobName(dedup.Sum(extra)))
-	if id, ok := dedup.FramedDictID(b); !ok || dictName(id) != dicts[0] {
+	if id, ok := dedup.FramedDictID(b); !ok || repository.DictName(id) != dicts[0] {
 		t.Fatalf("a reopened repository did not use its dictionary: codec %d", b[0])
 	}
 	rep, err := Verify(ctx, again, nil, VerifyOptions{ReadData: true})
@@ -110,7 +112,7 @@ func TestRepositoryDictionary(t *testing.T) {
 		t.Fatal(err)
 	}
 	lost := mustOpen(t, vol)
-	if _, err := lost.ReadBlob(ctx, digests[len(digests)-1]); !errors.Is(err, ErrNoDictionary) {
+	if _, err := lost.ReadBlob(ctx, digests[len(digests)-1]); !errors.Is(err, repository.ErrNoDictionary) {
 		t.Fatalf("ReadBlob without its dictionary: %v", err)
 	}
 	if err := hsm.PutBytes(ctx, vol, dicts[0], good); err != nil {
@@ -121,9 +123,9 @@ func TestRepositoryDictionary(t *testing.T) {
 	}
 }
 
-func mustOpen(t *testing.T, vol hsm.Volume) *Repository {
+func mustOpen(t *testing.T, vol hsm.Volume) *repository.Repository {
 	t.Helper()
-	r, err := OpenRepository(context.Background(), vol)
+	r, err := repository.OpenRepository(context.Background(), vol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/redolog"
@@ -115,7 +116,7 @@ func TestEndToEndAsOf(t *testing.T) {
 				want, exists := s.views[id]
 				got, err := catalogView(t, c, id, s.at)
 				if !exists {
-					if !errors.Is(err, backup.ErrNotFound) {
+					if !errors.Is(err, repository.ErrNotFound) {
 						t.Errorf("%s: after %q: %s should not exist, got %v", label, s.what, name, err)
 					}
 					continue

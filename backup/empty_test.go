@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 )
@@ -67,7 +68,7 @@ func TestEmptyMessageIsBackedUp(t *testing.T) {
 			check(3)
 			// A repository opened afresh (its blob index read from the
 			// packs) still finds it.
-			r2, err := backup.OpenRepository(ctx, h.repo.Volume())
+			r2, err := repository.OpenRepository(ctx, h.repo.Volume())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm/cryptvol"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/internal/corrupt"
@@ -25,7 +26,7 @@ var lightKDF = cryptvol.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
 // encryptedFixture runs fixtureRepo's server life against an encrypted
 // repository and returns its directory.
 func encryptedFixture(t *testing.T) (string, fixtureExpect) {
-	harnessOpen = &backup.OpenOptions{Password: []byte("pw"), KDF: lightKDF}
+	harnessOpen = &repository.OpenOptions{Password: []byte("pw"), KDF: lightKDF}
 	defer func() { harnessOpen = nil }()
 	defer backup.SetPackSizes(1<<20, 5000)() // the larger messages stay loose blobs
 	dir, exp := fixtureRepo(t, 2)
@@ -33,28 +34,28 @@ func encryptedFixture(t *testing.T) (string, fixtureExpect) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = r.Claim(context.Background(), backup.Identity{Server: "s1", Created: time.Unix(1e9, 0)},
-		backup.ClaimInfo{How: "test", Host: "h", Now: time.Unix(1e9, 0)}, func(backup.Identity) error { return nil })
+	_, _, err = r.Claim(context.Background(), repository.Identity{Server: "s1", Created: time.Unix(1e9, 0)},
+		repository.ClaimInfo{How: "test", Host: "h", Now: time.Unix(1e9, 0)}, func(repository.Identity) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir, exp
 }
 
-func openDir(t *testing.T, dir string, o *backup.OpenOptions) (*backup.Repository, error) {
+func openDir(t *testing.T, dir string, o *repository.OpenOptions) (*repository.Repository, error) {
 	t.Helper()
 	v, err := localvol.New(vfs.Default, dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return backup.OpenRepositoryWith(context.Background(), v, o)
+	return repository.OpenRepositoryWith(context.Background(), v, o)
 }
 
 // TestEncryptedRepository: the encrypted repository holds the same as a
 // plaintext one, verifies clean, and no stored object shows mail.
 func TestEncryptedRepository(t *testing.T) {
 	dir, exp := encryptedFixture(t)
-	r, err := openDir(t, dir, &backup.OpenOptions{Password: []byte("pw"), RequireEncrypted: true})
+	r, err := openDir(t, dir, &repository.OpenOptions{Password: []byte("pw"), RequireEncrypted: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +95,11 @@ func TestEncryptedRepository(t *testing.T) {
 
 	for _, c := range []struct {
 		what string
-		o    *backup.OpenOptions
+		o    *repository.OpenOptions
 		want error
 	}{
-		{"no password", nil, backup.ErrLocked},
-		{"wrong password", &backup.OpenOptions{Password: []byte("pW")}, backup.ErrWrongPassword},
+		{"no password", nil, repository.ErrLocked},
+		{"wrong password", &repository.OpenOptions{Password: []byte("pW")}, repository.ErrWrongPassword},
 	} {
 		if _, err := openDir(t, dir, c.o); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.what, err, c.want)
@@ -114,10 +115,10 @@ func TestEncryptedRepository(t *testing.T) {
 	if err := r.RemoveKey(context.Background(), r.KeyID()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openDir(t, dir, &backup.OpenOptions{Password: []byte("pw")}); !errors.Is(err, backup.ErrWrongPassword) {
+	if _, err := openDir(t, dir, &repository.OpenOptions{Password: []byte("pw")}); !errors.Is(err, repository.ErrWrongPassword) {
 		t.Fatalf("removed password: %v", err)
 	}
-	r2, err := openDir(t, dir, &backup.OpenOptions{Password: []byte("new pw")})
+	r2, err := openDir(t, dir, &repository.OpenOptions{Password: []byte("new pw")})
 	if err != nil || r2.KeyID() != id {
 		t.Fatalf("rotated password: %v", err)
 	}
@@ -143,7 +144,7 @@ func TestEncryptedManifestDowngrade(t *testing.T) {
 	if err := os.WriteFile(mpath, down, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openDir(t, dir, &backup.OpenOptions{Password: []byte("pw"), RequireEncrypted: true}); !errors.Is(err, backup.ErrNotEncrypted) {
+	if _, err := openDir(t, dir, &repository.OpenOptions{Password: []byte("pw"), RequireEncrypted: true}); !errors.Is(err, repository.ErrNotEncrypted) {
 		t.Fatalf("downgraded manifest with a password configured: %v (%s)", err, down)
 	}
 	r, err := openDir(t, dir, nil)
@@ -172,7 +173,7 @@ func TestEncryptedManifestDowngrade(t *testing.T) {
 func TestEncryptedTamper(t *testing.T) {
 	dir, _ := encryptedFixture(t)
 	ctx := context.Background()
-	pw := &backup.OpenOptions{Password: []byte("pw"), RequireEncrypted: true}
+	pw := &repository.OpenOptions{Password: []byte("pw"), RequireEncrypted: true}
 	var names []string
 	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && !fi.IsDir() {

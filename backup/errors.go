@@ -1,29 +1,9 @@
 package backup
 
-import (
-	"errors"
-
-	"github.com/tidemark/tidemark/internal/corrupt"
-)
+import "errors"
 
 var (
-	// ErrCorrupt marks a repository object that fails a checksum or cannot
-	// be decoded. Verify reports it; restore must not trust the object.
-	ErrCorrupt = corrupt.New("backup: corrupt object")
-	// ErrNotRepository is returned by OpenRepository when the volume holds
-	// no tidemark-backup.json.
-	ErrNotRepository = errors.New("backup: not a backup repository")
-	// ErrFormat is returned for a repository written by a newer format.
-	ErrFormat = errors.New("backup: unsupported repository format")
-	// ErrNotFound reports an account, item or snapshot the catalog does not
-	// know.
-	ErrNotFound = errors.New("backup: not found")
-	// ErrClosed is returned by calls on a closed scanner or catalog.
-	ErrClosed = errors.New("backup: closed")
 	// ErrRepositoryMismatch is returned when the catalog was built from
 	// another repository than the one given.
 	ErrRepositoryMismatch = errors.New("backup: catalog belongs to another repository")
-	// ErrNoDictionary reports a blob compressed with a dictionary the
-	// repository does not hold (dict/<id>.zdict is missing).
-	ErrNoDictionary = errors.New("backup: compression dictionary missing")
 )

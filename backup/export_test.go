@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -23,12 +24,12 @@ func TestExportWriter(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	vol := memvol.New(nil)
-	w, err := backup.NewExportWriter(ctx, vol, now)
+	w, err := repository.NewExportWriter(ctx, vol, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.SegmentBytes = 600 // several segments
-	if _, err := backup.OpenRepository(ctx, vol); !errors.Is(err, backup.ErrNotRepository) {
+	if _, err := repository.OpenRepository(ctx, vol); !errors.Is(err, repository.ErrNotRepository) {
 		t.Fatalf("before Finish the destination must not be a repository, got %v", err)
 	}
 	ts := now.UnixNano()
@@ -59,10 +60,10 @@ func TestExportWriter(t *testing.T) {
 	if st.Records != 22 || st.Blobs != 2 || st.Segments < 2 {
 		t.Fatalf("stats %+v: want 22 records, 2 blobs, several segments", st)
 	}
-	if _, err := w.Append(ctx, 1, ts, nil); !errors.Is(err, backup.ErrClosed) {
+	if _, err := w.Append(ctx, 1, ts, nil); !errors.Is(err, repository.ErrClosed) {
 		t.Fatalf("append after finish: %v", err)
 	}
-	reopened, err := backup.OpenRepository(ctx, vol)
+	reopened, err := repository.OpenRepository(ctx, vol)
 	if err != nil || reopened.ID() != repo.ID() || repo.ID() != w.ID() {
 		t.Fatalf("reopen: %v (ids %s %s)", err, reopened.ID(), repo.ID())
 	}
@@ -99,14 +100,14 @@ func TestExportWriter(t *testing.T) {
 	if rep, err := backup.Verify(ctx, reopened, cat, backup.VerifyOptions{ReadData: true}); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep.Problems)
 	}
-	if _, err := backup.NewExportWriter(ctx, vol, now); !errors.Is(err, backup.ErrNotEmpty) {
+	if _, err := repository.NewExportWriter(ctx, vol, now); !errors.Is(err, repository.ErrNotEmpty) {
 		t.Fatalf("second export into a repository: %v, want ErrNotEmpty", err)
 	}
 	partial := memvol.New(nil)
 	if err := hsm.PutBytes(ctx, partial, "something", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backup.NewExportWriter(ctx, partial, now); !errors.Is(err, backup.ErrNotEmpty) {
+	if _, err := repository.NewExportWriter(ctx, partial, now); !errors.Is(err, repository.ErrNotEmpty) {
 		t.Fatalf("export into a non-empty volume: %v, want ErrNotEmpty", err)
 	}
 }

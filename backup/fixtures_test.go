@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -108,10 +109,10 @@ func fixtureRepo(t *testing.T, format int) (string, fixtureExpect) {
 	return filepath.Join(h.dir, "repo"), exp
 }
 
-func countRecords(t *testing.T, r *backup.Repository) (recs, scans int, last uint64) {
+func countRecords(t *testing.T, r *repository.Repository) (recs, scans int, last uint64) {
 	t.Helper()
 	err := r.Records(context.Background(), 1, 0, func(rec redolog.Record) error {
-		if backup.IsScanType(rec.Type) {
+		if repository.IsScanType(rec.Type) {
 			scans++
 		} else {
 			recs++
@@ -125,7 +126,7 @@ func countRecords(t *testing.T, r *backup.Repository) (recs, scans int, last uin
 	return recs, scans, last
 }
 
-func rebuiltDigest(t *testing.T, r *backup.Repository) string {
+func rebuiltDigest(t *testing.T, r *repository.Repository) string {
 	t.Helper()
 	c, err := backup.Rebuild(context.Background(), r, "/cat", vfs.NewMem())
 	if err != nil {
@@ -178,7 +179,7 @@ func checkRepositoryFixture(t *testing.T, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := backup.OpenRepository(ctx, vol)
+	r, err := repository.OpenRepository(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}

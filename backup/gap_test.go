@@ -16,6 +16,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/redolog"
@@ -100,7 +101,7 @@ func TestScannerGapWithoutAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := backup.InitRepository(ctx, vol, time.Now())
+	repo, err := repository.InitRepository(ctx, vol, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 )
 
@@ -30,7 +31,7 @@ const DefaultSupersededGrace = 10 * time.Minute
 // These keys are local to this catalog (like every pMeta key: not in
 // snapshots, not in Digest), so a restart keeps the schedule; the
 // scanner's maintenance and the next purge carry it out. A pack waiting
-// here is no longer counted as a copy of any blob (supersededPacks,
+// here is no longer counted as a copy of any blob (SupersededPacks,
 // merges and purge rewrites leave it out), so two packs holding the same
 // blobs never wait for deletion because of each other.
 var metaDeletePrefix = append([]byte{pMeta}, "delete/"...)
@@ -98,7 +99,7 @@ func (c *Catalog) PendingDeletes() (map[string]time.Time, error) {
 // storing reports it is being stored. storing may be nil; locked, when
 // set, runs the loose-blob checks and deletions under the scanner's lock,
 // a few at a time.
-func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, locked func(func() error) error, storing func(dedup.Digest) bool) (int, error) {
+func reapDeletes(ctx context.Context, r *repository.Repository, c *Catalog, now time.Time, locked func(func() error) error, storing func(dedup.Digest) bool) (int, error) {
 	pending, err := c.pendingDeletes()
 	if err != nil {
 		return 0, err
@@ -108,7 +109,7 @@ func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, 
 		if due > now.UnixNano() {
 			continue
 		}
-		if _, ok := parseBlobObject(name); ok {
+		if _, ok := repository.ParseBlobObject(name); ok {
 			loose = append(loose, name)
 		} else {
 			packs = append(packs, name)
@@ -118,7 +119,7 @@ func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, 
 	// they may name, so a copy taken while this runs never holds a record
 	// whose blob is gone.
 	sort.Slice(packs, func(i, j int) bool {
-		pi, pj := strings.HasPrefix(packs[i], packPrefix), strings.HasPrefix(packs[j], packPrefix)
+		pi, pj := strings.HasPrefix(packs[i], repository.PackPrefix), strings.HasPrefix(packs[j], repository.PackPrefix)
 		if pi != pj {
 			return pj
 		}
@@ -127,9 +128,9 @@ func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, 
 	sort.Strings(loose)
 	n := 0
 	var deleted []string
-	defer func() { r.blobs.forget(deleted...) }()
+	defer func() { r.Forget(deleted...) }()
 	for _, name := range packs {
-		if err := r.deleteObject(ctx, name); err != nil {
+		if err := r.DeleteObject(ctx, name); err != nil {
 			return n, fmt.Errorf("delete %s: %w", name, err)
 		}
 		deleted = append(deleted, name)
@@ -147,13 +148,13 @@ func reapDeletes(ctx context.Context, r *Repository, c *Catalog, now time.Time, 
 		loose = loose[len(part):]
 		if err := locked(func() error {
 			for _, name := range part {
-				d, _ := parseBlobObject(name)
+				d, _ := repository.ParseBlobObject(name)
 				_, known, err := getValue(c.db, append([]byte{pBlob}, d[:]...))
 				if err != nil {
 					return err
 				}
 				if !known && (storing == nil || !storing(d)) {
-					if err := r.deleteObject(ctx, name); err != nil {
+					if err := r.DeleteObject(ctx, name); err != nil {
 						return fmt.Errorf("delete %s: %w", name, err)
 					}
 					deleted = append(deleted, name)

@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
-
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -82,7 +83,7 @@ func (c *clock) AfterFunc(d time.Duration, f func()) func() bool {
 
 // harnessOpen, when set, is how harnesses create and open their
 // repository (a password makes it encrypted).
-var harnessOpen *backup.OpenOptions
+var harnessOpen *repository.OpenOptions
 
 // harness is an engine with a scanner shipping to a repository.
 type harness struct {
@@ -91,7 +92,7 @@ type harness struct {
 	clk     *clock
 	eng     *engine.Engine
 	vol     hsm.Volume // what the scanner writes through
-	repo    *backup.Repository
+	repo    *repository.Repository
 	cat     *backup.Catalog
 	sc      *backup.Scanner
 	cancel  context.CancelFunc
@@ -164,7 +165,7 @@ func newHarnessWith(t *testing.T, wrap func(hsm.Volume) hsm.Volume, edit func(*e
 func (h *harness) start() {
 	t := h.t
 	ctx := context.Background()
-	repo, err := backup.InitRepositoryWith(ctx, h.vol, h.clk.Now(), harnessOpen)
+	repo, err := repository.InitRepositoryWith(ctx, h.vol, h.clk.Now(), harnessOpen)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,40 +3,42 @@ package backup
 import (
 	"context"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm"
 )
 
 // SetDictSample makes repositories train their dictionary after n blobs
 // and returns a function restoring the default; for the external tests.
 func SetDictSample(n int) (restore func()) {
-	old := dictSampleBlobs
-	dictSampleBlobs = n
-	return func() { dictSampleBlobs = old }
+	old := tune.DictSampleBlobs
+	tune.DictSampleBlobs = n
+	return func() { tune.DictSampleBlobs = old }
 }
 
 // SetNewFormat makes InitRepository create repositories of format f (1:
 // loose blobs only) and returns a function restoring the default.
 func SetNewFormat(f int) (restore func()) {
-	old := newFormat
-	newFormat = f
-	return func() { newFormat = old }
+	old := tune.NewFormat
+	tune.NewFormat = f
+	return func() { tune.NewFormat = old }
 }
 
 // SetPackSizes sets the chunk size and the size from which blobs stay
 // loose, and returns a function restoring the defaults.
 func SetPackSizes(chunkRaw, looseMin int) (restore func()) {
-	oc, ol := packChunkRaw, packLooseMin
-	packChunkRaw, packLooseMin = chunkRaw, looseMin
-	return func() { packChunkRaw, packLooseMin = oc, ol }
+	oc, ol := tune.PackChunkRaw, tune.PackLooseMin
+	tune.PackChunkRaw, tune.PackLooseMin = chunkRaw, looseMin
+	return func() { tune.PackChunkRaw, tune.PackLooseMin = oc, ol }
 }
 
 // MustOpenForTest opens the repository on vol afresh (no cached index).
 func MustOpenForTest(t interface {
 	Helper()
 	Fatal(...any)
-}, vol hsm.Volume) *Repository {
+}, vol hsm.Volume) *repository.Repository {
 	t.Helper()
-	r, err := OpenRepository(context.Background(), vol)
+	r, err := repository.OpenRepository(context.Background(), vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +49,9 @@ func MustOpenForTest(t interface {
 // below half of which maintenance merges packs), and returns a function
 // restoring the previous value.
 func SetPackTarget(n int) (restore func()) {
-	old := packTargetBytes
-	packTargetBytes = n
-	return func() { packTargetBytes = old }
+	old := tune.PackTargetBytes
+	tune.PackTargetBytes = n
+	return func() { tune.PackTargetBytes = old }
 }
 
 // ProcessedLSN is the last record the scanner has taken into its open

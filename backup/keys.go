@@ -131,16 +131,3 @@ type blobRec struct {
 	Raw    int64 `cbor:"1,keyasint"` // raw message bytes
 	Stored int64 `cbor:"2,keyasint"` // bytes of the stored object
 }
-
-// position is how far the catalog has applied the repository: every record
-// up to LSN and every scan at (LSN, ScanTime) or before.
-type position struct {
-	LSN      uint64 `cbor:"1,keyasint"`
-	ScanTime int64  `cbor:"2,keyasint,omitempty"`
-	Time     int64  `cbor:"3,keyasint"` // time of the last applied record or scan
-}
-
-// after reports whether (lsn, scanTime) comes after p.
-func (p position) before(lsn uint64, scanTime int64) bool {
-	return lsn > p.LSN || (lsn == p.LSN && scanTime > p.ScanTime)
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -14,7 +15,7 @@ import (
 // than the newest. Only the records after the shipped position are read.
 // Records lost to a gap count as lag (the next SmartScan covers them).
 // A log that cannot be read leaves st as it was.
-func MeasureLag(ctx context.Context, hist History, st *Status) {
+func MeasureLag(ctx context.Context, hist repository.History, st *Status) {
 	rd, err := hist.NewReader(st.ShippedLSN + 1)
 	if errors.Is(err, redolog.ErrTruncated) || errors.Is(err, redolog.ErrGap) {
 		rd, err = hist.NewReader(0)

@@ -3,6 +3,8 @@ package backup
 import (
 	"log/slog"
 	"time"
+
+	"github.com/tidemark/tidemark/backup/repository"
 )
 
 // Options configures a Scanner. Zero fields take the defaults given.
@@ -46,14 +48,14 @@ type Options struct {
 	Uploads int
 	// Config supplies the configuration stored with snapshots; nil stores
 	// none.
-	Config func() (ConfigSnapshot, error)
+	Config func() (repository.ConfigSnapshot, error)
 	// Owner, when set, is the server identity that must own the
-	// repository (owner.go): NewScanner refuses to start otherwise, and
+	// repository (backup/repository, owner.go): NewScanner refuses to start otherwise, and
 	// every segment and scan object is preceded by a check of the owner
 	// record, so the scanner stops with a Refusal once another server took
 	// the repository over. Callers claim the repository first
 	// (Repository.CheckOwner, Repository.Claim). Nil checks nothing.
-	Owner *Identity
+	Owner *repository.Identity
 }
 
 func (o *Options) withDefaults() Options {

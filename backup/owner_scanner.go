@@ -3,6 +3,8 @@ package backup
 import (
 	"context"
 	"errors"
+
+	"github.com/tidemark/tidemark/backup/repository"
 )
 
 // checkOwner fails with a Refusal when the scanner's server no longer owns
@@ -17,7 +19,7 @@ func (s *Scanner) checkOwner(ctx context.Context) error {
 	var refusal error
 	err := s.retry(ctx, "read owner record", func() error {
 		err := s.repo.CheckStillOwner(ctx, *s.o.Owner)
-		if errors.Is(err, ErrNotOwner) {
+		if errors.Is(err, repository.ErrNotOwner) {
 			refusal = err
 			return nil
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -40,16 +41,16 @@ func TestOwnership(t *testing.T) {
 	}
 	h.waitShipped()
 	hist := enginesrc.New(e)
-	info := backup.ClaimInfo{How: backup.ClaimTakeOver, Now: h.clk.Now()}
-	keep := func(backup.Identity) error { return nil }
+	info := repository.ClaimInfo{How: repository.ClaimTakeOver, Now: h.clk.Now()}
+	keep := func(repository.Identity) error { return nil }
 
-	a, _ := backup.NewIdentity(h.clk.Now())
+	a, _ := repository.NewIdentity(h.clk.Now())
 	claim, _, err := h.repo.CheckOwner(ctx, a, hist)
-	if err != nil || claim != backup.ClaimAdopt {
+	if err != nil || claim != repository.ClaimAdopt {
 		t.Fatalf("unowned repository continued by this log: claim %q, %v", claim, err)
 	}
-	var saved backup.Identity
-	a, o, err := h.repo.Claim(ctx, a, backup.ClaimInfo{How: claim, Now: h.clk.Now()}, func(id backup.Identity) error { saved = id; return nil })
+	var saved repository.Identity
+	a, o, err := h.repo.Claim(ctx, a, repository.ClaimInfo{How: claim, Now: h.clk.Now()}, func(id repository.Identity) error { saved = id; return nil })
 	if err != nil || o.Epoch != 1 || saved != a || a.Epoch != 1 || a.Repository != h.repo.ID() {
 		t.Fatalf("adopt: %+v %+v saved %+v, %v", a, o, saved, err)
 	}
@@ -66,15 +67,15 @@ func TestOwnership(t *testing.T) {
 	if err := other.CreateDomain(ctx, "example.net"); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := backup.NewIdentity(h.clk.Now())
+	b, _ := repository.NewIdentity(h.clk.Now())
 	_, _, err = h.repo.CheckOwner(ctx, b, enginesrc.New(other))
-	var r *backup.Refusal
-	if !errors.As(err, &r) || !errors.Is(err, backup.ErrNotOwner) || r.CanTakeOwnership || r.Owner == nil || r.Owner.Server != a.Server {
+	var r *repository.Refusal
+	if !errors.As(err, &r) || !errors.Is(err, repository.ErrNotOwner) || r.CanTakeOwnership || r.Owner == nil || r.Owner.Server != a.Server {
 		t.Fatalf("another history: %v (%+v)", err, r)
 	}
 
 	// The same history under a new identity (a rebuilt server) may take over.
-	c, _ := backup.NewIdentity(h.clk.Now())
+	c, _ := repository.NewIdentity(h.clk.Now())
 	if _, _, err = h.repo.CheckOwner(ctx, c, hist); !errors.As(err, &r) || !r.CanTakeOwnership {
 		t.Fatalf("same history, other identity: %v", err)
 	}
@@ -82,7 +83,7 @@ func TestOwnership(t *testing.T) {
 	if err != nil || o.Epoch != 2 || len(o.Previous) != 1 || o.Previous[0].Server != a.Server {
 		t.Fatalf("take over: %+v, %v", o, err)
 	}
-	if err := h.repo.CheckStillOwner(ctx, a); !errors.Is(err, backup.ErrNotOwner) {
+	if err := h.repo.CheckStillOwner(ctx, a); !errors.Is(err, repository.ErrNotOwner) {
 		t.Fatalf("previous owner still owns: %v", err)
 	}
 
@@ -99,7 +100,7 @@ func TestOwnership(t *testing.T) {
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: quiet}
 	o1 := opts
 	o1.Owner = &a
-	if _, err := backup.NewScanner(h.repo, cat, hist, src, src, &o1); !errors.Is(err, backup.ErrNotOwner) {
+	if _, err := backup.NewScanner(h.repo, cat, hist, src, src, &o1); !errors.Is(err, repository.ErrNotOwner) {
 		t.Fatalf("scanner of a refused server: %v", err)
 	}
 	o2 := opts
@@ -121,7 +122,7 @@ func TestOwnership(t *testing.T) {
 	deliver(11)
 	select {
 	case err := <-done:
-		if !errors.Is(err, backup.ErrNotOwner) {
+		if !errors.Is(err, repository.ErrNotOwner) {
 			t.Fatalf("scanner stopped with %v, want a refusal", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 )
 
@@ -27,71 +29,11 @@ import (
 // Options.SupersededGrace (deferDelete), so a copy of the repository that
 // listed them still finds every blob. Readers prefer the merged pack
 // meanwhile (packBefore: more blobs first). Whether a pack is superseded
-// is also a function of the repository alone (supersededPacks), so a
+// is also a function of the repository alone (SupersededPacks), so a
 // merge cut short by a crash after its Put is finished by the next pass.
 
 // packFullBytes: packs this large are not merged again.
-func packFullBytes() int64 { return int64(packTargetBytes) / 2 }
-
-// packView is a copy of the repository's packs and loose blobs.
-type packView struct {
-	sizes   map[string]int64
-	indexes map[string]packIndex
-	loose   map[dedup.Digest]bool
-}
-
-// viewPacks lists the repository afresh and copies its pack indexes.
-func (r *Repository) viewPacks(ctx context.Context) (packView, error) {
-	x := &r.blobs
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if err := r.refreshBlobs(ctx); err != nil {
-		return packView{}, err
-	}
-	v := packView{sizes: map[string]int64{}, indexes: map[string]packIndex{}, loose: map[dedup.Digest]bool{}}
-	for n, sz := range x.packs {
-		v.sizes[n] = sz
-		v.indexes[n] = x.indexes[n]
-	}
-	for d := range x.loose {
-		v.loose[d] = true
-	}
-	return v, nil
-}
-
-// supersededPacks returns the packs, among those not waiting for deletion,
-// that readers need for no blob: every blob they hold is loose (and not
-// waiting for deletion) or held by another such pack that packBefore
-// prefers. Deleting all of them at once leaves every blob readable.
-func supersededPacks(v packView, pending map[string]int64) []string {
-	winner := map[dedup.Digest]string{}
-	for name, pi := range v.indexes {
-		if _, ok := pending[name]; ok {
-			continue
-		}
-		for _, b := range pi.Blobs {
-			if _, waiting := pending[dedup.BlobName(b.Digest)]; v.loose[b.Digest] && !waiting {
-				continue
-			}
-			cur, ok := winner[b.Digest]
-			if !ok || packBefore(name, len(pi.Blobs), cur, len(v.indexes[cur].Blobs)) {
-				winner[b.Digest] = name
-			}
-		}
-	}
-	wins := map[string]bool{}
-	for _, n := range winner {
-		wins[n] = true
-	}
-	var out []string
-	for name := range v.indexes {
-		if _, ok := pending[name]; !ok && !wins[name] {
-			out = append(out, name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func packFullBytes() int64 { return int64(tune.PackTargetBytes) / 2 }
 
 // mergeCand is a pack maintenance may merge.
 type mergeCand struct {
@@ -116,7 +58,7 @@ func (s *Scanner) mergePacks(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	now := s.o.Now()
-	v, err := s.repo.viewPacks(ctx)
+	v, err := s.repo.ViewPacks(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -124,7 +66,7 @@ func (s *Scanner) mergePacks(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if sup := supersededPacks(v, pending); len(sup) > 0 {
+	if sup := repository.SupersededPacks(v, pending); len(sup) > 0 {
 		if err := s.cat.deferDelete(sup, s.graceEnd(now)); err != nil {
 			return 0, err
 		}
@@ -138,12 +80,12 @@ func (s *Scanner) mergePacks(ctx context.Context) (int, error) {
 	// Birth times: forget packs gone, give packs first seen now.
 	s.bornMu.Lock()
 	for n := range s.packBorn {
-		if _, ok := v.sizes[n]; !ok {
+		if _, ok := v.Sizes[n]; !ok {
 			delete(s.packBorn, n)
 		}
 	}
 	var cands []mergeCand
-	for n, sz := range v.sizes {
+	for n, sz := range v.Sizes {
 		born, ok := s.packBorn[n]
 		if !ok {
 			born = now
@@ -193,7 +135,7 @@ func (s *Scanner) mergePacks(ctx context.Context) (int, error) {
 			if !ok {
 				continue
 			}
-			if len(group) > 0 && (b != bucket || size+c.size > int64(packTargetBytes)) {
+			if len(group) > 0 && (b != bucket || size+c.size > int64(tune.PackTargetBytes)) {
 				if err := flush(); err != nil {
 					return merged, err
 				}
@@ -213,7 +155,7 @@ func (s *Scanner) mergePacks(ctx context.Context) (int, error) {
 			continue
 		}
 		group, size = append(group, c), size+c.size
-		if size >= int64(packTargetBytes) {
+		if size >= int64(tune.PackTargetBytes) {
 			n, err := s.mergeGroup(ctx, group, v)
 			merged += n
 			if err != nil {
@@ -246,18 +188,18 @@ func (s *Scanner) graceEnd(now time.Time) time.Time {
 // mergeGroup writes the blobs of group as one pack, durably, then marks
 // the group's packs for deletion after the grace period. A pack that
 // cannot be read is left out of merges from then on (verify reports it).
-func (s *Scanner) mergeGroup(ctx context.Context, group []mergeCand, v packView) (int, error) {
-	w := newPackWriter(s.repo, nil)
-	w.target = 1 << 62
+func (s *Scanner) mergeGroup(ctx context.Context, group []mergeCand, v repository.PackView) (int, error) {
+	w := repository.NewPackWriter(s.repo, nil)
+	w.Target = 1 << 62
 	seen := map[dedup.Digest]bool{}
 	born := group[0].born
 	for _, c := range group {
 		if c.born.Before(born) {
 			born = c.born
 		}
-		if err := s.readPackInto(ctx, c.name, v.indexes[c.name], seen, w); err != nil {
-			w.reset()
-			if isCorrupt(err) {
+		if err := s.readPackInto(ctx, c.name, v.Indexes[c.name], seen, w); err != nil {
+			w.Reset()
+			if repository.IsCorrupt(err) {
 				s.mergeBad[c.name] = true
 				s.o.Logger.Warn("backup: pack left out of merges", "pack", c.name, "err", err)
 				return 0, nil
@@ -265,13 +207,13 @@ func (s *Scanner) mergeGroup(ctx context.Context, group []mergeCand, v packView)
 			return 0, err
 		}
 	}
-	written, err := w.flush(ctx)
+	written, err := w.Flush(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("merge packs: %w", err)
 	}
 	if len(written) > 0 {
 		s.bornMu.Lock()
-		s.packBorn[written[0].pack] = born
+		s.packBorn[written[0].Pack] = born
 		s.bornMu.Unlock()
 	}
 	names := make([]string, len(group))
@@ -286,8 +228,8 @@ func (s *Scanner) mergeGroup(ctx context.Context, group []mergeCand, v packView)
 
 // readPackInto adds every blob of a pack not in seen to w, reading each
 // chunk once and checking each blob's digest.
-func (s *Scanner) readPackInto(ctx context.Context, name string, pi packIndex, seen map[dedup.Digest]bool, w *packWriter) error {
-	byChunk := make([][]packEntry, len(pi.Chunks))
+func (s *Scanner) readPackInto(ctx context.Context, name string, pi repository.PackIndex, seen map[dedup.Digest]bool, w *repository.PackWriter) error {
+	byChunk := make([][]repository.PackEntry, len(pi.Chunks))
 	for _, b := range pi.Blobs {
 		byChunk[b.Chunk] = append(byChunk[b.Chunk], b)
 	}
@@ -295,11 +237,11 @@ func (s *Scanner) readPackInto(ctx context.Context, name string, pi packIndex, s
 		if len(byChunk[ci]) == 0 {
 			continue
 		}
-		stored, err := s.repo.getRange(ctx, name, c.Off, c.Stored)
+		stored, err := s.repo.GetRange(ctx, name, c.Off, c.Stored)
 		if err != nil {
 			return err
 		}
-		raw, err := decodeChunk(stored, c)
+		raw, err := repository.DecodeChunk(stored, c)
 		if err != nil {
 			return fmt.Errorf("%s chunk at %d: %w", name, c.Off, err)
 		}
@@ -309,10 +251,10 @@ func (s *Scanner) readPackInto(ctx context.Context, name string, pi packIndex, s
 			}
 			blob := raw[b.Off : b.Off+b.Len]
 			if dedup.Sum(blob) != b.Digest {
-				return fmt.Errorf("%s: %w: blob %s digest mismatch", name, ErrCorrupt, b.Digest)
+				return fmt.Errorf("%s: %w: blob %s digest mismatch", name, repository.ErrCorrupt, b.Digest)
 			}
 			seen[b.Digest] = true
-			w.add(ctx, b.Digest, blob)
+			w.Add(ctx, b.Digest, blob)
 		}
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/redolog"
@@ -116,15 +118,15 @@ func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) erro
 		if len(raw) == 0 {
 			raw, err = s.readSource(ctx, ref)
 		}
-		if err == nil && s.pack != nil && len(raw) < packLooseMin {
-			s.pack.add(ctx, ref.Digest, raw) // accounted for by waitUploads
+		if err == nil && s.pack != nil && len(raw) < tune.PackLooseMin {
+			s.pack.Add(ctx, ref.Digest, raw) // accounted for by waitUploads
 			return
 		}
 		var stored int64
 		if err == nil {
 			err = s.retry(ctx, "put blob", func() error {
 				var err error
-				stored, err = s.repo.putBlobDeferred(ctx, ref.Digest, raw)
+				stored, err = s.repo.PutBlobDeferred(ctx, ref.Digest, raw)
 				return err
 			})
 		}
@@ -157,11 +159,11 @@ type uploaded struct {
 // held.
 func (s *Scanner) waitUploads(ctx context.Context) error {
 	s.uploads.Wait()
-	var packed []packedBlob
+	var packed []repository.PackedBlob
 	var perr error
 	if s.pack != nil {
 		// The batch's packs are stored durably (Put) before the segment.
-		packed, perr = s.pack.flush(ctx)
+		packed, perr = s.pack.Flush(ctx)
 	}
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
@@ -171,7 +173,7 @@ func (s *Scanner) waitUploads(ctx context.Context) error {
 		err = perr
 	}
 	if err == nil && len(done) > 0 {
-		err = s.retry(ctx, "sync blobs", func() error { return s.repo.syncBlobs(ctx) })
+		err = s.retry(ctx, "sync blobs", func() error { return s.repo.SyncBlobs(ctx) })
 	}
 	if err != nil {
 		// Forget the failed batch's blobs: they are uploaded again when
@@ -185,7 +187,7 @@ func (s *Scanner) waitUploads(ctx context.Context) error {
 		}
 	}
 	for _, p := range packed {
-		if err := s.tx.set(append([]byte{pBlob}, p.d[:]...), blobRec{Raw: p.raw, Stored: p.stored}); err != nil {
+		if err := s.tx.set(append([]byte{pBlob}, p.D[:]...), blobRec{Raw: p.Raw, Stored: p.Stored}); err != nil {
 			return err
 		}
 	}
@@ -235,14 +237,14 @@ func (s *Scanner) ship(ctx context.Context) error {
 		return err
 	}
 	if len(s.open) > 0 {
-		b := encodeRecords(kindSegment, first, s.processed, s.open)
-		name := segmentName(first, s.processed)
-		if err := s.retry(ctx, "put segment", func() error { return s.repo.putObject(ctx, name, b) }); err != nil {
+		b := repository.EncodeRecords(repository.KindSegment, first, s.processed, s.open)
+		name := repository.SegmentName(first, s.processed)
+		if err := s.retry(ctx, "put segment", func() error { return s.repo.PutObject(ctx, name, b) }); err != nil {
 			return err
 		}
 		s.stats.segments.Add(1)
 	}
-	pos := position{LSN: s.processed, Time: s.lastTime}
+	pos := repository.Position{LSN: s.processed, Time: s.lastTime}
 	if err := s.commit(pos); err != nil {
 		return err
 	}
@@ -256,7 +258,7 @@ func (s *Scanner) ship(ctx context.Context) error {
 }
 
 // commit writes the pending batch with pos and publishes it.
-func (s *Scanner) commit(pos position) error {
+func (s *Scanner) commit(pos repository.Position) error {
 	if s.tx == nil {
 		s.tx = s.cat.newTxn()
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 )
 
@@ -25,7 +25,7 @@ type PurgeOptions struct {
 	// Config is stored with the snapshot purge writes: tidemark.toml and
 	// the provisioning, like every snapshot (readers take the newest one
 	// for `backup config`, so one without provisioning hides the accounts).
-	Config ConfigSnapshot
+	Config repository.ConfigSnapshot
 	// Grace is how long the segments, scans and snapshots purge folds into
 	// its snapshot, the packs it rewrites and the loose blobs it finds dead
 	// are kept before they are deleted, so that a copy of the
@@ -61,7 +61,7 @@ type PurgeReport struct {
 // scans that decide which blobs are live aborts it before it schedules or
 // deletes anything. The caller keeps other writers off the catalog (the
 // scanner's Purge does).
-func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (PurgeReport, error) {
+func Purge(ctx context.Context, r *repository.Repository, c *Catalog, opts PurgeOptions) (PurgeReport, error) {
 	var rep PurgeReport
 	if opts.Retention <= 0 {
 		return rep, nil
@@ -201,7 +201,7 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 		if !foldable && len(dead) == 0 {
 			continue
 		}
-		_, recs, err := r.readRecords(ctx, s.Name)
+		_, recs, err := r.ReadRecords(ctx, s.Name)
 		if err != nil {
 			return rep, fmt.Errorf("purge: nothing removed: read %s: %w", s.Name, err)
 		}
@@ -231,7 +231,7 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 			gone[d] = true
 		}
 	}
-	old, loose, err := r.repackDead(ctx, gone, pending)
+	old, loose, err := r.RepackDead(ctx, gone, pending)
 	if err != nil {
 		// Nothing is scheduled yet: the snapshot and any rewritten pack
 		// written so far are extra copies the next purge takes up.
@@ -273,68 +273,6 @@ func Purge(ctx context.Context, r *Repository, c *Catalog, opts PurgeOptions) (P
 
 var errStop = fmt.Errorf("stop")
 
-// repackDeadFraction: a pack is rewritten once this share of its raw bytes
-// belongs to blobs nothing references.
-const repackDeadFraction = 0.25
-
-// repackDead removes the dead blobs from packs: a pack holding only dead
-// blobs is returned to be deleted; one whose dead share reaches
-// repackDeadFraction is rewritten, its live blobs stored durably in a new
-// pack, and returned to be deleted. Packs already waiting for deletion
-// are left alone. It also returns which dead blobs are stored loose.
-func (r *Repository) repackDead(ctx context.Context, dead map[dedup.Digest]bool, pending map[string]int64) ([]string, map[dedup.Digest]bool, error) {
-	if len(dead) == 0 {
-		return nil, nil, nil
-	}
-	v, err := r.viewPacks(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	loose := map[dedup.Digest]bool{}
-	for d := range dead {
-		if v.loose[d] {
-			loose[d] = true
-		}
-	}
-	names := make([]string, 0, len(v.indexes))
-	for name := range v.indexes {
-		if _, waiting := pending[name]; !waiting {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
-	var old []string
-	for _, name := range names {
-		pi := v.indexes[name]
-		var all, deadBytes int64
-		for _, b := range pi.Blobs {
-			all += b.Len
-			if dead[b.Digest] {
-				deadBytes += b.Len
-			}
-		}
-		if deadBytes == 0 || float64(deadBytes) < repackDeadFraction*float64(all) {
-			continue
-		}
-		w := newPackWriter(r, nil)
-		for _, b := range pi.Blobs {
-			if dead[b.Digest] {
-				continue
-			}
-			raw, err := r.readPacked(ctx, b.Digest, blobLoc{pack: name, chunk: pi.Chunks[b.Chunk], off: b.Off, ln: b.Len})
-			if err != nil {
-				return old, loose, fmt.Errorf("repack %s: %w", name, err) // verify reports it; keep the pack
-			}
-			w.add(ctx, b.Digest, raw)
-		}
-		if _, err := w.flush(ctx); err != nil {
-			return old, loose, fmt.Errorf("repack %s: %w", name, err)
-		}
-		old = append(old, name)
-	}
-	return old, loose, nil
-}
-
 // Purge runs Purge while the scanner holds off: no record is processed,
 // compacted or snapshotted meanwhile.
 func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (PurgeReport, error) {
@@ -350,7 +288,7 @@ func (s *Scanner) PurgeWith(ctx context.Context, retention time.Duration, progre
 	if err := s.ship(ctx); err != nil {
 		return PurgeReport{}, err
 	}
-	var cfg ConfigSnapshot
+	var cfg repository.ConfigSnapshot
 	if s.o.Config != nil {
 		c, err := s.o.Config()
 		if err != nil {

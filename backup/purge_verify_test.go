@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
@@ -62,7 +63,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	// 30 days after the workload ended everything deleted is past retention.
 	now := end.Add(31 * 24 * time.Hour)
 	rep, err := backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Retention: backup.DefaultRetention, Now: now,
-		Config: backup.ConfigSnapshot{TOML: []byte("# purged\n")}})
+		Config: repository.ConfigSnapshot{TOML: []byte("# purged\n")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify after the grace period: %+v %v", vr, err)
 	}
-	if _, _, err := h.repo.ConfigAt(ctx, end.Add(-time.Hour*24*400)); !errors.Is(err, backup.ErrNotFound) {
+	if _, _, err := h.repo.ConfigAt(ctx, end.Add(-time.Hour*24*400)); !errors.Is(err, repository.ErrNotFound) {
 		t.Fatalf("ConfigAt before any snapshot: %v", err)
 	}
 }
@@ -274,7 +275,7 @@ func TestVerifyMissingDictionary(t *testing.T) {
 	if err := vol.Delete(ctx, dicts[0]); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := backup.OpenRepository(ctx, vol)
+	repo, err := repository.OpenRepository(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}

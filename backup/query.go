@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 )
@@ -88,7 +89,7 @@ func (c *Catalog) AccountVersions(ctx context.Context, acct uint64) ([]AccountVe
 		return nil
 	})
 	if err == nil && len(out) == 0 {
-		return nil, ErrNotFound
+		return nil, repository.ErrNotFound
 	}
 	return out, err
 }
@@ -150,7 +151,7 @@ func (c *Catalog) FindAccount(ctx context.Context, address string, t time.Time) 
 		}
 	}
 	if best == 0 {
-		return 0, ErrNotFound
+		return 0, repository.ErrNotFound
 	}
 	return best, nil
 }
@@ -180,7 +181,7 @@ func (c *Catalog) ItemVersions(ctx context.Context, acct, item uint64) ([]ItemVe
 		return nil
 	})
 	if err == nil && len(out) == 0 {
-		return nil, ErrNotFound
+		return nil, repository.ErrNotFound
 	}
 	return out, err
 }
@@ -212,7 +213,7 @@ func (c *Catalog) AccountAt(ctx context.Context, acct uint64, t time.Time) (Acco
 	}
 	av, ok := versionAt(vs, t)
 	if !ok || av.Gone() {
-		return AccountState{}, ErrNotFound
+		return AccountState{}, repository.ErrNotFound
 	}
 	st := AccountState{AsOf: t, Version: av}
 	if st.Folders, err = c.foldersAt(acct, t); err != nil {
@@ -255,7 +256,7 @@ func (c *Catalog) FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]Fo
 		return nil, err
 	}
 	if av, ok := versionAt(vs, t); !ok || av.Gone() {
-		return nil, ErrNotFound
+		return nil, repository.ErrNotFound
 	}
 	return c.foldersAt(acct, t)
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/redolog"
@@ -18,7 +19,7 @@ import (
 // segments and blobs to the repository, keeps the catalog and publishes the
 // safe LSN. Run drives it; the other methods are safe to call meanwhile.
 type Scanner struct {
-	repo  *Repository
+	repo  *repository.Repository
 	cat   *Catalog
 	log   LogSource
 	blobs BlobSource
@@ -30,9 +31,9 @@ type Scanner struct {
 	open      []redolog.Record
 	openBytes int
 	openSince time.Time
-	pos       position // shipped and applied
-	processed uint64   // last LSN in the open segment's range
-	lastTime  int64    // time of the last processed record
+	pos       repository.Position // shipped and applied
+	processed uint64              // last LSN in the open segment's range
+	lastTime  int64               // time of the last processed record
 	batchBlob map[dedup.Digest]bool
 	rescan    []uint64
 
@@ -42,9 +43,9 @@ type Scanner struct {
 	bornMu       sync.Mutex
 	packBorn     map[string]time.Time // pack → when written or first listed (packmerge.go)
 
-	pack      *packWriter    // nil for a format 1 repository (loose blobs only)
-	uploadSem chan struct{}  // bounds concurrent blob uploads
-	uploads   sync.WaitGroup // blob uploads of the open batch
+	pack      *repository.PackWriter // nil for a format 1 repository (loose blobs only)
+	uploadSem chan struct{}          // bounds concurrent blob uploads
+	uploads   sync.WaitGroup         // blob uploads of the open batch
 	upMu      sync.Mutex
 	upDone    []uploaded
 	upErr     error
@@ -73,7 +74,7 @@ type scannerStats struct {
 // NewScanner makes a scanner over an open repository and catalog. blobs
 // and src may be nil in tests that need neither (no blob-less records, no
 // SmartScan).
-func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource, src Source, opts *Options) (*Scanner, error) {
+func NewScanner(repo *repository.Repository, cat *Catalog, log LogSource, blobs BlobSource, src Source, opts *Options) (*Scanner, error) {
 	if opts != nil && opts.Owner != nil {
 		// Before the catalog catches up: a refused server must not take
 		// another history's records into its catalog.
@@ -87,9 +88,9 @@ func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource,
 	s := &Scanner{repo: repo, cat: cat, log: log, blobs: blobs, src: src, o: opts.withDefaults(), wake: make(chan struct{}, 1)}
 	s.uploadSem = make(chan struct{}, s.o.Uploads)
 	s.mergeBad, s.packBorn = map[string]bool{}, map[string]time.Time{}
-	if repo.packed() {
-		s.pack = newPackWriter(repo, func(ctx context.Context, name string, b []byte) error {
-			err := s.retry(ctx, "put pack", func() error { return repo.putObject(ctx, name, b) })
+	if repo.Packed() {
+		s.pack = repository.NewPackWriter(repo, func(ctx context.Context, name string, b []byte) error {
+			err := s.retry(ctx, "put pack", func() error { return repo.PutObject(ctx, name, b) })
 			if err == nil {
 				s.bornMu.Lock()
 				s.packBorn[name] = s.o.Now()
@@ -113,7 +114,7 @@ func NewScanner(repo *Repository, cat *Catalog, log LogSource, blobs BlobSource,
 
 var metaNeedScan = append([]byte{pMeta}, "needscan"...)
 
-func (s *Scanner) setShipped(p position) {
+func (s *Scanner) setShipped(p repository.Position) {
 	s.pos = p
 	s.safe.Store(p.LSN)
 	s.shipped.Store(p.Time)
@@ -166,7 +167,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.maintain(bg) }()
 	}
-	var rd LogReader
+	var rd repository.LogReader
 	defer func() {
 		if rd != nil {
 			rd.Close()
@@ -192,7 +193,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				if errors.Is(err, ErrNotOwner) {
+				if errors.Is(err, repository.ErrNotOwner) {
 					return err
 				}
 				if s.stopped.Load() != nil {
@@ -212,7 +213,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 			from := s.processed + 1
 			s.mu.Unlock()
 			rd, err = s.log.Tail(from)
-			if isTruncated(err) {
+			if repository.IsTruncated(err) {
 				s.o.Logger.Warn("backup: redo log no longer holds the scanner's position; running a SmartScan", "from", from, "reason", err)
 				s.scanDue.Store(true)
 				if s.src == nil {
@@ -228,7 +229,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if isTruncated(err) {
+			if repository.IsTruncated(err) {
 				rd.Close()
 				rd = nil
 				continue
@@ -240,7 +241,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 
 // step reads at most one record (waiting no longer than the open
 // segment's deadline) and ships when the segment is due.
-func (s *Scanner) step(ctx context.Context, rd LogReader) error {
+func (s *Scanner) step(ctx context.Context, rd repository.LogReader) error {
 	s.mu.Lock()
 	wait := time.Second
 	holding := len(s.open) > 0 || s.processed > s.pos.LSN

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -34,14 +35,14 @@ type ServiceOptions struct {
 	// calls it under one retry policy without limit, over permanent errors
 	// too (an administrator fixes a mount or permissions while mail
 	// flows), until it succeeds or the service stops.
-	Open func(ctx context.Context) (*Repository, error)
+	Open func(ctx context.Context) (*repository.Repository, error)
 	// Problem, when set, tells an open failure an administrator must fix
 	// (a wrong password: nothing changes until then) from an outage: it
 	// returns what Status says, and the service logs it once as an error.
 	Problem func(err error) (msg string, ok bool)
 	// Resolve says how an administrator ends a refusal (commands to run);
 	// Status and NotReady carry it. Default: nothing.
-	Resolve func(*Refusal) []string
+	Resolve func(*repository.Refusal) []string
 	// Scanner are the scanner's options; Owner is set by the service.
 	Scanner Options
 	// RetentionDays is reported by Status.
@@ -59,7 +60,7 @@ type ServiceOptions struct {
 // replicas: it opens the repository in the background (the mail server
 // starts during a repository outage and keeps every record the backup
 // will need), checks and claims ownership (one history per repository,
-// owner.go), binds the catalog to the repository and runs the scanner,
+// backup/repository, owner.go), binds the catalog to the repository and runs the scanner,
 // starting it again when a refusal ends. serve, the operations and the
 // tests start the same thing.
 type Service struct {
@@ -67,15 +68,15 @@ type Service struct {
 
 	scanner atomic.Pointer[Scanner] // nil while not running
 	safe    atomic.Pointer[Scanner] // the last scanner that ran: SafeLSN
-	repo    atomic.Pointer[Repository]
+	repo    atomic.Pointer[repository.Repository]
 	openErr atomic.Pointer[string] // last failure to open the repository
-	refusal atomic.Pointer[Refusal]
+	refusal atomic.Pointer[repository.Refusal]
 	failed  atomic.Pointer[string] // why the scanner stopped for good
 
 	catMu sync.RWMutex // cat is replaced when the repository changed
 	cat   *Catalog
 	idMu  sync.Mutex // serialises claims (the runner, TakeOwnership)
-	id    Identity
+	id    repository.Identity
 	eng   Engine
 	wake  chan struct{}
 
@@ -100,7 +101,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		o.Recheck = 30 * time.Second
 	}
 	if o.Resolve == nil {
-		o.Resolve = func(*Refusal) []string { return nil }
+		o.Resolve = func(*repository.Refusal) []string { return nil }
 	}
 	if o.Scanner.Logger == nil {
 		o.Scanner.Logger = o.Logger
@@ -121,11 +122,11 @@ func (s *Service) SafeLSN() uint64 {
 // service over eng in the background until Close or ctx ends. It is
 // called once; Close is needed only after it succeeded.
 func (s *Service) Start(ctx context.Context, eng Engine) error {
-	cat, err := OpenCatalog(filepath.Join(s.o.Dir, CatalogDir), nil)
+	cat, err := OpenCatalog(filepath.Join(s.o.Dir, repository.CatalogDir), nil)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	id, created, err := LoadIdentity(s.o.Dir, s.o.Now())
+	id, created, err := repository.LoadIdentity(s.o.Dir, s.o.Now())
 	if err != nil {
 		cat.Close()
 		return err
@@ -170,7 +171,7 @@ func (s *Service) run(ctx context.Context) {
 		if err == nil || errors.Is(err, context.Canceled) || ctx.Err() != nil {
 			return
 		}
-		r, ok := errors.AsType[*Refusal](err)
+		r, ok := errors.AsType[*repository.Refusal](err)
 		if !ok {
 			s.o.Logger.Error("backup scanner stopped", "err", err)
 			msg := err.Error()
@@ -188,8 +189,8 @@ func (s *Service) run(ctx context.Context) {
 
 // openRepository opens the repository, retrying while it is unreachable;
 // nil when ctx ends first.
-func (s *Service) openRepository(ctx context.Context) *Repository {
-	var repo *Repository
+func (s *Service) openRepository(ctx context.Context) *repository.Repository {
+	var repo *repository.Repository
 	failed, problem := false, false
 	policy := hsm.RetryOptions{MaxAttempts: -1, InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second,
 		RetryPermanent: true, OnRetry: func(_, _ string, attempt int, err error) {
@@ -246,10 +247,10 @@ func (s *Service) Close() error {
 func (s *Service) Scanner() *Scanner { return s.scanner.Load() }
 
 // Repository returns the repository once it has answered, or nil.
-func (s *Service) Repository() *Repository { return s.repo.Load() }
+func (s *Service) Repository() *repository.Repository { return s.repo.Load() }
 
 // Refusal returns why the repository refuses this server, or nil.
-func (s *Service) Refusal() *Refusal { return s.refusal.Load() }
+func (s *Service) Refusal() *repository.Refusal { return s.refusal.Load() }
 
 // Catalog returns the current catalog (replaced when the server was
 // pointed at another repository); nil before Start.
@@ -280,7 +281,7 @@ func (s *Service) NotReady() error {
 }
 
 // RefusalError is r with how to resolve it.
-func (s *Service) RefusalError(r *Refusal) error {
+func (s *Service) RefusalError(r *repository.Refusal) error {
 	how := s.o.Resolve(r)
 	if len(how) == 0 {
 		return r
@@ -297,10 +298,10 @@ func (s *Service) RefusalError(r *Refusal) error {
 
 // own checks that this server owns repo, claiming one without owner whose
 // history the server's log continues.
-func (s *Service) own(ctx context.Context, repo *Repository) (Identity, error) {
+func (s *Service) own(ctx context.Context, repo *repository.Repository) (repository.Identity, error) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
-	id, err := Own(ctx, repo, s.id, s.eng, s.claimInfo, s.o.Dir, s.o.Where, s.o.Logger)
+	id, err := repository.Own(ctx, repo, s.id, s.eng, s.claimInfo, s.o.Dir, s.o.Where, s.o.Logger)
 	if err != nil {
 		return s.id, err
 	}
@@ -311,15 +312,15 @@ func (s *Service) own(ctx context.Context, repo *Repository) (Identity, error) {
 	return id, nil
 }
 
-func (s *Service) claimInfo(how string) ClaimInfo {
+func (s *Service) claimInfo(how string) repository.ClaimInfo {
 	host, _ := os.Hostname()
 	data, _ := filepath.Abs(s.o.Dir)
-	return ClaimInfo{How: how, Host: host, Data: data, Now: s.o.Now()}
+	return repository.ClaimInfo{How: how, Host: host, Data: data, Now: s.o.Now()}
 }
 
 // refuse records a refusal; it is logged as an error once, not at every
 // check.
-func (s *Service) refuse(r *Refusal) {
+func (s *Service) refuse(r *repository.Refusal) {
 	if prev := s.refusal.Swap(r); prev == nil || prev.Reason != r.Reason {
 		s.o.Logger.Error("backup: NOT SHIPPING to the repository: "+s.RefusalError(r).Error()+
 			" (mail is still accepted and kept for the backup)", "repository", s.o.Where)
@@ -329,14 +330,14 @@ func (s *Service) refuse(r *Refusal) {
 // bindCatalog gives the scanner a catalog of this repository: a catalog
 // built from another repository (the server was pointed at a new one) is
 // moved aside to backup-catalog.<old id> and a new one is opened.
-func (s *Service) bindCatalog(repo *Repository) error {
+func (s *Service) bindCatalog(repo *repository.Repository) error {
 	s.catMu.Lock()
 	defer s.catMu.Unlock()
 	bound, err := s.cat.RepositoryID()
 	if err != nil || bound == "" || bound == repo.ID() {
 		return err
 	}
-	dir := filepath.Join(s.o.Dir, CatalogDir)
+	dir := filepath.Join(s.o.Dir, repository.CatalogDir)
 	aside := dir + "." + bound
 	if err := s.cat.Close(); err != nil {
 		return err
@@ -358,13 +359,13 @@ func (s *Service) bindCatalog(repo *Repository) error {
 // when its redo log continues the repository's history, and wakes the
 // service to start shipping. A repository that cannot be taken over fails
 // with its *Refusal.
-func (s *Service) TakeOwnership(ctx context.Context) (Owner, error) {
+func (s *Service) TakeOwnership(ctx context.Context) (repository.Owner, error) {
 	repo := s.repo.Load()
 	if repo == nil {
-		return Owner{}, errors.New("the backup repository has not answered since the server started; try again when backup status shows it")
+		return repository.Owner{}, errors.New("the backup repository has not answered since the server started; try again when backup status shows it")
 	}
 	s.idMu.Lock()
-	o, err := TakeOwnership(ctx, repo, s.id, s.eng, s.claimInfo(ClaimTakeOver), s.o.Dir)
+	o, err := repository.TakeOwnership(ctx, repo, s.id, s.eng, s.claimInfo(repository.ClaimTakeOver), s.o.Dir)
 	if err == nil {
 		s.id.Repository, s.id.Epoch = repo.ID(), o.Epoch
 	}

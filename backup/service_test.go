@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -33,10 +34,10 @@ func startService(t *testing.T, dir string, vol hsm.Volume) *serviceRig {
 	svc, err := backup.NewService(backup.ServiceOptions{
 		Dir:   dir,
 		Where: "test repository",
-		Open: func(ctx context.Context) (*backup.Repository, error) {
-			return backup.InitRepository(ctx, vol, time.Now())
+		Open: func(ctx context.Context) (*repository.Repository, error) {
+			return repository.InitRepository(ctx, vol, time.Now())
 		},
-		Resolve: func(*backup.Refusal) []string { return []string{"take ownership"} },
+		Resolve: func(*repository.Refusal) []string { return []string{"take ownership"} },
 		Scanner: backup.Options{ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1, Logger: quiet},
 		Recheck: 20 * time.Millisecond,
 		Logger:  quiet,
@@ -134,12 +135,12 @@ func TestServiceShipsRefusesAndResumes(t *testing.T) {
 
 	// Another data directory with the same history (a rebuilt copy) takes
 	// the repository over while this server is stopped.
-	repo, err := backup.OpenRepository(ctx, vol)
+	repo, err := repository.OpenRepository(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := backup.NewIdentity(time.Now())
-	if _, _, err := repo.Claim(ctx, other, backup.ClaimInfo{How: backup.ClaimTakeOver, Now: time.Now()}, func(backup.Identity) error { return nil }); err != nil {
+	other, _ := repository.NewIdentity(time.Now())
+	if _, _, err := repo.Claim(ctx, other, repository.ClaimInfo{How: repository.ClaimTakeOver, Now: time.Now()}, func(repository.Identity) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 
@@ -155,7 +156,7 @@ func TestServiceShipsRefusesAndResumes(t *testing.T) {
 	if refused.Refusal == nil || !refused.Refusal.CanTakeOwnership || len(refused.Resolve) != 1 || refused.LagRecords == 0 {
 		t.Fatalf("refused status: %+v", refused)
 	}
-	if _, ok := errors.AsType[*backup.Refusal](r.svc.NotReady()); !ok || r.svc.Scanner() != nil {
+	if _, ok := errors.AsType[*repository.Refusal](r.svc.NotReady()); !ok || r.svc.Scanner() != nil {
 		t.Fatalf("not ready: %v, scanner %v", r.svc.NotReady(), r.svc.Scanner())
 	}
 	// The engine keeps what the backup has not shipped.

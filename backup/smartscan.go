@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/redolog"
@@ -57,7 +58,7 @@ func (s *Scanner) drainTo(ctx context.Context, lsn uint64) (bool, error) {
 		return true, nil
 	}
 	rd, err := s.log.NewReader(s.processed + 1)
-	if isTruncated(err) {
+	if repository.IsTruncated(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -69,7 +70,7 @@ func (s *Scanner) drainTo(ctx context.Context, lsn uint64) (bool, error) {
 		if errors.Is(err, io.EOF) {
 			return true, nil
 		}
-		if isTruncated(err) {
+		if repository.IsTruncated(err) {
 			return false, nil
 		}
 		if err != nil {
@@ -89,8 +90,8 @@ type view struct {
 	lsn     uint64
 	cos     []event.COS
 	account event.Account
-	folders []ScanFolder
-	items   []ScanItem
+	folders []repository.ScanFolder
+	items   []repository.ScanItem
 }
 
 // readView reads an account until AppliedLSN does not move across the read.
@@ -181,7 +182,7 @@ func (s *Scanner) scanLocked(ctx context.Context, only uint64, progress Progress
 		}
 		for _, h := range heads {
 			if !seen[h.Account.ID] && !h.Deleted {
-				if err := sc.emit(ScanAccount{Account: h.Account, Deleted: true}); err != nil {
+				if err := sc.emit(repository.ScanAccount{Account: h.Account, Deleted: true}); err != nil {
 					return rep, err
 				}
 			}
@@ -227,7 +228,7 @@ func (b *scanBatch) begin() {
 
 // emit applies one correction and keeps it if it changed the catalog.
 func (b *scanBatch) emit(v any) error {
-	t, payload := encodeScan(v)
+	t, payload := repository.EncodeScan(v)
 	rec := redolog.Record{LSN: b.at, Time: b.scanTime, Type: t, Payload: payload}
 	before := b.s.tx.b.Count()
 	if err := b.s.tx.apply(rec); err != nil {
@@ -246,14 +247,14 @@ func (b *scanBatch) flush(ctx context.Context, rep *ScanReport) error {
 	if err := s.waitUploads(ctx); err != nil {
 		return err
 	}
-	pos := position{LSN: b.at, Time: s.lastTime}
+	pos := repository.Position{LSN: b.at, Time: s.lastTime}
 	if err := s.checkOwner(ctx); err != nil {
 		return err
 	}
 	if len(b.recs) > 0 {
-		name := scanName(b.at, b.scanTime)
-		obj := encodeRecords(kindScan, b.at, b.at, b.recs)
-		if err := s.retry(ctx, "put scan", func() error { return s.repo.putObject(ctx, name, obj) }); err != nil {
+		name := repository.ScanName(b.at, b.scanTime)
+		obj := repository.EncodeRecords(repository.KindScan, b.at, b.at, b.recs)
+		if err := s.retry(ctx, "put scan", func() error { return s.repo.PutObject(ctx, name, obj) }); err != nil {
 			return err
 		}
 		rep.Object = name
@@ -292,7 +293,7 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 	backup := map[string]bool{}
 	for _, c := range v.cos {
 		backup[c.Name] = c.Backup
-		if err := emit(ScanCOS{COS: c}); err != nil {
+		if err := emit(repository.ScanCOS{COS: c}); err != nil {
 			return err
 		}
 	}
@@ -315,7 +316,7 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 	if b, known := backup[a.COS]; known && !b {
 		excluded = true
 	}
-	if err := emit(ScanAccount{Account: a, Excluded: excluded}); err != nil {
+	if err := emit(repository.ScanAccount{Account: a, Excluded: excluded}); err != nil {
 		return err
 	}
 	if excluded {
@@ -329,10 +330,10 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 			return err
 		}
 	}
-	var gone []ScanFolder
+	var gone []repository.ScanFolder
 	if err := heads(s.tx, pFolder, a.ID, func(id uint64, r folderRec) error {
 		if !r.Deleted && !have[id] {
-			gone = append(gone, ScanFolder{Account: a.ID, Folder: id, Parent: r.Parent, Name: r.Name,
+			gone = append(gone, repository.ScanFolder{Account: a.ID, Folder: id, Parent: r.Parent, Name: r.Name,
 				SpecialUse: r.SpecialUse, UIDValidity: r.UIDValidity, Subscribed: r.Subscribed, Deleted: true})
 		}
 		return nil
@@ -358,10 +359,10 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 			return err
 		}
 	}
-	var goneItems []ScanItem
+	var goneItems []repository.ScanItem
 	if err := heads(s.tx, pItem, a.ID, func(id uint64, r itemRec) error {
 		if !r.Deleted && !haveItem[id] {
-			goneItems = append(goneItems, ScanItem{Account: a.ID, Item: id, Folder: r.Folder, UID: r.UID, Flags: r.Flags,
+			goneItems = append(goneItems, repository.ScanItem{Account: a.ID, Item: id, Folder: r.Folder, UID: r.UID, Flags: r.Flags,
 				InternalDate: r.InternalDate, Digest: r.Digest, Size: r.Size, Type: event.ItemType(r.Type), Deleted: true})
 		}
 		return nil

@@ -2,12 +2,11 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"io"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
-	"github.com/tidemark/tidemark/redolog"
 )
 
 // LogSource is the redo log as the scanner reads it. *redolog.Log fits
@@ -16,17 +15,11 @@ type LogSource interface {
 	// Tail returns a reader whose Next blocks at the end for new durable
 	// records. A from older than the oldest record held fails with an error
 	// wrapping redolog.ErrTruncated.
-	Tail(from uint64) (LogReader, error)
+	Tail(from uint64) (repository.LogReader, error)
 	// NewReader is Tail whose Next returns io.EOF at the end.
-	NewReader(from uint64) (LogReader, error)
+	NewReader(from uint64) (repository.LogReader, error)
 	FirstLSN() uint64
 	LastLSN() uint64
-}
-
-// LogReader reads records in LSN order.
-type LogReader interface {
-	Next(ctx context.Context) (redolog.Record, error)
-	Close() error
 }
 
 // BlobRef says which blob the scanner needs and where it was last seen.
@@ -54,20 +47,6 @@ type Source interface {
 	ListAccounts(ctx context.Context) ([]event.Account, error)
 	// ListFolders and ListItems describe one account with the scan types
 	// (Account and Deleted fields are ignored).
-	ListFolders(ctx context.Context, acct uint64) ([]ScanFolder, error)
-	ListItems(ctx context.Context, acct uint64) ([]ScanItem, error)
-}
-
-// ConfigSnapshot is the server configuration stored with each catalog
-// snapshot, for `tidemark backup config --at T`.
-type ConfigSnapshot struct {
-	TOML         []byte // tidemark.toml as on disk
-	Provisioning []byte // domains, classes of service, accounts (JSON from the wiring)
-}
-
-// isTruncated reports a reader asked for records the log no longer holds:
-// trimmed away, or lost in a recorded gap (redolog repair --accept-gap).
-// Either way the scanner cannot ship them and a SmartScan covers them.
-func isTruncated(err error) bool {
-	return errors.Is(err, redolog.ErrTruncated) || errors.Is(err, redolog.ErrGap)
+	ListFolders(ctx context.Context, acct uint64) ([]repository.ScanFolder, error)
+	ListItems(ctx context.Context, acct uint64) ([]repository.ScanItem, error)
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -37,14 +38,14 @@ type Status struct {
 	// FiguresTime is when the sizes, counts and ratios above were
 	// computed (Scanner.Status caches them); zero when they are not known.
 	FiguresTime time.Time `json:"figures_time,omitempty"`
-	// Server and Epoch are this server's identity and claim (owner.go).
+	// Server and Epoch are this server's identity and claim (backup/repository, owner.go).
 	Server string `json:"server,omitempty"`
 	Epoch  uint64 `json:"epoch,omitempty"`
 	// Refusal is set (State "refused") when the server does not ship
 	// because the repository belongs to another server history; Resolve
 	// lists the commands that end it.
-	Refusal *Refusal `json:"refusal,omitempty"`
-	Resolve []string `json:"resolve,omitempty"`
+	Refusal *repository.Refusal `json:"refusal,omitempty"`
+	Resolve []string            `json:"resolve,omitempty"`
 }
 
 // Live returns the scanner's own view: position, lag and state. It takes
@@ -80,23 +81,23 @@ func (s *Scanner) Live() Status {
 
 // RepositoryStatus fills in the sizes and ratios of a repository and its
 // catalog (a full listing of the repository and a pass over the catalog).
-func RepositoryStatus(ctx context.Context, r *Repository, c *Catalog, st *Status) error {
+func RepositoryStatus(ctx context.Context, r *repository.Repository, c *Catalog, st *Status) error {
 	st.Repository = r.ID()
 	st.Encryption = r.EncryptionStatus()
-	err := r.vol.List(ctx, "", func(o hsm.ObjectInfo) error {
+	err := r.Volume().List(ctx, "", func(o hsm.ObjectInfo) error {
 		st.RepositoryBytes += o.Size
 		switch {
-		case strings.HasPrefix(o.Name, blobPrefix):
+		case strings.HasPrefix(o.Name, repository.BlobPrefix):
 			st.Blobs++
 			st.BlobBytes += o.Size
-		case strings.HasPrefix(o.Name, packPrefix):
+		case strings.HasPrefix(o.Name, repository.PackPrefix):
 			st.Packs++
 			st.BlobBytes += o.Size
-		case len(o.Name) > len(logPrefix) && o.Name[:len(logPrefix)] == logPrefix:
+		case len(o.Name) > len(repository.LogPrefix) && o.Name[:len(repository.LogPrefix)] == repository.LogPrefix:
 			st.Segments++
-		case len(o.Name) > len(scanPrefix) && o.Name[:len(scanPrefix)] == scanPrefix:
+		case len(o.Name) > len(repository.ScanPrefix) && o.Name[:len(repository.ScanPrefix)] == repository.ScanPrefix:
 			st.Scans++
-		case len(o.Name) > len(snapPrefix) && o.Name[:len(snapPrefix)] == snapPrefix:
+		case len(o.Name) > len(repository.SnapPrefix) && o.Name[:len(repository.SnapPrefix)] == repository.SnapPrefix:
 			st.Snapshots++
 		}
 		return nil
@@ -105,7 +106,7 @@ func RepositoryStatus(ctx context.Context, r *Repository, c *Catalog, st *Status
 		return err
 	}
 	if st.Packs > 0 {
-		held, err := r.blobSizes(ctx)
+		held, err := r.BlobSizes(ctx)
 		if err != nil {
 			return err
 		}

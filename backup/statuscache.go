@@ -43,7 +43,7 @@ func (s *Scanner) Status(ctx context.Context, fresh bool) Status {
 	c := &s.figures
 	c.mu.Lock()
 	age := s.o.Now().Sub(c.at)
-	stale := fresh || c.at.IsZero() || age >= StatusMaxAge || age >= StatusMinAge && (c.lsn != st.ShippedLSN || c.writes != s.repo.writes.Load())
+	stale := fresh || c.at.IsZero() || age >= StatusMaxAge || age >= StatusMinAge && (c.lsn != st.ShippedLSN || c.writes != s.repo.Writes())
 	if stale && c.running == nil {
 		done := make(chan struct{})
 		c.running = done
@@ -84,7 +84,7 @@ func (s *Scanner) refreshFigures(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var st Status
-	lsn, writes := s.safe.Load(), s.repo.writes.Load()
+	lsn, writes := s.safe.Load(), s.repo.Writes()
 	st.ShippedLSN = lsn // keeps RepositoryStatus from reading the catalog's position
 	err := RepositoryStatus(ctx, s.repo, s.cat, &st)
 	c := &s.figures

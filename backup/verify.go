@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -76,14 +77,14 @@ func (r VerifyReport) OK() bool {
 // every blob a catalog version or a stored record references is present
 // (and, with ReadData, decodes with its dictionary and matches its digest);
 // the catalog equals one rebuilt from the repository; no orphan objects. c may be nil (repository only).
-func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) (VerifyReport, error) {
+func Verify(ctx context.Context, r *repository.Repository, c *Catalog, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
 	report := func(kind, obj, detail string) *Problem {
 		rep.Problems = append(rep.Problems, Problem{Kind: kind, Object: obj, Detail: detail})
 		return &rep.Problems[len(rep.Problems)-1]
 	}
 	var objects []hsm.ObjectInfo
-	if err := r.vol.List(ctx, "", func(o hsm.ObjectInfo) error { objects = append(objects, o); return nil }); err != nil {
+	if err := r.Volume().List(ctx, "", func(o hsm.ObjectInfo) error { objects = append(objects, o); return nil }); err != nil {
 		return rep, err
 	}
 	stored := map[[32]byte]bool{}     // loose blobs
@@ -99,22 +100,22 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 		checked.Bytes += o.Size
 		opts.Progress.report(checked)
 		switch {
-		case o.Name == manifestName || strings.HasPrefix(o.Name, quarantinePrefix) ||
-			(r.Encrypted() && strings.HasPrefix(o.Name, keyPrefix)):
-		case o.Name == ownerName:
+		case o.Name == repository.ManifestName || strings.HasPrefix(o.Name, repository.QuarantinePrefix) ||
+			(r.Encrypted() && strings.HasPrefix(o.Name, repository.KeyPrefix)):
+		case o.Name == repository.OwnerName:
 			if _, _, err := r.Owner(ctx); err != nil {
-				if !isCorrupt(err) {
+				if !repository.IsCorrupt(err) {
 					return rep, err
 				}
 				report(ProblemCorrupt, o.Name, err.Error())
 			}
-		case strings.HasPrefix(o.Name, packPrefix):
-			if !isPackName(o.Name) {
+		case strings.HasPrefix(o.Name, repository.PackPrefix):
+			if !repository.IsPackName(o.Name) {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "not a pack name"))
 				continue
 			}
 			rep.Packs++
-			good, detail, err := r.checkPack(ctx, o.Name, o.Size, opts.ReadData)
+			good, detail, err := r.CheckPack(ctx, o.Name, o.Size, opts.ReadData)
 			if err != nil {
 				return rep, err
 			}
@@ -125,18 +126,18 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			if detail != "" {
 				p := report(ProblemCorrupt, o.Name, detail)
 				if opts.Fix {
-					p.Fixed = r.salvagePack(ctx, o.Name, good) == nil
+					p.Fixed = r.SalvagePack(ctx, o.Name, good) == nil
 				}
 			}
-		case strings.HasPrefix(o.Name, blobPrefix):
-			if d, ok := parseBlobObject(o.Name); ok {
+		case strings.HasPrefix(o.Name, repository.BlobPrefix):
+			if d, ok := repository.ParseBlobObject(o.Name); ok {
 				stored[d] = true
 			} else {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "not a blob name"))
 			}
-		case strings.HasPrefix(o.Name, logPrefix) || strings.HasPrefix(o.Name, scanPrefix):
-			_, _, seg := parseSegmentName(o.Name)
-			_, _, scan := parseScanName(o.Name)
+		case strings.HasPrefix(o.Name, repository.LogPrefix) || strings.HasPrefix(o.Name, repository.ScanPrefix):
+			_, _, seg := repository.ParseSegmentName(o.Name)
+			_, _, scan := repository.ParseScanName(o.Name)
 			if !seg && !scan {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "unknown name"))
 				continue
@@ -146,11 +147,11 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			} else {
 				rep.Scans++
 			}
-			_, recs, err := r.readRecords(ctx, o.Name)
+			_, recs, err := r.ReadRecords(ctx, o.Name)
 			if err != nil {
-				if isCorrupt(err) {
+				if repository.IsCorrupt(err) {
 					p := report(ProblemCorrupt, o.Name, err.Error())
-					p.Fixed = opts.Fix && quarantine(ctx, r, o.Name) == nil
+					p.Fixed = opts.Fix && repository.Quarantine(ctx, r, o.Name) == nil
 					continue
 				}
 				return rep, err
@@ -160,27 +161,27 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 					referenced[d] = true
 				}
 			}
-		case strings.HasPrefix(o.Name, dictPrefix):
+		case strings.HasPrefix(o.Name, repository.DictPrefix):
 			// Dictionaries are never orphans (new blobs keep using them)
 			// and are not moved when damaged: no other copy exists.
-			id, ok := parseDictName(o.Name)
+			id, ok := repository.ParseDictName(o.Name)
 			if !ok {
 				fixOrphan(ctx, r, c, opts, report(ProblemOrphan, o.Name, "unknown name"))
 				continue
 			}
 			rep.Dicts++
-			if _, err := r.readDict(ctx, id); err != nil {
-				if !isCorrupt(err) {
+			if _, err := r.ReadDict(ctx, id); err != nil {
+				if !repository.IsCorrupt(err) {
 					return rep, err
 				}
 				report(ProblemCorrupt, o.Name, err.Error())
 			}
-		case strings.HasPrefix(o.Name, snapPrefix):
+		case strings.HasPrefix(o.Name, repository.SnapPrefix):
 			rep.Snapshots++
-			if _, err := r.readSnapshot(ctx, o.Name); err != nil {
-				if isCorrupt(err) || errors.Is(err, ErrFormat) {
+			if _, err := r.ReadSnapshot(ctx, o.Name); err != nil {
+				if repository.IsCorrupt(err) || errors.Is(err, repository.ErrFormat) {
 					p := report(ProblemCorrupt, o.Name, err.Error())
-					p.Fixed = opts.Fix && quarantine(ctx, r, o.Name) == nil
+					p.Fixed = opts.Fix && repository.Quarantine(ctx, r, o.Name) == nil
 					continue
 				}
 				return rep, err
@@ -235,16 +236,16 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 			p = report(ProblemMissingBlob, name, "referenced blob is not in the repository")
 		} else if opts.ReadData {
 			if _, err := r.ReadBlob(ctx, dedup.Digest(d)); err != nil {
-				if errors.Is(err, ErrNoDictionary) {
+				if errors.Is(err, repository.ErrNoDictionary) {
 					// The blob may be fine; its dictionary is what is lost.
 					report(ProblemMissingDict, name, err.Error())
 					continue
 				}
-				if !isCorrupt(err) {
+				if !repository.IsCorrupt(err) {
 					return rep, err
 				}
 				p = report(ProblemCorrupt, name, err.Error())
-				if opts.Fix && quarantine(ctx, r, name) != nil {
+				if opts.Fix && repository.Quarantine(ctx, r, name) != nil {
 					continue
 				}
 			}
@@ -296,99 +297,18 @@ func Verify(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions) 
 	return rep, nil
 }
 
-func fixOrphan(ctx context.Context, r *Repository, c *Catalog, opts VerifyOptions, p *Problem) {
+func fixOrphan(ctx context.Context, r *repository.Repository, c *Catalog, opts VerifyOptions, p *Problem) {
 	if !opts.Fix {
 		return
 	}
-	p.Fixed = quarantine(ctx, r, p.Object) == nil
-	if d, ok := parseBlobObject(p.Object); ok && p.Fixed && c != nil {
+	p.Fixed = repository.Quarantine(ctx, r, p.Object) == nil
+	if d, ok := repository.ParseBlobObject(p.Object); ok && p.Fixed && c != nil {
 		_ = c.db.Delete(append([]byte{pBlob}, d[:]...), syncWrite)
 	}
 }
 
-// checkPack reads a pack's index and, with readData, every chunk, and
-// returns the blobs it holds intact and, when it is damaged, what is wrong.
-func (r *Repository) checkPack(ctx context.Context, name string, size int64, readData bool) ([]dedup.Digest, string, error) {
-	pi, err := r.readPackIndex(ctx, name, size)
-	if isCorrupt(err) {
-		return nil, err.Error(), nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	var good []dedup.Digest
-	var bad []string
-	if readData {
-		h, err := r.getRange(ctx, name, 0, packHeaderSize)
-		if err == nil {
-			err = checkPackHeader(h)
-		}
-		if isCorrupt(err) {
-			bad = append(bad, err.Error())
-		} else if err != nil {
-			return nil, "", err
-		}
-	}
-	for ci, c := range pi.Chunks {
-		var raw []byte
-		if readData {
-			stored, err := r.getRange(ctx, name, c.Off, c.Stored)
-			if err == nil {
-				raw, err = decodeChunk(stored, c)
-			}
-			if isCorrupt(err) {
-				bad = append(bad, fmt.Sprintf("chunk at %d: %v", c.Off, err))
-				continue
-			}
-			if err != nil {
-				return nil, "", err
-			}
-		}
-		for _, b := range pi.Blobs {
-			if b.Chunk != ci {
-				continue
-			}
-			if raw != nil && dedup.Sum(raw[b.Off:b.Off+b.Len]) != b.Digest {
-				bad = append(bad, fmt.Sprintf("blob %s: digest mismatch", b.Digest))
-				continue
-			}
-			good = append(good, b.Digest)
-		}
-	}
-	return good, strings.Join(bad, "; "), nil
-}
-
-// salvagePack stores the intact blobs of a damaged pack in a new pack,
-// durably, then moves the damaged one to quarantine/.
-func (r *Repository) salvagePack(ctx context.Context, name string, good []dedup.Digest) error {
-	w := newPackWriter(r, nil)
-	for _, d := range good {
-		raw, err := r.ReadBlob(ctx, d)
-		if err != nil {
-			continue
-		}
-		w.add(ctx, d, raw)
-	}
-	if _, err := w.flush(ctx); err != nil {
-		return err
-	}
-	return quarantine(ctx, r, name)
-}
-
-// quarantine moves an object under quarantine/ (copy, then delete).
-func quarantine(ctx context.Context, r *Repository, name string) error {
-	b, err := hsm.ReadAll(ctx, r.vol, name)
-	if err != nil {
-		return err
-	}
-	if err := hsm.PutBytes(ctx, r.vol, quarantinePrefix+name, b); err != nil {
-		return err
-	}
-	return r.deleteObject(ctx, name)
-}
-
 // refetch copies a blob again from the primary store.
-func refetch(ctx context.Context, r *Repository, src BlobSource, d dedup.Digest) error {
+func refetch(ctx context.Context, r *repository.Repository, src BlobSource, d dedup.Digest) error {
 	rc, err := src.OpenBlob(ctx, BlobRef{Digest: d})
 	if err != nil {
 		return err
@@ -401,15 +321,15 @@ func refetch(ctx context.Context, r *Repository, src BlobSource, d dedup.Digest)
 	if dedup.Sum(raw) != d {
 		return fmt.Errorf("primary copy of %s does not match its digest", d)
 	}
-	_, err = r.putBlob(ctx, d, raw)
+	_, err = r.PutBlob(ctx, d, raw)
 	return err
 }
 
 // compareRebuild rebuilds a catalog in memory and compares digests.
-func compareRebuild(ctx context.Context, r *Repository, c *Catalog, report func(kind, obj, detail string) *Problem) error {
+func compareRebuild(ctx context.Context, r *repository.Repository, c *Catalog, report func(kind, obj, detail string) *Problem) error {
 	fresh, err := Rebuild(ctx, r, "verify-catalog", vfs.NewMem())
 	if err != nil {
-		if isCorrupt(err) {
+		if repository.IsCorrupt(err) {
 			report(ProblemCatalog, "", "cannot rebuild the catalog: "+err.Error())
 			return nil
 		}
@@ -432,12 +352,12 @@ func compareRebuild(ctx context.Context, r *Repository, c *Catalog, report func(
 
 // recordDigest returns the blob a stored record references, if any.
 func recordDigest(t uint16, payload []byte) ([32]byte, bool) {
-	if t == TypeScanItem {
-		v, err := decodeScan(t, payload)
+	if t == repository.TypeScanItem {
+		v, err := repository.DecodeScan(t, payload)
 		if err != nil {
 			return [32]byte{}, false
 		}
-		it := v.(*ScanItem)
+		it := v.(*repository.ScanItem)
 		return it.Digest, !it.Deleted
 	}
 	if event.Type(t) != event.TypeMessageAdded {

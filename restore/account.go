@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -29,7 +30,7 @@ type AccountOptions struct {
 func (r *Restorer) Account(ctx context.Context, src uint64, t time.Time, into string, o AccountOptions) (Report, error) {
 	st, err := r.cat.AccountAt(ctx, src, t)
 	if err != nil {
-		if errors.Is(err, backup.ErrNotFound) {
+		if errors.Is(err, repository.ErrNotFound) {
 			return Report{}, fmt.Errorf("restore account %d at %s: %w", src, t.Format(time.RFC3339Nano), ErrNotInBackup)
 		}
 		return Report{}, fmt.Errorf("restore account %d: %w", src, err)

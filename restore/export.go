@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -98,9 +99,9 @@ func Export(ctx context.Context, cat ExportCatalog, src Blobs, dst hsm.Volume, o
 	if err != nil {
 		return rep, err
 	}
-	w, err := backup.NewExportWriterWith(ctx, dst, opts.Now(), &backup.OpenOptions{Password: opts.Password})
+	w, err := repository.NewExportWriterWith(ctx, dst, opts.Now(), &repository.OpenOptions{Password: opts.Password})
 	if err != nil {
-		if errors.Is(err, backup.ErrNotEmpty) {
+		if errors.Is(err, repository.ErrNotEmpty) {
 			return rep, fmt.Errorf("%w: %w", ErrNotEmpty, err)
 		}
 		return rep, err
@@ -171,7 +172,7 @@ func exportStates(ctx context.Context, cat ExportCatalog, t time.Time, domains [
 	found := map[string]bool{}
 	for _, v := range all {
 		st, err := cat.AccountAt(ctx, v.Account.ID, t)
-		if errors.Is(err, backup.ErrNotFound) {
+		if errors.Is(err, repository.ErrNotFound) {
 			continue // not there at t
 		}
 		if err != nil {
@@ -206,7 +207,7 @@ func domainOf(addr string) string {
 
 // copyExportBlobs copies every distinct blob of the accounts' items and
 // returns the digests that could not be read, with why.
-func copyExportBlobs(ctx context.Context, states []backup.AccountState, src Blobs, w *backup.ExportWriter, o ExportOptions) map[dedup.Digest]error {
+func copyExportBlobs(ctx context.Context, states []backup.AccountState, src Blobs, w *repository.ExportWriter, o ExportOptions) map[dedup.Digest]error {
 	var digests []dedup.Digest
 	seen := map[dedup.Digest]bool{}
 	for _, st := range states {
@@ -265,7 +266,7 @@ func copyExportBlobs(ctx context.Context, states []backup.AccountState, src Blob
 // classes of service, domains, then per account its creation (with its
 // folders) and one MessageAdded per item whose blob was copied.
 func writeExportRecords(ctx context.Context, cat ExportCatalog, states []backup.AccountState, bad map[dedup.Digest]error,
-	w *backup.ExportWriter, ts int64, rep *ExportReport) error {
+	w *repository.ExportWriter, ts int64, rep *ExportReport) error {
 	add := func(ev event.Event) error {
 		payload, err := event.Encode(ev)
 		if err == nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -279,7 +280,7 @@ func TestExportThenRestore(t *testing.T) {
 	if _, err := Export(ctx, s.r.Cat, s.r.Repo, dst, nil); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("export into a non-empty destination: %v", err)
 	}
-	repo, err := backup.OpenRepository(ctx, dst)
+	repo, err := repository.OpenRepository(ctx, dst)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 )
@@ -27,7 +28,7 @@ import (
 func (r *Restorer) InPlace(ctx context.Context, acct uint64, t time.Time) (Report, error) {
 	st, err := r.cat.AccountAt(ctx, acct, t)
 	if err != nil {
-		if errors.Is(err, backup.ErrNotFound) {
+		if errors.Is(err, repository.ErrNotFound) {
 			err = ErrNotInBackup
 		}
 		return Report{}, fmt.Errorf("roll back account %d to %s: %w", acct, t.Format(time.RFC3339Nano), err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -63,7 +64,7 @@ type Blobs interface {
 	ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error)
 }
 
-var _ Blobs = (*backup.Repository)(nil)
+var _ Blobs = (*repository.Repository)(nil)
 
 // Options configures a Restorer. Zero fields take the defaults.
 type Options struct {

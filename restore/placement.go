@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -38,7 +38,7 @@ func (p *placement) registered(name string) bool {
 
 // placements reads the history up to atNs once and opens every volume a
 // blob ends on.
-func placements(ctx context.Context, repo *backup.Repository, atNs int64, primaryName string, primary hsm.Volume, open hsm.Opener) (*placement, error) {
+func placements(ctx context.Context, repo *repository.Repository, atNs int64, primaryName string, primary hsm.Volume, open hsm.Opener) (*placement, error) {
 	p := &placement{primaryName: primaryName, primary: primary, where: map[dedup.Digest]string{},
 		vols: map[string]hsm.Volume{}, thresholds: map[string]int{}}
 	specs := map[string]hsm.Spec{}

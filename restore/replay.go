@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 )
@@ -331,7 +331,7 @@ func (s *replayState) dropContents(a *rsAccount) {
 // queues the events that make the rebuilt state match it.
 func (s *replayState) scan(v any) {
 	switch c := v.(type) {
-	case *backup.ScanCOS:
+	case *repository.ScanCOS:
 		old, had := s.cos[c.COS.Name]
 		switch {
 		case c.Deleted:
@@ -346,9 +346,9 @@ func (s *replayState) scan(v any) {
 			s.emit(event.COSModified{COS: c.COS})
 			s.cos[c.COS.Name] = c.COS
 		}
-	case *backup.ScanAccount:
+	case *repository.ScanAccount:
 		s.scanAccount(c)
-	case *backup.ScanFolder:
+	case *repository.ScanFolder:
 		a := s.accounts[c.Account]
 		if a == nil {
 			return
@@ -362,7 +362,7 @@ func (s *replayState) scan(v any) {
 		}
 		s.setFolder(a, c.Folder, rsFolder{parent: c.Parent, name: c.Name, specialUse: c.SpecialUse,
 			uidValidity: c.UIDValidity, subscribed: c.Subscribed})
-	case *backup.ScanItem:
+	case *repository.ScanItem:
 		a := s.accounts[c.Account]
 		if a == nil {
 			return
@@ -382,7 +382,7 @@ func cosEqual(a, b event.COS) bool {
 	return a.Name == b.Name && a.DefaultQuota == b.DefaultQuota && a.Backup == b.Backup && maps.Equal(a.Attrs, b.Attrs)
 }
 
-func (s *replayState) scanAccount(c *backup.ScanAccount) {
+func (s *replayState) scanAccount(c *repository.ScanAccount) {
 	a := s.accounts[c.Account.ID]
 	want := c.Account
 	if c.Deleted {

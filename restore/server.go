@@ -12,7 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -122,7 +122,7 @@ var errStop = errors.New("stop")
 // complete, checked data directory of everything up to that record and
 // returns the report with an error wrapping ErrIncomplete that names the
 // LSN and time it stopped at and why.
-func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *ServerOptions) (ServerReport, error) {
+func Server(ctx context.Context, repo *repository.Repository, dataDir string, o *ServerOptions) (ServerReport, error) {
 	opts := serverDefaults(o)
 	var rep ServerReport
 	if names, err := opts.FS.List(dataDir); err == nil && len(names) > 0 {
@@ -206,10 +206,10 @@ func Server(ctx context.Context, repo *backup.Repository, dataDir string, o *Ser
 // checkHistoryStart refuses, before anything is written, a repository whose
 // records do not start at LSN 1: a whole-server rebuild replays the history
 // from its start. The error says why the start is missing and what to do.
-func checkHistoryStart(ctx context.Context, repo *backup.Repository) error {
+func checkHistoryStart(ctx context.Context, repo *repository.Repository) error {
 	var first uint64
 	err := repo.Records(ctx, 1, 0, func(rec redolog.Record) error {
-		if backup.IsScanType(rec.Type) {
+		if repository.IsScanType(rec.Type) {
 			return nil
 		}
 		first = rec.LSN
@@ -283,7 +283,7 @@ func serverDefaults(o *ServerOptions) ServerOptions {
 // repository cannot give cuts the restore before the first record that
 // needs it (rep.CutLSN), so the rebuilt server is a consistent prefix of
 // the repository's history rather than a state with holes in it.
-func copyBlobs(ctx context.Context, repo *backup.Repository, pl *placement, atNs int64, o ServerOptions, rep *ServerReport) error {
+func copyBlobs(ctx context.Context, repo *repository.Repository, pl *placement, atNs int64, o ServerOptions, rep *ServerReport) error {
 	type job struct {
 		d   dedup.Digest
 		lsn uint64 // first record that names the blob
@@ -325,7 +325,7 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, pl *placement, atNs
 		if rec.Time > atNs {
 			return errStop
 		}
-		if !backup.IsScanType(rec.Type) {
+		if !repository.IsScanType(rec.Type) {
 			rep.EndLSN = rec.LSN
 		}
 		var d dedup.Digest
@@ -336,13 +336,13 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, pl *placement, atNs
 				return fmt.Errorf("record %d: %w", rec.LSN, err)
 			}
 			d = dedup.Digest(ev.(event.MessageAdded).Digest)
-		case rec.Type == backup.TypeScanItem:
+		case rec.Type == repository.TypeScanItem:
 			// A SmartScan correction may add an item (replay.go).
-			v, err := backup.DecodeScan(rec.Type, rec.Payload)
+			v, err := repository.DecodeScan(rec.Type, rec.Payload)
 			if err != nil {
 				return fmt.Errorf("scan record at lsn %d: %w", rec.LSN, err)
 			}
-			it := v.(*backup.ScanItem)
+			it := v.(*repository.ScanItem)
 			if it.Deleted {
 				return nil
 			}
@@ -376,7 +376,7 @@ func copyBlobs(ctx context.Context, repo *backup.Repository, pl *placement, atNs
 // and one fsync each, with the SmartScan corrections in between written
 // as the redo events that apply them (replayState). Every record keeps its
 // commit time; the events of a correction take the scan's.
-func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int64, o ServerOptions, pl *placement, rep *ServerReport) error {
+func writeLog(ctx context.Context, repo *repository.Repository, dir string, atNs int64, o ServerOptions, pl *placement, rep *ServerReport) error {
 	const maxBatch, maxBatchBytes = 4096, 4 << 20
 	lg, err := redolog.Open(dir, &redolog.Options{FS: o.FS, Logger: o.Logger})
 	if err != nil {
@@ -421,8 +421,8 @@ func writeLog(ctx context.Context, repo *backup.Repository, dir string, atNs int
 			}
 			return nil
 		}
-		if backup.IsScanType(rec.Type) {
-			v, err := backup.DecodeScan(rec.Type, rec.Payload)
+		if repository.IsScanType(rec.Type) {
+			v, err := repository.DecodeScan(rec.Type, rec.Payload)
 			if err != nil {
 				return fmt.Errorf("scan record at lsn %d: %w", rec.LSN, err)
 			}

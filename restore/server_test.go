@@ -13,7 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -42,7 +42,7 @@ func drill(t *testing.T, repoVol hsm.Volume) {
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := backup.OpenRepository(ctx, repoVol)
+	repo, err := repository.OpenRepository(ctx, repoVol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestRepositoryCopiedWhileWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := backup.OpenRepository(ctx, cvol)
+	repo, err := repository.OpenRepository(ctx, cvol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -224,7 +224,7 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 	}
 	r.Close()
 
-	repo, err := backup.OpenRepository(ctx, vol)
+	repo, err := repository.OpenRepository(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,15 +285,15 @@ func TestReplayStateDamagedCorrections(t *testing.T) {
 		t.Fatal("a plain account creation was rewritten")
 	}
 	d := event.Digest{1}
-	s.scan(&backup.ScanItem{Account: 1, Item: 9, Folder: 0, UID: 1, Digest: d})
-	s.scan(&backup.ScanFolder{Account: 1, Folder: 5, Parent: 5, Name: "self"})
-	s.scan(&backup.ScanFolder{Account: 1, Folder: 0, Name: "zero"})
-	s.scan(&backup.ScanItem{Account: 2, Item: 9, Folder: 1, UID: 1, Digest: d}) // no such account
+	s.scan(&repository.ScanItem{Account: 1, Item: 9, Folder: 0, UID: 1, Digest: d})
+	s.scan(&repository.ScanFolder{Account: 1, Folder: 5, Parent: 5, Name: "self"})
+	s.scan(&repository.ScanFolder{Account: 1, Folder: 0, Name: "zero"})
+	s.scan(&repository.ScanItem{Account: 2, Item: 9, Folder: 1, UID: 1, Digest: d}) // no such account
 	if ev := s.take(); len(ev) != 0 {
 		t.Fatalf("damaged corrections gave events: %+v", ev)
 	}
-	s.scan(&backup.ScanFolder{Account: 1, Folder: 6, Parent: 7, Name: "a"})
-	s.scan(&backup.ScanFolder{Account: 1, Folder: 7, Parent: 6, Name: "b"})
+	s.scan(&repository.ScanFolder{Account: 1, Folder: 6, Parent: 7, Name: "a"})
+	s.scan(&repository.ScanFolder{Account: 1, Folder: 7, Parent: 6, Name: "b"})
 	evs := s.take()
 	// Folder 7 comes first as a placeholder, 6 beneath it; 7 cannot then
 	// move beneath 6.
@@ -306,7 +306,7 @@ func TestReplayStateDamagedCorrections(t *testing.T) {
 	if ev := s.take(); len(ev) != 0 {
 		t.Fatalf("a message into folder 0 gave events: %+v", ev)
 	}
-	s.scan(&backup.ScanItem{Account: 1, Item: 4, Folder: 1, UID: 3, Digest: d, Size: 1})
+	s.scan(&repository.ScanItem{Account: 1, Item: 4, Folder: 1, UID: 3, Digest: d, Size: 1})
 	if evs := s.take(); len(evs) != 1 || evs[0].Type() != event.TypeMessageAdded {
 		t.Fatalf("a sound correction after damaged ones: %+v", evs)
 	}
@@ -372,7 +372,7 @@ func TestServerSmartScanRandomHistory(t *testing.T) {
 			r.Sync()
 			points = append(points, point{Latest, accountDump(t, r.Eng, addr)})
 			r.Close()
-			repo, err := backup.OpenRepository(ctx, vol)
+			repo, err := repository.OpenRepository(ctx, vol)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -262,7 +263,7 @@ func (r *Restorer) Items(ctx context.Context, acct uint64, refs []ItemRef, folde
 func (r *Restorer) version(ctx context.Context, acct uint64, ref ItemRef) (backup.ItemVersion, error) {
 	vs, err := r.cat.ItemVersions(ctx, acct, ref.Item)
 	if err != nil {
-		if errors.Is(err, backup.ErrNotFound) {
+		if errors.Is(err, repository.ErrNotFound) {
 			err = ErrNotInBackup
 		}
 		return backup.ItemVersion{}, fmt.Errorf("restore item %d: %w", ref.Item, err)

@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -31,7 +32,7 @@ var (
 // Tail, NewReader, FirstLSN and LastLSN are the engine's redo log as the
 // scanner follows it. They return a nil interface with an error, never a
 // typed nil reader, which the scanner would take for an open one.
-func (s Source) Tail(from uint64) (backup.LogReader, error) {
+func (s Source) Tail(from uint64) (repository.LogReader, error) {
 	rd, err := s.e.TailLog(from)
 	if err != nil {
 		return nil, err
@@ -39,7 +40,7 @@ func (s Source) Tail(from uint64) (backup.LogReader, error) {
 	return rd, nil
 }
 
-func (s Source) NewReader(from uint64) (backup.LogReader, error) {
+func (s Source) NewReader(from uint64) (repository.LogReader, error) {
 	rd, err := s.e.ReadLog(from)
 	if err != nil {
 		return nil, err
@@ -68,32 +69,32 @@ func (s Source) ListAccounts(ctx context.Context) ([]event.Account, error) {
 	return out, nil
 }
 
-func (s Source) ListFolders(ctx context.Context, acct uint64) ([]backup.ScanFolder, error) {
+func (s Source) ListFolders(ctx context.Context, acct uint64) ([]repository.ScanFolder, error) {
 	fs, err := s.e.ListFolders(ctx, acct)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]backup.ScanFolder, len(fs))
+	out := make([]repository.ScanFolder, len(fs))
 	for i, f := range fs {
-		out[i] = backup.ScanFolder{Account: acct, Folder: f.ID, Parent: f.Parent, Name: f.Name, SpecialUse: f.SpecialUse,
+		out[i] = repository.ScanFolder{Account: acct, Folder: f.ID, Parent: f.Parent, Name: f.Name, SpecialUse: f.SpecialUse,
 			UIDValidity: f.UIDValidity, Subscribed: f.Subscribed}
 	}
 	return out, nil
 }
 
-func (s Source) ListItems(ctx context.Context, acct uint64) ([]backup.ScanItem, error) {
+func (s Source) ListItems(ctx context.Context, acct uint64) ([]repository.ScanItem, error) {
 	fs, err := s.e.ListFolders(ctx, acct)
 	if err != nil {
 		return nil, err
 	}
-	var out []backup.ScanItem
+	var out []repository.ScanItem
 	for _, f := range fs {
 		items, err := s.e.ListItems(ctx, acct, f.ID)
 		if err != nil {
 			return nil, err
 		}
 		for _, it := range items {
-			out = append(out, backup.ScanItem{Account: acct, Item: it.ID, Folder: it.Folder, UID: it.UID, Flags: it.Flags,
+			out = append(out, repository.ScanItem{Account: acct, Item: it.ID, Folder: it.Folder, UID: it.UID, Flags: it.Flags,
 				InternalDate: it.InternalDate.UnixNano(), Digest: it.Digest, Size: it.Size, Type: it.Type})
 		}
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -132,7 +133,7 @@ func loadCorpus(dir string) ([][]byte, error) {
 
 type setup struct {
 	eng   *engine.Engine
-	repo  *backup.Repository
+	repo  *repository.Repository
 	cat   *backup.Catalog
 	sc    *backup.Scanner
 	accts []uint64
@@ -174,7 +175,7 @@ func open(dir string) (*setup, error) {
 
 func (s *setup) startScanner(dir string, vol hsm.Volume, shipEvery time.Duration) error {
 	ctx := context.Background()
-	repo, err := backup.InitRepositoryWith(ctx, vol, time.Now(), repoOptions())
+	repo, err := repository.InitRepositoryWith(ctx, vol, time.Now(), repoOptions())
 	if err != nil {
 		return err
 	}
@@ -453,17 +454,17 @@ func (s engineSource) ListCOS(ctx context.Context) ([]event.COS, error) { return
 func (s engineSource) ListAccounts(context.Context) ([]event.Account, error) {
 	return nil, errors.New("not used")
 }
-func (s engineSource) ListFolders(context.Context, uint64) ([]backup.ScanFolder, error) {
+func (s engineSource) ListFolders(context.Context, uint64) ([]repository.ScanFolder, error) {
 	return nil, errors.New("not used")
 }
-func (s engineSource) ListItems(context.Context, uint64) ([]backup.ScanItem, error) {
+func (s engineSource) ListItems(context.Context, uint64) ([]repository.ScanItem, error) {
 	return nil, errors.New("not used")
 }
 
 // repoOptions makes the repository encrypted with -encrypt.
-func repoOptions() *backup.OpenOptions {
+func repoOptions() *repository.OpenOptions {
 	if !*encrypt {
 		return nil
 	}
-	return &backup.OpenOptions{Password: []byte("bench password")}
+	return &repository.OpenOptions{Password: []byte("bench password")}
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/restore"
@@ -141,7 +142,7 @@ func median(ds []time.Duration) time.Duration {
 // in INBOX, backed up by the scanner to a local repository.
 type setup struct {
 	eng  *engine.Engine
-	repo *backup.Repository
+	repo *repository.Repository
 	cat  *backup.Catalog
 	acct uint64
 	stop func()
@@ -178,7 +179,7 @@ func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo, err := backup.InitRepositoryWith(ctx, vol, time.Now(), repoOptions())
+	repo, err := repository.InitRepositoryWith(ctx, vol, time.Now(), repoOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -335,9 +336,9 @@ func readArchive(path string, fn func([]byte)) error {
 }
 
 // repoOptions makes the repository encrypted with -encrypt.
-func repoOptions() *backup.OpenOptions {
+func repoOptions() *repository.OpenOptions {
 	if !*encrypt {
 		return nil
 	}
-	return &backup.OpenOptions{Password: []byte("bench password")}
+	return &repository.OpenOptions{Password: []byte("bench password")}
 }

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/restore"
 )
@@ -50,7 +50,7 @@ var errorKinds = map[string]error{
 	"quota":            engine.ErrQuotaExceeded,
 	"folder_not_empty": engine.ErrFolderNotEmpty,
 	"not_in_backup":    restore.ErrNotInBackup,
-	"backup_not_found": backup.ErrNotFound,
+	"backup_not_found": repository.ErrNotFound,
 }
 
 func errorKind(err error) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -46,7 +47,7 @@ type backupEnv struct {
 	dataDir string
 	cfg     config
 	raw     []byte
-	repo    *backup.Repository
+	repo    *repository.Repository
 	cat     *backup.Catalog // nil if not opened
 	eng     *engine.Engine  // nil if not opened
 }
@@ -79,7 +80,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 	}
 	env := &backupEnv{cfg: cfg, raw: raw, dataDir: dataDir}
 	env.repo, err = openRepo(ctx, vol, repoPassword{dataDir: dataDir, cfgFile: cfg.Backup.PasswordFile}, create)
-	if errors.Is(err, backup.ErrNotRepository) {
+	if errors.Is(err, repository.ErrNotRepository) {
 		return nil, fmt.Errorf("%s: no backup repository yet (tidemark serve creates it): %w", resolve(dataDir, cfg.Backup.Repository), err)
 	}
 	if err != nil {

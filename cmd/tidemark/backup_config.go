@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/internal/timearg"
 )
 
@@ -61,7 +61,7 @@ func runBackupConfig(ctx context.Context, o backupConfigOptions, c *cobra.Comman
 		}
 	}
 	cfg, when, err := env.repo.ConfigAt(ctx, at)
-	if errors.Is(err, backup.ErrNotFound) {
+	if errors.Is(err, repository.ErrNotFound) {
 		return fmt.Errorf("the backup holds no configuration stored at or before %s (a running server stores one a second after it starts, then every snapshot interval): %w",
 			at.Local().Format(time.RFC3339), err)
 	}

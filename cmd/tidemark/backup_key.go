@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm/cryptvol"
 )
 
@@ -185,7 +185,7 @@ func runBackupInit(ctx context.Context, c *cobra.Command, dataDir string, plain 
 		}
 	}
 	host, _ := os.Hostname()
-	r, err := backup.InitRepositoryWith(ctx, vol, time.Now(), &backup.OpenOptions{Password: pw, RequireEncrypted: !plain, Host: host})
+	r, err := repository.InitRepositoryWith(ctx, vol, time.Now(), &repository.OpenOptions{Password: pw, RequireEncrypted: !plain, Host: host})
 	if err != nil {
 		return err
 	}

@@ -11,12 +11,12 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/redolog"
 )
 
 // resolveCommands says how to end a refusal.
-func resolveCommands(dataDir string, r *backup.Refusal) []string {
+func resolveCommands(dataDir string, r *repository.Refusal) []string {
 	out := []string{fmt.Sprintf("point this server at a new repository: set [backup] repository in %s to a new directory or s3://bucket/prefix and restart tidemark serve",
 		filepath.Join(dataDir, configFile))}
 	if r.CanTakeOwnership {
@@ -39,19 +39,19 @@ func joinResolve(cmds []string) string {
 // dirHistory reads the redo log of a stopped server's data directory.
 type dirHistory string
 
-func (d dirHistory) NewReader(from uint64) (backup.LogReader, error) {
+func (d dirHistory) NewReader(from uint64) (repository.LogReader, error) {
 	return redolog.ReadDir(vfs.Default, string(d), from)
 }
 
 // offlineRefusal checks, for a stopped server, whether its repository
 // would refuse it; nil when it owns the repository or would claim it.
-func offlineRefusal(ctx context.Context, dataDir string, repo *backup.Repository) (*backup.Refusal, error) {
+func offlineRefusal(ctx context.Context, dataDir string, repo *repository.Repository) (*repository.Refusal, error) {
 	id, err := readIdentity(dataDir)
 	if err != nil {
 		return nil, err
 	}
 	_, _, err = repo.CheckOwner(ctx, id, dirHistory(filepath.Join(dataDir, "redolog")))
-	if r, ok := errors.AsType[*backup.Refusal](err); ok {
+	if r, ok := errors.AsType[*repository.Refusal](err); ok {
 		return r, nil
 	}
 	return nil, err
@@ -61,18 +61,18 @@ func offlineRefusal(ctx context.Context, dataDir string, repo *backup.Repository
 // repository with the server stopped (backup scan): it claims a repository
 // without owner as serve would, and fails with the refusal and the
 // commands that resolve it otherwise.
-func ownForCLI(ctx context.Context, dataDir string, repo *backup.Repository, hist backup.History, log *slog.Logger) (backup.Identity, error) {
+func ownForCLI(ctx context.Context, dataDir string, repo *repository.Repository, hist repository.History, log *slog.Logger) (repository.Identity, error) {
 	id, _, err := loadIdentity(dataDir)
 	if err != nil {
 		return id, err
 	}
-	info := func(how string) backup.ClaimInfo {
+	info := func(how string) repository.ClaimInfo {
 		host, _ := os.Hostname()
 		data, _ := filepath.Abs(dataDir)
-		return backup.ClaimInfo{How: how, Host: host, Data: data, Now: time.Now()}
+		return repository.ClaimInfo{How: how, Host: host, Data: data, Now: time.Now()}
 	}
-	id, err = backup.Own(ctx, repo, id, hist, info, dataDir, dataDir, log)
-	if r, ok := errors.AsType[*backup.Refusal](err); ok {
+	id, err = repository.Own(ctx, repo, id, hist, info, dataDir, dataDir, log)
+	if r, ok := errors.AsType[*repository.Refusal](err); ok {
 		return id, refusalError(dataDir, r)
 	}
 	return id, err
@@ -81,7 +81,7 @@ func ownForCLI(ctx context.Context, dataDir string, repo *backup.Repository, his
 // takeOwnershipError says what to do when the repository cannot be taken
 // over.
 func takeOwnershipError(dataDir string, err error) error {
-	if r, ok := errors.AsType[*backup.Refusal](err); ok && !r.CanTakeOwnership {
+	if r, ok := errors.AsType[*repository.Refusal](err); ok && !r.CanTakeOwnership {
 		return fmt.Errorf("cannot take ownership: %s; point [backup] repository in %s at a new location instead",
 			r.Reason, filepath.Join(dataDir, configFile))
 	}
@@ -90,7 +90,7 @@ func takeOwnershipError(dataDir string, err error) error {
 
 // refuseUnlessOwner fails, for a stopped server, when the repository
 // refuses it: purge must not delete from another server's history.
-func refuseUnlessOwner(ctx context.Context, dataDir string, repo *backup.Repository) error {
+func refuseUnlessOwner(ctx context.Context, dataDir string, repo *repository.Repository) error {
 	r, err := offlineRefusal(ctx, dataDir, repo)
 	if err != nil || r == nil {
 		return err
@@ -98,6 +98,6 @@ func refuseUnlessOwner(ctx context.Context, dataDir string, repo *backup.Reposit
 	return refusalError(dataDir, r)
 }
 
-func refusalError(dataDir string, r *backup.Refusal) error {
+func refusalError(dataDir string, r *repository.Refusal) error {
 	return fmt.Errorf("%w. To resolve: %s", r, joinResolve(resolveCommands(dataDir, r)))
 }

@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -123,14 +123,14 @@ func promptPassword(prompt string) ([]byte, error) {
 // manifest edited to say otherwise is refused); without any password, an
 // encrypted repository asks on the terminal. With create, a missing
 // repository is made, encrypted when there is a password.
-func openRepo(ctx context.Context, vol hsm.Volume, p repoPassword, create bool) (*backup.Repository, error) {
+func openRepo(ctx context.Context, vol hsm.Volume, p repoPassword, create bool) (*repository.Repository, error) {
 	r, _, err := openRepoPassword(ctx, vol, p, create)
 	return r, err
 }
 
 // openRepoPassword is openRepo that also returns the password that opened
 // an encrypted repository.
-func openRepoPassword(ctx context.Context, vol hsm.Volume, p repoPassword, create bool) (*backup.Repository, []byte, error) {
+func openRepoPassword(ctx context.Context, vol hsm.Volume, p repoPassword, create bool) (*repository.Repository, []byte, error) {
 	pw, err := p.password()
 	if err != nil {
 		return nil, nil, err
@@ -139,22 +139,22 @@ func openRepoPassword(ctx context.Context, vol hsm.Volume, p repoPassword, creat
 	// A password file named in the configuration or on the command line
 	// says the repository is encrypted; the environment variable alone
 	// does not (it may be set for every repository a script touches).
-	opts := &backup.OpenOptions{Password: pw, RequireEncrypted: p.cfgFile != "" || p.flagFile != "", Host: host}
-	open := func() (*backup.Repository, error) {
+	opts := &repository.OpenOptions{Password: pw, RequireEncrypted: p.cfgFile != "" || p.flagFile != "", Host: host}
+	open := func() (*repository.Repository, error) {
 		if create {
-			return backup.InitRepositoryWith(ctx, vol, time.Now(), opts)
+			return repository.InitRepositoryWith(ctx, vol, time.Now(), opts)
 		}
-		return backup.OpenRepositoryWith(ctx, vol, opts)
+		return repository.OpenRepositoryWith(ctx, vol, opts)
 	}
 	r, err := open()
-	if errors.Is(err, backup.ErrLocked) && pw == nil && !p.noPrompt && isTerminal(os.Stdin) {
+	if errors.Is(err, repository.ErrLocked) && pw == nil && !p.noPrompt && isTerminal(os.Stdin) {
 		if opts.Password, err = promptPassword("backup repository password: "); err != nil {
 			return nil, nil, err
 		}
 		opts.RequireEncrypted = true
 		r, err = open()
 	}
-	if errors.Is(err, backup.ErrLocked) && pw == nil {
+	if errors.Is(err, repository.ErrLocked) && pw == nil {
 		err = fmt.Errorf("%w (set [backup] password_file, %s, or run on a terminal)", err, passwordEnv)
 	}
 	if err != nil || !r.Encrypted() {

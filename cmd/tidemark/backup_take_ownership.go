@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 )
 
 func init() {
@@ -62,7 +62,7 @@ new location. A running server starts shipping at once.`,
 }
 
 func runTakeOwnership(ctx context.Context, o takeOwnershipOptions, c *cobra.Command) error {
-	var owner backup.Owner
+	var owner repository.Owner
 	served, err := callServer(ctx, o.dataDir, "backup.take-ownership", nil, &owner)
 	if !served {
 		owner, err = takeOwnershipOffline(ctx, o.dataDir)
@@ -81,19 +81,19 @@ func runTakeOwnership(ctx context.Context, o takeOwnershipOptions, c *cobra.Comm
 }
 
 // takeOwnershipOffline is take-ownership for a stopped server.
-func takeOwnershipOffline(ctx context.Context, dataDir string) (backup.Owner, error) {
+func takeOwnershipOffline(ctx context.Context, dataDir string) (repository.Owner, error) {
 	env, err := openBackupEnv(ctx, dataDir, false, false)
 	if err != nil {
-		return backup.Owner{}, err
+		return repository.Owner{}, err
 	}
 	defer env.Close()
 	id, _, err := loadIdentity(dataDir)
 	if err != nil {
-		return backup.Owner{}, err
+		return repository.Owner{}, err
 	}
 	host, _ := os.Hostname()
 	abs, _ := filepath.Abs(dataDir)
-	o, err := backup.TakeOwnership(ctx, env.repo, id, dirHistory(filepath.Join(dataDir, "redolog")),
-		backup.ClaimInfo{How: backup.ClaimTakeOver, Host: host, Data: abs, Now: time.Now()}, dataDir)
+	o, err := repository.TakeOwnership(ctx, env.repo, id, dirHistory(filepath.Join(dataDir, "redolog")),
+		repository.ClaimInfo{How: repository.ClaimTakeOver, Host: host, Data: abs, Now: time.Now()}, dataDir)
 	return o, takeOwnershipError(dataDir, err)
 }

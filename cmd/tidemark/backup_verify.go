@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 )
 
 // errVerifyProblems makes verify exit non-zero when problems remain.
@@ -57,7 +58,7 @@ func runBackupVerify(ctx context.Context, o backupVerifyOptions, c *cobra.Comman
 
 // ownerProblem reports that this server does not own its repository: the
 // backup of its mail is not being kept, whatever the repository holds.
-func ownerProblem(r *backup.Refusal, resolve []string) backup.Problem {
+func ownerProblem(r *repository.Refusal, resolve []string) backup.Problem {
 	return backup.Problem{Kind: "not-owner", Object: "owner.json",
 		Detail: "this server does not ship to this repository: " + r.Reason + ". To resolve: " + joinResolve(resolve)}
 }

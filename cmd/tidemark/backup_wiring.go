@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -22,7 +23,7 @@ import (
 )
 
 // catalogDir is the scanner's local catalog inside the data directory.
-const catalogDir = backup.CatalogDir
+const catalogDir = repository.CatalogDir
 
 // repositoryRetry is the policy of every call to the repository volume: a
 // deadline per call (a List cut short resumes), temporary errors retried
@@ -89,7 +90,7 @@ func newBackupService(ctx context.Context, dataDir string, cfg config, rawCfg []
 		log.Warn("backup repository is on the same filesystem as the data directory: it will not survive the loss of that disk",
 			"repository", where, "data", dataDir)
 	}
-	opts := backup.Options{Now: time.Now, Logger: log, Config: func() (backup.ConfigSnapshot, error) {
+	opts := backup.Options{Now: time.Now, Logger: log, Config: func() (repository.ConfigSnapshot, error) {
 		return configSource(ctx, *eng, rawCfg)()
 	}}
 	if isS3 {
@@ -107,7 +108,7 @@ func newBackupService(ctx context.Context, dataDir string, cfg config, rawCfg []
 	return backup.NewService(backup.ServiceOptions{
 		Dir:   dataDir,
 		Where: where,
-		Open: func(ctx context.Context) (*backup.Repository, error) {
+		Open: func(ctx context.Context) (*repository.Repository, error) {
 			if vol == nil {
 				v, _, err := openRepositoryVolume(ctx, dataDir, cfg.Backup)
 				if err != nil {
@@ -120,12 +121,12 @@ func newBackupService(ctx context.Context, dataDir string, cfg config, rawCfg []
 		// The server reads the password file again at every attempt
 		// (at most 10 s apart): fixing it is enough.
 		Problem: func(err error) (string, bool) {
-			if !errors.Is(err, backup.ErrWrongPassword) {
+			if !errors.Is(err, repository.ErrWrongPassword) {
 				return "", false
 			}
 			return fmt.Sprintf("repository %s: %v; fix %s (the server reads it again every 10 s)", where, err, pw.source()), true
 		},
-		Resolve:       func(r *backup.Refusal) []string { return resolveCommands(dataDir, r) },
+		Resolve:       func(r *repository.Refusal) []string { return resolveCommands(dataDir, r) },
 		Scanner:       opts,
 		RetentionDays: cfg.Backup.RetentionDays,
 		Now:           time.Now,
@@ -135,28 +136,28 @@ func newBackupService(ctx context.Context, dataDir string, cfg config, rawCfg []
 
 // configSource returns the configuration stored with catalog snapshots:
 // tidemark.toml without its secrets (snapshotConfig) and the provisioning (domains, classes, accounts) as JSON.
-func configSource(ctx context.Context, eng *engine.Engine, rawCfg []byte) func() (backup.ConfigSnapshot, error) {
-	return func() (backup.ConfigSnapshot, error) {
+func configSource(ctx context.Context, eng *engine.Engine, rawCfg []byte) func() (repository.ConfigSnapshot, error) {
+	return func() (repository.ConfigSnapshot, error) {
 		doms, err := eng.ListDomains(ctx)
 		if err != nil {
-			return backup.ConfigSnapshot{}, err
+			return repository.ConfigSnapshot{}, err
 		}
 		cos, err := eng.ListCOS(ctx)
 		if err != nil {
-			return backup.ConfigSnapshot{}, err
+			return repository.ConfigSnapshot{}, err
 		}
 		accts, err := eng.ListAccounts(ctx, "")
 		if err != nil {
-			return backup.ConfigSnapshot{}, err
+			return repository.ConfigSnapshot{}, err
 		}
 		prov, err := json.MarshalIndent(map[string]any{"domains": doms, "classes_of_service": cos, "accounts": accts}, "", "  ")
 		if err != nil {
-			return backup.ConfigSnapshot{}, err
+			return repository.ConfigSnapshot{}, err
 		}
 		toml, err := snapshotConfig(rawCfg)
 		if err != nil {
-			return backup.ConfigSnapshot{}, err
+			return repository.ConfigSnapshot{}, err
 		}
-		return backup.ConfigSnapshot{TOML: toml, Provisioning: prov}, nil
+		return repository.ConfigSnapshot{TOML: toml, Provisioning: prov}, nil
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm/packvol"
 	"github.com/tidemark/tidemark/redolog"
@@ -47,7 +47,7 @@ func TestVersion(t *testing.T) {
 	}
 	want := formats{RedoLogMagic: redolog.SegmentMagic, RedoLogVersion: redolog.FormatVersion,
 		RedoLogMaxVersion: redolog.GapFormatVersion, EventVersion: int(event.Version),
-		PrimaryPackMagic: packvol.PackMagic, PrimaryPackVer: packvol.PackVersion, BackupRepository: backup.FormatVersion}
+		PrimaryPackMagic: packvol.PackMagic, PrimaryPackVer: packvol.PackVersion, BackupRepository: repository.FormatVersion}
 	if b.Formats != want || b.Version == "" || b.Commit == "" || !strings.HasPrefix(b.Go, "go") {
 		t.Fatalf("version --json: %+v, want formats %+v", b, want)
 	}

@@ -3,21 +3,25 @@ package main
 import (
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 )
 
 // identityFile is the server identity inside the data directory
 // (backup.IdentityFile).
-const identityFile = backup.IdentityFile
+const identityFile = repository.IdentityFile
 
-func loadIdentity(dataDir string) (backup.Identity, bool, error) {
-	return backup.LoadIdentity(dataDir, time.Now())
+func loadIdentity(dataDir string) (repository.Identity, bool, error) {
+	return repository.LoadIdentity(dataDir, time.Now())
 }
 
-func createIdentity(dataDir string) (backup.Identity, error) {
-	return backup.CreateIdentity(dataDir, time.Now())
+func createIdentity(dataDir string) (repository.Identity, error) {
+	return repository.CreateIdentity(dataDir, time.Now())
 }
 
-func saveIdentity(dataDir string, id backup.Identity) error { return backup.SaveIdentity(dataDir, id) }
+func saveIdentity(dataDir string, id repository.Identity) error {
+	return repository.SaveIdentity(dataDir, id)
+}
 
-func readIdentity(dataDir string) (backup.Identity, error) { return backup.ReadIdentity(dataDir) }
+func readIdentity(dataDir string) (repository.Identity, error) {
+	return repository.ReadIdentity(dataDir)
+}

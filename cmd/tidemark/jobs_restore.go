@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/operations"
@@ -133,7 +134,7 @@ type exportParams struct {
 
 // backupSide returns the catalog and repository the jobs read: the
 // server's (the scanner's catalog) or those the command opened.
-func (d *jobDeps) backupSide() (*backup.Catalog, *backup.Repository, error) {
+func (d *jobDeps) backupSide() (*backup.Catalog, *repository.Repository, error) {
 	if d.backup == nil {
 		return nil, nil, errors.New("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/importer"
 	"github.com/tidemark/tidemark/internal/corrupt"
@@ -94,7 +94,7 @@ func exitCode(err error) int {
 		return exitCorrupt
 	case errors.Is(err, engine.ErrLocked), errors.Is(err, redolog.ErrLocked), errors.Is(err, operations.ErrLocked):
 		return exitLocked
-	case errors.Is(err, restore.ErrNotInBackup), errors.Is(err, backup.ErrNotFound):
+	case errors.Is(err, restore.ErrNotInBackup), errors.Is(err, repository.ErrNotFound):
 		return exitNotInBackup
 	case errors.Is(err, engine.ErrNotFound):
 		return exitNotFound

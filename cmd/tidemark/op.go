@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/operations"
 )
@@ -396,7 +397,7 @@ func runInProcess(ctx context.Context, c *cobra.Command, o opOptions, kind strin
 	defer bk.close()
 	log := newLogger(c.ErrOrStderr(), slog.LevelWarn)
 	m, err := newOperations(o.dataDir, &jobDeps{cfg: cfg, eng: eng, scanner: bk.scanner, backup: bk.backup,
-		refusal: func(ctx context.Context, repo *backup.Repository) (*backup.Refusal, error) {
+		refusal: func(ctx context.Context, repo *repository.Repository) (*repository.Refusal, error) {
 			return offlineRefusal(ctx, o.dataDir, repo)
 		}}, log)
 	if errors.Is(err, operations.ErrLocked) {
@@ -473,7 +474,7 @@ func (b *inProcessBackup) open() error {
 	return b.err
 }
 
-func (b *inProcessBackup) backup() (*backup.Catalog, *backup.Repository, error) {
+func (b *inProcessBackup) backup() (*backup.Catalog, *repository.Repository, error) {
 	if err := b.open(); err != nil {
 		return nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/operations"
 	"github.com/tidemark/tidemark/operations/enginemail"
@@ -84,14 +85,14 @@ type jobDeps struct {
 	scanner func() (*backup.Scanner, error)
 	// backup returns the local catalog and the repository (nil: backup
 	// is off).
-	backup func() (*backup.Catalog, *backup.Repository, error)
+	backup func() (*backup.Catalog, *repository.Repository, error)
 	// s3Keys returns the keys for an S3 endpoint named in parameters.
 	s3Keys func(endpoint string) (access, secret string)
 	// live is set in a server: jobs share the repository with its scanner.
 	live bool
 	// refusal says whether the repository refuses this server (it
 	// belongs to another server's history).
-	refusal func(context.Context, *backup.Repository) (*backup.Refusal, error)
+	refusal func(context.Context, *repository.Repository) (*repository.Refusal, error)
 	// onEnd hears every operation that ended (metrics); nil for none.
 	onEnd func(operations.Operation)
 }
@@ -242,11 +243,11 @@ func serverNotReady(svc *backup.Service) error {
 
 // serverBackup is the running server's catalog and repository, or why
 // there are none.
-func serverBackup(svc *backup.Service) func() (*backup.Catalog, *backup.Repository, error) {
+func serverBackup(svc *backup.Service) func() (*backup.Catalog, *repository.Repository, error) {
 	if svc == nil {
 		return nil
 	}
-	return func() (*backup.Catalog, *backup.Repository, error) {
+	return func() (*backup.Catalog, *repository.Repository, error) {
 		repo := svc.Repository()
 		if repo == nil {
 			return nil, nil, serverNotReady(svc)
@@ -270,8 +271,8 @@ func serverScanner(svc *backup.Service) func() (*backup.Scanner, error) {
 }
 
 // serverRefusal is the running server's refusal by its repository.
-func serverRefusal(svc *backup.Service) func(context.Context, *backup.Repository) (*backup.Refusal, error) {
-	return func(context.Context, *backup.Repository) (*backup.Refusal, error) {
+func serverRefusal(svc *backup.Service) func(context.Context, *repository.Repository) (*repository.Refusal, error) {
+	return func(context.Context, *repository.Repository) (*repository.Refusal, error) {
 		if svc == nil {
 			return nil, nil
 		}

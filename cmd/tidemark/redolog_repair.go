@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/redolog"
@@ -69,13 +69,13 @@ mailbox. redolog verify and redolog dump show the gap.`,
 }
 
 // repairBackup reads a backup repository for engine.RepairLog.
-type repairBackup struct{ repo *backup.Repository }
+type repairBackup struct{ repo *repository.Repository }
 
 func (b repairBackup) Records(ctx context.Context, from, to uint64, fn func(redolog.Record) error) error {
 	ctx, cancel := context.WithTimeout(ctx, repairReadTimeout)
 	defer cancel()
 	return b.repo.Records(ctx, from, to, func(r redolog.Record) error {
-		if backup.IsScanType(r.Type) {
+		if repository.IsScanType(r.Type) {
 			return nil // SmartScan corrections are not redo records
 		}
 		return fn(r)
@@ -107,7 +107,7 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 		// may still hold the records.
 		vol, _, err := openRepositoryVolume(ctx, o.dataDir, cfg.Backup)
 		if err == nil {
-			var repo *backup.Repository
+			var repo *repository.Repository
 			octx, cancel := context.WithTimeout(ctx, repairReadTimeout)
 			repo, err = openRepo(octx, vol, repoPassword{dataDir: o.dataDir, cfgFile: cfg.Backup.PasswordFile}, false)
 			if err == nil {
@@ -118,7 +118,7 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 				ro.Backup = repairBackup{repo}
 			}
 		}
-		if err != nil && !errors.Is(err, backup.ErrNotRepository) {
+		if err != nil && !errors.Is(err, repository.ErrNotRepository) {
 			repoErr = err
 		}
 	}
@@ -182,7 +182,7 @@ func runRedologRepair(ctx context.Context, w io.Writer, o redologRepairOptions) 
 // are another history's, and writing them into this log would invent mail.
 // A repository without an owner record (made before ownership existed) is
 // read as this server's.
-func repairTrusts(ctx context.Context, dataDir string, repo *backup.Repository) error {
+func repairTrusts(ctx context.Context, dataDir string, repo *repository.Repository) error {
 	owner, has, err := repo.Owner(ctx)
 	if err != nil || !has {
 		return err

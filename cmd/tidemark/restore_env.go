@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/internal/timearg"
 	"github.com/tidemark/tidemark/restore"
 )
@@ -42,7 +43,7 @@ func resolveAccount(ctx context.Context, cat *backup.Catalog, arg string, t time
 		return id, nil
 	}
 	id, err := cat.FindAccount(ctx, strings.ToLower(arg), t)
-	if errors.Is(err, backup.ErrNotFound) && !t.Equal(restore.Latest) && !t.Equal(restore.Earliest) {
+	if errors.Is(err, repository.ErrNotFound) && !t.Equal(restore.Latest) && !t.Equal(restore.Earliest) {
 		if first, ok, ferr := firstHeld(ctx, cat, arg); ferr == nil && ok && first.After(t) {
 			return 0, fmt.Errorf("account %s did not exist yet at %s: the backup holds it from %s (when it was created or first backed up); give a time at or after that: %w",
 				arg, t.Format(time.RFC3339), first.Format(time.RFC3339), restore.ErrNotInBackup)

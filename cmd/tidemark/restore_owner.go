@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 )
 
 // claimRestored gives the rebuilt data directory in dir a new server
@@ -17,38 +17,38 @@ import (
 // extend one history), or the new repository diverged names. With
 // keepOwner (a rehearsal) a repository it continues keeps its owner; the
 // returned Owner is then the zero value.
-func claimRestored(ctx context.Context, from *backup.Repository, dir, diverged string, keepOwner bool) (backup.Owner, error) {
+func claimRestored(ctx context.Context, from *repository.Repository, dir, diverged string, keepOwner bool) (repository.Owner, error) {
 	id, err := createIdentity(dir)
 	if err != nil {
-		return backup.Owner{}, err
+		return repository.Owner{}, err
 	}
 	if keepOwner && diverged == "" {
-		return backup.Owner{}, nil
+		return repository.Owner{}, nil
 	}
 	repo := from
 	if diverged != "" {
 		cfg, _, err := loadConfig(dir)
 		if err != nil {
-			return backup.Owner{}, err
+			return repository.Owner{}, err
 		}
 		vol, _, err := openRepositoryVolume(ctx, dir, cfg.Backup)
 		if err != nil {
-			return backup.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
+			return repository.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
 		}
 		if repo, err = openRepo(ctx, vol, repoPassword{dataDir: dir, cfgFile: cfg.Backup.PasswordFile, noPrompt: true}, true); err != nil {
-			return backup.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
+			return repository.Owner{}, fmt.Errorf("create the new repository %s: %w", diverged, err)
 		}
 	}
 	host, _ := os.Hostname()
-	_, o, err := repo.Claim(ctx, id, backup.ClaimInfo{How: backup.ClaimRestore, Host: host, Data: dir, Now: time.Now()},
-		func(id backup.Identity) error { return saveIdentity(dir, id) })
+	_, o, err := repo.Claim(ctx, id, repository.ClaimInfo{How: repository.ClaimRestore, Host: host, Data: dir, Now: time.Now()},
+		func(id repository.Identity) error { return saveIdentity(dir, id) })
 	if err != nil {
 		return o, fmt.Errorf("take ownership of the repository: %w", err)
 	}
 	return o, nil
 }
 
-func printRestoredOwner(w io.Writer, o backup.Owner, diverged string) {
+func printRestoredOwner(w io.Writer, o repository.Owner, diverged string) {
 	if o.Server == "" {
 		fmt.Fprintln(w, "the repository keeps its owner (--keep-owner): the restored server refuses to ship to it unless it takes ownership (tidemark backup take-ownership --yes)")
 		return

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/restore"
 )
 
@@ -154,7 +154,7 @@ func writeRestoredConfig(dir string, bc backupConfig) error {
 // directory's password file, which the configuration names: the rebuilt
 // server opens the repository (and a diverged new one is encrypted with
 // it too).
-func divergeRepository(ctx context.Context, repo *backup.Repository, dir string, bc backupConfig, lastLSN uint64, renumbered bool, pw []byte) (string, error) {
+func divergeRepository(ctx context.Context, repo *repository.Repository, dir string, bc backupConfig, lastLSN uint64, renumbered bool, pw []byte) (string, error) {
 	continues, err := repo.ContinuedBy(ctx, lastLSN, renumbered)
 	if err != nil {
 		return "", err

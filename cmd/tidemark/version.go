@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm/packvol"
 	"github.com/tidemark/tidemark/redolog"
@@ -55,7 +55,7 @@ func currentBuild() buildInfo {
 		RedoLogMagic: redolog.SegmentMagic, RedoLogVersion: redolog.FormatVersion,
 		RedoLogMaxVersion: redolog.GapFormatVersion, EventVersion: int(event.Version),
 		PrimaryPackMagic: packvol.PackMagic, PrimaryPackVer: packvol.PackVersion,
-		BackupRepository: backup.FormatVersion,
+		BackupRepository: repository.FormatVersion,
 	}}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if b.Version == "" {

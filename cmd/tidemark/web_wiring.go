@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/volopen"
@@ -338,7 +339,7 @@ func (s *serveBackend) Timeline(ctx context.Context, address string, at time.Tim
 	if !at.IsZero() {
 		st, err := cat.AccountAt(ctx, id, at)
 		switch {
-		case errors.Is(err, backup.ErrNotFound):
+		case errors.Is(err, repository.ErrNotFound):
 			t.AtNote = fmt.Sprintf("%s did not exist at %s (or was deleted): restore account --at would find nothing then.", address, at.UTC().Format(time.RFC3339))
 		case err != nil:
 			return web.Timeline{}, err

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -17,7 +17,7 @@ import (
 // TestEveryErrCorrupt: each package's ErrCorrupt, wrapped as the packages
 // wrap it, is corruption and still itself; other errors are not.
 func TestEveryErrCorrupt(t *testing.T) {
-	all := []error{redolog.ErrCorrupt, dedup.ErrCorrupt, event.ErrCorrupt, engine.ErrCorrupt, backup.ErrCorrupt, packvol.ErrCorrupt}
+	all := []error{redolog.ErrCorrupt, dedup.ErrCorrupt, event.ErrCorrupt, engine.ErrCorrupt, repository.ErrCorrupt, packvol.ErrCorrupt}
 	for i, e := range all {
 		w := fmt.Errorf("read thing 42: %w: checksum", e)
 		if !corrupt.Is(w) || !errors.Is(w, corrupt.ErrCorrupt) {
@@ -32,7 +32,7 @@ func TestEveryErrCorrupt(t *testing.T) {
 			}
 		}
 	}
-	for _, e := range []error{redolog.ErrTruncated, engine.ErrNotFound, backup.ErrNotFound, errors.New("corrupt")} {
+	for _, e := range []error{redolog.ErrTruncated, engine.ErrNotFound, repository.ErrNotFound, errors.New("corrupt")} {
 		if corrupt.Is(fmt.Errorf("x: %w", e)) {
 			t.Errorf("%v taken for corruption", e)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 )
 
@@ -133,7 +134,7 @@ func (a *Account) OpenName(ctx context.Context, n Name) (*Mailbox, error) {
 // load reads the account's state at t.
 func (a *Account) load(ctx context.Context, t time.Time) (*snapshot, error) {
 	st, err := a.s.cat.AccountAt(ctx, a.id, t)
-	if errors.Is(err, backup.ErrNotFound) {
+	if errors.Is(err, repository.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotInBackup, stamp(t))
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -32,7 +33,7 @@ type Blobs interface {
 	ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error)
 }
 
-var _ Blobs = (*backup.Repository)(nil)
+var _ Blobs = (*repository.Repository)(nil)
 
 // Accounts is the part of the engine the view asks about the live
 // account. *engine.Engine satisfies it.
@@ -166,7 +167,7 @@ func (s *Service) Account(ctx context.Context, acct uint64) (*Account, error) {
 		}
 	}
 	vs, err := s.cat.AccountVersions(ctx, acct)
-	if errors.Is(err, backup.ErrNotFound) {
+	if errors.Is(err, repository.ErrNotFound) {
 		return nil, fmt.Errorf("%w: the backup holds no version of %s", ErrNotInBackup, a.Address)
 	}
 	if err != nil {
@@ -298,7 +299,7 @@ func (a *Account) Folders(ctx context.Context, t time.Time) ([]Folder, error) {
 		return snap.folders, nil
 	}
 	fs, err := a.s.cat.FoldersAt(ctx, a.id, t)
-	if errors.Is(err, backup.ErrNotFound) {
+	if errors.Is(err, repository.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNotInBackup, stamp(t))
 	}
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/memvol"
@@ -60,7 +61,7 @@ type Rig struct {
 	Clk     *Clock
 	Eng     *engine.Engine
 	RepoVol hsm.Volume
-	Repo    *backup.Repository
+	Repo    *repository.Repository
 	Cat     *backup.Catalog
 	Scan    *backup.Scanner
 	stop    context.CancelFunc
@@ -105,7 +106,7 @@ func NewRigWith(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume, smartSc
 		t.Fatalf("open engine: %v", err)
 	}
 	r.Eng = eng
-	repo, err := backup.InitRepository(ctx, repoVol, r.Clk.Now())
+	repo, err := repository.InitRepository(ctx, repoVol, r.Clk.Now())
 	if err != nil {
 		t.Fatalf("init repository: %v", err)
 	}

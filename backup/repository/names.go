@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"fmt"
@@ -8,23 +8,23 @@ import (
 
 // Object name prefixes and suffixes of the repository layout (see doc.go).
 const (
-	manifestName     = "tidemark-backup.json"
-	logPrefix        = "log/"
-	scanPrefix       = "scan/"
-	blobPrefix       = "blobs/"
-	snapPrefix       = "catalog/"
-	quarantinePrefix = "quarantine/"
+	ManifestName     = "tidemark-backup.json"
+	LogPrefix        = "log/"
+	ScanPrefix       = "scan/"
+	BlobPrefix       = "blobs/"
+	SnapPrefix       = "catalog/"
+	QuarantinePrefix = "quarantine/"
 	segSuffix        = ".seg.zst"
 	scanSuffix       = ".scan.zst"
 	snapSuffix       = ".snap.zst"
 )
 
-func segmentName(first, last uint64) string {
-	return fmt.Sprintf("%s%020d-%020d%s", logPrefix, first, last, segSuffix)
+func SegmentName(first, last uint64) string {
+	return fmt.Sprintf("%s%020d-%020d%s", LogPrefix, first, last, segSuffix)
 }
 
-func scanName(lsn uint64, unixNano int64) string {
-	return fmt.Sprintf("%s%020d-%020d%s", scanPrefix, lsn, unixNano, scanSuffix)
+func ScanName(lsn uint64, unixNano int64) string {
+	return fmt.Sprintf("%s%020d-%020d%s", ScanPrefix, lsn, unixNano, scanSuffix)
 }
 
 // parsePair parses "<prefix><020d>-<020d><suffix>".
@@ -44,12 +44,12 @@ func parsePair(name, prefix, suffix string) (a, b uint64, ok bool) {
 	return x, y, true
 }
 
-func parseSegmentName(name string) (first, last uint64, ok bool) {
-	first, last, ok = parsePair(name, logPrefix, segSuffix)
+func ParseSegmentName(name string) (first, last uint64, ok bool) {
+	first, last, ok = parsePair(name, LogPrefix, segSuffix)
 	return first, last, ok && first <= last && first > 0
 }
 
-func parseScanName(name string) (lsn uint64, t int64, ok bool) {
-	l, u, ok := parsePair(name, scanPrefix, scanSuffix)
+func ParseScanName(name string) (lsn uint64, t int64, ok bool) {
+	l, u, ok := parsePair(name, ScanPrefix, scanSuffix)
 	return l, int64(u), ok
 }

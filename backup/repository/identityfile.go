@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/cryptvol"
@@ -43,7 +44,7 @@ type ExportWriter struct {
 	// first Append; default DefaultExportSegmentBytes.
 	SegmentBytes int
 
-	pack     *packWriter // small blobs; written whole by Finish, before the manifest
+	pack     *PackWriter // small blobs; written whole by Finish, before the manifest
 	mu       sync.Mutex
 	blobs    map[dedup.Digest]bool
 	recs     []redolog.Record
@@ -102,7 +103,7 @@ func NewExportWriterWith(ctx context.Context, vol hsm.Volume, now time.Time, opt
 			return nil, err
 		}
 	}
-	return &ExportWriter{repo: repo, pack: newPackWriter(repo, nil), blobs: map[dedup.Digest]bool{}, next: 1,
+	return &ExportWriter{repo: repo, pack: NewPackWriter(repo, nil), blobs: map[dedup.Digest]bool{}, next: 1,
 		SegmentBytes: DefaultExportSegmentBytes}, nil
 }
 
@@ -119,11 +120,11 @@ func (w *ExportWriter) PutBlob(ctx context.Context, d dedup.Digest, raw []byte) 
 	}
 	w.blobs[d] = true
 	w.mu.Unlock()
-	if len(raw) < packLooseMin {
-		w.pack.add(ctx, d, raw) // counted when Finish writes the last pack
+	if len(raw) < tune.PackLooseMin {
+		w.pack.Add(ctx, d, raw) // counted when Finish writes the last pack
 		return nil
 	}
-	n, err := w.repo.putBlob(ctx, d, raw)
+	n, err := w.repo.PutBlob(ctx, d, raw)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
@@ -172,8 +173,8 @@ func (w *ExportWriter) seal(ctx context.Context) error {
 		return nil
 	}
 	first, last := w.recs[0].LSN, w.recs[len(w.recs)-1].LSN
-	obj := encodeRecords(kindSegment, first, last, w.recs)
-	if err := w.repo.putObject(ctx, segmentName(first, last), obj); err != nil {
+	obj := EncodeRecords(KindSegment, first, last, w.recs)
+	if err := w.repo.PutObject(ctx, SegmentName(first, last), obj); err != nil {
 		return fmt.Errorf("export: put segment %d-%d: %w", first, last, err)
 	}
 	w.segments++
@@ -190,21 +191,21 @@ func (w *ExportWriter) Finish(ctx context.Context) (*Repository, ExportStats, er
 	if err := w.seal(ctx); err != nil {
 		return nil, ExportStats{}, err
 	}
-	packed, err := w.pack.flush(ctx)
+	packed, err := w.pack.Flush(ctx)
 	if err != nil {
 		return nil, ExportStats{}, fmt.Errorf("export: %w", err)
 	}
 	w.mu.Lock()
 	for _, p := range packed {
 		w.blobN++
-		w.stored += p.stored
+		w.stored += p.Stored
 	}
 	w.mu.Unlock()
 	b, err := json.MarshalIndent(w.repo.manifest, "", "  ")
 	if err != nil {
 		return nil, ExportStats{}, fmt.Errorf("export: %w", err)
 	}
-	if err := hsm.PutBytes(ctx, w.repo.vol, manifestName, append(b, '\n')); err != nil {
+	if err := hsm.PutBytes(ctx, w.repo.vol, ManifestName, append(b, '\n')); err != nil {
 		return nil, ExportStats{}, fmt.Errorf("export: put manifest: %w", err)
 	}
 	w.finished = true

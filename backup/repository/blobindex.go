@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"context"
@@ -23,7 +23,7 @@ type blobIndex struct {
 	loaded   bool
 	loose    map[dedup.Digest]int64 // → object size
 	packs    map[string]int64       // pack name → size, index read
-	indexes  map[string]packIndex
+	indexes  map[string]PackIndex
 	bad      map[string]error // packs whose index cannot be read
 	byDigest map[dedup.Digest]blobLoc
 	cache    chunkCache
@@ -40,14 +40,14 @@ func (x *blobIndex) init() {
 	if x.packs == nil {
 		x.loose = map[dedup.Digest]int64{}
 		x.packs = map[string]int64{}
-		x.indexes = map[string]packIndex{}
+		x.indexes = map[string]PackIndex{}
 		x.bad = map[string]error{}
 		x.byDigest = map[dedup.Digest]blobLoc{}
 	}
 }
 
 // addPack records a pack this process stored. Safe for concurrent use.
-func (x *blobIndex) addPack(name string, size int64, pi packIndex) {
+func (x *blobIndex) addPack(name string, size int64, pi PackIndex) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	x.init()
@@ -68,7 +68,7 @@ func (x *blobIndex) addLoose(d dedup.Digest, size int64) {
 // blob the one packBefore orders first wins, so every reader picks the
 // same copy, and the pack a merge wrote (it holds every blob of the packs
 // it merged) wins over those.
-func (x *blobIndex) place(name string, pi packIndex) {
+func (x *blobIndex) place(name string, pi PackIndex) {
 	for _, b := range pi.Blobs {
 		if cur, ok := x.byDigest[b.Digest]; ok && !packBefore(name, len(pi.Blobs), cur.pack, len(x.indexes[cur.pack].Blobs)) {
 			continue
@@ -95,7 +95,7 @@ func (x *blobIndex) forget(names ...string) {
 	x.init()
 	gone := false
 	for _, name := range names {
-		if d, ok := parseBlobObject(name); ok {
+		if d, ok := ParseBlobObject(name); ok {
 			delete(x.loose, d)
 		} else if _, ok := x.packs[name]; ok {
 			delete(x.packs, name)
@@ -117,8 +117,8 @@ func (r *Repository) refreshBlobs(ctx context.Context) error {
 	x := &r.blobs
 	x.init()
 	loose := map[dedup.Digest]int64{}
-	if err := r.vol.List(ctx, blobPrefix, func(o hsm.ObjectInfo) error {
-		if d, ok := parseBlobObject(o.Name); ok {
+	if err := r.vol.List(ctx, BlobPrefix, func(o hsm.ObjectInfo) error {
+		if d, ok := ParseBlobObject(o.Name); ok {
 			loose[d] = o.Size
 		}
 		return nil
@@ -126,8 +126,8 @@ func (r *Repository) refreshBlobs(ctx context.Context) error {
 		return fmt.Errorf("list blobs: %w", err)
 	}
 	listed := map[string]int64{}
-	if err := r.vol.List(ctx, packPrefix, func(o hsm.ObjectInfo) error {
-		if isPackName(o.Name) {
+	if err := r.vol.List(ctx, PackPrefix, func(o hsm.ObjectInfo) error {
+		if IsPackName(o.Name) {
 			listed[o.Name] = o.Size
 		}
 		return nil
@@ -142,7 +142,7 @@ func (r *Repository) refreshBlobs(ctx context.Context) error {
 	}
 	sort.Strings(todo)
 	type result struct {
-		pi  packIndex
+		pi  PackIndex
 		err error
 	}
 	res := make([]result, len(todo))
@@ -160,7 +160,7 @@ func (r *Repository) refreshBlobs(ctx context.Context) error {
 	wg.Wait()
 	for i, name := range todo {
 		if err := res[i].err; err != nil {
-			if !isCorrupt(err) {
+			if !IsCorrupt(err) {
 				return err
 			}
 			x.bad[name] = err
@@ -200,35 +200,35 @@ func (r *Repository) refreshBlobs(ctx context.Context) error {
 	return nil
 }
 
-// isCorrupt reports damaged data, whichever layer found it (this package,
+// IsCorrupt reports damaged data, whichever layer found it (this package,
 // the decrypting volume of an encrypted repository, dedup).
-func isCorrupt(err error) bool { return corrupt.Is(err) }
+func IsCorrupt(err error) bool { return corrupt.Is(err) }
 
 // readPackIndex reads a pack's trailer and index (one ranged read of the
 // tail when the index is under 64 KiB, two otherwise).
-func (r *Repository) readPackIndex(ctx context.Context, name string, size int64) (packIndex, error) {
+func (r *Repository) readPackIndex(ctx context.Context, name string, size int64) (PackIndex, error) {
 	if size < packHeaderSize+packTrailerSize {
-		return packIndex{}, fmt.Errorf("%s: %w: %d bytes is too short for a pack", name, ErrCorrupt, size)
+		return PackIndex{}, fmt.Errorf("%s: %w: %d bytes is too short for a pack", name, ErrCorrupt, size)
 	}
 	tailLen := min(size, 64<<10)
-	tail, err := r.getRange(ctx, name, size-tailLen, tailLen)
+	tail, err := r.GetRange(ctx, name, size-tailLen, tailLen)
 	if err != nil {
-		return packIndex{}, err
+		return PackIndex{}, err
 	}
 	if tailLen == size {
 		if err := checkPackHeader(tail); err != nil {
-			return packIndex{}, fmt.Errorf("%s: %w", name, err)
+			return PackIndex{}, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	off, n, crc, err := decodePackTrailer(tail[len(tail)-packTrailerSize:], size)
 	if err != nil {
-		return packIndex{}, fmt.Errorf("%s: %w", name, err)
+		return PackIndex{}, fmt.Errorf("%s: %w", name, err)
 	}
 	var idx []byte
 	if start := size - tailLen; off >= start {
 		idx = tail[off-start : off-start+n]
-	} else if idx, err = r.getRange(ctx, name, off, n); err != nil {
-		return packIndex{}, err
+	} else if idx, err = r.GetRange(ctx, name, off, n); err != nil {
+		return PackIndex{}, err
 	}
 	pi, err := decodePackIndex(idx, crc, off)
 	if err != nil {
@@ -237,8 +237,8 @@ func (r *Repository) readPackIndex(ctx context.Context, name string, size int64)
 	return pi, nil
 }
 
-// getRange reads n bytes of name at off.
-func (r *Repository) getRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
+// GetRange reads n bytes of name at off.
+func (r *Repository) GetRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
 	rc, err := r.vol.GetRange(ctx, name, off, n)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
@@ -286,11 +286,11 @@ func (r *Repository) locate(ctx context.Context, d dedup.Digest, force bool) (bl
 // readPacked returns a packed blob's raw bytes through the chunk cache.
 func (r *Repository) readPacked(ctx context.Context, d dedup.Digest, loc blobLoc) ([]byte, error) {
 	raw, err := r.blobs.cache.get(chunkKey{loc.pack, loc.chunk.Off}, func() ([]byte, error) {
-		stored, err := r.getRange(ctx, loc.pack, loc.chunk.Off, loc.chunk.Stored)
+		stored, err := r.GetRange(ctx, loc.pack, loc.chunk.Off, loc.chunk.Stored)
 		if err != nil {
 			return nil, err
 		}
-		raw, err := decodeChunk(stored, loc.chunk)
+		raw, err := DecodeChunk(stored, loc.chunk)
 		if err != nil {
 			return nil, fmt.Errorf("%s chunk at %d: %w", loc.pack, loc.chunk.Off, err)
 		}
@@ -358,9 +358,9 @@ func (c *chunkCache) get(k chunkKey, fetch func() ([]byte, error)) ([]byte, erro
 	return e.raw, e.err
 }
 
-// blobSizes lists every blob the repository holds (fresh listing) with its
+// BlobSizes lists every blob the repository holds (fresh listing) with its
 // stored size (a packed blob's share of its chunk).
-func (r *Repository) blobSizes(ctx context.Context) (map[[32]byte]int64, error) {
+func (r *Repository) BlobSizes(ctx context.Context) (map[[32]byte]int64, error) {
 	x := &r.blobs
 	x.mu.Lock()
 	defer x.mu.Unlock()

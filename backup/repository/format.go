@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"encoding/binary"
@@ -13,22 +13,22 @@ import (
 
 // Object kinds stored in the header's kind byte.
 const (
-	kindSegment  byte = 1
-	kindScan     byte = 2
-	kindSnapshot byte = 3
+	KindSegment  byte = 1
+	KindScan     byte = 2
+	KindSnapshot byte = 3
 )
 
 const (
 	objMagic      = "TMBK"
 	objVersion    = 1
 	codecZstd     = 1
-	objHeaderSize = 48
+	ObjHeaderSize = 48
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // header is the uncompressed head of a segment, scan or snapshot object.
-type header struct {
+type Header struct {
 	Kind      byte
 	First     uint64
 	Last      uint64
@@ -58,10 +58,10 @@ func coders() (*zstd.Encoder, *zstd.Decoder) {
 	return zEnc, zDec
 }
 
-// encodeObject frames body (uncompressed) behind h.
-func encodeObject(h header, body []byte) []byte {
+// EncodeObject frames body (uncompressed) behind h.
+func EncodeObject(h Header, body []byte) []byte {
 	enc, _ := coders()
-	out := make([]byte, objHeaderSize, objHeaderSize+len(body)/3+64)
+	out := make([]byte, ObjHeaderSize, ObjHeaderSize+len(body)/3+64)
 	copy(out, objMagic)
 	out[4], out[5], out[6], out[7] = objVersion, codecZstd, h.Kind, 0
 	binary.LittleEndian.PutUint64(out[8:], h.First)
@@ -73,24 +73,24 @@ func encodeObject(h header, body []byte) []byte {
 	return enc.EncodeAll(body, out)
 }
 
-// decodeHeader checks and decodes the first objHeaderSize bytes of b.
-func decodeHeader(b []byte) (header, error) {
-	if len(b) < objHeaderSize {
-		return header{}, fmt.Errorf("%w: object of %d bytes is shorter than its header", ErrCorrupt, len(b))
+// DecodeHeader checks and decodes the first ObjHeaderSize bytes of b.
+func DecodeHeader(b []byte) (Header, error) {
+	if len(b) < ObjHeaderSize {
+		return Header{}, fmt.Errorf("%w: object of %d bytes is shorter than its header", ErrCorrupt, len(b))
 	}
 	if string(b[:4]) != objMagic {
-		return header{}, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
+		return Header{}, fmt.Errorf("%w: bad magic %q", ErrCorrupt, b[:4])
 	}
 	if got, want := crc32.Checksum(b[:44], castagnoli), binary.LittleEndian.Uint32(b[44:]); got != want {
-		return header{}, fmt.Errorf("%w: header checksum %08x, want %08x", ErrCorrupt, got, want)
+		return Header{}, fmt.Errorf("%w: header checksum %08x, want %08x", ErrCorrupt, got, want)
 	}
 	if b[4] != objVersion {
-		return header{}, fmt.Errorf("%w: object version %d", ErrFormat, b[4])
+		return Header{}, fmt.Errorf("%w: object version %d", ErrFormat, b[4])
 	}
 	if b[5] != codecZstd {
-		return header{}, fmt.Errorf("%w: codec %d", ErrFormat, b[5])
+		return Header{}, fmt.Errorf("%w: codec %d", ErrFormat, b[5])
 	}
-	return header{
+	return Header{
 		Kind:      b[6],
 		First:     binary.LittleEndian.Uint64(b[8:]),
 		Last:      binary.LittleEndian.Uint64(b[16:]),
@@ -101,23 +101,23 @@ func decodeHeader(b []byte) (header, error) {
 }
 
 // decodeObject checks b's header and returns it with the decompressed body.
-func decodeObject(b []byte) (header, []byte, error) {
-	h, err := decodeHeader(b)
+func decodeObject(b []byte) (Header, []byte, error) {
+	h, err := DecodeHeader(b)
 	if err != nil {
 		return h, nil, err
 	}
 	_, dec := coders()
-	body, err := dec.DecodeAll(b[objHeaderSize:], nil)
+	body, err := dec.DecodeAll(b[ObjHeaderSize:], nil)
 	if err != nil {
 		return h, nil, fmt.Errorf("%w: body: %v", ErrCorrupt, err)
 	}
 	return h, body, nil
 }
 
-// encodeRecords builds a segment or scan object from records in LSN order.
-func encodeRecords(kind byte, first, last uint64, recs []redolog.Record) []byte {
+// EncodeRecords builds a segment or scan object from records in LSN order.
+func EncodeRecords(kind byte, first, last uint64, recs []redolog.Record) []byte {
 	var body []byte
-	h := header{Kind: kind, First: first, Last: last, Count: uint32(len(recs))}
+	h := Header{Kind: kind, First: first, Last: last, Count: uint32(len(recs))}
 	for i, r := range recs {
 		body = redolog.AppendRecord(body, r)
 		if i == 0 {
@@ -125,17 +125,17 @@ func encodeRecords(kind byte, first, last uint64, recs []redolog.Record) []byte 
 		}
 		h.LastTime = r.Time
 	}
-	return encodeObject(h, body)
+	return EncodeObject(h, body)
 }
 
 // decodeRecords decodes a segment or scan object and checks that its
 // records are in order, inside the header's range and as many as it says.
-func decodeRecords(b []byte) (header, []redolog.Record, error) {
+func decodeRecords(b []byte) (Header, []redolog.Record, error) {
 	h, body, err := decodeObject(b)
 	if err != nil {
 		return h, nil, err
 	}
-	if h.Kind != kindSegment && h.Kind != kindScan {
+	if h.Kind != KindSegment && h.Kind != KindScan {
 		return h, nil, fmt.Errorf("%w: kind %d is not a record object", ErrCorrupt, h.Kind)
 	}
 	recs := make([]redolog.Record, 0, h.Count)
@@ -145,7 +145,7 @@ func decodeRecords(b []byte) (header, []redolog.Record, error) {
 		if err != nil {
 			return h, nil, fmt.Errorf("%w: record %d: %v", ErrCorrupt, len(recs), err)
 		}
-		if r.LSN < h.First || r.LSN > h.Last || r.LSN < prev || (h.Kind == kindSegment && r.LSN == prev) {
+		if r.LSN < h.First || r.LSN > h.Last || r.LSN < prev || (h.Kind == KindSegment && r.LSN == prev) {
 			return h, nil, fmt.Errorf("%w: record lsn %d out of order or outside %d-%d", ErrCorrupt, r.LSN, h.First, h.Last)
 		}
 		prev = r.LSN
@@ -158,8 +158,8 @@ func decodeRecords(b []byte) (header, []redolog.Record, error) {
 	return h, recs, nil
 }
 
-// appendUvarintBytes appends a length-prefixed byte string.
-func appendUvarintBytes(dst, b []byte) []byte {
+// AppendUvarintBytes appends a length-prefixed byte string.
+func AppendUvarintBytes(dst, b []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(b)))
 	return append(dst, b...)
 }

@@ -1,8 +1,7 @@
-package backup
+package repository
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
 	"github.com/tidemark/tidemark/redolog"
@@ -15,17 +14,17 @@ import (
 // segment covers (records of accounts not backed up, a stretch replaced by a
 // SmartScan) are simply absent. to == 0 means to the end.
 func (r *Repository) Records(ctx context.Context, from, to uint64, fn func(redolog.Record) error) error {
-	start := position{}
+	start := Position{}
 	if from > 0 {
 		start.LSN = from - 1
 		start.ScanTime = 1<<63 - 1
 	}
-	return r.replay(ctx, start, to, func(rec redolog.Record, _ int64) error { return fn(rec) })
+	return r.Replay(ctx, start, to, func(rec redolog.Record, _ int64) error { return fn(rec) })
 }
 
 // replay calls fn for every record after pos (scans after (LSN, ScanTime))
 // up to to (0 = all). For scan records scanTime is the scan's time, else 0.
-func (r *Repository) replay(ctx context.Context, pos position, to uint64, fn func(rec redolog.Record, scanTime int64) error) error {
+func (r *Repository) Replay(ctx context.Context, pos Position, to uint64, fn func(rec redolog.Record, scanTime int64) error) error {
 	if to == 0 {
 		to = ^uint64(0)
 	}
@@ -54,7 +53,7 @@ func (r *Repository) replay(ctx context.Context, pos position, to uint64, fn fun
 		for len(todo) > 0 && todo[0].First < lsn {
 			s := todo[0]
 			todo = todo[1:]
-			_, recs, err := r.readRecords(ctx, s.Name)
+			_, recs, err := r.ReadRecords(ctx, s.Name)
 			if err != nil {
 				return err
 			}
@@ -66,14 +65,14 @@ func (r *Repository) replay(ctx context.Context, pos position, to uint64, fn fun
 		}
 		return nil
 	}
-	for _, s := range chain(segs, pos.LSN) {
+	for _, s := range Chain(segs, pos.LSN) {
 		if s.First > to {
 			break
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		_, recs, err := r.readRecords(ctx, s.Name)
+		_, recs, err := r.ReadRecords(ctx, s.Name)
 		if err != nil {
 			return err
 		}
@@ -98,44 +97,15 @@ func (r *Repository) replay(ctx context.Context, pos position, to uint64, fn fun
 	return flushScans(^uint64(0))
 }
 
-// catchUp applies to the catalog every repository record after its
-// position, committing once per object, and returns the new position.
-func (c *Catalog) catchUp(ctx context.Context, r *Repository) (position, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	pos, err := c.position(c.db)
-	if err != nil {
-		return pos, err
-	}
-	tx := c.newTxn()
-	n := 0
-	commit := func() error {
-		if n == 0 {
-			return nil
-		}
-		if err := tx.set(metaPosition, pos); err != nil {
-			return err
-		}
-		if err := tx.b.Commit(syncWrite); err != nil {
-			return fmt.Errorf("catalog commit: %w", err)
-		}
-		tx.b.Close()
-		tx, n = c.newTxn(), 0
-		return nil
-	}
-	err = r.replay(ctx, pos, 0, func(rec redolog.Record, scanTime int64) error {
-		if err := tx.apply(rec); err != nil {
-			return err
-		}
-		pos = position{LSN: rec.LSN, ScanTime: scanTime, Time: rec.Time}
-		if n++; n >= 4096 {
-			return commit()
-		}
-		return nil
-	})
-	if err == nil {
-		err = commit()
-	}
-	tx.b.Close()
-	return pos, err
+// position is how far the catalog has applied the repository: every record
+// up to LSN and every scan at (LSN, ScanTime) or before.
+type Position struct {
+	LSN      uint64 `cbor:"1,keyasint"`
+	ScanTime int64  `cbor:"2,keyasint,omitempty"`
+	Time     int64  `cbor:"3,keyasint"` // time of the last applied record or scan
+}
+
+// after reports whether (lsn, scanTime) comes after p.
+func (p Position) before(lsn uint64, scanTime int64) bool {
+	return lsn > p.LSN || (lsn == p.LSN && scanTime > p.ScanTime)
 }

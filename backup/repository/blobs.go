@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"bytes"
@@ -10,21 +10,21 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 )
 
-// putBlob stores raw under its digest, compressed (threshold 0: always),
+// PutBlob stores raw under its digest, compressed (threshold 0: always),
 // durably. It returns the stored size. The caller has checked that the
 // digest is not stored yet; storing it twice is harmless (same bytes, same
 // name).
-func (r *Repository) putBlob(ctx context.Context, d dedup.Digest, raw []byte) (int64, error) {
+func (r *Repository) PutBlob(ctx context.Context, d dedup.Digest, raw []byte) (int64, error) {
 	return r.storeBlob(ctx, d, raw, false)
 }
 
-// putBlobDeferred stores a blob like putBlob, but on a volume that can
-// defer fsyncs (hsm.DeferredSyncer) not yet durably: syncBlobs makes it
-// durable. The caller must call syncBlobs before it stores any object that
+// PutBlobDeferred stores a blob like PutBlob, but on a volume that can
+// defer fsyncs (hsm.DeferredSyncer) not yet durably: SyncBlobs makes it
+// durable. The caller must call SyncBlobs before it stores any object that
 // references the blob, and must not trust the blob's presence after a
 // crash before that (the scanner records a blob in its catalog only after
 // the segment referencing it is shipped).
-func (r *Repository) putBlobDeferred(ctx context.Context, d dedup.Digest, raw []byte) (int64, error) {
+func (r *Repository) PutBlobDeferred(ctx context.Context, d dedup.Digest, raw []byte) (int64, error) {
 	return r.storeBlob(ctx, d, raw, true)
 }
 
@@ -37,7 +37,7 @@ func (r *Repository) storeBlob(ctx context.Context, d dedup.Digest, raw []byte, 
 	if ds, ok := r.vol.(hsm.DeferredSyncer); ok && deferred {
 		err = ds.PutDeferred(ctx, name, bytes.NewReader(enc), int64(len(enc)))
 	} else {
-		err = r.putObject(ctx, name, enc)
+		err = r.PutObject(ctx, name, enc)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("put blob %s: %w", d, err)
@@ -46,9 +46,9 @@ func (r *Repository) storeBlob(ctx context.Context, d dedup.Digest, raw []byte, 
 	return int64(len(enc)), nil
 }
 
-// syncBlobs makes every blob putBlobDeferred stored durable; on a volume
+// SyncBlobs makes every blob PutBlobDeferred stored durable; on a volume
 // without deferred fsyncs they already are.
-func (r *Repository) syncBlobs(ctx context.Context) error {
+func (r *Repository) SyncBlobs(ctx context.Context) error {
 	if ds, ok := r.vol.(hsm.DeferredSyncer); ok {
 		if err := ds.SyncDeferred(ctx); err != nil {
 			return fmt.Errorf("sync blobs: %w", err)
@@ -92,7 +92,7 @@ func (r *Repository) readLoose(ctx context.Context, d dedup.Digest) ([]byte, err
 	switch {
 	case errors.Is(err, ErrNoDictionary):
 		return nil, fmt.Errorf("read blob %s: %w", d, err)
-	case err != nil && !errors.Is(err, dedup.ErrCorrupt) && !errors.Is(err, dedup.ErrUnknownCodec) && !isCorrupt(err):
+	case err != nil && !errors.Is(err, dedup.ErrCorrupt) && !errors.Is(err, dedup.ErrUnknownCodec) && !IsCorrupt(err):
 		return nil, fmt.Errorf("read blob %s: %w", d, err) // reading the dictionary failed
 	case err != nil:
 		return nil, fmt.Errorf("read blob %s: %w: %v", d, ErrCorrupt, err)

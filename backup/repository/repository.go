@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -31,8 +32,14 @@ const (
 )
 
 // newFormat is the format InitRepository gives a new unencrypted
-// repository (a variable for tests of format 1).
-var newFormat = formatPlain
+// repository: the current one, unless a test of format 1 set
+// tune.NewFormat.
+func newFormat() int {
+	if tune.NewFormat != 0 {
+		return tune.NewFormat
+	}
+	return formatPlain
+}
 
 // Manifest is the content of tidemark-backup.json.
 type Manifest struct {
@@ -55,11 +62,11 @@ type Repository struct {
 	manifest Manifest
 	dicts    dictSet
 	blobs    blobIndex
-	writes   atomic.Uint64 // objects put or deleted through putObject and deleteObject
+	writes   atomic.Uint64 // objects put or deleted through PutObject and DeleteObject
 }
 
 // packed reports whether new small blobs go into packs (format 2 and 3).
-func (r *Repository) packed() bool { return r.manifest.Format >= 2 }
+func (r *Repository) Packed() bool { return r.manifest.Format >= 2 }
 
 // InitRepository creates the manifest on vol if it has none and opens the
 // repository. now stamps the creation time.
@@ -72,12 +79,12 @@ func InitRepository(ctx context.Context, vol hsm.Volume, now time.Time) (*Reposi
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)
 	}
-	m := Manifest{Format: newFormat, ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
+	m := Manifest{Format: newFormat(), ID: hex.EncodeToString(id[:]), Created: now.UTC(), Digest: "sha256"}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)
 	}
-	if err := hsm.PutBytes(ctx, vol, manifestName, append(b, '\n')); err != nil {
+	if err := hsm.PutBytes(ctx, vol, ManifestName, append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)
 	}
 	return &Repository{vol: vol, raw: vol, manifest: m}, nil
@@ -92,7 +99,7 @@ func OpenRepository(ctx context.Context, vol hsm.Volume) (*Repository, error) {
 
 // readManifest reads and checks tidemark-backup.json.
 func readManifest(ctx context.Context, vol hsm.Volume) (Manifest, error) {
-	rc, err := vol.GetRange(ctx, manifestName, 0, maxManifest+1)
+	rc, err := vol.GetRange(ctx, ManifestName, 0, maxManifest+1)
 	if hsm.IsNotFound(err) {
 		return Manifest{}, fmt.Errorf("open repository: %w", ErrNotRepository)
 	}
@@ -105,17 +112,17 @@ func readManifest(ctx context.Context, vol hsm.Volume) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("open repository: %w", err)
 	}
 	if len(b) > maxManifest {
-		return Manifest{}, fmt.Errorf("open repository: %s: %w: larger than %d bytes", manifestName, ErrCorrupt, maxManifest)
+		return Manifest{}, fmt.Errorf("open repository: %s: %w: larger than %d bytes", ManifestName, ErrCorrupt, maxManifest)
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Manifest{}, fmt.Errorf("open repository: %s: %w: %v", manifestName, ErrCorrupt, err)
+		return Manifest{}, fmt.Errorf("open repository: %s: %w: %v", ManifestName, ErrCorrupt, err)
 	}
 	if m.Format > FormatVersion || m.Format < 1 {
 		return Manifest{}, fmt.Errorf("open repository: %w: format %d", ErrFormat, m.Format)
 	}
 	if (m.Format == formatEncrypted) != (m.Encryption != nil) {
-		return Manifest{}, fmt.Errorf("open repository: %s: %w: format %d with encryption %v", manifestName, ErrCorrupt, m.Format, m.Encryption != nil)
+		return Manifest{}, fmt.Errorf("open repository: %s: %w: format %d with encryption %v", ManifestName, ErrCorrupt, m.Format, m.Encryption != nil)
 	}
 	return m, nil
 }
@@ -132,6 +139,14 @@ func (r *Repository) ID() string { return r.manifest.ID }
 // Volume returns the volume the repository lives on.
 func (r *Repository) Volume() hsm.Volume { return r.vol }
 
+// Writes counts the objects this Repository put or deleted, so a caller
+// caching figures about the repository can tell whether they changed.
+func (r *Repository) Writes() uint64 { return r.writes.Load() }
+
+// Forget drops deleted objects (packs, loose blobs) from the blob index:
+// the blobs of a pack are placed again among the packs left.
+func (r *Repository) Forget(names ...string) { r.blobs.forget(names...) }
+
 // SegmentInfo names one log segment or scan object.
 type SegmentInfo struct {
 	Name  string
@@ -145,8 +160,8 @@ type SegmentInfo struct {
 // Segments lists every log segment, in name order (overlaps included).
 func (r *Repository) Segments(ctx context.Context) ([]SegmentInfo, error) {
 	var out []SegmentInfo
-	err := r.vol.List(ctx, logPrefix, func(o hsm.ObjectInfo) error {
-		if f, l, ok := parseSegmentName(o.Name); ok {
+	err := r.vol.List(ctx, LogPrefix, func(o hsm.ObjectInfo) error {
+		if f, l, ok := ParseSegmentName(o.Name); ok {
 			out = append(out, SegmentInfo{Name: o.Name, First: f, Last: l, Size: o.Size})
 		}
 		return nil
@@ -160,8 +175,8 @@ func (r *Repository) Segments(ctx context.Context) ([]SegmentInfo, error) {
 // Scans lists every scan object in application order.
 func (r *Repository) Scans(ctx context.Context) ([]SegmentInfo, error) {
 	var out []SegmentInfo
-	err := r.vol.List(ctx, scanPrefix, func(o hsm.ObjectInfo) error {
-		if l, t, ok := parseScanName(o.Name); ok {
+	err := r.vol.List(ctx, ScanPrefix, func(o hsm.ObjectInfo) error {
+		if l, t, ok := ParseScanName(o.Name); ok {
 			out = append(out, SegmentInfo{Name: o.Name, First: l, Last: l, Size: o.Size, Scan: true, Time: t})
 		}
 		return nil
@@ -176,7 +191,7 @@ func (r *Repository) Scans(ctx context.Context) ([]SegmentInfo, error) {
 // every position after from appears at most once, preferring the segment
 // reaching furthest (the compacted one) at each step. Gaps (positions no
 // segment covers) are skipped.
-func chain(segs []SegmentInfo, from uint64) []SegmentInfo {
+func Chain(segs []SegmentInfo, from uint64) []SegmentInfo {
 	s := append([]SegmentInfo(nil), segs...)
 	sort.Slice(s, func(i, j int) bool {
 		if s[i].First != s[j].First {
@@ -211,11 +226,11 @@ func chain(segs []SegmentInfo, from uint64) []SegmentInfo {
 	return out
 }
 
-// readRecords fetches and decodes one segment or scan object.
-func (r *Repository) readRecords(ctx context.Context, name string) (header, []redolog.Record, error) {
+// ReadRecords fetches and decodes one segment or scan object.
+func (r *Repository) ReadRecords(ctx context.Context, name string) (Header, []redolog.Record, error) {
 	b, err := hsm.ReadAll(ctx, r.vol, name)
 	if err != nil {
-		return header{}, nil, fmt.Errorf("read %s: %w", name, err)
+		return Header{}, nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	h, recs, err := decodeRecords(b)
 	if err != nil {
@@ -224,14 +239,14 @@ func (r *Repository) readRecords(ctx context.Context, name string) (header, []re
 	return h, recs, nil
 }
 
-// putObject stores b under name.
-func (r *Repository) putObject(ctx context.Context, name string, b []byte) error {
+// PutObject stores b under name.
+func (r *Repository) PutObject(ctx context.Context, name string, b []byte) error {
 	r.writes.Add(1)
 	return r.vol.Put(ctx, name, bytes.NewReader(b), int64(len(b)))
 }
 
-// deleteObject removes name.
-func (r *Repository) deleteObject(ctx context.Context, name string) error {
+// DeleteObject removes name.
+func (r *Repository) DeleteObject(ctx context.Context, name string) error {
 	r.writes.Add(1)
 	return r.vol.Delete(ctx, name)
 }

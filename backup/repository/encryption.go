@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"context"
@@ -31,8 +31,8 @@ type Encryption struct {
 
 const schemeCryptvol1 = "cryptvol-1"
 
-// keyPrefix holds the key objects of an encrypted repository.
-const keyPrefix = cryptvol.KeyPrefix
+// KeyPrefix holds the key objects of an encrypted repository.
+const KeyPrefix = cryptvol.KeyPrefix
 
 var (
 	// ErrLocked reports an encrypted repository opened without a password.
@@ -73,7 +73,7 @@ func (o *OpenOptions) kdf() cryptvol.KDFParams {
 // plainName reports the objects an encrypted repository keeps in
 // plaintext: the manifest and the key objects.
 func plainName(name string) bool {
-	return name == manifestName || strings.HasPrefix(name, keyPrefix)
+	return name == ManifestName || strings.HasPrefix(name, KeyPrefix)
 }
 
 // OpenRepositoryWith opens an existing repository, unlocking it with
@@ -155,7 +155,7 @@ func InitRepositoryWith(ctx context.Context, vol hsm.Volume, now time.Time, opts
 	if err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)
 	}
-	if err := hsm.PutBytes(ctx, vol, manifestName, append(b, '\n')); err != nil {
+	if err := hsm.PutBytes(ctx, vol, ManifestName, append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("init repository: %w", err)
 	}
 	r = &Repository{raw: vol, manifest: m}

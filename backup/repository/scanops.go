@@ -1,7 +1,9 @@
-package backup
+package repository
 
 import (
 	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
 
 	"github.com/tidemark/tidemark/engine/event"
 )
@@ -86,8 +88,8 @@ func decodeScan(t uint16, payload []byte) (any, error) {
 	return v, nil
 }
 
-// encodeScan returns a scan record payload.
-func encodeScan(v any) (uint16, []byte) {
+// EncodeScan returns a scan record payload.
+func EncodeScan(v any) (uint16, []byte) {
 	switch v.(type) {
 	case ScanCOS:
 		return TypeScanCOS, mustMarshal(v)
@@ -99,4 +101,29 @@ func encodeScan(v any) (uint16, []byte) {
 		return TypeScanItem, mustMarshal(v)
 	}
 	panic(fmt.Sprintf("backup: not a scan record: %T", v))
+}
+
+// The repository's CBOR modes (scan records, snapshot positions): core
+// deterministic encoding, default decoding, the same as the catalog's.
+var (
+	cborEnc cbor.EncMode
+	cborDec cbor.DecMode
+)
+
+func init() {
+	var err error
+	if cborEnc, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	if cborDec, err = (cbor.DecOptions{}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+func mustMarshal(v any) []byte {
+	b, err := cborEnc.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -1,74 +1,62 @@
-package backup
+package repository
 
 import (
 	"context"
 	"fmt"
 	"sync"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
 	"github.com/tidemark/tidemark/dedup"
 )
 
-var (
-	// packChunkRaw seals a chunk once it holds this many raw bytes: 1 MiB
-	// of mail compressed together stores ~30% less than each message alone
-	// (quoted replies, re-sent attachments, list footers), and reading one
-	// blob decodes at most one chunk.
-	packChunkRaw = 1 << 20
-	// packTargetBytes writes a pack once its chunks hold this many stored
-	// bytes; a ship writes whatever is pending, so packs may be smaller.
-	packTargetBytes = 16 << 20
-	// packLooseMin: blobs this large or larger are stored as loose objects.
-	packLooseMin = 1 << 20
-)
-
-// packWriter gathers small blobs into chunks and chunks into packs. add
+// PackWriter gathers small blobs into chunks and chunks into packs. add
 // is safe for concurrent use (it compresses a full chunk, and writes a
 // full pack, in the caller's goroutine); flush writes what is pending and
 // reports the blobs written since the last flush. A blob is durable once
 // flush has returned without error.
-type packWriter struct {
+type PackWriter struct {
 	r   *Repository
 	put func(ctx context.Context, name string, b []byte) error
-	// target overrides packTargetBytes when positive (a merge writes
+	// target overrides tune.PackTargetBytes when positive (a merge writes
 	// each group of packs as one pack).
-	target int
+	Target int
 
 	mu          sync.Mutex
 	open        []byte      // raw bytes of the open chunk
-	openBlobs   []packEntry // its blobs (Chunk not set)
+	openBlobs   []PackEntry // its blobs (Chunk not set)
 	sealed      []sealedChunk
 	sealedBytes int
-	written     []packedBlob
+	written     []PackedBlob
 	err         error
 }
 
 type sealedChunk struct {
 	framed []byte
 	raw    int64
-	blobs  []packEntry
+	blobs  []PackEntry
 }
 
-// packedBlob is a blob that a written pack holds; stored is its share of
+// PackedBlob is a blob that a written pack holds; stored is its share of
 // its chunk's stored bytes.
-type packedBlob struct {
-	d           dedup.Digest
-	raw, stored int64
-	pack        string
+type PackedBlob struct {
+	D           dedup.Digest
+	Raw, Stored int64
+	Pack        string
 }
 
-func newPackWriter(r *Repository, put func(ctx context.Context, name string, b []byte) error) *packWriter {
+func NewPackWriter(r *Repository, put func(ctx context.Context, name string, b []byte) error) *PackWriter {
 	if put == nil {
-		put = r.putObject
+		put = r.PutObject
 	}
-	return &packWriter{r: r, put: put}
+	return &PackWriter{r: r, put: put}
 }
 
 // add appends raw (whose digest is d) to the open chunk.
-func (w *packWriter) add(ctx context.Context, d dedup.Digest, raw []byte) {
+func (w *PackWriter) Add(ctx context.Context, d dedup.Digest, raw []byte) {
 	w.mu.Lock()
-	w.openBlobs = append(w.openBlobs, packEntry{Digest: d, Off: int64(len(w.open)), Len: int64(len(raw))})
+	w.openBlobs = append(w.openBlobs, PackEntry{Digest: d, Off: int64(len(w.open)), Len: int64(len(raw))})
 	w.open = append(w.open, raw...)
-	if len(w.open) < packChunkRaw {
+	if len(w.open) < tune.PackChunkRaw {
 		w.mu.Unlock()
 		return
 	}
@@ -80,7 +68,7 @@ func (w *packWriter) add(ctx context.Context, d dedup.Digest, raw []byte) {
 
 // seal compresses one chunk and, when the pending chunks reach the target
 // size (or force), writes them as a pack.
-func (w *packWriter) seal(ctx context.Context, chunk []byte, blobs []packEntry, force bool) {
+func (w *PackWriter) seal(ctx context.Context, chunk []byte, blobs []PackEntry, force bool) {
 	// A chunk of empty blobs only (an empty message is a valid message)
 	// holds no bytes but must still be written with its index entries:
 	// it frames as the one-byte raw codec header.
@@ -93,9 +81,9 @@ func (w *packWriter) seal(ctx context.Context, chunk []byte, blobs []packEntry, 
 		w.sealed = append(w.sealed, sealedChunk{framed: framed, raw: int64(len(chunk)), blobs: blobs})
 		w.sealedBytes += len(framed)
 	}
-	target := packTargetBytes
-	if w.target > 0 {
-		target = w.target
+	target := tune.PackTargetBytes
+	if w.Target > 0 {
+		target = w.Target
 	}
 	if len(w.sealed) == 0 || (!force && w.sealedBytes < target) {
 		w.mu.Unlock()
@@ -117,11 +105,11 @@ func (w *packWriter) seal(ctx context.Context, chunk []byte, blobs []packEntry, 
 }
 
 // write stores chunks as one pack and adds it to the repository's index.
-func (w *packWriter) write(ctx context.Context, chunks []sealedChunk) ([]packedBlob, error) {
+func (w *PackWriter) write(ctx context.Context, chunks []sealedChunk) ([]PackedBlob, error) {
 	framed := make([][]byte, len(chunks))
 	raws := make([]int64, len(chunks))
-	var pi packIndex
-	var done []packedBlob
+	var pi PackIndex
+	var done []PackedBlob
 	off := int64(packHeaderSize)
 	name := newPackName()
 	for i, c := range chunks {
@@ -135,7 +123,7 @@ func (w *packWriter) write(ctx context.Context, chunks []sealedChunk) ([]packedB
 			if c.raw > 0 {
 				share = int64(len(c.framed)) * b.Len / c.raw
 			}
-			done = append(done, packedBlob{d: b.Digest, raw: b.Len, stored: share, pack: name})
+			done = append(done, PackedBlob{D: b.Digest, Raw: b.Len, Stored: share, Pack: name})
 		}
 	}
 	obj := encodePack(framed, raws, pi.Blobs)
@@ -153,7 +141,7 @@ func (w *packWriter) write(ctx context.Context, chunks []sealedChunk) ([]packedB
 // flush seals the open chunk, writes every pending chunk as a pack and
 // returns the blobs written since the last flush, or the first error (the
 // pending blobs are then dropped: the caller stores them again).
-func (w *packWriter) flush(ctx context.Context) ([]packedBlob, error) {
+func (w *PackWriter) Flush(ctx context.Context) ([]PackedBlob, error) {
 	w.mu.Lock()
 	chunk, blobs := w.open, w.openBlobs
 	w.open, w.openBlobs = nil, nil
@@ -171,7 +159,7 @@ func (w *packWriter) flush(ctx context.Context) ([]packedBlob, error) {
 }
 
 // reset drops whatever is pending (a failed batch).
-func (w *packWriter) reset() {
+func (w *PackWriter) Reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.open, w.openBlobs, w.sealed, w.sealedBytes, w.written, w.err = nil, nil, nil, 0, nil, nil

@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"context"
@@ -39,9 +39,9 @@ import (
 // server is refused at its next ship (every ship reads the owner record
 // first).
 
-// ownerName is the owner record, the only object replaced in place
+// OwnerName is the owner record, the only object replaced in place
 // (hsm.Volume.Put replaces atomically).
-const ownerName = "owner.json"
+const OwnerName = "owner.json"
 
 // maxPreviousOwners bounds the history kept in the owner record.
 const maxPreviousOwners = 16
@@ -128,16 +128,9 @@ func (r *Refusal) Error() string { return "backup: not shipping: " + r.Reason }
 // Unwrap makes a Refusal satisfy errors.Is(err, ErrNotOwner).
 func (r *Refusal) Unwrap() error { return ErrNotOwner }
 
-// History is the redo log as the ownership check reads it; LogSource and
-// a redo log directory reader fit. NewReader(0) starts at the oldest
-// record held; Next returns io.EOF at the end.
-type History interface {
-	NewReader(from uint64) (LogReader, error)
-}
-
 // Owner reads the repository's owner record; ok is false when it has none.
 func (r *Repository) Owner(ctx context.Context) (o Owner, ok bool, err error) {
-	b, err := hsm.ReadAll(ctx, r.vol, ownerName)
+	b, err := hsm.ReadAll(ctx, r.vol, OwnerName)
 	if hsm.IsNotFound(err) {
 		return Owner{}, false, nil
 	}
@@ -145,13 +138,13 @@ func (r *Repository) Owner(ctx context.Context) (o Owner, ok bool, err error) {
 		return Owner{}, false, fmt.Errorf("read owner record: %w", err)
 	}
 	if len(b) > 1<<20 {
-		return Owner{}, false, fmt.Errorf("%s: %w: %d bytes", ownerName, ErrCorrupt, len(b))
+		return Owner{}, false, fmt.Errorf("%s: %w: %d bytes", OwnerName, ErrCorrupt, len(b))
 	}
 	if err := json.Unmarshal(b, &o); err != nil {
-		return Owner{}, false, fmt.Errorf("%s: %w: %v", ownerName, ErrCorrupt, err)
+		return Owner{}, false, fmt.Errorf("%s: %w: %v", OwnerName, ErrCorrupt, err)
 	}
 	if o.Server == "" || o.Epoch == 0 {
-		return Owner{}, false, fmt.Errorf("%s: %w: no server or epoch", ownerName, ErrCorrupt)
+		return Owner{}, false, fmt.Errorf("%s: %w: no server or epoch", OwnerName, ErrCorrupt)
 	}
 	return o, true, nil
 }
@@ -258,7 +251,7 @@ func (r *Repository) Claim(ctx context.Context, id Identity, info ClaimInfo, sav
 	if err != nil {
 		return id, Owner{}, err
 	}
-	if err := hsm.PutBytes(ctx, r.vol, ownerName, append(b, '\n')); err != nil {
+	if err := hsm.PutBytes(ctx, r.vol, OwnerName, append(b, '\n')); err != nil {
 		return id, Owner{}, fmt.Errorf("claim repository: %w", err)
 	}
 	got, _, err := r.Owner(ctx)
@@ -334,7 +327,7 @@ func (r *Repository) continues(ctx context.Context, hist History) (ok bool, end 
 	if end == 0 {
 		return true, 0, "", nil
 	}
-	var h header
+	var h Header
 	if newest != nil {
 		if h, err = r.readHeader(ctx, newest.Name); err != nil {
 			return false, end, "", err
@@ -345,7 +338,7 @@ func (r *Repository) continues(ctx context.Context, hist History) (ok bool, end 
 		from = max(h.First, h.Last-min(h.Last, historyWindow-1))
 	}
 	rd, err := hist.NewReader(from)
-	if isTruncated(err) {
+	if IsTruncated(err) {
 		rd, err = hist.NewReader(0)
 	}
 	if err != nil {
@@ -396,7 +389,7 @@ func (r *Repository) continues(ctx context.Context, hist History) (ok bool, end 
 		return true, end, fmt.Sprintf("lsn %d is in a recorded gap of the redo log: not compared", h.Last), nil
 	case !found && from == h.First && first <= from:
 		return false, end, fmt.Sprintf("the repository's records %d-%d were not written by this server (no record of its time %s)",
-			h.First, h.Last, nsTime(h.LastTime).Format(time.RFC3339Nano)), nil
+			h.First, h.Last, time.Unix(0, h.LastTime).UTC().Format(time.RFC3339Nano)), nil
 	case !found:
 		return true, end, fmt.Sprintf("lsn %d-%d not compared", h.First, h.Last), nil
 	}
@@ -405,19 +398,19 @@ func (r *Repository) continues(ctx context.Context, hist History) (ok bool, end 
 
 // readHeader reads the header of a segment or scan object with one ranged
 // read.
-func (r *Repository) readHeader(ctx context.Context, name string) (header, error) {
-	rc, err := r.vol.GetRange(ctx, name, 0, objHeaderSize)
+func (r *Repository) readHeader(ctx context.Context, name string) (Header, error) {
+	rc, err := r.vol.GetRange(ctx, name, 0, ObjHeaderSize)
 	if err != nil {
-		return header{}, fmt.Errorf("read %s: %w", name, err)
+		return Header{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	defer rc.Close()
-	b := make([]byte, objHeaderSize)
+	b := make([]byte, ObjHeaderSize)
 	if _, err := io.ReadFull(rc, b); err != nil {
-		return header{}, fmt.Errorf("read %s: %w: %v", name, ErrCorrupt, err)
+		return Header{}, fmt.Errorf("read %s: %w: %v", name, ErrCorrupt, err)
 	}
-	h, err := decodeHeader(b)
+	h, err := DecodeHeader(b)
 	if err != nil {
-		return header{}, fmt.Errorf("read %s: %w", name, err)
+		return Header{}, fmt.Errorf("read %s: %w", name, err)
 	}
 	return h, nil
 }

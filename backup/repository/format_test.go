@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 
 func TestSegmentRoundTrip(t *testing.T) {
 	recs := []redolog.Record{{LSN: 3, Time: 30, Type: 40, Payload: []byte("a")}, {LSN: 5, Time: 50, Type: 41, Payload: []byte("bb")}}
-	b := encodeRecords(kindSegment, 3, 6, recs)
+	b := EncodeRecords(KindSegment, 3, 6, recs)
 	h, got, err := decodeRecords(b)
 	if err != nil {
 		t.Fatal(err)
@@ -17,7 +17,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 	if h.First != 3 || h.Last != 6 || h.FirstTime != 30 || h.LastTime != 50 || len(got) != 2 || string(got[1].Payload) != "bb" {
 		t.Fatalf("got %+v %+v", h, got)
 	}
-	for _, i := range []int{2, 20, objHeaderSize + 3, len(b) - 2} {
+	for _, i := range []int{2, 20, ObjHeaderSize + 3, len(b) - 2} {
 		c := append([]byte(nil), b...)
 		c[i] ^= 0x40
 		if _, _, err := decodeRecords(c); !errors.Is(err, ErrCorrupt) {
@@ -31,7 +31,7 @@ func TestChain(t *testing.T) {
 		{First: 1, Last: 5}, {First: 6, Last: 9}, {First: 1, Last: 20}, {First: 10, Last: 20},
 		{First: 21, Last: 25}, {First: 30, Last: 31}, {First: 26, Last: 28},
 	}
-	got := chain(segs, 0)
+	got := Chain(segs, 0)
 	want := [][2]uint64{{1, 20}, {21, 25}, {26, 28}, {30, 31}}
 	if len(got) != len(want) {
 		t.Fatalf("chain %+v", got)
@@ -41,11 +41,11 @@ func TestChain(t *testing.T) {
 			t.Fatalf("chain[%d] = %d-%d, want %v", i, got[i].First, got[i].Last, w)
 		}
 	}
-	if got := chain(segs, 22); len(got) != 3 || got[0].First != 21 {
+	if got := Chain(segs, 22); len(got) != 3 || got[0].First != 21 {
 		t.Fatalf("chain from 22: %+v", got)
 	}
-	for _, n := range []string{segmentName(1, 20), scanName(7, 99), snapshotObjName(42, 1)} {
-		if _, _, ok := parseSegmentName(n); ok != (n == segmentName(1, 20)) {
+	for _, n := range []string{SegmentName(1, 20), ScanName(7, 99), SnapshotObjName(42, 1)} {
+		if _, _, ok := ParseSegmentName(n); ok != (n == SegmentName(1, 20)) {
 			t.Errorf("parse %s", n)
 		}
 	}

@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tidemark/tidemark/backup/internal/tune"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -19,7 +20,7 @@ import (
 // The dictionary is an immutable object, dict/<8 hex id>.zdict, written
 // durably before the first blob that uses it; nothing ever deletes it.
 const (
-	dictPrefix = "dict/"
+	DictPrefix = "dict/"
 	dictSuffix = ".zdict"
 	// dictSampleCap bounds one sample (headers and the start of the body
 	// are what messages share).
@@ -33,16 +34,15 @@ var (
 	// scanner writes in the background, and on the realistic corpus
 	// "better" stores ~6% less than the default for little more CPU.
 	blobLevel = dedup.DictLevelBetter
-	// dictSampleBlobs and dictSampleBytes: training starts when this many
-	// blobs or bytes have been sampled (variables for tests).
-	dictSampleBlobs = 1000
+	// dictSampleBytes: training starts when tune.DictSampleBlobs blobs or
+	// this many bytes have been sampled.
 	dictSampleBytes = 16 << 20
 )
 
-func dictName(id uint32) string { return fmt.Sprintf("%s%08x%s", dictPrefix, id, dictSuffix) }
+func DictName(id uint32) string { return fmt.Sprintf("%s%08x%s", DictPrefix, id, dictSuffix) }
 
-func parseDictName(name string) (uint32, bool) {
-	s, ok := strings.CutPrefix(name, dictPrefix)
+func ParseDictName(name string) (uint32, bool) {
+	s, ok := strings.CutPrefix(name, DictPrefix)
 	if !ok {
 		return 0, false
 	}
@@ -88,7 +88,7 @@ func (r *Repository) encodeBlob(ctx context.Context, raw []byte) ([]byte, error)
 		s := raw[:min(len(raw), dictSampleCap)]
 		ds.samples = append(ds.samples, append([]byte(nil), s...))
 		ds.sampled += len(s)
-		if len(ds.samples) >= dictSampleBlobs || ds.sampled >= dictSampleBytes {
+		if len(ds.samples) >= tune.DictSampleBlobs || ds.sampled >= dictSampleBytes {
 			train, ds.samples, ds.sampled, ds.training = ds.samples, nil, 0, true
 		}
 	}
@@ -131,7 +131,7 @@ func (r *Repository) trainDict(ctx context.Context, samples [][]byte) (*dedup.Di
 	if err != nil {
 		return nil, err
 	}
-	if err := r.putObject(ctx, dictName(id), raw); err != nil {
+	if err := r.PutObject(ctx, DictName(id), raw); err != nil {
 		return nil, fmt.Errorf("%w %08x: %v", errStoreDict, id, err)
 	}
 	return d, nil
@@ -145,8 +145,8 @@ func (r *Repository) loadDicts(ctx context.Context) error {
 		ds.byID = map[uint32]*dedup.Dict{}
 	}
 	var ids []uint32
-	err := r.vol.List(ctx, dictPrefix, func(o hsm.ObjectInfo) error {
-		if id, ok := parseDictName(o.Name); ok {
+	err := r.vol.List(ctx, DictPrefix, func(o hsm.ObjectInfo) error {
+		if id, ok := ParseDictName(o.Name); ok {
 			ids = append(ids, id)
 		}
 		return nil
@@ -155,7 +155,7 @@ func (r *Repository) loadDicts(ctx context.Context) error {
 		return fmt.Errorf("list dictionaries: %w", err)
 	}
 	for _, id := range ids {
-		d, err := r.readDict(ctx, id)
+		d, err := r.ReadDict(ctx, id)
 		if err != nil {
 			// A damaged dictionary is verify's to report; new blobs just
 			// do not use it.
@@ -170,18 +170,18 @@ func (r *Repository) loadDicts(ctx context.Context) error {
 	return nil
 }
 
-// readDict reads and parses dict/<id>.zdict.
-func (r *Repository) readDict(ctx context.Context, id uint32) (*dedup.Dict, error) {
-	b, err := hsm.ReadAll(ctx, r.vol, dictName(id))
+// ReadDict reads and parses dict/<id>.zdict.
+func (r *Repository) ReadDict(ctx context.Context, id uint32) (*dedup.Dict, error) {
+	b, err := hsm.ReadAll(ctx, r.vol, DictName(id))
 	if err != nil {
 		return nil, err
 	}
 	if got, ok := dedup.DictFileID(b); !ok || got != id {
-		return nil, fmt.Errorf("%s: %w: not dictionary %08x", dictName(id), ErrCorrupt, id)
+		return nil, fmt.Errorf("%s: %w: not dictionary %08x", DictName(id), ErrCorrupt, id)
 	}
 	d, err := dedup.NewDict(b, blobLevel)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", dictName(id), ErrCorrupt, err)
+		return nil, fmt.Errorf("%s: %w: %v", DictName(id), ErrCorrupt, err)
 	}
 	return d, nil
 }
@@ -195,9 +195,9 @@ func (r *Repository) dict(ctx context.Context, id uint32) (*dedup.Dict, error) {
 	if d != nil {
 		return d, nil
 	}
-	d, err := r.readDict(ctx, id)
+	d, err := r.ReadDict(ctx, id)
 	if hsm.IsNotFound(err) {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNoDictionary, dictName(id), err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrNoDictionary, DictName(id), err)
 	}
 	if err != nil {
 		return nil, err

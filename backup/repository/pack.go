@@ -1,4 +1,4 @@
-package backup
+package repository
 
 import (
 	"crypto/rand"
@@ -37,7 +37,7 @@ import (
 // to 64 KiB, whose index read covers it) and by verify --read-data.
 // testdata/repo-format2 is a frozen repository whose packs carry "TMPK".
 const (
-	packPrefix      = "packs/"
+	PackPrefix      = "packs/"
 	packSuffix      = ".pack"
 	packMagic       = "TMBP"
 	packMagicLegacy = "TMPK" // read only: packs written before "TMBP"
@@ -55,18 +55,18 @@ type packChunk struct {
 	CRC    uint32
 }
 
-// packEntry is one blob of a pack.
-type packEntry struct {
+// PackEntry is one blob of a pack.
+type PackEntry struct {
 	Digest dedup.Digest
 	Chunk  int
 	Off    int64 // in the chunk's raw bytes
 	Len    int64
 }
 
-// packIndex is the decoded index of one pack.
-type packIndex struct {
+// PackIndex is the decoded index of one pack.
+type PackIndex struct {
 	Chunks []packChunk
-	Blobs  []packEntry
+	Blobs  []PackEntry
 }
 
 // newPackName returns a fresh pack name: packs/<2 hex>/<32 hex>.pack.
@@ -76,11 +76,11 @@ func newPackName() string {
 		panic(err) // crypto/rand never fails on supported systems
 	}
 	h := hex.EncodeToString(id[:])
-	return packPrefix + h[:2] + "/" + h + packSuffix
+	return PackPrefix + h[:2] + "/" + h + packSuffix
 }
 
-func isPackName(name string) bool {
-	s, ok := strings.CutPrefix(name, packPrefix)
+func IsPackName(name string) bool {
+	s, ok := strings.CutPrefix(name, PackPrefix)
 	if !ok {
 		return false
 	}
@@ -94,7 +94,7 @@ func isPackName(name string) bool {
 
 // encodePack lays out framed chunks and their blobs as a pack object.
 // chunks[i] holds the framed bytes and raw length of chunk i.
-func encodePack(chunks [][]byte, rawLens []int64, blobs []packEntry) []byte {
+func encodePack(chunks [][]byte, rawLens []int64, blobs []PackEntry) []byte {
 	size := packHeaderSize + packTrailerSize
 	for _, c := range chunks {
 		size += len(c)
@@ -155,9 +155,9 @@ func decodePackTrailer(t []byte, size int64) (off, n int64, crc uint32, err erro
 
 // decodePackIndex parses an index that starts at idxOff; it checks that
 // chunks tile bytes packHeaderSize..idxOff and blobs fall inside chunks.
-func decodePackIndex(b []byte, crc uint32, idxOff int64) (packIndex, error) {
-	var pi packIndex
-	bad := func(what string) (packIndex, error) { return pi, fmt.Errorf("%w: pack index: %s", ErrCorrupt, what) }
+func decodePackIndex(b []byte, crc uint32, idxOff int64) (PackIndex, error) {
+	var pi PackIndex
+	bad := func(what string) (PackIndex, error) { return pi, fmt.Errorf("%w: pack index: %s", ErrCorrupt, what) }
 	if crc32.Checksum(b, castagnoli) != crc {
 		return bad("checksum")
 	}
@@ -195,7 +195,7 @@ func decodePackIndex(b []byte, crc uint32, idxOff int64) (packIndex, error) {
 		if len(b) < 32 {
 			return bad("blob table")
 		}
-		var e packEntry
+		var e PackEntry
 		copy(e.Digest[:], b)
 		b = b[32:]
 		c, ok1 := next()
@@ -213,9 +213,9 @@ func decodePackIndex(b []byte, crc uint32, idxOff int64) (packIndex, error) {
 	return pi, nil
 }
 
-// decodeChunk checks a stored chunk against its index entry and returns
+// DecodeChunk checks a stored chunk against its index entry and returns
 // its raw bytes.
-func decodeChunk(stored []byte, c packChunk) ([]byte, error) {
+func DecodeChunk(stored []byte, c packChunk) ([]byte, error) {
 	if int64(len(stored)) != c.Stored || crc32.Checksum(stored, castagnoli) != c.CRC {
 		return nil, fmt.Errorf("%w: pack chunk checksum", ErrCorrupt)
 	}
