@@ -94,6 +94,53 @@ func (e *Engine) readBlob(ctx context.Context, d dedup.Digest) ([]byte, error) {
 	return raw, nil
 }
 
+// objectAppender is a volume that appends an object's bytes to a
+// caller's buffer (hsm/packvol), so reading many blobs through one
+// reused buffer allocates nothing once it has grown.
+type objectAppender interface {
+	AppendObject(ctx context.Context, name string, dst []byte) ([]byte, error)
+}
+
+// appendBlob appends a blob's raw bytes to dst. An uncompressed blob on
+// a volume that is an objectAppender is read into dst's spare capacity;
+// otherwise (a pending inline copy, another volume, a compressed blob)
+// the bytes are read as readBlob reads them and copied.
+func (e *Engine) appendBlob(ctx context.Context, d dedup.Digest, dst []byte) ([]byte, error) {
+	if raw, ok := e.copies.lookup(d); ok {
+		return append(dst, raw...), nil
+	}
+	start := len(dst)
+	name := dedup.BlobName(d)
+	err := e.onBlobVolume(ctx, d, func(v hsm.Volume) (err error) {
+		if pv, ok := v.(primaryView); ok {
+			// Pending copies were looked up above; one that finished
+			// since is on the volume.
+			v = pv.Volume
+		}
+		if a, ok := v.(objectAppender); ok {
+			dst, err = a.AppendObject(ctx, name, dst[:start])
+			return err
+		}
+		framed, err := hsm.ReadAll(ctx, v, name)
+		dst = append(dst[:start], framed...)
+		return err
+	})
+	if err != nil {
+		return dst[:start], fmt.Errorf("engine: read blob %s: %w", d, err)
+	}
+	framed := dst[start:]
+	if len(framed) > 0 && framed[0] == dedup.CodecRaw {
+		// Drop the codec header in place.
+		copy(framed, framed[1:])
+		return dst[:len(dst)-1], nil
+	}
+	raw, err := dedup.Decode(framed)
+	if err != nil {
+		return dst[:start], fmt.Errorf("engine: read blob %s: %w", d, err)
+	}
+	return append(dst[:start], raw...), nil
+}
+
 // readBlobRange reads n bytes (n < 0: to the end) at off of a blob's raw
 // bytes. Uncompressed blobs are read by range; compressed ones whole.
 func (e *Engine) readBlobRange(ctx context.Context, d dedup.Digest, size, off, n int64) ([]byte, error) {

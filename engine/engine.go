@@ -87,6 +87,9 @@ type Engine struct {
 	watch watchers
 	auth  *authCache
 	dummy dummyHash // verified for unknown users (authcache.go)
+	// headers caches parsed message headers (headercache.go); nil when
+	// Options.HeaderCacheSize is negative.
+	headers *headerCache
 }
 
 // Open opens (creating as needed) the data directory: it locks it, opens
@@ -96,6 +99,9 @@ type Engine struct {
 func Open(dataDir string, opts *Options) (*Engine, error) {
 	o := opts.withDefaults()
 	e := &Engine{dir: dataDir, opts: o, fs: o.FS, auth: newAuthCache(o.AuthCacheTTL, o.Now)}
+	if o.HeaderCacheSize > 0 {
+		e.headers = newHeaderCache(o.HeaderCacheSize)
+	}
 	if err := vfsutil.MkdirAll(o.FS, dataDir); err != nil {
 		return nil, fmt.Errorf("engine: open %s: %w", dataDir, err)
 	}

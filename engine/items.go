@@ -111,6 +111,18 @@ func (*blobReader) Close() error { return nil }
 // Bytes returns the whole message; the caller must not modify it.
 func (b *blobReader) Bytes() []byte { return b.raw }
 
+// AppendBlob appends an item's raw message bytes to dst and returns the
+// extended slice. A caller that reads many messages through one reused
+// buffer (an IMAP FETCH of a folder) reads them without allocating once
+// the buffer has grown to the largest, where OpenBlob allocates each.
+func (e *Engine) AppendBlob(ctx context.Context, acct, item uint64, dst []byte) ([]byte, error) {
+	_, it, err := loadItem(e.db, acct, item)
+	if err != nil {
+		return dst, err
+	}
+	return e.appendBlob(ctx, it.Digest, dst)
+}
+
 // ReadBlobRange reads n bytes (n < 0: to the end) at off of an item's raw
 // message; a range past the end is clipped.
 func (e *Engine) ReadBlobRange(ctx context.Context, acct, item uint64, off, n int64) ([]byte, error) {

@@ -125,7 +125,16 @@ type Options struct {
 	BcryptCost int
 	// PebbleCacheSize is Pebble's block cache in bytes. Default 32 MiB.
 	PebbleCacheSize int64
+	// HeaderCacheSize bounds the memory of the header cache
+	// (headercache.go): parsed header blocks of recently read messages
+	// that SEARCH, SORT, THREAD and IMAP FETCH of headers share. Default
+	// DefaultHeaderCacheSize; negative turns it off.
+	HeaderCacheSize int
 }
+
+// DefaultHeaderCacheSize is Options.HeaderCacheSize's default: about
+// 5,000 headers of ordinary mail.
+const DefaultHeaderCacheSize = 16 << 20
 
 func (o *Options) withDefaults() Options {
 	var c Options
@@ -198,6 +207,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.PebbleCacheSize <= 0 {
 		c.PebbleCacheSize = 32 << 20
+	}
+	if c.HeaderCacheSize == 0 {
+		c.HeaderCacheSize = DefaultHeaderCacheSize
 	}
 	return c
 }

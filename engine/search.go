@@ -500,10 +500,20 @@ type searchMsg struct {
 	headerText, bodyText string // decoded and lower-cased
 }
 
-// loadHeader reads the header: from the first bytes of a large message
-// when the header ends there, else with the whole message.
+// loadHeader reads the header: from the engine's header cache, or from
+// the first bytes of a large message when the header ends there, else
+// with the whole message.
 func (m *searchMsg) loadHeader() error {
 	if m.hdrOK {
+		return nil
+	}
+	if e, ok := m.src.(*Engine); ok && m.raw == nil {
+		// The engine's header cache, shared by every search and FETCH.
+		he, err := e.header(m.ctx, m.it.Digest, m.it.Size)
+		if err != nil {
+			return err
+		}
+		m.header, m.fields, m.hdrOK = he.raw, he.fields, true
 		return nil
 	}
 	if m.raw == nil && m.it.Size >= headerPeekMin {

@@ -89,7 +89,7 @@ MSGDIR=$(find "$WORK/corpus" -type d -name new | head -1)
 if [ -n "${IMAPBENCH:-}" ]; then cp "$IMAPBENCH" "$WORK/imapbench"; else (cd "$ROOT" && go build -o "$WORK/imapbench" ./bench/imap); fi
 
 wait_port() {
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 600); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
 		sleep 0.1
 	done

@@ -205,6 +205,13 @@ func (v *Volume) Delete(ctx context.Context, name string) error {
 // readPacked returns a packed object's bytes and place; ok is false when
 // the name is not in the packs.
 func (v *Volume) readPacked(ctx context.Context, op, name string) (data []byte, l loc, ok bool, err error) {
+	return v.readPackedInto(ctx, op, name, nil)
+}
+
+// readPackedInto is readPacked reading the entry into buf's spare
+// capacity when it is large enough (else into a new buffer): data then
+// aliases buf.
+func (v *Volume) readPackedInto(ctx context.Context, op, name string, buf []byte) (data []byte, l loc, ok bool, err error) {
 	if err := hsm.CheckName(name); err != nil {
 		return nil, loc{}, false, fmt.Errorf("%s: %w", op, err)
 	}
@@ -225,7 +232,11 @@ func (v *Volume) readPacked(ctx context.Context, op, name string) (data []byte, 
 		}
 		return nil, loc{}, false, nil
 	}
-	buf := make([]byte, l.n)
+	if int64(cap(buf)-len(buf)) >= l.n {
+		buf = buf[len(buf) : len(buf)+int(l.n)]
+	} else {
+		buf = make([]byte, l.n)
+	}
 	n, rerr := v.packs[l.seq].f.ReadAt(buf, l.off)
 	v.mu.RUnlock()
 	if n == len(buf) {
@@ -255,6 +266,44 @@ func (v *Volume) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 		return v.large.Get(ctx, name)
 	}
 	return &packedReader{Reader: bytes.NewReader(data), data: data}, nil
+}
+
+// AppendObject appends the bytes of object name to dst and returns the
+// extended slice, with Get's errors. A packed object's entry is read into
+// dst's spare capacity and its checksum verified there, so a caller that
+// reuses dst (an IMAP FETCH of many messages) reads without allocating
+// once dst has grown to the largest object; a large object is read from
+// its file into dst the same way.
+func (v *Volume) AppendObject(ctx context.Context, name string, dst []byte) ([]byte, error) {
+	data, _, ok, err := v.readPackedInto(ctx, "get", name, dst)
+	if err != nil {
+		return dst, err
+	}
+	if ok {
+		// data lies inside the entry read into dst's spare capacity,
+		// after its header: append moves it to the end of dst (the copy
+		// handles the overlap).
+		return append(dst, data...), nil
+	}
+	rc, err := v.large.Get(ctx, name)
+	if err != nil {
+		return dst, err
+	}
+	defer rc.Close()
+	start := len(dst)
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := rc.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst[:start], fmt.Errorf("get %s: %w", name, err)
+		}
+	}
 }
 
 // packedReader is Get's reader of a packed object, read whole into a

@@ -3,6 +3,7 @@ package packvol
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -38,5 +39,54 @@ func TestReadAllPackedOwnsBuffer(t *testing.T) {
 	second, err := hsm.ReadAll(ctx, v, "obj")
 	if err != nil || !bytes.Equal(second, data) {
 		t.Fatalf("second ReadAll after the first was changed: %q..., %v", second[:8], err)
+	}
+}
+
+// TestAppendObject: AppendObject gives Get's bytes for packed and large
+// objects after what dst held, reports a missing object as Get does, and
+// with a buffer that has grown reads a packed object without allocating
+// its bytes again.
+func TestAppendObject(t *testing.T) {
+	ctx := context.Background()
+	v := newVol(t, vfs.Default, t.TempDir(), &Options{SmallMax: 64 << 10})
+	small := bytes.Repeat([]byte("small packed object\r\n"), 1000)
+	large := bytes.Repeat([]byte("large object in a file of its own\r\n"), 4000)
+	for name, data := range map[string][]byte{"small": small, "large": large} {
+		if err := v.Put(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := []byte("prefix")
+	for _, c := range []struct {
+		name string
+		want []byte
+	}{{"small", small}, {"large", large}, {"small", small}} {
+		got, err := v.AppendObject(ctx, c.name, buf[:6])
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if string(got[:6]) != "prefix" || !bytes.Equal(got[6:], c.want) {
+			t.Fatalf("%s: got %d bytes, want prefix and %d", c.name, len(got), len(c.want))
+		}
+		buf = got
+	}
+	if _, err := v.AppendObject(ctx, "missing", buf[:0]); !hsm.IsNotFound(err) {
+		t.Fatalf("missing object: %v", err)
+	}
+	buf = buf[:0]
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 20; i++ {
+		var err error
+		if buf, err = v.AppendObject(ctx, "small", buf[:0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / 20; per > 1024 {
+		t.Errorf("AppendObject into a grown buffer allocated %d bytes per read of a %d-byte object", per, len(small))
+	}
+	if !bytes.Equal(buf, small) {
+		t.Fatal("last read differs")
 	}
 }

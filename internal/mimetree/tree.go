@@ -77,11 +77,17 @@ func (p *Part) Enclosed() *Part {
 // for byte, followed by the empty line that ends a header (RFC 3501
 // HEADER.FIELDS and HEADER.FIELDS.NOT).
 func FilterFields(header []byte, names []string, keep bool) []byte {
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[strings.ToLower(n)] = true
+	// Names are compared case-insensitively in place: a FETCH of header
+	// fields runs this on every message, so no per-line allocation.
+	wanted := func(name []byte) bool {
+		for _, n := range names {
+			if len(n) == len(name) && bytes.EqualFold([]byte(n), name) {
+				return true
+			}
+		}
+		return false
 	}
-	var out []byte
+	out := make([]byte, 0, 256)
 	take := false
 	for i := 0; i < len(header); {
 		e := bytes.IndexByte(header[i:], '\n')
@@ -106,7 +112,7 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 			take = false
 			continue
 		}
-		take = want[strings.ToLower(string(bytes.TrimRight(name, " \t")))] == keep
+		take = wanted(bytes.TrimRight(name, " \t")) == keep
 		if take {
 			out = append(out, line...)
 			if !bytes.HasSuffix(line, []byte("\n")) {

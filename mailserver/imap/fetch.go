@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -81,12 +82,16 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 		}
 	}
 	need, hdrOnly := needsBlob(options), headerOnly(options)
+	appender, _ := s.sel.src.(blobAppender)
+	defer s.releaseFetchBuf()
 	for _, t := range targets {
 		var raw []byte
 		if need {
 			read := s.readBlob
 			if hdrOnly {
 				read = s.header
+			} else if appender != nil {
+				read = func(id uint64) ([]byte, error) { return s.readBlobBuf(appender, id) }
 			}
 			b, err := read(t.m.id)
 			if errors.Is(err, engine.ErrNotFound) {
@@ -171,6 +176,42 @@ func (s *session) readBlob(id uint64) ([]byte, error) {
 		return nil, translate(s.srv.log, "fetch", err)
 	}
 	return b, nil
+}
+
+// blobAppender is an optional part of a Source: an item's message bytes
+// appended to a caller's buffer (the live account: engine.AppendBlob), so
+// a FETCH of many bodies reads them all through one buffer instead of
+// allocating each message.
+type blobAppender interface {
+	AppendBlob(ctx context.Context, item uint64, dst []byte) ([]byte, error)
+}
+
+// fetchBufKeep is the largest buffer a session keeps between commands;
+// a larger one (grown by a large message) is dropped when its FETCH ends.
+const fetchBufKeep = 256 << 10
+
+// readBlobBuf reads a message into the session's fetch buffer. The bytes
+// are valid until the next read; writeFetch copies them into the
+// connection's output before that.
+func (s *session) readBlobBuf(a blobAppender, id uint64) ([]byte, error) {
+	b, err := a.AppendBlob(s.ctx, id, s.fetchBuf[:0])
+	if cap(b) > cap(s.fetchBuf) {
+		s.fetchBuf = b[:0]
+	}
+	if err != nil {
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, err
+		}
+		return nil, translate(s.srv.log, "fetch", err)
+	}
+	return b, nil
+}
+
+// releaseFetchBuf drops a fetch buffer grown past fetchBufKeep.
+func (s *session) releaseFetchBuf() {
+	if cap(s.fetchBuf) > fetchBufKeep {
+		s.fetchBuf = nil
+	}
 }
 
 func readAll(r io.Reader, buf []byte) ([]byte, error) {

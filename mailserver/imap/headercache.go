@@ -2,11 +2,17 @@ package imap
 
 import (
 	"container/list"
+	"context"
+	"errors"
 	"sync"
+
+	"github.com/tidemark/tidemark/engine"
 )
 
-// headerCacheSize bounds the memory the server spends on message headers.
-const headerCacheSize = 64 << 20
+// headerCacheSize bounds the memory the server spends on the headers of
+// messages of sources other than the live account (the backup view),
+// whose headers the engine caches itself.
+const headerCacheSize = 8 << 20
 
 // headerCache keeps the raw header of recently read messages, so FETCH of
 // header fields or ENVELOPE do not read
@@ -68,8 +74,23 @@ func (c *headerCache) put(src string, item uint64, header []byte) {
 	}
 }
 
-// header returns a message's raw header, from the cache or the blob.
+// headerSource is an optional part of a Source: an item's header block
+// from a cache of its own (the live account: the engine's header cache,
+// which SEARCH shares). Sources without it go through the server's
+// headerCache.
+type headerSource interface {
+	ReadHeader(ctx context.Context, item uint64) ([]byte, error)
+}
+
+// header returns a message's raw header, from a cache or the blob.
 func (s *session) header(id uint64) ([]byte, error) {
+	if hs, ok := s.sel.src.(headerSource); ok {
+		h, err := hs.ReadHeader(s.ctx, id)
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+			return nil, translate(s.srv.log, "fetch", err)
+		}
+		return h, err
+	}
 	key := s.sel.src.Key()
 	if h, ok := s.srv.headers.get(key, id); ok {
 		return h, nil

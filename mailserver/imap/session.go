@@ -42,6 +42,9 @@ type session struct {
 	gen    atomic.Uint64 // bumped by every change that may concern sel
 	notify chan struct{} // wakes Idle; capacity 1
 
+	// fetchBuf is reused by FETCH to read message bytes (readBlobBuf).
+	fetchBuf []byte
+
 	timerMu sync.Mutex
 	timer   *time.Timer
 	active  atomic.Int32 // commands in progress

@@ -109,6 +109,8 @@ type liveSource struct {
 var (
 	_ Source        = liveSource{}
 	_ changesSource = liveSource{}
+	_ headerSource  = liveSource{}
+	_ blobAppender  = liveSource{}
 )
 
 func (l liveSource) Key() string    { return "live/" + strconv.FormatUint(l.acct, 10) }
@@ -136,6 +138,14 @@ func (l liveSource) VanishedSince(ctx context.Context, folder, modseq uint64, ui
 
 func (l liveSource) OpenBlob(ctx context.Context, item uint64) (io.ReadCloser, int64, error) {
 	return l.b.OpenBlob(ctx, l.acct, item)
+}
+
+func (l liveSource) AppendBlob(ctx context.Context, item uint64, dst []byte) ([]byte, error) {
+	return l.b.AppendBlob(ctx, l.acct, item, dst)
+}
+
+func (l liveSource) ReadHeader(ctx context.Context, item uint64) ([]byte, error) {
+	return l.b.ReadHeader(ctx, l.acct, item)
 }
 
 func (l liveSource) Search(ctx context.Context, folder uint64, c *engine.SearchCriteria) ([]uint64, error) {

@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"container/list"
+	"context"
+	"sync"
+
+	"github.com/tidemark/tidemark/dedup"
+)
+
+// headerCache keeps the header block of recently read messages with its
+// fields parsed, keyed by blob digest, so SEARCH on header keys, SORT,
+// THREAD and an IMAP FETCH of header fields or ENVELOPE do not read and
+// parse each message's blob every time (Dovecot's index cache plays this
+// part). A blob's bytes never change, so an entry never goes stale; it is
+// only evicted, least recently used first, once the entries' size passes
+// the bound (Options.HeaderCacheSize).
+type headerCache struct {
+	mu   sync.Mutex
+	max  int
+	size int
+	lru  *list.List // of *headerEntry, front = most recent
+	m    map[dedup.Digest]*list.Element
+}
+
+// headerEntry is one cached header: raw as stored (with the empty line
+// that ends it, when there is one), fields parsed from it. Both are
+// shared by every reader and never modified.
+type headerEntry struct {
+	d      dedup.Digest
+	raw    []byte
+	fields []hfield
+	cost   int
+}
+
+func newHeaderCache(max int) *headerCache {
+	return &headerCache{max: max, lru: list.New(), m: make(map[dedup.Digest]*list.Element)}
+}
+
+func (c *headerCache) get(d dedup.Digest) (*headerEntry, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[d]
+	if !ok {
+		return nil, false
+	}
+	c.lru.MoveToFront(e)
+	return e.Value.(*headerEntry), true
+}
+
+// entryOf copies h (which may be part of a larger buffer) and parses it.
+func entryOf(d dedup.Digest, h []byte) *headerEntry {
+	raw := append([]byte(nil), h...)
+	fields := parseFields(raw)
+	cost := 2*len(raw) + 64 // the raw bytes, the field strings, the entry
+	for range fields {
+		cost += 32 // two string headers
+	}
+	return &headerEntry{d: d, raw: raw, fields: fields, cost: cost}
+}
+
+// put adds an entry unless the cache is off or the entry too large.
+func (c *headerCache) put(he *headerEntry) {
+	if c == nil || c.max <= 0 || he.cost > c.max/16 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[he.d]; ok {
+		return
+	}
+	c.m[he.d] = c.lru.PushFront(he)
+	c.size += he.cost
+	for c.size > c.max {
+		e := c.lru.Back()
+		old := e.Value.(*headerEntry)
+		c.lru.Remove(e)
+		delete(c.m, old.d)
+		c.size -= old.cost
+	}
+}
+
+// header returns the header of the blob d of size bytes: cached, or read
+// (only the first headerPeek bytes of a large message when the header
+// ends there) and cached.
+func (e *Engine) header(ctx context.Context, d dedup.Digest, size int64) (*headerEntry, error) {
+	if he, ok := e.headers.get(d); ok {
+		return he, nil
+	}
+	he, err := readHeader(ctx, e, d, size)
+	if err != nil {
+		return nil, err
+	}
+	e.headers.put(he)
+	return he, nil
+}
+
+// readHeader reads and parses the header of blob d from src.
+func readHeader(ctx context.Context, src blobSource, d dedup.Digest, size int64) (*headerEntry, error) {
+	if size >= headerPeekMin {
+		head, err := src.readBlobRange(ctx, d, size, 0, headerPeek)
+		if err != nil {
+			return nil, err
+		}
+		if n, ok := headerEnd(head); ok {
+			return entryOf(d, head[:n]), nil
+		}
+	}
+	raw, err := src.readBlob(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	n, _ := headerEnd(raw)
+	return entryOf(d, raw[:n]), nil
+}
+
+// ReadHeader returns an item's header block: the message up to and with
+// the empty line that ends its header (the whole message when there is
+// none). It is served from the header cache when it can be; the caller
+// must not modify it.
+func (e *Engine) ReadHeader(ctx context.Context, acct, item uint64) ([]byte, error) {
+	_, it, err := loadItem(e.db, acct, item)
+	if err != nil {
+		return nil, err
+	}
+	he, err := e.header(ctx, it.Digest, it.Size)
+	if err != nil {
+		return nil, err
+	}
+	return he.raw, nil
+}
