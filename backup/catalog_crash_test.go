@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm/memvol"
@@ -36,11 +37,11 @@ func survives(f func()) bool {
 // applyAll runs a scanner over h's engine into repo with the catalog in
 // /cat on fs until the log's last record is shipped or the scanner ends
 // (the crash harness killed it). It reports whether everything shipped.
-func applyAll(t *testing.T, h *harness, repo *repository.Repository, fs vfs.FS) (*backup.Catalog, bool) {
+func applyAll(t *testing.T, h *harness, repo *repository.Repository, fs vfs.FS) (*catalog.Catalog, bool) {
 	t.Helper()
-	var cat *backup.Catalog
+	var cat *catalog.Catalog
 	var err error
-	if !survives(func() { cat, err = backup.OpenCatalog("/cat", &backup.CatalogOptions{FS: fs}) }) || err != nil {
+	if !survives(func() { cat, err = catalog.OpenCatalog("/cat", &catalog.CatalogOptions{FS: fs}) }) || err != nil {
 		return nil, false
 	}
 	src := enginesrc.New(h.eng)
@@ -138,7 +139,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rebuilt, err := backup.Rebuild(ctx, repo, "/r", vfs.NewMem())
+		rebuilt, err := catalog.Rebuild(ctx, repo, "/r", vfs.NewMem())
 		if err != nil {
 			t.Fatal(err)
 		}

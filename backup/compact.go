@@ -8,7 +8,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -121,7 +123,7 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 	}
 	// Segments purge folded into a snapshot wait for deletion: merging
 	// them would only write a segment the next purge folds again.
-	pending, err := s.cat.pendingDeletes()
+	pending, err := s.cat.Pending()
 	if err != nil {
 		return 0, err
 	}
@@ -280,11 +282,20 @@ func (s *Scanner) Snapshot(ctx context.Context) (string, error) {
 		}
 		cfg = c
 	}
-	s.cat.mu.Lock()
-	name, err := s.cat.writeSnapshot(ctx, s.repo, cfg, s.o.Now().UnixNano())
-	s.cat.mu.Unlock()
+	s.cat.Lock()
+	name, err := s.cat.WriteSnapshot(ctx, s.repo, cfg, s.o.Now().UnixNano())
+	s.cat.Unlock()
 	if err == nil {
 		s.lastSnap = s.o.Now()
 	}
 	return name, err
+}
+
+// reap carries out the scanner's due deletions; loose blobs are checked
+// and deleted under s.mu, so a blob the open batch is storing again is
+// not deleted under it.
+func (s *Scanner) reap(ctx context.Context) (int, error) {
+	return catalog.ReapDeletes(ctx, s.repo, s.cat, s.o.Now(),
+		func(f func() error) error { s.mu.Lock(); defer s.mu.Unlock(); return f() },
+		func(d dedup.Digest) bool { return s.batchBlob[d] })
 }

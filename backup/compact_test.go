@@ -7,7 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -68,7 +68,7 @@ func TestCompactionKeepsEveryRecordOnce(t *testing.T) {
 	}); err != nil || last != h.eng.LogLastLSN() {
 		t.Fatalf("records end at %d of %d: %v", last, h.eng.LogLastLSN(), err)
 	}
-	fresh, err := backup.Rebuild(ctx, h.repo, "r", vfs.NewMem())
+	fresh, err := catalog.Rebuild(ctx, h.repo, "r", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -137,12 +138,12 @@ func (c *crashVol) tearPending(t *testing.T) {
 // stopping at the end of the log or when ctx is cancelled.
 // With a non-nil merge it then runs four passes of pack maintenance, each
 // after merge has moved the clock past every level and the grace period.
-func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.Volume, catDir string, now func() time.Time, merge func(time.Duration)) (*backup.Catalog, *repository.Repository, error) {
+func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.Volume, catDir string, now func() time.Time, merge func(time.Duration)) (*catalog.Catalog, *repository.Repository, error) {
 	repo, err := repository.InitRepository(ctx, vol, now())
 	if err != nil {
 		return nil, nil, err
 	}
-	cat, err := backup.OpenCatalog(catDir, nil)
+	cat, err := catalog.OpenCatalog(catDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -109,7 +110,7 @@ func TestEndToEndAsOf(t *testing.T) {
 	ctx := context.Background()
 	snaps, ids := workload(t, h)
 	h.waitShipped()
-	check := func(c *backup.Catalog, label string) {
+	check := func(c *catalog.Catalog, label string) {
 		t.Helper()
 		for i, s := range snaps {
 			for name, id := range ids {
@@ -173,7 +174,7 @@ func TestEndToEndAsOf(t *testing.T) {
 	}
 
 	// The catalog is a pure function of the repository.
-	fresh, err := backup.Rebuild(ctx, h.repo, "rebuilt", vfs.NewMem())
+	fresh, err := catalog.Rebuild(ctx, h.repo, "rebuilt", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -85,7 +86,7 @@ func TestExportWriter(t *testing.T) {
 			t.Fatalf("blob: %q, %v", got, err)
 		}
 	}
-	cat, err := backup.Rebuild(ctx, reopened, "cat", vfs.NewMem())
+	cat, err := catalog.Rebuild(ctx, reopened, "cat", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}

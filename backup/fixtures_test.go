@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -128,7 +129,7 @@ func countRecords(t *testing.T, r *repository.Repository) (recs, scans int, last
 
 func rebuiltDigest(t *testing.T, r *repository.Repository) string {
 	t.Helper()
-	c, err := backup.Rebuild(context.Background(), r, "/cat", vfs.NewMem())
+	c, err := catalog.Rebuild(context.Background(), r, "/cat", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func checkRepositoryFixture(t *testing.T, name string) {
 	if got := rebuiltDigest(t, r); got != exp.Catalog {
 		t.Fatalf("catalog rebuilt from the fixture has digest %s, want %s", got, exp.Catalog)
 	}
-	cat, err := backup.Rebuild(ctx, r, "/cat", vfs.NewMem())
+	cat, err := catalog.Rebuild(ctx, r, "/cat", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}

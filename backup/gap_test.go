@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -105,7 +106,7 @@ func TestScannerGapWithoutAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := backup.OpenCatalog(filepath.Join(data, "backup-catalog"), nil)
+	cat, err := catalog.OpenCatalog(filepath.Join(data, "backup-catalog"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -93,7 +94,7 @@ type harness struct {
 	eng     *engine.Engine
 	vol     hsm.Volume // what the scanner writes through
 	repo    *repository.Repository
-	cat     *backup.Catalog
+	cat     *catalog.Catalog
 	sc      *backup.Scanner
 	cancel  context.CancelFunc
 	done    chan error
@@ -170,7 +171,7 @@ func (h *harness) start() {
 		t.Fatal(err)
 	}
 	h.repo = repo
-	h.cat, err = backup.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), &backup.CatalogOptions{FS: h.fs})
+	h.cat, err = catalog.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), &catalog.CatalogOptions{FS: h.fs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func engineView(t *testing.T, e *engine.Engine, acct uint64) accountView {
 }
 
 // catalogView reads an account as of t from the catalog.
-func catalogView(t *testing.T, c *backup.Catalog, acct uint64, at time.Time) (accountView, error) {
+func catalogView(t *testing.T, c *catalog.Catalog, acct uint64, at time.Time) (accountView, error) {
 	st, err := c.AccountAt(context.Background(), acct, at)
 	if err != nil {
 		return accountView{}, err

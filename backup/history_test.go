@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 )
 
 // TestAccountHistory: one pass gives the same versions as ItemVersions item
@@ -22,7 +22,7 @@ func TestAccountHistory(t *testing.T) {
 	if err != nil || truncated || len(all) == 0 {
 		t.Fatalf("history: %d versions, truncated %v, %v", len(all), truncated, err)
 	}
-	var want []backup.ItemVersion
+	var want []catalog.ItemVersion
 	seen := map[uint64]bool{}
 	deleted := 0
 	for _, v := range all {

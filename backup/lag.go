@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -47,7 +48,7 @@ func MeasureLag(ctx context.Context, hist repository.History, st *Status) {
 
 // stalledLag fills st's lag for a server whose scanner does not run, from
 // the catalog's position and the log's end at now.
-func stalledLag(cat *Catalog, logLast uint64, now time.Time, st *Status) {
+func stalledLag(cat *catalog.Catalog, logLast uint64, now time.Time, st *Status) {
 	if lsn, ns, err := cat.Position(); err == nil {
 		st.ShippedLSN = lsn
 		if lsn > 0 {

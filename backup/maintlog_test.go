@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -42,7 +43,7 @@ func TestMaintenanceFailuresRateLimited(t *testing.T) {
 	var f *hsm.Faulty
 	h := newHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
 	h.stop()
-	cat, err := backup.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

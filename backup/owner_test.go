@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -90,7 +91,7 @@ func TestOwnership(t *testing.T) {
 	// A scanner bound to a refused identity does not start; one bound to
 	// the owner does, and stops at its next ship once it lost the repository.
 	h.stop()
-	cat, err := backup.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 //
 // The merged pack, index included, is stored with a durable Put before
 // its sources are marked superseded; they are deleted after
-// Options.SupersededGrace (deferDelete), so a copy of the repository that
+// Options.SupersededGrace (DeferDelete), so a copy of the repository that
 // listed them still finds every blob. Readers prefer the merged pack
 // meanwhile (packBefore: more blobs first). Whether a pack is superseded
 // is also a function of the repository alone (SupersededPacks), so a
@@ -62,12 +62,12 @@ func (s *Scanner) mergePacks(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	pending, err := s.cat.pendingDeletes()
+	pending, err := s.cat.Pending()
 	if err != nil {
 		return 0, err
 	}
 	if sup := repository.SupersededPacks(v, pending); len(sup) > 0 {
-		if err := s.cat.deferDelete(sup, s.graceEnd(now)); err != nil {
+		if err := s.cat.DeferDelete(sup, s.graceEnd(now)); err != nil {
 			return 0, err
 		}
 		for _, n := range sup {
@@ -220,7 +220,7 @@ func (s *Scanner) mergeGroup(ctx context.Context, group []mergeCand, v repositor
 	for i, c := range group {
 		names[i] = c.name
 	}
-	if err := s.cat.deferDelete(names, s.graceEnd(s.o.Now())); err != nil {
+	if err := s.cat.DeferDelete(names, s.graceEnd(s.o.Now())); err != nil {
 		return 0, err
 	}
 	return len(group), nil

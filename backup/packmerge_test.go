@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
@@ -59,7 +60,7 @@ func countObjects(t *testing.T, vol hsm.Volume) map[string]int {
 
 // readAllBlobs reads every blob the catalog references through a fresh
 // repository on vol.
-func readAllBlobs(t *testing.T, cat *backup.Catalog, vol hsm.Volume, acct uint64, at time.Time) int {
+func readAllBlobs(t *testing.T, cat *catalog.Catalog, vol hsm.Volume, acct uint64, at time.Time) int {
 	t.Helper()
 	ctx := context.Background()
 	r := backup.MustOpenForTest(t, vol)
@@ -166,7 +167,7 @@ func TestPackMergeQuietServer(t *testing.T) {
 	}
 	for what, vol := range map[string]hsm.Volume{"repository": h.vol, "copy taken during the merge": cp} {
 		r := backup.MustOpenForTest(t, vol)
-		fresh, err := backup.Rebuild(ctx, r, "r", vfs.NewMem())
+		fresh, err := catalog.Rebuild(ctx, r, "r", vfs.NewMem())
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}

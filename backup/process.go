@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/internal/tune"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
@@ -20,7 +21,7 @@ import (
 // with s.mu held.
 func (s *Scanner) process(ctx context.Context, rec redolog.Record) error {
 	if s.tx == nil {
-		s.tx = s.cat.newTxn()
+		s.tx = s.cat.NewTxn()
 		s.batchBlob = map[dedup.Digest]bool{}
 	}
 	if s.processed == s.pos.LSN {
@@ -35,7 +36,7 @@ func (s *Scanner) process(ctx context.Context, rec redolog.Record) error {
 	if !keep {
 		return nil
 	}
-	if err := s.tx.apply(stored); err != nil {
+	if err := s.tx.Apply(stored); err != nil {
 		return fmt.Errorf("scanner: %w", err)
 	}
 	s.open = append(s.open, stored)
@@ -59,7 +60,7 @@ func (s *Scanner) strip(ctx context.Context, rec redolog.Record) (redolog.Record
 	case event.MessageAdded:
 		targets := e.Targets[:0:0]
 		for _, tg := range e.Targets {
-			in, err := s.tx.included(tg.Account)
+			in, err := s.tx.Included(tg.Account)
 			if err != nil {
 				return rec, false, err
 			}
@@ -87,7 +88,7 @@ func (s *Scanner) strip(ctx context.Context, rec redolog.Record) (redolog.Record
 			event.PasswordSet, event.AliasAdded, event.AliasRemoved:
 			return rec, true, nil // provisioning is always kept
 		}
-		in, err := s.tx.included(e.AccountID())
+		in, err := s.tx.Included(e.AccountID())
 		return rec, in, err
 	}
 	return rec, true, nil
@@ -101,7 +102,7 @@ func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) erro
 	if s.batchBlob[ref.Digest] {
 		return nil
 	}
-	if _, ok, err := getValue(s.tx.b, append([]byte{pBlob}, ref.Digest[:]...)); err != nil || ok {
+	if ok, err := s.tx.HasBlob(ref.Digest); err != nil || ok {
 		return err
 	}
 	if len(inline) == 0 && s.blobs == nil {
@@ -138,7 +139,7 @@ func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) erro
 			}
 			return
 		}
-		s.upDone = append(s.upDone, uploaded{ref.Digest, blobRec{Raw: int64(len(raw)), Stored: stored}})
+		s.upDone = append(s.upDone, uploaded{ref.Digest, catalog.BlobRec{Raw: int64(len(raw)), Stored: stored}})
 		s.stats.blobs.Add(1)
 	}()
 	return nil
@@ -147,7 +148,7 @@ func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) erro
 // uploaded is a finished blob upload waiting for its batch to commit.
 type uploaded struct {
 	d   dedup.Digest
-	rec blobRec
+	rec catalog.BlobRec
 }
 
 // waitUploads waits for the background blob uploads, writes the batch's
@@ -182,12 +183,12 @@ func (s *Scanner) waitUploads(ctx context.Context) error {
 		return err
 	}
 	for _, u := range done {
-		if err := s.tx.set(append([]byte{pBlob}, u.d[:]...), u.rec); err != nil {
+		if err := s.tx.PutBlob(u.d, u.rec); err != nil {
 			return err
 		}
 	}
 	for _, p := range packed {
-		if err := s.tx.set(append([]byte{pBlob}, p.D[:]...), blobRec{Raw: p.Raw, Stored: p.Stored}); err != nil {
+		if err := s.tx.PutBlob(p.D, catalog.BlobRec{Raw: p.Raw, Stored: p.Stored}); err != nil {
 			return err
 		}
 	}
@@ -249,10 +250,10 @@ func (s *Scanner) ship(ctx context.Context) error {
 		return err
 	}
 	s.open, s.openBytes = s.open[:0], 0
-	if len(s.tx.rescan) > 0 {
+	if len(s.tx.Rescan()) > 0 {
 		s.scanDue.Store(true)
 	}
-	s.tx.b.Close()
+	s.tx.Close()
 	s.tx = nil
 	return nil
 }
@@ -260,20 +261,9 @@ func (s *Scanner) ship(ctx context.Context) error {
 // commit writes the pending batch with pos and publishes it.
 func (s *Scanner) commit(pos repository.Position) error {
 	if s.tx == nil {
-		s.tx = s.cat.newTxn()
+		s.tx = s.cat.NewTxn()
 	}
-	if err := s.tx.set(metaPosition, pos); err != nil {
-		return err
-	}
-	if len(s.tx.rescan) > 0 {
-		if err := s.tx.b.Set(metaNeedScan, []byte{1}, nil); err != nil {
-			return err
-		}
-	}
-	s.cat.mu.Lock()
-	err := s.tx.b.Commit(syncWrite)
-	s.cat.mu.Unlock()
-	if err != nil {
+	if err := s.tx.Commit(pos); err != nil {
 		return fmt.Errorf("scanner: commit catalog: %w", err)
 	}
 	s.setShipped(pos)

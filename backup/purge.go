@@ -2,12 +2,10 @@ package backup
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 )
@@ -29,7 +27,7 @@ type PurgeOptions struct {
 	// Grace is how long the segments, scans and snapshots purge folds into
 	// its snapshot, the packs it rewrites and the loose blobs it finds dead
 	// are kept before they are deleted, so that a copy of the
-	// repository taken while purge runs stays restorable (grace.go). The
+	// repository taken while purge runs stays restorable (backup/catalog, grace.go). The
 	// deletion itself happens at the scanner's next maintenance pass, or
 	// the next purge, once due. Default DefaultSupersededGrace; negative
 	// deletes at the end of this purge.
@@ -56,86 +54,29 @@ type PurgeReport struct {
 // snapshot and deletes the segments, scans and snapshots older than the
 // retention window, which the new snapshot replaces: point-in-time restore
 // then covers exactly the window once the grace period has passed (every
-// object purge removes is deleted only then; grace.go). It never removes a blob a remaining
+// object purge removes is deleted only then; backup/catalog, grace.go). It never removes a blob a remaining
 // version references: any error while it lists or reads the segments and
 // scans that decide which blobs are live aborts it before it schedules or
 // deletes anything. The caller keeps other writers off the catalog (the
 // scanner's Purge does).
-func Purge(ctx context.Context, r *repository.Repository, c *Catalog, opts PurgeOptions) (PurgeReport, error) {
+func Purge(ctx context.Context, r *repository.Repository, c *catalog.Catalog, opts PurgeOptions) (PurgeReport, error) {
 	var rep PurgeReport
 	if opts.Retention <= 0 {
 		return rep, nil
 	}
 	cutoff := opts.Now.Add(-opts.Retention).UnixNano()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b := c.db.NewIndexedBatch()
-	defer b.Close()
-	tx := &txn{b: b}
-	type victim struct{ acct, item uint64 }
-	var victims []victim
-	var delKeys [][]byte
-	err := scanPrefixRange(b, []byte{pDeleted}, func(k, v []byte) error {
-		if int64(binary.BigEndian.Uint64(k[1:])) >= cutoff {
-			return errStop
-		}
-		delKeys = append(delKeys, append([]byte(nil), k...))
-		victims = append(victims, victim{binary.BigEndian.Uint64(k[9:]), binary.BigEndian.Uint64(k[17:])})
-		return nil
-	})
-	if err != nil && err != errStop {
-		return rep, err
-	}
-	for _, k := range delKeys {
-		if err := b.Delete(k, nil); err != nil {
-			return rep, err
-		}
-	}
+	c.Lock()
+	defer c.Unlock()
 	progress := opts.Progress
-	for i, v := range victims {
-		progress.report(Progress{Step: "removing expired item versions", Items: int64(i + 1), ItemsTotal: int64(len(victims))})
-		head, ok, err := tx.itemHead(v.acct, v.item)
-		if err != nil {
-			return rep, err
-		}
-		if !ok || !head.Deleted || head.Time >= cutoff {
-			continue // brought back since, or deleted again recently
-		}
-		var keys [][]byte
-		if err := scanPrefixRange(b, key(pItem, v.acct, v.item), func(k, val []byte) error {
-			var ir itemRec
-			if err := cborDec.Unmarshal(val, &ir); err != nil {
-				return err
-			}
-			keys = append(keys, append([]byte(nil), k...))
-			if ir.Digest != ([32]byte{}) {
-				return tx.addRef(ir.Digest, -1)
-			}
-			return nil
-		}); err != nil {
-			return rep, err
-		}
-		for _, k := range keys {
-			if err := b.Delete(k, nil); err != nil {
-				return rep, err
-			}
-		}
-		rep.Items++
-		rep.Versions += len(keys)
-	}
-	// Blobs the repository holds that nothing references any more.
-	var dead [][32]byte
-	if err := scanPrefixRange(b, []byte{pBlob}, func(k, _ []byte) error {
-		var d [32]byte
-		copy(d[:], k[1:])
-		if _, ok, err := getValue(b, append([]byte{pRef}, d[:]...)); err != nil || ok {
-			return err
-		}
-		dead = append(dead, d)
-		return nil
-	}); err != nil {
+	exp, err := c.Expire(cutoff, func(done, total int) {
+		progress.report(Progress{Step: "removing expired item versions", Items: int64(done), ItemsTotal: int64(total)})
+	})
+	if err != nil {
 		return rep, err
 	}
+	defer exp.Close()
+	rep.Items, rep.Versions = exp.Items, exp.Versions
+	dead := exp.Dead
 	// Everything purge decides is read before anything is written or
 	// scheduled: a failed listing or an unreadable segment or scan
 	// (a brief outage, or damage verify reports) aborts the purge with
@@ -143,10 +84,10 @@ func Purge(ctx context.Context, r *repository.Repository, c *Catalog, opts Purge
 	// still name unmarked, and delete it.
 	grace := opts.Grace
 	if grace == 0 {
-		grace = DefaultSupersededGrace
+		grace = catalog.DefaultSupersededGrace
 	}
 	due := opts.Now.Add(max(grace, 0))
-	pending, err := c.pendingDeletes()
+	pending, err := c.Pending()
 	if err != nil {
 		return rep, fmt.Errorf("purge: %w", err)
 	}
@@ -168,7 +109,7 @@ func Purge(ctx context.Context, r *repository.Repository, c *Catalog, opts Purge
 			rep.Snapshots++
 		}
 	}
-	pos, err := c.position(c.db)
+	posLSN, _, err := c.Position()
 	if err != nil {
 		return rep, err
 	}
@@ -197,7 +138,7 @@ func Purge(ctx context.Context, r *repository.Repository, c *Catalog, opts Purge
 		if _, waiting := pending[s.Name]; waiting {
 			continue
 		}
-		foldable := s.Last <= pos.LSN
+		foldable := s.Last <= posLSN
 		if !foldable && len(dead) == 0 {
 			continue
 		}
@@ -216,11 +157,11 @@ func Purge(ctx context.Context, r *repository.Repository, c *Catalog, opts Purge
 			}
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := exp.Commit(); err != nil {
 		return rep, fmt.Errorf("purge: commit: %w", err)
 	}
 	// Fold what is older than the window into a snapshot.
-	name, err := c.writeSnapshot(ctx, r, opts.Config, opts.Now.UnixNano())
+	name, err := c.WriteSnapshot(ctx, r, opts.Config, opts.Now.UnixNano())
 	if err != nil {
 		return rep, fmt.Errorf("purge: %w", err)
 	}
@@ -243,35 +184,30 @@ func Purge(ctx context.Context, r *repository.Repository, c *Catalog, opts Purge
 	// at once: a crash between the two leaves extra copies, never a
 	// catalog entry for a blob on its way out. Loose objects wait for the
 	// grace period like the rest.
-	bb := c.db.NewBatch()
-	defer bb.Close()
 	var looseGone []string
+	var drop [][32]byte
 	for _, d := range dead {
 		if inUse[d] {
 			continue
 		}
-		if err := bb.Delete(append([]byte{pBlob}, d[:]...), nil); err != nil {
-			return rep, err
-		}
+		drop = append(drop, d)
 		if loose[d] {
 			looseGone = append(looseGone, dedup.BlobName(dedup.Digest(d)))
 		}
 		rep.Blobs++
 	}
-	if err := bb.Commit(pebble.Sync); err != nil {
+	if err := c.DropBlobs(drop); err != nil {
 		return rep, fmt.Errorf("purge: commit: %w", err)
 	}
 	progress.report(Progress{Step: "removing dead blobs", Items: int64(rep.Blobs), ItemsTotal: int64(rep.Blobs)})
-	if err := c.deferDelete(append(append(folded, old...), looseGone...), due); err != nil {
+	if err := c.DeferDelete(append(append(folded, old...), looseGone...), due); err != nil {
 		return rep, fmt.Errorf("purge: %w", err)
 	}
-	if rep.Deleted, err = reapDeletes(ctx, r, c, opts.Now, nil, nil); err != nil {
+	if rep.Deleted, err = catalog.ReapDeletes(ctx, r, c, opts.Now, nil, nil); err != nil {
 		return rep, fmt.Errorf("purge: %w", err)
 	}
 	return rep, nil
 }
-
-var errStop = fmt.Errorf("stop")
 
 // Purge runs Purge while the scanner holds off: no record is processed,
 // compacted or snapshotted meanwhile.

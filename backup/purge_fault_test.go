@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -92,7 +93,7 @@ func purgeAbortsOnReadError(t *testing.T) {
 	h.waitShipped()
 	h.stop()
 	ctx := context.Background()
-	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

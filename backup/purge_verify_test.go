@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
@@ -41,7 +42,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 		t.Fatalf("deleted items before purge: %d, %v", len(before), err)
 	}
 	h.stop()
-	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 		t.Fatalf("verify after purge (want the dictionary kept): %+v %v", vr, err)
 	}
 	// The repository alone still rebuilds the same catalog.
-	fresh, err := backup.Rebuild(ctx, h.repo, "r", vfs.NewMem())
+	fresh, err := catalog.Rebuild(ctx, h.repo, "r", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 		t.Fatalf("alice: %d items, %v", len(st.Items), err)
 	}
 	h.stop()
-	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestVerifyMissingDictionary(t *testing.T) {
 	h.waitShipped()
 	h.stop()
 	ctx := context.Background()
-	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +318,7 @@ func TestVerifyPacks(t *testing.T) {
 		t.Fatalf("alice: %d items, %v", len(st.Items), err)
 	}
 	h.stop()
-	cat, err := backup.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
@@ -20,14 +21,14 @@ import (
 // safe LSN. Run drives it; the other methods are safe to call meanwhile.
 type Scanner struct {
 	repo  *repository.Repository
-	cat   *Catalog
+	cat   *catalog.Catalog
 	log   LogSource
 	blobs BlobSource
 	src   Source
 	o     Options
 
 	mu        sync.Mutex // held while records are processed, shipped or scanned
-	tx        *txn
+	tx        *catalog.Txn
 	open      []redolog.Record
 	openBytes int
 	openSince time.Time
@@ -74,7 +75,7 @@ type scannerStats struct {
 // NewScanner makes a scanner over an open repository and catalog. blobs
 // and src may be nil in tests that need neither (no blob-less records, no
 // SmartScan).
-func NewScanner(repo *repository.Repository, cat *Catalog, log LogSource, blobs BlobSource, src Source, opts *Options) (*Scanner, error) {
+func NewScanner(repo *repository.Repository, cat *catalog.Catalog, log LogSource, blobs BlobSource, src Source, opts *Options) (*Scanner, error) {
 	if opts != nil && opts.Owner != nil {
 		// Before the catalog catches up: a refused server must not take
 		// another history's records into its catalog.
@@ -82,7 +83,7 @@ func NewScanner(repo *repository.Repository, cat *Catalog, log LogSource, blobs 
 			return nil, err
 		}
 	}
-	if err := cat.bindRepository(repo.ID()); err != nil {
+	if err := cat.BindRepository(repo.ID()); err != nil {
 		return nil, err
 	}
 	s := &Scanner{repo: repo, cat: cat, log: log, blobs: blobs, src: src, o: opts.withDefaults(), wake: make(chan struct{}, 1)}
@@ -100,19 +101,17 @@ func NewScanner(repo *repository.Repository, cat *Catalog, log LogSource, blobs 
 		})
 	}
 	s.enabled.Store(true)
-	pos, err := cat.catchUp(context.Background(), repo)
+	pos, err := cat.CatchUp(context.Background(), repo)
 	if err != nil {
 		return nil, fmt.Errorf("scanner: catch up catalog: %w", err)
 	}
 	s.setShipped(pos)
 	s.processed = pos.LSN
-	if v, ok, _ := getValue(cat.db, metaNeedScan); ok && len(v) > 0 {
+	if cat.NeedsScan() {
 		s.scanDue.Store(true)
 	}
 	return s, nil // lastSnap zero: the first maintenance pass writes a snapshot
 }
-
-var metaNeedScan = append([]byte{pMeta}, "needscan"...)
 
 func (s *Scanner) setShipped(p repository.Position) {
 	s.pos = p
@@ -141,7 +140,7 @@ func (s *Scanner) SetEnabled(on bool) {
 	if on {
 		s.scanDue.Store(true)
 	} else {
-		_ = s.cat.db.Set(metaNeedScan, []byte{1}, syncWrite)
+		_ = s.cat.SetNeedsScan()
 	}
 	s.poke()
 }

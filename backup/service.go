@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -74,7 +75,7 @@ type Service struct {
 	failed  atomic.Pointer[string] // why the scanner stopped for good
 
 	catMu sync.RWMutex // cat is replaced when the repository changed
-	cat   *Catalog
+	cat   *catalog.Catalog
 	idMu  sync.Mutex // serialises claims (the runner, TakeOwnership)
 	id    repository.Identity
 	eng   Engine
@@ -122,7 +123,7 @@ func (s *Service) SafeLSN() uint64 {
 // service over eng in the background until Close or ctx ends. It is
 // called once; Close is needed only after it succeeded.
 func (s *Service) Start(ctx context.Context, eng Engine) error {
-	cat, err := OpenCatalog(filepath.Join(s.o.Dir, repository.CatalogDir), nil)
+	cat, err := catalog.OpenCatalog(filepath.Join(s.o.Dir, repository.CatalogDir), nil)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -254,7 +255,7 @@ func (s *Service) Refusal() *repository.Refusal { return s.refusal.Load() }
 
 // Catalog returns the current catalog (replaced when the server was
 // pointed at another repository); nil before Start.
-func (s *Service) Catalog() *Catalog {
+func (s *Service) Catalog() *catalog.Catalog {
 	s.catMu.RLock()
 	defer s.catMu.RUnlock()
 	return s.cat
@@ -345,7 +346,7 @@ func (s *Service) bindCatalog(repo *repository.Repository) error {
 	if err := os.Rename(dir, aside); err != nil {
 		return fmt.Errorf("move aside the catalog of repository %s: %w", bound, err)
 	}
-	cat, err := OpenCatalog(dir, nil)
+	cat, err := catalog.OpenCatalog(dir, nil)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -44,7 +45,7 @@ func (s *Scanner) ScanWith(ctx context.Context, account uint64, progress Progres
 	rep, err := s.scanLocked(ctx, account, progress)
 	if err == nil && account == 0 {
 		s.scanDue.Store(false)
-		if err := s.cat.db.Delete(metaNeedScan, syncWrite); err != nil {
+		if err := s.cat.ScanDone(); err != nil {
 			return rep, err
 		}
 	}
@@ -215,9 +216,9 @@ type scanBatch struct {
 func (b *scanBatch) begin() {
 	s := b.s
 	if s.tx != nil {
-		s.tx.b.Close()
+		s.tx.Close()
 	}
-	s.tx = s.cat.newTxn()
+	s.tx = s.cat.NewTxn()
 	s.batchBlob = map[dedup.Digest]bool{}
 	b.recs = nil
 	b.scanTime = s.o.Now().UnixNano()
@@ -230,11 +231,11 @@ func (b *scanBatch) begin() {
 func (b *scanBatch) emit(v any) error {
 	t, payload := repository.EncodeScan(v)
 	rec := redolog.Record{LSN: b.at, Time: b.scanTime, Type: t, Payload: payload}
-	before := b.s.tx.b.Count()
-	if err := b.s.tx.apply(rec); err != nil {
+	before := b.s.tx.Count()
+	if err := b.s.tx.Apply(rec); err != nil {
 		return err
 	}
-	if b.s.tx.b.Count() != before {
+	if b.s.tx.Count() != before {
 		b.recs = append(b.recs, rec)
 	}
 	return nil
@@ -263,13 +264,13 @@ func (b *scanBatch) flush(ctx context.Context, rep *ScanReport) error {
 		s.lastTime = b.scanTime
 		s.stats.scans.Add(1)
 	} else if b.at == s.pos.LSN {
-		s.tx.b.Close()
+		s.tx.Close()
 		s.tx = nil
 		return nil
 	}
 	s.processed = b.at
 	err := s.commit(pos)
-	s.tx.b.Close()
+	s.tx.Close()
 	s.tx = nil
 	return err
 }
@@ -298,7 +299,7 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 		}
 	}
 	a := v.account
-	head, ok, err := s.tx.accountHead(a.ID)
+	head, ok, err := s.tx.AccountHead(a.ID)
 	if err != nil {
 		return err
 	}
@@ -331,7 +332,7 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 		}
 	}
 	var gone []repository.ScanFolder
-	if err := heads(s.tx, pFolder, a.ID, func(id uint64, r folderRec) error {
+	if err := s.tx.FolderHeads(a.ID, func(id uint64, r catalog.FolderRec) error {
 		if !r.Deleted && !have[id] {
 			gone = append(gone, repository.ScanFolder{Account: a.ID, Folder: id, Parent: r.Parent, Name: r.Name,
 				SpecialUse: r.SpecialUse, UIDValidity: r.UIDValidity, Subscribed: r.Subscribed, Deleted: true})
@@ -346,7 +347,7 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 		haveItem[it.Item] = true
 		d := dedup.Digest(it.Digest)
 		if !s.batchBlob[d] {
-			if _, ok, err := getValue(s.tx.b, append([]byte{pBlob}, d[:]...)); err != nil {
+			if ok, err := s.tx.HasBlob(d); err != nil {
 				return err
 			} else if !ok {
 				if err := s.copyBlob(ctx, BlobRef{Digest: d, Size: it.Size, Account: a.ID, Item: it.Item}, nil); err != nil {
@@ -360,7 +361,7 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 		}
 	}
 	var goneItems []repository.ScanItem
-	if err := heads(s.tx, pItem, a.ID, func(id uint64, r itemRec) error {
+	if err := s.tx.ItemHeads(a.ID, func(id uint64, r catalog.ItemRec) error {
 		if !r.Deleted && !haveItem[id] {
 			goneItems = append(goneItems, repository.ScanItem{Account: a.ID, Item: id, Folder: r.Folder, UID: r.UID, Flags: r.Flags,
 				InternalDate: r.InternalDate, Digest: r.Digest, Size: r.Size, Type: event.ItemType(r.Type), Deleted: true})

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -54,7 +55,7 @@ type Status struct {
 func (s *Scanner) Live() Status {
 	st := Status{Repository: s.repo.ID(), State: "running", ShippedLSN: s.safe.Load()}
 	if t := s.shipped.Load(); t > 0 {
-		st.ShippedTime = nsTime(t)
+		st.ShippedTime = time.Unix(0, t).UTC()
 	}
 	st.LogLastLSN = s.log.LastLSN()
 	if st.LogLastLSN > st.ShippedLSN {
@@ -64,7 +65,7 @@ func (s *Scanner) Live() Status {
 		// old while the backup is a millisecond behind. A record the
 		// scanner has not read yet (it reads within moments) counts 0.
 		if t := s.pending.Load(); t > 0 {
-			st.LagSeconds = max(0, s.o.Now().Sub(nsTime(t)).Seconds())
+			st.LagSeconds = max(0, s.o.Now().Sub(time.Unix(0, t).UTC()).Seconds())
 		}
 	}
 	if msg := s.failing.Load(); msg != nil {
@@ -81,7 +82,7 @@ func (s *Scanner) Live() Status {
 
 // RepositoryStatus fills in the sizes and ratios of a repository and its
 // catalog (a full listing of the repository and a pass over the catalog).
-func RepositoryStatus(ctx context.Context, r *repository.Repository, c *Catalog, st *Status) error {
+func RepositoryStatus(ctx context.Context, r *repository.Repository, c *catalog.Catalog, st *Status) error {
 	st.Repository = r.ID()
 	st.Encryption = r.EncryptionStatus()
 	err := r.Volume().List(ctx, "", func(o hsm.ObjectInfo) error {
@@ -122,32 +123,17 @@ func RepositoryStatus(ctx context.Context, r *repository.Repository, c *Catalog,
 		}
 		st.ShippedLSN = lsn
 		if t > 0 {
-			st.ShippedTime = nsTime(t)
+			st.ShippedTime = time.Unix(0, t).UTC()
 		}
 	}
 	sizes := map[[32]byte]int64{}
-	var cur []byte
-	var last itemRec
-	have := false
-	flush := func() {
-		if have && !last.Deleted {
-			st.LogicalBytes += last.Size
-			sizes[last.Digest] = last.Size
-		}
-	}
-	err = scanPrefixRange(c.db, []byte{pItem}, func(k, v []byte) error {
-		if have && string(k[:17]) != string(cur) {
-			flush()
-		}
-		cur = append(cur[:0], k[:17]...)
-		last = itemRec{}
-		have = true
-		return cborDec.Unmarshal(v, &last)
+	err = c.LiveItems(func(last catalog.ItemRec) {
+		st.LogicalBytes += last.Size
+		sizes[last.Digest] = last.Size
 	})
 	if err != nil {
 		return err
 	}
-	flush()
 	for _, n := range sizes {
 		st.UniqueRawBytes += n
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -77,7 +78,7 @@ func (r VerifyReport) OK() bool {
 // every blob a catalog version or a stored record references is present
 // (and, with ReadData, decodes with its dictionary and matches its digest);
 // the catalog equals one rebuilt from the repository; no orphan objects. c may be nil (repository only).
-func Verify(ctx context.Context, r *repository.Repository, c *Catalog, opts VerifyOptions) (VerifyReport, error) {
+func Verify(ctx context.Context, r *repository.Repository, c *catalog.Catalog, opts VerifyOptions) (VerifyReport, error) {
 	var rep VerifyReport
 	report := func(kind, obj, detail string) *Problem {
 		rep.Problems = append(rep.Problems, Problem{Kind: kind, Object: obj, Detail: detail})
@@ -194,24 +195,12 @@ func Verify(ctx context.Context, r *repository.Repository, c *Catalog, opts Veri
 	wanted := map[[32]byte]bool{}
 	if c != nil {
 		if len(opts.Accounts) == 0 {
-			if err := scanPrefixRange(c.db, []byte{pRef}, func(k, _ []byte) error {
-				var d [32]byte
-				copy(d[:], k[1:])
-				wanted[d] = true
-				return nil
-			}); err != nil {
+			if err := c.ReferencedBlobs(func(d [32]byte) { wanted[d] = true }); err != nil {
 				return rep, err
 			}
 		} else {
 			for _, a := range opts.Accounts {
-				if err := scanPrefixRange(c.db, key(pItem, a), func(_, v []byte) error {
-					var ir itemRec
-					if err := cborDec.Unmarshal(v, &ir); err != nil {
-						return err
-					}
-					wanted[ir.Digest] = true
-					return nil
-				}); err != nil {
+				if err := c.AccountVersionDigests(a, func(d [32]byte) { wanted[d] = true }); err != nil {
 					return rep, err
 				}
 			}
@@ -254,12 +243,12 @@ func Verify(ctx context.Context, r *repository.Repository, c *Catalog, opts Veri
 			p.Fixed = refetch(ctx, r, opts.Source, dedup.Digest(d)) == nil
 		}
 	}
-	// Objects waiting for their grace period (grace.go) are no orphans:
+	// Objects waiting for their grace period (backup/catalog, grace.go) are no orphans:
 	// maintenance or the next purge deletes them.
 	var pending map[string]int64
 	if c != nil {
 		var err error
-		if pending, err = c.pendingDeletes(); err != nil {
+		if pending, err = c.Pending(); err != nil {
 			return rep, err
 		}
 	}
@@ -297,13 +286,13 @@ func Verify(ctx context.Context, r *repository.Repository, c *Catalog, opts Veri
 	return rep, nil
 }
 
-func fixOrphan(ctx context.Context, r *repository.Repository, c *Catalog, opts VerifyOptions, p *Problem) {
+func fixOrphan(ctx context.Context, r *repository.Repository, c *catalog.Catalog, opts VerifyOptions, p *Problem) {
 	if !opts.Fix {
 		return
 	}
 	p.Fixed = repository.Quarantine(ctx, r, p.Object) == nil
 	if d, ok := repository.ParseBlobObject(p.Object); ok && p.Fixed && c != nil {
-		_ = c.db.Delete(append([]byte{pBlob}, d[:]...), syncWrite)
+		_ = c.ForgetBlob(d)
 	}
 }
 
@@ -326,8 +315,8 @@ func refetch(ctx context.Context, r *repository.Repository, src BlobSource, d de
 }
 
 // compareRebuild rebuilds a catalog in memory and compares digests.
-func compareRebuild(ctx context.Context, r *repository.Repository, c *Catalog, report func(kind, obj, detail string) *Problem) error {
-	fresh, err := Rebuild(ctx, r, "verify-catalog", vfs.NewMem())
+func compareRebuild(ctx context.Context, r *repository.Repository, c *catalog.Catalog, report func(kind, obj, detail string) *Problem) error {
+	fresh, err := catalog.Rebuild(ctx, r, "verify-catalog", vfs.NewMem())
 	if err != nil {
 		if repository.IsCorrupt(err) {
 			report(ProblemCatalog, "", "cannot rebuild the catalog: "+err.Error())

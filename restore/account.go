@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 )
@@ -82,7 +82,7 @@ const AttrRestoredFrom = "restored-from"
 // intoNew creates the account into from st's provisioning and fills it.
 // When into exists and was created by the same restore (AttrRestoredFrom),
 // it is filled with what it still lacks.
-func (r *Restorer) intoNew(ctx context.Context, st backup.AccountState, at time.Time, into string, o AccountOptions) (AccountReport, error) {
+func (r *Restorer) intoNew(ctx context.Context, st catalog.AccountState, at time.Time, into string, o AccountOptions) (AccountReport, error) {
 	src := st.Version.Account
 	ar := AccountReport{Source: src.ID, SourceAddress: src.Address, TargetAddress: into}
 	tag := fmt.Sprintf("%d@%s", src.ID, at.UTC().Format(time.RFC3339Nano))
@@ -139,7 +139,7 @@ func (r *Restorer) hasCOS(ctx context.Context, name string) bool {
 // account starts with) st's folders and items, and removes the starting
 // folders st did not have. With resume, items the account already holds
 // (an interrupted run's) are skipped.
-func (r *Restorer) materialize(ctx context.Context, acct uint64, st backup.AccountState, ar *AccountReport, resume bool) error {
+func (r *Restorer) materialize(ctx context.Context, acct uint64, st catalog.AccountState, ar *AccountReport, resume bool) error {
 	ids, err := r.ensureFolders(ctx, acct, st.Folders, ar, true)
 	if err != nil {
 		return err
@@ -151,7 +151,7 @@ func (r *Restorer) materialize(ctx context.Context, acct uint64, st backup.Accou
 	if err != nil {
 		return fmt.Errorf("inbox: %w", err)
 	}
-	bs := batchesFor(st.Items, func(it backup.ItemVersion) (uint64, bool) {
+	bs := batchesFor(st.Items, func(it catalog.ItemVersion) (uint64, bool) {
 		id, ok := ids[it.Folder]
 		return id, ok
 	}, inbox.ID)
@@ -168,7 +168,7 @@ func (r *Restorer) materialize(ctx context.Context, acct uint64, st backup.Accou
 
 // dropExtraFolders deletes the empty folders of acct that want does not
 // have (the starting folders of a new account), deepest first.
-func (r *Restorer) dropExtraFolders(ctx context.Context, acct uint64, want []backup.FolderState) error {
+func (r *Restorer) dropExtraFolders(ctx context.Context, acct uint64, want []catalog.FolderState) error {
 	keep := map[string]bool{"INBOX": true}
 	for _, f := range want {
 		keep[normPath(f.Path)] = true

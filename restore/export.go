@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -20,13 +20,13 @@ import (
 // ExportCatalog is what an export reads from the source catalog.
 // *backup.Catalog satisfies it.
 type ExportCatalog interface {
-	Accounts(ctx context.Context) ([]backup.AccountVersion, error)
-	AccountAt(ctx context.Context, acct uint64, t time.Time) (backup.AccountState, error)
+	Accounts(ctx context.Context) ([]catalog.AccountVersion, error)
+	AccountAt(ctx context.Context, acct uint64, t time.Time) (catalog.AccountState, error)
 	COS(ctx context.Context) ([]event.COS, error)
 	Position() (lsn uint64, unixNano int64, err error)
 }
 
-var _ ExportCatalog = (*backup.Catalog)(nil)
+var _ ExportCatalog = (*catalog.Catalog)(nil)
 
 // ExportOptions configure Export. Zero fields take the defaults.
 type ExportOptions struct {
@@ -157,7 +157,7 @@ func exportTime(cat ExportCatalog, o ExportOptions) (time.Time, error) {
 // domains (all when empty), by account id. A domain of which no account
 // was live at t is an error wrapping ErrNotInBackup that names it: an
 // export of a misspelt domain must not pass for an export of nothing.
-func exportStates(ctx context.Context, cat ExportCatalog, t time.Time, domains []string) ([]backup.AccountState, error) {
+func exportStates(ctx context.Context, cat ExportCatalog, t time.Time, domains []string) ([]catalog.AccountState, error) {
 	want := map[string]bool{}
 	for _, d := range domains {
 		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
@@ -168,7 +168,7 @@ func exportStates(ctx context.Context, cat ExportCatalog, t time.Time, domains [
 	if err != nil {
 		return nil, fmt.Errorf("export: list accounts: %w", err)
 	}
-	var out []backup.AccountState
+	var out []catalog.AccountState
 	found := map[string]bool{}
 	for _, v := range all {
 		st, err := cat.AccountAt(ctx, v.Account.ID, t)
@@ -207,7 +207,7 @@ func domainOf(addr string) string {
 
 // copyExportBlobs copies every distinct blob of the accounts' items and
 // returns the digests that could not be read, with why.
-func copyExportBlobs(ctx context.Context, states []backup.AccountState, src Blobs, w *repository.ExportWriter, o ExportOptions) map[dedup.Digest]error {
+func copyExportBlobs(ctx context.Context, states []catalog.AccountState, src Blobs, w *repository.ExportWriter, o ExportOptions) map[dedup.Digest]error {
 	var digests []dedup.Digest
 	seen := map[dedup.Digest]bool{}
 	for _, st := range states {
@@ -265,7 +265,7 @@ func copyExportBlobs(ctx context.Context, states []backup.AccountState, src Blob
 // writeExportRecords appends the record set that creates the accounts:
 // classes of service, domains, then per account its creation (with its
 // folders) and one MessageAdded per item whose blob was copied.
-func writeExportRecords(ctx context.Context, cat ExportCatalog, states []backup.AccountState, bad map[dedup.Digest]error,
+func writeExportRecords(ctx context.Context, cat ExportCatalog, states []catalog.AccountState, bad map[dedup.Digest]error,
 	w *repository.ExportWriter, ts int64, rep *ExportReport) error {
 	add := func(ev event.Event) error {
 		payload, err := event.Encode(ev)

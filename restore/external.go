@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -67,8 +67,8 @@ func IsSystemAccount(a event.Account) bool {
 
 // external is one source account on its way in.
 type external struct {
-	src     backup.AccountVersion // the version imported
-	at      time.Time             // the time its state is read at
+	src     catalog.AccountVersion // the version imported
+	at      time.Time              // the time its state is read at
 	target  uint64
 	created bool
 	status  event.AccountStatus // set in phase 3 when items could not be added under it
@@ -190,17 +190,17 @@ func (r *Restorer) externalSelect(ctx context.Context, o ExternalOptions) ([]*ex
 
 // beforeDeletion returns the last live version of a deleted account and
 // the time just before its deletion.
-func (r *Restorer) beforeDeletion(ctx context.Context, acct uint64) (backup.AccountVersion, time.Time, error) {
+func (r *Restorer) beforeDeletion(ctx context.Context, acct uint64) (catalog.AccountVersion, time.Time, error) {
 	vs, err := r.cat.AccountVersions(ctx, acct)
 	if err != nil {
-		return backup.AccountVersion{}, time.Time{}, err
+		return catalog.AccountVersion{}, time.Time{}, err
 	}
 	i := len(vs) - 1
 	for i >= 0 && vs[i].Gone() {
 		i--
 	}
 	if i < 0 {
-		return backup.AccountVersion{}, time.Time{}, ErrNotInBackup
+		return catalog.AccountVersion{}, time.Time{}, ErrNotInBackup
 	}
 	return vs[i], vs[i+1].Time.Add(-time.Nanosecond), nil
 }
@@ -317,7 +317,7 @@ func (r *Restorer) externalFill(ctx context.Context, x *external) error {
 	if err != nil {
 		return fmt.Errorf("external restore: %s: inbox: %w", x.src.Account.Address, err)
 	}
-	bs := batchesFor(st.Items, func(it backup.ItemVersion) (uint64, bool) {
+	bs := batchesFor(st.Items, func(it catalog.ItemVersion) (uint64, bool) {
 		id, ok := ids[it.Folder]
 		return id, ok
 	}, inbox.ID)

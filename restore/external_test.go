@@ -9,7 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -312,7 +312,7 @@ func TestExportThenRestore(t *testing.T) {
 		}
 	}
 	// External restore from the export, twice.
-	cat, err := backup.Rebuild(ctx, repo, "expcat", vfs.NewMem())
+	cat, err := catalog.Rebuild(ctx, repo, "expcat", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}

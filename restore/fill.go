@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/internal/corrupt"
@@ -26,7 +26,7 @@ var (
 type batch struct {
 	folder uint64 // target folder id
 	path   string // for reports
-	items  []backup.ItemVersion
+	items  []catalog.ItemVersion
 	// drop lists flags removed from every item (undelete drops \Deleted).
 	drop []string
 	// made, when not nil, receives the new item of each restored item, at
@@ -89,7 +89,7 @@ next:
 // to INBOX.
 //
 // exact also sets the subscription of folders that already existed.
-func (r *Restorer) ensureFolders(ctx context.Context, acct uint64, want []backup.FolderState, rep *AccountReport, exact bool) (map[uint64]uint64, error) {
+func (r *Restorer) ensureFolders(ctx context.Context, acct uint64, want []catalog.FolderState, rep *AccountReport, exact bool) (map[uint64]uint64, error) {
 	have, err := r.eng.ListFolders(ctx, acct)
 	if err != nil {
 		return nil, fmt.Errorf("list folders: %w", err)
@@ -159,7 +159,7 @@ func equalFold(a, b string) bool {
 
 // batchesFor groups items (sorted by folder path, then UID) by target
 // folder; items whose folder has no target go to fallback.
-func batchesFor(items []backup.ItemVersion, target func(it backup.ItemVersion) (uint64, bool), fallback uint64) []batch {
+func batchesFor(items []catalog.ItemVersion, target func(it catalog.ItemVersion) (uint64, bool), fallback uint64) []batch {
 	var out []batch
 	idx := map[uint64]int{}
 	for _, it := range items {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -56,7 +56,7 @@ func (r *Restorer) InPlace(ctx context.Context, acct uint64, t time.Time) (Repor
 	return rep, nil
 }
 
-func (r *Restorer) rollbackProvisioning(ctx context.Context, a engine.Account, v backup.AccountVersion) error {
+func (r *Restorer) rollbackProvisioning(ctx context.Context, a engine.Account, v catalog.AccountVersion) error {
 	src := v.Account
 	if src.PasswordHash != "" {
 		if err := r.eng.SetPasswordHash(ctx, a.ID, src.PasswordHash); err != nil {
@@ -93,12 +93,12 @@ func tmpFolder(id uint64) string { return fmt.Sprintf("tidemark-rollback-%d", id
 // wanted folder id, the engine folder now holding that path. Folders kept
 // at their path keep their id; folders that must move go through a
 // temporary top-level name first, so renames never collide.
-func (r *Restorer) rollbackFolders(ctx context.Context, acct uint64, want []backup.FolderState, ar *AccountReport) (map[uint64]uint64, error) {
+func (r *Restorer) rollbackFolders(ctx context.Context, acct uint64, want []catalog.FolderState, ar *AccountReport) (map[uint64]uint64, error) {
 	have, err := r.eng.ListFolders(ctx, acct)
 	if err != nil {
 		return nil, fmt.Errorf("list folders: %w", err)
 	}
-	wantByID := map[uint64]backup.FolderState{}
+	wantByID := map[uint64]catalog.FolderState{}
 	for _, f := range want {
 		wantByID[f.ID] = f
 	}
@@ -136,7 +136,7 @@ func (r *Restorer) rollbackFolders(ctx context.Context, acct uint64, want []back
 			ids[w.ID] = w.ID
 			continue
 		}
-		m, err := r.ensureFolders(ctx, acct, []backup.FolderState{w}, ar, true)
+		m, err := r.ensureFolders(ctx, acct, []catalog.FolderState{w}, ar, true)
 		if err != nil {
 			return nil, err
 		}
@@ -167,7 +167,7 @@ type placed struct {
 // order: the longest prefix already in order stays, the rest is moved,
 // copied in place or appended from the backup behind it; what st did not
 // have is expunged.
-func (r *Restorer) rollbackItems(ctx context.Context, acct uint64, st backup.AccountState, ids map[uint64]uint64, ar *AccountReport) error {
+func (r *Restorer) rollbackItems(ctx context.Context, acct uint64, st catalog.AccountState, ids map[uint64]uint64, ar *AccountReport) error {
 	folders, err := r.eng.ListFolders(ctx, acct)
 	if err != nil {
 		return fmt.Errorf("list folders: %w", err)
@@ -193,7 +193,7 @@ func (r *Restorer) rollbackItems(ctx context.Context, acct uint64, st backup.Acc
 		return fmt.Errorf("inbox: %w", err)
 	}
 	keep := map[uint64]bool{} // current item ids that end up in place
-	bs := batchesFor(st.Items, func(it backup.ItemVersion) (uint64, bool) {
+	bs := batchesFor(st.Items, func(it catalog.ItemVersion) (uint64, bool) {
 		id, ok := ids[it.Folder]
 		return id, ok
 	}, inbox.ID)
@@ -217,7 +217,7 @@ func (r *Restorer) rollbackItems(ctx context.Context, acct uint64, st backup.Acc
 			}
 			c, ok := cur[v.ID]
 			if !ok {
-				r.fillOne(ctx, acct, batch{folder: b.folder, path: b.path, items: []backup.ItemVersion{v}}, tl)
+				r.fillOne(ctx, acct, batch{folder: b.folder, path: b.path, items: []catalog.ItemVersion{v}}, tl)
 				continue
 			}
 			var got []engine.Item
@@ -265,7 +265,7 @@ func (r *Restorer) rollbackItems(ctx context.Context, acct uint64, st backup.Acc
 }
 
 // setFlags gives a placed item v's flags and counts it restored.
-func (r *Restorer) setFlags(ctx context.Context, acct, folder uint64, have engine.Item, v backup.ItemVersion, tl *tally) {
+func (r *Restorer) setFlags(ctx context.Context, acct, folder uint64, have engine.Item, v catalog.ItemVersion, tl *tally) {
 	want := flagsWithout(v.Flags, nil)
 	if !sameFlags(have.Flags, want) {
 		if _, err := r.eng.StoreFlags(ctx, acct, folder, []uint64{have.ID}, engine.FlagsSet, want, 0); err != nil {

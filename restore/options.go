@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -46,17 +46,17 @@ var _ Engine = (*engine.Engine)(nil)
 // Catalog answers what the backup holds as of a time. *backup.Catalog
 // satisfies it.
 type Catalog interface {
-	AccountAt(ctx context.Context, acct uint64, t time.Time) (backup.AccountState, error)
-	AccountVersions(ctx context.Context, acct uint64) ([]backup.AccountVersion, error)
-	Accounts(ctx context.Context) ([]backup.AccountVersion, error)
-	DeletedAccounts(ctx context.Context) ([]backup.AccountVersion, error)
-	DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.Time) ([]backup.ItemVersion, error)
-	ItemVersions(ctx context.Context, acct, item uint64) ([]backup.ItemVersion, error)
+	AccountAt(ctx context.Context, acct uint64, t time.Time) (catalog.AccountState, error)
+	AccountVersions(ctx context.Context, acct uint64) ([]catalog.AccountVersion, error)
+	Accounts(ctx context.Context) ([]catalog.AccountVersion, error)
+	DeletedAccounts(ctx context.Context) ([]catalog.AccountVersion, error)
+	DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.Time) ([]catalog.ItemVersion, error)
+	ItemVersions(ctx context.Context, acct, item uint64) ([]catalog.ItemVersion, error)
 	FindAccount(ctx context.Context, address string, t time.Time) (uint64, error)
 	Position() (lsn uint64, unixNano int64, err error)
 }
 
-var _ Catalog = (*backup.Catalog)(nil)
+var _ Catalog = (*catalog.Catalog)(nil)
 
 // Blobs reads message bytes from the repository, checked against their
 // digest. *backup.Repository satisfies it.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 )
@@ -63,9 +63,9 @@ func (r *Restorer) UndeleteInto(ctx context.Context, acct uint64, from, to time.
 		}
 		return dels[i].ID < dels[j].ID
 	})
-	var want []backup.FolderState
+	var want []catalog.FolderState
 	seen := map[string]bool{}
-	want = append(want, backup.FolderState{Path: root, Subscribed: true})
+	want = append(want, catalog.FolderState{Path: root, Subscribed: true})
 	for _, d := range dels {
 		p := d.FolderPath
 		if p == "" {
@@ -76,7 +76,7 @@ func (r *Restorer) UndeleteInto(ctx context.Context, acct uint64, from, to time.
 			sub := root + "/" + strings.Join(parts[:i+1], "/")
 			if !seen[sub] {
 				seen[sub] = true
-				want = append(want, backup.FolderState{Path: sub, Subscribed: true})
+				want = append(want, catalog.FolderState{Path: sub, Subscribed: true})
 			}
 		}
 	}
@@ -85,7 +85,7 @@ func (r *Restorer) UndeleteInto(ctx context.Context, acct uint64, from, to time.
 	if err != nil {
 		return rep, err
 	}
-	bs := batchesFor(dels, func(it backup.ItemVersion) (uint64, bool) {
+	bs := batchesFor(dels, func(it catalog.ItemVersion) (uint64, bool) {
 		p := it.FolderPath
 		if p == "" {
 			p = "unknown folder"
@@ -113,7 +113,7 @@ func (r *Restorer) UndeleteInto(ctx context.Context, acct uint64, from, to time.
 // just before the deletion. The catalog's DeletedBetween caches paths by
 // folder alone, which is wrong for a folder renamed between two deletions;
 // this asks the catalog once per deletion record instead.
-func (r *Restorer) fixDeletedPaths(ctx context.Context, acct uint64, dels []backup.ItemVersion) error {
+func (r *Restorer) fixDeletedPaths(ctx context.Context, acct uint64, dels []catalog.ItemVersion) error {
 	paths := map[uint64]map[uint64]string{} // deletion LSN -> folder -> path
 	for i, d := range dels {
 		m, ok := paths[d.LSN]
@@ -136,7 +136,7 @@ func (r *Restorer) fixDeletedPaths(ctx context.Context, acct uint64, dels []back
 }
 
 // ensurePaths is ensureFolders keyed by path.
-func (r *Restorer) ensurePaths(ctx context.Context, acct uint64, want []backup.FolderState, ar *AccountReport) (map[string]uint64, error) {
+func (r *Restorer) ensurePaths(ctx context.Context, acct uint64, want []catalog.FolderState, ar *AccountReport) (map[string]uint64, error) {
 	for i := range want {
 		want[i].ID = uint64(i + 1)
 	}
@@ -227,7 +227,7 @@ func (r *Restorer) Items(ctx context.Context, acct uint64, refs []ItemRef, folde
 	if folder == "" {
 		return Report{}, nil, fmt.Errorf("restore items: no target folder: %w", engine.ErrInvalid)
 	}
-	vs := make([]backup.ItemVersion, len(refs))
+	vs := make([]catalog.ItemVersion, len(refs))
 	for i, ref := range refs {
 		v, err := r.version(ctx, acct, ref)
 		if err != nil {
@@ -238,10 +238,10 @@ func (r *Restorer) Items(ctx context.Context, acct uint64, refs []ItemRef, folde
 	}
 	rep := Report{Mode: "item"}
 	ar := AccountReport{Source: acct, SourceAddress: a.Address, Target: acct, TargetAddress: a.Address}
-	var want []backup.FolderState
+	var want []catalog.FolderState
 	parts := strings.Split(folder, "/")
 	for i := range parts {
-		want = append(want, backup.FolderState{Path: strings.Join(parts[:i+1], "/"), Subscribed: true})
+		want = append(want, catalog.FolderState{Path: strings.Join(parts[:i+1], "/"), Subscribed: true})
 	}
 	ids, err := r.ensurePaths(ctx, acct, want, &ar)
 	if err != nil {
@@ -260,15 +260,15 @@ func (r *Restorer) Items(ctx context.Context, acct uint64, refs []ItemRef, folde
 }
 
 // version returns the item's last live version at or before ref.At.
-func (r *Restorer) version(ctx context.Context, acct uint64, ref ItemRef) (backup.ItemVersion, error) {
+func (r *Restorer) version(ctx context.Context, acct uint64, ref ItemRef) (catalog.ItemVersion, error) {
 	vs, err := r.cat.ItemVersions(ctx, acct, ref.Item)
 	if err != nil {
 		if errors.Is(err, repository.ErrNotFound) {
 			err = ErrNotInBackup
 		}
-		return backup.ItemVersion{}, fmt.Errorf("restore item %d: %w", ref.Item, err)
+		return catalog.ItemVersion{}, fmt.Errorf("restore item %d: %w", ref.Item, err)
 	}
-	var v backup.ItemVersion
+	var v catalog.ItemVersion
 	found := false
 	for _, x := range vs {
 		if !x.Time.After(ref.At) && !x.Deleted {
@@ -276,7 +276,7 @@ func (r *Restorer) version(ctx context.Context, acct uint64, ref ItemRef) (backu
 		}
 	}
 	if !found {
-		return backup.ItemVersion{}, fmt.Errorf("restore item %d at %s: %w", ref.Item, ref.At.Format(time.RFC3339Nano), ErrNotInBackup)
+		return catalog.ItemVersion{}, fmt.Errorf("restore item %d at %s: %w", ref.Item, ref.At.Format(time.RFC3339Nano), ErrNotInBackup)
 	}
 	return v, nil
 }

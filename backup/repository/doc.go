@@ -82,7 +82,7 @@
 // rewrites one whose dead share reaches 25% (live blobs into a new pack,
 // durable, then the old pack is marked). Marked objects are recorded in
 // the catalog with the time they may go (PurgeOptions.Grace, default 10
-// minutes; package backup, grace.go) and deleted by the scanner's maintenance or the
+// minutes; package backup/catalog, grace.go) and deleted by the scanner's maintenance or the
 // next purge once due, so a copy taken while purge runs is restorable;
 // a loose blob stored again meanwhile is kept. The segments, scans and
 // older snapshots purge folds into its snapshot wait the same way (and go

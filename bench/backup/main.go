@@ -30,6 +30,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -134,7 +135,7 @@ func loadCorpus(dir string) ([][]byte, error) {
 type setup struct {
 	eng   *engine.Engine
 	repo  *repository.Repository
-	cat   *backup.Catalog
+	cat   *catalog.Catalog
 	sc    *backup.Scanner
 	accts []uint64
 	stop  func()
@@ -179,7 +180,7 @@ func (s *setup) startScanner(dir string, vol hsm.Volume, shipEvery time.Duration
 	if err != nil {
 		return err
 	}
-	cat, err := backup.OpenCatalog(filepath.Join(dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.OpenCatalog(filepath.Join(dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -143,7 +144,7 @@ func median(ds []time.Duration) time.Duration {
 type setup struct {
 	eng  *engine.Engine
 	repo *repository.Repository
-	cat  *backup.Catalog
+	cat  *catalog.Catalog
 	acct uint64
 	stop func()
 }
@@ -183,7 +184,7 @@ func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	cat, err := backup.OpenCatalog(filepath.Join(dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.OpenCatalog(filepath.Join(dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		return nil, err
 	}

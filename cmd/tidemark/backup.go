@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -48,8 +49,8 @@ type backupEnv struct {
 	cfg     config
 	raw     []byte
 	repo    *repository.Repository
-	cat     *backup.Catalog // nil if not opened
-	eng     *engine.Engine  // nil if not opened
+	cat     *catalog.Catalog // nil if not opened
+	eng     *engine.Engine   // nil if not opened
 }
 
 func (b *backupEnv) Close() {
@@ -93,7 +94,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 		}
 	}
 	if withCatalog {
-		env.cat, err = backup.OpenCatalog(filepath.Join(dataDir, catalogDir), nil)
+		env.cat, err = catalog.OpenCatalog(filepath.Join(dataDir, catalogDir), nil)
 		if err != nil {
 			env.Close()
 			if served, _ := callServer(ctx, dataDir, "ping", nil, nil); served {

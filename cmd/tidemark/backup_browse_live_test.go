@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 )
 
 // TestBackupBrowseWhileServing runs backup ls, item, accounts and config
@@ -52,7 +53,7 @@ func TestBackupBrowseWhileServing(t *testing.T) {
 	if ls := tm(t, bin, "backup", "ls", "alice@example.org", "--headers", "--data", dir); strings.Count(ls, "drill live") != 6 {
 		t.Fatalf("backup ls --headers while serving:\n%s", ls)
 	}
-	var st backup.AccountState
+	var st catalog.AccountState
 	if err := json.Unmarshal([]byte(tm(t, bin, "backup", "ls", "alice@example.org", "--json", "--data", dir)), &st); err != nil || len(st.Items) != 6 {
 		t.Fatalf("backup ls --json: %d items, %v", len(st.Items), err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 )
 
 // catalogQuery is a question to the backup catalog from backup ls, item
@@ -22,10 +22,10 @@ type catalogQuery struct {
 }
 
 type catalogAnswer struct {
-	Account  uint64                  `json:"account,omitempty"`
-	State    *backup.AccountState    `json:"state,omitempty"`
-	Versions []backup.ItemVersion    `json:"versions,omitempty"`
-	Accounts []backup.AccountVersion `json:"accounts,omitempty"`
+	Account  uint64                   `json:"account,omitempty"`
+	State    *catalog.AccountState    `json:"state,omitempty"`
+	Versions []catalog.ItemVersion    `json:"versions,omitempty"`
+	Accounts []catalog.AccountVersion `json:"accounts,omitempty"`
 }
 
 func init() {
@@ -46,7 +46,7 @@ func init() {
 }
 
 // answerCatalog answers q from cat.
-func answerCatalog(ctx context.Context, cat *backup.Catalog, q catalogQuery) (catalogAnswer, error) {
+func answerCatalog(ctx context.Context, cat *catalog.Catalog, q catalogQuery) (catalogAnswer, error) {
 	var a catalogAnswer
 	var err error
 	switch q.Query {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 )
 
 type backupStatusOptions struct {
@@ -55,7 +56,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 	}
 	// The catalog is held by a running server; then only the repository
 	// figures are shown.
-	cat, err := backup.OpenCatalog(filepath.Join(o.dataDir, catalogDir), nil)
+	cat, err := catalog.OpenCatalog(filepath.Join(o.dataDir, catalogDir), nil)
 	if err == nil {
 		defer cat.Close()
 	} else {

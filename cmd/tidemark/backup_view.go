@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/mailserver/imap"
@@ -21,12 +22,12 @@ import (
 // is unreachable, so the view service is made again whenever they change.
 type backupViews struct {
 	eng     *engine.Engine
-	backup  func() (*backup.Catalog, *repository.Repository, error) // nil: the backup is off
+	backup  func() (*catalog.Catalog, *repository.Repository, error) // nil: the backup is off
 	opts    view.Options
 	log     *slog.Logger
 	mu      sync.Mutex
 	svc     *view.Service
-	cat     *backup.Catalog
+	cat     *catalog.Catalog
 	repo    *repository.Repository
 	enabled bool
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -134,7 +135,7 @@ type exportParams struct {
 
 // backupSide returns the catalog and repository the jobs read: the
 // server's (the scanner's catalog) or those the command opened.
-func (d *jobDeps) backupSide() (*backup.Catalog, *repository.Repository, error) {
+func (d *jobDeps) backupSide() (*catalog.Catalog, *repository.Repository, error) {
 	if d.backup == nil {
 		return nil, nil, errors.New("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 	}
@@ -153,7 +154,7 @@ func (d *jobDeps) restorer(cat restore.Catalog, blobs restore.Blobs, p *operatio
 }
 
 // accountID resolves an address as of t, or an id, in the catalog.
-func accountID(ctx context.Context, cat *backup.Catalog, arg string, t time.Time) (uint64, error) {
+func accountID(ctx context.Context, cat *catalog.Catalog, arg string, t time.Time) (uint64, error) {
 	return resolveAccount(ctx, cat, arg, t)
 }
 
@@ -349,7 +350,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 		}
 		defer os.RemoveAll(tmp)
 		p.Step("reading the source repository " + repo.ID())
-		cat, err := backup.Rebuild(ctx, repo, filepath.Join(tmp, "catalog"), nil)
+		cat, err := catalog.Rebuild(ctx, repo, filepath.Join(tmp, "catalog"), nil)
 		if err != nil {
 			return nil, fmt.Errorf("catalog of %s: %w", a.Source, err)
 		}
@@ -459,7 +460,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 
 // deletedAccountID finds a deleted account by id or by the address it had
 // (the most recently deleted one wins).
-func deletedAccountID(ctx context.Context, cat *backup.Catalog, arg string) (uint64, error) {
+func deletedAccountID(ctx context.Context, cat *catalog.Catalog, arg string) (uint64, error) {
 	if id, err := strconv.ParseUint(arg, 10, 64); err == nil {
 		return id, nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/operations"
@@ -474,7 +475,7 @@ func (b *inProcessBackup) open() error {
 	return b.err
 }
 
-func (b *inProcessBackup) backup() (*backup.Catalog, *repository.Repository, error) {
+func (b *inProcessBackup) backup() (*catalog.Catalog, *repository.Repository, error) {
 	if err := b.open(); err != nil {
 		return nil, nil, err
 	}

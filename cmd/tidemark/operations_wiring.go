@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/operations"
@@ -85,7 +86,7 @@ type jobDeps struct {
 	scanner func() (*backup.Scanner, error)
 	// backup returns the local catalog and the repository (nil: backup
 	// is off).
-	backup func() (*backup.Catalog, *repository.Repository, error)
+	backup func() (*catalog.Catalog, *repository.Repository, error)
 	// s3Keys returns the keys for an S3 endpoint named in parameters.
 	s3Keys func(endpoint string) (access, secret string)
 	// live is set in a server: jobs share the repository with its scanner.
@@ -243,11 +244,11 @@ func serverNotReady(svc *backup.Service) error {
 
 // serverBackup is the running server's catalog and repository, or why
 // there are none.
-func serverBackup(svc *backup.Service) func() (*backup.Catalog, *repository.Repository, error) {
+func serverBackup(svc *backup.Service) func() (*catalog.Catalog, *repository.Repository, error) {
 	if svc == nil {
 		return nil
 	}
-	return func() (*backup.Catalog, *repository.Repository, error) {
+	return func() (*catalog.Catalog, *repository.Repository, error) {
 		repo := svc.Repository()
 		if repo == nil {
 			return nil, nil, serverNotReady(svc)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/internal/timearg"
 	"github.com/tidemark/tidemark/restore"
@@ -38,7 +38,7 @@ func restoreTime(flag, s string) (time.Time, error) {
 
 // resolveAccount turns an account id or address into the id the backup
 // knows it by as of t.
-func resolveAccount(ctx context.Context, cat *backup.Catalog, arg string, t time.Time) (uint64, error) {
+func resolveAccount(ctx context.Context, cat *catalog.Catalog, arg string, t time.Time) (uint64, error) {
 	if id, err := strconv.ParseUint(arg, 10, 64); err == nil {
 		return id, nil
 	}
@@ -57,7 +57,7 @@ func resolveAccount(ctx context.Context, cat *backup.Catalog, arg string, t time
 
 // firstHeld returns the earliest time the catalog holds a live version
 // of an account with address addr.
-func firstHeld(ctx context.Context, cat *backup.Catalog, addr string) (time.Time, bool, error) {
+func firstHeld(ctx context.Context, cat *catalog.Catalog, addr string) (time.Time, bool, error) {
 	all, err := cat.Accounts(ctx)
 	if err != nil {
 		return time.Time{}, false, err

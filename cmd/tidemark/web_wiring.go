@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
@@ -239,7 +240,7 @@ func (s *serveBackend) Authenticate(ctx context.Context, address, password strin
 
 // catalog returns the backup catalog (readable while the repository is
 // unreachable: it is local).
-func (s *serveBackend) catalog() (*backup.Catalog, error) {
+func (s *serveBackend) catalog() (*catalog.Catalog, error) {
 	if s.backup == nil {
 		return nil, errors.New("the real-time backup is off on this server")
 	}
@@ -265,7 +266,7 @@ func (s *serveBackend) Accounts(ctx context.Context) ([]web.AccountRef, error) {
 
 // findAccount returns the catalog id of the account whose newest version
 // has address (a live one before a deleted one).
-func findAccount(ctx context.Context, cat *backup.Catalog, address string) (uint64, error) {
+func findAccount(ctx context.Context, cat *catalog.Catalog, address string) (uint64, error) {
 	vs, err := cat.Accounts(ctx)
 	if err != nil {
 		return 0, err
@@ -372,7 +373,7 @@ func (s *serveBackend) Timeline(ctx context.Context, address string, at time.Tim
 }
 
 // folderPathAt is a folder's path as of t, "" when unknown.
-func folderPathAt(ctx context.Context, cat *backup.Catalog, acct, folder uint64, t time.Time) string {
+func folderPathAt(ctx context.Context, cat *catalog.Catalog, acct, folder uint64, t time.Time) string {
 	fs, err := cat.FoldersAt(ctx, acct, t)
 	if err != nil {
 		return ""
@@ -385,7 +386,7 @@ func folderPathAt(ctx context.Context, cat *backup.Catalog, acct, folder uint64,
 	return ""
 }
 
-func sumSizes(items []backup.ItemVersion) int64 {
+func sumSizes(items []catalog.ItemVersion) int64 {
 	var n int64
 	for _, it := range items {
 		n += it.Size
@@ -396,7 +397,7 @@ func sumSizes(items []backup.ItemVersion) int64 {
 // steps turns item versions (grouped by item, oldest first) into the
 // account's live message count and bytes after each record that changed
 // them.
-func steps(vs []backup.ItemVersion) []web.Step {
+func steps(vs []catalog.ItemVersion) []web.Step {
 	type delta struct {
 		lsn uint64
 		t   time.Time

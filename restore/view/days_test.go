@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -89,24 +89,24 @@ func TestDays(t *testing.T) {
 // hostile is a catalog and repository that return damaged data, beside
 // the real ones the other tests use.
 type hostile struct {
-	folders []backup.FolderState
-	items   []backup.ItemVersion
+	folders []catalog.FolderState
+	items   []catalog.ItemVersion
 	blob    []byte
 }
 
-func (h *hostile) AccountVersions(ctx context.Context, acct uint64) ([]backup.AccountVersion, error) {
-	return []backup.AccountVersion{{LSN: 1, Time: time.Unix(100, 0), Account: event.Account{ID: acct}}}, nil
+func (h *hostile) AccountVersions(ctx context.Context, acct uint64) ([]catalog.AccountVersion, error) {
+	return []catalog.AccountVersion{{LSN: 1, Time: time.Unix(100, 0), Account: event.Account{ID: acct}}}, nil
 }
 
-func (h *hostile) AccountAt(ctx context.Context, acct uint64, t time.Time) (backup.AccountState, error) {
-	return backup.AccountState{AsOf: t, Folders: h.folders, Items: h.items}, nil
+func (h *hostile) AccountAt(ctx context.Context, acct uint64, t time.Time) (catalog.AccountState, error) {
+	return catalog.AccountState{AsOf: t, Folders: h.folders, Items: h.items}, nil
 }
 
-func (h *hostile) FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]backup.FolderState, error) {
+func (h *hostile) FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]catalog.FolderState, error) {
 	return h.folders, nil
 }
 
-func (h *hostile) DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.Time) ([]backup.ItemVersion, error) {
+func (h *hostile) DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.Time) ([]catalog.ItemVersion, error) {
 	return h.items, nil
 }
 
@@ -127,11 +127,11 @@ func (h *hostile) GetCOS(ctx context.Context, name string) (event.COS, error) {
 // ErrCorrupt (or left out), never served.
 func TestHostileCatalog(t *testing.T) {
 	h := &hostile{
-		folders: []backup.FolderState{
+		folders: []catalog.FolderState{
 			{ID: 1, Path: "INBOX"}, {ID: 2, Path: "Dup"}, {ID: 3, Path: "Dup"}, {ID: 4, Path: "a//b"},
 			{ID: 5, Path: "Zero"}, {ID: 6, Path: "Big"}, {ID: 7, Path: "Bad\x00"}, {ID: 8, Path: "Fine"},
 		},
-		items: []backup.ItemVersion{
+		items: []catalog.ItemVersion{
 			{ID: 10, Folder: 1, UID: 4, Size: 5, Flags: []string{`\Seen`, "bad flag", `\Recent`, "(x"}},
 			{ID: 11, Folder: 1, UID: 4, Size: 5},
 			{ID: 12, Folder: 5, UID: 0, Size: 5},

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 )
@@ -175,7 +175,7 @@ func (a *Account) load(ctx context.Context, t time.Time) (*snapshot, error) {
 // checkItem says what makes an item of the catalog impossible to serve in
 // box ("" when nothing): items come sorted by UID within a folder, so a
 // UID that does not rise is a duplicate or the order is broken.
-func (s *Service) checkItem(it backup.ItemVersion, box *Mailbox) string {
+func (s *Service) checkItem(it catalog.ItemVersion, box *Mailbox) string {
 	switch {
 	case it.UID == 0:
 		return fmt.Sprintf("item %d has UID 0", it.ID)
@@ -191,9 +191,9 @@ func (s *Service) checkItem(it backup.ItemVersion, box *Mailbox) string {
 
 // checkFolders leaves out folders whose path no live folder could have or
 // that another folder of the same time already has, and logs them.
-func (s *Service) checkFolders(acct uint64, t time.Time, fs []backup.FolderState) ([]Folder, []backup.FolderState) {
+func (s *Service) checkFolders(acct uint64, t time.Time, fs []catalog.FolderState) ([]Folder, []catalog.FolderState) {
 	out := make([]Folder, 0, len(fs))
-	valid := make([]backup.FolderState, 0, len(fs))
+	valid := make([]catalog.FolderState, 0, len(fs))
 	seen := make(map[string]bool, len(fs))
 	for _, f := range fs {
 		f.Path = normPath(f.Path)

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -18,14 +18,14 @@ import (
 
 // Catalog answers what the backup held when. *backup.Catalog satisfies it.
 type Catalog interface {
-	AccountVersions(ctx context.Context, acct uint64) ([]backup.AccountVersion, error)
-	AccountAt(ctx context.Context, acct uint64, t time.Time) (backup.AccountState, error)
-	FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]backup.FolderState, error)
-	DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.Time) ([]backup.ItemVersion, error)
+	AccountVersions(ctx context.Context, acct uint64) ([]catalog.AccountVersion, error)
+	AccountAt(ctx context.Context, acct uint64, t time.Time) (catalog.AccountState, error)
+	FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]catalog.FolderState, error)
+	DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.Time) ([]catalog.ItemVersion, error)
 	Position() (lsn uint64, unixNano int64, err error)
 }
 
-var _ Catalog = (*backup.Catalog)(nil)
+var _ Catalog = (*catalog.Catalog)(nil)
 
 // Blobs reads message bytes from the repository, checked against their
 // digest. *backup.Repository satisfies it.
@@ -271,8 +271,8 @@ func (a *Account) Days(ctx context.Context) ([]Day, error) {
 	return out, nil
 }
 
-func versionAt(vs []backup.AccountVersion, t time.Time) (backup.AccountVersion, bool) {
-	var out backup.AccountVersion
+func versionAt(vs []catalog.AccountVersion, t time.Time) (catalog.AccountVersion, bool) {
+	var out catalog.AccountVersion
 	ok := false
 	for _, v := range vs {
 		if !v.Time.After(t) {

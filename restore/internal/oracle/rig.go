@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
@@ -62,7 +63,7 @@ type Rig struct {
 	Eng     *engine.Engine
 	RepoVol hsm.Volume
 	Repo    *repository.Repository
-	Cat     *backup.Catalog
+	Cat     *catalog.Catalog
 	Scan    *backup.Scanner
 	stop    context.CancelFunc
 	done    chan error
@@ -110,7 +111,7 @@ func NewRigWith(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume, smartSc
 	if err != nil {
 		t.Fatalf("init repository: %v", err)
 	}
-	cat, err := backup.OpenCatalog(dir+"/data/backup-catalog", &backup.CatalogOptions{FS: fs})
+	cat, err := catalog.OpenCatalog(dir+"/data/backup-catalog", &catalog.CatalogOptions{FS: fs})
 	if err != nil {
 		t.Fatalf("open catalog: %v", err)
 	}

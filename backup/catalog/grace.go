@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"context"
@@ -40,9 +40,9 @@ func deleteKey(name string) []byte {
 	return append(append([]byte(nil), metaDeletePrefix...), name...)
 }
 
-// deferDelete records that names may be deleted from due on; a name
+// DeferDelete records that names may be deleted from due on; a name
 // already waiting keeps its due time.
-func (c *Catalog) deferDelete(names []string, due time.Time) error {
+func (c *Catalog) DeferDelete(names []string, due time.Time) error {
 	if len(names) == 0 {
 		return nil
 	}
@@ -66,9 +66,9 @@ func (c *Catalog) deferDelete(names []string, due time.Time) error {
 	return nil
 }
 
-// pendingDeletes returns the objects waiting for deletion and their due
+// Pending returns the objects waiting for deletion and their due
 // times (unix ns).
-func (c *Catalog) pendingDeletes() (map[string]int64, error) {
+func (c *Catalog) Pending() (map[string]int64, error) {
 	out := map[string]int64{}
 	err := scanPrefixRange(c.db, metaDeletePrefix, func(k, v []byte) error {
 		if len(v) == 8 {
@@ -82,7 +82,7 @@ func (c *Catalog) pendingDeletes() (map[string]int64, error) {
 // PendingDeletes lists the repository objects waiting for their grace
 // period to pass before they are deleted, with the time each may go.
 func (c *Catalog) PendingDeletes() (map[string]time.Time, error) {
-	p, err := c.pendingDeletes()
+	p, err := c.Pending()
 	if err != nil {
 		return nil, err
 	}
@@ -93,14 +93,14 @@ func (c *Catalog) PendingDeletes() (map[string]time.Time, error) {
 	return out, nil
 }
 
-// reapDeletes deletes the waiting objects due at now and returns how many
+// ReapDeletes deletes the waiting objects due at now and returns how many
 // it deleted. A loose blob is kept (and its entry dropped) when it has
 // been stored again since purge found it dead: the catalog knows it, or
 // storing reports it is being stored. storing may be nil; locked, when
 // set, runs the loose-blob checks and deletions under the scanner's lock,
 // a few at a time.
-func reapDeletes(ctx context.Context, r *repository.Repository, c *Catalog, now time.Time, locked func(func() error) error, storing func(dedup.Digest) bool) (int, error) {
-	pending, err := c.pendingDeletes()
+func ReapDeletes(ctx context.Context, r *repository.Repository, c *Catalog, now time.Time, locked func(func() error) error, storing func(dedup.Digest) bool) (int, error) {
+	pending, err := c.Pending()
 	if err != nil {
 		return 0, err
 	}
@@ -170,13 +170,4 @@ func reapDeletes(ctx context.Context, r *repository.Repository, c *Catalog, now 
 		}
 	}
 	return n, nil
-}
-
-// reap carries out the scanner's due deletions; loose blobs are checked
-// and deleted under s.mu, so a blob the open batch is storing again is
-// not deleted under it.
-func (s *Scanner) reap(ctx context.Context) (int, error) {
-	return reapDeletes(ctx, s.repo, s.cat, s.o.Now(),
-		func(f func() error) error { s.mu.Lock(); defer s.mu.Unlock(); return f() },
-		func(d dedup.Digest) bool { return s.batchBlob[d] })
 }

@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/tidemark/tidemark/redolog"
 )
 
-// writeSnapshot stores the catalog (minus the per-copy B and M keys) with
+// WriteSnapshot stores the catalog (minus the per-copy B and M keys) with
 // its position and cfg. Callers hold c.mu or otherwise keep writers out.
-func (c *Catalog) writeSnapshot(ctx context.Context, r *repository.Repository, cfg repository.ConfigSnapshot, now int64) (string, error) {
+func (c *Catalog) WriteSnapshot(ctx context.Context, r *repository.Repository, cfg repository.ConfigSnapshot, now int64) (string, error) {
 	pos, err := c.position(c.db)
 	if err != nil {
 		return "", err
@@ -75,7 +75,7 @@ func rebuildTo(ctx context.Context, r *repository.Repository, dir string, fs vfs
 		c.Close()
 		return nil, fmt.Errorf("rebuild catalog: %w", err)
 	}
-	if err := c.bindRepository(r.ID()); err != nil {
+	if err := c.BindRepository(r.ID()); err != nil {
 		return fail(err)
 	}
 	snaps, err := r.Snapshots(ctx)
@@ -113,20 +113,20 @@ func rebuildTo(ctx context.Context, r *repository.Repository, dir string, fs vfs
 	return c, nil
 }
 
-// applyUpTo is catchUp bounded by an LSN.
+// applyUpTo is CatchUp bounded by an LSN.
 func (c *Catalog) applyUpTo(ctx context.Context, r *repository.Repository, to uint64) error {
 	if to == ^uint64(0) {
-		_, err := c.catchUp(ctx, r)
+		_, err := c.CatchUp(ctx, r)
 		return err
 	}
 	pos, err := c.position(c.db)
 	if err != nil {
 		return err
 	}
-	tx := c.newTxn()
+	tx := c.NewTxn()
 	defer tx.b.Close()
 	err = r.Replay(ctx, pos, to, func(rec redolog.Record, scanTime int64) error {
-		if err := tx.apply(rec); err != nil {
+		if err := tx.Apply(rec); err != nil {
 			return err
 		}
 		pos = repository.Position{LSN: rec.LSN, ScanTime: scanTime, Time: rec.Time}
@@ -159,7 +159,7 @@ func (c *Catalog) indexBlobs(ctx context.Context, r *repository.Repository) erro
 		} else if !ok {
 			continue
 		}
-		if err := b.Set(append([]byte{pBlob}, d[:]...), mustMarshal(blobRec{Stored: size}), nil); err != nil {
+		if err := b.Set(append([]byte{pBlob}, d[:]...), mustMarshal(BlobRec{Stored: size}), nil); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"context"
@@ -8,16 +8,16 @@ import (
 	"github.com/tidemark/tidemark/redolog"
 )
 
-// catchUp applies to the catalog every repository record after its
+// CatchUp applies to the catalog every repository record after its
 // position, committing once per object, and returns the new position.
-func (c *Catalog) catchUp(ctx context.Context, r *repository.Repository) (repository.Position, error) {
+func (c *Catalog) CatchUp(ctx context.Context, r *repository.Repository) (repository.Position, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	pos, err := c.position(c.db)
 	if err != nil {
 		return pos, err
 	}
-	tx := c.newTxn()
+	tx := c.NewTxn()
 	n := 0
 	commit := func() error {
 		if n == 0 {
@@ -30,11 +30,11 @@ func (c *Catalog) catchUp(ctx context.Context, r *repository.Repository) (reposi
 			return fmt.Errorf("catalog commit: %w", err)
 		}
 		tx.b.Close()
-		tx, n = c.newTxn(), 0
+		tx, n = c.NewTxn(), 0
 		return nil
 	}
 	err = r.Replay(ctx, pos, 0, func(rec redolog.Record, scanTime int64) error {
-		if err := tx.apply(rec); err != nil {
+		if err := tx.Apply(rec); err != nil {
 			return err
 		}
 		pos = repository.Position{LSN: rec.LSN, ScanTime: scanTime, Time: rec.Time}

@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"context"
@@ -69,7 +69,7 @@ type AccountState struct {
 
 func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
-func toItem(acct, id, lsn uint64, ord byte, r itemRec) ItemVersion {
+func toItem(acct, id, lsn uint64, ord byte, r ItemRec) ItemVersion {
 	return ItemVersion{Account: acct, ID: id, LSN: lsn, Time: nsTime(r.Time), Folder: r.Folder, UID: r.UID,
 		Flags: r.Flags, InternalDate: nsTime(r.InternalDate), Digest: dedup.Digest(r.Digest), Size: r.Size,
 		Type: event.ItemType(r.Type), Deleted: r.Deleted, Scan: ord == 1}
@@ -79,7 +79,7 @@ func toItem(acct, id, lsn uint64, ord byte, r itemRec) ItemVersion {
 func (c *Catalog) AccountVersions(ctx context.Context, acct uint64) ([]AccountVersion, error) {
 	var out []AccountVersion
 	err := scanPrefixRange(c.db, key(pAccount, acct), func(k, v []byte) error {
-		var r accountRec
+		var r AccountRec
 		if err := cborDec.Unmarshal(v, &r); err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (c *Catalog) AccountVersions(ctx context.Context, acct uint64) ([]AccountVe
 func (c *Catalog) Accounts(ctx context.Context) ([]AccountVersion, error) {
 	var out []AccountVersion
 	err := scanPrefixRange(c.db, []byte{pAccount}, func(k, v []byte) error {
-		var r accountRec
+		var r AccountRec
 		if err := cborDec.Unmarshal(v, &r); err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func versionAt(vs []AccountVersion, t time.Time) (AccountVersion, bool) {
 func (c *Catalog) ItemVersions(ctx context.Context, acct, item uint64) ([]ItemVersion, error) {
 	var out []ItemVersion
 	err := scanPrefixRange(c.db, key(pItem, acct, item), func(k, v []byte) error {
-		var r itemRec
+		var r ItemRec
 		if err := cborDec.Unmarshal(v, &r); err != nil {
 			return err
 		}
@@ -224,7 +224,7 @@ func (c *Catalog) AccountAt(ctx context.Context, acct uint64, t time.Time) (Acco
 		paths[f.ID] = f.Path
 	}
 	if err := eachAt(c.db, key(pItem, acct), t, func(id, lsn uint64, ord byte, v []byte) error {
-		var r itemRec
+		var r ItemRec
 		if err := cborDec.Unmarshal(v, &r); err != nil {
 			return err
 		}
@@ -264,7 +264,7 @@ func (c *Catalog) FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]Fo
 func (c *Catalog) foldersAt(acct uint64, t time.Time) ([]FolderState, error) {
 	folders := map[uint64]FolderState{}
 	if err := eachAt(c.db, key(pFolder, acct), t, func(id, lsn uint64, _ byte, v []byte) error {
-		var r folderRec
+		var r FolderRec
 		if err := cborDec.Unmarshal(v, &r); err != nil {
 			return err
 		}
@@ -392,7 +392,7 @@ func (c *Catalog) DeletedBetween(ctx context.Context, acct uint64, t1, t2 time.T
 func (c *Catalog) folderPathAt(acct, folder uint64, t time.Time) string {
 	folders := map[uint64]FolderState{}
 	_ = eachAt(c.db, key(pFolder, acct), t, func(id, lsn uint64, _ byte, v []byte) error {
-		var r folderRec
+		var r FolderRec
 		if err := cborDec.Unmarshal(v, &r); err == nil {
 			folders[id] = FolderState{ID: id, Parent: r.Parent, Name: r.Name}
 		}

@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // deterministic: the same records in the same order give the same catalog.
 // Events of unknown types are skipped (a newer writer); a payload that does
 // not decode is an error.
-func (t *txn) apply(rec redolog.Record) error {
+func (t *Txn) Apply(rec redolog.Record) error {
 	t.lsn, t.time = rec.LSN, rec.Time
 	t.ord = 0
 	if repository.IsScanType(rec.Type) {
@@ -38,12 +38,12 @@ func (t *txn) apply(rec redolog.Record) error {
 	return nil
 }
 
-func (t *txn) applyEvent(ev event.Event) error {
+func (t *Txn) applyEvent(ev event.Event) error {
 	// Mailbox events of accounts that are not backed up change nothing.
 	switch ev.(type) {
 	case event.FolderCreated, event.FolderRenamed, event.FolderDeleted, event.FolderSubscribed,
 		event.FlagsChanged, event.ItemsCopied, event.ItemsMoved, event.ItemsExpunged:
-		in, err := t.included(ev.(event.AccountScoped).AccountID())
+		in, err := t.Included(ev.(event.AccountScoped).AccountID())
 		if err != nil || !in {
 			return err
 		}
@@ -80,7 +80,7 @@ func (t *txn) applyEvent(ev event.Event) error {
 			a.Aliases = out
 		})
 	case event.AccountDeleted:
-		h, _, err := t.accountHead(e.Account)
+		h, _, err := t.AccountHead(e.Account)
 		if err != nil {
 			return err
 		}
@@ -90,25 +90,25 @@ func (t *txn) applyEvent(ev event.Event) error {
 		}
 		return t.dropContents(e.Account)
 	case event.FolderCreated:
-		_, err := t.putFolder(e.Account, e.Folder, folderRec{Parent: e.Parent, Name: e.Name,
+		_, err := t.putFolder(e.Account, e.Folder, FolderRec{Parent: e.Parent, Name: e.Name,
 			SpecialUse: e.SpecialUse, UIDValidity: e.UIDValidity, Subscribed: e.Subscribed}, false)
 		return err
 	case event.FolderRenamed:
-		return t.modifyFolder(e.Account, e.Folder, func(f *folderRec) {
+		return t.modifyFolder(e.Account, e.Folder, func(f *FolderRec) {
 			f.Parent, f.Name = e.NewParent, e.NewName
 			if e.NewUIDValidity != 0 {
 				f.UIDValidity = e.NewUIDValidity
 			}
 		})
 	case event.FolderSubscribed:
-		return t.modifyFolder(e.Account, e.Folder, func(f *folderRec) { f.Subscribed = e.Subscribed })
+		return t.modifyFolder(e.Account, e.Folder, func(f *FolderRec) { f.Subscribed = e.Subscribed })
 	case event.FolderDeleted:
 		gone := map[uint64]bool{}
 		for _, id := range e.Items {
 			gone[id] = true
 		}
 		// Items the catalog still has in the folder go too, listed or not.
-		if err := heads(t, pItem, e.Account, func(id uint64, r itemRec) error {
+		if err := heads(t, pItem, e.Account, func(id uint64, r ItemRec) error {
 			if !r.Deleted && r.Folder == e.Folder {
 				gone[id] = true
 			}
@@ -117,20 +117,20 @@ func (t *txn) applyEvent(ev event.Event) error {
 			return err
 		}
 		for _, id := range sortedIDs(gone) {
-			if err := t.modifyItem(e.Account, id, func(r *itemRec) { r.Deleted = true }); err != nil {
+			if err := t.modifyItem(e.Account, id, func(r *ItemRec) { r.Deleted = true }); err != nil {
 				return err
 			}
 		}
-		return t.modifyFolder(e.Account, e.Folder, func(f *folderRec) { f.Deleted = true })
+		return t.modifyFolder(e.Account, e.Folder, func(f *FolderRec) { f.Deleted = true })
 	case event.MessageAdded:
 		for _, tg := range e.Targets {
-			if in, err := t.included(tg.Account); err != nil || !in {
+			if in, err := t.Included(tg.Account); err != nil || !in {
 				if err != nil {
 					return err
 				}
 				continue
 			}
-			r := itemRec{Folder: tg.Folder, UID: tg.UID, Flags: tg.Flags, InternalDate: tg.InternalDate,
+			r := ItemRec{Folder: tg.Folder, UID: tg.UID, Flags: tg.Flags, InternalDate: tg.InternalDate,
 				Digest: e.Digest, Size: e.Size, Type: uint8(e.ItemType)}
 			if _, err := t.putItem(tg.Account, tg.Item, r, false); err != nil {
 				return err
@@ -139,7 +139,7 @@ func (t *txn) applyEvent(ev event.Event) error {
 		return nil
 	case event.FlagsChanged:
 		for _, ch := range e.Changes {
-			if err := t.modifyItem(e.Account, ch.Item, func(r *itemRec) { r.Flags = ch.Flags }); err != nil {
+			if err := t.modifyItem(e.Account, ch.Item, func(r *ItemRec) { r.Flags = ch.Flags }); err != nil {
 				return err
 			}
 		}
@@ -161,14 +161,14 @@ func (t *txn) applyEvent(ev event.Event) error {
 		return nil
 	case event.ItemsMoved:
 		for _, p := range e.Pairs {
-			if err := t.modifyItem(e.Account, p.Item, func(r *itemRec) { r.Folder, r.UID = e.To, p.UID }); err != nil {
+			if err := t.modifyItem(e.Account, p.Item, func(r *ItemRec) { r.Folder, r.UID = e.To, p.UID }); err != nil {
 				return err
 			}
 		}
 		return nil
 	case event.ItemsExpunged:
 		for _, id := range e.Items {
-			if err := t.modifyItem(e.Account, id, func(r *itemRec) { r.Deleted = true }); err != nil {
+			if err := t.modifyItem(e.Account, id, func(r *ItemRec) { r.Deleted = true }); err != nil {
 				return err
 			}
 		}
@@ -177,7 +177,7 @@ func (t *txn) applyEvent(ev event.Event) error {
 	return nil // domains, blob moves: not part of the catalog
 }
 
-func (t *txn) setCOS(c event.COS) error {
+func (t *Txn) setCOS(c event.COS) error {
 	k := append([]byte{pCOS}, c.Name...)
 	var old event.COS
 	had, err := getCBOR(t.b, k, &old)
@@ -195,7 +195,7 @@ func (t *txn) setCOS(c event.COS) error {
 
 // cosBackup reports whether accounts in the named class are backed up
 // (unknown classes and the empty name are).
-func (t *txn) cosBackup(name string) (bool, error) {
+func (t *Txn) cosBackup(name string) (bool, error) {
 	if name == "" {
 		return true, nil
 	}
@@ -208,7 +208,7 @@ func (t *txn) cosBackup(name string) (bool, error) {
 }
 
 // reclassify re-evaluates every live account of a class of service.
-func (t *txn) reclassify(cos string) error {
+func (t *Txn) reclassify(cos string) error {
 	var accts []uint64
 	err := scanPrefixRange(t.b, []byte{pAccount}, func(k, v []byte) error {
 		acct, _, _, _, _ := parseVersionKey(k)
@@ -221,7 +221,7 @@ func (t *txn) reclassify(cos string) error {
 		return err
 	}
 	for _, a := range accts {
-		h, _, err := t.accountHead(a)
+		h, _, err := t.AccountHead(a)
 		if err != nil {
 			return err
 		}
@@ -235,12 +235,12 @@ func (t *txn) reclassify(cos string) error {
 	return nil
 }
 
-func (t *txn) accountCreated(e event.AccountCreated) error {
+func (t *Txn) accountCreated(e event.AccountCreated) error {
 	backup, err := t.cosBackup(e.Account.COS)
 	if err != nil {
 		return err
 	}
-	r := accountRec{Account: e.Account, Excluded: !backup}
+	r := AccountRec{Account: e.Account, Excluded: !backup}
 	if _, err := t.putAccount(e.Account.ID, r, false); err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func (t *txn) accountCreated(e event.AccountCreated) error {
 		return nil
 	}
 	for _, f := range e.Folders {
-		if _, err := t.putFolder(e.Account.ID, f.Folder, folderRec{Parent: f.Parent, Name: f.Name,
+		if _, err := t.putFolder(e.Account.ID, f.Folder, FolderRec{Parent: f.Parent, Name: f.Name,
 			SpecialUse: f.SpecialUse, UIDValidity: f.UIDValidity, Subscribed: f.Subscribed}, false); err != nil {
 			return err
 		}
@@ -259,8 +259,8 @@ func (t *txn) accountCreated(e event.AccountCreated) error {
 // modifyAccount writes a new account version and handles a change of
 // backup eligibility: excluded accounts lose their folders and items (as if
 // deleted); re-included ones are queued for a SmartScan.
-func (t *txn) modifyAccount(acct uint64, fn func(*event.Account)) error {
-	h, ok, err := t.accountHead(acct)
+func (t *Txn) modifyAccount(acct uint64, fn func(*event.Account)) error {
+	h, ok, err := t.AccountHead(acct)
 	if err != nil {
 		return err
 	}
@@ -289,7 +289,7 @@ func (t *txn) modifyAccount(acct uint64, fn func(*event.Account)) error {
 	return nil
 }
 
-func (t *txn) modifyFolder(acct, folder uint64, fn func(*folderRec)) error {
+func (t *Txn) modifyFolder(acct, folder uint64, fn func(*FolderRec)) error {
 	h, ok, err := t.folderHead(acct, folder)
 	if err != nil || !ok || h.Deleted {
 		return err
@@ -299,7 +299,7 @@ func (t *txn) modifyFolder(acct, folder uint64, fn func(*folderRec)) error {
 	return err
 }
 
-func (t *txn) modifyItem(acct, item uint64, fn func(*itemRec)) error {
+func (t *Txn) modifyItem(acct, item uint64, fn func(*ItemRec)) error {
 	h, ok, err := t.itemHead(acct, item)
 	if err != nil || !ok || h.Deleted {
 		return err
@@ -312,7 +312,7 @@ func (t *txn) modifyItem(acct, item uint64, fn func(*itemRec)) error {
 // applyScan applies one SmartScan correction. Corrections are absolute
 // ("the engine has this"), so applying one that matches the head writes
 // nothing.
-func (t *txn) applyScan(v any) error {
+func (t *Txn) applyScan(v any) error {
 	switch s := v.(type) {
 	case *repository.ScanCOS:
 		k := append([]byte{pCOS}, s.COS.Name...)
@@ -334,7 +334,7 @@ func (t *txn) applyScan(v any) error {
 		}
 		return t.b.Set(k, v, nil)
 	case *repository.ScanAccount:
-		r := accountRec{Account: s.Account, Deleted: s.Deleted, Excluded: s.Excluded}
+		r := AccountRec{Account: s.Account, Deleted: s.Deleted, Excluded: s.Excluded}
 		changed, err := t.putAccount(s.Account.ID, r, true)
 		if err != nil || !changed {
 			return err
@@ -344,11 +344,11 @@ func (t *txn) applyScan(v any) error {
 		}
 		return nil
 	case *repository.ScanFolder:
-		_, err := t.putFolder(s.Account, s.Folder, folderRec{Parent: s.Parent, Name: s.Name, SpecialUse: s.SpecialUse,
+		_, err := t.putFolder(s.Account, s.Folder, FolderRec{Parent: s.Parent, Name: s.Name, SpecialUse: s.SpecialUse,
 			UIDValidity: s.UIDValidity, Subscribed: s.Subscribed, Deleted: s.Deleted}, true)
 		return err
 	case *repository.ScanItem:
-		_, err := t.putItem(s.Account, s.Item, itemRec{Folder: s.Folder, UID: s.UID, Flags: s.Flags,
+		_, err := t.putItem(s.Account, s.Item, ItemRec{Folder: s.Folder, UID: s.UID, Flags: s.Flags,
 			InternalDate: s.InternalDate, Digest: s.Digest, Size: s.Size, Type: uint8(s.Type), Deleted: s.Deleted}, true)
 		return err
 	}

@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"encoding/binary"
@@ -13,13 +13,13 @@ import (
 // repository, compared by Digest. B (blobs present in the repository) and
 // M (position, repository id) describe this copy and are left out.
 //
-//	A acct lsn ord             → accountRec  (one per account version)
-//	F acct folder lsn ord      → folderRec
-//	I acct item lsn ord        → itemRec
+//	A acct lsn ord             → AccountRec  (one per account version)
+//	F acct folder lsn ord      → FolderRec
+//	I acct item lsn ord        → ItemRec
 //	C cos-name                 → event.COS   (current classes of service)
 //	D time acct item           → lsn         (deletion index, by deletion time)
 //	R digest                   → count       (item versions referencing the blob)
-//	B digest                   → blobRec     (blob stored in the repository)
+//	B digest                   → BlobRec     (blob stored in the repository)
 //	M name                     → meta values
 //
 // ord is 0 for a version made by a redo record, 1 for one made by a scan.
@@ -93,16 +93,16 @@ func parseVersionKey(k []byte) (acct, id, lsn uint64, ord byte, ok bool) {
 	return 0, 0, 0, 0, false
 }
 
-// accountRec is one version of an account.
-type accountRec struct {
+// AccountRec is one version of an account.
+type AccountRec struct {
 	Time     int64         `cbor:"1,keyasint"`
 	Account  event.Account `cbor:"2,keyasint"`
 	Deleted  bool          `cbor:"3,keyasint,omitempty"`
 	Excluded bool          `cbor:"4,keyasint,omitempty"` // in a class of service without backup
 }
 
-// folderRec is one version of a folder.
-type folderRec struct {
+// FolderRec is one version of a folder.
+type FolderRec struct {
 	Time        int64  `cbor:"1,keyasint"`
 	Parent      uint64 `cbor:"2,keyasint"`
 	Name        string `cbor:"3,keyasint"`
@@ -112,9 +112,9 @@ type folderRec struct {
 	Deleted     bool   `cbor:"7,keyasint,omitempty"`
 }
 
-// itemRec is one version of an item. A deleted version keeps the fields
+// ItemRec is one version of an item. A deleted version keeps the fields
 // the item had, so undelete reads one row.
-type itemRec struct {
+type ItemRec struct {
 	Time         int64    `cbor:"1,keyasint"`
 	Folder       uint64   `cbor:"2,keyasint"`
 	UID          uint32   `cbor:"3,keyasint"`
@@ -126,8 +126,8 @@ type itemRec struct {
 	Deleted      bool     `cbor:"9,keyasint,omitempty"`
 }
 
-// blobRec describes a blob stored in the repository.
-type blobRec struct {
+// BlobRec describes a blob stored in the repository.
+type BlobRec struct {
 	Raw    int64 `cbor:"1,keyasint"` // raw message bytes
 	Stored int64 `cbor:"2,keyasint"` // bytes of the stored object
 }

@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func (c *Catalog) AccountHistory(ctx context.Context, acct uint64, limit int) (v
 		if !ok {
 			continue
 		}
-		var r itemRec
+		var r ItemRec
 		if err := cborDec.Unmarshal(it.Value(), &r); err != nil {
 			return nil, false, err
 		}

@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 // RepositoryID returns the id of the repository the catalog was built
 // from, "" for a catalog not bound to one yet.

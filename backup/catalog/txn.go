@@ -1,15 +1,21 @@
-package backup
+package catalog
 
 import (
 	"bytes"
 	"encoding/binary"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/tidemark/tidemark/backup/repository"
 )
 
-// txn applies repository records to the catalog through one indexed batch,
-// so a record sees the versions the records before it in the batch wrote.
-type txn struct {
+// A Txn applies repository records to the catalog through one indexed
+// batch, so a record sees the versions the records before it in the batch
+// wrote: the scanner builds one while it ships (the records it applies,
+// the blobs it stored and, at commit, the position shipped). A Txn is used
+// by one goroutine; Close releases it, committed or not.
+type Txn struct {
+	c    *Catalog // nil for a batch purge builds
 	b    *pebble.Batch
 	lsn  uint64
 	time int64
@@ -19,12 +25,10 @@ type txn struct {
 	rescan []uint64
 }
 
-func (c *Catalog) newTxn() *txn { return &txn{b: c.db.NewIndexedBatch()} }
+func (t *Txn) set(k []byte, v any) error { return t.b.Set(k, mustMarshal(v), nil) }
 
-func (t *txn) set(k []byte, v any) error { return t.b.Set(k, mustMarshal(v), nil) }
-
-func (t *txn) accountHead(acct uint64) (accountRec, bool, error) {
-	var r accountRec
+func (t *Txn) AccountHead(acct uint64) (AccountRec, bool, error) {
+	var r AccountRec
 	_, v, ok, err := lastUnder(t.b, key(pAccount, acct))
 	if err != nil || !ok {
 		return r, ok, err
@@ -32,8 +36,8 @@ func (t *txn) accountHead(acct uint64) (accountRec, bool, error) {
 	return r, true, cborDec.Unmarshal(v, &r)
 }
 
-func (t *txn) folderHead(acct, folder uint64) (folderRec, bool, error) {
-	var r folderRec
+func (t *Txn) folderHead(acct, folder uint64) (FolderRec, bool, error) {
+	var r FolderRec
 	_, v, ok, err := lastUnder(t.b, key(pFolder, acct, folder))
 	if err != nil || !ok {
 		return r, ok, err
@@ -41,8 +45,8 @@ func (t *txn) folderHead(acct, folder uint64) (folderRec, bool, error) {
 	return r, true, cborDec.Unmarshal(v, &r)
 }
 
-func (t *txn) itemHead(acct, item uint64) (itemRec, bool, error) {
-	var r itemRec
+func (t *Txn) itemHead(acct, item uint64) (ItemRec, bool, error) {
+	var r ItemRec
 	_, v, ok, err := lastUnder(t.b, key(pItem, acct, item))
 	if err != nil || !ok {
 		return r, ok, err
@@ -50,11 +54,11 @@ func (t *txn) itemHead(acct, item uint64) (itemRec, bool, error) {
 	return r, true, cborDec.Unmarshal(v, &r)
 }
 
-// included reports whether the account's changes are backed up: unknown
+// Included reports whether the account's changes are backed up: unknown
 // accounts are (the catalog may have missed their creation), deleted or
 // excluded ones are not.
-func (t *txn) included(acct uint64) (bool, error) {
-	h, ok, err := t.accountHead(acct)
+func (t *Txn) Included(acct uint64) (bool, error) {
+	h, ok, err := t.AccountHead(acct)
 	if err != nil || !ok {
 		return true, err
 	}
@@ -64,10 +68,10 @@ func (t *txn) included(acct uint64) (bool, error) {
 // sameRec compares two versions ignoring their times.
 func sameRec(a, b []byte) bool { return bytes.Equal(a, b) }
 
-func (t *txn) putAccount(acct uint64, r accountRec, onlyIfChanged bool) (bool, error) {
+func (t *Txn) putAccount(acct uint64, r AccountRec, onlyIfChanged bool) (bool, error) {
 	r.Time = t.time
 	if onlyIfChanged {
-		h, ok, err := t.accountHead(acct)
+		h, ok, err := t.AccountHead(acct)
 		if err != nil {
 			return false, err
 		}
@@ -79,7 +83,7 @@ func (t *txn) putAccount(acct uint64, r accountRec, onlyIfChanged bool) (bool, e
 	return true, t.set(append(key(pAccount, acct, t.lsn), t.ord), r)
 }
 
-func (t *txn) putFolder(acct, folder uint64, r folderRec, onlyIfChanged bool) (bool, error) {
+func (t *Txn) putFolder(acct, folder uint64, r FolderRec, onlyIfChanged bool) (bool, error) {
 	r.Time = t.time
 	if onlyIfChanged {
 		h, ok, err := t.folderHead(acct, folder)
@@ -99,7 +103,7 @@ func (t *txn) putFolder(acct, folder uint64, r folderRec, onlyIfChanged bool) (b
 
 // putItem writes a version, counts its blob reference and indexes a
 // deletion.
-func (t *txn) putItem(acct, item uint64, r itemRec, onlyIfChanged bool) (bool, error) {
+func (t *Txn) putItem(acct, item uint64, r ItemRec, onlyIfChanged bool) (bool, error) {
 	r.Time = t.time
 	if onlyIfChanged {
 		h, ok, err := t.itemHead(acct, item)
@@ -130,7 +134,7 @@ func (t *txn) putItem(acct, item uint64, r itemRec, onlyIfChanged bool) (bool, e
 	return true, t.set(k, r)
 }
 
-func (t *txn) addRef(d [32]byte, delta int64) error {
+func (t *Txn) addRef(d [32]byte, delta int64) error {
 	k := append([]byte{pRef}, d[:]...)
 	v, ok, err := getValue(t.b, k)
 	if err != nil {
@@ -149,7 +153,7 @@ func (t *txn) addRef(d [32]byte, delta int64) error {
 
 // heads calls fn with the newest version of every folder (p = pFolder) or
 // item (pItem) of an account.
-func heads[R any](t *txn, p byte, acct uint64, fn func(id uint64, r R) error) error {
+func heads[R any](t *Txn, p byte, acct uint64, fn func(id uint64, r R) error) error {
 	var cur uint64
 	var last []byte
 	have := false
@@ -180,13 +184,13 @@ func heads[R any](t *txn, p byte, acct uint64, fn func(id uint64, r R) error) er
 }
 
 // dropContents marks every live folder and item of acct deleted.
-func (t *txn) dropContents(acct uint64) error {
+func (t *Txn) dropContents(acct uint64) error {
 	type pending struct {
 		id uint64
-		r  itemRec
+		r  ItemRec
 	}
 	var items []pending
-	if err := heads(t, pItem, acct, func(id uint64, r itemRec) error {
+	if err := heads(t, pItem, acct, func(id uint64, r ItemRec) error {
 		if !r.Deleted {
 			items = append(items, pending{id, r})
 		}
@@ -202,10 +206,10 @@ func (t *txn) dropContents(acct uint64) error {
 	}
 	type fpending struct {
 		id uint64
-		r  folderRec
+		r  FolderRec
 	}
 	var folders []fpending
-	if err := heads(t, pFolder, acct, func(id uint64, r folderRec) error {
+	if err := heads(t, pFolder, acct, func(id uint64, r FolderRec) error {
 		if !r.Deleted {
 			folders = append(folders, fpending{id, r})
 		}
@@ -220,4 +224,58 @@ func (t *txn) dropContents(acct uint64) error {
 		}
 	}
 	return nil
+}
+
+// NewTxn starts a batch over the catalog.
+func (c *Catalog) NewTxn() *Txn { return &Txn{b: c.db.NewIndexedBatch(), c: c} }
+
+// HasBlob reports whether the catalog (or this batch) records the blob as
+// stored in the repository.
+func (t *Txn) HasBlob(d [32]byte) (bool, error) {
+	_, ok, err := getValue(t.b, append([]byte{pBlob}, d[:]...))
+	return ok, err
+}
+
+// PutBlob records a blob stored in the repository.
+func (t *Txn) PutBlob(d [32]byte, r BlobRec) error {
+	return t.set(append([]byte{pBlob}, d[:]...), r)
+}
+
+// Rescan lists the accounts whose backup the batch re-enabled: each needs
+// a SmartScan once the batch is shipped.
+func (t *Txn) Rescan() []uint64 { return t.rescan }
+
+// Count is the number of changes in the batch.
+func (t *Txn) Count() uint32 { return t.b.Count() }
+
+// Commit writes the batch durably with the position shipped, marking a
+// SmartScan as due when Rescan is not empty, under the catalog's writer
+// lock (Catalog.Lock).
+func (t *Txn) Commit(pos repository.Position) error {
+	if err := t.set(metaPosition, pos); err != nil {
+		return err
+	}
+	if len(t.rescan) > 0 {
+		if err := t.b.Set(metaNeedScan, []byte{1}, nil); err != nil {
+			return err
+		}
+	}
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	return t.b.Commit(syncWrite)
+}
+
+// Close releases the batch.
+func (t *Txn) Close() { t.b.Close() }
+
+// FolderHeads calls fn with the newest version of every folder of acct
+// the catalog holds, in id order.
+func (t *Txn) FolderHeads(acct uint64, fn func(id uint64, r FolderRec) error) error {
+	return heads(t, pFolder, acct, fn)
+}
+
+// ItemHeads calls fn with the newest version of every item of acct the
+// catalog holds, in id order.
+func (t *Txn) ItemHeads(acct uint64, fn func(id uint64, r ItemRec) error) error {
+	return heads(t, pItem, acct, fn)
 }

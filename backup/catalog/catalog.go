@@ -1,4 +1,4 @@
-package backup
+package catalog
 
 import (
 	"context"
@@ -109,9 +109,9 @@ func (c *Catalog) Position() (lsn uint64, unixNano int64, err error) {
 	return p.LSN, p.Time, err
 }
 
-// bindRepository records the repository id on first use and refuses a
+// BindRepository records the repository id on first use and refuses a
 // catalog built from another repository.
-func (c *Catalog) bindRepository(id string) error {
+func (c *Catalog) BindRepository(id string) error {
 	b, ok, err := getValue(c.db, metaRepo)
 	if err != nil {
 		return err
