@@ -168,10 +168,11 @@ func (e *Engine) openPebble() error {
 	cache := pebble.NewCache(e.opts.PebbleCacheSize)
 	defer cache.Unref()
 	po := &pebble.Options{
-		FS:         e.fs,
-		Cache:      cache,
-		DisableWAL: true, // the redo log is the source of truth (invariant 4)
-		Logger:     pebbleLogger{e.opts.Logger},
+		FS:           e.fs,
+		Cache:        cache,
+		DisableWAL:   true, // the redo log is the source of truth (invariant 4)
+		MemTableSize: uint64(e.opts.PebbleMemTableSize),
+		Logger:       pebbleLogger{e.opts.Logger},
 	}
 	db, err := pebble.Open(e.fs.PathJoin(e.dir, MetaDir), po)
 	if err != nil {

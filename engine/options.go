@@ -123,8 +123,14 @@ type Options struct {
 	// BcryptCost is the cost of new password hashes. Default
 	// bcrypt.DefaultCost.
 	BcryptCost int
-	// PebbleCacheSize is Pebble's block cache in bytes. Default 32 MiB.
+	// PebbleCacheSize is Pebble's block cache in bytes: the projection's
+	// blocks read from disk (folder, item and account records). Default
+	// DefaultPebbleCacheSize.
 	PebbleCacheSize int64
+	// PebbleMemTableSize is the size Pebble's memtables grow to before
+	// they are flushed (two at most, one being flushed). Default
+	// DefaultPebbleMemTableSize.
+	PebbleMemTableSize int64
 	// HeaderCacheSize bounds the memory of the header cache
 	// (headercache.go): parsed header blocks of recently read messages
 	// that SEARCH, SORT, THREAD and IMAP FETCH of headers share. Default
@@ -132,9 +138,16 @@ type Options struct {
 	HeaderCacheSize int
 }
 
-// DefaultHeaderCacheSize is Options.HeaderCacheSize's default: about
-// 5,000 headers of ordinary mail.
-const DefaultHeaderCacheSize = 16 << 20
+// Defaults of the caches. The block cache and memtables are most of an
+// idle server's memory; 8 MiB and 2 MiB hold a few hundred thousand
+// item records' hot blocks and flush often enough for the redo log's
+// group commits (docs/BENCHMARKS.md, IMAP memory). The header cache holds
+// about 5,000 headers of ordinary mail.
+const (
+	DefaultPebbleCacheSize    = 8 << 20
+	DefaultPebbleMemTableSize = 2 << 20
+	DefaultHeaderCacheSize    = 16 << 20
+)
 
 func (o *Options) withDefaults() Options {
 	var c Options
@@ -206,7 +219,10 @@ func (o *Options) withDefaults() Options {
 		c.BcryptCost = bcrypt.DefaultCost
 	}
 	if c.PebbleCacheSize <= 0 {
-		c.PebbleCacheSize = 32 << 20
+		c.PebbleCacheSize = DefaultPebbleCacheSize
+	}
+	if c.PebbleMemTableSize <= 0 {
+		c.PebbleMemTableSize = DefaultPebbleMemTableSize
 	}
 	if c.HeaderCacheSize == 0 {
 		c.HeaderCacheSize = DefaultHeaderCacheSize

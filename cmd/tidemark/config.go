@@ -44,15 +44,18 @@ type serverConfig struct {
 }
 
 type storageConfig struct {
-	PrimaryVolume     string `toml:"primary_volume"`     // directory under volumes/
-	InlineBlobMax     int    `toml:"inline_blob_max"`    // bytes; blobs up to this ride in the redo record
-	CompressThreshold int    `toml:"compress_threshold"` // bytes; -1 keeps primary blobs uncompressed
-	MaxMessageSize    int64  `toml:"max_message_size"`   // bytes
-	MaxFolderDepth    int    `toml:"max_folder_depth"`   // levels of one folder path; -1 unlimited
-	MaxFolders        int    `toml:"max_folders"`        // folders of one account; -1 unlimited
-	RedoSync          string `toml:"redo_sync"`          // "always" or "delayed"
-	RedoSegmentSize   int64  `toml:"redo_segment_size"`  // bytes
-	S3CacheBytes      int64  `toml:"s3_cache_bytes"`     // bytes of local read cache per S3 volume; 0 off
+	PrimaryVolume     string `toml:"primary_volume"`      // directory under volumes/
+	InlineBlobMax     int    `toml:"inline_blob_max"`     // bytes; blobs up to this ride in the redo record
+	CompressThreshold int    `toml:"compress_threshold"`  // bytes; -1 keeps primary blobs uncompressed
+	MaxMessageSize    int64  `toml:"max_message_size"`    // bytes
+	MaxFolderDepth    int    `toml:"max_folder_depth"`    // levels of one folder path; -1 unlimited
+	MaxFolders        int    `toml:"max_folders"`         // folders of one account; -1 unlimited
+	RedoSync          string `toml:"redo_sync"`           // "always" or "delayed"
+	RedoSegmentSize   int64  `toml:"redo_segment_size"`   // bytes
+	S3CacheBytes      int64  `toml:"s3_cache_bytes"`      // bytes of local read cache per S3 volume; 0 off
+	MetaCacheBytes    int64  `toml:"meta_cache_bytes"`    // Pebble block cache of the projection
+	MetaMemtableBytes int64  `toml:"meta_memtable_bytes"` // Pebble memtable size
+	HeaderCacheBytes  int    `toml:"header_cache_bytes"`  // parsed message headers for SEARCH and FETCH; -1 off
 }
 
 type lmtpConfig struct {
@@ -120,6 +123,9 @@ func defaultConfig() config {
 			MaxFolders:        engine.DefaultMaxFolders,
 			RedoSync:          "always",
 			RedoSegmentSize:   64 << 20,
+			MetaCacheBytes:    engine.DefaultPebbleCacheSize,
+			MetaMemtableBytes: engine.DefaultPebbleMemTableSize,
+			HeaderCacheBytes:  engine.DefaultHeaderCacheSize,
 		},
 		LMTP: lmtpConfig{Listen: "127.0.0.1:7025", MaxConnections: lmtp.DefaultMaxConnections,
 			MaxConnectionsPerIP: lmtp.DefaultMaxConnectionsPerIP,

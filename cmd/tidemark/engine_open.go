@@ -36,16 +36,19 @@ func openEngine(dataDir string, cfg config, log *slog.Logger, safeLSN func() uin
 // settings.
 func engineOptions(dataDir string, cfg config, log *slog.Logger, safeLSN func() uint64) *engine.Options {
 	opts := &engine.Options{
-		OpenVolume:        volumeOpener(dataDir, cfg.Storage.S3CacheBytes, log),
-		Now:               time.Now,
-		Logger:            log,
-		SafeLSN:           safeLSN,
-		PrimaryName:       cfg.Storage.PrimaryVolume,
-		InlineBlobMax:     cfg.Storage.InlineBlobMax,
-		CompressThreshold: cfg.Storage.CompressThreshold,
-		MaxMessageSize:    cfg.Storage.MaxMessageSize,
-		MaxFolderDepth:    cfg.Storage.MaxFolderDepth,
-		MaxFolders:        cfg.Storage.MaxFolders,
+		OpenVolume:         volumeOpener(dataDir, cfg.Storage.S3CacheBytes, log),
+		Now:                time.Now,
+		Logger:             log,
+		SafeLSN:            safeLSN,
+		PrimaryName:        cfg.Storage.PrimaryVolume,
+		InlineBlobMax:      cfg.Storage.InlineBlobMax,
+		CompressThreshold:  cfg.Storage.CompressThreshold,
+		MaxMessageSize:     cfg.Storage.MaxMessageSize,
+		MaxFolderDepth:     cfg.Storage.MaxFolderDepth,
+		MaxFolders:         cfg.Storage.MaxFolders,
+		PebbleCacheSize:    cfg.Storage.MetaCacheBytes,
+		PebbleMemTableSize: cfg.Storage.MetaMemtableBytes,
+		HeaderCacheSize:    cfg.Storage.HeaderCacheBytes,
 	}
 	opts.RedoLog.SegmentSize = cfg.Storage.RedoSegmentSize
 	if cfg.Storage.RedoSync == "delayed" {
