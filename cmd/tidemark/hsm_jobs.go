@@ -117,13 +117,25 @@ func registerHSMJobs(m *operations.Manager, d *jobDeps) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := d.eng.CheckBlobs(ctx, engine.CheckOptions{Accounts: ids, Volumes: a.Volumes, Fix: a.Fix, Now: time.Now,
-			Progress: func(n, b int64) { p.Add(n, b) }})
-		if err == nil && rep.Unfixed() > 0 {
-			err = fmt.Errorf("%d problem(s) found and not fixed (missing %d, corrupt %d, orphans %d, fixed %d)",
-				rep.Unfixed(), rep.Missing, rep.Corrupt, rep.Orphans, rep.Fixed)
+		// With --fix the backup is the last source of a blob no volume
+		// holds whole.
+		var src engine.BlobSource
+		out := hsmCheckReport{Backup: "off"}
+		if a.Fix && d.backup != nil {
+			if _, repo, err := d.backupSide(); err != nil {
+				out.Backup = "unavailable: " + err.Error()
+			} else if repo != nil {
+				src, out.Backup = repairBackup{repo}, "on"
+			}
 		}
-		return rep, err
+		rep, err := d.eng.CheckBlobs(ctx, engine.CheckOptions{Accounts: ids, Volumes: a.Volumes, Fix: a.Fix, Now: time.Now,
+			Backup: src, Progress: func(n, b int64) { p.Add(n, b) }})
+		if err == nil && rep.Unfixed() > 0 {
+			err = fmt.Errorf("%d problem(s) found and not fixed (missing %d, corrupt %d, orphans %d, fixed %d, unrecoverable %d)",
+				rep.Unfixed(), rep.Missing, rep.Corrupt, rep.Orphans, rep.Fixed, rep.Unrecoverable)
+		}
+		out.CheckReport = rep
+		return out, err
 	})
 }
 
@@ -155,23 +167,63 @@ func hsmReportText(op operations.Operation) (string, bool) {
 		}
 		return b.String(), true
 	case kindHSMCheck:
-		var rep engine.CheckReport
+		var rep hsmCheckReport
 		if json.Unmarshal(op.Report, &rep) != nil {
 			return "", false
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "checked %d blob(s), %s; listed %d object(s): %d missing, %d corrupt, %d orphan(s), %d fixed\n",
-			rep.Blobs, formatBytes(rep.Bytes), rep.Objects, rep.Missing, rep.Corrupt, rep.Orphans, rep.Fixed)
-		for _, p := range rep.Problems {
-			fixed := ""
-			if p.Fixed {
-				fixed = " (fixed: deleted)"
-			}
-			fmt.Fprintf(&b, "  %s %s on %s %s%s\n", p.Kind, p.Digest, p.Volume, p.Detail, fixed)
-		}
-		return b.String(), true
+		var fix hsmCheckParams
+		_ = json.Unmarshal(op.Params, &fix)
+		return hsmCheckText(rep, fix.Fix), true
 	}
 	return "", false
+}
+
+// hsmCheckReport is the report of hsm.check: the engine's, and whether
+// the backup was there to copy blobs back from.
+type hsmCheckReport struct {
+	engine.CheckReport
+	Backup string `json:"backup,omitempty"` // on, off, or unavailable: why
+}
+
+func hsmCheckText(rep hsmCheckReport, fixing bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "checked %d blob(s), %s; listed %d object(s): %d missing, %d corrupt, %d orphan(s), %d fixed, %d unrecoverable\n",
+		rep.Blobs, formatBytes(rep.Bytes), rep.Objects, rep.Missing, rep.Corrupt, rep.Orphans, rep.Fixed, rep.Unrecoverable)
+	for _, p := range rep.Problems {
+		fmt.Fprintf(&b, "  %s %s on %s", p.Kind, p.Digest, p.Volume)
+		if p.Detail != "" {
+			fmt.Fprintf(&b, ": %s", p.Detail)
+		}
+		switch {
+		case p.Fixed:
+			fmt.Fprintf(&b, " (fixed: %s)", p.Fix)
+		case p.GoodCopy != "":
+			fmt.Fprintf(&b, " (a whole copy is on %s: --fix records it)", p.GoodCopy)
+		case p.Unrecoverable:
+			fmt.Fprintf(&b, " (no whole copy on any volume")
+			if fixing && rep.Backup == "on" {
+				b.WriteString(" nor in the backup")
+			}
+			b.WriteString(")")
+		}
+		b.WriteString("\n")
+		if len(p.Items) > 0 {
+			fmt.Fprintf(&b, "    referenced by: %s\n", strings.Join(p.Items, ", "))
+		}
+	}
+	if rep.Unrecoverable > 0 {
+		switch {
+		case fixing && rep.Backup == "on":
+			b.WriteString("The messages listed cannot be read and the backup does not hold their blobs; " +
+				"`tidemark backup item ADDRESS ID --all-versions` shows what it holds of them.\n")
+		case fixing:
+			fmt.Fprintf(&b, "The backup was not read (%s): with it, `tidemark hsm check --fix` copies such a blob back from the backup when the backup holds it.\n", rep.Backup)
+		default:
+			b.WriteString("`tidemark hsm check --fix` copies such a blob back from the backup when the backup holds it " +
+				"(restoring the item would not: the restored item shares the damaged blob).\n")
+		}
+	}
+	return b.String()
 }
 
 func hsmOpFlags(cmd *cobra.Command, o *opOptions) {
@@ -239,9 +291,15 @@ func newHSMCheckCommand() *cobra.Command {
 		Long: `Reads every referenced blob (of --accounts, on --volumes) from the volume the
 state places it on and checks its digest and size; lists the volumes for
 blobs nothing references (orphans, older than an hour: a delivery writes its
-blob just before its record). --fix deletes orphans, the one safe repair;
-missing and corrupt blobs are reported (restore the messages from the
-backup). Exits non-zero when a problem is left.`,
+blob just before its record). A missing or corrupt blob is looked for on the
+other volumes. --fix repairs what it can without losing anything: a whole
+copy (right digest and size) on another volume becomes the blob's location
+(recorded in the redo log; the bad copy is then deleted as a moved blob's
+old copy is); a blob no volume holds whole is copied back from the backup
+when the backup holds it; an orphan is deleted, unless it is the one whole
+copy of a blob whose referenced copy is bad. A blob with no whole copy
+anywhere is reported as unrecoverable with the items that reference it.
+Nothing referenced is ever deleted. Exits non-zero when a problem is left.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			raw, err := json.Marshal(a)
@@ -254,6 +312,6 @@ backup). Exits non-zero when a problem is left.`,
 	hsmOpFlags(cmd, &o)
 	cmd.Flags().StringSliceVar(&a.Accounts, "accounts", nil, "check only the blobs of these accounts")
 	cmd.Flags().StringSliceVar(&a.Volumes, "volumes", nil, "check only these volumes")
-	cmd.Flags().BoolVar(&a.Fix, "fix", false, "delete orphans")
+	cmd.Flags().BoolVar(&a.Fix, "fix", false, "repair: record whole copies found on other volumes, copy blobs back from the backup, delete orphans")
 	return cmd
 }
