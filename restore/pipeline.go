@@ -25,8 +25,8 @@ import (
 // restore measurably.
 
 const (
-	chunkItems = 64       // messages per AppendMany
-	chunkBytes = 4 << 20  // raw bytes per AppendMany (a chunk holds at least one message)
+	chunkItems = 64      // messages per AppendMany
+	chunkBytes = 4 << 20 // raw bytes per AppendMany (a chunk holds at least one message)
 )
 
 type fetched struct {
