@@ -61,6 +61,8 @@ func (tx *txn) apply(ev event.Event) error {
 		tx.putFolder(e.Account, f)
 		tx.notify(Change{Account: e.Account, Folder: e.Folder, Kind: ChangeFolder, ModSeq: tx.lsn})
 		return nil
+	case event.SubscriptionsChanged:
+		return tx.applySubscriptionsChanged(e)
 	case event.MessageAdded:
 		return tx.applyMessageAdded(e)
 	case event.FlagsChanged:

@@ -140,6 +140,9 @@ func (tx *txn) applyAccountDeleted(e event.AccountDeleted) error {
 		tx.del(folderKey(e.Account, f.ID))
 		tx.del(pathKey(e.Account, f.Path))
 	}
+	if err := tx.dropSubscriptions(e.Account); err != nil {
+		return err
+	}
 	tx.removeAddress(a.A.Address)
 	for _, al := range a.A.Aliases {
 		tx.removeAddress(al)

@@ -20,10 +20,17 @@ const InboxName = "INBOX"
 
 // Folder is a folder with its IMAP state and counts.
 type Folder struct {
-	ID, Parent    uint64
-	Name, Path    string
-	SpecialUse    string
-	Subscribed    bool
+	ID, Parent uint64
+	Name, Path string
+	SpecialUse string
+	// Subscribed: the folder's path is in the account's subscription list
+	// (Subscriptions).
+	Subscribed bool
+	// OwnSubscribed is the folder's own subscription flag, how
+	// subscriptions were kept before the list of names (subscriptions.go);
+	// Subscribed includes it. The backup follows it to stay a function of
+	// the records that set it.
+	OwnSubscribed bool
 	UIDValidity   uint32
 	UIDNext       uint32
 	HighestModSeq uint64
@@ -36,7 +43,7 @@ type Folder struct {
 func folderOf(f folderRec) Folder {
 	return Folder{
 		ID: f.ID, Parent: f.Parent, Name: f.Name, Path: f.Path, SpecialUse: f.SpecialUse,
-		Subscribed: f.Subscribed, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext,
+		Subscribed: f.Subscribed, OwnSubscribed: f.Subscribed, UIDValidity: f.UIDValidity, UIDNext: f.UIDNext,
 		HighestModSeq: f.HighestModSeq, Messages: f.Messages, Unseen: f.Unseen,
 		Deleted: f.Deleted, Size: f.Size,
 	}
@@ -95,13 +102,19 @@ func (e *Engine) ListFolders(ctx context.Context, acct uint64) ([]Folder, error)
 	if _, err := loadAccount(e.db, acct); err != nil {
 		return nil, err
 	}
+	subs, err := subscribedNames(e.db, acct)
+	if err != nil {
+		return nil, err
+	}
 	var out []Folder
-	err := scan(e.db, folderPrefix(acct), func(_, v []byte) error {
+	err = scan(e.db, folderPrefix(acct), func(_, v []byte) error {
 		var f folderRec
 		if err := decVal(v, &f); err != nil {
 			return err
 		}
-		out = append(out, folderOf(f))
+		fo := folderOf(f)
+		fo.Subscribed = fo.Subscribed || subs[f.Path]
+		out = append(out, fo)
 		return nil
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
@@ -114,7 +127,13 @@ func (e *Engine) GetFolder(ctx context.Context, acct, folder uint64) (Folder, er
 	if err != nil {
 		return Folder{}, err
 	}
-	return folderOf(f), nil
+	fo := folderOf(f)
+	if !fo.Subscribed {
+		if fo.Subscribed, err = nameSubscribed(e.db, acct, f.Path); err != nil {
+			return Folder{}, err
+		}
+	}
+	return fo, nil
 }
 
 // FolderByPath finds a folder by path ("INBOX" in any case).
@@ -134,7 +153,9 @@ func (e *Engine) FolderByPath(ctx context.Context, acct uint64, path string) (Fo
 }
 
 // CreateFolder creates a folder. Its parent folders must exist (ErrNotFound
-// otherwise): a client creating "a/b/c" creates "a" and "a/b" first.
+// otherwise): a client creating "a/b/c" creates "a" and "a/b" first. It
+// does not subscribe the folder (SetSubscriptions does); a name subscribed
+// before is subscribed still.
 func (e *Engine) CreateFolder(ctx context.Context, acct uint64, path, specialUse string) (Folder, error) {
 	parts, err := splitPath(path)
 	if err != nil {
@@ -162,10 +183,14 @@ func (e *Engine) CreateFolder(ctx context.Context, acct uint64, path, specialUse
 		}
 		ev := event.FolderCreated{
 			Account: acct, Folder: a.NextFolder, Parent: parent, Name: parts[len(parts)-1],
-			SpecialUse: specialUse, UIDValidity: uv, Subscribed: true,
+			SpecialUse: specialUse, UIDValidity: uv,
+		}
+		subscribed, err := nameSubscribed(tx.b, acct, full)
+		if err != nil {
+			return nil, nil, err
 		}
 		f := Folder{ID: ev.Folder, Parent: parent, Name: ev.Name, Path: full, SpecialUse: specialUse,
-			Subscribed: true, UIDValidity: uv, UIDNext: 1, HighestModSeq: tx.lsn}
+			Subscribed: subscribed, UIDValidity: uv, UIDNext: 1, HighestModSeq: tx.lsn}
 		return ev, f, nil
 	})
 	if err != nil {
@@ -175,7 +200,7 @@ func (e *Engine) CreateFolder(ctx context.Context, acct uint64, path, specialUse
 }
 
 // RenameFolder moves a folder (with its children) to newPath, whose parent
-// must exist. Renaming INBOX, or into INBOX's place, is refused with
+// must exist. Subscriptions stay with the old names (RFC 9051 6.3.6). Renaming INBOX, or into INBOX's place, is refused with
 // ErrInvalid. The folder's UIDVALIDITY changes, since its name now shows
 // other clients a different mailbox.
 func (e *Engine) RenameFolder(ctx context.Context, acct, folder uint64, newPath string) error {
@@ -184,6 +209,11 @@ func (e *Engine) RenameFolder(ctx context.Context, acct, folder uint64, newPath 
 		return err
 	}
 	full := strings.Join(parts, PathSep)
+	if f, err := loadFolder(e.db, acct, folder); err == nil && f.Path != InboxName {
+		if err := e.keepSubscriptions(ctx, acct, f.Path, true); err != nil {
+			return err
+		}
+	}
 	_, err = e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		f, err := tx.folder(acct, folder)
 		if err != nil {
@@ -220,8 +250,14 @@ func (e *Engine) RenameFolder(ctx context.Context, acct, folder uint64, newPath 
 }
 
 // DeleteFolder deletes a folder and the items in it. INBOX cannot be
-// deleted (ErrInvalid), nor a folder with children (ErrFolderNotEmpty).
+// deleted (ErrInvalid), nor a folder with children (ErrFolderNotEmpty). A
+// subscription of its name stays (RFC 9051 6.3.7).
 func (e *Engine) DeleteFolder(ctx context.Context, acct, folder uint64) error {
+	if f, err := loadFolder(e.db, acct, folder); err == nil && f.Path != InboxName {
+		if err := e.keepSubscriptions(ctx, acct, f.Path, false); err != nil {
+			return err
+		}
+	}
 	_, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		f, err := tx.folder(acct, folder)
 		if err != nil {
@@ -261,21 +297,6 @@ func (e *Engine) DeleteFolder(ctx context.Context, acct, folder uint64) error {
 			return nil, nil, err
 		}
 		return event.FolderDeleted{Account: acct, Folder: folder, Items: items}, nil, nil
-	})
-	return err
-}
-
-// SetSubscribed sets a folder's subscription flag.
-func (e *Engine) SetSubscribed(ctx context.Context, acct, folder uint64, on bool) error {
-	_, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
-		f, err := tx.folder(acct, folder)
-		if err != nil {
-			return nil, nil, err
-		}
-		if f.Subscribed == on {
-			return nil, nil, nil
-		}
-		return event.FolderSubscribed{Account: acct, Folder: folder, Subscribed: on}, nil, nil
 	})
 	return err
 }

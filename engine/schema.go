@@ -25,9 +25,10 @@ package engine
 //	0x0E acct(8) folder(8) modseq(8)       -> []u32 UIDs that left the folder at modseq (vanished.go)
 //	0x0F acct(8) folder(8) modseq(8) uid(4) -> ""   change index: each item under its MODSEQ (changes.go)
 //	0x01 "changeindex"                     -> u64   1 once 0x0F holds every item (built at Open)
+//	0x10 acct(8) name                      -> ""    a subscribed mailbox name (subscriptions.go)
 //
 // Table 0x01 also holds the volume registry and the HSM policy (volumes.go).
-// Tables 0x01-0x0B and 0x0E (minus "applied", "blobsynced", "vanishedfrom"
+// Tables 0x01-0x0B, 0x0E and 0x10 (minus "applied", "blobsynced", "vanishedfrom"
 // and blobs with no references) are a pure function of the redo log; 0x0C,
 // 0x0D and unreferenced blob records depend on when collection ran, and
 // "vanishedfrom" on when the projection was made, and are left out of
@@ -63,7 +64,8 @@ const (
 	tMoveDrop  byte = 0x0D
 	tVanished  byte = 0x0E
 	tChanged   byte = 0x0F
-	tableLimit byte = 0x10
+	tSub       byte = 0x10
+	tableLimit byte = 0x11
 )
 
 var (
@@ -96,7 +98,7 @@ type folderRec struct {
 	Name          string `cbor:"3,keyasint"`
 	Path          string `cbor:"4,keyasint"`
 	SpecialUse    string `cbor:"5,keyasint,omitempty"`
-	Subscribed    bool   `cbor:"6,keyasint,omitempty"`
+	Subscribed    bool   `cbor:"6,keyasint,omitempty"` // the folder's own flag (subscriptions.go)
 	UIDValidity   uint32 `cbor:"7,keyasint"`
 	UIDNext       uint32 `cbor:"8,keyasint"`
 	HighestModSeq uint64 `cbor:"9,keyasint"`

@@ -17,6 +17,7 @@ import (
 type Engine interface {
 	FolderByPath(ctx context.Context, acct uint64, path string) (engine.Folder, error)
 	CreateFolder(ctx context.Context, acct uint64, path, specialUse string) (engine.Folder, error)
+	SetSubscriptions(ctx context.Context, acct uint64, names []string, on bool) error
 	GetFolder(ctx context.Context, acct, folder uint64) (engine.Folder, error)
 	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
 	AppendMany(ctx context.Context, acct, folder uint64, msgs []engine.NewMessage, reason event.AddReason) ([]engine.Item, []error)
@@ -150,7 +151,16 @@ func (r *run) ensureFolder(ctx context.Context, path, specialUse string) (engine
 	if errors.Is(err, engine.ErrExists) {
 		return r.eng.FolderByPath(ctx, r.o.Account, path)
 	}
-	return f, err
+	if err != nil {
+		return f, err
+	}
+	// A folder an import creates is subscribed, so that clients showing
+	// only subscribed folders (Thunderbird's default) show it.
+	if err := r.eng.SetSubscriptions(ctx, r.o.Account, []string{f.Path}, true); err != nil {
+		return f, fmt.Errorf("subscribe %s: %w", f.Path, err)
+	}
+	f.Subscribed = true
+	return f, nil
 }
 
 // entry is one message of a batch, in source order.

@@ -136,8 +136,8 @@ func (r *Restorer) hasCOS(ctx context.Context, name string) bool {
 }
 
 // materialize gives a fresh account (holding only the folders every
-// account starts with) st's folders and items, and removes the starting
-// folders st did not have. With resume, items the account already holds
+// account starts with) st's folders, subscriptions and items, and removes
+// the starting folders st did not have. With resume, items the account already holds
 // (an interrupted run's) are skipped.
 func (r *Restorer) materialize(ctx context.Context, acct uint64, st catalog.AccountState, ar *AccountReport, resume bool) error {
 	ids, err := r.ensureFolders(ctx, acct, st.Folders, ar, true)
@@ -145,6 +145,9 @@ func (r *Restorer) materialize(ctx context.Context, acct uint64, st catalog.Acco
 		return err
 	}
 	if err := r.dropExtraFolders(ctx, acct, st.Folders); err != nil {
+		return err
+	}
+	if err := r.restoreSubscriptions(ctx, acct, st.Subscriptions, true); err != nil {
 		return err
 	}
 	inbox, err := r.eng.FolderByPath(ctx, acct, engine.InboxName)

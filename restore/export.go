@@ -311,10 +311,15 @@ func writeExportRecords(ctx context.Context, cat ExportCatalog, states []catalog
 		ev := event.AccountCreated{Account: a}
 		for _, f := range st.Folders { // sorted by path: parents first
 			ev.Folders = append(ev.Folders, event.FolderCreated{Account: a.ID, Folder: f.ID, Parent: f.Parent, Name: f.Name,
-				SpecialUse: f.SpecialUse, UIDValidity: f.UIDValidity, Subscribed: f.Subscribed})
+				SpecialUse: f.SpecialUse, UIDValidity: f.UIDValidity})
 		}
 		if err := add(ev); err != nil {
 			return err
+		}
+		if len(st.Subscriptions) > 0 {
+			if err := add(event.SubscriptionsChanged{Account: a.ID, Names: st.Subscriptions, Subscribed: true}); err != nil {
+				return err
+			}
 		}
 		rep.Accounts = append(rep.Accounts, a.Address)
 		rep.Folders += len(st.Folders)

@@ -413,6 +413,9 @@ func (r *Restorer) externalRest(ctx context.Context, x *external, o ExternalOpti
 	if _, err := r.ensureFolders(ctx, x.target, st.Folders, &scratch, true); err != nil {
 		return fmt.Errorf("external restore: %s: %w", x.src.Account.Address, err)
 	}
+	if err := r.restoreSubscriptions(ctx, x.target, st.Subscriptions, false); err != nil {
+		return fmt.Errorf("external restore: %s: %w", x.src.Account.Address, err)
+	}
 	return nil
 }
 

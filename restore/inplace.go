@@ -52,6 +52,9 @@ func (r *Restorer) InPlace(ctx context.Context, acct uint64, t time.Time) (Repor
 	if err := r.dropRollbackFolders(ctx, acct, ids); err != nil {
 		return rep, err
 	}
+	if err := r.restoreSubscriptions(ctx, acct, st.Subscriptions, true); err != nil {
+		return rep, err
+	}
 	rep.add(ar)
 	return rep, nil
 }

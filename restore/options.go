@@ -32,6 +32,8 @@ type Engine interface {
 	RenameFolder(ctx context.Context, acct, folder uint64, newPath string) error
 	DeleteFolder(ctx context.Context, acct, folder uint64) error
 	SetSubscribed(ctx context.Context, acct, folder uint64, on bool) error
+	Subscriptions(ctx context.Context, acct uint64) ([]string, error)
+	SetSubscriptions(ctx context.Context, acct uint64, names []string, on bool) error
 	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
 	AppendMany(ctx context.Context, acct, folder uint64, msgs []engine.NewMessage, reason event.AddReason) ([]engine.Item, []error)
 	StoreFlags(ctx context.Context, acct, folder uint64, items []uint64, op engine.FlagOp, flags []string, unchangedSince uint64) ([]engine.Item, error)

@@ -175,6 +175,19 @@ func (s *replayState) redo(ev event.Event) (keep bool) {
 			return false
 		}
 		a.folders[e.Folder].subscribed = e.Subscribed
+	case event.SubscriptionsChanged:
+		// The subscribed names pass as they are; the folder flags the
+		// change clears are cleared here too, so corrections compare
+		// against what the rebuilt server holds.
+		a := s.included(e.Account)
+		if a == nil {
+			return false
+		}
+		for _, id := range e.Folders {
+			if f := a.folders[id]; f != nil {
+				f.subscribed = false
+			}
+		}
 	case event.FolderDeleted:
 		a := s.included(e.Account)
 		if a == nil || a.folders[e.Folder] == nil {

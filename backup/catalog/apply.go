@@ -42,7 +42,7 @@ func (t *Txn) applyEvent(ev event.Event) error {
 	// Mailbox events of accounts that are not backed up change nothing.
 	switch ev.(type) {
 	case event.FolderCreated, event.FolderRenamed, event.FolderDeleted, event.FolderSubscribed,
-		event.FlagsChanged, event.ItemsCopied, event.ItemsMoved, event.ItemsExpunged:
+		event.SubscriptionsChanged, event.FlagsChanged, event.ItemsCopied, event.ItemsMoved, event.ItemsExpunged:
 		in, err := t.Included(ev.(event.AccountScoped).AccountID())
 		if err != nil || !in {
 			return err
@@ -102,6 +102,8 @@ func (t *Txn) applyEvent(ev event.Event) error {
 		})
 	case event.FolderSubscribed:
 		return t.modifyFolder(e.Account, e.Folder, func(f *FolderRec) { f.Subscribed = e.Subscribed })
+	case event.SubscriptionsChanged:
+		return t.applySubscriptions(e)
 	case event.FolderDeleted:
 		gone := map[uint64]bool{}
 		for _, id := range e.Items {

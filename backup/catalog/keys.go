@@ -9,7 +9,7 @@ import (
 )
 
 // Catalog key space. Integers are big-endian so keys sort numerically.
-// The prefixes A F I C D R are the catalog proper: a pure function of the
+// The prefixes A F I C D R S are the catalog proper: a pure function of the
 // repository, compared by Digest. B (blobs present in the repository) and
 // M (position, repository id) describe this copy and are left out.
 //
@@ -19,6 +19,7 @@ import (
 //	C cos-name                 → event.COS   (current classes of service)
 //	D time acct item           → lsn         (deletion index, by deletion time)
 //	R digest                   → count       (item versions referencing the blob)
+//	S acct lsn ord             → subsRec     (subscribed names, subscriptions.go)
 //	B digest                   → BlobRec     (blob stored in the repository)
 //	M name                     → meta values
 //

@@ -35,7 +35,7 @@ type FolderState struct {
 	Path        string // "/"-separated, from the names of its ancestors at the same time
 	SpecialUse  string
 	UIDValidity uint32
-	Subscribed  bool
+	Subscribed  bool      // its path is subscribed (AccountState.Subscriptions)
 	Since       time.Time // when this version began
 	LSN         uint64
 }
@@ -65,6 +65,9 @@ type AccountState struct {
 	Version AccountVersion // the account version in force at AsOf
 	Folders []FolderState  // sorted by Path
 	Items   []ItemVersion  // live items, sorted by folder path then UID
+	// Subscriptions are the subscribed mailbox names, sorted: folder
+	// paths and names without a folder (RFC 9051 6.3.7).
+	Subscriptions []string
 }
 
 func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
@@ -219,6 +222,9 @@ func (c *Catalog) AccountAt(ctx context.Context, acct uint64, t time.Time) (Acco
 	if st.Folders, err = c.foldersAt(acct, t); err != nil {
 		return AccountState{}, err
 	}
+	if st.Subscriptions, err = c.subscriptionsAt(acct, t, st.Folders); err != nil {
+		return AccountState{}, err
+	}
 	paths := map[uint64]string{}
 	for _, f := range st.Folders {
 		paths[f.ID] = f.Path
@@ -258,7 +264,12 @@ func (c *Catalog) FoldersAt(ctx context.Context, acct uint64, t time.Time) ([]Fo
 	if av, ok := versionAt(vs, t); !ok || av.Gone() {
 		return nil, repository.ErrNotFound
 	}
-	return c.foldersAt(acct, t)
+	fs, err := c.foldersAt(acct, t)
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.subscriptionsAt(acct, t, fs)
+	return fs, err
 }
 
 func (c *Catalog) foldersAt(acct uint64, t time.Time) ([]FolderState, error) {

@@ -77,7 +77,7 @@ func (s Source) ListFolders(ctx context.Context, acct uint64) ([]repository.Scan
 	out := make([]repository.ScanFolder, len(fs))
 	for i, f := range fs {
 		out[i] = repository.ScanFolder{Account: acct, Folder: f.ID, Parent: f.Parent, Name: f.Name, SpecialUse: f.SpecialUse,
-			UIDValidity: f.UIDValidity, Subscribed: f.Subscribed}
+			UIDValidity: f.UIDValidity, Subscribed: f.OwnSubscribed}
 	}
 	return out, nil
 }

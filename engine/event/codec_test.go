@@ -36,6 +36,7 @@ func samples() []Event {
 		FolderRenamed{Account: 7, Folder: 6, NewParent: 0, NewName: "Jobs", NewUIDValidity: 11},
 		FolderDeleted{Account: 7, Folder: 6, Items: []uint64{3, 4}},
 		FolderSubscribed{Account: 7, Folder: 6, Subscribed: true},
+		SubscriptionsChanged{Account: 7, Names: []string{"Jobs", "Lists/go-nuts"}, Subscribed: true, Folders: []uint64{6}},
 		MessageAdded{Digest: d, Size: 5, Blob: []byte("hello"), Targets: []Target{
 			{Account: 7, Folder: 1, Item: 1, UID: 1, Flags: []string{`\Seen`}, InternalDate: 99},
 			{Account: 8, Folder: 1, Item: 1, UID: 1, InternalDate: 99},

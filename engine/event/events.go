@@ -136,11 +136,33 @@ type FolderDeleted struct {
 	Items   []uint64 `cbor:"3,keyasint,omitempty"`
 }
 
-// FolderSubscribed sets a folder's subscription flag.
+// FolderSubscribed sets a folder's own subscription flag. It is how
+// subscriptions were kept before SubscriptionsChanged: the flag follows the
+// folder through renames and goes with it when it is deleted. Old logs hold
+// it, restores of old points in time replay it; the engine no longer writes
+// it.
 type FolderSubscribed struct {
 	Account    uint64 `cbor:"1,keyasint"`
 	Folder     uint64 `cbor:"2,keyasint"`
 	Subscribed bool   `cbor:"3,keyasint"`
+}
+
+// SubscriptionsChanged adds Names to the account's subscription list
+// (Subscribed) or removes them from it. The list holds mailbox names, not
+// folders (RFC 9051 6.3.7, RFC 5258): a name may have no folder, and
+// creating, renaming or deleting a folder leaves the list alone. Names are
+// folder paths ("/"-separated, INBOX upper case).
+//
+// Folders lists folders whose own subscription flag (FolderCreated.Subscribed,
+// FolderSubscribed) the change clears: the account's subscriptions are the
+// list together with the paths of flagged folders, and a flag is cleared
+// when its name moves into the list (before the folder is renamed or
+// deleted, so the name stays subscribed) or is unsubscribed.
+type SubscriptionsChanged struct {
+	Account    uint64   `cbor:"1,keyasint"`
+	Names      []string `cbor:"2,keyasint,omitempty"`
+	Subscribed bool     `cbor:"3,keyasint,omitempty"`
+	Folders    []uint64 `cbor:"4,keyasint,omitempty"`
 }
 
 // Target is one copy of an added message: which account, folder, item id
@@ -227,42 +249,44 @@ type BlobMoved struct {
 	To     string `cbor:"3,keyasint"`
 }
 
-func (DomainCreated) Type() Type    { return TypeDomainCreated }
-func (DomainModified) Type() Type   { return TypeDomainModified }
-func (DomainDeleted) Type() Type    { return TypeDomainDeleted }
-func (COSCreated) Type() Type       { return TypeCOSCreated }
-func (COSModified) Type() Type      { return TypeCOSModified }
-func (COSDeleted) Type() Type       { return TypeCOSDeleted }
-func (AccountCreated) Type() Type   { return TypeAccountCreated }
-func (AccountModified) Type() Type  { return TypeAccountModified }
-func (AccountRenamed) Type() Type   { return TypeAccountRenamed }
-func (AccountDeleted) Type() Type   { return TypeAccountDeleted }
-func (PasswordSet) Type() Type      { return TypePasswordSet }
-func (AliasAdded) Type() Type       { return TypeAliasAdded }
-func (AliasRemoved) Type() Type     { return TypeAliasRemoved }
-func (FolderCreated) Type() Type    { return TypeFolderCreated }
-func (FolderRenamed) Type() Type    { return TypeFolderRenamed }
-func (FolderDeleted) Type() Type    { return TypeFolderDeleted }
-func (FolderSubscribed) Type() Type { return TypeFolderSubscribed }
-func (MessageAdded) Type() Type     { return TypeMessageAdded }
-func (FlagsChanged) Type() Type     { return TypeFlagsChanged }
-func (ItemsCopied) Type() Type      { return TypeItemsCopied }
-func (ItemsMoved) Type() Type       { return TypeItemsMoved }
-func (ItemsExpunged) Type() Type    { return TypeItemsExpunged }
-func (BlobMoved) Type() Type        { return TypeBlobMoved }
+func (DomainCreated) Type() Type        { return TypeDomainCreated }
+func (DomainModified) Type() Type       { return TypeDomainModified }
+func (DomainDeleted) Type() Type        { return TypeDomainDeleted }
+func (COSCreated) Type() Type           { return TypeCOSCreated }
+func (COSModified) Type() Type          { return TypeCOSModified }
+func (COSDeleted) Type() Type           { return TypeCOSDeleted }
+func (AccountCreated) Type() Type       { return TypeAccountCreated }
+func (AccountModified) Type() Type      { return TypeAccountModified }
+func (AccountRenamed) Type() Type       { return TypeAccountRenamed }
+func (AccountDeleted) Type() Type       { return TypeAccountDeleted }
+func (PasswordSet) Type() Type          { return TypePasswordSet }
+func (AliasAdded) Type() Type           { return TypeAliasAdded }
+func (AliasRemoved) Type() Type         { return TypeAliasRemoved }
+func (FolderCreated) Type() Type        { return TypeFolderCreated }
+func (FolderRenamed) Type() Type        { return TypeFolderRenamed }
+func (FolderDeleted) Type() Type        { return TypeFolderDeleted }
+func (FolderSubscribed) Type() Type     { return TypeFolderSubscribed }
+func (SubscriptionsChanged) Type() Type { return TypeSubscriptionsChanged }
+func (MessageAdded) Type() Type         { return TypeMessageAdded }
+func (FlagsChanged) Type() Type         { return TypeFlagsChanged }
+func (ItemsCopied) Type() Type          { return TypeItemsCopied }
+func (ItemsMoved) Type() Type           { return TypeItemsMoved }
+func (ItemsExpunged) Type() Type        { return TypeItemsExpunged }
+func (BlobMoved) Type() Type            { return TypeBlobMoved }
 
-func (e AccountCreated) AccountID() uint64   { return e.Account.ID }
-func (e AccountModified) AccountID() uint64  { return e.Account.ID }
-func (e AccountRenamed) AccountID() uint64   { return e.Account }
-func (e AccountDeleted) AccountID() uint64   { return e.Account }
-func (e PasswordSet) AccountID() uint64      { return e.Account }
-func (e AliasAdded) AccountID() uint64       { return e.Account }
-func (e AliasRemoved) AccountID() uint64     { return e.Account }
-func (e FolderCreated) AccountID() uint64    { return e.Account }
-func (e FolderRenamed) AccountID() uint64    { return e.Account }
-func (e FolderDeleted) AccountID() uint64    { return e.Account }
-func (e FolderSubscribed) AccountID() uint64 { return e.Account }
-func (e FlagsChanged) AccountID() uint64     { return e.Account }
-func (e ItemsCopied) AccountID() uint64      { return e.Account }
-func (e ItemsMoved) AccountID() uint64       { return e.Account }
-func (e ItemsExpunged) AccountID() uint64    { return e.Account }
+func (e AccountCreated) AccountID() uint64       { return e.Account.ID }
+func (e AccountModified) AccountID() uint64      { return e.Account.ID }
+func (e AccountRenamed) AccountID() uint64       { return e.Account }
+func (e AccountDeleted) AccountID() uint64       { return e.Account }
+func (e PasswordSet) AccountID() uint64          { return e.Account }
+func (e AliasAdded) AccountID() uint64           { return e.Account }
+func (e AliasRemoved) AccountID() uint64         { return e.Account }
+func (e FolderCreated) AccountID() uint64        { return e.Account }
+func (e FolderRenamed) AccountID() uint64        { return e.Account }
+func (e FolderDeleted) AccountID() uint64        { return e.Account }
+func (e FolderSubscribed) AccountID() uint64     { return e.Account }
+func (e SubscriptionsChanged) AccountID() uint64 { return e.Account }
+func (e FlagsChanged) AccountID() uint64         { return e.Account }
+func (e ItemsCopied) AccountID() uint64          { return e.Account }
+func (e ItemsMoved) AccountID() uint64           { return e.Account }
+func (e ItemsExpunged) AccountID() uint64        { return e.Account }

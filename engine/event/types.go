@@ -29,11 +29,14 @@ const (
 	TypeFolderRenamed    Type = 33
 	TypeFolderDeleted    Type = 34
 	TypeFolderSubscribed Type = 35
-	TypeMessageAdded     Type = 40
-	TypeFlagsChanged     Type = 41
-	TypeItemsCopied      Type = 42
-	TypeItemsMoved       Type = 43
-	TypeItemsExpunged    Type = 44
+	// TypeSubscriptionsChanged replaces TypeFolderSubscribed for every new
+	// change: subscriptions are a list of names, not a flag of a folder.
+	TypeSubscriptionsChanged Type = 36
+	TypeMessageAdded         Type = 40
+	TypeFlagsChanged         Type = 41
+	TypeItemsCopied          Type = 42
+	TypeItemsMoved           Type = 43
+	TypeItemsExpunged        Type = 44
 )
 
 // Storage events.
@@ -47,34 +50,35 @@ const (
 )
 
 var typeNames = map[Type]string{
-	TypeDomainCreated:    "DomainCreated",
-	TypeDomainDeleted:    "DomainDeleted",
-	TypeDomainModified:   "DomainModified",
-	TypeCOSCreated:       "COSCreated",
-	TypeCOSModified:      "COSModified",
-	TypeCOSDeleted:       "COSDeleted",
-	TypeAccountCreated:   "AccountCreated",
-	TypeAccountModified:  "AccountModified",
-	TypeAccountRenamed:   "AccountRenamed",
-	TypeAccountDeleted:   "AccountDeleted",
-	TypePasswordSet:      "PasswordSet",
-	TypeAliasAdded:       "AliasAdded",
-	TypeAliasRemoved:     "AliasRemoved",
-	TypeFolderCreated:    "FolderCreated",
-	TypeFolderRenamed:    "FolderRenamed",
-	TypeFolderDeleted:    "FolderDeleted",
-	TypeFolderSubscribed: "FolderSubscribed",
-	TypeMessageAdded:     "MessageAdded",
-	TypeFlagsChanged:     "FlagsChanged",
-	TypeItemsCopied:      "ItemsCopied",
-	TypeItemsMoved:       "ItemsMoved",
-	TypeItemsExpunged:    "ItemsExpunged",
-	TypeBlobMoved:        "BlobMoved",
-	TypeVolumeCreated:    "VolumeCreated",
-	TypeVolumeModified:   "VolumeModified",
-	TypeVolumeDeleted:    "VolumeDeleted",
-	TypeVolumeCurrentSet: "VolumeCurrentSet",
-	TypeHSMPolicySet:     "HSMPolicySet",
+	TypeDomainCreated:        "DomainCreated",
+	TypeDomainDeleted:        "DomainDeleted",
+	TypeDomainModified:       "DomainModified",
+	TypeCOSCreated:           "COSCreated",
+	TypeCOSModified:          "COSModified",
+	TypeCOSDeleted:           "COSDeleted",
+	TypeAccountCreated:       "AccountCreated",
+	TypeAccountModified:      "AccountModified",
+	TypeAccountRenamed:       "AccountRenamed",
+	TypeAccountDeleted:       "AccountDeleted",
+	TypePasswordSet:          "PasswordSet",
+	TypeAliasAdded:           "AliasAdded",
+	TypeAliasRemoved:         "AliasRemoved",
+	TypeFolderCreated:        "FolderCreated",
+	TypeFolderRenamed:        "FolderRenamed",
+	TypeFolderDeleted:        "FolderDeleted",
+	TypeFolderSubscribed:     "FolderSubscribed",
+	TypeSubscriptionsChanged: "SubscriptionsChanged",
+	TypeMessageAdded:         "MessageAdded",
+	TypeFlagsChanged:         "FlagsChanged",
+	TypeItemsCopied:          "ItemsCopied",
+	TypeItemsMoved:           "ItemsMoved",
+	TypeItemsExpunged:        "ItemsExpunged",
+	TypeBlobMoved:            "BlobMoved",
+	TypeVolumeCreated:        "VolumeCreated",
+	TypeVolumeModified:       "VolumeModified",
+	TypeVolumeDeleted:        "VolumeDeleted",
+	TypeVolumeCurrentSet:     "VolumeCurrentSet",
+	TypeHSMPolicySet:         "HSMPolicySet",
 }
 
 func (t Type) String() string {

@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"importer":                {"engine", "engine/event", "dedup", "internal/"},
 	"restore":                 {"engine", "engine/event", "backup/repository", "backup/catalog", "dedup", "hsm", "hsm/volopen", "redolog", "internal/"},
 	"restore/view":            {"engine", "engine/event", "backup/repository", "backup/catalog", "restore", "dedup", "internal/"},
-	"restore/internal/oracle": {"engine", "backup", "backup/repository", "backup/catalog", "backup/enginesrc", "dedup", "hsm", "hsm/memvol"},
+	"restore/internal/oracle": {"engine", "engine/event", "backup", "backup/repository", "backup/catalog", "backup/enginesrc", "dedup", "hsm", "hsm/memvol"},
 	"backup/enginesrc":        {"engine", "backup", "backup/repository", "engine/event", "dedup", "hsm"},
 	"backup":                  {"backup/repository", "backup/catalog", "backup/internal/tune", "engine/event", "dedup", "hsm", "hsm/cryptvol", "redolog", "internal/"},
 	"backup/repository":       {"backup/internal/tune", "engine/event", "dedup", "hsm", "hsm/cryptvol", "redolog", "internal/"},

@@ -21,7 +21,8 @@ type Backend interface {
 	CreateFolder(ctx context.Context, acct uint64, path, specialUse string) (engine.Folder, error)
 	RenameFolder(ctx context.Context, acct, folder uint64, newPath string) error
 	DeleteFolder(ctx context.Context, acct, folder uint64) error
-	SetSubscribed(ctx context.Context, acct, folder uint64, on bool) error
+	Subscriptions(ctx context.Context, acct uint64) ([]string, error)
+	SetSubscriptions(ctx context.Context, acct uint64, names []string, on bool) error
 
 	Append(ctx context.Context, acct, folder uint64, body []byte, flags []string, internalDate time.Time) (engine.Item, error)
 	StoreFlagsCond(ctx context.Context, acct, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error)

@@ -58,22 +58,10 @@ func (s *session) Create(mailbox string, options *imap.CreateOptions) error {
 	if err := s.createParents(path); err != nil {
 		return err
 	}
-	f, err := s.srv.b.CreateFolder(s.ctx, s.acct, path, specialUse)
-	if err != nil {
-		return translate(s.srv.log, "create", err)
-	}
-	return s.unsubscribeNew(f)
-}
-
-// unsubscribeNew undoes the engine's default subscription of a folder
-// created by CREATE: RFC 9051 section 6.3.4 leaves subscribing to the
-// client (SUBSCRIBE), and clients that list only subscribed mailboxes
-// subscribe what they create themselves.
-func (s *session) unsubscribeNew(f engine.Folder) error {
-	if !f.Subscribed {
-		return nil
-	}
-	return translate(s.srv.log, "create", s.srv.b.SetSubscribed(s.ctx, s.acct, f.ID, false))
+	// The engine does not subscribe what it creates: RFC 9051 section
+	// 6.3.4 leaves subscribing to the client (SUBSCRIBE).
+	_, err := s.srv.b.CreateFolder(s.ctx, s.acct, path, specialUse)
+	return translate(s.srv.log, "create", err)
 }
 
 // createParents creates the missing superiors of path, as RFC 9051 asks
@@ -84,11 +72,8 @@ func (s *session) createParents(path string) error {
 		parent := strings.Join(parts[:i], string(delim))
 		_, err := s.srv.b.FolderByPath(s.ctx, s.acct, parent)
 		if errors.Is(err, engine.ErrNotFound) {
-			var f engine.Folder
-			f, err = s.srv.b.CreateFolder(s.ctx, s.acct, parent, "")
-			if err == nil {
-				err = s.unsubscribeNew(f)
-			} else if errors.Is(err, engine.ErrExists) {
+			_, err = s.srv.b.CreateFolder(s.ctx, s.acct, parent, "")
+			if errors.Is(err, engine.ErrExists) {
 				err = nil
 			}
 		}
@@ -128,22 +113,6 @@ func (s *session) Rename(mailbox, newName string, options *imap.RenameOptions) e
 		return err
 	}
 	return translate(s.srv.log, "rename", s.srv.b.RenameFolder(s.ctx, s.acct, f.ID, path))
-}
-
-func (s *session) Subscribe(mailbox string) error { return s.setSubscribed(mailbox, true) }
-
-func (s *session) Unsubscribe(mailbox string) error { return s.setSubscribed(mailbox, false) }
-
-func (s *session) setSubscribed(mailbox string, on bool) error {
-	defer s.busy()()
-	if err := s.pointInTime(); err != nil {
-		return err
-	}
-	f, err := s.folder(mailbox)
-	if err != nil {
-		return err
-	}
-	return translate(s.srv.log, "subscribe", s.srv.b.SetSubscribed(s.ctx, s.acct, f.ID, on))
 }
 
 func (s *session) Status(mailbox string, options *imap.StatusOptions) (*imap.StatusData, error) {
@@ -211,85 +180,6 @@ func ptr[T any](v T) *T { return &v }
 
 // mailboxName is the IMAP name of an engine path.
 func mailboxName(path string) string { return mailboxPath(path) }
-
-// List answers LIST (with LIST-EXTENDED selection and return options,
-// LIST-STATUS, SPECIAL-USE, CHILDREN) and LSUB.
-func (s *session) List(w *listWriter, ref string, patterns []string, options *imap.ListOptions) error {
-	defer s.busy()()
-	// LIST "" "" asks for the hierarchy delimiter (RFC 9051 6.3.9).
-	if len(patterns) == 0 || (len(patterns) == 1 && patterns[0] == "") {
-		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
-	}
-	if s.at != nil {
-		if w.lsub || options != nil && (options.SelectSubscribed || options.SelectSpecialUse) {
-			return nil
-		}
-		for _, m := range s.atNames {
-			if err := s.writeListed(w, m, ref, patterns); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	folders, err := s.srv.b.ListFolders(s.ctx, s.acct)
-	if err != nil {
-		return translate(s.srv.log, "list", err)
-	}
-	if options == nil {
-		options = &imap.ListOptions{}
-	}
-	children := make(map[string]bool)        // path has a child folder
-	subscribedBelow := make(map[string]bool) // path has a subscribed descendant
-	for _, f := range folders {
-		p := mailboxName(f.Path)
-		for i := strings.LastIndexByte(p, byte(delim)); i > 0; i = strings.LastIndexByte(p[:i], byte(delim)) {
-			parent := p[:i]
-			if i == strings.LastIndexByte(p, byte(delim)) {
-				children[parent] = true
-			}
-			if f.Subscribed {
-				subscribedBelow[parent] = true
-			}
-		}
-	}
-	for _, f := range folders {
-		name := mailboxName(f.Path)
-		if !matchAny(name, ref, patterns) {
-			continue
-		}
-		data := &imap.ListData{Delim: delim, Mailbox: name}
-		if options.SelectSubscribed && !f.Subscribed {
-			if !options.SelectRecursiveMatch || !subscribedBelow[name] {
-				continue
-			}
-			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
-		}
-		if options.SelectSpecialUse && specialUseAttr(f.SpecialUse) == "" {
-			continue
-		}
-		if children[name] {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
-		}
-		if f.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
-		}
-		if su := specialUseAttr(f.SpecialUse); su != "" {
-			data.Attrs = append(data.Attrs, su)
-		}
-		if options.SelectRecursiveMatch && options.SelectSubscribed && f.Subscribed && subscribedBelow[name] {
-			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
-		}
-		if options.ReturnStatus != nil {
-			data.Status = s.statusData(f, options.ReturnStatus)
-		}
-		if err := w.WriteList(data); err != nil {
-			return err
-		}
-	}
-	return s.listSources(w, ref, patterns, options)
-}
 
 // listSources lists the names of the router's other sources (the backup
 // view) when it lists them: after the live folders, never for LSUB or the

@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/engine"
+	"github.com/tidemark/tidemark/engine/event"
 )
 
 // Snap is the oracle's view of the source account after one record.
 type Snap struct {
 	At   time.Time
-	Box  Mailbox // nil: the account does not exist
+	Box  Mailbox  // nil: the account does not exist
+	Subs []string // its subscribed names (engine.Subscriptions)
 	What string
 }
 
@@ -54,7 +56,7 @@ func (h *History) Step(what string, op func() error) {
 	err := op()
 	after := h.R.Eng.LogLastLSN()
 	if after > before+1 {
-		t.Fatalf("%s wrote %d records; the oracle needs one per step", what, after-before)
+		h.onlySubscriptions(what, before+1, after)
 	}
 	if after == before {
 		return
@@ -65,8 +67,51 @@ func (h *History) Step(what string, op func() error) {
 	s := Snap{At: h.R.LastTime(), What: what}
 	if _, gerr := h.R.Eng.GetAccount(ctx, h.Acct); gerr == nil {
 		s.Box = Dump(t, h.R.Eng, h.Acct)
+		subs, err := h.R.Eng.Subscriptions(ctx, h.Acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Subs = subs
 	}
 	h.Snaps = append(h.Snaps, s)
+}
+
+// onlySubscriptions checks that the records [from, to) a step wrote before
+// its last one are SubscriptionsChanged records. A rename or delete of a
+// folder that carries its own subscription flag writes one first (the
+// flag becomes a name); it changes neither the folders nor the list of
+// subscribed names, so the state before the step holds until the last
+// record and one snapshot per step stays exact.
+func (h *History) onlySubscriptions(what string, from, to uint64) {
+	t := h.R.T
+	t.Helper()
+	rd, err := h.R.Eng.ReadLog(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for lsn := from; lsn < to; lsn++ {
+		rec, err := rd.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if event.Type(rec.Type) != event.TypeSubscriptionsChanged {
+			t.Fatalf("%s wrote %d records, record %d a %v; the oracle needs one per step", what, to-from+1, rec.LSN, event.Type(rec.Type))
+		}
+	}
+}
+
+// SubscriptionsAt returns the oracle's subscribed names at t (nil when the
+// account did not exist then).
+func (h *History) SubscriptionsAt(t time.Time) []string {
+	var cur []string
+	for _, s := range h.Snaps {
+		if s.At.After(t) {
+			break
+		}
+		cur = s.Subs
+	}
+	return cur
 }
 
 // Folders lists the account's folders now.
