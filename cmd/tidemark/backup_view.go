@@ -33,9 +33,14 @@ type backupViews struct {
 }
 
 func newBackupViews(eng *engine.Engine, cfg config, svc *backup.Service, log *slog.Logger) *backupViews {
+	loc, err := cfg.IMAP.backupViewLocation()
+	if err != nil { // validated with the configuration; kept for callers that built cfg by hand
+		log.Warn("backup view: naming days in UTC", "err", err)
+		loc = time.UTC
+	}
 	return &backupViews{eng: eng, backup: serverBackup(svc), log: log, enabled: cfg.IMAP.BackupViewPrefix != "",
 		opts: view.Options{Prefix: cfg.IMAP.BackupViewPrefix, Retention: time.Duration(cfg.Backup.RetentionDays) * 24 * time.Hour,
-			Location: time.UTC, Now: time.Now, Logger: log}}
+			Location: loc, Now: time.Now, Logger: log}}
 }
 
 // service returns the view service over the current catalog and

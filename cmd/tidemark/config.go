@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	// IANA zone names (imap.backup_view_timezone) work on hosts without
+	// a zoneinfo database, as in minimal containers.
+	_ "time/tzdata"
 
 	"github.com/BurntSushi/toml"
 
@@ -85,6 +88,23 @@ type imapConfig struct {
 	// their backup (Backup/2026-12-01/INBOX); "" turns the view off for
 	// every account.
 	BackupViewPrefix string `toml:"backup_view_prefix"`
+	// BackupViewTimezone is the zone the view's days are named in
+	// (Backup/2026-12-01 ends at midnight there): an IANA name such as
+	// "Europe/Rome", "UTC", or "" for the server's own zone (TZ, else
+	// /etc/localtime), which is how the CLI reads times without a zone.
+	BackupViewTimezone string `toml:"backup_view_timezone"`
+}
+
+// backupViewLocation is the zone of BackupViewTimezone.
+func (c imapConfig) backupViewLocation() (*time.Location, error) {
+	if c.BackupViewTimezone == "" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(c.BackupViewTimezone)
+	if err != nil {
+		return nil, fmt.Errorf("imap.backup_view_timezone %q: not a time zone name (such as \"Europe/Rome\" or \"UTC\"; \"\" for the server's own): %w", c.BackupViewTimezone, err)
+	}
+	return loc, nil
 }
 
 type backupConfig struct {
@@ -198,6 +218,9 @@ func parseConfig(raw []byte, name string) (config, error) {
 func (c config) validate() error {
 	if p := c.IMAP.BackupViewPrefix; p != "" && (strings.ContainsAny(p, `/\"*%`) || strings.EqualFold(p, "INBOX") || strings.TrimSpace(p) != p) {
 		return fmt.Errorf("imap.backup_view_prefix %q: one folder name without /, \\, *, %%, quotes or surrounding spaces, not INBOX (\"\" turns the view off)", p)
+	}
+	if _, err := c.IMAP.backupViewLocation(); err != nil {
+		return err
 	}
 	switch c.Storage.RedoSync {
 	case "always", "delayed":
