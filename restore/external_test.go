@@ -3,6 +3,7 @@ package restore
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +40,8 @@ func newSource(t *testing.T) *source {
 			t.Fatal(err)
 		}
 	}
+	// A subscribed name without a folder travels with the account.
+	must(e.SetSubscriptions(ctx, h.Acct, []string{"Lists/announce"}, true))
 	must(e.CreateDomain(ctx, "other.org"))
 	must(e.CreateCOS(ctx, event.COS{Name: "staff", DefaultQuota: 1 << 30, Backup: true}))
 	carol, err := e.CreateAccount(ctx, engine.AccountSpec{Address: "carol@other.org", Password: "carolpw", COS: "staff",
@@ -118,6 +121,17 @@ func sameAccount(t *testing.T, want *engine.Engine, wantID uint64, got *engine.E
 		if sub[f.Path] != f.Subscribed {
 			t.Fatalf("folder %s subscribed=%v, want %v", f.Path, sub[f.Path], f.Subscribed)
 		}
+	}
+	ws, err := want.Subscriptions(ctx, wantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := got.Subscriptions(ctx, gotID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ws, gs) {
+		t.Fatalf("subscriptions %q, want %q", gs, ws)
 	}
 }
 
