@@ -8,10 +8,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/hsm/memvol"
 	"github.com/tidemark/tidemark/internal/crashfs"
 )
@@ -45,9 +46,9 @@ func applyAll(t *testing.T, h *harness, repo *repository.Repository, fs vfs.FS) 
 		return nil, false
 	}
 	src := enginesrc.New(h.eng)
-	var sc *backup.Scanner
+	var sc *scanner.Scanner
 	if !survives(func() {
-		sc, err = backup.NewScanner(repo, cat, enginesrc.New(h.eng), src, src, &backup.Options{Now: h.clk.Now,
+		sc, err = scanner.New(repo, cat, enginesrc.New(h.eng), src, src, &scanner.Options{Now: h.clk.Now,
 			ShipInterval: time.Millisecond, ShipBytes: 1, NoCompaction: true, Logger: quiet, SnapshotInterval: -1,
 			MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	}) || err != nil {
@@ -152,7 +153,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 			t.Errorf("crash at operation %d (torn %v): catalog differs from the one rebuilt from the repository (%v) or from an uninterrupted run (%v)",
 				k, fs.Torn, got != want, got != ref)
 		}
-		vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true})
+		vr, err := maint.Verify(ctx, repo, cat, maint.VerifyOptions{ReadData: true})
 		if err != nil || len(vr.Problems) != 0 {
 			t.Errorf("crash at operation %d: verify: %+v %v", k, vr.Problems, err)
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -81,7 +81,7 @@ func TestClassWithoutBackup(t *testing.T) {
 func assertRebuildSame(t *testing.T, h *harness) {
 	t.Helper()
 	ctx := context.Background()
-	vr, err := backup.Verify(ctx, h.repo, h.cat, backup.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, h.repo, h.cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify: %+v %v", vr.Problems, err)
 	}

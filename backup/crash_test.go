@@ -15,7 +15,9 @@ import (
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -148,7 +150,7 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 		t.Fatal(err)
 	}
 	src := enginesrc.New(eng)
-	sc, err := backup.NewScanner(repo, cat, enginesrc.New(eng), src, src, &backup.Options{Now: now,
+	sc, err := scanner.New(repo, cat, enginesrc.New(eng), src, src, &scanner.Options{Now: now,
 		ShipInterval: time.Millisecond, NoCompaction: true, Logger: quiet, SnapshotInterval: -1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		cat.Close()
@@ -270,7 +272,7 @@ func crashEveryWrite(t *testing.T, wantPacks, merge bool) {
 			if got != ref {
 				t.Errorf("%s: catalog differs from an uninterrupted run", label)
 			}
-			vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true})
+			vr, err := maint.Verify(ctx, repo, cat, maint.VerifyOptions{ReadData: true})
 			if err != nil {
 				t.Fatal(err)
 			}

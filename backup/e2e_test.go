@@ -11,8 +11,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -185,7 +185,7 @@ func TestEndToEndAsOf(t *testing.T) {
 	if a != b {
 		t.Fatal("rebuilt catalog digest differs from the live one")
 	}
-	vr, err := backup.Verify(ctx, h.repo, h.cat, backup.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, h.repo, h.cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify: %+v, %v", vr, err)
 	}

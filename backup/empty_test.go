@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -48,7 +49,7 @@ func TestEmptyMessageIsBackedUp(t *testing.T) {
 				if err != nil || len(st.Items) != items {
 					t.Fatalf("catalog: %+v %v", st.Items, err)
 				}
-				vr, err := backup.Verify(ctx, h.repo, h.cat, backup.VerifyOptions{ReadData: true})
+				vr, err := maint.Verify(ctx, h.repo, h.cat, maint.VerifyOptions{ReadData: true})
 				if err != nil || !vr.OK() || len(vr.Problems) != 0 {
 					t.Fatalf("verify: %+v %v", vr.Problems, err)
 				}

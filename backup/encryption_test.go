@@ -14,7 +14,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/hsm/cryptvol"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/internal/corrupt"
@@ -62,15 +64,15 @@ func TestEncryptedRepository(t *testing.T) {
 	if !r.Encrypted() || r.Manifest().Format != 3 {
 		t.Fatalf("manifest %+v", r.Manifest())
 	}
-	var st backup.Status
-	if err := backup.RepositoryStatus(context.Background(), r, nil, &st); err != nil || !strings.Contains(st.Encryption, r.KeyID()) {
+	var st scanner.Status
+	if err := scanner.RepositoryStatus(context.Background(), r, nil, &st); err != nil || !strings.Contains(st.Encryption, r.KeyID()) {
 		t.Fatalf("status: encryption %q %v", st.Encryption, err)
 	}
 	recs, scans, last := countRecords(t, r)
 	if recs != exp.Records || scans != exp.Scans || last != exp.LastLSN || rebuiltDigest(t, r) != exp.Catalog {
 		t.Fatalf("read back %d/%d/%d records, wrote %d/%d/%d", recs, scans, last, exp.Records, exp.Scans, exp.LastLSN)
 	}
-	rep, err := backup.Verify(context.Background(), r, nil, backup.VerifyOptions{ReadData: true})
+	rep, err := maint.Verify(context.Background(), r, nil, maint.VerifyOptions{ReadData: true})
 	if err != nil || !rep.OK() || rep.Segments == 0 || rep.Scans == 0 || rep.Snapshots == 0 || rep.Packs == 0 {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
@@ -151,8 +153,8 @@ func TestEncryptedManifestDowngrade(t *testing.T) {
 	if err != nil {
 		t.Fatalf("downgraded manifest, no password: %v (%s)", err, down)
 	}
-	var st backup.Status
-	if err := backup.RepositoryStatus(context.Background(), r, nil, &st); err != nil || st.Encryption != "not encrypted" {
+	var st scanner.Status
+	if err := scanner.RepositoryStatus(context.Background(), r, nil, &st); err != nil || st.Encryption != "not encrypted" {
 		t.Fatalf("status of a repository that says it is unencrypted: %q %v", st.Encryption, err)
 	}
 	err = r.Records(context.Background(), 1, 0, func(rec redolog.Record) error {
@@ -222,7 +224,7 @@ func TestEncryptedTamper(t *testing.T) {
 				if !readData && (kind == "packs" || kind == "blobs") {
 					continue // contents are read only with --read-data
 				}
-				rep, err := backup.Verify(ctx, r, nil, backup.VerifyOptions{ReadData: readData})
+				rep, err := maint.Verify(ctx, r, nil, maint.VerifyOptions{ReadData: readData})
 				if err != nil && !corrupt.Is(err) {
 					t.Fatalf("%s %s: verify: %v", name, what, err)
 				}
@@ -244,9 +246,9 @@ func TestEncryptedTamper(t *testing.T) {
 	}
 }
 
-func reports(rep backup.VerifyReport, name string) bool {
+func reports(rep maint.VerifyReport, name string) bool {
 	for _, p := range rep.Problems {
-		if p.Object == name && (p.Kind == backup.ProblemCorrupt || p.Kind == backup.ProblemMissingBlob) {
+		if p.Object == name && (p.Kind == maint.ProblemCorrupt || p.Kind == maint.ProblemMissingBlob) {
 			return true
 		}
 	}

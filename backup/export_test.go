@@ -8,8 +8,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -98,7 +98,7 @@ func TestExportWriter(t *testing.T) {
 	if as.Version.Account.Address != "a@example.org" || len(as.Items) != 20 || len(as.Folders) != 1 {
 		t.Fatalf("rebuilt account: %s, %d items, %d folders", as.Version.Account.Address, len(as.Items), len(as.Folders))
 	}
-	if rep, err := backup.Verify(ctx, reopened, cat, backup.VerifyOptions{ReadData: true}); err != nil || !rep.OK() {
+	if rep, err := maint.Verify(ctx, reopened, cat, maint.VerifyOptions{ReadData: true}); err != nil || !rep.OK() {
 		t.Fatalf("verify: %v %+v", err, rep.Problems)
 	}
 	if _, err := repository.NewExportWriter(ctx, vol, now); !errors.Is(err, repository.ErrNotEmpty) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -214,7 +215,7 @@ func checkRepositoryFixture(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	vr, err := backup.Verify(ctx, r, cat, backup.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, r, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify --read-data: %+v %v", vr.Problems, err)
 	}

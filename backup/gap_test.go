@@ -14,10 +14,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/redolog"
@@ -113,7 +113,7 @@ func TestScannerGapWithoutAccounts(t *testing.T) {
 	defer cat.Close()
 	var logged lockedBuffer
 	src := enginesrc.New(eng)
-	sc, err := backup.NewScanner(repo, cat, enginesrc.New(eng), src, src, &backup.Options{
+	sc, err := scanner.New(repo, cat, enginesrc.New(eng), src, src, &scanner.Options{
 		ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logged, nil)),

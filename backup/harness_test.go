@@ -15,10 +15,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -26,7 +26,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// clock is a fixed clock the test moves by hand. As a backup.Pacer its
+// clock is a fixed clock the test moves by hand. As a scanner.Pacer its
 // timers fire when Add moves it past their time.
 type clock struct {
 	mu     sync.Mutex
@@ -40,7 +40,7 @@ type clockTimer struct {
 	done bool
 }
 
-var _ backup.Pacer = (*clock)(nil)
+var _ scanner.Pacer = (*clock)(nil)
 
 func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
@@ -95,10 +95,10 @@ type harness struct {
 	vol     hsm.Volume // what the scanner writes through
 	repo    *repository.Repository
 	cat     *catalog.Catalog
-	sc      *backup.Scanner
+	sc      *scanner.Scanner
 	cancel  context.CancelFunc
 	done    chan error
-	scanner *backup.Scanner
+	scanner *scanner.Scanner
 	// paced: the scanner measures its ship interval (1 s) on clk, so a
 	// segment ships when the test moves the clock, not after real time.
 	paced bool
@@ -176,14 +176,14 @@ func (h *harness) start() {
 		t.Fatal(err)
 	}
 	src := enginesrc.New(h.eng)
-	o := &backup.Options{
+	o := &scanner.Options{
 		Now: h.clk.Now, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: quiet,
 	}
 	if h.paced {
 		o.Pacer, o.ShipInterval = h.clk, time.Second
 	}
-	h.sc, err = backup.NewScanner(repo, h.cat, enginesrc.New(h.eng), src, src, o)
+	h.sc, err = scanner.New(repo, h.cat, enginesrc.New(h.eng), src, src, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +211,8 @@ func (h *harness) waitShipped() {
 	if h.paced {
 		// Once the scanner holds the last record, a second on the clock
 		// makes its segment due.
-		if !poll(func() bool { return backup.ProcessedLSN(h.sc) >= want }) {
-			h.t.Fatalf("scanner processed %d, log at %d", backup.ProcessedLSN(h.sc), want)
+		if !poll(func() bool { return h.sc.ProcessedLSN() >= want }) {
+			h.t.Fatalf("scanner processed %d, log at %d", h.sc.ProcessedLSN(), want)
 		}
 		h.clk.Add(time.Second)
 	}

@@ -53,11 +53,3 @@ func SetPackTarget(n int) (restore func()) {
 	tune.PackTargetBytes = n
 	return func() { tune.PackTargetBytes = old }
 }
-
-// ProcessedLSN is the last record the scanner has taken into its open
-// segment (or shipped).
-func ProcessedLSN(s *Scanner) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.processed
-}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -16,7 +17,7 @@ import (
 // than the newest. Only the records after the shipped position are read.
 // Records lost to a gap count as lag (the next SmartScan covers them).
 // A log that cannot be read leaves st as it was.
-func MeasureLag(ctx context.Context, hist repository.History, st *Status) {
+func MeasureLag(ctx context.Context, hist repository.History, st *scanner.Status) {
 	rd, err := hist.NewReader(st.ShippedLSN + 1)
 	if errors.Is(err, redolog.ErrTruncated) || errors.Is(err, redolog.ErrGap) {
 		rd, err = hist.NewReader(0)
@@ -48,7 +49,7 @@ func MeasureLag(ctx context.Context, hist repository.History, st *Status) {
 
 // stalledLag fills st's lag for a server whose scanner does not run, from
 // the catalog's position and the log's end at now.
-func stalledLag(cat *catalog.Catalog, logLast uint64, now time.Time, st *Status) {
+func stalledLag(cat *catalog.Catalog, logLast uint64, now time.Time, st *scanner.Status) {
 	if lsn, ns, err := cat.Position(); err == nil {
 		st.ShippedLSN = lsn
 		if lsn > 0 {

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -50,7 +50,7 @@ func TestMaintenanceFailuresRateLimited(t *testing.T) {
 	defer cat.Close()
 	var logs syncBuffer
 	src := enginesrc.New(h.eng)
-	sc, err := backup.NewScanner(h.repo, cat, enginesrc.New(h.eng), src, src, &backup.Options{
+	sc, err := scanner.New(h.repo, cat, enginesrc.New(h.eng), src, src, &scanner.Options{
 		Now: h.clk.Now, CompactLevels: []time.Duration{40 * time.Millisecond}, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),

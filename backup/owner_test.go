@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -97,16 +97,16 @@ func TestOwnership(t *testing.T) {
 	}
 	defer cat.Close()
 	src := enginesrc.New(e)
-	opts := backup.Options{Now: h.clk.Now, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
+	opts := scanner.Options{Now: h.clk.Now, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond, Logger: quiet}
 	o1 := opts
 	o1.Owner = &a
-	if _, err := backup.NewScanner(h.repo, cat, hist, src, src, &o1); !errors.Is(err, repository.ErrNotOwner) {
+	if _, err := scanner.New(h.repo, cat, hist, src, src, &o1); !errors.Is(err, repository.ErrNotOwner) {
 		t.Fatalf("scanner of a refused server: %v", err)
 	}
 	o2 := opts
 	o2.Owner = &c
-	sc, err := backup.NewScanner(h.repo, cat, hist, src, src, &o2)
+	sc, err := scanner.New(h.repo, cat, hist, src, src, &o2)
 	if err != nil {
 		t.Fatal(err)
 	}

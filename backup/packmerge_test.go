@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
@@ -175,13 +176,13 @@ func TestPackMergeQuietServer(t *testing.T) {
 			t.Errorf("%s: rebuilt catalog differs", what)
 		}
 		readAllBlobs(t, fresh, vol, acct, h.clk.Now())
-		vr, err := backup.Verify(ctx, r, fresh, backup.VerifyOptions{ReadData: true})
+		vr, err := maint.Verify(ctx, r, fresh, maint.VerifyOptions{ReadData: true})
 		if err != nil || len(vr.Problems) != 0 {
 			t.Errorf("%s: verify: %+v %v", what, vr.Problems, err)
 		}
 		fresh.Close()
 	}
-	vr, err := backup.Verify(ctx, backup.MustOpenForTest(t, h.vol), h.cat, backup.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, backup.MustOpenForTest(t, h.vol), h.cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify: %+v %v", vr.Problems, err)
 	}

@@ -5,19 +5,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/maint"
 )
 
 // progressLog keeps the last progress of every step, in order.
 type progressLog struct {
 	steps []string
-	last  map[string]backup.Progress
+	last  map[string]maint.Progress
 	calls int
 }
 
-func (l *progressLog) fn(t *testing.T) backup.ProgressFunc {
-	l.last = map[string]backup.Progress{}
-	return func(p backup.Progress) {
+func (l *progressLog) fn(t *testing.T) maint.ProgressFunc {
+	l.last = map[string]maint.Progress{}
+	return func(p maint.Progress) {
 		l.calls++
 		prev, seen := l.last[p.Step]
 		if !seen {
@@ -70,7 +70,7 @@ func TestProgressOfScanPurgeVerify(t *testing.T) {
 	}
 
 	var ver progressLog
-	vr, err := h.sc.Verify(ctx, backup.VerifyOptions{ReadData: true, Progress: ver.fn(t)})
+	vr, err := h.sc.Verify(ctx, maint.VerifyOptions{ReadData: true, Progress: ver.fn(t)})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify: %+v, %v", vr.Problems, err)
 	}
@@ -86,7 +86,7 @@ func TestProgressOfScanPurgeVerify(t *testing.T) {
 	// 31 days after the workload, what it deleted is past retention.
 	h.clk.Add(snaps[len(snaps)-1].at.Sub(h.clk.Now()) + 31*24*time.Hour)
 	var purge progressLog
-	pr, err := h.sc.PurgeWith(ctx, backup.DefaultRetention, purge.fn(t))
+	pr, err := h.sc.PurgeWith(ctx, maint.DefaultRetention, purge.fn(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/hsm"
 )
 
@@ -109,7 +110,7 @@ func purgeAbortsOnReadError(t *testing.T) {
 			t.Fatal("purge never ran undisturbed")
 		}
 		fr.arm(k)
-		rep, err := backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Retention: backup.DefaultRetention, Now: now})
+		rep, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now})
 		failed := fr.disarm()
 		if failed == "" {
 			if err != nil {
@@ -139,16 +140,16 @@ func purgeAbortsOnReadError(t *testing.T) {
 	if failures < 3 {
 		t.Fatalf("only %d reads failed: the test did not reach the segments", failures)
 	}
-	vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify after purge: %+v %v", vr.Problems, err)
 	}
 	// After the grace period what purge scheduled goes, and what is left
 	// still verifies whole.
-	if _, err := backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Retention: backup.DefaultRetention, Now: now.Add(time.Hour)}); err != nil {
+	if _, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	vr, err = backup.Verify(ctx, backup.MustOpenForTest(t, h.vol), cat, backup.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, backup.MustOpenForTest(t, h.vol), cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify after the grace period: %+v %v", vr.Problems, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -49,7 +50,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	defer cat.Close()
 
 	// Retention 0 keeps everything.
-	if rep, err := backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Now: end.Add(365 * 24 * time.Hour)}); err != nil || rep != (backup.PurgeReport{}) {
+	if rep, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Now: end.Add(365 * 24 * time.Hour)}); err != nil || rep != (maint.PurgeReport{}) {
 		t.Fatalf("purge with retention 0: %+v, %v", rep, err)
 	}
 	// A copy of the repository taken while purge runs lists blobs and
@@ -63,7 +64,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	}
 	// 30 days after the workload ended everything deleted is past retention.
 	now := end.Add(31 * 24 * time.Hour)
-	rep, err := backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Retention: backup.DefaultRetention, Now: now,
+	rep, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now,
 		Config: repository.ConfigSnapshot{TOML: []byte("# purged\n")}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	if err != nil || len(got.items) != len(want.items) {
 		t.Fatalf("alice after purge: %v %v, want %v", got, err, want)
 	}
-	vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 || vr.Dicts != wantDicts {
 		t.Fatalf("verify after purge (want the dictionary kept): %+v %v", vr, err)
 	}
@@ -124,7 +125,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 		t.Fatalf("%d segments and scans waiting for deletion, purge folded %d", folded, rep.Segments)
 	}
 	// After the grace period the next purge deletes what waited.
-	rep, err = backup.Purge(ctx, h.repo, cat, backup.PurgeOptions{Retention: backup.DefaultRetention, Now: now.Add(11 * time.Minute)})
+	rep, err = maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now.Add(11 * time.Minute)})
 	if err != nil || rep.Deleted != len(waiting) {
 		t.Fatalf("second purge: %+v %v, want %d deleted", rep, err, len(waiting))
 	}
@@ -136,7 +137,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	if w, _ := cat.PendingDeletes(); len(w) != 0 {
 		t.Fatalf("still waiting: %v", w)
 	}
-	vr, err = backup.Verify(ctx, backup.MustOpenForTest(t, h.vol), cat, backup.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, backup.MustOpenForTest(t, h.vol), cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify after the grace period: %+v %v", vr, err)
 	}
@@ -189,7 +190,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kinds := func(vr backup.VerifyReport) map[string]int {
+	kinds := func(vr maint.VerifyReport) map[string]int {
 		m := map[string]int{}
 		for _, p := range vr.Problems {
 			m[p.Kind]++
@@ -197,18 +198,18 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 		return m
 	}
 	// Without --read-data the corrupt blob looks present.
-	vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{})
+	vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k := kinds(vr); k[backup.ProblemMissingBlob] != 1 || k[backup.ProblemOrphan] != 2 || k[backup.ProblemCorrupt] != 0 || vr.OK() {
+	if k := kinds(vr); k[maint.ProblemMissingBlob] != 1 || k[maint.ProblemOrphan] != 2 || k[maint.ProblemCorrupt] != 0 || vr.OK() {
 		t.Fatalf("verify: %+v", vr.Problems)
 	}
-	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k := kinds(vr); k[backup.ProblemMissingBlob] != 1 || k[backup.ProblemOrphan] != 2 || k[backup.ProblemCorrupt] != 1 {
+	if k := kinds(vr); k[maint.ProblemMissingBlob] != 1 || k[maint.ProblemOrphan] != 2 || k[maint.ProblemCorrupt] != 1 {
 		t.Fatalf("verify --read-data: %+v", vr.Problems)
 	}
 	// A corrupt segment is found too.
@@ -217,8 +218,8 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 	if err := hsm.PutBytes(ctx, vol, segs[0].Name, seg); err != nil {
 		t.Fatal(err)
 	}
-	vr, _ = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{})
-	if kinds(vr)[backup.ProblemCorrupt] != 1 {
+	vr, _ = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{})
+	if kinds(vr)[maint.ProblemCorrupt] != 1 {
 		t.Fatalf("corrupt segment not reported: %+v", vr.Problems)
 	}
 	// Put the segment back (a corrupt segment cannot be refetched) and fix
@@ -227,11 +228,11 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 	if err := hsm.PutBytes(ctx, vol, segs[0].Name, seg); err != nil {
 		t.Fatal(err)
 	}
-	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
+	vr, err = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
 	if err != nil || !vr.OK() {
 		t.Fatalf("verify --fix: %+v %v", vr.Problems, err)
 	}
-	vr, err = backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("second verify: %+v %v", vr.Problems, err)
 	}
@@ -280,13 +281,13 @@ func TestVerifyMissingDictionary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true, Fix: true})
+	vr, err := maint.Verify(ctx, repo, cat, maint.VerifyOptions{ReadData: true, Fix: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	missing := 0
 	for _, p := range vr.Problems {
-		if p.Kind != backup.ProblemMissingDict || p.Fixed {
+		if p.Kind != maint.ProblemMissingDict || p.Fixed {
 			t.Errorf("unexpected problem %+v", p)
 		}
 		missing++
@@ -298,7 +299,7 @@ func TestVerifyMissingDictionary(t *testing.T) {
 	if err := hsm.PutBytes(ctx, vol, dicts[0], saved); err != nil {
 		t.Fatal(err)
 	}
-	if vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true}); err != nil || !vr.OK() {
+	if vr, err := maint.Verify(ctx, repo, cat, maint.VerifyOptions{ReadData: true}); err != nil || !vr.OK() {
 		t.Fatalf("verify with the dictionary back: %+v %v", vr, err)
 	}
 }
@@ -331,7 +332,7 @@ func TestVerifyPacks(t *testing.T) {
 	if len(packs) == 0 {
 		t.Fatal("no packs written")
 	}
-	if vr, err := backup.Verify(ctx, h.repo, cat, backup.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 || vr.Packs != len(packs) {
+	if vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 || vr.Packs != len(packs) {
 		t.Fatalf("verify of a sound repository: %+v %v", vr, err)
 	}
 	big := packs[0]
@@ -349,14 +350,14 @@ func TestVerifyPacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Without --read-data only the index is checked: still sound.
-	if vr, err := backup.Verify(ctx, backup.MustOpenForTest(t, vol), cat, backup.VerifyOptions{}); err != nil || len(vr.Problems) != 0 {
+	if vr, err := maint.Verify(ctx, backup.MustOpenForTest(t, vol), cat, maint.VerifyOptions{}); err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify without data: %+v %v", vr, err)
 	}
-	vr, err := backup.Verify(ctx, backup.MustOpenForTest(t, vol), cat, backup.VerifyOptions{ReadData: true})
-	if err != nil || vr.OK() || vr.Problems[0].Kind != backup.ProblemCorrupt || vr.Problems[0].Object != big.Name {
+	vr, err := maint.Verify(ctx, backup.MustOpenForTest(t, vol), cat, maint.VerifyOptions{ReadData: true})
+	if err != nil || vr.OK() || vr.Problems[0].Kind != maint.ProblemCorrupt || vr.Problems[0].Object != big.Name {
 		t.Fatalf("verify --read-data of a damaged pack: %+v %v", vr, err)
 	}
-	vr, err = backup.Verify(ctx, backup.MustOpenForTest(t, vol), cat, backup.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
+	vr, err = maint.Verify(ctx, backup.MustOpenForTest(t, vol), cat, maint.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
 	if err != nil || !vr.OK() {
 		t.Fatalf("verify --fix: %+v %v", vr.Problems, err)
 	}
@@ -364,7 +365,7 @@ func TestVerifyPacks(t *testing.T) {
 		t.Fatalf("damaged pack not in quarantine: %v", err)
 	}
 	repo := backup.MustOpenForTest(t, vol)
-	if vr, err := backup.Verify(ctx, repo, cat, backup.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 {
+	if vr, err := maint.Verify(ctx, repo, cat, maint.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("second verify: %+v %v", vr, err)
 	}
 	for _, it := range st.Items {

@@ -13,15 +13,16 @@ import (
 
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/hsm"
 )
 
 // Engine is the server as the backup service reads it: its redo log, its
 // state for SmartScan and its blobs (backup/enginesrc adapts the engine).
 type Engine interface {
-	LogSource
-	Source
-	BlobSource
+	scanner.LogSource
+	scanner.Source
+	repository.BlobSource
 }
 
 // ServiceOptions configures a Service. Zero fields take the defaults
@@ -45,7 +46,7 @@ type ServiceOptions struct {
 	// Status and NotReady carry it. Default: nothing.
 	Resolve func(*repository.Refusal) []string
 	// Scanner are the scanner's options; Owner is set by the service.
-	Scanner Options
+	Scanner scanner.Options
 	// RetentionDays is reported by Status.
 	RetentionDays int
 	// Recheck is how often a refused server reads the owner record again
@@ -67,8 +68,8 @@ type ServiceOptions struct {
 type Service struct {
 	o ServiceOptions
 
-	scanner atomic.Pointer[Scanner] // nil while not running
-	safe    atomic.Pointer[Scanner] // the last scanner that ran: SafeLSN
+	scanner atomic.Pointer[scanner.Scanner] // nil while not running
+	safe    atomic.Pointer[scanner.Scanner] // the last scanner that ran: SafeLSN
 	repo    atomic.Pointer[repository.Repository]
 	openErr atomic.Pointer[string] // last failure to open the repository
 	refusal atomic.Pointer[repository.Refusal]
@@ -159,8 +160,8 @@ func (s *Service) run(ctx context.Context) {
 			if err = s.bindCatalog(repo); err == nil {
 				o := s.o.Scanner
 				o.Owner = &owner
-				var sc *Scanner
-				if sc, err = NewScanner(repo, s.Catalog(), s.eng, s.eng, s.eng, &o); err == nil {
+				var sc *scanner.Scanner
+				if sc, err = scanner.New(repo, s.Catalog(), s.eng, s.eng, s.eng, &o); err == nil {
 					s.scanner.Store(sc)
 					s.safe.Store(sc)
 					s.o.Logger.Info("backup scanner running", "repository", s.o.Where, "id", repo.ID(), "server", owner.Server, "epoch", owner.Epoch)
@@ -245,7 +246,7 @@ func (s *Service) Close() error {
 }
 
 // Scanner returns the running scanner, or nil.
-func (s *Service) Scanner() *Scanner { return s.scanner.Load() }
+func (s *Service) Scanner() *scanner.Scanner { return s.scanner.Load() }
 
 // Repository returns the repository once it has answered, or nil.
 func (s *Service) Repository() *repository.Repository { return s.repo.Load() }
@@ -384,7 +385,7 @@ func (s *Service) TakeOwnership(ctx context.Context) (repository.Owner, error) {
 // Status is the running scanner's live position with the repository's
 // sizes and ratios (cached: cheap enough to poll every second), or, while
 // no scanner runs, why and how far behind the backup is.
-func (s *Service) Status(ctx context.Context, fresh bool) Status {
+func (s *Service) Status(ctx context.Context, fresh bool) scanner.Status {
 	s.catMu.RLock()
 	defer s.catMu.RUnlock()
 	s.idMu.Lock()
@@ -398,7 +399,7 @@ func (s *Service) Status(ctx context.Context, fresh bool) Status {
 		st.Server, st.Epoch = server, epoch
 		return st
 	}
-	st := Status{State: "failing", RetentionDays: s.o.RetentionDays, Server: server, Epoch: epoch}
+	st := scanner.Status{State: "failing", RetentionDays: s.o.RetentionDays, Server: server, Epoch: epoch}
 	switch {
 	case r != nil:
 		st.State, st.LastError, st.Refusal, st.Resolve = "refused", r.Reason, r, s.o.Resolve(r)

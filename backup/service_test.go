@@ -12,6 +12,7 @@ import (
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -38,7 +39,7 @@ func startService(t *testing.T, dir string, vol hsm.Volume) *serviceRig {
 			return repository.InitRepository(ctx, vol, time.Now())
 		},
 		Resolve: func(*repository.Refusal) []string { return []string{"take ownership"} },
-		Scanner: backup.Options{ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1, Logger: quiet},
+		Scanner: scanner.Options{ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1, Logger: quiet},
 		Recheck: 20 * time.Millisecond,
 		Logger:  quiet,
 	})
@@ -90,10 +91,10 @@ func (r *serviceRig) deliver(n int) {
 	}
 }
 
-func (r *serviceRig) waitShipped() backup.Status {
+func (r *serviceRig) waitShipped() scanner.Status {
 	r.t.Helper()
 	want := r.eng.LogLastLSN()
-	var st backup.Status
+	var st scanner.Status
 	if !poll(func() bool { st = r.svc.Status(context.Background(), false); return st.ShippedLSN >= want }) {
 		r.t.Fatalf("service shipped %d of %d: %+v", st.ShippedLSN, want, st)
 	}
@@ -149,7 +150,7 @@ func TestServiceShipsRefusesAndResumes(t *testing.T) {
 	defer r.close()
 	r.acct = acct
 	r.deliver(3)
-	var refused backup.Status
+	var refused scanner.Status
 	if !poll(func() bool { refused = r.svc.Status(ctx, false); return refused.State == "refused" }) {
 		t.Fatalf("status after another server claimed the repository: %+v", refused)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -99,7 +99,7 @@ func TestStatusFiguresCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitShipped()
-	h.clk.Add(backup.StatusMinAge)
+	h.clk.Add(scanner.StatusMinAge)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st := h.sc.Status(ctx, false)

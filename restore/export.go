@@ -18,7 +18,7 @@ import (
 )
 
 // ExportCatalog is what an export reads from the source catalog.
-// *backup.Catalog satisfies it.
+// *catalog.Catalog satisfies it.
 type ExportCatalog interface {
 	Accounts(ctx context.Context) ([]catalog.AccountVersion, error)
 	AccountAt(ctx context.Context, acct uint64, t time.Time) (catalog.AccountState, error)
@@ -46,7 +46,7 @@ type ExportOptions struct {
 	// Logger receives blobs that could not be copied. Default slog.Default().
 	Logger *slog.Logger
 	// Password, when set, makes the exported repository encrypted with it
-	// as its one key (see backup.NewExportWriterWith).
+	// as its one key (see repository.NewExportWriterWith).
 	Password []byte
 }
 

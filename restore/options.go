@@ -45,7 +45,7 @@ type Engine interface {
 
 var _ Engine = (*engine.Engine)(nil)
 
-// Catalog answers what the backup holds as of a time. *backup.Catalog
+// Catalog answers what the backup holds as of a time. *catalog.Catalog
 // satisfies it.
 type Catalog interface {
 	AccountAt(ctx context.Context, acct uint64, t time.Time) (catalog.AccountState, error)
@@ -61,7 +61,7 @@ type Catalog interface {
 var _ Catalog = (*catalog.Catalog)(nil)
 
 // Blobs reads message bytes from the repository, checked against their
-// digest. *backup.Repository satisfies it.
+// digest. *repository.Repository satisfies it.
 type Blobs interface {
 	ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error)
 }

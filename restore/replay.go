@@ -340,7 +340,7 @@ func (s *replayState) dropContents(a *rsAccount) {
 	}
 }
 
-// scan handles one SmartScan correction (a *backup.Scan… value) and
+// scan handles one SmartScan correction (a *repository.Scan… value) and
 // queues the events that make the rebuilt state match it.
 func (s *replayState) scan(v any) {
 	switch c := v.(type) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -23,10 +24,10 @@ type Source struct{ e *engine.Engine }
 func New(e *engine.Engine) Source { return Source{e} }
 
 var (
-	_ backup.Source     = Source{}
-	_ backup.BlobSource = Source{}
-	_ backup.LogSource  = Source{}
-	_ backup.Engine     = Source{}
+	_ scanner.Source        = Source{}
+	_ repository.BlobSource = Source{}
+	_ scanner.LogSource     = Source{}
+	_ backup.Engine         = Source{}
 )
 
 // Tail, NewReader, FirstLSN and LastLSN are the engine's redo log as the
@@ -103,7 +104,7 @@ func (s Source) ListItems(ctx context.Context, acct uint64) ([]repository.ScanIt
 
 // OpenBlob reads a blob from the primary volume (decoding its codec
 // header), or through the engine when it has moved to another volume.
-func (s Source) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
+func (s Source) OpenBlob(ctx context.Context, ref repository.BlobRef) (io.ReadCloser, error) {
 	rc, err := s.e.OpenPrimaryBlob(ctx, ref.Digest)
 	if hsm.IsNotFound(err) && ref.Account != 0 {
 		rc, _, err = s.e.OpenBlob(ctx, ref.Account, ref.Item)

@@ -11,7 +11,7 @@
 // under its final name and never modified (except owner.json, replaced
 // whole by each claim); the only removals are compaction
 // and pack merges (a superseded segment or pack is deleted
-// Options.SupersededGrace, default 10 minutes, after what replaces it is
+// scanner.Options.SupersededGrace, default 10 minutes, after what replaces it is
 // durable, so a copy that listed the repository before the merge still
 // finds every range and blob), purge (what retention allows; the packs it
 // rewrites and the loose blobs it drops also wait out the grace period)
@@ -51,7 +51,7 @@
 // ~30% less than per-message compression), and writes a pack once its
 // chunks reach 16 MiB or when the batch ships, whichever comes first. The
 // pack ends with its index (digest → chunk, offset, length; chunk offsets,
-// lengths and crc32c), so the repository stays self-describing: Rebuild,
+// lengths and crc32c), so the repository stays self-describing: catalog.Rebuild,
 // status and readers list packs/ and read each trailer with one ranged
 // read; ReadBlob reads one chunk with one ranged read and keeps the last
 // 16 decoded chunks. A pack is stored with a durable Put before the
@@ -65,7 +65,7 @@
 // pack (verify --fix stores a blob fetched again from the mail store
 // loose). Blobs of 1 MiB and more stay loose objects.
 //
-// Maintenance merges small packs (package backup, packmerge.go): packs under 8 MiB born
+// Maintenance merges small packs (package backup/scanner, packmerge.go): packs under 8 MiB born
 // in one window of a compaction level that has passed (30 s, 5 min, 1 h)
 // are rewritten as one pack, and packs past every level once together
 // they reach 16 MiB; a quiet server shipping a message a second keeps a
@@ -81,7 +81,7 @@
 // Purge marks a pack all of whose blobs are dead for deletion and
 // rewrites one whose dead share reaches 25% (live blobs into a new pack,
 // durable, then the old pack is marked). Marked objects are recorded in
-// the catalog with the time they may go (PurgeOptions.Grace, default 10
+// the catalog with the time they may go (maint.PurgeOptions.Grace, default 10
 // minutes; package backup/catalog, grace.go) and deleted by the scanner's maintenance or the
 // next purge once due, so a copy taken while purge runs is restorable;
 // a loose blob stored again meanwhile is kept. The segments, scans and
@@ -91,7 +91,7 @@
 // segments after it, while a whole-server restore still finds LSN 1 during the grace period.
 //
 // The schedule lives only in the local catalog. A catalog rebuilt from
-// the repository (Rebuild, rebuild-catalog) starts with none: packs
+// the repository (catalog.Rebuild, rebuild-catalog) starts with none: packs
 // holding only dead blobs and loose blobs purge had scheduled stay until removed by hand, verify
 // reports them as orphans (--fix moves them to quarantine/), and a pack
 // purge rewrote is read in place of its rewrite (it holds more blobs):

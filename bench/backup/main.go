@@ -29,10 +29,10 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 	"github.com/tidemark/tidemark/hsm"
@@ -136,7 +136,7 @@ type setup struct {
 	eng   *engine.Engine
 	repo  *repository.Repository
 	cat   *catalog.Catalog
-	sc    *backup.Scanner
+	sc    *scanner.Scanner
 	accts []uint64
 	stop  func()
 }
@@ -185,7 +185,7 @@ func (s *setup) startScanner(dir string, vol hsm.Volume, shipEvery time.Duration
 		return err
 	}
 	src := engineSource{s.eng}
-	sc, err := backup.NewScanner(repo, cat, enginesrc.New(s.eng), src, src, &backup.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1, NoCompaction: *noCompact, Uploads: *uploads})
+	sc, err := scanner.New(repo, cat, enginesrc.New(s.eng), src, src, &scanner.Options{Logger: quiet, ShipInterval: shipEvery, SnapshotInterval: -1, NoCompaction: *noCompact, Uploads: *uploads})
 	if err != nil {
 		return err
 	}
@@ -446,11 +446,11 @@ type engineSource struct{ e *engine.Engine }
 
 func (s engineSource) AppliedLSN() uint64 { return s.e.AppliedLSN() }
 
-func (s engineSource) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
+func (s engineSource) OpenBlob(ctx context.Context, ref repository.BlobRef) (io.ReadCloser, error) {
 	return s.e.OpenPrimaryBlob(ctx, ref.Digest)
 }
 
-// The bench never runs a SmartScan; these satisfy backup.Source.
+// The bench never runs a SmartScan; these satisfy scanner.Source.
 func (s engineSource) ListCOS(ctx context.Context) ([]event.COS, error) { return s.e.ListCOS(ctx) }
 func (s engineSource) ListAccounts(context.Context) ([]event.Account, error) {
 	return nil, errors.New("not used")

@@ -27,10 +27,10 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm/localvol"
 	"github.com/tidemark/tidemark/restore"
@@ -157,7 +157,7 @@ func (s *setup) close() {
 
 type primaryBlobs struct{ eng *engine.Engine }
 
-func (p primaryBlobs) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
+func (p primaryBlobs) OpenBlob(ctx context.Context, ref repository.BlobRef) (io.ReadCloser, error) {
 	rc, _, err := p.eng.OpenBlob(ctx, ref.Account, ref.Item)
 	if err == nil {
 		return rc, nil
@@ -166,7 +166,7 @@ func (p primaryBlobs) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.Read
 }
 
 func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
-	var sc atomic.Pointer[backup.Scanner]
+	var sc atomic.Pointer[scanner.Scanner]
 	eng, err := engine.Open(filepath.Join(dir, "data"), &engine.Options{Logger: quiet, SafeLSN: func() uint64 {
 		if s := sc.Load(); s != nil {
 			return s.SafeLSN()
@@ -188,15 +188,15 @@ func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	scanner, err := backup.NewScanner(repo, cat, enginesrc.New(eng), primaryBlobs{eng}, nil,
-		&backup.Options{Logger: quiet, SnapshotInterval: -1, NoCompaction: true})
+	scn, err := scanner.New(repo, cat, enginesrc.New(eng), primaryBlobs{eng}, nil,
+		&scanner.Options{Logger: quiet, SnapshotInterval: -1, NoCompaction: true})
 	if err != nil {
 		return nil, err
 	}
-	sc.Store(scanner)
+	sc.Store(scn)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { _ = scanner.Run(rctx); close(done) }()
+	go func() { _ = scn.Run(rctx); close(done) }()
 	s := &setup{eng: eng, repo: repo, cat: cat, stop: func() { cancel(); <-done }}
 	if err := eng.CreateDomain(ctx, "bench.example"); err != nil {
 		return nil, err

@@ -11,10 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -108,7 +108,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 
 // scanner makes a scanner over env for a one-off run, for a server that
 // owns the repository (claiming one without owner, as serve does).
-func (b *backupEnv) scanner() (*backup.Scanner, error) {
+func (b *backupEnv) scanner() (*scanner.Scanner, error) {
 	src := enginesrc.New(b.eng)
 	log := newLogger(os.Stderr, slog.LevelWarn)
 	hist := src
@@ -116,7 +116,7 @@ func (b *backupEnv) scanner() (*backup.Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backup.NewScanner(b.repo, b.cat, hist, src, src, &backup.Options{
+	return scanner.New(b.repo, b.cat, hist, src, src, &scanner.Options{
 		Now: time.Now, Logger: log, Config: configSource(context.Background(), b.eng, b.raw), NoCompaction: true, SnapshotInterval: -1,
 		Owner: &id})
 }

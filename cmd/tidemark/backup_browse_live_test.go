@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // TestBackupBrowseWhileServing runs backup ls, item, accounts and config
@@ -32,7 +32,7 @@ func TestBackupBrowseWhileServing(t *testing.T) {
 	deliverN(t, s.lmtp, "live", 6, &acked)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var st backup.Status
+		var st scanner.Status
 		out := tm(t, bin, "backup", "status", "--json", "--data", dir)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, out)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // tm runs the built binary and returns its combined output.
@@ -45,7 +45,7 @@ func TestBackupAndRestoreCLI(t *testing.T) {
 	for w := 0; w < 2; w++ {
 		deliverN(t, s.lmtp, fmt.Sprintf("b%d", w), 10, &acked)
 	}
-	var st backup.Status
+	var st scanner.Status
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out := tm(t, bin, "backup", "status", "--json", "--data", dir)
@@ -121,15 +121,15 @@ func deliverN(t *testing.T, addr, prefix string, n int, acked *sync.Map) {
 
 // waitShipped waits until the running server's scanner has shipped
 // everything and holds at least blobs blobs.
-func waitShipped(t *testing.T, bin, dir string, blobs int) backup.Status {
+func waitShipped(t *testing.T, bin, dir string, blobs int) scanner.Status {
 	t.Helper()
 	return waitShippedWithin(t, bin, dir, blobs, 20*time.Second)
 }
 
 // waitShippedWithin is waitShipped with its own time limit.
-func waitShippedWithin(t *testing.T, bin, dir string, blobs int, limit time.Duration) backup.Status {
+func waitShippedWithin(t *testing.T, bin, dir string, blobs int, limit time.Duration) scanner.Status {
 	t.Helper()
-	var st backup.Status
+	var st scanner.Status
 	deadline := time.Now().Add(limit)
 	for {
 		out := tm(t, bin, "backup", "status", "--json", "--fresh", "--data", dir)

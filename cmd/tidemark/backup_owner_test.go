@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // tmFail runs the built binary, expects it to fail, and returns its
@@ -26,9 +26,9 @@ func tmFail(t *testing.T, bin string, args ...string) string {
 
 // waitRefused waits until the server on dir reports that it refuses to
 // ship, and returns that status.
-func waitRefused(t *testing.T, bin, dir string, s *server) backup.Status {
+func waitRefused(t *testing.T, bin, dir string, s *server) scanner.Status {
 	t.Helper()
-	var st backup.Status
+	var st scanner.Status
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		out := tm(t, bin, "backup", "status", "--json", "--data", dir)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // newBackupScannerCommand turns the running server's real-time scanner off
@@ -28,7 +28,7 @@ func newBackupScannerCommand() *cobra.Command {
 			default:
 				return usagef("scanner takes on or off, not %q", args[0])
 			}
-			var st backup.Status
+			var st scanner.Status
 			if err := callAdmin(c.Context(), dataDir, "backup.scanner", map[string]bool{"enabled": on}, &st); err != nil {
 				return err
 			}

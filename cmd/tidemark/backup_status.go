@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 type backupStatusOptions struct {
@@ -34,7 +35,7 @@ func newBackupStatusCommand() *cobra.Command {
 
 func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Command) error {
 	// A running server answers from its scanner's live view.
-	var live backup.Status
+	var live scanner.Status
 	if served, err := callServer(ctx, o.dataDir, "backup.status", map[string]bool{"fresh": o.fresh}, &live); served {
 		if err != nil {
 			return err
@@ -50,7 +51,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 		return err
 	}
 	defer env.Close()
-	st := backup.Status{State: "stopped", RetentionDays: env.cfg.Backup.RetentionDays}
+	st := scanner.Status{State: "stopped", RetentionDays: env.cfg.Backup.RetentionDays}
 	if !env.cfg.Backup.Enabled {
 		st.State = "disabled"
 	}
@@ -63,7 +64,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 		cat = nil
 		st.State = "unknown (the catalog is held by another process)"
 	}
-	if err := backup.RepositoryStatus(ctx, env.repo, cat, &st); err != nil {
+	if err := scanner.RepositoryStatus(ctx, env.repo, cat, &st); err != nil {
 		return err
 	}
 	st.FiguresTime = time.Now()
@@ -82,7 +83,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 	return printBackupStatus(c, o, env.cfg, st)
 }
 
-func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st backup.Status) error {
+func printBackupStatus(c *cobra.Command, o backupStatusOptions, cfg config, st scanner.Status) error {
 	if o.json {
 		return printJSON(c.OutOrStdout(), st)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // setRepository points dir's tidemark.toml at repo.
@@ -65,7 +65,7 @@ func TestServeWithUnopenableLocalRepository(t *testing.T) {
 	var out string
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		out = tm(t, bin, "backup", "status", "--data", dir)
-		var st backup.Status
+		var st scanner.Status
 		js := tm(t, bin, "backup", "status", "--json", "--data", dir)
 		if err := json.Unmarshal([]byte(js), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, js)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 )
 
@@ -58,7 +58,7 @@ func runBackupVerify(ctx context.Context, o backupVerifyOptions, c *cobra.Comman
 
 // ownerProblem reports that this server does not own its repository: the
 // backup of its mail is not being kept, whatever the repository holds.
-func ownerProblem(r *repository.Refusal, resolve []string) backup.Problem {
-	return backup.Problem{Kind: "not-owner", Object: "owner.json",
+func ownerProblem(r *repository.Refusal, resolve []string) maint.Problem {
+	return maint.Problem{Kind: "not-owner", Object: "owner.json",
 		Detail: "this server does not ship to this repository: " + r.Reason + ". To resolve: " + joinResolve(resolve)}
 }

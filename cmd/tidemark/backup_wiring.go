@@ -16,6 +16,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/localvol"
@@ -90,7 +91,7 @@ func newBackupService(ctx context.Context, dataDir string, cfg config, rawCfg []
 		log.Warn("backup repository is on the same filesystem as the data directory: it will not survive the loss of that disk",
 			"repository", where, "data", dataDir)
 	}
-	opts := backup.Options{Now: time.Now, Logger: log, Config: func() (repository.ConfigSnapshot, error) {
+	opts := scanner.Options{Now: time.Now, Logger: log, Config: func() (repository.ConfigSnapshot, error) {
 		return configSource(ctx, *eng, rawCfg)()
 	}}
 	if isS3 {

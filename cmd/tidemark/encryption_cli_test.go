@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // tmEnv runs the binary with extra environment, without the test
@@ -109,7 +109,7 @@ func TestEncryptedRepositoryCLI(t *testing.T) {
 		t.Fatalf("status with a wrong password: exit %d\n%s", code, out)
 	}
 	os.WriteFile(pwFile, []byte("a new long password\n"), 0o600)
-	var st2 backup.Status
+	var st2 scanner.Status
 	json.Unmarshal([]byte(mustEnv(t, bin, nil, "backup", "status", "--json", "--data", dir)), &st2)
 	if !strings.Contains(st2.Encryption, "XChaCha20-Poly1305") {
 		t.Fatalf("status after rotation: %+v", st2)
@@ -228,7 +228,7 @@ func TestServeWithWrongRepositoryPassword(t *testing.T) {
 	srv = startServerEnv(t, bin, dir, env)
 	defer srv.stop(t)
 	deliverN(t, srv.lmtp, "meanwhile", 3, &sync.Map{})
-	var st backup.Status
+	var st scanner.Status
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out := tm(t, bin, "backup", "status", "--json", "--data", dir)

@@ -7,7 +7,7 @@ import (
 )
 
 // identityFile is the server identity inside the data directory
-// (backup.IdentityFile).
+// (repository.IdentityFile).
 const identityFile = repository.IdentityFile
 
 func loadIdentity(dataDir string) (repository.Identity, bool, error) {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/internal/dovecottest"
@@ -194,7 +194,7 @@ func TestImportIMAPCLI(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		out, err := exec.Command(bin, "backup", "status", "--json", "--data", data).Output()
-		var bs backup.Status
+		var bs scanner.Status
 		if err == nil && json.Unmarshal(out, &bs) == nil && bs.State == "running" && bs.LagRecords == 0 && bs.ShippedLSN > 0 {
 			break
 		}

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
@@ -376,10 +376,10 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			return nil, err
 		}
 		if refusal != nil && d.live {
-			rep := backup.VerifyReport{Problems: []backup.Problem{ownerProblem(refusal, resolveCommands(d.dataDir, refusal))}}
+			rep := maint.VerifyReport{Problems: []maint.Problem{ownerProblem(refusal, resolveCommands(d.dataDir, refusal))}}
 			return rep, errVerifyProblems
 		}
-		opts := backup.VerifyOptions{ReadData: a.ReadData, Fix: a.Fix, Source: enginesrc.New(d.eng), Progress: trackProgress(p)}
+		opts := maint.VerifyOptions{ReadData: a.ReadData, Fix: a.Fix, Source: enginesrc.New(d.eng), Progress: trackProgress(p)}
 		for _, addr := range a.Accounts {
 			id, err := cat.FindAccount(ctx, strings.ToLower(addr), time.Now())
 			if err != nil {
@@ -388,7 +388,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			opts.Accounts = append(opts.Accounts, id)
 		}
 		p.Step("checking the repository")
-		var rep backup.VerifyReport
+		var rep maint.VerifyReport
 		if d.live {
 			// The scanner holds off meanwhile (Scanner.Verify).
 			sc, serr := d.scanner()
@@ -397,7 +397,7 @@ func registerRestoreJobs(m *operations.Manager, d *jobDeps) {
 			}
 			rep, err = sc.Verify(ctx, opts)
 		} else {
-			rep, err = backup.Verify(ctx, repo, cat, opts)
+			rep, err = maint.Verify(ctx, repo, cat, opts)
 		}
 		if refusal != nil {
 			rep.Problems = append(rep.Problems, ownerProblem(refusal, resolveCommands(d.dataDir, refusal)))

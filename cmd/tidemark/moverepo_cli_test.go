@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // TestMoveRepositoryToAnotherDisk follows the README's "Moving the backup
@@ -100,11 +100,11 @@ func TestMoveRepositoryToAnotherDisk(t *testing.T) {
 
 // waitCaughtUp waits until the running server's backup has shipped
 // everything, and returns its status.
-func waitCaughtUp(t *testing.T, bin, dir string, s *server) backup.Status {
+func waitCaughtUp(t *testing.T, bin, dir string, s *server) scanner.Status {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var st backup.Status
+		var st scanner.Status
 		out := tm(t, bin, "backup", "status", "--json", "--data", dir)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, out)

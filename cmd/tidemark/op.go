@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/operations"
 )
@@ -459,7 +459,7 @@ type inProcessBackup struct {
 	env    *backupEnv
 	err    error
 	opened bool
-	sc     *backup.Scanner
+	sc     *scanner.Scanner
 	scErr  error
 	scMade bool
 }
@@ -482,7 +482,7 @@ func (b *inProcessBackup) backup() (*catalog.Catalog, *repository.Repository, er
 	return b.env.cat, b.env.repo, nil
 }
 
-func (b *inProcessBackup) scanner() (*backup.Scanner, error) {
+func (b *inProcessBackup) scanner() (*scanner.Scanner, error) {
 	if err := b.open(); err != nil {
 		return nil, err
 	}

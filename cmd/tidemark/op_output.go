@@ -9,7 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/maint"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/importer"
 	"github.com/tidemark/tidemark/operations"
 	"github.com/tidemark/tidemark/restore"
@@ -121,7 +122,7 @@ func reportText(op operations.Operation) string {
 	}
 	switch op.Kind {
 	case kindBackupScan:
-		var rep backup.ScanReport
+		var rep scanner.ScanReport
 		if json.Unmarshal(op.Report, &rep) == nil {
 			return fmt.Sprintf("scanned %d accounts at lsn %d: %d changes, %d blobs copied\n", rep.Accounts, rep.LSN, rep.Changes, rep.Blobs)
 		}
@@ -140,7 +141,7 @@ func reportText(op operations.Operation) string {
 			return s
 		}
 	case kindBackupVerify:
-		var rep backup.VerifyReport
+		var rep maint.VerifyReport
 		if json.Unmarshal(op.Report, &rep) == nil {
 			s := fmt.Sprintf("checked %d segments, %d scans, %d snapshots, %d blobs\n", rep.Segments, rep.Scans, rep.Snapshots, rep.Blobs)
 			for _, p := range rep.Problems {

@@ -13,7 +13,9 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/operations"
 	"github.com/tidemark/tidemark/operations/enginemail"
@@ -83,7 +85,7 @@ type jobDeps struct {
 	log     *slog.Logger
 	// scanner returns the scanner the backup jobs go through: the running
 	// server's, or a one-off one over the directly opened repository.
-	scanner func() (*backup.Scanner, error)
+	scanner func() (*scanner.Scanner, error)
 	// backup returns the local catalog and the repository (nil: backup
 	// is off).
 	backup func() (*catalog.Catalog, *repository.Repository, error)
@@ -214,9 +216,9 @@ func registerJobs(m *operations.Manager, d *jobDeps) {
 
 // trackProgress shows a backup job's progress on its operation: the
 // step, and items and bytes done of their totals (rates and ETA follow).
-func trackProgress(p *operations.Tracker) backup.ProgressFunc {
+func trackProgress(p *operations.Tracker) maint.ProgressFunc {
 	step := ""
-	return func(g backup.Progress) {
+	return func(g maint.Progress) {
 		if g.Step != step {
 			step = g.Step
 			p.Step(g.Step)
@@ -230,7 +232,7 @@ func trackProgress(p *operations.Tracker) backup.ProgressFunc {
 type purgeReport struct {
 	Days int    `json:"days"`
 	Note string `json:"note,omitempty"`
-	backup.PurgeReport
+	maint.PurgeReport
 }
 
 // serverNotReady says why a running server has no scanner or repository
@@ -258,8 +260,8 @@ func serverBackup(svc *backup.Service) func() (*catalog.Catalog, *repository.Rep
 }
 
 // serverScanner is the running server's scanner, or why there is none.
-func serverScanner(svc *backup.Service) func() (*backup.Scanner, error) {
-	return func() (*backup.Scanner, error) {
+func serverScanner(svc *backup.Service) func() (*scanner.Scanner, error) {
+	return func() (*scanner.Scanner, error) {
 		if svc == nil {
 			return nil, fmt.Errorf("the real-time backup is off on this server (backup.enabled = false or --no-backup)")
 		}

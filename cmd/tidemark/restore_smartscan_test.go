@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/scanner"
 )
 
 // mailDumps returns each account of a stopped data directory as its user
@@ -96,7 +96,7 @@ func waitScans(t *testing.T, bin, dir string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var st backup.Status
+		var st scanner.Status
 		out := tm(t, bin, "backup", "status", "--json", "--fresh", "--data", dir)
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			t.Fatalf("status --json: %v\n%s", err, out)

@@ -16,7 +16,7 @@ import (
 	"github.com/tidemark/tidemark/restore"
 )
 
-// Catalog answers what the backup held when. *backup.Catalog satisfies it.
+// Catalog answers what the backup held when. *catalog.Catalog satisfies it.
 type Catalog interface {
 	AccountVersions(ctx context.Context, acct uint64) ([]catalog.AccountVersion, error)
 	AccountAt(ctx context.Context, acct uint64, t time.Time) (catalog.AccountState, error)
@@ -28,7 +28,7 @@ type Catalog interface {
 var _ Catalog = (*catalog.Catalog)(nil)
 
 // Blobs reads message bytes from the repository, checked against their
-// digest. *backup.Repository satisfies it.
+// digest. *repository.Repository satisfies it.
 type Blobs interface {
 	ReadBlob(ctx context.Context, d dedup.Digest) ([]byte, error)
 }

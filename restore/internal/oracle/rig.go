@@ -14,10 +14,10 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
 	"github.com/tidemark/tidemark/backup/repository"
+	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/memvol"
@@ -64,7 +64,7 @@ type Rig struct {
 	RepoVol hsm.Volume
 	Repo    *repository.Repository
 	Cat     *catalog.Catalog
-	Scan    *backup.Scanner
+	Scan    *scanner.Scanner
 	stop    context.CancelFunc
 	done    chan error
 }
@@ -72,7 +72,7 @@ type Rig struct {
 // primaryBlobs reads blobs for the scanner from the engine's primary volume.
 type primaryBlobs struct{ eng func() *engine.Engine }
 
-func (p primaryBlobs) OpenBlob(ctx context.Context, ref backup.BlobRef) (io.ReadCloser, error) {
+func (p primaryBlobs) OpenBlob(ctx context.Context, ref repository.BlobRef) (io.ReadCloser, error) {
 	return p.eng().OpenPrimaryBlob(ctx, ref.Digest)
 }
 
@@ -91,15 +91,15 @@ func NewRigWith(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume, smartSc
 		repoVol = memvol.New(nil)
 	}
 	r := &Rig{T: t, FS: fs, Dir: dir, Clk: NewClock(), RepoVol: repoVol}
-	var scanner *backup.Scanner
+	var running *scanner.Scanner
 	var smu sync.Mutex
 	safe := func() uint64 {
 		smu.Lock()
 		defer smu.Unlock()
-		if scanner == nil {
+		if running == nil {
 			return 0
 		}
-		return scanner.SafeLSN()
+		return running.SafeLSN()
 	}
 	eng, err := engine.Open(dir+"/data", &engine.Options{FS: fs, Now: r.Clk.Now, Logger: Quiet, BcryptCost: 4,
 		CheckpointInterval: -1, SafeLSN: safe})
@@ -115,17 +115,17 @@ func NewRigWith(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume, smartSc
 	if err != nil {
 		t.Fatalf("open catalog: %v", err)
 	}
-	var src backup.Source
+	var src scanner.Source
 	if smartScan {
 		src = enginesrc.New(eng)
 	}
-	sc, err := backup.NewScanner(repo, cat, enginesrc.New(eng), primaryBlobs{func() *engine.Engine { return r.Eng }}, src,
-		&backup.Options{Now: r.Clk.Now, Logger: Quiet, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1})
+	sc, err := scanner.New(repo, cat, enginesrc.New(eng), primaryBlobs{func() *engine.Engine { return r.Eng }}, src,
+		&scanner.Options{Now: r.Clk.Now, Logger: Quiet, ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1})
 	if err != nil {
 		t.Fatalf("scanner: %v", err)
 	}
 	smu.Lock()
-	scanner = sc
+	running = sc
 	smu.Unlock()
 	r.Repo, r.Cat, r.Scan = repo, cat, sc
 	c, cancel := context.WithCancel(ctx)

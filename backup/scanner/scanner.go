@@ -1,4 +1,4 @@
-package backup
+package scanner
 
 import (
 	"context"
@@ -23,7 +23,7 @@ type Scanner struct {
 	repo  *repository.Repository
 	cat   *catalog.Catalog
 	log   LogSource
-	blobs BlobSource
+	blobs repository.BlobSource
 	src   Source
 	o     Options
 
@@ -72,10 +72,10 @@ type scannerStats struct {
 	scans    atomic.Int64
 }
 
-// NewScanner makes a scanner over an open repository and catalog. blobs
+// New makes a scanner over an open repository and catalog. blobs
 // and src may be nil in tests that need neither (no blob-less records, no
 // SmartScan).
-func NewScanner(repo *repository.Repository, cat *catalog.Catalog, log LogSource, blobs BlobSource, src Source, opts *Options) (*Scanner, error) {
+func New(repo *repository.Repository, cat *catalog.Catalog, log LogSource, blobs repository.BlobSource, src Source, opts *Options) (*Scanner, error) {
 	if opts != nil && opts.Owner != nil {
 		// Before the catalog catches up: a refused server must not take
 		// another history's records into its catalog.
@@ -129,6 +129,14 @@ func (s *Scanner) SafeLSN() uint64 {
 		return ^uint64(0)
 	}
 	return s.safe.Load()
+}
+
+// ProcessedLSN is the last record the scanner has taken into its open
+// segment (or shipped): it runs ahead of SafeLSN by the open segment.
+func (s *Scanner) ProcessedLSN() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.processed
 }
 
 // SetEnabled turns the scanner on or off at run time. Turning it on runs

@@ -1,4 +1,4 @@
-package backup
+package maint
 
 import (
 	"context"
@@ -69,7 +69,7 @@ func Purge(ctx context.Context, r *repository.Repository, c *catalog.Catalog, op
 	defer c.Unlock()
 	progress := opts.Progress
 	exp, err := c.Expire(cutoff, func(done, total int) {
-		progress.report(Progress{Step: "removing expired item versions", Items: int64(done), ItemsTotal: int64(total)})
+		progress.Report(Progress{Step: "removing expired item versions", Items: int64(done), ItemsTotal: int64(total)})
 	})
 	if err != nil {
 		return rep, err
@@ -134,7 +134,7 @@ func Purge(ctx context.Context, r *repository.Repository, c *catalog.Catalog, op
 	for _, s := range objs {
 		read.Items++
 		read.Bytes += s.Size
-		progress.report(read)
+		progress.Report(read)
 		if _, waiting := pending[s.Name]; waiting {
 			continue
 		}
@@ -199,7 +199,7 @@ func Purge(ctx context.Context, r *repository.Repository, c *catalog.Catalog, op
 	if err := c.DropBlobs(drop); err != nil {
 		return rep, fmt.Errorf("purge: commit: %w", err)
 	}
-	progress.report(Progress{Step: "removing dead blobs", Items: int64(rep.Blobs), ItemsTotal: int64(rep.Blobs)})
+	progress.Report(Progress{Step: "removing dead blobs", Items: int64(rep.Blobs), ItemsTotal: int64(rep.Blobs)})
 	if err := c.DeferDelete(append(append(folded, old...), looseGone...), due); err != nil {
 		return rep, fmt.Errorf("purge: %w", err)
 	}
@@ -207,31 +207,4 @@ func Purge(ctx context.Context, r *repository.Repository, c *catalog.Catalog, op
 		return rep, fmt.Errorf("purge: %w", err)
 	}
 	return rep, nil
-}
-
-// Purge runs Purge while the scanner holds off: no record is processed,
-// compacted or snapshotted meanwhile.
-func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (PurgeReport, error) {
-	return s.PurgeWith(ctx, retention, nil)
-}
-
-// PurgeWith is Purge reporting to progress (PurgeOptions.Progress).
-func (s *Scanner) PurgeWith(ctx context.Context, retention time.Duration, progress ProgressFunc) (PurgeReport, error) {
-	s.maint.Lock()
-	defer s.maint.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.ship(ctx); err != nil {
-		return PurgeReport{}, err
-	}
-	var cfg repository.ConfigSnapshot
-	if s.o.Config != nil {
-		c, err := s.o.Config()
-		if err != nil {
-			return PurgeReport{}, fmt.Errorf("purge: snapshot config: %w", err)
-		}
-		cfg = c
-	}
-	grace := s.o.SupersededGrace
-	return Purge(ctx, s.repo, s.cat, PurgeOptions{Retention: retention, Now: s.o.Now(), Config: cfg, Grace: grace, Progress: progress})
 }

@@ -1,4 +1,4 @@
-package backup
+package maint
 
 import (
 	"context"
@@ -29,7 +29,7 @@ type VerifyOptions struct {
 	// and, when Source is set, copies missing or corrupt blobs again from
 	// the primary store.
 	Fix    bool
-	Source BlobSource
+	Source repository.BlobSource
 	// Progress receives the objects checked (and their bytes), then the
 	// referenced blobs checked.
 	Progress ProgressFunc
@@ -99,7 +99,7 @@ func Verify(ctx context.Context, r *repository.Repository, c *catalog.Catalog, o
 	for _, o := range objects {
 		checked.Items++
 		checked.Bytes += o.Size
-		opts.Progress.report(checked)
+		opts.Progress.Report(checked)
 		switch {
 		case o.Name == repository.ManifestName || strings.HasPrefix(o.Name, repository.QuarantinePrefix) ||
 			(r.Encrypted() && strings.HasPrefix(o.Name, repository.KeyPrefix)):
@@ -214,7 +214,7 @@ func Verify(ctx context.Context, r *repository.Repository, c *catalog.Catalog, o
 	blobs := Progress{Step: "checking referenced blobs", ItemsTotal: int64(len(wanted))}
 	for _, d := range sortedDigests(wanted) {
 		blobs.Items++
-		opts.Progress.report(blobs)
+		opts.Progress.Report(blobs)
 		rep.Blobs++
 		name := dedup.BlobName(dedup.Digest(d))
 		var p *Problem
@@ -297,8 +297,8 @@ func fixOrphan(ctx context.Context, r *repository.Repository, c *catalog.Catalog
 }
 
 // refetch copies a blob again from the primary store.
-func refetch(ctx context.Context, r *repository.Repository, src BlobSource, d dedup.Digest) error {
-	rc, err := src.OpenBlob(ctx, BlobRef{Digest: d})
+func refetch(ctx context.Context, r *repository.Repository, src repository.BlobSource, d dedup.Digest) error {
+	rc, err := src.OpenBlob(ctx, repository.BlobRef{Digest: d})
 	if err != nil {
 		return err
 	}

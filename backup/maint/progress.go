@@ -1,4 +1,4 @@
-package backup
+package maint
 
 // Progress is how far a long job (SmartScan, purge, verify) got in its
 // current step: Items of ItemsTotal and Bytes of BytesTotal, totals 0
@@ -14,7 +14,7 @@ type Progress struct {
 // scanner.
 type ProgressFunc func(Progress)
 
-func (f ProgressFunc) report(p Progress) {
+func (f ProgressFunc) Report(p Progress) {
 	if f != nil {
 		f(p)
 	}

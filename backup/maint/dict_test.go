@@ -1,4 +1,4 @@
-package backup
+package maint
 
 import (
 	"context"

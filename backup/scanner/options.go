@@ -1,4 +1,4 @@
-package backup
+package scanner
 
 import (
 	"log/slog"
@@ -50,7 +50,7 @@ type Options struct {
 	// none.
 	Config func() (repository.ConfigSnapshot, error)
 	// Owner, when set, is the server identity that must own the
-	// repository (backup/repository, owner.go): NewScanner refuses to start otherwise, and
+	// repository (backup/repository, owner.go): New refuses to start otherwise, and
 	// every segment and scan object is preceded by a check of the owner
 	// record, so the scanner stops with a Refusal once another server took
 	// the repository over. Callers claim the repository first

@@ -1,4 +1,4 @@
-package backup
+package scanner
 
 import (
 	"bytes"
@@ -71,7 +71,7 @@ func (s *Scanner) strip(ctx context.Context, rec redolog.Record) (redolog.Record
 		if len(targets) == 0 {
 			return rec, false, nil
 		}
-		ref := BlobRef{Digest: dedup.Digest(e.Digest), Size: e.Size, Volume: e.Volume, Account: targets[0].Account, Item: targets[0].Item}
+		ref := repository.BlobRef{Digest: dedup.Digest(e.Digest), Size: e.Size, Volume: e.Volume, Account: targets[0].Account, Item: targets[0].Item}
 		if err := s.copyBlob(ctx, ref, e.Blob); err != nil {
 			return rec, false, err
 		}
@@ -98,7 +98,7 @@ func (s *Scanner) strip(ctx context.Context, rec redolog.Record) (redolog.Record
 // inline holds the bytes when the record carried them. The upload runs in
 // the background (at most Options.Uploads at once); ship waits for every
 // upload before it stores the segment that references them.
-func (s *Scanner) copyBlob(ctx context.Context, ref BlobRef, inline []byte) error {
+func (s *Scanner) copyBlob(ctx context.Context, ref repository.BlobRef, inline []byte) error {
 	if s.batchBlob[ref.Digest] {
 		return nil
 	}
@@ -197,7 +197,7 @@ func (s *Scanner) waitUploads(ctx context.Context) error {
 }
 
 // readSource reads a blob from the primary store and checks its digest.
-func (s *Scanner) readSource(ctx context.Context, ref BlobRef) ([]byte, error) {
+func (s *Scanner) readSource(ctx context.Context, ref repository.BlobRef) ([]byte, error) {
 	var raw []byte
 	err := s.retry(ctx, "read primary blob", func() error {
 		rc, err := s.blobs.OpenBlob(ctx, ref)

@@ -1,4 +1,4 @@
-package backup
+package scanner
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine/event"
@@ -36,7 +37,7 @@ func (s *Scanner) Scan(ctx context.Context, account uint64) (ScanReport, error) 
 
 // ScanWith is Scan reporting the accounts compared of those to compare to
 // progress.
-func (s *Scanner) ScanWith(ctx context.Context, account uint64, progress ProgressFunc) (ScanReport, error) {
+func (s *Scanner) ScanWith(ctx context.Context, account uint64, progress maint.ProgressFunc) (ScanReport, error) {
 	if s.src == nil {
 		return ScanReport{}, errors.New("scanner: no SmartScan source")
 	}
@@ -120,7 +121,7 @@ func (s *Scanner) readView(ctx context.Context, acct event.Account) (view, error
 	}
 }
 
-func (s *Scanner) scanLocked(ctx context.Context, only uint64, progress ProgressFunc) (ScanReport, error) {
+func (s *Scanner) scanLocked(ctx context.Context, only uint64, progress maint.ProgressFunc) (ScanReport, error) {
 	var rep ScanReport
 	held, err := s.drainTo(ctx, 0)
 	if err != nil {
@@ -142,7 +143,7 @@ func (s *Scanner) scanLocked(ctx context.Context, only uint64, progress Progress
 	if only != 0 {
 		total = 1
 	}
-	progress.report(Progress{Step: "comparing accounts", ItemsTotal: total})
+	progress.Report(maint.Progress{Step: "comparing accounts", ItemsTotal: total})
 	for _, a := range accounts {
 		if only != 0 && a.ID != only {
 			continue
@@ -174,7 +175,7 @@ func (s *Scanner) scanLocked(ctx context.Context, only uint64, progress Progress
 		if err := s.diffAccount(ctx, v, sc.emit, &rep); err != nil {
 			return rep, err
 		}
-		progress.report(Progress{Step: "comparing accounts", Items: int64(rep.Accounts), ItemsTotal: total})
+		progress.Report(maint.Progress{Step: "comparing accounts", Items: int64(rep.Accounts), ItemsTotal: total})
 	}
 	if only == 0 {
 		heads, err := s.cat.Accounts(ctx)
@@ -350,7 +351,7 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 			if ok, err := s.tx.HasBlob(d); err != nil {
 				return err
 			} else if !ok {
-				if err := s.copyBlob(ctx, BlobRef{Digest: d, Size: it.Size, Account: a.ID, Item: it.Item}, nil); err != nil {
+				if err := s.copyBlob(ctx, repository.BlobRef{Digest: d, Size: it.Size, Account: a.ID, Item: it.Item}, nil); err != nil {
 					return fmt.Errorf("smartscan: account %d item %d: %w", a.ID, it.Item, err)
 				}
 				rep.Blobs++
