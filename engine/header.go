@@ -113,6 +113,79 @@ func parseFields(h []byte) []hfield {
 	return out
 }
 
+// fieldValues calls fn with the value of each field of the header block h
+// named name (lower case), in order, as parseFields would give them
+// (continuation lines joined, also across a malformed line, and the value
+// trimmed), until fn returns false. It reads h in place: only the values
+// of the fields asked for become strings.
+func fieldValues(h []byte, name string, fn func(value string) bool) {
+	var cur []byte      // the first line's value of the last field, when named name
+	var pieces [][]byte // with its continuation lines, when it has some
+	match := false
+	emit := func() bool {
+		if !match {
+			return true
+		}
+		if pieces != nil {
+			return fn(strings.TrimSpace(string(bytes.Join(pieces, nil))))
+		}
+		return fn(strings.TrimSpace(string(cur)))
+	}
+	for len(h) > 0 {
+		line := h
+		if i := bytes.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i], h[i+1:]
+		} else {
+			h = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			break // end of the header
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if match {
+				if pieces == nil {
+					pieces = [][]byte{cur}
+				}
+				pieces = append(pieces, line)
+			}
+			continue
+		}
+		n, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || len(bytes.TrimSpace(n)) == 0 {
+			continue // not a field: continuations still join the last one
+		}
+		if !emit() {
+			return
+		}
+		match = nameIs(bytes.TrimSpace(n), name)
+		cur, pieces = value, nil
+	}
+	emit()
+}
+
+// nameIs reports whether strings.ToLower(string(b)) == lower, without the
+// copy for the ASCII names every header has.
+func nameIs(b []byte, lower string) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return strings.ToLower(string(b)) == lower
+		}
+	}
+	if len(b) != len(lower) {
+		return false
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // firstField returns the value of the first field named name (lower case).
 func firstField(fields []hfield, name string) (string, bool) {
 	for _, f := range fields {

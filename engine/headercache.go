@@ -3,13 +3,15 @@ package engine
 import (
 	"container/list"
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/tidemark/tidemark/dedup"
+	"github.com/tidemark/tidemark/hsm"
 )
 
-// headerCache keeps the header block of recently read messages with its
-// fields parsed, keyed by blob digest, so SEARCH on header keys, SORT,
+// headerCache keeps the header block of recently read messages, keyed by
+// blob digest, so SEARCH on header keys, SORT,
 // THREAD and an IMAP FETCH of header fields or ENVELOPE do not read and
 // parse each message's blob every time (Dovecot's index cache plays this
 // part). A blob's bytes never change, so an entry never goes stale; it is
@@ -24,13 +26,13 @@ type headerCache struct {
 }
 
 // headerEntry is one cached header: raw as stored (with the empty line
-// that ends it, when there is one), fields parsed from it. Both are
-// shared by every reader and never modified.
+// that ends it, when there is one), shared by every reader and never
+// modified. Searches match on it in place (fieldValues); it is the whole
+// entry, so the cache holds as many headers as its bytes allow.
 type headerEntry struct {
-	d      dedup.Digest
-	raw    []byte
-	fields []hfield
-	cost   int
+	d    dedup.Digest
+	raw  []byte
+	cost int
 }
 
 func newHeaderCache(max int) *headerCache {
@@ -51,15 +53,10 @@ func (c *headerCache) get(d dedup.Digest) (*headerEntry, bool) {
 	return e.Value.(*headerEntry), true
 }
 
-// entryOf copies h (which may be part of a larger buffer) and parses it.
+// entryOf copies h (which may be part of a larger buffer).
 func entryOf(d dedup.Digest, h []byte) *headerEntry {
 	raw := append([]byte(nil), h...)
-	fields := parseFields(raw)
-	cost := 2*len(raw) + 64 // the raw bytes, the field strings, the entry
-	for range fields {
-		cost += 32 // two string headers
-	}
-	return &headerEntry{d: d, raw: raw, fields: fields, cost: cost}
+	return &headerEntry{d: d, raw: raw, cost: len(raw) + 96} // the bytes, the entry, its list and map slots
 }
 
 // put adds an entry unless the cache is off or the entry too large.
@@ -115,6 +112,34 @@ func readHeader(ctx context.Context, src blobSource, d dedup.Digest, size int64)
 	}
 	n, _ := headerEnd(raw)
 	return entryOf(d, raw[:n]), nil
+}
+
+// Digest names a message's bytes (Item.Digest): SHA-256 of the raw
+// message, as dedup computes it.
+type Digest = dedup.Digest
+
+// BlobHeader returns the header block of the message stored as blob d of
+// size bytes (an Item's Digest and Size), as ReadHeader does, without
+// reading the item: an IMAP FETCH of headers knows both. A blob that is
+// gone (its items expunged and collected) is ErrNotFound.
+func (e *Engine) BlobHeader(ctx context.Context, d Digest, size int64) ([]byte, error) {
+	if he, ok := e.headers.get(d); ok {
+		return he.raw, nil
+	}
+	var br blobRec
+	if found, err := getVal(e.db, blobKey(d), &br); err != nil {
+		return nil, err
+	} else if !found {
+		return nil, notFoundf("blob %s", d)
+	}
+	he, err := e.header(ctx, d, size)
+	if hsm.IsNotFound(err) {
+		return nil, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return he.raw, nil
 }
 
 // ReadHeader returns an item's header block: the message up to and with

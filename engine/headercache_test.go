@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,6 +44,16 @@ func TestHeaderCacheSameAnswers(t *testing.T) {
 		if !bytes.Equal(h, body[:n]) {
 			t.Fatalf("item %d: ReadHeader gave %d bytes, want the %d of its header", id, len(h), n)
 		}
+		it, err := e.GetItem(ctx, a.ID, id)
+		must(t, err)
+		bh, err := e.BlobHeader(ctx, it.Digest, it.Size)
+		must(t, err)
+		if !bytes.Equal(bh, h) {
+			t.Fatalf("item %d: BlobHeader differs from ReadHeader", id)
+		}
+	}
+	if _, err := e.BlobHeader(ctx, Digest{1, 2, 3}, 100); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("BlobHeader of an unknown digest: %v", err)
 	}
 	criteria := []SearchCriteria{
 		{Header: []HeaderMatch{{"Subject", "e"}}},
@@ -95,4 +106,52 @@ func TestHeaderCacheBounded(t *testing.T) {
 	if e.headers.size > o.HeaderCacheSize || e.headers.lru.Len() == 0 || e.headers.lru.Len() >= 200 {
 		t.Fatalf("cache holds %d bytes in %d entries, bound %d", e.headers.size, e.headers.lru.Len(), o.HeaderCacheSize)
 	}
+}
+
+// fieldValues, which searches match with in place, gives the values
+// parseFields gives for every name, over the malformed corpus and some
+// hand-made edge cases (continuations after a malformed line and before
+// any field, bare CRs, no empty line, upper-case and non-ASCII names).
+func TestFieldValuesAsParseFields(t *testing.T) {
+	headers := [][]byte{
+		[]byte("Subject: a\r\n b\r\ngarbage line\r\n\tc\r\nFrom: x\r\n\r\nbody"),
+		[]byte(" leading continuation\r\nSUBJECT:  two words \r\nsubject: second\n"),
+		[]byte("Subject: cr\rinside\r\r\nÜber: umlaut\r\nX-A:\r\n \r\n"),
+		[]byte(": no name\r\nsubject"),
+	}
+	names, _ := filepath.Glob(filepath.Join(corpusDirOrEmpty(), "malformed", "*.eml"))
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		must(t, err)
+		end, _ := headerEnd(b)
+		headers = append(headers, b[:end])
+	}
+	for i, h := range headers {
+		fields := parseFields(h)
+		names := map[string]bool{"subject": true, "from": true, "x-none": true, "über": true}
+		for _, f := range fields {
+			names[f.name] = true
+		}
+		for name := range names {
+			var want, got []string
+			for _, f := range fields {
+				if f.name == name {
+					want = append(want, f.value)
+				}
+			}
+			fieldValues(h, name, func(v string) bool { got = append(got, v); return true })
+			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+				t.Fatalf("header %d, %q: fieldValues %q, parseFields %q", i, name, got, want)
+			}
+		}
+	}
+}
+
+// corpusDirOrEmpty is the corpus root corpusDir uses, "" when absent.
+func corpusDirOrEmpty() string {
+	base := os.Getenv("TIDEMARK_CORPUS")
+	if base == "" {
+		base = filepath.Join("..", "..", "shared", "corpus")
+	}
+	return base
 }

@@ -418,7 +418,7 @@ func (q *query) matchText(m *searchMsg) (bool, error) {
 		}
 	}
 	if !q.sentSince.IsZero() || !q.sentBefore.IsZero() {
-		v, _ := firstField(m.fields, "date")
+		v, _ := firstField(m.allFields(), "date")
 		sent, ok := sentDate(v)
 		if !ok {
 			sent = time.Unix(0, 0).UTC()
@@ -491,9 +491,9 @@ type searchMsg struct {
 	it     Item
 	maxUID uint32
 
-	raw    []byte // the whole message, once read
-	header []byte // its header block
-	fields []hfield
+	raw    []byte   // the whole message, once read
+	header []byte   // its header block
+	fields []hfield // parsed from header when first needed (allFields)
 	hdrOK  bool
 
 	textOK               bool
@@ -513,7 +513,7 @@ func (m *searchMsg) loadHeader() error {
 		if err != nil {
 			return err
 		}
-		m.header, m.fields, m.hdrOK = he.raw, he.fields, true
+		m.header, m.fields, m.hdrOK = he.raw, nil, true
 		return nil
 	}
 	if m.raw == nil && m.it.Size >= headerPeekMin {
@@ -535,7 +535,7 @@ func (m *searchMsg) loadHeader() error {
 }
 
 func (m *searchMsg) setHeader(h []byte) {
-	m.header, m.fields, m.hdrOK = h, parseFields(h), true
+	m.header, m.fields, m.hdrOK = h, nil, true
 }
 
 func (m *searchMsg) loadRaw() error {
@@ -553,28 +553,42 @@ func (m *searchMsg) loadRaw() error {
 	return nil
 }
 
+// allFields returns the header's fields, parsed on first use (a header
+// search matches on the raw header without parsing every field).
+func (m *searchMsg) allFields() []hfield {
+	if m.fields == nil && m.hdrOK {
+		m.fields = parseFields(m.header)
+		if m.fields == nil {
+			m.fields = []hfield{}
+		}
+	}
+	return m.fields
+}
+
 // headerHas reports whether a field named h.name contains h.value.
 func (m *searchMsg) headerHas(h headerTest) bool {
 	addr := isAddressField(h.name)
-	for _, f := range m.fields {
-		if f.name != h.name {
-			continue
-		}
+	found := false
+	fieldValues(m.header, h.name, func(value string) bool {
 		if h.value == "" {
-			return true
+			found = true
+			return false
 		}
-		if strings.Contains(strings.ToLower(decodeWords(f.value)), h.value) {
-			return true
+		if strings.Contains(strings.ToLower(decodeWords(value)), h.value) {
+			found = true
+			return false
 		}
 		if addr {
-			for _, a := range parseAddrs(f.value) {
+			for _, a := range parseAddrs(value) {
 				if strings.Contains(strings.ToLower(a.String()), h.value) {
-					return true
+					found = true
+					return false
 				}
 			}
 		}
-	}
-	return false
+		return true
+	})
+	return found
 }
 
 // loadText fills headerText and bodyText (see SearchCriteria.Body).
@@ -591,7 +605,7 @@ func (m *searchMsg) loadText() error {
 	}
 	m.textOK = true
 	var hb strings.Builder
-	for _, f := range m.fields {
+	for _, f := range m.allFields() {
 		hb.WriteString(f.name)
 		hb.WriteString(": ")
 		hb.WriteString(decodeWords(f.value))

@@ -110,7 +110,7 @@ func sortItems(ctx context.Context, src blobSource, items []Item, keys []SortKey
 			if err := m.loadHeader(); err != nil {
 				return nil, err
 			}
-			fields = m.fields
+			fields = m.allFields()
 		}
 		for j, k := range keys {
 			switch k.Field {
@@ -209,15 +209,15 @@ func threadItems(ctx context.Context, src blobSource, items []Item, alg ThreadAl
 		if err := m.loadHeader(); err != nil {
 			return nil, err
 		}
-		subj, _ := firstField(m.fields, "subject")
-		msgs[i] = threadMsg{id: it.ID, seq: i, subject: subj, sent: sentOrArrival(m.fields, it)}
+		subj, _ := firstField(m.allFields(), "subject")
+		msgs[i] = threadMsg{id: it.ID, seq: i, subject: subj, sent: sentOrArrival(m.allFields(), it)}
 		if alg == ThreadReferences {
-			mid, _ := firstField(m.fields, "message-id")
+			mid, _ := firstField(m.allFields(), "message-id")
 			if ids := msgIDs(mid); len(ids) > 0 {
 				msgs[i].messageID = ids[0]
 			}
-			refs, _ := firstField(m.fields, "references")
-			irt, _ := firstField(m.fields, "in-reply-to")
+			refs, _ := firstField(m.allFields(), "references")
+			irt, _ := firstField(m.allFields(), "in-reply-to")
 			msgs[i].refs = threadRefs(refs, irt)
 		}
 	}

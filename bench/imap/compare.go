@@ -110,8 +110,9 @@ func compare(args []string) {
 		time.Sleep(5 * time.Second)
 		mem := memory(s)
 		res[s.name].add("mem_idle", mem)
-		fmt.Printf("%s: stored %d msgs in %.0fs; memory after that, idle 5 s: %.1f MiB\n",
-			s.name, stored, secs, mem)
+		anon, file := memorySplit(s)
+		fmt.Printf("%s: stored %d msgs in %.0fs; memory after that, idle 5 s: %.1f MiB (anonymous %.1f, file-backed %.1f)\n",
+			s.name, stored, secs, mem, anon, file)
 	}
 
 	for r := 0; r < *rounds; r++ {
@@ -534,6 +535,26 @@ func memory(s target) float64 {
 		kb += procField(fmt.Sprintf("/proc/%d/smaps_rollup", p), "Pss:")
 	}
 	return kb / 1024
+}
+
+// memorySplit is memory split into anonymous pages (heap, caches) and
+// file-backed ones (the program's code and libraries): RssAnon and
+// RssFile of the process, or Pss_Anon and Pss_File summed as memory sums
+// Pss.
+func memorySplit(s target) (anon, file float64) {
+	if s.pid == 0 {
+		return 0, 0
+	}
+	if !s.pss {
+		st := fmt.Sprintf("/proc/%d/status", s.pid)
+		return procField(st, "RssAnon:") / 1024, procField(st, "RssFile:") / 1024
+	}
+	for _, p := range descendants(s.pid) {
+		r := fmt.Sprintf("/proc/%d/smaps_rollup", p)
+		anon += procField(r, "Pss_Anon:")
+		file += procField(r, "Pss_File:")
+	}
+	return anon / 1024, file / 1024
 }
 
 func ownerOf(path string) (int, int) {

@@ -84,12 +84,30 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 	need, hdrOnly := needsBlob(options), headerOnly(options)
 	appender, _ := s.sel.src.(blobAppender)
 	defer s.releaseFetchBuf()
+	// Headers are read by digest, which does not say whether the message
+	// is still there: leave out what another session expunged since the
+	// view was synced, as a body read would (its EXPUNGE follows later).
+	gone := map[uint32]bool{}
+	if need && hdrOnly {
+		if cs, ok := s.sel.src.(changesSource); ok {
+			ch, err := cs.ChangesSince(s.ctx, s.sel.folder.ID, s.sel.modseq)
+			if err != nil && !errors.Is(err, engine.ErrNotFound) {
+				return translate(s.srv.log, "fetch", err)
+			}
+			for _, u := range ch.Vanished {
+				gone[u] = true
+			}
+		}
+	}
 	for _, t := range targets {
 		var raw []byte
+		if gone[t.m.uid] {
+			continue
+		}
 		if need {
 			read := s.readBlob
 			if hdrOnly {
-				read = s.header
+				read = func(uint64) ([]byte, error) { return s.header(t.m) }
 			} else if appender != nil {
 				read = func(id uint64) ([]byte, error) { return s.readBlobBuf(appender, id) }
 			}

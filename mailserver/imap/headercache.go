@@ -74,18 +74,20 @@ func (c *headerCache) put(src string, item uint64, header []byte) {
 	}
 }
 
-// headerSource is an optional part of a Source: an item's header block
-// from a cache of its own (the live account: the engine's header cache,
-// which SEARCH shares). Sources without it go through the server's
-// headerCache.
+// headerSource is an optional part of a Source: the header block of a
+// message of the view from a cache of its own (the live account: the
+// engine's header cache, which SEARCH shares, found by the message's
+// digest without reading its item). Sources without it go through the
+// server's headerCache.
 type headerSource interface {
-	ReadHeader(ctx context.Context, item uint64) ([]byte, error)
+	ReadHeader(ctx context.Context, item uint64, digest [32]byte, size int64) ([]byte, error)
 }
 
 // header returns a message's raw header, from a cache or the blob.
-func (s *session) header(id uint64) ([]byte, error) {
+func (s *session) header(m *message) ([]byte, error) {
+	id := m.id
 	if hs, ok := s.sel.src.(headerSource); ok {
-		h, err := hs.ReadHeader(s.ctx, id)
+		h, err := hs.ReadHeader(s.ctx, id, m.digest, m.size)
 		if err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return nil, translate(s.srv.log, "fetch", err)
 		}

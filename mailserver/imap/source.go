@@ -144,8 +144,8 @@ func (l liveSource) AppendBlob(ctx context.Context, item uint64, dst []byte) ([]
 	return l.b.AppendBlob(ctx, l.acct, item, dst)
 }
 
-func (l liveSource) ReadHeader(ctx context.Context, item uint64) ([]byte, error) {
-	return l.b.ReadHeader(ctx, l.acct, item)
+func (l liveSource) ReadHeader(ctx context.Context, _ uint64, digest [32]byte, size int64) ([]byte, error) {
+	return l.b.BlobHeader(ctx, digest, size)
 }
 
 func (l liveSource) Search(ctx context.Context, folder uint64, c *engine.SearchCriteria) ([]uint64, error) {

@@ -13,6 +13,7 @@ import (
 // message is one entry of a session's view: sequence number = index+1.
 type message struct {
 	id     uint64
+	digest [32]byte // of its bytes: the header cache's key
 	uid    uint32
 	flags  []string
 	date   time.Time
@@ -26,7 +27,7 @@ func newMessage(it engine.Item) message {
 	for i, f := range it.Flags {
 		flags[i] = canonFlag(f)
 	}
-	return message{id: it.ID, uid: it.UID, flags: flags, date: it.InternalDate, size: it.Size, modseq: it.ModSeq}
+	return message{id: it.ID, digest: it.Digest, uid: it.UID, flags: flags, date: it.InternalDate, size: it.Size, modseq: it.ModSeq}
 }
 
 // selected is the session's view of its selected folder: the messages the
