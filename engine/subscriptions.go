@@ -142,6 +142,25 @@ func (e *Engine) Subscriptions(ctx context.Context, acct uint64) ([]string, erro
 	return out, nil
 }
 
+// SubscribedNames returns the names in the account's list, sorted, without
+// the folders that carry their own flag (Folder.OwnSubscribed): what the
+// backup's SmartScan compares with SubscriptionsChanged records.
+func (e *Engine) SubscribedNames(ctx context.Context, acct uint64) ([]string, error) {
+	if _, err := loadAccount(e.db, acct); err != nil {
+		return nil, err
+	}
+	names, err := subscribedNames(e.db, acct)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(names))
+	for n := range names {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // SetSubscriptions subscribes (on) or unsubscribes mailbox names. A name
 // need not have a folder (RFC 9051 6.3.7 lets a client subscribe a name that
 // does not exist, and keeps it when its folder goes). Names already in the

@@ -51,6 +51,9 @@ type rsAccount struct {
 	// dropped holds the items the catalog dropped when the account was
 	// excluded: a copy made after backup came back may name one.
 	dropped map[uint64]*rsItem
+	// subs is the account's list of subscribed names (without the
+	// folders' own flags).
+	subs map[string]bool
 }
 
 type rsFolder struct {
@@ -186,6 +189,16 @@ func (s *replayState) redo(ev event.Event) (keep bool) {
 		for _, id := range e.Folders {
 			if f := a.folders[id]; f != nil {
 				f.subscribed = false
+			}
+		}
+		if a.subs == nil {
+			a.subs = map[string]bool{}
+		}
+		for _, n := range e.Names {
+			if e.Subscribed {
+				a.subs[n] = true
+			} else {
+				delete(a.subs, n)
 			}
 		}
 	case event.FolderDeleted:
@@ -375,6 +388,35 @@ func (s *replayState) scan(v any) {
 		}
 		s.setFolder(a, c.Folder, rsFolder{parent: c.Parent, name: c.Name, specialUse: c.SpecialUse,
 			uidValidity: c.UIDValidity, subscribed: c.Subscribed})
+	case *repository.ScanSubscriptions:
+		a := s.accounts[c.Account]
+		if a == nil {
+			return
+		}
+		want := map[string]bool{}
+		for _, n := range c.Names {
+			want[n] = true
+		}
+		var add, drop []string
+		for n := range want {
+			if !a.subs[n] {
+				add = append(add, n)
+			}
+		}
+		for n := range a.subs {
+			if !want[n] {
+				drop = append(drop, n)
+			}
+		}
+		sort.Strings(add)
+		sort.Strings(drop)
+		if len(add) > 0 {
+			s.emit(event.SubscriptionsChanged{Account: c.Account, Names: add, Subscribed: true})
+		}
+		if len(drop) > 0 {
+			s.emit(event.SubscriptionsChanged{Account: c.Account, Names: drop})
+		}
+		a.subs = want
 	case *repository.ScanItem:
 		a := s.accounts[c.Account]
 		if a == nil {

@@ -36,6 +36,11 @@ func accountDump(t testing.TB, e *engine.Engine, addr string) string {
 	sort.Slice(fs, func(i, j int) bool { return fs[i].Path < fs[j].Path })
 	var b strings.Builder
 	fmt.Fprintf(&b, "account %d %s cos=%q status=%v\n", a.ID, a.Address, a.COS, a.Status)
+	subs, err := e.Subscriptions(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&b, "subscriptions %q\n", subs)
 	for _, f := range fs {
 		fmt.Fprintf(&b, "folder %d %q special=%q subscribed=%v uidvalidity=%d\n", f.ID, f.Path, f.SpecialUse, f.Subscribed, f.UIDValidity)
 		items, err := e.ListItems(ctx, a.ID, f.ID)
@@ -177,6 +182,11 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 	w.move("dave@example.org", d3, "Old", "New")
 	w.must(r.Eng.DeleteFolder(ctx, w.ids["dave@example.org"], w.folder("dave@example.org", "Old")))
 	w.flag("dave@example.org", d2, "INBOX", `\Flagged`)
+	// Subscriptions changed while out of backup reach it only through
+	// the SmartScan too.
+	w.must(r.Eng.SetSubscriptions(ctx, w.ids["dave@example.org"], []string{"Lists/dave", "New"}, true))
+	w.must(r.Eng.SetSubscriptions(ctx, w.ids["dave@example.org"], []string{"Sent"}, false))
+	w.must(r.Eng.SetSubscriptions(ctx, w.ids["bob@example.org"], []string{"Bob/only"}, true))
 	r.Sync()
 	excluded := w.tick()
 
@@ -221,6 +231,15 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 	}
 	if !strings.Contains(end["bob@example.org"], "Work") || strings.Count(end["bob@example.org"], "  item ") != 11 {
 		t.Fatalf("source server is not as the test means it:\n%s", end["bob@example.org"])
+	}
+	// The catalog took the corrections too: an account restore of dave
+	// has the subscriptions he changed while out of backup.
+	rep, err := restorerOf(r).Account(ctx, w.ids["dave@example.org"], Latest, "dave-copy@example.org", AccountOptions{})
+	w.must(err)
+	wantSubs, err := r.Eng.Subscriptions(ctx, w.ids["dave@example.org"])
+	w.must(err)
+	if got, err := r.Eng.Subscriptions(ctx, rep.Accounts[0].Target); err != nil || !slices.Equal(got, wantSubs) {
+		t.Fatalf("account restore of dave: subscriptions %q (%v), want %q", got, err, wantSubs)
 	}
 	r.Close()
 

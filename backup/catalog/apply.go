@@ -349,6 +349,8 @@ func (t *Txn) applyScan(v any) error {
 		_, err := t.putFolder(s.Account, s.Folder, FolderRec{Parent: s.Parent, Name: s.Name, SpecialUse: s.SpecialUse,
 			UIDValidity: s.UIDValidity, Subscribed: s.Subscribed, Deleted: s.Deleted}, true)
 		return err
+	case *repository.ScanSubscriptions:
+		return t.setSubscriptions(s.Account, s.Names)
 	case *repository.ScanItem:
 		_, err := t.putItem(s.Account, s.Item, ItemRec{Folder: s.Folder, UID: s.UID, Flags: s.Flags,
 			InternalDate: s.InternalDate, Digest: s.Digest, Size: s.Size, Type: uint8(s.Type), Deleted: s.Deleted}, true)

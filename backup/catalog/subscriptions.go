@@ -72,6 +72,22 @@ func (t *Txn) applySubscriptions(e event.SubscriptionsChanged) error {
 	return t.set(append(key(pSub, e.Account, t.lsn), t.ord), subsRec{Time: t.time, Names: names})
 }
 
+// setSubscriptions makes the account's list names (a SmartScan
+// correction): a new version when it differs.
+func (t *Txn) setSubscriptions(acct uint64, names []string) error {
+	have, err := t.subscriptionsHead(acct)
+	if err != nil {
+		return err
+	}
+	want := slices.Clone(names)
+	slices.Sort(want)
+	want = slices.Compact(want)
+	if slices.Equal(have, want) {
+		return nil
+	}
+	return t.set(append(key(pSub, acct, t.lsn), t.ord), subsRec{Time: t.time, Names: want})
+}
+
 // subscriptionsAt returns the account's subscribed names as of at, and
 // marks the folders of folders (its folders as of at) whose path is one.
 func (c *Catalog) subscriptionsAt(acct uint64, at time.Time, folders []FolderState) ([]string, error) {

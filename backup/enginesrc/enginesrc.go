@@ -83,6 +83,10 @@ func (s Source) ListFolders(ctx context.Context, acct uint64) ([]repository.Scan
 	return out, nil
 }
 
+func (s Source) SubscribedNames(ctx context.Context, acct uint64) ([]string, error) {
+	return s.e.SubscribedNames(ctx, acct)
+}
+
 func (s Source) ListItems(ctx context.Context, acct uint64) ([]repository.ScanItem, error) {
 	fs, err := s.e.ListFolders(ctx, acct)
 	if err != nil {

@@ -161,7 +161,8 @@
 // which no LSN appears twice (see chain).
 //
 // A scan object holds SmartScan corrections: records whose Type is one of
-// the scan types (ScanAccount, ScanFolder, ScanItem, ScanCOS, 0xFF01..) and
+// the scan types (ScanCOS, ScanAccount, ScanFolder, ScanItem and
+// ScanSubscriptions, 0xFF01..0xFF05) and
 // whose LSN is the position they were computed at; they apply after the redo
 // record of that LSN and before the next.
 //

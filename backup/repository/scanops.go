@@ -15,11 +15,14 @@ const (
 	TypeScanAccount uint16 = 0xFF02
 	TypeScanFolder  uint16 = 0xFF03
 	TypeScanItem    uint16 = 0xFF04
+	// TypeScanSubscriptions is newer than the others: a catalog that
+	// does not know it takes it for an unknown event and skips it.
+	TypeScanSubscriptions uint16 = 0xFF05
 )
 
 // IsScanType reports whether a repository record is a SmartScan correction
 // rather than a redo record.
-func IsScanType(t uint16) bool { return t >= TypeScanCOS && t <= TypeScanItem }
+func IsScanType(t uint16) bool { return t >= TypeScanCOS && t <= TypeScanSubscriptions }
 
 // ScanCOS sets (or, Deleted, removes) a class of service.
 type ScanCOS struct {
@@ -62,8 +65,17 @@ type ScanItem struct {
 	Deleted      bool           `cbor:"10,keyasint,omitempty"`
 }
 
+// ScanSubscriptions sets an account's list of subscribed names as the
+// engine has it (event.SubscriptionsChanged; the folders' own flags are
+// ScanFolder.Subscribed).
+type ScanSubscriptions struct {
+	Account uint64   `cbor:"1,keyasint"`
+	Names   []string `cbor:"2,keyasint,omitempty"`
+}
+
 // DecodeScan parses the payload of a scan record (IsScanType) read with
-// Repository.Records: a *ScanCOS, *ScanAccount, *ScanFolder or *ScanItem.
+// Repository.Records: a *ScanCOS, *ScanAccount, *ScanFolder, *ScanItem or
+// *ScanSubscriptions.
 // A payload that does not parse is ErrCorrupt.
 func DecodeScan(t uint16, payload []byte) (any, error) { return decodeScan(t, payload) }
 
@@ -79,6 +91,8 @@ func decodeScan(t uint16, payload []byte) (any, error) {
 		v = &ScanFolder{}
 	case TypeScanItem:
 		v = &ScanItem{}
+	case TypeScanSubscriptions:
+		v = &ScanSubscriptions{}
 	default:
 		return nil, fmt.Errorf("%w: scan record type %#x", ErrCorrupt, t)
 	}
@@ -99,6 +113,8 @@ func EncodeScan(v any) (uint16, []byte) {
 		return TypeScanFolder, mustMarshal(v)
 	case ScanItem:
 		return TypeScanItem, mustMarshal(v)
+	case ScanSubscriptions:
+		return TypeScanSubscriptions, mustMarshal(v)
 	}
 	panic(fmt.Sprintf("backup: not a scan record: %T", v))
 }

@@ -94,6 +94,7 @@ type view struct {
 	account event.Account
 	folders []repository.ScanFolder
 	items   []repository.ScanItem
+	subs    []string
 }
 
 // readView reads an account until AppliedLSN does not move across the read.
@@ -113,7 +114,11 @@ func (s *Scanner) readView(ctx context.Context, acct event.Account) (view, error
 		if err != nil {
 			return v, err
 		}
-		v = view{lsn: l0, cos: cos, account: acct, folders: folders, items: items}
+		subs, err := s.src.SubscribedNames(ctx, acct.ID)
+		if err != nil {
+			return v, err
+		}
+		v = view{lsn: l0, cos: cos, account: acct, folders: folders, items: items, subs: subs}
 		if s.src.AppliedLSN() == l0 || attempt >= 200 {
 			return v, nil
 		}
@@ -381,5 +386,5 @@ func (s *Scanner) diffAccount(ctx context.Context, v view, emit func(any) error,
 			return err
 		}
 	}
-	return nil
+	return emit(repository.ScanSubscriptions{Account: a.ID, Names: v.subs})
 }

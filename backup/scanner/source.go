@@ -32,4 +32,7 @@ type Source interface {
 	// (Account and Deleted fields are ignored).
 	ListFolders(ctx context.Context, acct uint64) ([]repository.ScanFolder, error)
 	ListItems(ctx context.Context, acct uint64) ([]repository.ScanItem, error)
+	// SubscribedNames returns the account's list of subscribed names,
+	// sorted, without the folders' own flags (ListFolders has those).
+	SubscribedNames(ctx context.Context, acct uint64) ([]string, error)
 }

@@ -461,6 +461,9 @@ func (s engineSource) ListFolders(context.Context, uint64) ([]repository.ScanFol
 func (s engineSource) ListItems(context.Context, uint64) ([]repository.ScanItem, error) {
 	return nil, errors.New("not used")
 }
+func (s engineSource) SubscribedNames(context.Context, uint64) ([]string, error) {
+	return nil, errors.New("not used")
+}
 
 // repoOptions makes the repository encrypted with -encrypt.
 func repoOptions() *repository.OpenOptions {
