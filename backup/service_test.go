@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
@@ -39,9 +40,9 @@ func startService(t *testing.T, dir string, vol hsm.Volume) *serviceRig {
 			return repository.InitRepository(ctx, vol, time.Now())
 		},
 		Resolve: func(*repository.Refusal) []string { return []string{"take ownership"} },
-		Scanner: scanner.Options{ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1, Logger: quiet},
+		Scanner: scanner.Options{ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1, Logger: backuptest.Quiet},
 		Recheck: 20 * time.Millisecond,
-		Logger:  quiet,
+		Logger:  backuptest.Quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +86,7 @@ func (r *serviceRig) deliver(n int) {
 		r.acct = a.ID
 	}
 	for i := 0; i < n; i++ {
-		if _, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{r.acct}, Body: message(i, 800)}); err != nil {
+		if _, err := r.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{r.acct}, Body: backuptest.Message(i, 800)}); err != nil {
 			r.t.Fatal(err)
 		}
 	}
@@ -95,7 +96,7 @@ func (r *serviceRig) waitShipped() scanner.Status {
 	r.t.Helper()
 	want := r.eng.LogLastLSN()
 	var st scanner.Status
-	if !poll(func() bool { st = r.svc.Status(context.Background(), false); return st.ShippedLSN >= want }) {
+	if !backuptest.Poll(func() bool { st = r.svc.Status(context.Background(), false); return st.ShippedLSN >= want }) {
 		r.t.Fatalf("service shipped %d of %d: %+v", st.ShippedLSN, want, st)
 	}
 	return st
@@ -151,7 +152,7 @@ func TestServiceShipsRefusesAndResumes(t *testing.T) {
 	r.acct = acct
 	r.deliver(3)
 	var refused scanner.Status
-	if !poll(func() bool { refused = r.svc.Status(ctx, false); return refused.State == "refused" }) {
+	if !backuptest.Poll(func() bool { refused = r.svc.Status(ctx, false); return refused.State == "refused" }) {
 		t.Fatalf("status after another server claimed the repository: %+v", refused)
 	}
 	if refused.Refusal == nil || !refused.Refusal.CanTakeOwnership || len(refused.Resolve) != 1 || refused.LagRecords == 0 {

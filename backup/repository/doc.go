@@ -102,7 +102,7 @@
 // stored just before a crash or put there by hand. Folded segments and
 // snapshots are scheduled again by the next purge.
 //
-// backup/testdata/ holds frozen repositories of formats 1 and 2, written
+// testdata/ holds frozen repositories of formats 1 and 2, written
 // by earlier builds, that TestRepositoryFixtures opens and reads whole.
 //
 // Verify checks each pack's index, with --read-data its header and every chunk's crc32c,

@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -17,9 +18,9 @@ import (
 // error, and the engine keeps taking mail.
 func TestScannerStopsOnPermanentError(t *testing.T) {
 	var f *hsm.Faulty
-	h := newHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
+	h := backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
 	ctx := context.Background()
-	e := h.eng
+	e := h.Eng
 	if err := e.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
@@ -27,32 +28,32 @@ func TestScannerStopsOnPermanentError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitShipped()
+	h.WaitShipped()
 	refused := hsm.Permanent(errors.New("bucket policy refuses writes"))
 	f.SetOutageErr(true, refused)
-	if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(1, 3000)}); err != nil {
+	if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(1, 3000)}); err != nil {
 		t.Fatalf("engine refused mail: %v", err)
 	}
 	var runErr error
 	select {
-	case runErr = <-h.done:
+	case runErr = <-h.Done:
 	case <-time.After(20 * time.Second):
-		t.Fatalf("scanner still running on a permanent error: %+v (%d failed calls)", h.sc.Live(), f.Failures(hsm.OpAny))
+		t.Fatalf("scanner still running on a permanent error: %+v (%d failed calls)", h.Scanner.Live(), f.Failures(hsm.OpAny))
 	}
-	h.cancel()
-	h.cancel = nil
-	h.cat.Close()
+	h.Cancel()
+	h.Cancel = nil
+	h.Cat.Close()
 	if !errors.Is(runErr, refused) {
 		t.Fatalf("Run returned %v", runErr)
 	}
-	st := h.sc.Live()
+	st := h.Scanner.Live()
 	if st.State != "stopped" || !strings.Contains(st.LastError, "bucket policy refuses writes") || !strings.Contains(st.LastError, "restart") {
 		t.Fatalf("status after a permanent error: %+v", st)
 	}
 	if n := f.Failures(hsm.OpPut); n != 1 {
 		t.Fatalf("the refused write was tried %d times", n)
 	}
-	if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(2, 3000)}); err != nil {
+	if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(2, 3000)}); err != nil {
 		t.Fatalf("engine refused mail after the scanner stopped: %v", err)
 	}
 }

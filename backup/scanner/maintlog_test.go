@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -41,17 +42,17 @@ func (s *syncBuffer) String() string {
 // line when compaction works again.
 func TestMaintenanceFailuresRateLimited(t *testing.T) {
 	var f *hsm.Faulty
-	h := newHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
-	h.stop()
-	cat, err := catalog.OpenCatalog(filepath.Join(h.dir, "data", "backup-catalog"), nil)
+	h := backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
+	h.Stop()
+	cat, err := catalog.OpenCatalog(filepath.Join(h.Dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cat.Close()
 	var logs syncBuffer
-	src := enginesrc.New(h.eng)
-	sc, err := scanner.New(h.repo, cat, enginesrc.New(h.eng), src, src, &scanner.Options{
-		Now: h.clk.Now, CompactLevels: []time.Duration{40 * time.Millisecond}, SnapshotInterval: -1,
+	src := enginesrc.New(h.Eng)
+	sc, err := scanner.New(h.Repo, cat, enginesrc.New(h.Eng), src, src, &scanner.Options{
+		Now: h.Clk.Now, CompactLevels: []time.Duration{40 * time.Millisecond}, SnapshotInterval: -1,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 	})

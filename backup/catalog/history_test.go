@@ -1,4 +1,4 @@
-package backup_test
+package catalog_test
 
 import (
 	"context"
@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 )
 
 // TestAccountHistory: one pass gives the same versions as ItemVersions item
 // by item, its deletions are DeletedBetween's, and a limit keeps the
 // newest versions and says it cut.
 func TestAccountHistory(t *testing.T) {
-	h := newHarness(t, nil)
+	h := backuptest.NewHarness(t, nil)
 	ctx := context.Background()
-	_, ids := workload(t, h)
-	h.waitShipped()
+	_, ids := backuptest.Workload(t, h)
+	h.WaitShipped()
 	alice := ids["alice"]
-	all, truncated, err := h.cat.AccountHistory(ctx, alice, 1<<20)
+	all, truncated, err := h.Cat.AccountHistory(ctx, alice, 1<<20)
 	if err != nil || truncated || len(all) == 0 {
 		t.Fatalf("history: %d versions, truncated %v, %v", len(all), truncated, err)
 	}
@@ -33,7 +34,7 @@ func TestAccountHistory(t *testing.T) {
 			continue
 		}
 		seen[v.ID] = true
-		vs, err := h.cat.ItemVersions(ctx, alice, v.ID)
+		vs, err := h.Cat.ItemVersions(ctx, alice, v.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,11 +43,11 @@ func TestAccountHistory(t *testing.T) {
 	if !reflect.DeepEqual(all, want) {
 		t.Fatalf("history\n%+v\nwant\n%+v", all, want)
 	}
-	del, err := h.cat.DeletedBetween(ctx, alice, time.Unix(0, 0), time.Now().Add(time.Hour))
+	del, err := h.Cat.DeletedBetween(ctx, alice, time.Unix(0, 0), time.Now().Add(time.Hour))
 	if err != nil || len(del) != deleted || deleted == 0 {
 		t.Fatalf("history has %d deletions, DeletedBetween %d (%v)", deleted, len(del), err)
 	}
-	last, truncated, err := h.cat.AccountHistory(ctx, alice, 2)
+	last, truncated, err := h.Cat.AccountHistory(ctx, alice, 2)
 	if err != nil || !truncated || !reflect.DeepEqual(last, all[len(all)-2:]) {
 		t.Fatalf("limited history: %+v truncated %v, %v", last, truncated, err)
 	}

@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
@@ -27,39 +28,39 @@ func (c *countLists) List(ctx context.Context, prefix string, fn func(hsm.Object
 // shows a lag of 5 s, not an hour.
 func TestStatusLagIsOldestUnshipped(t *testing.T) {
 	var f *hsm.Faulty
-	h := newHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
+	h := backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
 	ctx := context.Background()
-	if err := h.eng.CreateDomain(ctx, "example.org"); err != nil {
+	if err := h.Eng.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := h.eng.CreateAccount(ctx, engine.AccountSpec{Address: "dora@example.org", Password: "pw"})
+	a, err := h.Eng.CreateAccount(ctx, engine.AccountSpec{Address: "dora@example.org", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitShipped()
-	if st := h.sc.Live(); st.LagRecords != 0 || st.LagSeconds != 0 {
+	h.WaitShipped()
+	if st := h.Scanner.Live(); st.LagRecords != 0 || st.LagSeconds != 0 {
 		t.Fatalf("level backup shows a lag: %+v", st)
 	}
-	h.clk.Add(time.Hour)
+	h.Clk.Add(time.Hour)
 	f.SetOutage(true)
-	if _, err := h.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(1, 300)}); err != nil {
+	if _, err := h.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(1, 300)}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for h.sc.Live().State != "failing" {
+	for h.Scanner.Live().State != "failing" {
 		if time.Now().After(deadline) {
-			t.Fatalf("outage not seen: %+v", h.sc.Live())
+			t.Fatalf("outage not seen: %+v", h.Scanner.Live())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	h.clk.Add(5 * time.Second)
-	st := h.sc.Live()
+	h.Clk.Add(5 * time.Second)
+	st := h.Scanner.Live()
 	if st.LagRecords == 0 || st.LagSeconds < 4.9 || st.LagSeconds > 5.1 {
 		t.Fatalf("lag %d records, %.1f s; want the waiting record's 5 s", st.LagRecords, st.LagSeconds)
 	}
 	f.SetOutage(false)
-	h.waitShipped()
-	if st := h.sc.Live(); st.LagRecords != 0 || st.LagSeconds != 0 {
+	h.WaitShipped()
+	if st := h.Scanner.Live(); st.LagRecords != 0 || st.LagSeconds != 0 {
 		t.Fatalf("after catching up: %+v", st)
 	}
 }
@@ -69,40 +70,40 @@ func TestStatusLagIsOldestUnshipped(t *testing.T) {
 // shipped since; fresh forces it.
 func TestStatusFiguresCached(t *testing.T) {
 	var c *countLists
-	h := newHarness(t, func(v hsm.Volume) hsm.Volume { c = &countLists{Volume: v}; return c })
+	h := backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { c = &countLists{Volume: v}; return c })
 	ctx := context.Background()
-	if err := h.eng.CreateDomain(ctx, "example.org"); err != nil {
+	if err := h.Eng.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := h.eng.CreateAccount(ctx, engine.AccountSpec{Address: "eve@example.org", Password: "pw"})
+	a, err := h.Eng.CreateAccount(ctx, engine.AccountSpec{Address: "eve@example.org", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(2, 4000)}); err != nil {
+	if _, err := h.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(2, 4000)}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitShipped()
-	first := h.sc.Status(ctx, false)
+	h.WaitShipped()
+	first := h.Scanner.Status(ctx, false)
 	if first.FiguresTime.IsZero() || first.RepositoryBytes == 0 || first.Segments == 0 {
 		t.Fatalf("first status has no figures: %+v", first)
 	}
 	lists := c.n.Load()
 	for i := 0; i < 100; i++ {
-		if st := h.sc.Status(ctx, false); st.RepositoryBytes != first.RepositoryBytes {
+		if st := h.Scanner.Status(ctx, false); st.RepositoryBytes != first.RepositoryBytes {
 			t.Fatalf("cached figures changed: %+v", st)
 		}
 	}
 	if n := c.n.Load(); n != lists {
 		t.Fatalf("100 polls listed the repository %d more times", n-lists)
 	}
-	if _, err := h.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(3, 9000)}); err != nil {
+	if _, err := h.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(3, 9000)}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitShipped()
-	h.clk.Add(scanner.StatusMinAge)
+	h.WaitShipped()
+	h.Clk.Add(scanner.StatusMinAge)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st := h.sc.Status(ctx, false)
+		st := h.Scanner.Status(ctx, false)
 		if st.FiguresTime.After(first.FiguresTime) {
 			if st.RepositoryBytes <= first.RepositoryBytes {
 				t.Fatalf("refreshed figures did not grow: %d then %d bytes", first.RepositoryBytes, st.RepositoryBytes)
@@ -115,7 +116,7 @@ func TestStatusFiguresCached(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	lists = c.n.Load()
-	if st := h.sc.Status(ctx, true); st.FiguresTime.IsZero() || c.n.Load() == lists {
+	if st := h.Scanner.Status(ctx, true); st.FiguresTime.IsZero() || c.n.Load() == lists {
 		t.Fatalf("a fresh status did not list the repository: %+v", st)
 	}
 }

@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/backup/scanner"
 	"github.com/tidemark/tidemark/engine"
@@ -49,7 +50,7 @@ func TestScannerGapWithoutAccounts(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	eo := func() *engine.Options { return &engine.Options{Logger: quiet, CheckpointInterval: -1} }
+	eo := func() *engine.Options { return &engine.Options{Logger: backuptest.Quiet, CheckpointInterval: -1} }
 	eng, err := engine.Open(data, eo())
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package backup_test
+package catalog_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/backup/scanner"
@@ -38,18 +39,18 @@ func survives(f func()) bool {
 // applyAll runs a scanner over h's engine into repo with the catalog in
 // /cat on fs until the log's last record is shipped or the scanner ends
 // (the crash harness killed it). It reports whether everything shipped.
-func applyAll(t *testing.T, h *harness, repo *repository.Repository, fs vfs.FS) (*catalog.Catalog, bool) {
+func applyAll(t *testing.T, h *backuptest.Harness, repo *repository.Repository, fs vfs.FS) (*catalog.Catalog, bool) {
 	t.Helper()
 	var cat *catalog.Catalog
 	var err error
 	if !survives(func() { cat, err = catalog.OpenCatalog("/cat", &catalog.CatalogOptions{FS: fs}) }) || err != nil {
 		return nil, false
 	}
-	src := enginesrc.New(h.eng)
+	src := enginesrc.New(h.Eng)
 	var sc *scanner.Scanner
 	if !survives(func() {
-		sc, err = scanner.New(repo, cat, enginesrc.New(h.eng), src, src, &scanner.Options{Now: h.clk.Now,
-			ShipInterval: time.Millisecond, ShipBytes: 1, NoCompaction: true, Logger: quiet, SnapshotInterval: -1,
+		sc, err = scanner.New(repo, cat, enginesrc.New(h.Eng), src, src, &scanner.Options{Now: h.Clk.Now,
+			ShipInterval: time.Millisecond, ShipBytes: 1, NoCompaction: true, Logger: backuptest.Quiet, SnapshotInterval: -1,
 			MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	}) || err != nil {
 		return cat, false
@@ -65,7 +66,7 @@ func applyAll(t *testing.T, h *harness, repo *repository.Repository, fs vfs.FS) 
 		}()
 		err = sc.Run(ctx)
 	}()
-	want := h.eng.LogLastLSN()
+	want := h.Eng.LogLastLSN()
 	for {
 		if sc.Live().ShippedLSN >= want {
 			cancel()
@@ -87,14 +88,14 @@ func applyAll(t *testing.T, h *harness, repo *repository.Repository, fs vfs.FS) 
 // catalog equals the one rebuilt from the repository and the one an
 // uninterrupted run builds.
 func TestCrashCatalogAtEveryWrite(t *testing.T) {
-	h := newHarness(t, nil)
-	workload(t, h)
-	h.waitShipped()
-	h.stop()
+	h := backuptest.NewHarness(t, nil)
+	backuptest.Workload(t, h)
+	h.WaitShipped()
+	h.Stop()
 	ctx := context.Background()
 
 	clean := crashfs.New()
-	repo0, err := repository.InitRepository(ctx, memvol.New(nil), h.clk.Now())
+	repo0, err := repository.InitRepository(ctx, memvol.New(nil), h.Clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 	for k := 1; k <= ops; k++ {
 		fs := crashfs.New()
 		fs.CrashAt, fs.Torn, fs.Seed, fs.UnsyncedPercent = k, k%2 == 0, uint64(k), 50
-		repo, err := repository.InitRepository(ctx, memvol.New(nil), h.clk.Now())
+		repo, err := repository.InitRepository(ctx, memvol.New(nil), h.Clk.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package backup_test
+package maint_test
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
@@ -20,8 +20,8 @@ import (
 )
 
 func TestPurgeKeepsRetentionWindow(t *testing.T) {
-	defer backup.SetNewFormat(1)()  // loose blobs, with a dictionary
-	defer backup.SetDictSample(3)() // blobs after the third use a dictionary
+	defer backuptest.SetNewFormat(1)()  // loose blobs, with a dictionary
+	defer backuptest.SetDictSample(3)() // blobs after the third use a dictionary
 	purgeRetention(t, 1)
 }
 
@@ -32,25 +32,25 @@ func TestPurgePacks(t *testing.T) {
 }
 
 func purgeRetention(t *testing.T, wantDicts int) {
-	h := newHarness(t, nil)
-	snaps, ids := workload(t, h)
-	h.waitShipped()
+	h := backuptest.NewHarness(t, nil)
+	snaps, ids := backuptest.Workload(t, h)
+	h.WaitShipped()
 	ctx := context.Background()
 	alice := ids["alice"]
-	end := snaps[len(snaps)-1].at
-	before, err := h.cat.DeletedBetween(ctx, 0, time.Time{}, end)
+	end := snaps[len(snaps)-1].At
+	before, err := h.Cat.DeletedBetween(ctx, 0, time.Time{}, end)
 	if err != nil || len(before) == 0 {
 		t.Fatalf("deleted items before purge: %d, %v", len(before), err)
 	}
-	h.stop()
-	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	h.Stop()
+	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cat.Close()
 
 	// Retention 0 keeps everything.
-	if rep, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Now: end.Add(365 * 24 * time.Hour)}); err != nil || rep != (maint.PurgeReport{}) {
+	if rep, err := maint.Purge(ctx, h.Repo, cat, maint.PurgeOptions{Now: end.Add(365 * 24 * time.Hour)}); err != nil || rep != (maint.PurgeReport{}) {
 		t.Fatalf("purge with retention 0: %+v, %v", rep, err)
 	}
 	// A copy of the repository taken while purge runs lists blobs and
@@ -58,13 +58,13 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	// period.
 	listed := map[string]bool{}
 	for _, prefix := range []string{"packs/", "blobs/", "log/", "scan/", "catalog/"} {
-		if err := h.vol.List(ctx, prefix, func(o hsm.ObjectInfo) error { listed[o.Name] = true; return nil }); err != nil {
+		if err := h.Vol.List(ctx, prefix, func(o hsm.ObjectInfo) error { listed[o.Name] = true; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// 30 days after the workload ended everything deleted is past retention.
 	now := end.Add(31 * 24 * time.Hour)
-	rep, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now,
+	rep, err := maint.Purge(ctx, h.Repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now,
 		Config: repository.ConfigSnapshot{TOML: []byte("# purged\n")}})
 	if err != nil {
 		t.Fatal(err)
@@ -81,17 +81,17 @@ func purgeRetention(t *testing.T, wantDicts int) {
 		t.Fatalf("deleted items left after purge: %+v", after)
 	}
 	// Live items and their blobs stay; every referenced blob is there.
-	want := engineView(t, h.eng, alice)
-	got, err := catalogView(t, cat, alice, now)
-	if err != nil || len(got.items) != len(want.items) {
+	want := backuptest.EngineView(t, h.Eng, alice)
+	got, err := backuptest.CatalogView(t, cat, alice, now)
+	if err != nil || len(got.Items) != len(want.Items) {
 		t.Fatalf("alice after purge: %v %v, want %v", got, err, want)
 	}
-	vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 || vr.Dicts != wantDicts {
 		t.Fatalf("verify after purge (want the dictionary kept): %+v %v", vr, err)
 	}
 	// The repository alone still rebuilds the same catalog.
-	fresh, err := catalog.Rebuild(ctx, h.repo, "r", vfs.NewMem())
+	fresh, err := catalog.Rebuild(ctx, h.Repo, "r", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +101,12 @@ func purgeRetention(t *testing.T, wantDicts int) {
 	if a != b {
 		t.Fatal("rebuild after purge differs")
 	}
-	cfg, _, err := h.repo.ConfigAt(ctx, now)
+	cfg, _, err := h.Repo.ConfigAt(ctx, now)
 	if err != nil || string(cfg.TOML) != "# purged\n" {
 		t.Fatalf("ConfigAt: %q %v", cfg.TOML, err)
 	}
 	for name := range listed {
-		if _, err := h.vol.Stat(ctx, name); err != nil {
+		if _, err := h.Vol.Stat(ctx, name); err != nil {
 			t.Fatalf("%s deleted by purge within the grace period: %v", name, err)
 		}
 	}
@@ -125,44 +125,44 @@ func purgeRetention(t *testing.T, wantDicts int) {
 		t.Fatalf("%d segments and scans waiting for deletion, purge folded %d", folded, rep.Segments)
 	}
 	// After the grace period the next purge deletes what waited.
-	rep, err = maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now.Add(11 * time.Minute)})
+	rep, err = maint.Purge(ctx, h.Repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now.Add(11 * time.Minute)})
 	if err != nil || rep.Deleted != len(waiting) {
 		t.Fatalf("second purge: %+v %v, want %d deleted", rep, err, len(waiting))
 	}
 	for name := range waiting {
-		if _, err := h.vol.Stat(ctx, name); !hsm.IsNotFound(err) {
+		if _, err := h.Vol.Stat(ctx, name); !hsm.IsNotFound(err) {
 			t.Fatalf("%s still there after the grace period: %v", name, err)
 		}
 	}
 	if w, _ := cat.PendingDeletes(); len(w) != 0 {
 		t.Fatalf("still waiting: %v", w)
 	}
-	vr, err = maint.Verify(ctx, backup.MustOpenForTest(t, h.vol), cat, maint.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, backuptest.MustOpenForTest(t, h.Vol), cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify after the grace period: %+v %v", vr, err)
 	}
-	if _, _, err := h.repo.ConfigAt(ctx, end.Add(-time.Hour*24*400)); !errors.Is(err, repository.ErrNotFound) {
+	if _, _, err := h.Repo.ConfigAt(ctx, end.Add(-time.Hour*24*400)); !errors.Is(err, repository.ErrNotFound) {
 		t.Fatalf("ConfigAt before any snapshot: %v", err)
 	}
 }
 
 func TestVerifyFindsAndFixes(t *testing.T) {
-	defer backup.SetNewFormat(1)() // damages loose blobs; packs: TestVerifyPacks
-	h := newHarness(t, nil)
-	_, ids := workload(t, h)
-	h.waitShipped()
+	defer backuptest.SetNewFormat(1)() // damages loose blobs; packs: TestVerifyPacks
+	h := backuptest.NewHarness(t, nil)
+	_, ids := backuptest.Workload(t, h)
+	h.WaitShipped()
 	ctx := context.Background()
-	st, err := h.cat.AccountAt(ctx, ids["alice"], h.clk.Now())
+	st, err := h.Cat.AccountAt(ctx, ids["alice"], h.Clk.Now())
 	if err != nil || len(st.Items) < 3 {
 		t.Fatalf("alice: %d items, %v", len(st.Items), err)
 	}
-	h.stop()
-	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	h.Stop()
+	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	vol := h.repo.Volume()
+	vol := h.Repo.Volume()
 	corrupt, missing := st.Items[0].Digest, st.Items[len(st.Items)-1].Digest
 	if corrupt == missing {
 		t.Fatal("need two distinct blobs")
@@ -185,7 +185,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 	if err := hsm.PutBytes(ctx, vol, "log/garbage", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	segs, err := h.repo.Segments(ctx)
+	segs, err := h.Repo.Segments(ctx)
 	if err != nil || len(segs) == 0 {
 		t.Fatal(err)
 	}
@@ -198,14 +198,14 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 		return m
 	}
 	// Without --read-data the corrupt blob looks present.
-	vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{})
+	vr, err := maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if k := kinds(vr); k[maint.ProblemMissingBlob] != 1 || k[maint.ProblemOrphan] != 2 || k[maint.ProblemCorrupt] != 0 || vr.OK() {
 		t.Fatalf("verify: %+v", vr.Problems)
 	}
-	vr, err = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 	if err := hsm.PutBytes(ctx, vol, segs[0].Name, seg); err != nil {
 		t.Fatal(err)
 	}
-	vr, _ = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{})
+	vr, _ = maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{})
 	if kinds(vr)[maint.ProblemCorrupt] != 1 {
 		t.Fatalf("corrupt segment not reported: %+v", vr.Problems)
 	}
@@ -228,11 +228,11 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 	if err := hsm.PutBytes(ctx, vol, segs[0].Name, seg); err != nil {
 		t.Fatal(err)
 	}
-	vr, err = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
+	vr, err = maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.Eng)})
 	if err != nil || !vr.OK() {
 		t.Fatalf("verify --fix: %+v %v", vr.Problems, err)
 	}
-	vr, err = maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("second verify: %+v %v", vr.Problems, err)
 	}
@@ -242,7 +242,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 	if len(q) != 3 {
 		t.Fatalf("quarantine holds %v", q)
 	}
-	raw, err := h.repo.ReadBlob(ctx, corrupt)
+	raw, err := h.Repo.ReadBlob(ctx, corrupt)
 	if err != nil || dedup.Sum(raw) != corrupt {
 		t.Fatalf("refetched blob: %v", err)
 	}
@@ -250,19 +250,19 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 }
 
 func TestVerifyMissingDictionary(t *testing.T) {
-	defer backup.SetNewFormat(1)() // dictionaries compress loose blobs only
-	defer backup.SetDictSample(2)()
-	h := newHarness(t, nil)
-	workload(t, h)
-	h.waitShipped()
-	h.stop()
+	defer backuptest.SetNewFormat(1)() // dictionaries compress loose blobs only
+	defer backuptest.SetDictSample(2)()
+	h := backuptest.NewHarness(t, nil)
+	backuptest.Workload(t, h)
+	h.WaitShipped()
+	h.Stop()
 	ctx := context.Background()
-	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	vol := h.repo.Volume()
+	vol := h.Repo.Volume()
 	var dicts []string
 	if err := vol.List(ctx, "dict/", func(o hsm.ObjectInfo) error { dicts = append(dicts, o.Name); return nil }); err != nil {
 		t.Fatal(err)
@@ -309,22 +309,22 @@ func TestVerifyMissingDictionary(t *testing.T) {
 // quarantine and fetches the damaged chunk's blobs again from the mail
 // store; a second verify is clean and every blob reads back.
 func TestVerifyPacks(t *testing.T) {
-	defer backup.SetPackSizes(256, 1<<20)() // several chunks per pack
-	h := newHarness(t, nil)
-	_, ids := workload(t, h)
-	h.waitShipped()
+	defer backuptest.SetPackSizes(256, 1<<20)() // several chunks per pack
+	h := backuptest.NewHarness(t, nil)
+	_, ids := backuptest.Workload(t, h)
+	h.WaitShipped()
 	ctx := context.Background()
-	st, err := h.cat.AccountAt(ctx, ids["alice"], h.clk.Now())
+	st, err := h.Cat.AccountAt(ctx, ids["alice"], h.Clk.Now())
 	if err != nil || len(st.Items) < 3 {
 		t.Fatalf("alice: %d items, %v", len(st.Items), err)
 	}
-	h.stop()
-	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	h.Stop()
+	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cat.Close()
-	vol := h.repo.Volume()
+	vol := h.Repo.Volume()
 	var packs []hsm.ObjectInfo
 	if err := vol.List(ctx, "packs/", func(o hsm.ObjectInfo) error { packs = append(packs, o); return nil }); err != nil {
 		t.Fatal(err)
@@ -332,7 +332,7 @@ func TestVerifyPacks(t *testing.T) {
 	if len(packs) == 0 {
 		t.Fatal("no packs written")
 	}
-	if vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 || vr.Packs != len(packs) {
+	if vr, err := maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 || vr.Packs != len(packs) {
 		t.Fatalf("verify of a sound repository: %+v %v", vr, err)
 	}
 	big := packs[0]
@@ -350,21 +350,21 @@ func TestVerifyPacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Without --read-data only the index is checked: still sound.
-	if vr, err := maint.Verify(ctx, backup.MustOpenForTest(t, vol), cat, maint.VerifyOptions{}); err != nil || len(vr.Problems) != 0 {
+	if vr, err := maint.Verify(ctx, backuptest.MustOpenForTest(t, vol), cat, maint.VerifyOptions{}); err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify without data: %+v %v", vr, err)
 	}
-	vr, err := maint.Verify(ctx, backup.MustOpenForTest(t, vol), cat, maint.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, backuptest.MustOpenForTest(t, vol), cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || vr.OK() || vr.Problems[0].Kind != maint.ProblemCorrupt || vr.Problems[0].Object != big.Name {
 		t.Fatalf("verify --read-data of a damaged pack: %+v %v", vr, err)
 	}
-	vr, err = maint.Verify(ctx, backup.MustOpenForTest(t, vol), cat, maint.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.eng)})
+	vr, err = maint.Verify(ctx, backuptest.MustOpenForTest(t, vol), cat, maint.VerifyOptions{ReadData: true, Fix: true, Source: enginesrc.New(h.Eng)})
 	if err != nil || !vr.OK() {
 		t.Fatalf("verify --fix: %+v %v", vr.Problems, err)
 	}
 	if _, err := vol.Stat(ctx, "quarantine/"+big.Name); err != nil {
 		t.Fatalf("damaged pack not in quarantine: %v", err)
 	}
-	repo := backup.MustOpenForTest(t, vol)
+	repo := backuptest.MustOpenForTest(t, vol)
 	if vr, err := maint.Verify(ctx, repo, cat, maint.VerifyOptions{ReadData: true}); err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("second verify: %+v %v", vr, err)
 	}

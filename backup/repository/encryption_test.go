@@ -1,4 +1,4 @@
-package backup_test
+package repository_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/backup/scanner"
@@ -28,11 +28,11 @@ var lightKDF = cryptvol.KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
 // encryptedFixture runs fixtureRepo's server life against an encrypted
 // repository and returns its directory.
 func encryptedFixture(t *testing.T) (string, fixtureExpect) {
-	harnessOpen = &repository.OpenOptions{Password: []byte("pw"), KDF: lightKDF}
-	defer func() { harnessOpen = nil }()
-	defer backup.SetPackSizes(1<<20, 5000)() // the larger messages stay loose blobs
+	backuptest.HarnessOpen = &repository.OpenOptions{Password: []byte("pw"), KDF: lightKDF}
+	defer func() { backuptest.HarnessOpen = nil }()
+	defer backuptest.SetPackSizes(1<<20, 5000)() // the larger messages stay loose blobs
 	dir, exp := fixtureRepo(t, 2)
-	r, err := openDir(t, dir, harnessOpen)
+	r, err := openDir(t, dir, backuptest.HarnessOpen)
 	if err != nil {
 		t.Fatal(err)
 	}

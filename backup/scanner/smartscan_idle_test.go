@@ -1,10 +1,11 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 )
@@ -13,9 +14,9 @@ import (
 // SmartScan of a server that did not change since the last one finds
 // nothing to correct and stores no scan object.
 func TestIdleSmartScanWritesNothing(t *testing.T) {
-	h := newHarness(t, nil)
+	h := backuptest.NewHarness(t, nil)
 	ctx := context.Background()
-	e := h.eng
+	e := h.Eng
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -27,18 +28,18 @@ func TestIdleSmartScanWritesNothing(t *testing.T) {
 	must(e.CreateCOS(ctx, event.COS{Name: "interns", Backup: false}))
 	a, err := e.CreateAccount(ctx, engine.AccountSpec{Address: "erin@example.org", Password: "pw", COS: "staff"})
 	must(err)
-	_, err = e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(1, 2000)})
+	_, err = e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(1, 2000)})
 	must(err)
-	h.clk.Add(time.Minute)
-	h.waitShipped()
-	if _, err := h.sc.Scan(ctx, 0); err != nil {
+	h.Clk.Add(time.Minute)
+	h.WaitShipped()
+	if _, err := h.Scanner.Scan(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
-	scans, err := h.repo.Scans(ctx)
+	scans, err := h.Repo.Scans(ctx)
 	must(err)
 	for i := 0; i < 3; i++ {
-		h.clk.Add(time.Minute)
-		rep, err := h.sc.Scan(ctx, 0)
+		h.Clk.Add(time.Minute)
+		rep, err := h.Scanner.Scan(ctx, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func TestIdleSmartScanWritesNothing(t *testing.T) {
 			t.Fatalf("idle SmartScan %d: %+v", i, rep)
 		}
 	}
-	after, err := h.repo.Scans(ctx)
+	after, err := h.Repo.Scans(ctx)
 	must(err)
 	if len(after) != len(scans) {
 		t.Fatalf("idle SmartScans stored %d scan objects", len(after)-len(scans))

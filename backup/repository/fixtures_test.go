@@ -1,4 +1,4 @@
-package backup_test
+package repository_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/dedup"
@@ -32,7 +32,7 @@ import (
 // with segments, a SmartScan object and a catalog snapshot. -update
 // rewrites them from fixtureRepo; do that only on purpose, since their
 // point is to prove that an existing repository still opens.
-var update = flag.Bool("update", false, "regenerate backup/testdata fixtures")
+var update = flag.Bool("update", false, "regenerate backup/repository/testdata fixtures")
 
 // fixtureExpect is what a frozen repository holds, written beside it.
 type fixtureExpect struct {
@@ -47,11 +47,11 @@ type fixtureExpect struct {
 // fixtureRepo runs a small server's life against a repository of format f
 // and returns its directory and what it holds.
 func fixtureRepo(t *testing.T, format int) (string, fixtureExpect) {
-	defer backup.SetNewFormat(format)()
-	defer backup.SetDictSample(3)()
-	h := newHarness(t, nil)
+	defer backuptest.SetNewFormat(format)()
+	defer backuptest.SetDictSample(3)()
+	h := backuptest.NewHarness(t, nil)
 	ctx := context.Background()
-	e := h.eng
+	e := h.Eng
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -72,14 +72,14 @@ func fixtureRepo(t *testing.T, format int) (string, fixtureExpect) {
 	must(err)
 	var ids []uint64
 	for i := 0; i < 8; i++ {
-		body := message(i, 300+i*900)
+		body := backuptest.Message(i, 300+i*900)
 		res, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{alice.ID, dave.ID}, Body: body})
 		must(err)
 		ids = append(ids, res[0].Item.ID)
 		blob(body)
-		h.clk.Add(time.Second)
+		h.Clk.Add(time.Second)
 	}
-	_, err = e.Append(ctx, alice.ID, inbox.ID, nil, []string{`\Seen`}, h.clk.Now())
+	_, err = e.Append(ctx, alice.ID, inbox.ID, nil, []string{`\Seen`}, h.Clk.Now())
 	must(err)
 	blob(nil)
 	_, err = e.StoreFlags(ctx, alice.ID, inbox.ID, ids[:2], engine.FlagsAdd, []string{`\Flagged`}, 0)
@@ -88,27 +88,27 @@ func fixtureRepo(t *testing.T, format int) (string, fixtureExpect) {
 	must(err)
 	_, err = e.Move(ctx, alice.ID, inbox.ID, ids[2:4], arch.ID)
 	must(err)
-	h.waitShipped()
-	if _, err := h.sc.Snapshot(ctx); err != nil {
+	h.WaitShipped()
+	if _, err := h.Scanner.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// dave's class turns backup on: SmartScan brings his mail in.
 	must(e.ModifyCOS(ctx, event.COS{Name: "interns", Backup: true}))
-	h.clk.Add(time.Minute)
-	waitView(t, h, dave.ID)
+	h.Clk.Add(time.Minute)
+	backuptest.WaitView(t, h, dave.ID)
 	_, err = e.StoreFlags(ctx, alice.ID, inbox.ID, ids[4:5], engine.FlagsAdd, []string{`\Deleted`}, 0)
 	must(err)
 	_, err = e.Expunge(ctx, alice.ID, inbox.ID, nil)
 	must(err)
-	body := message(99, 20000)
-	_, err = e.Append(ctx, alice.ID, arch.ID, body, nil, h.clk.Now())
+	body := backuptest.Message(99, 20000)
+	_, err = e.Append(ctx, alice.ID, arch.ID, body, nil, h.Clk.Now())
 	must(err)
 	blob(body)
-	h.waitShipped()
-	h.stop()
-	exp.Records, exp.Scans, exp.LastLSN = countRecords(t, h.repo)
-	exp.Catalog = rebuiltDigest(t, h.repo)
-	return filepath.Join(h.dir, "repo"), exp
+	h.WaitShipped()
+	h.Stop()
+	exp.Records, exp.Scans, exp.LastLSN = countRecords(t, h.Repo)
+	exp.Catalog = rebuiltDigest(t, h.Repo)
+	return filepath.Join(h.Dir, "repo"), exp
 }
 
 func countRecords(t *testing.T, r *repository.Repository) (recs, scans int, last uint64) {

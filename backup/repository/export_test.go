@@ -1,4 +1,4 @@
-package backup_test
+package repository_test
 
 import (
 	"context"

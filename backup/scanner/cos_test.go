@@ -1,37 +1,21 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
-	"reflect"
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/engine/event"
 )
 
-// waitView waits until the catalog's view of acct equals the engine's.
-func waitView(t *testing.T, h *harness, acct uint64) {
-	t.Helper()
-	want := engineView(t, h.eng, acct)
-	var got accountView
-	var err error
-	for i := 0; i < 1000; i++ {
-		got, err = catalogView(t, h.cat, acct, h.clk.Now().Add(time.Hour))
-		if err == nil && reflect.DeepEqual(got, want) {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("catalog never matched the engine (%v):\ngot  %v\nwant %v", err, got, want)
-}
-
 func TestClassWithoutBackup(t *testing.T) {
-	h := newHarness(t, nil)
+	h := backuptest.NewHarness(t, nil)
 	ctx := context.Background()
-	e := h.eng
+	e := h.Eng
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -42,55 +26,55 @@ func TestClassWithoutBackup(t *testing.T) {
 	must(e.CreateCOS(ctx, event.COS{Name: "interns", Backup: false}))
 	dave, err := e.CreateAccount(ctx, engine.AccountSpec{Address: "dave@example.org", Password: "pw", COS: "interns"})
 	must(err)
-	body := message(1, 5000)
+	body := backuptest.Message(1, 5000)
 	_, err = e.Deliver(ctx, engine.Delivery{Recipients: []uint64{dave.ID}, Body: body})
 	must(err)
-	h.clk.Add(time.Minute)
-	h.waitShipped()
-	if _, err := h.cat.AccountAt(ctx, dave.ID, h.clk.Now()); err == nil {
+	h.Clk.Add(time.Minute)
+	h.WaitShipped()
+	if _, err := h.Cat.AccountAt(ctx, dave.ID, h.Clk.Now()); err == nil {
 		t.Fatal("an account without backup is in the catalog")
 	}
-	gone, _ := h.cat.DeletedAccounts(ctx)
+	gone, _ := h.Cat.DeletedAccounts(ctx)
 	if len(gone) != 1 || !gone[0].Excluded {
 		t.Fatalf("DeletedAccounts: %+v", gone)
 	}
-	if ok, _ := h.repo.HasBlob(ctx, dedup.Sum(body)); ok {
+	if ok, _ := h.Repo.HasBlob(ctx, dedup.Sum(body)); ok {
 		t.Fatal("the blob of an account without backup was stored")
 	}
 	// Turning backup on brings the account back through a SmartScan.
 	must(e.ModifyCOS(ctx, event.COS{Name: "interns", Backup: true}))
-	h.clk.Add(time.Minute)
-	waitView(t, h, dave.ID)
-	if ok, _ := h.repo.HasBlob(ctx, dedup.Sum(body)); !ok {
+	h.Clk.Add(time.Minute)
+	backuptest.WaitView(t, h, dave.ID)
+	if ok, _ := h.Repo.HasBlob(ctx, dedup.Sum(body)); !ok {
 		t.Fatal("SmartScan did not store the blob")
 	}
 	// And off again: treated as deleted from then on.
 	must(e.ModifyCOS(ctx, event.COS{Name: "interns", Backup: false}))
-	h.clk.Add(time.Minute)
-	h.waitShipped()
-	if _, err := h.cat.AccountAt(ctx, dave.ID, h.clk.Now()); err == nil {
+	h.Clk.Add(time.Minute)
+	h.WaitShipped()
+	if _, err := h.Cat.AccountAt(ctx, dave.ID, h.Clk.Now()); err == nil {
 		t.Fatal("account still backed up after its class turned backup off")
 	}
-	del, _ := h.cat.DeletedBetween(ctx, dave.ID, h.clk.Now().Add(-2*time.Minute), h.clk.Now())
+	del, _ := h.Cat.DeletedBetween(ctx, dave.ID, h.Clk.Now().Add(-2*time.Minute), h.Clk.Now())
 	if len(del) != 1 {
 		t.Fatalf("items of the excluded account not marked deleted: %+v", del)
 	}
 	assertRebuildSame(t, h)
 }
 
-func assertRebuildSame(t *testing.T, h *harness) {
+func assertRebuildSame(t *testing.T, h *backuptest.Harness) {
 	t.Helper()
 	ctx := context.Background()
-	vr, err := maint.Verify(ctx, h.repo, h.cat, maint.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, h.Repo, h.Cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify: %+v %v", vr.Problems, err)
 	}
 }
 
 func TestDisableEnableAndTruncatedLog(t *testing.T) {
-	h := newHarnessOpts(t, nil, func(o *engine.Options) { o.RedoLog.SegmentSize = 512 })
+	h := backuptest.NewHarnessOpts(t, nil, func(o *engine.Options) { o.RedoLog.SegmentSize = 512 })
 	ctx := context.Background()
-	e := h.eng
+	e := h.Eng
 	if err := e.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
@@ -98,15 +82,15 @@ func TestDisableEnableAndTruncatedLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitShipped()
-	h.sc.SetEnabled(false)
-	if h.sc.SafeLSN() != ^uint64(0) {
+	h.WaitShipped()
+	h.Scanner.SetEnabled(false)
+	if h.Scanner.SafeLSN() != ^uint64(0) {
 		t.Fatal("a disabled scanner still holds the log")
 	}
 	var last engine.Item
 	for i := 0; i < 12; i++ {
-		h.clk.Add(time.Second)
-		res, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(i, 600)})
+		h.Clk.Add(time.Second)
+		res, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(i, 600)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,18 +107,18 @@ func TestDisableEnableAndTruncatedLog(t *testing.T) {
 	if err := e.TrimLog(); err != nil {
 		t.Fatal(err)
 	}
-	if e.LogFirstLSN() <= h.sc.Live().ShippedLSN+1 {
-		t.Fatalf("log not truncated past the scanner: first %d, shipped %d", e.LogFirstLSN(), h.sc.Live().ShippedLSN)
+	if e.LogFirstLSN() <= h.Scanner.Live().ShippedLSN+1 {
+		t.Fatalf("log not truncated past the scanner: first %d, shipped %d", e.LogFirstLSN(), h.Scanner.Live().ShippedLSN)
 	}
-	h.clk.Add(time.Minute)
-	h.sc.SetEnabled(true)
-	waitView(t, h, a.ID)
-	h.waitShipped()
+	h.Clk.Add(time.Minute)
+	h.Scanner.SetEnabled(true)
+	backuptest.WaitView(t, h, a.ID)
+	h.WaitShipped()
 	// Later changes are followed from the log again.
-	h.clk.Add(time.Minute)
-	if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(100, 100)}); err != nil {
+	h.Clk.Add(time.Minute)
+	if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(100, 100)}); err != nil {
 		t.Fatal(err)
 	}
-	waitView(t, h, a.ID)
+	backuptest.WaitView(t, h, a.ID)
 	assertRebuildSame(t, h)
 }

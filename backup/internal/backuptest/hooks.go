@@ -1,4 +1,4 @@
-package backup
+package backuptest
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 // SetDictSample makes repositories train their dictionary after n blobs
-// and returns a function restoring the default; for the external tests.
+// and returns a function restoring the default; for tests of the backup packages.
 func SetDictSample(n int) (restore func()) {
 	old := tune.DictSampleBlobs
 	tune.DictSampleBlobs = n

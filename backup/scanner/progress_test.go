@@ -1,10 +1,11 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 )
 
@@ -50,17 +51,17 @@ func (l *progressLog) done(t *testing.T, step string, min int64) {
 // blobs, verify the objects and bytes checked and the referenced blobs,
 // each step ending at its total.
 func TestProgressOfScanPurgeVerify(t *testing.T) {
-	h := newHarness(t, nil)
-	snaps, _ := workload(t, h)
-	h.waitShipped()
+	h := backuptest.NewHarness(t, nil)
+	snaps, _ := backuptest.Workload(t, h)
+	h.WaitShipped()
 	ctx := context.Background()
-	accounts, err := h.eng.ListAccounts(ctx, "")
+	accounts, err := h.Eng.ListAccounts(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	var scan progressLog
-	rep, err := h.sc.ScanWith(ctx, 0, scan.fn(t))
+	rep, err := h.Scanner.ScanWith(ctx, 0, scan.fn(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestProgressOfScanPurgeVerify(t *testing.T) {
 	}
 
 	var ver progressLog
-	vr, err := h.sc.Verify(ctx, maint.VerifyOptions{ReadData: true, Progress: ver.fn(t)})
+	vr, err := h.Scanner.Verify(ctx, maint.VerifyOptions{ReadData: true, Progress: ver.fn(t)})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify: %+v, %v", vr.Problems, err)
 	}
@@ -84,9 +85,9 @@ func TestProgressOfScanPurgeVerify(t *testing.T) {
 	}
 
 	// 31 days after the workload, what it deleted is past retention.
-	h.clk.Add(snaps[len(snaps)-1].at.Sub(h.clk.Now()) + 31*24*time.Hour)
+	h.Clk.Add(snaps[len(snaps)-1].At.Sub(h.Clk.Now()) + 31*24*time.Hour)
 	var purge progressLog
-	pr, err := h.sc.PurgeWith(ctx, maint.DefaultRetention, purge.fn(t))
+	pr, err := h.Scanner.PurgeWith(ctx, maint.DefaultRetention, purge.fn(t))
 	if err != nil {
 		t.Fatal(err)
 	}

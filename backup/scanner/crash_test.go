@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/enginesrc"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/backup/scanner"
@@ -151,7 +151,7 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 	}
 	src := enginesrc.New(eng)
 	sc, err := scanner.New(repo, cat, enginesrc.New(eng), src, src, &scanner.Options{Now: now,
-		ShipInterval: time.Millisecond, NoCompaction: true, Logger: quiet, SnapshotInterval: -1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+		ShipInterval: time.Millisecond, NoCompaction: true, Logger: backuptest.Quiet, SnapshotInterval: -1, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		cat.Close()
 		return nil, nil, err
@@ -179,9 +179,9 @@ func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.V
 // TestCrashAtEveryRepositoryWrite crashes a format 1 repository (loose
 // blobs, a dictionary) at every write.
 func TestCrashAtEveryRepositoryWrite(t *testing.T) {
-	defer backup.SetNewFormat(1)()
+	defer backuptest.SetNewFormat(1)()
 	// Train the dictionary early so storing it is one of the crash points.
-	defer backup.SetDictSample(3)()
+	defer backuptest.SetDictSample(3)()
 	crashEveryWrite(t, false, false)
 }
 
@@ -189,7 +189,7 @@ func TestCrashAtEveryRepositoryWrite(t *testing.T) {
 // pack puts, segment puts, and the deferred loose blobs beside them (small
 // sizes so the workload makes multi-chunk packs and loose blobs).
 func TestCrashAtEveryPackWrite(t *testing.T) {
-	defer backup.SetPackSizes(256, 600)()
+	defer backuptest.SetPackSizes(256, 600)()
 	crashEveryWrite(t, true, false)
 }
 
@@ -197,39 +197,39 @@ func TestCrashAtEveryPackWrite(t *testing.T) {
 // shipping and then of pack maintenance: the merged pack's Put and the
 // deletions of the packs it superseded.
 func TestCrashDuringPackMerge(t *testing.T) {
-	defer backup.SetPackSizes(256, 3000)()
-	defer backup.SetPackTarget(200)()
+	defer backuptest.SetPackSizes(256, 3000)()
+	defer backuptest.SetPackTarget(200)()
 	crashEveryWrite(t, true, true)
 }
 
 func crashEveryWrite(t *testing.T, wantPacks, merge bool) {
-	h := newHarness(t, nil)
-	workload(t, h)
-	h.waitShipped()
+	h := backuptest.NewHarness(t, nil)
+	backuptest.Workload(t, h)
+	h.WaitShipped()
 	ctx := context.Background()
 	packs := 0
-	if err := h.vol.List(ctx, "packs/", func(hsm.ObjectInfo) error { packs++; return nil }); err != nil {
+	if err := h.Vol.List(ctx, "packs/", func(hsm.ObjectInfo) error { packs++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%d packs shipped", packs)
 	if (packs > 0) != wantPacks || (merge && packs < 2) {
 		t.Fatalf("%d packs written", packs)
 	}
-	ref, err := h.cat.Digest(ctx)
+	ref, err := h.Cat.Digest(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.stop()
+	h.Stop()
 	torn := 0
 	var mergeHook func(time.Duration)
 	if merge {
 		// Ship many small packs (written at 200 bytes), then merge them
 		// as packs under half of 64 KiB.
-		mergeHook = func(d time.Duration) { h.clk.Add(d); backup.SetPackTarget(64 << 10) }
+		mergeHook = func(d time.Duration) { h.Clk.Add(d); backuptest.SetPackTarget(64 << 10) }
 	}
 	smallPacks := func() {
 		if merge {
-			backup.SetPackTarget(200)
+			backuptest.SetPackTarget(200)
 		}
 	}
 	mergeCrashes := 0
@@ -243,7 +243,7 @@ func crashEveryWrite(t *testing.T, wantPacks, merge bool) {
 			cctx, cancel := context.WithCancel(ctx)
 			smallPacks()
 			cv := &crashVol{Volume: base, n: n, after: after, crash: cancel}
-			cat, _, err := runScanner(t, cctx, h.eng, cv, filepath.Join(dir, "cat"), h.clk.Now, mergeHook)
+			cat, _, err := runScanner(t, cctx, h.Eng, cv, filepath.Join(dir, "cat"), h.Clk.Now, mergeHook)
 			cancel()
 			if cat != nil {
 				cat.Close()
@@ -260,7 +260,7 @@ func crashEveryWrite(t *testing.T, wantPacks, merge bool) {
 			crashed := cv.dead
 			// Restart on the same repository and catalog, without faults.
 			smallPacks()
-			cat, repo, err := runScanner(t, ctx, h.eng, base, filepath.Join(dir, "cat"), h.clk.Now, mergeHook)
+			cat, repo, err := runScanner(t, ctx, h.Eng, base, filepath.Join(dir, "cat"), h.Clk.Now, mergeHook)
 			if err != nil {
 				t.Fatalf("n=%d after=%v: restart: %v", n, after, err)
 			}

@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
@@ -8,30 +8,31 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/redolog"
 )
 
 func TestCompactionKeepsEveryRecordOnce(t *testing.T) {
-	h := newHarness(t, nil)
+	h := backuptest.NewHarness(t, nil)
 	ctx := context.Background()
-	snaps, ids := workload(t, h)
-	h.waitShipped()
-	before, err := h.repo.Segments(ctx)
+	snaps, ids := backuptest.Workload(t, h)
+	h.WaitShipped()
+	before, err := h.Repo.Segments(ctx)
 	if err != nil || len(before) < 3 {
 		t.Fatalf("segments before: %d %v", len(before), err)
 	}
 	// Nothing is compacted while its window is still open.
-	if n, err := h.sc.Compact(ctx, 24*time.Hour); err != nil || n != 0 {
+	if n, err := h.Scanner.Compact(ctx, 24*time.Hour); err != nil || n != 0 {
 		t.Fatalf("compacted an open window: %d %v", n, err)
 	}
 	// Close the hour window with a later record, then compact it.
-	h.clk.Add(2 * time.Hour)
-	if _, err := h.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{ids["alice"]}, Body: message(7, 100)}); err != nil {
+	h.Clk.Add(2 * time.Hour)
+	if _, err := h.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{ids["alice"]}, Body: backuptest.Message(7, 100)}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitShipped()
-	n, err := h.sc.Compact(ctx, time.Hour)
+	h.WaitShipped()
+	n, err := h.Scanner.Compact(ctx, time.Hour)
 	if err != nil || n < 3 {
 		t.Fatalf("compacted %d segments: %v", n, err)
 	}
@@ -39,46 +40,46 @@ func TestCompactionKeepsEveryRecordOnce(t *testing.T) {
 	// every segment it listed: the merged pieces outlive the merge by the
 	// grace period.
 	for _, seg := range before {
-		if _, err := h.vol.Stat(ctx, seg.Name); err != nil {
+		if _, err := h.Vol.Stat(ctx, seg.Name); err != nil {
 			t.Fatalf("segment %s gone right after compaction: %v", seg.Name, err)
 		}
 	}
-	h.clk.Add(9 * time.Minute)
-	if _, err := h.sc.Compact(ctx, time.Hour); err != nil {
+	h.Clk.Add(9 * time.Minute)
+	if _, err := h.Scanner.Compact(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if mid, _ := h.repo.Segments(ctx); len(mid) <= len(before) {
+	if mid, _ := h.Repo.Segments(ctx); len(mid) <= len(before) {
 		t.Fatalf("superseded segments deleted within the grace period: %d segments, %d before", len(mid), len(before))
 	}
-	h.clk.Add(2 * time.Minute)
-	if _, err := h.sc.Compact(ctx, time.Hour); err != nil {
+	h.Clk.Add(2 * time.Minute)
+	if _, err := h.Scanner.Compact(ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := h.repo.Segments(ctx)
+	after, _ := h.Repo.Segments(ctx)
 	if len(after) >= len(before) {
 		t.Fatalf("%d segments after compaction and grace, %d before", len(after), len(before))
 	}
 	var last uint64
-	if err := h.repo.Records(ctx, 0, 0, func(r redolog.Record) error {
+	if err := h.Repo.Records(ctx, 0, 0, func(r redolog.Record) error {
 		if r.LSN <= last {
 			t.Fatalf("lsn %d after %d", r.LSN, last)
 		}
 		last = r.LSN
 		return nil
-	}); err != nil || last != h.eng.LogLastLSN() {
-		t.Fatalf("records end at %d of %d: %v", last, h.eng.LogLastLSN(), err)
+	}); err != nil || last != h.Eng.LogLastLSN() {
+		t.Fatalf("records end at %d of %d: %v", last, h.Eng.LogLastLSN(), err)
 	}
-	fresh, err := catalog.Rebuild(ctx, h.repo, "r", vfs.NewMem())
+	fresh, err := catalog.Rebuild(ctx, h.Repo, "r", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
 	for _, s := range snaps {
 		for _, id := range ids {
-			want, ok := s.views[id]
-			got, err := catalogView(t, fresh, id, s.at)
+			want, ok := s.Views[id]
+			got, err := backuptest.CatalogView(t, fresh, id, s.At)
 			if ok && (err != nil || got.String() != want.String()) {
-				t.Fatalf("after compaction, %q: %v\n%v\nwant\n%v", s.what, err, got, want)
+				t.Fatalf("after compaction, %q: %v\n%v\nwant\n%v", s.What, err, got, want)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/engine"
@@ -21,24 +21,24 @@ import (
 // quietTraffic delivers n messages to one account, one a second on the
 // test clock, each shipped alone (so each writes a pack of its own), and
 // calls every(i) after each.
-func quietTraffic(t *testing.T, h *harness, n int, every func(i int)) (acct uint64) {
+func quietTraffic(t *testing.T, h *backuptest.Harness, n int, every func(i int)) (acct uint64) {
 	t.Helper()
 	ctx := context.Background()
-	if err := h.eng.CreateDomain(ctx, "example.org"); err != nil {
+	if err := h.Eng.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	a, err := h.eng.CreateAccount(ctx, engine.AccountSpec{Address: "quiet@example.org", Password: "pw"})
+	a, err := h.Eng.CreateAccount(ctx, engine.AccountSpec{Address: "quiet@example.org", Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		if !h.paced {
-			h.clk.Add(time.Second) // a paced harness moves it in waitShipped
+		if !h.Paced {
+			h.Clk.Add(time.Second) // a paced harness moves it in waitShipped
 		}
-		if _, err := h.eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(1000+i, 2000+i%7*300)}); err != nil {
+		if _, err := h.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(1000+i, 2000+i%7*300)}); err != nil {
 			t.Fatal(err)
 		}
-		h.waitShipped()
+		h.WaitShipped()
 		if every != nil {
 			every(i)
 		}
@@ -64,7 +64,7 @@ func countObjects(t *testing.T, vol hsm.Volume) map[string]int {
 func readAllBlobs(t *testing.T, cat *catalog.Catalog, vol hsm.Volume, acct uint64, at time.Time) int {
 	t.Helper()
 	ctx := context.Background()
-	r := backup.MustOpenForTest(t, vol)
+	r := backuptest.MustOpenForTest(t, vol)
 	st, err := cat.AccountAt(ctx, acct, at)
 	if err != nil {
 		t.Fatal(err)
@@ -82,29 +82,29 @@ func readAllBlobs(t *testing.T, cat *catalog.Catalog, vol hsm.Volume, acct uint6
 // merges them into a handful, keeps the merged-away packs for the grace
 // period (a copy listed before the merge restores), then deletes them.
 func TestPackMergeQuietServer(t *testing.T) {
-	h := newPacedHarness(t, nil)
+	h := backuptest.NewPacedHarness(t, nil)
 	ctx := context.Background()
 	const n = 90
 	acct := quietTraffic(t, h, n, nil)
-	before := countObjects(t, h.vol)
+	before := countObjects(t, h.Vol)
 	if before["packs"] < n/2 {
 		t.Fatalf("%d packs for %d ships", before["packs"], n)
 	}
 	var listed []string // a copy (rsync) lists now and copies later
-	if err := h.vol.List(ctx, "", func(o hsm.ObjectInfo) error { listed = append(listed, o.Name); return nil }); err != nil {
+	if err := h.Vol.List(ctx, "", func(o hsm.ObjectInfo) error { listed = append(listed, o.Name); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	// Only the windows that have passed merge: the packs of the last
 	// window (the one the clock is in) stay as they are.
-	if m, err := h.sc.MergePacks(ctx); err != nil || m < n/2 || m > n-1 {
+	if m, err := h.Scanner.MergePacks(ctx); err != nil || m < n/2 || m > n-1 {
 		t.Fatalf("merged %d packs of %d, the last window still open: %v", m, n, err)
 	}
-	mid := countObjects(t, h.vol)
+	mid := countObjects(t, h.Vol)
 	if mid["packs"] <= before["packs"] {
 		t.Fatalf("merged-away packs deleted at once: %d packs, %d before", mid["packs"], before["packs"])
 	}
 	// Every blob reads (from the merged pack) while both copies exist.
-	items := readAllBlobs(t, h.cat, h.vol, acct, h.clk.Now())
+	items := readAllBlobs(t, h.Cat, h.Vol, acct, h.Clk.Now())
 	if items != n {
 		t.Fatalf("%d items", items)
 	}
@@ -115,7 +115,7 @@ func TestPackMergeQuietServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range listed {
-		b, err := hsm.ReadAll(ctx, h.vol, name)
+		b, err := hsm.ReadAll(ctx, h.Vol, name)
 		if err != nil {
 			t.Fatalf("copy %s: %v", name, err)
 		}
@@ -125,49 +125,49 @@ func TestPackMergeQuietServer(t *testing.T) {
 	}
 	// Within the grace period nothing goes; after it the merged-away
 	// packs do.
-	h.clk.Add(9 * time.Minute)
-	if _, err := h.sc.MergePacks(ctx); err != nil {
+	h.Clk.Add(9 * time.Minute)
+	if _, err := h.Scanner.MergePacks(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range listed {
-		if _, err := h.vol.Stat(ctx, name); err != nil {
+		if _, err := h.Vol.Stat(ctx, name); err != nil {
 			t.Fatalf("%s deleted within the grace period: %v", name, err)
 		}
 	}
-	h.clk.Add(2 * time.Minute)
-	if _, err := h.sc.MergePacks(ctx); err != nil {
+	h.Clk.Add(2 * time.Minute)
+	if _, err := h.Scanner.MergePacks(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if c := countObjects(t, h.vol); c["packs"] >= before["packs"]/2 {
+	if c := countObjects(t, h.Vol); c["packs"] >= before["packs"]/2 {
 		t.Fatalf("%d packs after the grace period, %d before", c["packs"], before["packs"])
 	}
 	// An hour on, what is left merges too.
-	h.clk.Add(2 * time.Hour)
+	h.Clk.Add(2 * time.Hour)
 	for i := 0; i < 2; i++ {
-		if _, err := h.sc.MergePacks(ctx); err != nil {
+		if _, err := h.Scanner.MergePacks(ctx); err != nil {
 			t.Fatal(err)
 		}
-		h.clk.Add(11 * time.Minute)
+		h.Clk.Add(11 * time.Minute)
 	}
-	if _, err := h.sc.MergePacks(ctx); err != nil {
+	if _, err := h.Scanner.MergePacks(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := countObjects(t, h.vol)
+	after := countObjects(t, h.Vol)
 	t.Logf("%d ships: %d packs before maintenance, %d after merge, %d after the grace period", n, before["packs"], mid["packs"], after["packs"])
 	if after["packs"] > 3 {
 		t.Fatalf("%d packs after maintenance", after["packs"])
 	}
-	if w, err := h.cat.PendingDeletes(); err != nil || len(w) != 0 {
+	if w, err := h.Cat.PendingDeletes(); err != nil || len(w) != 0 {
 		t.Fatalf("still waiting: %v %v", w, err)
 	}
-	readAllBlobs(t, h.cat, h.vol, acct, h.clk.Now())
+	readAllBlobs(t, h.Cat, h.Vol, acct, h.Clk.Now())
 	// The repository alone rebuilds the catalog; verify is clean.
-	ref, err := h.cat.Digest(ctx)
+	ref, err := h.Cat.Digest(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for what, vol := range map[string]hsm.Volume{"repository": h.vol, "copy taken during the merge": cp} {
-		r := backup.MustOpenForTest(t, vol)
+	for what, vol := range map[string]hsm.Volume{"repository": h.Vol, "copy taken during the merge": cp} {
+		r := backuptest.MustOpenForTest(t, vol)
 		fresh, err := catalog.Rebuild(ctx, r, "r", vfs.NewMem())
 		if err != nil {
 			t.Fatalf("%s: %v", what, err)
@@ -175,14 +175,14 @@ func TestPackMergeQuietServer(t *testing.T) {
 		if d, _ := fresh.Digest(ctx); d != ref {
 			t.Errorf("%s: rebuilt catalog differs", what)
 		}
-		readAllBlobs(t, fresh, vol, acct, h.clk.Now())
+		readAllBlobs(t, fresh, vol, acct, h.Clk.Now())
 		vr, err := maint.Verify(ctx, r, fresh, maint.VerifyOptions{ReadData: true})
 		if err != nil || len(vr.Problems) != 0 {
 			t.Errorf("%s: verify: %+v %v", what, vr.Problems, err)
 		}
 		fresh.Close()
 	}
-	vr, err := maint.Verify(ctx, backup.MustOpenForTest(t, h.vol), h.cat, maint.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, backuptest.MustOpenForTest(t, h.Vol), h.Cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify: %+v %v", vr.Problems, err)
 	}
@@ -199,26 +199,26 @@ func TestObjectCountQuietTraffic(t *testing.T) {
 	}
 	// Files in memory: what is measured is the object count, and 1,800
 	// ships with their fsyncs take minutes on a shared disk.
-	h := newPacedHarness(t, vfs.NewMem())
+	h := backuptest.NewPacedHarness(t, vfs.NewMem())
 	ctx := context.Background()
 	levels := []time.Duration{30 * time.Second, 5 * time.Minute, time.Hour}
 	maintain := func() {
 		for _, w := range levels {
-			if _, err := h.sc.Compact(ctx, w); err != nil {
+			if _, err := h.Scanner.Compact(ctx, w); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := h.sc.MergePacks(ctx); err != nil {
+		if _, err := h.Scanner.MergePacks(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// livePacks counts the packs not waiting for deletion.
 	livePacks := func() int {
-		w, err := h.cat.PendingDeletes()
+		w, err := h.Cat.PendingDeletes()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return countObjects(t, h.vol)["packs"] - len(w)
+		return countObjects(t, h.Vol)["packs"] - len(w)
 	}
 	peak := 0
 	quietTraffic(t, h, n, func(i int) {
@@ -227,7 +227,7 @@ func TestObjectCountQuietTraffic(t *testing.T) {
 			peak = max(peak, livePacks())
 		}
 	})
-	c, live := countObjects(t, h.vol), livePacks()
+	c, live := countObjects(t, h.Vol), livePacks()
 	t.Logf("after %d s of 1 msg/s: %d objects: %d packs (%d live, peak %d live; the rest wait out the 10 min grace), %d segments",
 		n, c["total"], c["packs"], live, peak, c["log"])
 	// Live: the last 30 s window's packs, one per passed 30 s window of
@@ -236,11 +236,11 @@ func TestObjectCountQuietTraffic(t *testing.T) {
 		t.Fatalf("%d packs, %d live, after %d ships", c["packs"], live, n)
 	}
 	// Once the hour and the grace period have passed: a handful.
-	h.clk.Add(2 * time.Hour)
+	h.Clk.Add(2 * time.Hour)
 	maintain()
-	h.clk.Add(11 * time.Minute)
+	h.Clk.Add(11 * time.Minute)
 	maintain()
-	c = countObjects(t, h.vol)
+	c = countObjects(t, h.Vol)
 	t.Logf("an hour later: %d objects: %d packs, %d segments", c["total"], c["packs"], c["log"])
 	if c["packs"] > 3 {
 		t.Fatalf("%d packs an hour later", c["packs"])

@@ -1,4 +1,4 @@
-package backup_test
+package scanner_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/hsm"
 	"github.com/tidemark/tidemark/hsm/s3vol"
@@ -20,9 +21,9 @@ import (
 // deliverDuringOutage delivers n messages while the repository is down
 // and checks the engine accepts them and the lag shows; then up() ends
 // the outage and the scanner catches up with nothing lost.
-func deliverDuringOutage(t *testing.T, h *harness, down, up func()) {
+func deliverDuringOutage(t *testing.T, h *backuptest.Harness, down, up func()) {
 	ctx := context.Background()
-	e := h.eng
+	e := h.Eng
 	if err := e.CreateDomain(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
@@ -30,18 +31,18 @@ func deliverDuringOutage(t *testing.T, h *harness, down, up func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitShipped()
+	h.WaitShipped()
 	down()
 	for i := 0; i < 20; i++ {
-		h.clk.Add(time.Second)
-		if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: message(i, 100+i*300)}); err != nil {
+		h.Clk.Add(time.Second)
+		if _, err := e.Deliver(ctx, engine.Delivery{Recipients: []uint64{a.ID}, Body: backuptest.Message(i, 100+i*300)}); err != nil {
 			t.Fatalf("engine refused mail during a repository outage: %v", err)
 		}
 	}
 	// The lag is visible while the repository is down.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st := h.sc.Live()
+		st := h.Scanner.Live()
 		if st.LagRecords >= 20 && st.State == "failing" && st.LastError != "" {
 			break
 		}
@@ -50,27 +51,27 @@ func deliverDuringOutage(t *testing.T, h *harness, down, up func()) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := h.sc.Live().LagSeconds; got < 19 {
+	if got := h.Scanner.Live().LagSeconds; got < 19 {
 		t.Errorf("lag %v s, want at least the 20 s of records the clock moved through", got)
 	}
 	up()
-	h.waitShipped()
-	if st := h.sc.Live(); st.LagRecords != 0 || st.State != "running" {
+	h.WaitShipped()
+	if st := h.Scanner.Live(); st.LagRecords != 0 || st.State != "running" {
 		t.Errorf("after the outage: %+v", st)
 	}
-	got, err := catalogView(t, h.cat, a.ID, h.clk.Now().Add(time.Hour))
+	got, err := backuptest.CatalogView(t, h.Cat, a.ID, h.Clk.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := engineView(t, e, a.ID); !reflect.DeepEqual(got, want) || len(want.items) != 20 {
+	if want := backuptest.EngineView(t, e, a.ID); !reflect.DeepEqual(got, want) || len(want.Items) != 20 {
 		t.Fatalf("after the outage the catalog has\n%v\nthe engine\n%v", got, want)
 	}
-	st, err := h.cat.AccountAt(ctx, a.ID, h.clk.Now().Add(time.Hour))
+	st, err := h.Cat.AccountAt(ctx, a.ID, h.Clk.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, it := range st.Items {
-		if _, err := h.repo.ReadBlob(ctx, it.Digest); err != nil {
+		if _, err := h.Repo.ReadBlob(ctx, it.Digest); err != nil {
 			t.Fatalf("blob of item %d: %v", it.ID, err)
 		}
 	}
@@ -78,7 +79,7 @@ func deliverDuringOutage(t *testing.T, h *harness, down, up func()) {
 
 func TestOutageFaultyVolume(t *testing.T) {
 	var f *hsm.Faulty
-	h := newHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
+	h := backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
 	deliverDuringOutage(t, h, func() { f.SetOutage(true) }, func() { f.SetOutage(false) })
 	if f.Failures(hsm.OpAny) == 0 {
 		t.Fatal("no call failed during the outage")
@@ -87,7 +88,7 @@ func TestOutageFaultyVolume(t *testing.T) {
 
 func TestOutageRealS3(t *testing.T) {
 	srv := s3test.StartServer(t)
-	h := newHarness(t, func(hsm.Volume) hsm.Volume {
+	h := backuptest.NewHarness(t, func(hsm.Volume) hsm.Volume {
 		o := srv.Options()
 		o.Prefix = "server1"
 		v, err := s3vol.New(context.Background(), o)
@@ -105,13 +106,13 @@ func TestOutageRealS3(t *testing.T) {
 func TestOutageLogsOnce(t *testing.T) {
 	var buf lockedLog
 	var f *hsm.Faulty
-	var h *harness
+	var h *backuptest.Harness
 	func() {
 		// The harness gives its scanner the package's logger.
-		prev := quiet
-		defer func() { quiet = prev }()
-		quiet = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		h = newHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
+		prev := backuptest.Quiet
+		defer func() { backuptest.Quiet = prev }()
+		backuptest.Quiet = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		h = backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
 	}()
 	deliverDuringOutage(t, h, func() { f.SetOutage(true) }, func() {
 		// Many attempts fail before the outage ends.

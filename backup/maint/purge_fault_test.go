@@ -1,4 +1,4 @@
-package backup_test
+package maint_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tidemark/tidemark/backup"
 	"github.com/tidemark/tidemark/backup/catalog"
+	"github.com/tidemark/tidemark/backup/internal/backuptest"
 	"github.com/tidemark/tidemark/backup/maint"
 	"github.com/tidemark/tidemark/hsm"
 )
@@ -81,7 +81,7 @@ func (f *failReads) GetRange(ctx context.Context, name string, off, n int64) (io
 func TestPurgeAbortsOnReadError(t *testing.T) {
 	for _, format := range []int{1, 2} {
 		t.Run(fmt.Sprintf("format%d", format), func(t *testing.T) {
-			defer backup.SetNewFormat(format)()
+			defer backuptest.SetNewFormat(format)()
 			purgeAbortsOnReadError(t)
 		})
 	}
@@ -89,12 +89,12 @@ func TestPurgeAbortsOnReadError(t *testing.T) {
 
 func purgeAbortsOnReadError(t *testing.T) {
 	fr := &failReads{}
-	h := newHarness(t, func(v hsm.Volume) hsm.Volume { fr.Volume = v; return fr })
-	snaps, _ := workload(t, h)
-	h.waitShipped()
-	h.stop()
+	h := backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { fr.Volume = v; return fr })
+	snaps, _ := backuptest.Workload(t, h)
+	h.WaitShipped()
+	h.Stop()
 	ctx := context.Background()
-	cat, err := catalog.OpenCatalog(h.dir+"/data/backup-catalog", nil)
+	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +103,14 @@ func purgeAbortsOnReadError(t *testing.T) {
 	if err := fr.Volume.List(ctx, "", func(o hsm.ObjectInfo) error { before[o.Name] = true; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	now := snaps[len(snaps)-1].at.Add(31 * 24 * time.Hour)
+	now := snaps[len(snaps)-1].At.Add(31 * 24 * time.Hour)
 	failures := 0
 	for k := 1; ; k++ {
 		if k > 10000 {
 			t.Fatal("purge never ran undisturbed")
 		}
 		fr.arm(k)
-		rep, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now})
+		rep, err := maint.Purge(ctx, h.Repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now})
 		failed := fr.disarm()
 		if failed == "" {
 			if err != nil {
@@ -140,16 +140,16 @@ func purgeAbortsOnReadError(t *testing.T) {
 	if failures < 3 {
 		t.Fatalf("only %d reads failed: the test did not reach the segments", failures)
 	}
-	vr, err := maint.Verify(ctx, h.repo, cat, maint.VerifyOptions{ReadData: true})
+	vr, err := maint.Verify(ctx, h.Repo, cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify after purge: %+v %v", vr.Problems, err)
 	}
 	// After the grace period what purge scheduled goes, and what is left
 	// still verifies whole.
-	if _, err := maint.Purge(ctx, h.repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now.Add(time.Hour)}); err != nil {
+	if _, err := maint.Purge(ctx, h.Repo, cat, maint.PurgeOptions{Retention: maint.DefaultRetention, Now: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	vr, err = maint.Verify(ctx, backup.MustOpenForTest(t, h.vol), cat, maint.VerifyOptions{ReadData: true})
+	vr, err = maint.Verify(ctx, backuptest.MustOpenForTest(t, h.Vol), cat, maint.VerifyOptions{ReadData: true})
 	if err != nil || len(vr.Problems) != 0 {
 		t.Fatalf("verify after the grace period: %+v %v", vr.Problems, err)
 	}
