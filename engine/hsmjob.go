@@ -91,38 +91,6 @@ func (r *MoveReport) count(from string, size, written int64) {
 	r.Written += written
 }
 
-// move moves one blob for a run and accounts for it. A volume error ends
-// the run (returned); a blob that is gone, pending or corrupt does not.
-func (e *Engine) move(ctx context.Context, loc BlobLocation, o *MoveOptions, rep *MoveReport) error {
-	if loc.Volume == o.To {
-		rep.Already++
-		return nil
-	}
-	if o.DryRun {
-		rep.count(loc.Volume, loc.Size, 0)
-		return nil
-	}
-	n, err := e.MoveBlob(ctx, loc.Digest, o.To)
-	switch {
-	case err == nil:
-		if n == 0 {
-			rep.Already++
-			return nil
-		}
-		rep.count(loc.Volume, loc.Size, n)
-		return nil
-	case errors.Is(err, ErrBlobGone), errors.Is(err, ErrBlobPending):
-		rep.Skipped++
-		return nil
-	case errors.Is(err, ErrCorrupt):
-		if len(rep.Failed) < maxReportedFailures {
-			rep.Failed = append(rep.Failed, err.Error())
-		}
-		return nil
-	}
-	return err
-}
-
 // MoveByPolicy moves the blobs of the items o.Match selects to o.To (the
 // current secondary by default). It is safe to stop and to run again: a
 // blob already there is counted as such, and every blob is always whole on
@@ -165,27 +133,39 @@ func (e *Engine) MoveByPolicy(ctx context.Context, o MoveOptions) (MoveReport, e
 }
 
 // moveAll runs feed, which emits the blobs to move (a zero Volume: gone,
-// counted as skipped), and moves them with o.Workers at once. The first
-// volume error stops the run; it is returned after the moves under way
-// end.
+// counted as skipped), and moves them in batches (hsmbatch.go), moveLanes
+// batches at once with o.Workers copies in all. The first volume error
+// stops the run; it is returned after the batches under way end.
 func (e *Engine) moveAll(ctx context.Context, o *MoveOptions, rep *MoveReport, feed func(emit func(BlobLocation) error) error) error {
 	workers := o.Workers
 	if workers <= 0 {
 		workers = 8
 	}
+	lanes := min(moveLanes, workers)
+	dst := &moveDest{name: o.To} // a dry run opens nothing
+	if !o.DryRun {
+		var err error
+		if dst, err = e.moveDest(ctx, o.To); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
 	var firstErr error
-	todo := make(chan BlobLocation, workers)
+	todo := make(chan BlobLocation, moveBatch)
 	var wg sync.WaitGroup
-	for range workers {
+	for range lanes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for loc := range todo {
+			for {
+				batch := takeBatch(todo, moveBatch)
+				if len(batch) == 0 {
+					return
+				}
 				var part MoveReport
-				err := e.move(ctx, loc, o, &part)
+				err := e.moveBatchRun(ctx, batch, dst, o, workers/lanes, &part)
 				mu.Lock()
 				rep.merge(part)
 				if err != nil && firstErr == nil {
@@ -193,7 +173,9 @@ func (e *Engine) moveAll(ctx context.Context, o *MoveOptions, rep *MoveReport, f
 					cancel()
 				}
 				if err == nil && o.Progress != nil {
-					o.Progress(1, loc.Size)
+					for _, loc := range batch {
+						o.Progress(1, loc.Size)
+					}
 				}
 				mu.Unlock()
 			}
@@ -222,6 +204,27 @@ func (e *Engine) moveAll(ctx context.Context, o *MoveOptions, rep *MoveReport, f
 		return firstErr
 	}
 	return ferr
+}
+
+// takeBatch waits for one blob, then takes those ready, up to n.
+func takeBatch(c <-chan BlobLocation, n int) []BlobLocation {
+	loc, ok := <-c
+	if !ok {
+		return nil
+	}
+	batch := []BlobLocation{loc}
+	for len(batch) < n {
+		select {
+		case loc, ok := <-c:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, loc)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // merge adds another report's counts.

@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -92,83 +92,29 @@ func (e *Engine) OpenVolume(ctx context.Context, name string) (hsm.Volume, error
 // written there. A blob already on to is left alone (0, nil), so a move
 // run again after a stop or crash goes on where it was. Errors: ErrBlobGone,
 // ErrBlobPending, a blob whose bytes do not hash to its digest (ErrCorrupt,
-// nothing moved), or a volume error (nothing recorded).
+// nothing moved), or a volume error (nothing recorded). The copy is written
+// durably before its record (hsmbatch.go moves many at once).
 func (e *Engine) MoveBlob(ctx context.Context, d dedup.Digest, to string) (int64, error) {
 	if e.poisoned.Load() != nil {
 		return 0, ErrReadOnly
 	}
-	loc, err := e.BlobAt(ctx, d)
-	if err != nil {
+	if _, err := e.BlobAt(ctx, d); err != nil {
 		return 0, err
 	}
-	if loc.Volume == to {
-		return 0, nil
-	}
-	if _, pending := e.copies.lookup(d); pending {
-		return 0, ErrBlobPending
-	}
-	dstSpec, err := e.Volume(ctx, to)
+	dst, err := e.moveDest(ctx, to)
 	if err != nil {
 		return 0, fmt.Errorf("move blob %s: %w", d, err)
 	}
-	dst, err := e.volume(ctx, to)
-	if err != nil {
-		return 0, err
-	}
-	src, err := e.volume(ctx, loc.Volume)
-	if err != nil {
-		return 0, err
-	}
-	name := dedup.BlobName(d)
 	e.moveMu.RLock()
 	defer e.moveMu.RUnlock()
-	framed, err := hsm.ReadAll(ctx, src, name)
-	if err != nil {
-		if hsm.IsNotFound(err) {
-			if now, err2 := e.BlobAt(ctx, d); err2 != nil || now.Volume != loc.Volume {
-				return 0, ErrBlobGone // collected or moved meanwhile
-			}
-		}
-		return 0, fmt.Errorf("move blob %s: read from %s: %w", d, loc.Volume, err)
-	}
-	raw, err := dedup.Decode(framed)
-	if err != nil || dedup.Sum(raw) != d {
-		return 0, fmt.Errorf("%w: move blob %s: the copy on %s does not hash to its digest", ErrCorrupt, d, loc.Volume)
-	}
-	out := dedup.Encode(raw, dstSpec.CompressThreshold())
-	if err := dst.Put(ctx, name, bytes.NewReader(out), int64(len(out))); err != nil {
-		return 0, fmt.Errorf("move blob %s: write to %s: %w", d, to, err)
-	}
-	back, err := hsm.ReadAll(ctx, dst, name)
-	if err != nil {
-		return 0, fmt.Errorf("move blob %s: read back from %s: %w", d, to, err)
-	}
-	if raw2, err := dedup.Decode(back); err != nil || dedup.Sum(raw2) != d {
-		return 0, fmt.Errorf("%w: move blob %s: the copy written to %s does not read back whole", ErrCorrupt, d, to)
-	}
-	_, err = e.do(ctx, func(tx *txn) (event.Event, any, error) {
-		var br blobRec
-		ok, err := getVal(tx.b, blobKey(d), &br)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !ok || br.Refs == 0 {
-			return nil, nil, ErrBlobGone
-		}
-		if br.Volume != loc.Volume {
-			return nil, nil, fmt.Errorf("move blob %s: it moved to %s meanwhile", d, br.Volume)
-		}
-		return event.BlobMoved{Digest: d, From: loc.Volume, To: to}, nil, nil
-	})
-	if errors.Is(err, ErrBlobGone) {
-		// Collected while being copied: the copy is referenced by nothing.
-		_ = dst.Delete(ctx, name)
+	loc, n, err := e.copyBlob(ctx, d, dst, false)
+	if err != nil || n == 0 {
 		return 0, err
 	}
-	if err != nil {
+	if err := e.recordMove(ctx, loc, dst); err != nil {
 		return 0, err
 	}
-	return int64(len(out)), nil
+	return n, nil
 }
 
 func (tx *txn) applyBlobMoved(e event.BlobMoved) error {
@@ -230,13 +176,22 @@ func (e *Engine) collectMoved(ctx context.Context) error {
 	if len(drops) == 0 {
 		return nil
 	}
-	b := e.db.NewBatch()
-	defer b.Close()
-	for _, dr := range drops {
+	// The deletes run side by side (a local volume fsyncs its directory
+	// after each: concurrent fsyncs share journal commits).
+	done := make([]bool, len(drops))
+	var firstErr error
+	var mu sync.Mutex
+	forEach(len(drops), collectMovedWorkers, func(i int) {
+		dr := drops[i]
 		var br blobRec
 		ok, err := getVal(e.db, blobKey(dr.d), &br)
 		if err != nil {
-			return err
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+			return
 		}
 		if !ok || br.Volume != dr.from {
 			v, err := e.volume(ctx, dr.from)
@@ -244,18 +199,32 @@ func (e *Engine) collectMoved(ctx context.Context) error {
 				// A volume that cannot be opened (deleted from the
 				// registry, S3 unreachable): keep the entry for later.
 				e.opts.Logger.Warn("engine: delete moved blob's old copy", "blob", dr.d.String(), "volume", dr.from, "err", err)
-				continue
+				return
 			}
 			e.gcGen.Add(1)
 			if err := v.Delete(ctx, dedup.BlobName(dr.d)); err != nil {
 				e.opts.Logger.Warn("engine: delete moved blob's old copy", "blob", dr.d.String(), "volume", dr.from, "err", err)
-				continue
+				return
 			}
 		}
-		_ = b.Delete(dr.key, nil)
+		done[i] = true
+	})
+	b := e.db.NewBatch()
+	defer b.Close()
+	for i, dr := range drops {
+		if done[i] {
+			_ = b.Delete(dr.key, nil)
+		}
 	}
-	return b.Commit(pebble.NoSync)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	return firstErr
 }
+
+// collectMovedWorkers bounds the old-copy deletes collectMoved runs at
+// once.
+const collectMovedWorkers = 8
 
 // PendingOldCopies counts moved blobs whose old copy is not deleted yet.
 func (e *Engine) PendingOldCopies() (int, error) {

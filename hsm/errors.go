@@ -23,6 +23,9 @@ var (
 	// ErrSizeMismatch reports a Put whose reader yielded another byte count
 	// than the size given.
 	ErrSizeMismatch = errors.New("hsm: size mismatch")
+	// ErrDigestMismatch reports a store whose digest of what it stored is
+	// not that of the bytes sent (PutVerified).
+	ErrDigestMismatch = errors.New("hsm: stored bytes do not match the bytes sent")
 )
 
 // IsNotFound reports whether err says the object does not exist.

@@ -130,7 +130,23 @@ func WithRetry(v Volume, opts RetryOptions) Volume {
 	if ds, ok := v.(DeferredSyncer); ok {
 		return &retryDeferred{retryVolume: rv, ds: ds}
 	}
+	if vp, ok := v.(VerifyingPutter); ok {
+		return &retryVerifying{retryVolume: rv, vp: vp}
+	}
 	return rv
+}
+
+// retryVerifying is a retryVolume over a volume that verifies its stores:
+// it keeps the VerifyingPutter, retried like Put.
+type retryVerifying struct {
+	*retryVolume
+	vp VerifyingPutter
+}
+
+var _ VerifyingPutter = (*retryVerifying)(nil)
+
+func (r *retryVerifying) PutVerified(ctx context.Context, name string, data []byte) error {
+	return r.do(ctx, "put", name, func(ctx context.Context) error { return r.vp.PutVerified(ctx, name, data) })
 }
 
 type retryVolume struct {

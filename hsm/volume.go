@@ -57,3 +57,11 @@ type ObjectInfo struct {
 	Size    int64     // bytes stored
 	ModTime time.Time // when the object was last written, as the volume records it
 }
+
+// VerifyingPutter is a volume that checks on its side that the bytes it
+// stores are the bytes sent (S3's Content-MD5: the store refuses an upload
+// whose body does not match the digest sent with it). A copy written with
+// PutVerified need not be read back to be known whole.
+type VerifyingPutter interface {
+	PutVerified(ctx context.Context, name string, data []byte) error
+}

@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"container/list"
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -198,6 +199,29 @@ func (v *Volume) GetRange(ctx context.Context, name string, off, length int64) (
 func (v *Volume) Put(ctx context.Context, name string, r io.Reader, size int64) error {
 	v.drop(ctx, name)
 	return v.remote.Put(ctx, name, r, size)
+}
+
+var _ hsm.VerifyingPutter = (*Volume)(nil)
+
+// PutVerified stores data on the remote, verified there when the remote
+// verifies its stores (hsm.VerifyingPutter), else read back from it and
+// compared. The cache is not filled: the object is not being read.
+func (v *Volume) PutVerified(ctx context.Context, name string, data []byte) error {
+	v.drop(ctx, name)
+	if vp, ok := v.remote.(hsm.VerifyingPutter); ok {
+		return vp.PutVerified(ctx, name, data)
+	}
+	if err := v.remote.Put(ctx, name, bytes.NewReader(data), int64(len(data))); err != nil {
+		return err
+	}
+	back, err := hsm.ReadAll(ctx, v.remote, name)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(back, data) {
+		return fmt.Errorf("put %s: %w", name, hsm.ErrDigestMismatch)
+	}
+	return nil
 }
 
 // Delete implements hsm.Volume.

@@ -104,11 +104,18 @@ func (v *Volume) PutDeferred(ctx context.Context, name string, r io.Reader, size
 	}
 	p := v.path(name)
 	dir := filepath.Dir(p)
-	if err := vfsutil.MkdirAll(v.fs, dir); err != nil {
+	if err := v.mkdir(dir); err != nil {
 		return fmt.Errorf("put deferred %s: %w", name, classify(err))
 	}
 	tmp := vfsutil.TempName(p)
 	f, err := v.fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The directory went since it was made: make it again.
+		v.made.Delete(dir)
+		if err = v.mkdir(dir); err == nil {
+			f, err = v.fs.Create(tmp, vfs.WriteCategoryUnspecified)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("put deferred %s: %w", name, classify(err))
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
@@ -29,6 +30,22 @@ type Volume struct {
 	fs  vfs.FS
 	dir string
 	def deferred // PutDeferred writes not yet synced
+	// made holds the directories known to exist (made or seen by a put):
+	// a put into one skips MkdirAll. Deletes leave directories, so an
+	// entry stays true.
+	made sync.Map
+}
+
+// mkdir makes a put's directory durably once per volume.
+func (v *Volume) mkdir(dir string) error {
+	if _, ok := v.made.Load(dir); ok {
+		return nil
+	}
+	if err := vfsutil.MkdirAll(v.fs, dir); err != nil {
+		return err
+	}
+	v.made.Store(dir, true)
+	return nil
 }
 
 var _ hsm.Volume = (*Volume)(nil)
@@ -96,16 +113,28 @@ func (v *Volume) Put(ctx context.Context, name string, r io.Reader, size int64) 
 		return fmt.Errorf("put %s: %w", name, err)
 	}
 	p := v.path(name)
-	if err := vfsutil.MkdirAll(v.fs, filepath.Dir(p)); err != nil {
+	if err := v.mkdir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("put %s: %w", name, classify(err))
 	}
-	err := vfsutil.WriteFrom(v.fs, p, func(w io.Writer) error {
-		cr := &hsm.CountingReader{R: ctxReader{ctx, r}}
-		if _, err := io.Copy(w, cr); err != nil {
-			return err
+	filled := false
+	write := func() error {
+		return vfsutil.WriteFrom(v.fs, p, func(w io.Writer) error {
+			filled = true
+			cr := &hsm.CountingReader{R: ctxReader{ctx, r}}
+			if _, err := io.Copy(w, cr); err != nil {
+				return err
+			}
+			return hsm.CheckSize(name, size, cr.N)
+		})
+	}
+	err := write()
+	if err != nil && !filled && errors.Is(err, fs.ErrNotExist) {
+		// The directory went since it was made: make it again.
+		v.made.Delete(filepath.Dir(p))
+		if err = v.mkdir(filepath.Dir(p)); err == nil {
+			err = write()
 		}
-		return hsm.CheckSize(name, size, cr.N)
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("put %s: %w", name, classify(err))
 	}

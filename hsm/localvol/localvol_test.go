@@ -136,3 +136,36 @@ func TestPrefixUnderFile(t *testing.T) {
 		t.Fatalf("list under a file: n=%d err=%v", n, err)
 	}
 }
+
+// TestPutAfterDirectoryRemoved: a put into a directory removed from
+// outside since an earlier put made it makes it again.
+func TestPutAfterDirectoryRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	v, err := localvol.New(vfs.Default, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, deferred := range []bool{false, true} {
+		if err := hsm.PutBytes(ctx, v, "blobs/ab/one", []byte("one")); err != nil {
+			t.Fatal(err)
+		}
+		if err := vfs.Default.RemoveAll(dir + "/blobs"); err != nil {
+			t.Fatal(err)
+		}
+		if deferred {
+			err = v.PutDeferred(ctx, "blobs/ab/two", strings.NewReader("two"), 3)
+			if err == nil {
+				err = v.SyncDeferred(ctx)
+			}
+		} else {
+			err = hsm.PutBytes(ctx, v, "blobs/ab/two", []byte("two"))
+		}
+		if err != nil {
+			t.Fatalf("put (deferred %v) after the directory was removed: %v", deferred, err)
+		}
+		if b, err := hsm.ReadAll(ctx, v, "blobs/ab/two"); err != nil || string(b) != "two" {
+			t.Fatalf("read back: %q %v", b, err)
+		}
+	}
+}

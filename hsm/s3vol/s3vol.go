@@ -3,6 +3,8 @@ package s3vol
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -106,6 +108,32 @@ func (v *Volume) Put(ctx context.Context, name string, r io.Reader, size int64) 
 			return fmt.Errorf("s3vol: put %s: %w", name, hsm.ErrSizeMismatch)
 		}
 		return fmt.Errorf("s3vol: put %s: %w", name, mapErr(err))
+	}
+	return nil
+}
+
+var _ hsm.VerifyingPutter = (*Volume)(nil)
+
+// PutVerified stores data with its MD5 in Content-MD5, which the store
+// checks against the body it received (refusing a mismatch, BadDigest),
+// and for a single-part upload compares the ETag it answers, the MD5 of
+// what it stored, with the digest sent.
+func (v *Volume) PutVerified(ctx context.Context, name string, data []byte) error {
+	if err := check(ctx, "put", name); err != nil {
+		return err
+	}
+	sum := md5.Sum(data)
+	info, err := v.c.PutObject(ctx, v.bucket, v.key(name), bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{
+		ContentType:    "application/octet-stream",
+		PartSize:       v.opts.PartSize,
+		StorageClass:   v.opts.StorageClass,
+		SendContentMd5: true,
+	})
+	if err != nil {
+		return fmt.Errorf("s3vol: put %s: %w", name, mapErr(err))
+	}
+	if uint64(len(data)) < v.opts.PartSize && !strings.EqualFold(strings.Trim(info.ETag, `"`), hex.EncodeToString(sum[:])) {
+		return fmt.Errorf("s3vol: put %s: %w: the store answered ETag %s for MD5 %x", name, hsm.ErrDigestMismatch, info.ETag, sum)
 	}
 	return nil
 }
