@@ -28,8 +28,8 @@ type Engine interface {
 // ServiceOptions configures a Service. Zero fields take the defaults
 // given.
 type ServiceOptions struct {
-	// Dir is the server's data directory: the catalog is Dir/CatalogDir,
-	// the server identity Dir/IdentityFile.
+	// Dir is the server's data directory: the catalog is Dir/repository.CatalogDir,
+	// the server identity Dir/repository.IdentityFile.
 	Dir string
 	// Where names the repository in logs.
 	Where string

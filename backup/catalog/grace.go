@@ -16,7 +16,7 @@ import (
 
 // DefaultSupersededGrace is how long an object that maintenance or purge
 // no longer needs is kept before it is deleted (Options.SupersededGrace,
-// PurgeOptions.Grace).
+// maint.PurgeOptions.Grace).
 const DefaultSupersededGrace = 10 * time.Minute
 
 // Deferred deletions. A pack that a merge or a purge rewrite replaced, a
@@ -31,7 +31,7 @@ const DefaultSupersededGrace = 10 * time.Minute
 // These keys are local to this catalog (like every pMeta key: not in
 // snapshots, not in Digest), so a restart keeps the schedule; the
 // scanner's maintenance and the next purge carry it out. A pack waiting
-// here is no longer counted as a copy of any blob (SupersededPacks,
+// here is no longer counted as a copy of any blob (repository.SupersededPacks,
 // merges and purge rewrites leave it out), so two packs holding the same
 // blobs never wait for deletion because of each other.
 var metaDeletePrefix = append([]byte{pMeta}, "delete/"...)

@@ -29,7 +29,7 @@ type PurgeOptions struct {
 	// are kept before they are deleted, so that a copy of the
 	// repository taken while purge runs stays restorable (backup/catalog, grace.go). The
 	// deletion itself happens at the scanner's next maintenance pass, or
-	// the next purge, once due. Default DefaultSupersededGrace; negative
+	// the next purge, once due. Default catalog.DefaultSupersededGrace; negative
 	// deletes at the end of this purge.
 	Grace time.Duration
 	// Progress receives the items examined, then the segments and scans

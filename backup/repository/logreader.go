@@ -20,7 +20,7 @@ func IsTruncated(err error) bool {
 	return errors.Is(err, redolog.ErrTruncated) || errors.Is(err, redolog.ErrGap)
 }
 
-// History is the redo log as the ownership check reads it; LogSource and
+// History is the redo log as the ownership check reads it; scanner.LogSource and
 // a redo log directory reader fit. NewReader(0) starts at the oldest
 // record held; Next returns io.EOF at the end.
 type History interface {

@@ -29,7 +29,7 @@ import (
 // Options.SupersededGrace (DeferDelete), so a copy of the repository that
 // listed them still finds every blob. Readers prefer the merged pack
 // meanwhile (packBefore: more blobs first). Whether a pack is superseded
-// is also a function of the repository alone (SupersededPacks), so a
+// is also a function of the repository alone (repository.SupersededPacks), so a
 // merge cut short by a crash after its Put is finished by the next pass.
 
 // packFullBytes: packs this large are not merged again.

@@ -31,7 +31,7 @@ func (s *Scanner) Purge(ctx context.Context, retention time.Duration) (maint.Pur
 	return s.PurgeWith(ctx, retention, nil)
 }
 
-// PurgeWith is Purge reporting to progress (PurgeOptions.Progress).
+// PurgeWith is Purge reporting to progress (maint.PurgeOptions.Progress).
 func (s *Scanner) PurgeWith(ctx context.Context, retention time.Duration, progress maint.ProgressFunc) (maint.PurgeReport, error) {
 	s.maint.Lock()
 	defer s.maint.Unlock()
