@@ -33,8 +33,10 @@ type Options struct {
 	// an exit code); "" for none.
 	Classify func(error) string
 	// OnEnd, when set, hears every operation that ended (done, failed,
-	// stopped, interrupted, removed), for metrics. It runs on the goroutine
-	// that ended it and must return at once.
+	// stopped, interrupted, removed), for metrics. It runs before the end
+	// is visible to anyone watching or listing the operation (so a client
+	// that saw it end finds it counted), with the manager's lock held: it
+	// must return at once and must not call the Manager.
 	OnEnd func(Operation)
 }
 
@@ -144,6 +146,7 @@ func Open(dir string, o *Options) (*Manager, error) {
 		go m.runLane(l)
 	}
 	for _, op := range interrupted {
+		m.onEnd(op)
 		m.ended(op)
 	}
 	return m, nil
@@ -372,8 +375,9 @@ func (m *Manager) finishQueued(id uint64, st State, why string) (Operation, erro
 	e.op.State = st
 	e.op.Ended = m.opts.Now()
 	e.op.Error = why
-	m.bump(e)
 	op := m.snapshot(e)
+	m.onEnd(op)
+	m.bump(e)
 	m.mu.Unlock()
 	err := m.persist(id, true)
 	m.ended(op)
@@ -498,8 +502,9 @@ func (m *Manager) run(id uint64) {
 	}
 	e.op.Ended = m.opts.Now()
 	e.op.Report = raw
-	m.bump(e)
 	final := m.snapshot(e)
+	m.onEnd(final)
+	m.bump(e)
 	m.mu.Unlock()
 	if err := m.persist(id, true); err != nil {
 		m.opts.Logger.Error("operation state not saved", "id", id, "err", err)
@@ -526,10 +531,14 @@ func (m *Manager) ended(op Operation) {
 		log = m.opts.Logger.Warn
 	}
 	log("operation ended", "id", op.ID, "kind", op.Kind, "state", op.State, "err", op.Error)
+	m.notes.push(EventEnded, op)
+}
+
+// onEnd tells Options.OnEnd that op ended.
+func (m *Manager) onEnd(op Operation) {
 	if m.opts.OnEnd != nil {
 		m.opts.OnEnd(op)
 	}
-	m.notes.push(EventEnded, op)
 }
 
 // progress applies f to a running operation's progress.

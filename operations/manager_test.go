@@ -511,3 +511,48 @@ func TestReadDirLooksWithoutChanging(t *testing.T) {
 	}
 	close(g.ch("a"))
 }
+
+// TestOnEndBeforeVisible: whoever sees an operation end (Wait, Get, a
+// queued one stopped) finds it already told to OnEnd, so a metrics scrape
+// right after `--sync` returns counts it.
+func TestOnEndBeforeVisible(t *testing.T) {
+	var mu sync.Mutex
+	heard := map[uint64]State{}
+	m := openTest(t, t.TempDir(), &Options{OnEnd: func(op Operation) {
+		mu.Lock()
+		heard[op.ID] = op.State
+		mu.Unlock()
+	}})
+	g := newGate()
+	m.Register("job", LaneBackup, g.job)
+	for i := range 50 {
+		name := fmt.Sprintf("j%d", i)
+		op := submit(t, m, "job", name)
+		close(g.ch(name))
+		end := wait(t, m, op.ID)
+		mu.Lock()
+		st, ok := heard[op.ID]
+		mu.Unlock()
+		if !ok || st != end.State {
+			t.Fatalf("operation %d seen %s before OnEnd heard of it (heard %v %q)", op.ID, end.State, ok, st)
+		}
+	}
+	// A queued operation stopped before it ran.
+	g = newGate()
+	m.Register("job2", LaneBackup, g.job)
+	a := submit(t, m, "job2", "a")
+	g.waitStart(t, "a")
+	b := submit(t, m, "job2", "b")
+	stopped, err := m.Stop(b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	st := heard[b.ID]
+	mu.Unlock()
+	if stopped.State != Stopped || st != Stopped {
+		t.Fatalf("queued stop: %s, OnEnd heard %q", stopped.State, st)
+	}
+	close(g.ch("a"))
+	wait(t, m, a.ID)
+}

@@ -297,8 +297,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	var loc, state string
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
 		// The page follows the operation by itself (and reloads once when
-		// it ends): only read it.
-		loc, state = location(), text("#op-state")
+		// it ends): only read it. A read that meets the reload (the old
+		// document's context is gone) is tried again.
+		l, lerr := chromedp.Run(ctx, chromedp.Location())
+		st, serr := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#op-state")))
+		if lerr == nil && serr == nil {
+			loc, state = l, st
+		}
 		if state == "done" || state == "failed" || time.Now().After(deadline) {
 			break
 		}
