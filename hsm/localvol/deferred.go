@@ -23,6 +23,10 @@ var _ hsm.DeferredSyncer = (*Volume)(nil)
 // ~1,200 serial fsyncs/s, 16 workers reach ~10,000 files/s.
 const syncWorkers = 16
 
+// syncFSMin is how many pending files make SyncDeferred on the operating
+// system's file system sync it whole (syncfs) instead of file by file.
+const syncFSMin = 32
+
 // deferred is the set of writes PutDeferred made that no SyncDeferred has
 // covered yet: files to fsync and directories whose entries (the renames)
 // to fsync, each once however many puts touched it.
@@ -150,6 +154,18 @@ func (v *Volume) SyncDeferred(ctx context.Context) error {
 	files, dirs := v.def.take()
 	if len(files) == 0 && len(dirs) == 0 {
 		return nil
+	}
+	if v.osFS && len(files) >= syncFSMin {
+		// Many files: one syncfs(2) of the volume's file system costs
+		// less than an fsync of each file and directory.
+		done, err := syncFS(v.dir)
+		if err != nil {
+			v.def.putBack(files, dirs)
+			return fmt.Errorf("sync deferred: syncfs %s: %w", v.dir, classify(err))
+		}
+		if done {
+			return nil
+		}
 	}
 	err := parallel(ctx, files, v.syncFile)
 	if err == nil {

@@ -225,3 +225,34 @@ func TestDeferredConcurrent(t *testing.T) {
 		t.Fatalf("%d objects, want 400", len(got))
 	}
 }
+
+// TestDeferredSyncFS: on the operating system's file system, a sync of
+// many deferred puts (syncfs) leaves none pending and every object whole.
+func TestDeferredSyncFS(t *testing.T) {
+	ctx := context.Background()
+	v, err := localvol.New(vfs.Default, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		b := []byte(fmt.Sprintf("object %d", i))
+		if err := v.PutDeferred(ctx, fmt.Sprintf("blobs/%02x/%d", i%7, i), strings.NewReader(string(b)), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v.Pending() != 100 {
+		t.Fatalf("%d pending", v.Pending())
+	}
+	if err := v.SyncDeferred(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v.Pending() != 0 {
+		t.Fatalf("%d pending after the sync", v.Pending())
+	}
+	for i := range 100 {
+		b, err := hsm.ReadAll(ctx, v, fmt.Sprintf("blobs/%02x/%d", i%7, i))
+		if err != nil || string(b) != fmt.Sprintf("object %d", i) {
+			t.Fatalf("object %d: %q %v", i, b, err)
+		}
+	}
+}

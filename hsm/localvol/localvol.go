@@ -30,6 +30,9 @@ type Volume struct {
 	fs  vfs.FS
 	dir string
 	def deferred // PutDeferred writes not yet synced
+	// osFS: the volume is on the operating system's file system, where
+	// SyncDeferred may use syncfs(2).
+	osFS bool
 	// made holds the directories known to exist (made or seen by a put):
 	// a put into one skips MkdirAll. Deletes leave directories, so an
 	// entry stays true.
@@ -58,12 +61,13 @@ func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 	if opts != nil {
 		o = *opts
 	}
+	osFS := fs == vfs.Default
 	fs = vfsutil.Private(fs)
 	dir = filepath.Clean(dir)
 	if err := vfsutil.MkdirAll(fs, dir); err != nil {
 		return nil, fmt.Errorf("localvol: open %s: %w", dir, err)
 	}
-	v := &Volume{fs: fs, dir: dir}
+	v := &Volume{fs: fs, dir: dir, osFS: osFS}
 	if !o.SkipTempSweep {
 		if err := v.RemoveTemps(context.Background()); err != nil {
 			return nil, fmt.Errorf("localvol: open %s: %w", dir, err)
