@@ -116,7 +116,7 @@ func changedItems(ctx context.Context, r reader, acct, folder, modseq uint64, fn
 		k := iter.Key()
 		uid := uidFromItemKey(k)
 		var it itemRec
-		found, err := getVal(r, itemKey(acct, folder, uid), &it)
+		found, err := getItem(r, itemKey(acct, folder, uid), &it)
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,7 @@ func uidFromItemKey(k []byte) uint32 { return binary.BigEndian.Uint32(k[len(k)-4
 func folderItems(r reader, acct, folder uint64, fn func(uid uint32, it itemRec) error) error {
 	return scan(r, itemPrefix(acct, folder), func(k, v []byte) error {
 		var it itemRec
-		if err := decVal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return err
 		}
 		return fn(uidFromItemKey(k), it)

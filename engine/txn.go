@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -107,7 +108,7 @@ func loadItem(r reader, acct, id uint64) (itemLoc, itemRec, error) {
 	loc.folder = binary.BigEndian.Uint64(b)
 	loc.uid = binary.BigEndian.Uint32(b[8:])
 	c.Close()
-	ok, err := getVal(r, itemKey(acct, loc.folder, loc.uid), &it)
+	ok, err := getItem(r, itemKey(acct, loc.folder, loc.uid), &it)
 	if err != nil {
 		return loc, it, err
 	}
@@ -115,6 +116,22 @@ func loadItem(r reader, acct, id uint64) (itemLoc, itemRec, error) {
 		return loc, it, fmt.Errorf("%w: item %d/%d located at missing %d/%d", ErrCorrupt, acct, id, loc.folder, loc.uid)
 	}
 	return loc, it, nil
+}
+
+// getItem reads the item record at key; found is false when absent.
+func getItem(r reader, key []byte, it *itemRec) (found bool, err error) {
+	b, c, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	if err := decodeItem(b, it); err != nil {
+		return false, fmt.Errorf("decode %x: %w", key, err) // ErrCorrupt
+	}
+	return true, nil
 }
 
 func (tx *txn) item(acct, id uint64) (itemLoc, itemRec, error) { return loadItem(tx.b, acct, id) }
