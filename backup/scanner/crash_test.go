@@ -309,7 +309,11 @@ func crashEveryWrite(t *testing.T, wantPacks, merge bool) {
 	// The local volume defers blob fsyncs: crashes must have left torn
 	// blobs behind, or the window the test guards was never open.
 	t.Logf("%d unsynced blobs torn at crashes", torn)
-	if merge && mergeCrashes < 4 {
+	// How many packs shipping makes depends on how fast the scanner reads
+	// the log (3 to 11 crashes in maintenance seen); two are the least
+	// that reach both the merged pack's Put and a superseded pack's
+	// deletion, which is what this test is for.
+	if merge && mergeCrashes < 2 {
 		t.Fatalf("only %d crashes hit pack maintenance", mergeCrashes)
 	}
 	if merge {
