@@ -24,6 +24,6 @@
 // WHEN is relative to now, -N followed by minute, hour, day, week or month
 // (plural allowed: -30day, -2weeks), or a date YYYY-MM-DD (UTC midnight).
 // SIZE is a number with an optional unit B, KB, MB or GB (powers of 1024).
-// A query has at least one term. The default policy (DESIGN.md,
-// "Decisions") is Default. Errors name the line and column.
+// A query has at least one term. The default policy is Default
+// (message,document:before:-30day). Errors name the line and column.
 package policy
