@@ -240,11 +240,13 @@ func newHSMMoveCommand() *cobra.Command {
 		Use:   "move [--dry-run] [--sync]",
 		Short: "Move the blobs of the items the policy selects to the current secondary volume",
 		Long: `Applies the HSM policy (tidemark hsm policy show) as an operation of the storage
-queue: each selected blob is copied to the current secondary volume (or --to),
-read back and verified, recorded as moved, and its old copy deleted once that
-record is checkpointed and shipped to the backup. It can be stopped and run
-again; a blob is always whole on one volume at least. With a server running
-the command prints the operation's id (--sync waits); without one it runs here.`,
+queue: each selected blob is copied to the current secondary volume (or --to)
+and verified there (read back; on S3 checked by the store with Content-MD5),
+a batch of copies made durable together, recorded as moved, and each old copy
+deleted once its record is checkpointed and shipped to the backup. It can be
+stopped and run again; a blob is always whole on one volume at least. With a
+server running the command prints the operation's id (--sync waits); without
+one it runs here.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			raw, err := json.Marshal(a)
