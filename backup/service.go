@@ -124,7 +124,7 @@ func (s *Service) SafeLSN() uint64 {
 // service over eng in the background until Close or ctx ends. It is
 // called once; Close is needed only after it succeeded.
 func (s *Service) Start(ctx context.Context, eng Engine) error {
-	cat, err := catalog.OpenCatalog(filepath.Join(s.o.Dir, repository.CatalogDir), nil)
+	cat, err := catalog.Open(filepath.Join(s.o.Dir, repository.CatalogDir), nil)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -347,7 +347,7 @@ func (s *Service) bindCatalog(repo *repository.Repository) error {
 	if err := os.Rename(dir, aside); err != nil {
 		return fmt.Errorf("move aside the catalog of repository %s: %w", bound, err)
 	}
-	cat, err := catalog.OpenCatalog(dir, nil)
+	cat, err := catalog.Open(dir, nil)
 	if err != nil {
 		return err
 	}

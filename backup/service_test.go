@@ -37,7 +37,7 @@ func startService(t *testing.T, dir string, vol hsm.Volume) *serviceRig {
 		Dir:   dir,
 		Where: "test repository",
 		Open: func(ctx context.Context) (*repository.Repository, error) {
-			return repository.InitRepository(ctx, vol, time.Now())
+			return repository.Init(ctx, vol, time.Now())
 		},
 		Resolve: func(*repository.Refusal) []string { return []string{"take ownership"} },
 		Scanner: scanner.Options{ShipInterval: 2 * time.Millisecond, NoCompaction: true, SnapshotInterval: -1, Logger: backuptest.Quiet},
@@ -137,7 +137,7 @@ func TestServiceShipsRefusesAndResumes(t *testing.T) {
 
 	// Another data directory with the same history (a rebuilt copy) takes
 	// the repository over while this server is stopped.
-	repo, err := repository.OpenRepository(ctx, vol)
+	repo, err := repository.Open(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -294,7 +294,7 @@ func TestExportThenRestore(t *testing.T) {
 	if _, err := Export(ctx, s.r.Cat, s.r.Repo, dst, nil); !errors.Is(err, ErrNotEmpty) {
 		t.Fatalf("export into a non-empty destination: %v", err)
 	}
-	repo, err := repository.OpenRepository(ctx, dst)
+	repo, err := repository.Open(ctx, dst)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func drill(t *testing.T, repoVol hsm.Volume) {
 	if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := repository.OpenRepository(ctx, repoVol)
+	repo, err := repository.Open(ctx, repoVol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestRepositoryCopiedWhileWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := repository.OpenRepository(ctx, cvol)
+	repo, err := repository.Open(ctx, cvol)
 	if err != nil {
 		t.Fatal(err)
 	}

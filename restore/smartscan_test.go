@@ -243,7 +243,7 @@ func TestServerAppliesSmartScanCorrections(t *testing.T) {
 	}
 	r.Close()
 
-	repo, err := repository.OpenRepository(ctx, vol)
+	repo, err := repository.Open(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestServerSmartScanRandomHistory(t *testing.T) {
 			r.Sync()
 			points = append(points, point{Latest, accountDump(t, r.Eng, addr)})
 			r.Close()
-			repo, err := repository.OpenRepository(ctx, vol)
+			repo, err := repository.Open(ctx, vol)
 			if err != nil {
 				t.Fatal(err)
 			}

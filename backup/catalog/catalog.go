@@ -25,8 +25,8 @@ type Catalog struct {
 	mu sync.Mutex // serialises writers (apply, purge, snapshot)
 }
 
-// CatalogOptions configures OpenCatalog.
-type CatalogOptions struct {
+// Options configures Open.
+type Options struct {
 	// FS is the file system of the catalog's Pebble. Default vfs.Default.
 	FS vfs.FS
 	// ReadOnly opens the catalog without writing (CLI reads beside a
@@ -34,9 +34,9 @@ type CatalogOptions struct {
 	ReadOnly bool
 }
 
-// OpenCatalog opens (creating if needed) the catalog in dir.
-func OpenCatalog(dir string, opts *CatalogOptions) (*Catalog, error) {
-	var o CatalogOptions
+// Open opens (creating if needed) the catalog in dir.
+func Open(dir string, opts *Options) (*Catalog, error) {
+	var o Options
 	if opts != nil {
 		o = *opts
 	}

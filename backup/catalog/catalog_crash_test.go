@@ -43,7 +43,7 @@ func applyAll(t *testing.T, h *backuptest.Harness, repo *repository.Repository, 
 	t.Helper()
 	var cat *catalog.Catalog
 	var err error
-	if !survives(func() { cat, err = catalog.OpenCatalog("/cat", &catalog.CatalogOptions{FS: fs}) }) || err != nil {
+	if !survives(func() { cat, err = catalog.Open("/cat", &catalog.Options{FS: fs}) }) || err != nil {
 		return nil, false
 	}
 	src := enginesrc.New(h.Eng)
@@ -95,7 +95,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 	ctx := context.Background()
 
 	clean := crashfs.New()
-	repo0, err := repository.InitRepository(ctx, memvol.New(nil), h.Clk.Now())
+	repo0, err := repository.Init(ctx, memvol.New(nil), h.Clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 	for k := 1; k <= ops; k++ {
 		fs := crashfs.New()
 		fs.CrashAt, fs.Torn, fs.Seed, fs.UnsyncedPercent = k, k%2 == 0, uint64(k), 50
-		repo, err := repository.InitRepository(ctx, memvol.New(nil), h.Clk.Now())
+		repo, err := repository.Init(ctx, memvol.New(nil), h.Clk.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func TestCrashCatalogAtEveryWrite(t *testing.T) {
 		}
 		crashes++
 		// Restart on what the crash left, against the same repository.
-		repo, err = repository.OpenRepository(ctx, vol)
+		repo, err = repository.Open(ctx, vol)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func rebuildTo(ctx context.Context, r *repository.Repository, dir string, fs vfs
 	if names, err := fs.List(dir); err == nil && len(names) > 0 {
 		return nil, fmt.Errorf("rebuild catalog: %s is not empty", dir)
 	}
-	c, err := OpenCatalog(dir, &CatalogOptions{FS: fs})
+	c, err := Open(dir, &Options{FS: fs})
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ func TestRepositoryDictionary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := repository.InitRepository(ctx, vol, time.Unix(1e9, 0))
+	repo, err := repository.Init(ctx, vol, time.Unix(1e9, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestRepositoryDictionary(t *testing.T) {
 	}
 	// A fresh Repository (another process, a restore) reads every blob,
 	// and stores new blobs with the same dictionary.
-	again, err := repository.OpenRepository(ctx, vol)
+	again, err := repository.Open(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestRepositoryDictionary(t *testing.T) {
 
 func mustOpen(t *testing.T, vol hsm.Volume) *repository.Repository {
 	t.Helper()
-	r, err := repository.OpenRepository(context.Background(), vol)
+	r, err := repository.Open(context.Background(), vol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func purgeAbortsOnReadError(t *testing.T) {
 	h.WaitShipped()
 	h.Stop()
 	ctx := context.Background()
-	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
+	cat, err := catalog.Open(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func purgeRetention(t *testing.T, wantDicts int) {
 		t.Fatalf("deleted items before purge: %d, %v", len(before), err)
 	}
 	h.Stop()
-	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
+	cat, err := catalog.Open(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestVerifyFindsAndFixes(t *testing.T) {
 		t.Fatalf("alice: %d items, %v", len(st.Items), err)
 	}
 	h.Stop()
-	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
+	cat, err := catalog.Open(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestVerifyMissingDictionary(t *testing.T) {
 	h.WaitShipped()
 	h.Stop()
 	ctx := context.Background()
-	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
+	cat, err := catalog.Open(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestVerifyMissingDictionary(t *testing.T) {
 	if err := vol.Delete(ctx, dicts[0]); err != nil {
 		t.Fatal(err)
 	}
-	repo, err := repository.OpenRepository(ctx, vol)
+	repo, err := repository.Open(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestVerifyPacks(t *testing.T) {
 		t.Fatalf("alice: %d items, %v", len(st.Items), err)
 	}
 	h.Stop()
-	cat, err := catalog.OpenCatalog(h.Dir+"/data/backup-catalog", nil)
+	cat, err := catalog.Open(h.Dir+"/data/backup-catalog", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

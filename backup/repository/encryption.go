@@ -45,18 +45,18 @@ var (
 	ErrWrongPassword = cryptvol.ErrWrongPassword
 )
 
-// OpenOptions say how OpenRepositoryWith and InitRepositoryWith unlock or
+// OpenOptions say how OpenWith and InitWith unlock or
 // create a repository. The zero value opens unencrypted repositories only.
 type OpenOptions struct {
 	// Password unlocks an encrypted repository (any one of its keys). With
-	// InitRepositoryWith, a non-empty Password creates an encrypted
+	// InitWith, a non-empty Password creates an encrypted
 	// repository whose first key it is.
 	Password []byte
 	// RequireEncrypted refuses an unencrypted repository with
 	// ErrNotEncrypted. Callers set it whenever a password is configured, so
 	// that a manifest edited to say "not encrypted" is not believed.
 	RequireEncrypted bool
-	// KDF are the Argon2id parameters of a key made by InitRepositoryWith
+	// KDF are the Argon2id parameters of a key made by InitWith
 	// (zero: cryptvol.DefaultKDF).
 	KDF cryptvol.KDFParams
 	// Host is recorded in a new key object.
@@ -76,9 +76,9 @@ func plainName(name string) bool {
 	return name == ManifestName || strings.HasPrefix(name, KeyPrefix)
 }
 
-// OpenRepositoryWith opens an existing repository, unlocking it with
+// OpenWith opens an existing repository, unlocking it with
 // opts.Password when it is encrypted.
-func OpenRepositoryWith(ctx context.Context, vol hsm.Volume, opts *OpenOptions) (*Repository, error) {
+func OpenWith(ctx context.Context, vol hsm.Volume, opts *OpenOptions) (*Repository, error) {
 	if opts == nil {
 		opts = &OpenOptions{}
 	}
@@ -118,15 +118,15 @@ func (r *Repository) unlock(master []byte, id string) error {
 	return nil
 }
 
-// InitRepositoryWith opens the repository on vol as OpenRepositoryWith
+// InitWith opens the repository on vol as OpenWith
 // does, creating it first if vol has no manifest: encrypted with
 // opts.Password as its first key when one is given, unencrypted
 // otherwise. now stamps the creation time.
-func InitRepositoryWith(ctx context.Context, vol hsm.Volume, now time.Time, opts *OpenOptions) (*Repository, error) {
+func InitWith(ctx context.Context, vol hsm.Volume, now time.Time, opts *OpenOptions) (*Repository, error) {
 	if opts == nil {
 		opts = &OpenOptions{}
 	}
-	r, err := OpenRepositoryWith(ctx, vol, opts)
+	r, err := OpenWith(ctx, vol, opts)
 	if err == nil || !errors.Is(err, ErrNotRepository) {
 		return r, err
 	}
@@ -134,7 +134,7 @@ func InitRepositoryWith(ctx context.Context, vol hsm.Volume, now time.Time, opts
 		if opts.RequireEncrypted {
 			return nil, fmt.Errorf("init repository: %w", ErrLocked)
 		}
-		return InitRepository(ctx, vol, now)
+		return Init(ctx, vol, now)
 	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {

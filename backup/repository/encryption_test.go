@@ -50,7 +50,7 @@ func openDir(t *testing.T, dir string, o *repository.OpenOptions) (*repository.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	return repository.OpenRepositoryWith(context.Background(), v, o)
+	return repository.OpenWith(context.Background(), v, o)
 }
 
 // TestEncryptedRepository: the encrypted repository holds the same as a

@@ -10,7 +10,7 @@ var (
 	// ErrCorrupt marks a repository object that fails a checksum or cannot
 	// be decoded. Verify reports it; restore must not trust the object.
 	ErrCorrupt = corrupt.New("backup: corrupt object")
-	// ErrNotRepository is returned by OpenRepository when the volume holds
+	// ErrNotRepository is returned by Open when the volume holds
 	// no tidemark-backup.json.
 	ErrNotRepository = errors.New("backup: not a backup repository")
 	// ErrFormat is returned for a repository written by a newer format.

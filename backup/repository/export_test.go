@@ -30,7 +30,7 @@ func TestExportWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.SegmentBytes = 600 // several segments
-	if _, err := repository.OpenRepository(ctx, vol); !errors.Is(err, repository.ErrNotRepository) {
+	if _, err := repository.Open(ctx, vol); !errors.Is(err, repository.ErrNotRepository) {
 		t.Fatalf("before Finish the destination must not be a repository, got %v", err)
 	}
 	ts := now.UnixNano()
@@ -64,7 +64,7 @@ func TestExportWriter(t *testing.T) {
 	if _, err := w.Append(ctx, 1, ts, nil); !errors.Is(err, repository.ErrClosed) {
 		t.Fatalf("append after finish: %v", err)
 	}
-	reopened, err := repository.OpenRepository(ctx, vol)
+	reopened, err := repository.Open(ctx, vol)
 	if err != nil || reopened.ID() != repo.ID() || repo.ID() != w.ID() {
 		t.Fatalf("reopen: %v (ids %s %s)", err, reopened.ID(), repo.ID())
 	}

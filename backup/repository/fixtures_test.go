@@ -181,7 +181,7 @@ func checkRepositoryFixture(t *testing.T, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := repository.OpenRepository(ctx, vol)
+	r, err := repository.Open(ctx, vol)
 	if err != nil {
 		t.Fatal(err)
 	}

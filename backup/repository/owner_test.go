@@ -92,7 +92,7 @@ func TestOwnership(t *testing.T) {
 	// A scanner bound to a refused identity does not start; one bound to
 	// the owner does, and stops at its next ship once it lost the repository.
 	h.Stop()
-	cat, err := catalog.OpenCatalog(filepath.Join(h.Dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.Open(filepath.Join(h.Dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

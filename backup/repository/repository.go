@@ -31,7 +31,7 @@ const (
 	formatEncrypted = 3
 )
 
-// newFormat is the format InitRepository gives a new unencrypted
+// newFormat is the format Init gives a new unencrypted
 // repository: the current one, unless a test of format 1 set
 // tune.NewFormat.
 func newFormat() int {
@@ -68,10 +68,10 @@ type Repository struct {
 // packed reports whether new small blobs go into packs (format 2 and 3).
 func (r *Repository) Packed() bool { return r.manifest.Format >= 2 }
 
-// InitRepository creates the manifest on vol if it has none and opens the
+// Init creates the manifest on vol if it has none and opens the
 // repository. now stamps the creation time.
-func InitRepository(ctx context.Context, vol hsm.Volume, now time.Time) (*Repository, error) {
-	r, err := OpenRepository(ctx, vol)
+func Init(ctx context.Context, vol hsm.Volume, now time.Time) (*Repository, error) {
+	r, err := Open(ctx, vol)
 	if err == nil || !errors.Is(err, ErrNotRepository) {
 		return r, err
 	}
@@ -90,11 +90,11 @@ func InitRepository(ctx context.Context, vol hsm.Volume, now time.Time) (*Reposi
 	return &Repository{vol: vol, raw: vol, manifest: m}, nil
 }
 
-// OpenRepository opens an existing unencrypted repository; a volume
+// Open opens an existing unencrypted repository; a volume
 // without a manifest fails with ErrNotRepository, an encrypted repository
-// with ErrLocked (use OpenRepositoryWith).
-func OpenRepository(ctx context.Context, vol hsm.Volume) (*Repository, error) {
-	return OpenRepositoryWith(ctx, vol, nil)
+// with ErrLocked (use OpenWith).
+func Open(ctx context.Context, vol hsm.Volume) (*Repository, error) {
+	return OpenWith(ctx, vol, nil)
 }
 
 // readManifest reads and checks tidemark-backup.json.

@@ -141,11 +141,11 @@ func (c *crashVol) tearPending(t *testing.T) {
 // With a non-nil merge it then runs four passes of pack maintenance, each
 // after merge has moved the clock past every level and the grace period.
 func runScanner(t *testing.T, ctx context.Context, eng *engine.Engine, vol hsm.Volume, catDir string, now func() time.Time, merge func(time.Duration)) (*catalog.Catalog, *repository.Repository, error) {
-	repo, err := repository.InitRepository(ctx, vol, now())
+	repo, err := repository.Init(ctx, vol, now())
 	if err != nil {
 		return nil, nil, err
 	}
-	cat, err := catalog.OpenCatalog(catDir, nil)
+	cat, err := catalog.Open(catDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

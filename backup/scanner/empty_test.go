@@ -69,7 +69,7 @@ func TestEmptyMessageIsBackedUp(t *testing.T) {
 			check(3)
 			// A repository opened afresh (its blob index read from the
 			// packs) still finds it.
-			r2, err := repository.OpenRepository(ctx, h.Repo.Volume())
+			r2, err := repository.Open(ctx, h.Repo.Volume())
 			if err != nil {
 				t.Fatal(err)
 			}

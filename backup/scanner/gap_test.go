@@ -103,11 +103,11 @@ func TestScannerGapWithoutAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, err := repository.InitRepository(ctx, vol, time.Now())
+	repo, err := repository.Init(ctx, vol, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.OpenCatalog(filepath.Join(data, "backup-catalog"), nil)
+	cat, err := catalog.Open(filepath.Join(data, "backup-catalog"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

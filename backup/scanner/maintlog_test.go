@@ -44,7 +44,7 @@ func TestMaintenanceFailuresRateLimited(t *testing.T) {
 	var f *hsm.Faulty
 	h := backuptest.NewHarness(t, func(v hsm.Volume) hsm.Volume { f = hsm.NewFaulty(v); return f })
 	h.Stop()
-	cat, err := catalog.OpenCatalog(filepath.Join(h.Dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.Open(filepath.Join(h.Dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,11 +176,11 @@ func open(dir string) (*setup, error) {
 
 func (s *setup) startScanner(dir string, vol hsm.Volume, shipEvery time.Duration) error {
 	ctx := context.Background()
-	repo, err := repository.InitRepositoryWith(ctx, vol, time.Now(), repoOptions())
+	repo, err := repository.InitWith(ctx, vol, time.Now(), repoOptions())
 	if err != nil {
 		return err
 	}
-	cat, err := catalog.OpenCatalog(filepath.Join(dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.Open(filepath.Join(dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		return err
 	}

@@ -180,11 +180,11 @@ func build(ctx context.Context, dir string, msgs [][]byte) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo, err := repository.InitRepositoryWith(ctx, vol, time.Now(), repoOptions())
+	repo, err := repository.InitWith(ctx, vol, time.Now(), repoOptions())
 	if err != nil {
 		return nil, err
 	}
-	cat, err := catalog.OpenCatalog(filepath.Join(dir, "data", "backup-catalog"), nil)
+	cat, err := catalog.Open(filepath.Join(dir, "data", "backup-catalog"), nil)
 	if err != nil {
 		return nil, err
 	}

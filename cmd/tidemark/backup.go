@@ -94,7 +94,7 @@ func openBackupEnvInit(ctx context.Context, dataDir string, withCatalog, withEng
 		}
 	}
 	if withCatalog {
-		env.cat, err = catalog.OpenCatalog(filepath.Join(dataDir, catalogDir), nil)
+		env.cat, err = catalog.Open(filepath.Join(dataDir, catalogDir), nil)
 		if err != nil {
 			env.Close()
 			if served, _ := callServer(ctx, dataDir, "ping", nil, nil); served {

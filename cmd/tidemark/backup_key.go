@@ -185,7 +185,7 @@ func runBackupInit(ctx context.Context, c *cobra.Command, dataDir string, plain 
 		}
 	}
 	host, _ := os.Hostname()
-	r, err := repository.InitRepositoryWith(ctx, vol, time.Now(), &repository.OpenOptions{Password: pw, RequireEncrypted: !plain, Host: host})
+	r, err := repository.InitWith(ctx, vol, time.Now(), &repository.OpenOptions{Password: pw, RequireEncrypted: !plain, Host: host})
 	if err != nil {
 		return err
 	}

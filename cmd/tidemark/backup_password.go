@@ -142,9 +142,9 @@ func openRepoPassword(ctx context.Context, vol hsm.Volume, p repoPassword, creat
 	opts := &repository.OpenOptions{Password: pw, RequireEncrypted: p.cfgFile != "" || p.flagFile != "", Host: host}
 	open := func() (*repository.Repository, error) {
 		if create {
-			return repository.InitRepositoryWith(ctx, vol, time.Now(), opts)
+			return repository.InitWith(ctx, vol, time.Now(), opts)
 		}
-		return repository.OpenRepositoryWith(ctx, vol, opts)
+		return repository.OpenWith(ctx, vol, opts)
 	}
 	r, err := open()
 	if errors.Is(err, repository.ErrLocked) && pw == nil && !p.noPrompt && isTerminal(os.Stdin) {

@@ -57,7 +57,7 @@ func runBackupStatus(ctx context.Context, o backupStatusOptions, c *cobra.Comman
 	}
 	// The catalog is held by a running server; then only the repository
 	// figures are shown.
-	cat, err := catalog.OpenCatalog(filepath.Join(o.dataDir, catalogDir), nil)
+	cat, err := catalog.Open(filepath.Join(o.dataDir, catalogDir), nil)
 	if err == nil {
 		defer cat.Close()
 	} else {

@@ -169,12 +169,12 @@ func newHarnessWith(t *testing.T, wrap func(hsm.Volume) hsm.Volume, edit func(*e
 func (h *Harness) start() {
 	t := h.t
 	ctx := context.Background()
-	repo, err := repository.InitRepositoryWith(ctx, h.Vol, h.Clk.Now(), HarnessOpen)
+	repo, err := repository.InitWith(ctx, h.Vol, h.Clk.Now(), HarnessOpen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.Repo = repo
-	h.Cat, err = catalog.OpenCatalog(filepath.Join(h.Dir, "data", "backup-catalog"), &catalog.CatalogOptions{FS: h.fs})
+	h.Cat, err = catalog.Open(filepath.Join(h.Dir, "data", "backup-catalog"), &catalog.Options{FS: h.fs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func MustOpenForTest(t interface {
 	Fatal(...any)
 }, vol hsm.Volume) *repository.Repository {
 	t.Helper()
-	r, err := repository.OpenRepository(context.Background(), vol)
+	r, err := repository.Open(context.Background(), vol)
 	if err != nil {
 		t.Fatal(err)
 	}

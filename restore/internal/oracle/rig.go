@@ -107,11 +107,11 @@ func NewRigWith(t testing.TB, fs vfs.FS, dir string, repoVol hsm.Volume, smartSc
 		t.Fatalf("open engine: %v", err)
 	}
 	r.Eng = eng
-	repo, err := repository.InitRepository(ctx, repoVol, r.Clk.Now())
+	repo, err := repository.Init(ctx, repoVol, r.Clk.Now())
 	if err != nil {
 		t.Fatalf("init repository: %v", err)
 	}
-	cat, err := catalog.OpenCatalog(dir+"/data/backup-catalog", &catalog.CatalogOptions{FS: fs})
+	cat, err := catalog.Open(dir+"/data/backup-catalog", &catalog.Options{FS: fs})
 	if err != nil {
 		t.Fatalf("open catalog: %v", err)
 	}
