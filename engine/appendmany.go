@@ -97,7 +97,7 @@ func (e *Engine) AppendMany(ctx context.Context, acct, folder uint64, msgs []New
 				if err != nil {
 					return nil, nil, err
 				}
-				ev := p.event(e, body, reason)
+				ev := p.event(tx, body, reason)
 				ev.Targets = []event.Target{t}
 				return ev, Item{ID: t.Item, Folder: t.Folder, UID: t.UID, Type: event.ItemMessage, Flags: fl,
 					InternalDate: fromNano(t.InternalDate), Size: p.size, Digest: p.d, ModSeq: tx.lsn}, nil

@@ -263,6 +263,9 @@ func (tx *txn) applyMessageAdded(e event.MessageAdded) error {
 		return err
 	}
 	if len(e.Blob) > 0 && (created || tx.replay) {
+		if vol != p.name {
+			p = nil // replayed on an engine given another primary: its copy is where the record says
+		}
 		if _, dup := tx.inline[e.Digest]; !dup {
 			tx.inline[e.Digest] = inlineBlob{d: e.Digest, raw: e.Blob, p: p}
 			tx.inlineOrder = append(tx.inlineOrder, e.Digest)

@@ -91,10 +91,15 @@ func (p blobPlan) checkBlob(tx *txn) error {
 	return nil
 }
 
-func (p blobPlan) event(e *Engine, body []byte, reason event.AddReason) event.MessageAdded {
+// event is the record of a message with this blob. It names the volume
+// the blob is on (blob-first) or its copy goes to (inline: the primary of
+// this round), so the record places the blob by itself whichever volume
+// is the primary when it is replayed or restored.
+func (p blobPlan) event(tx *txn, body []byte, reason event.AddReason) event.MessageAdded {
 	ev := event.MessageAdded{Digest: p.d, Size: p.size, Reason: reason, ItemType: event.ItemMessage}
 	if p.inline {
 		ev.Blob = body
+		ev.Volume = tx.primary().name
 	} else {
 		ev.Volume = p.vol
 	}
@@ -159,7 +164,7 @@ func (e *Engine) Deliver(ctx context.Context, d Delivery) ([]RecipientResult, er
 			if err := p.checkBlob(tx); err != nil {
 				return nil, nil, err
 			}
-			ev := p.event(e, d.Body, event.AddDelivered)
+			ev := p.event(tx, d.Body, event.AddDelivered)
 			results := make([]RecipientResult, len(d.Recipients))
 			seen := map[uint64]int{}
 			for i, r := range d.Recipients {
@@ -224,7 +229,7 @@ func (e *Engine) AppendReason(ctx context.Context, acct, folder uint64, body []b
 			if err != nil {
 				return nil, nil, err
 			}
-			ev := p.event(e, body, reason)
+			ev := p.event(tx, body, reason)
 			ev.Targets = []event.Target{t}
 			return ev, Item{ID: t.Item, Folder: t.Folder, UID: t.UID, Type: event.ItemMessage, Flags: fl,
 				InternalDate: fromNano(t.InternalDate), Size: p.size, Digest: p.d, ModSeq: tx.lsn}, nil

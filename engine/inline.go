@@ -63,6 +63,9 @@ func (e *Engine) enqueueInline(tx *txn) {
 	deferred := false
 	for i, d := range tx.inlineOrder {
 		blobs[i] = tx.inline[d]
+		if blobs[i].p == nil {
+			blobs[i].p = tx.primary() // a live record always names it
+		}
 		deferred = deferred || blobs[i].p.deferred != nil
 	}
 	e.copies.enqueue(blobs)
