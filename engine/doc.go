@@ -18,9 +18,12 @@
 // (VolumeCreated, VolumeModified, VolumeDeleted, VolumeCurrentSet records,
 // volumes.go) says which exist, where, their compression and which are the
 // current primary and secondary; a data directory without one gets its
-// primary registered at its first open. The engine opens volumes through
-// Options.OpenVolume (hsm.Opener) and knows no implementation. Blobs move
-// between volumes with BlobMoved records (hsmmove.go).
+// primary registered at its first open. A new current primary takes new
+// blobs as soon as its record is committed (primaryswitch.go). The engine
+// opens volumes through Options.OpenVolume (hsm.Opener) and knows no
+// implementation. Blobs move between volumes with BlobMoved records
+// (hsmmove.go, in batches: hsmbatch.go); hsm check (hsmcheck.go) records a
+// whole copy found elsewhere the same way.
 //
 // The server (cmd/tidemark) adds tidemark.toml, tls/, admin.sock,
 // backup-catalog/ (the scanner's catalog, backup) and

@@ -10,8 +10,9 @@
 // (what the registry records: kind, type, place, compression), the Opener
 // that turns a spec into a Volume (the composition root's, or hsm/volopen
 // for local ones), and optional interfaces (Compactor, Checkpointer,
-// SpaceReporter, DeferredSyncer). The registry and the blob moves live in
-// the engine (volumes.go, hsmmove.go), the policy grammar in hsm/policy,
+// SpaceReporter, DeferredSyncer, VerifyingPutter). The registry, the live
+// switch of the primary and the blob moves live in the engine (volumes.go,
+// primaryswitch.go, hsmmove.go, hsmbatch.go, hsmcheck.go), the policy grammar in hsm/policy,
 // the read cache of slow volumes in hsm/cachevol.
 //
 // Implementations: hsm/localvol (a directory through a vfs.FS), hsm/packvol
