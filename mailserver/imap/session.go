@@ -247,7 +247,16 @@ func (s *session) bump() {
 // pollAfter sends the updates due before a command's tagged response.
 // EXPUNGE is not allowed after FETCH, STORE and SEARCH (RFC 9051 section
 // 7.5.1), whose UID forms allow it.
+//
+// NOOP (and CHECK), the client's poll, always asks the engine what changed
+// since the view's MODSEQ: the watch goroutine may not yet have taken a
+// change another session's command made before it was answered, and a
+// poll right after it must report it (RFC 9051 section 6.1.2). Other
+// commands rely on the watch hint alone.
 func (s *session) pollAfter(name string) error {
+	if name == "NOOP" || name == "CHECK" {
+		s.gen.Add(1)
+	}
 	switch name {
 	case "", "FETCH", "STORE", "SEARCH", "SORT", "THREAD":
 		if name == "" {

@@ -21,8 +21,9 @@ type storeRequest struct {
 // CONDSTORE is on), new keywords announced first; with .SILENT and
 // CONDSTORE the changed ones are still reported with their MODSEQ (RFC
 // 7162 section 3.1.3). Messages another session expunged meanwhile are
-// left out and the others changed. Messages that fail UNCHANGEDSINCE are
-// left alone and named in the tagged OK [MODIFIED set].
+// left out and the others changed. Messages that fail UNCHANGEDSINCE, and
+// under UNCHANGEDSINCE those expunged meanwhile, are left alone and named
+// in the tagged OK [MODIFIED set].
 func (s *session) Store(w *conn, numSet imap.NumSet, req *storeRequest) error {
 	defer s.busy()()
 	if err := s.requireWritable(); err != nil {
@@ -66,10 +67,18 @@ func (s *session) Store(w *conn, numSet imap.NumSet, req *storeRequest) error {
 	for _, it := range res.Unchanged {
 		done[it.ID] = true
 	}
-	if len(res.Modified) > 0 {
-		modified := make(map[uint64]bool, len(res.Modified))
+	// Under UNCHANGEDSINCE a message another session expunged meanwhile
+	// fails the test too: the client is told it was not changed (RFC 7162
+	// section 3.1.3, example 11; Dovecot does the same).
+	if len(res.Modified) > 0 || req.cond && len(res.Missing) > 0 {
+		modified := make(map[uint64]bool, len(res.Modified)+len(res.Missing))
 		for _, it := range res.Modified {
 			modified[it.ID] = true
+		}
+		if req.cond {
+			for _, id := range res.Missing {
+				modified[id] = true
+			}
 		}
 		var set imap.SeqSet
 		for _, t := range targets {
