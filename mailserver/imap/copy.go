@@ -42,12 +42,24 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 		return nil, translate(s.srv.log, "copy", err)
 	}
 	if len(targets) == 0 {
-		return nil, errExpungeIssued
+		return nil, expungeIssued(numSet)
 	}
 	if to.ID == s.sel.folder.ID {
 		s.bump()
 	}
 	return copyData(to, targets, items), nil
+}
+
+// expungeIssued answers a COPY or MOVE whose messages were all expunged
+// by another session: NO [EXPUNGEISSUED] for sequence numbers, which named
+// messages the client still believes in; for UIDs nothing, since a UID that
+// no longer exists is ignored without an error (RFC 9051 section 6.4.9;
+// Dovecot answers OK).
+func expungeIssued(numSet imap.NumSet) error {
+	if _, ok := numSet.(imap.UIDSet); ok {
+		return nil
+	}
+	return errExpungeIssued
 }
 
 func copyData(to engine.Folder, targets []target, items []engine.Item) *imap.CopyData {
@@ -87,7 +99,7 @@ func (s *session) Move(w *conn, numSet imap.NumSet, dest string) error {
 		return translate(s.srv.log, "move", err)
 	}
 	if len(targets) == 0 {
-		return errExpungeIssued
+		return expungeIssued(numSet)
 	}
 	if to.ID == s.sel.folder.ID {
 		s.bump() // the moved messages come back as new ones (RFC 6851)
@@ -186,8 +198,9 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	return nil
 }
 
-// deletedNow returns the selected folder's messages that have \Deleted
-// as the engine has them now, in UID order. From a changesSource it is
+// deletedNow returns the messages of the session's view that have
+// \Deleted as the engine has them now, in UID order; messages the view
+// has not yet announced are left alone. From a changesSource it is
 // the view corrected by what changed since the view's MODSEQ, without
 // reading the folder; otherwise the folder is listed.
 func (s *session) deletedNow() ([]message, error) {
@@ -224,12 +237,9 @@ func (s *session) deletedNow() ([]message, error) {
 					out = append(out, message{id: m.id, uid: m.uid})
 				}
 			}
-			// Messages that arrived after the view was synced.
-			for _, it := range ch.Changed {
-				if _, ok := changed[it.UID]; ok && it.ID != 0 && containsFold(it.Flags, string(imap.FlagDeleted)) {
-					out = append(out, message{id: it.ID, uid: it.UID})
-				}
-			}
+			// Messages that arrived after the view was synced are not
+			// the client's to expunge: it has not seen them, nor their
+			// \Deleted (Dovecot expunges from the session's view too).
 			slices.SortFunc(out, func(a, b message) int { return int(int64(a.uid) - int64(b.uid)) })
 			return out, nil
 		}
@@ -238,9 +248,10 @@ func (s *session) deletedNow() ([]message, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxUID := v.maxUID()
 	var out []message
 	for _, it := range items {
-		if containsFold(it.Flags, string(imap.FlagDeleted)) {
+		if it.UID <= maxUID && containsFold(it.Flags, string(imap.FlagDeleted)) {
 			out = append(out, message{id: it.ID, uid: it.UID})
 		}
 	}
