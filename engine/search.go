@@ -113,6 +113,33 @@ func (e *Engine) Search(ctx context.Context, acct, folder uint64, c *SearchCrite
 	return out, nil
 }
 
+// SearchAmong is Search over items the caller already holds, such as an
+// IMAP session's view of a folder kept current from ChangesSince, in UID
+// order: the folder is not listed again, and only the message texts the
+// criteria need are read (by each item's Digest and Size). It returns the
+// ids of the matching items in the order given. The items must be ones
+// this engine returned to the caller for an account it serves; a text
+// that can no longer be read (the message was expunged meanwhile) is an
+// error, after which the caller can search the folder as stored.
+func (e *Engine) SearchAmong(ctx context.Context, items []Item, c *SearchCriteria) ([]uint64, error) {
+	if c == nil {
+		c = &SearchCriteria{}
+	}
+	q, err := compileSearch(c)
+	if err != nil {
+		return nil, err
+	}
+	found, err := e.filter(ctx, q, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, len(found))
+	for i, it := range found {
+		out[i] = it.ID
+	}
+	return out, nil
+}
+
 // SearchItems is Search returning the matching items (with their UID,
 // flags and MODSEQ, for ESEARCH and the MODSEQ of a CONDSTORE SEARCH
 // response) instead of their ids.

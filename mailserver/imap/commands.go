@@ -189,7 +189,7 @@ func (c *conn) cmdAuthenticate(tag string, uid bool) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Unsupported SASL mechanism"}
 	}
 	if !hasInitial {
-		if err := c.write(func(e *encoder) { e.raw("+ \r\n") }); err != nil {
+		if err := c.writeNow(func(e *encoder) { e.raw("+ \r\n") }); err != nil {
 			return err
 		}
 		line, err := c.dec.readWhile(func(b byte) bool { return b == '=' || b == '*' || isBase64(b) }, 8192)
@@ -550,6 +550,10 @@ func (c *conn) cmdIdle(tag string, uid bool) error {
 		return err
 	}
 	if err := c.write(func(e *encoder) { e.raw("+ idling").crlf() }); err != nil {
+		return err
+	}
+	// Updates during IDLE go out as they happen.
+	if err := c.holdWrites(false); err != nil {
 		return err
 	}
 	stop := make(chan struct{})

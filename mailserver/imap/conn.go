@@ -48,6 +48,11 @@ type conn struct {
 	enc    *encoder
 	dead   bool // after BYE or a write error: nothing more is written
 	closed bool
+	// hold: a command is running, so untagged responses stay in bw
+	// until its tagged response (or a full buffer, a continuation
+	// request, IDLE) sends them: one write per command for a client that
+	// waits for each answer.
+	hold bool
 
 	// loggedIn is set at LOGIN/AUTHENTICATE, for the pre-auth timer.
 	loggedIn atomic.Bool
@@ -118,8 +123,27 @@ func (c *conn) flushLocked() error {
 	return c.enc.err
 }
 
-// write runs f with the encoder under the write lock and flushes.
+// write runs f with the encoder under the write lock and flushes,
+// unless a command is running (hold): then its tagged response flushes.
 func (c *conn) write(f func(e *encoder)) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.dead {
+		return net.ErrClosed
+	}
+	f(c.enc)
+	if c.hold {
+		if c.enc.err != nil {
+			c.dead = true
+		}
+		return c.enc.err
+	}
+	return c.flushLocked()
+}
+
+// writeNow is write with a flush even while a command runs: for a
+// continuation request, which the client waits for.
+func (c *conn) writeNow(f func(e *encoder)) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.dead {
@@ -129,8 +153,20 @@ func (c *conn) write(f func(e *encoder)) error {
 	return c.flushLocked()
 }
 
+// holdWrites starts (on) or ends a command's buffering; at the end what
+// is buffered is sent.
+func (c *conn) holdWrites(on bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.hold = on
+	if on || c.dead || c.bw.Buffered() == 0 {
+		return nil
+	}
+	return c.flushLocked()
+}
+
 func (c *conn) continuation() error {
-	return c.write(func(e *encoder) { e.raw("+ Ready for literal data\r\n") })
+	return c.writeNow(func(e *encoder) { e.raw("+ Ready for literal data\r\n") })
 }
 
 // bye writes an untagged BYE and closes the connection; the command loop
@@ -241,7 +277,7 @@ func (c *conn) startTLS(tag string, rest []byte) bool {
 	if c.state != stateNotAuthenticated || tag == "" {
 		return false
 	}
-	if err := c.write(func(e *encoder) { e.status(tag, imap.StatusResponseTypeOK, "", "Begin TLS negotiation now") }); err != nil {
+	if err := c.writeNow(func(e *encoder) { e.status(tag, imap.StatusResponseTypeOK, "", "Begin TLS negotiation now") }); err != nil {
 		return false
 	}
 	var t net.Conn = c.nc
@@ -307,9 +343,13 @@ func (c *conn) readCommand() error {
 			cmdName = "UID " + name
 		}
 		c.okCode, c.okText, c.okArgs, c.alias, c.answered = "", "", "", nil, false
+		c.holdWrites(true)
 		err = c.dispatch(tag, name, uid)
 	}
 	status, herr := c.finish(tag, cmdName, err)
+	if ferr := c.holdWrites(false); herr == nil && ferr != nil {
+		herr = ferr
+	}
 	if o := c.srv.opts.Observer; o != nil && cmdName != "" {
 		o.Command(cmdName, time.Since(start), status)
 	}

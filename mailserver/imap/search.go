@@ -25,6 +25,15 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	var ids []uint64
 	err := s.bounded(func(ctx context.Context) error {
 		var err error
+		if as, ok := v.src.(amongSearcher); ok && v.synced == s.gen.Load() {
+			// The view is current (no change signalled since its last
+			// sync): search it instead of listing the folder again.
+			ids, err = as.SearchAmong(ctx, v.items(), ec)
+			if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return err
+			}
+			// A message expunged meanwhile: search the folder as stored.
+		}
 		ids, err = v.src.Search(ctx, v.folder.ID, ec)
 		return err
 	})
@@ -65,6 +74,23 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 		}
 	}
 	return data, nil
+}
+
+// amongSearcher is a Source that can search items it returned before
+// (a session's view) without listing the folder.
+type amongSearcher interface {
+	SearchAmong(ctx context.Context, items []engine.Item, c *engine.SearchCriteria) ([]uint64, error)
+}
+
+// items is the view as engine items, for SearchAmong.
+func (v *selected) items() []engine.Item {
+	out := make([]engine.Item, len(v.msgs))
+	for i := range v.msgs {
+		m := &v.msgs[i]
+		out[i] = engine.Item{ID: m.id, Folder: v.folder.ID, UID: m.uid, Flags: m.flags,
+			InternalDate: m.date, Size: m.size, Digest: m.digest, ModSeq: m.modseq}
+	}
+	return out
 }
 
 // viewIndexes maps engine item ids (in UID order) to indexes of the view,

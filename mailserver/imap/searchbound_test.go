@@ -29,6 +29,11 @@ func (b *blockingSearch) Search(ctx context.Context, acct, folder uint64, c *eng
 	return nil, ctx.Err()
 }
 
+// SearchAmong (a search of the session's view) blocks the same way.
+func (b *blockingSearch) SearchAmong(ctx context.Context, items []engine.Item, c *engine.SearchCriteria) ([]uint64, error) {
+	return b.Search(ctx, 0, 0, c)
+}
+
 func blockingEnv(t *testing.T, timeout time.Duration) (*blockingSearch, string) {
 	env := newEnv(t, nil)
 	env.account("alice@example.com", 0)

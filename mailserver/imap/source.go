@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strconv"
 
@@ -111,6 +112,7 @@ var (
 	_ changesSource = liveSource{}
 	_ headerSource  = liveSource{}
 	_ blobAppender  = liveSource{}
+	_ amongSearcher = liveSource{}
 )
 
 func (l liveSource) Key() string    { return "live/" + strconv.FormatUint(l.acct, 10) }
@@ -150,6 +152,20 @@ func (l liveSource) ReadHeader(ctx context.Context, _ uint64, digest [32]byte, s
 
 func (l liveSource) Search(ctx context.Context, folder uint64, c *engine.SearchCriteria) ([]uint64, error) {
 	return l.b.Search(ctx, l.acct, folder, c)
+}
+
+// errNoAmong: the backend cannot search given items; the folder is
+// searched instead.
+var errNoAmong = errors.New("imap: backend cannot search given items")
+
+func (l liveSource) SearchAmong(ctx context.Context, items []engine.Item, c *engine.SearchCriteria) ([]uint64, error) {
+	a, ok := l.b.(interface {
+		SearchAmong(ctx context.Context, items []engine.Item, c *engine.SearchCriteria) ([]uint64, error)
+	})
+	if !ok {
+		return nil, errNoAmong
+	}
+	return a.SearchAmong(ctx, items, c)
 }
 
 func (l liveSource) StoreFlags(ctx context.Context, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error) {
