@@ -37,7 +37,10 @@ type session struct {
 
 	// Selected state. sel is nil outside it; selID mirrors sel's folder for
 	// the watch goroutine.
-	sel    *selected
+	sel *selected
+	// last is the view most recently unselected, which a SELECT of the
+	// same folder builds on (reselect).
+	last   *selected
 	selID  atomic.Uint64
 	gen    atomic.Uint64 // bumped by every change that may concern sel
 	notify chan struct{} // wakes Idle; capacity 1

@@ -78,6 +78,8 @@ func (v *selected) remove(i int) {
 func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	defer s.busy()()
 	s.unselect()
+	prev := s.last
+	s.last = nil
 	src, err := s.route(mailbox)
 	if err != nil {
 		return nil, translate(s.srv.log, "select", err)
@@ -91,18 +93,27 @@ func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Sel
 		s.selID.Store(f.ID)
 	}
 	gen := s.gen.Load()
-	items, err := src.Items(s.ctx, f.ID)
-	if err != nil {
-		s.selID.Store(0)
-		return nil, translate(s.srv.log, "select", err)
+	// f was read before the items: its HIGHESTMODSEQ is not above them.
+	modseq := f.HighestModSeq
+	msgs, next := s.reselect(prev, src, f)
+	if msgs != nil {
+		modseq = next
+	} else {
+		items, err := src.Items(s.ctx, f.ID)
+		if err != nil {
+			s.selID.Store(0)
+			return nil, translate(s.srv.log, "select", err)
+		}
+		msgs = make([]message, len(items))
+		for i, it := range items {
+			msgs[i] = newMessage(it)
+		}
 	}
 	readOnly := options.ReadOnly || src.ReadOnly()
-	// f was read before the items: its HIGHESTMODSEQ is not above them.
-	v := &selected{src: src, folder: f, readOnly: readOnly, flags: newFlagSet(), synced: gen, modseq: f.HighestModSeq}
-	v.msgs = make([]message, len(items))
+	v := &selected{src: src, folder: f, readOnly: readOnly, flags: newFlagSet(), synced: gen, modseq: modseq}
+	v.msgs = msgs
 	var firstUnseen uint32
-	for i, it := range items {
-		v.msgs[i] = newMessage(it)
+	for i := range v.msgs {
 		v.flags.add(v.msgs[i].flags)
 		if firstUnseen == 0 && !hasFlag(v.msgs[i].flags, imap.FlagSeen) {
 			firstUnseen = uint32(i + 1)
@@ -129,6 +140,50 @@ func (s *session) Select(mailbox string, options *imap.SelectOptions) (*imap.Sel
 	return data, nil
 }
 
+// reselect builds the view of folder f again from prev, the view the
+// session had of the same folder, and what changed since (a SELECT of
+// the folder already selected, as clients do to refresh it): the folder
+// is not listed again. It returns nil when prev cannot be used (another
+// folder or source, a new UIDVALIDITY, changes the index cannot name),
+// else the messages and the MODSEQ they are current to.
+func (s *session) reselect(prev *selected, src Source, f engine.Folder) ([]message, uint64) {
+	cs, ok := src.(changesSource)
+	if !ok || prev == nil || prev.folder.ID != f.ID || prev.folder.UIDValidity != f.UIDValidity || prev.src.Key() != src.Key() {
+		return nil, 0
+	}
+	ch, err := cs.ChangesSince(s.ctx, f.ID, prev.modseq)
+	if err != nil || !ch.Complete || ch.Folder.UIDValidity != f.UIDValidity {
+		return nil, 0
+	}
+	gone := make(map[uint32]bool, len(ch.Vanished))
+	for _, u := range ch.Vanished {
+		gone[u] = true
+	}
+	msgs := make([]message, 0, len(prev.msgs)+len(ch.Changed))
+	for _, m := range prev.msgs {
+		if !gone[m.uid] {
+			m.recent = false // claimed again below, as for a listed folder
+			msgs = append(msgs, m)
+		}
+	}
+	v := &selected{msgs: msgs}
+	for _, it := range ch.Changed {
+		if gone[it.UID] {
+			continue
+		}
+		if n := len(v.msgs); n == 0 || it.UID > v.msgs[n-1].uid {
+			v.msgs = append(v.msgs, newMessage(it))
+			continue
+		}
+		i := v.indexOfUID(it.UID)
+		if i < 0 || v.msgs[i].id != it.ID {
+			return nil, 0 // not in UID order, or not the message the view had
+		}
+		v.msgs[i] = newMessage(it)
+	}
+	return v.msgs, ch.Folder.HighestModSeq
+}
+
 func (s *session) Unselect() error {
 	defer s.busy()()
 	s.unselect()
@@ -136,6 +191,9 @@ func (s *session) Unselect() error {
 }
 
 func (s *session) unselect() {
+	if s.sel != nil {
+		s.last = s.sel
+	}
 	s.sel = nil
 	s.selID.Store(0)
 }
