@@ -20,7 +20,36 @@ func (c *conn) setArg(uid bool) (imap.NumSet, error) {
 	if err := c.dec.sp(); err != nil {
 		return nil, err
 	}
-	return c.dec.numSet(uid)
+	set, err := c.dec.numSet(uid)
+	if err != nil {
+		return nil, err
+	}
+	if seqs, ok := set.(imap.SeqSet); ok && c.sess.sel != nil {
+		if err := checkSeqSet(seqs, uint32(len(c.sess.sel.msgs))); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// checkSeqSet refuses message sequence numbers above the number of
+// messages the client has been told of: RFC 9051 section 9 (seq-number)
+// wants a tagged BAD for them, as Dovecot answers. A range with "*" is
+// still let through, in an empty mailbox too (which the RFC counts):
+// clients send FETCH 1:* without looking at EXISTS, and it acts on what
+// is there. UIDs that do not exist are not an error.
+func checkSeqSet(set imap.SeqSet, n uint32) error {
+	for _, r := range set {
+		if r.Start == 0 || r.Stop == 0 {
+			continue
+		}
+		for _, v := range []uint32{r.Start, r.Stop} {
+			if v > n {
+				return badf("Invalid message sequence number (the mailbox has %d messages)", n)
+			}
+		}
+	}
+	return nil
 }
 
 func (c *conn) cmdSearch(tag string, uid bool) error {
