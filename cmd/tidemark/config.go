@@ -44,6 +44,11 @@ type config struct {
 
 type serverConfig struct {
 	Hostname string `toml:"hostname"`
+	// MemoryLimit is a soft limit, in bytes, on the memory the Go runtime
+	// holds (heap, stacks, Pebble's caches allocated through it; not the
+	// program's code pages): near it the garbage collector runs more
+	// often. 0 leaves the runtime's default (no limit, or GOMEMLIMIT).
+	MemoryLimit int64 `toml:"memory_limit"`
 }
 
 type storageConfig struct {
@@ -226,6 +231,9 @@ func (c config) validate() error {
 	case "always", "delayed":
 	default:
 		return fmt.Errorf("storage.redo_sync must be \"always\" or \"delayed\", not %q", c.Storage.RedoSync)
+	}
+	if c.Server.MemoryLimit < 0 {
+		return fmt.Errorf("server.memory_limit must be 0 (no limit) or a number of bytes")
 	}
 	if c.Storage.MaxMessageSize <= 0 {
 		return fmt.Errorf("storage.max_message_size must be positive")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -106,6 +107,9 @@ func runServe(ctx context.Context, o serveOptions, c *cobra.Command) (err error)
 	cfg, rawCfg, err := loadConfig(o.dataDir)
 	if err != nil {
 		return err
+	}
+	if cfg.Server.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.Server.MemoryLimit)
 	}
 	override(&cfg.LMTP.Listen, o.lmtpAddr)
 	override(&cfg.IMAP.Listen, o.imapAddr)
