@@ -400,6 +400,14 @@ func (c *conn) finish(tag, name string, err error) (string, error) {
 				return string(ie.Type), derr
 			}
 		}
+		if ie.Type == imap.StatusResponseTypeNo {
+			// The updates due go out before a NO too: after NO
+			// [EXPUNGEISSUED] the client learns which messages went
+			// (Dovecot does the same).
+			if err := c.sess.pollAfter(name); err != nil {
+				return "NO", err
+			}
+		}
 		return string(ie.Type), c.write(func(e *encoder) { e.status(tag, ie.Type, ie.Code, ie.Text) })
 	}
 	return "NO", err

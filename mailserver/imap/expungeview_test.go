@@ -76,3 +76,17 @@ func TestUIDCopyOfExpungedIsOK(t *testing.T) {
 		}
 	}
 }
+
+// A COPY refused with NO [EXPUNGEISSUED] reports the expunges with it, so
+// the client's next sequence numbers are right; before, they came only
+// with the next command.
+func TestExpungeIssuedReportsExpunges(t *testing.T) {
+	_, a := expungedByOther(t)
+	l := a.cmd("COPY 1 Dest")
+	if last := l[len(l)-1]; !strings.Contains(last, "NO [EXPUNGEISSUED]") || !has(l, "* 1 EXPUNGE") {
+		t.Fatalf("COPY of an expunged message: %q, want * 1 EXPUNGE then NO [EXPUNGEISSUED]", l)
+	}
+	if n := a.cmd("NOOP"); has(n, "EXPUNGE") {
+		t.Fatalf("the expunge was reported twice: %q", n)
+	}
+}
