@@ -789,6 +789,11 @@ func (sc *scenario) run(o op) stepResult {
 		s.track("IDLE", r, false)
 		s.idling = false
 		status(r)
+		// Dovecot sends IDLE updates after a delay, and may still owe
+		// some at DONE; tidemark sends them as they happen. A NOOP
+		// brings both sessions to the same view.
+		nr := s.cmd("NOOP")
+		s.track("NOOP", nr, false)
 	case 14:
 		// NOOP first: a STORE on a message another session expunged is
 		// dropped by tidemark and kept in the expunging session's index
