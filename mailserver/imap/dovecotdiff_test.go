@@ -221,7 +221,13 @@ func (s *dsess) track(cmd string, r dresp, noExpunge bool) {
 				if s.uids[n-1] != 0 && s.uids[n-1] != uint32(v) {
 					s.problem("%s: FETCH %d has UID %d, known as %d", cmd, n, v, s.uids[n-1])
 				}
-				s.uids[n-1] = uint32(v)
+				// Learnt only where both servers send it (FETCH 1:*
+				// (UID ...), UID commands, SELECT): tidemark puts UID in
+				// every FETCH, Dovecot not, and what the two clients
+				// know must stay the same.
+				if cmd == "FETCH 1:*" || strings.HasPrefix(cmd, "UID ") || cmd == "SELECT" {
+					s.uids[n-1] = uint32(v)
+				}
 			}
 			if f := reFlags.FindStringSubmatch(m[2]); f != nil {
 				s.flags[n-1] = normFlags(f[1])
@@ -479,6 +485,13 @@ func chooseOp(rnd *rand.Rand, sc *scenario) op {
 		o.uncond = 1 + rnd.IntN(2)
 	}
 	o.target = rnd.IntN(3) / 2
+	if o.kind == 2 && os.Getenv("TIDEMARK_DIFF_SELFCOPY") == "" {
+		// COPY into the selected mailbox: Dovecot's Maildir++ later
+		// dropped such a copy by itself (seed 42, 200 steps: VANISHED
+		// for the copy at another session's APPEND, no expunge
+		// anywhere), so the histories part for a reason of its own.
+		o.target = 1
+	}
 	if o.kind == 3 {
 		// MOVE into the selected mailbox keeps tidemark's item under a
 		// new UID, so a session that has not heard of the move still
@@ -624,7 +637,7 @@ func (sc *scenario) run(o op) stepResult {
 				}
 			}
 			since := hi
-			if o.uncond == 2 {
+			if o.uncond == 2 && lo > 0 {
 				since = lo - 1
 			}
 			mods = fmt.Sprintf(" (UNCHANGEDSINCE %d)", since)
@@ -684,35 +697,51 @@ func (sc *scenario) run(o op) stepResult {
 					v, _ := strconv.ParseUint(f, 10, 32)
 					nums = append(nums, uint32(v))
 				}
-				// UID SEARCH may find messages the session has not yet
-				// heard of: they are the ones not known.
-				p := toPos(nums, o.useUID, known)
+				// Results are compared as positions in the view after a
+				// NOOP and FETCH 1:* (UID), which both sessions then
+				// share; sequence numbers become UIDs through the view
+				// the SEARCH was answered in.
 				// A message another session expunged, not yet reported
 				// here, may be found or not (RFC 2180 section 4.1.2:
-				// Dovecot finds it, tidemark does not): a NOOP says which
-				// those are, and they are left out of the comparison.
+				// Dovecot finds it, tidemark does not): it is left out.
 				// Likewise a message whose flags another session changed
 				// and whose FETCH comes with this SEARCH: Dovecot searches
 				// the session's snapshot, tidemark the flags as they are.
-				var updated []int
+				var updated []uint32
 				for _, ul := range r.untagged {
 					if m := reFetch.FindStringSubmatch(ul); m != nil {
 						n, _ := strconv.Atoi(m[1])
-						updated = append(updated, n)
+						if n >= 1 && n <= len(known) {
+							updated = append(updated, known[n-1])
+						}
+						if u := reUIDItem.FindStringSubmatch(m[2]); u != nil {
+							v, _ := strconv.ParseUint(u[1], 10, 32)
+							updated = append(updated, uint32(v))
+						}
 					}
 				}
-				before := known
 				nr := s.cmd("NOOP")
 				s.track("NOOP", nr, false)
-				var kept []int
-				for _, q := range p {
-					if q > 0 && q <= len(before) && before[q-1] != 0 && !slices.Contains(s.uids, before[q-1]) {
+				if len(s.uids) > 0 {
+					fr := s.cmd("FETCH 1:* (UID)")
+					s.track("FETCH 1:*", fr, true)
+				}
+				var kept []string
+				for _, v := range nums {
+					u := v
+					if !o.useUID {
+						if int(v) > len(known) || known[v-1] == 0 {
+							kept = append(kept, fmt.Sprintf("seq%d", v))
+							continue
+						}
+						u = known[v-1]
+					}
+					if slices.Contains(updated, u) {
 						continue
 					}
-					if slices.Contains(updated, q) {
-						continue
+					if i := slices.Index(s.uids, u); i >= 0 {
+						kept = append(kept, strconv.Itoa(i+1))
 					}
-					kept = append(kept, q)
 				}
 				add("search %v", kept)
 			}
@@ -768,7 +797,7 @@ func (sc *scenario) run(o op) stepResult {
 				// A client knows the UIDs it kept; learn them here, so
 				// that later VANISHED responses can be placed.
 				fr := s.cmd("FETCH 1:* (UID)")
-				s.track("FETCH", fr, true)
+				s.track("FETCH 1:*", fr, true)
 			}
 		} else {
 			r = sc.selectBox(s)
