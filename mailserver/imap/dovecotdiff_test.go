@@ -708,15 +708,18 @@ func (sc *scenario) run(o op) stepResult {
 				// and whose FETCH comes with this SEARCH: Dovecot searches
 				// the session's snapshot, tidemark the flags as they are.
 				var updated []uint32
+				var updatedSeq []uint32
 				for _, ul := range r.untagged {
 					if m := reFetch.FindStringSubmatch(ul); m != nil {
 						n, _ := strconv.Atoi(m[1])
-						if n >= 1 && n <= len(known) {
-							updated = append(updated, known[n-1])
-						}
+						updatedSeq = append(updatedSeq, uint32(n))
+						// By its UID where given: a VANISHED earlier in
+						// the same answer has renumbered the messages.
 						if u := reUIDItem.FindStringSubmatch(m[2]); u != nil {
 							v, _ := strconv.ParseUint(u[1], 10, 32)
 							updated = append(updated, uint32(v))
+						} else if n >= 1 && n <= len(known) {
+							updated = append(updated, known[n-1])
 						}
 					}
 				}
@@ -730,6 +733,9 @@ func (sc *scenario) run(o op) stepResult {
 				for _, v := range nums {
 					u := v
 					if !o.useUID {
+						if slices.Contains(updatedSeq, v) {
+							continue
+						}
 						if int(v) > len(known) || known[v-1] == 0 {
 							kept = append(kept, fmt.Sprintf("seq%d", v))
 							continue
