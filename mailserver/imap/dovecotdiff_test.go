@@ -737,7 +737,11 @@ func (sc *scenario) run(o op) stepResult {
 							continue
 						}
 						if int(v) > len(known) || known[v-1] == 0 {
-							kept = append(kept, fmt.Sprintf("seq%d", v))
+							// UID not known: which message it was is
+							// unclear once some were expunged.
+							if len(s.uids) >= len(known) {
+								kept = append(kept, fmt.Sprintf("seq%d", v))
+							}
 							continue
 						}
 						u = known[v-1]
