@@ -330,7 +330,7 @@ func (t *Txn) applyScan(v any) error {
 		}
 		// The encoding is deterministic: equal bytes, equal class. An
 		// idle SmartScan must find nothing to write.
-		v := mustMarshal(s.COS)
+		v := repository.MustMarshal(s.COS)
 		if had && bytes.Equal(old, v) {
 			return nil
 		}

@@ -3,8 +3,7 @@ package catalog
 import (
 	"encoding/binary"
 
-	"github.com/fxamacker/cbor/v2"
-
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine/event"
 )
 
@@ -35,28 +34,9 @@ const (
 	pMeta    = 'M'
 )
 
-var (
-	cborEnc cbor.EncMode
-	cborDec cbor.DecMode
-)
-
-func init() {
-	var err error
-	if cborEnc, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	if cborDec, err = (cbor.DecOptions{}).DecMode(); err != nil {
-		panic(err)
-	}
-}
-
-func mustMarshal(v any) []byte {
-	b, err := cborEnc.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
+// The catalog's records use the repository's CBOR modes: deterministic
+// encoding, so equal catalogs digest equally.
+var cborEnc, cborDec = repository.CBORModes()
 
 func key(p byte, ids ...uint64) []byte {
 	k := make([]byte, 1, 1+8*len(ids)+1)

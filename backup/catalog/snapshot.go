@@ -21,7 +21,7 @@ func (c *Catalog) WriteSnapshot(ctx context.Context, r *repository.Repository, c
 	}
 	body := repository.AppendUvarintBytes(nil, cfg.TOML)
 	body = repository.AppendUvarintBytes(body, cfg.Provisioning)
-	body = repository.AppendUvarintBytes(body, mustMarshal(pos))
+	body = repository.AppendUvarintBytes(body, repository.MustMarshal(pos))
 	snap := c.db.NewSnapshot()
 	defer snap.Close()
 	if err := scanPrefixRange(snap, nil, func(k, v []byte) error {
@@ -96,7 +96,7 @@ func rebuildTo(ctx context.Context, r *repository.Repository, dir string, fs vfs
 				return fail(err)
 			}
 		}
-		if err := b.Set(metaPosition, mustMarshal(sd.Pos), nil); err != nil {
+		if err := b.Set(metaPosition, repository.MustMarshal(sd.Pos), nil); err != nil {
 			return fail(err)
 		}
 		if err := b.Commit(pebble.Sync); err != nil {
@@ -159,7 +159,7 @@ func (c *Catalog) indexBlobs(ctx context.Context, r *repository.Repository) erro
 		} else if !ok {
 			continue
 		}
-		if err := b.Set(append([]byte{pBlob}, d[:]...), mustMarshal(BlobRec{Stored: size}), nil); err != nil {
+		if err := b.Set(append([]byte{pBlob}, d[:]...), repository.MustMarshal(BlobRec{Stored: size}), nil); err != nil {
 			return err
 		}
 	}

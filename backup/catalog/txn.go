@@ -25,7 +25,7 @@ type Txn struct {
 	rescan []uint64
 }
 
-func (t *Txn) set(k []byte, v any) error { return t.b.Set(k, mustMarshal(v), nil) }
+func (t *Txn) set(k []byte, v any) error { return t.b.Set(k, repository.MustMarshal(v), nil) }
 
 func (t *Txn) AccountHead(acct uint64) (AccountRec, bool, error) {
 	var r AccountRec
@@ -76,7 +76,7 @@ func (t *Txn) putAccount(acct uint64, r AccountRec, onlyIfChanged bool) (bool, e
 			return false, err
 		}
 		h.Time = r.Time
-		if ok && sameRec(mustMarshal(h), mustMarshal(r)) {
+		if ok && sameRec(repository.MustMarshal(h), repository.MustMarshal(r)) {
 			return false, nil
 		}
 	}
@@ -91,7 +91,7 @@ func (t *Txn) putFolder(acct, folder uint64, r FolderRec, onlyIfChanged bool) (b
 			return false, err
 		}
 		h.Time = r.Time
-		if ok && sameRec(mustMarshal(h), mustMarshal(r)) {
+		if ok && sameRec(repository.MustMarshal(h), repository.MustMarshal(r)) {
 			return false, nil
 		}
 		if !ok && r.Deleted {
@@ -111,7 +111,7 @@ func (t *Txn) putItem(acct, item uint64, r ItemRec, onlyIfChanged bool) (bool, e
 			return false, err
 		}
 		h.Time = r.Time
-		if ok && sameRec(mustMarshal(h), mustMarshal(r)) {
+		if ok && sameRec(repository.MustMarshal(h), repository.MustMarshal(r)) {
 			return false, nil
 		}
 		if !ok && r.Deleted {

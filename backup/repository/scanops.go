@@ -120,7 +120,8 @@ func EncodeScan(v any) (uint16, []byte) {
 }
 
 // The repository's CBOR modes (scan records, snapshot positions): core
-// deterministic encoding, default decoding, the same as the catalog's.
+// deterministic encoding, default decoding. The catalog uses the same
+// (CBORModes).
 var (
 	cborEnc cbor.EncMode
 	cborDec cbor.DecMode
@@ -143,3 +144,11 @@ func mustMarshal(v any) []byte {
 	}
 	return b
 }
+
+// CBORModes returns the repository's CBOR encoding and decoding modes, for
+// the catalog's records.
+func CBORModes() (cbor.EncMode, cbor.DecMode) { return cborEnc, cborDec }
+
+// MustMarshal encodes v in the repository's deterministic CBOR; a value
+// that cannot be encoded is a programming error.
+func MustMarshal(v any) []byte { return mustMarshal(v) }
