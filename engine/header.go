@@ -329,46 +329,33 @@ func ungroup(s string) string {
 	if !strings.ContainsAny(s, ":;") {
 		return s
 	}
+	// Only bytes at or before i change, so reading s gives what a read of
+	// b would.
 	b := []byte(s)
-	itemStart, depth, quoted, angle := 0, 0, false, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case c == '\\' && (quoted || depth > 0):
-			i++
-		case quoted:
-			quoted = c != '"'
-		case c == '"' && depth == 0:
-			quoted = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case angle:
-		case c == ',':
+	itemStart := 0
+	eachTop(s, func(i int) bool {
+		switch s[i] {
+		case ',':
 			itemStart = i + 1
-		case c == ':':
+		case ':':
 			for j := itemStart; j <= i; j++ {
 				b[j] = ' '
 			}
 			itemStart = i + 1
-		case c == ';':
+		case ';':
 			b[i] = ','
 			itemStart = i + 1
 		}
-	}
+		return true
+	})
 	return string(b)
 }
 
-// splitTop splits s at sep outside quotes, comments and angle brackets.
-func splitTop(s string, sep byte) []string {
-	var out []string
-	start, depth, quoted, angle := 0, 0, false, false
+// eachTop calls f with the index of every byte of s outside quoted
+// strings, comments and angle brackets (RFC 5322 address-list syntax), in
+// order, until f returns false.
+func eachTop(s string, f func(i int) bool) {
+	depth, quoted, angle := 0, false, false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -387,11 +374,26 @@ func splitTop(s string, sep byte) []string {
 			angle = true
 		case c == '>':
 			angle = false
-		case c == sep && !angle:
+		case angle:
+		default:
+			if !f(i) {
+				return
+			}
+		}
+	}
+}
+
+// splitTop splits s at sep outside quotes, comments and angle brackets.
+func splitTop(s string, sep byte) []string {
+	var out []string
+	start := 0
+	eachTop(s, func(i int) bool {
+		if s[i] == sep {
 			out = append(out, s[start:i])
 			start = i + 1
 		}
-	}
+		return true
+	})
 	return append(out, s[start:])
 }
 

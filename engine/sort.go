@@ -285,31 +285,18 @@ func unicodeCasemap(s string) string {
 // leadingGroup returns the name of the group that opens an address list.
 func leadingGroup(v string) (string, bool) {
 	first := splitTop(v, ',')[0]
-	depth, quoted, angle := 0, false, false
-	for i := 0; i < len(first); i++ {
-		c := first[i]
-		switch {
-		case c == '\\' && (quoted || depth > 0):
-			i++
-		case quoted:
-			quoted = c != '"'
-		case c == '"' && depth == 0:
-			quoted = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case angle:
-		case c == ':':
-			name := strings.TrimSpace(stripComments(first[:i]))
-			name = strings.ReplaceAll(strings.Trim(name, `"`), `\"`, `"`)
-			return decodeWords(name), true
+	name, found := "", false
+	eachTop(first, func(i int) bool {
+		if first[i] != ':' {
+			return true
 		}
+		name = strings.TrimSpace(stripComments(first[:i]))
+		name = strings.ReplaceAll(strings.Trim(name, `"`), `\"`, `"`)
+		found = true
+		return false
+	})
+	if !found {
+		return "", false
 	}
-	return "", false
+	return decodeWords(name), true
 }
