@@ -185,41 +185,32 @@ func heads[R any](t *Txn, p byte, acct uint64, fn func(id uint64, r R) error) er
 
 // dropContents marks every live folder and item of acct deleted.
 func (t *Txn) dropContents(acct uint64) error {
+	if err := dropLive(t, pItem, acct, func(r *ItemRec) *bool { return &r.Deleted }, t.putItem); err != nil {
+		return err
+	}
+	return dropLive(t, pFolder, acct, func(r *FolderRec) *bool { return &r.Deleted }, t.putFolder)
+}
+
+// dropLive writes a deleted version of every live head record of acct
+// under prefix p. The heads are gathered first, then written, so the walk
+// does not see its own writes.
+func dropLive[R any](t *Txn, p byte, acct uint64, deleted func(*R) *bool, put func(acct, id uint64, r R, onlyIfChanged bool) (bool, error)) error {
 	type pending struct {
 		id uint64
-		r  ItemRec
+		r  R
 	}
-	var items []pending
-	if err := heads(t, pItem, acct, func(id uint64, r ItemRec) error {
-		if !r.Deleted {
-			items = append(items, pending{id, r})
+	var live []pending
+	if err := heads(t, p, acct, func(id uint64, r R) error {
+		if !*deleted(&r) {
+			live = append(live, pending{id, r})
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	for _, p := range items {
-		p.r.Deleted = true
-		if _, err := t.putItem(acct, p.id, p.r, false); err != nil {
-			return err
-		}
-	}
-	type fpending struct {
-		id uint64
-		r  FolderRec
-	}
-	var folders []fpending
-	if err := heads(t, pFolder, acct, func(id uint64, r FolderRec) error {
-		if !r.Deleted {
-			folders = append(folders, fpending{id, r})
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, f := range folders {
-		f.r.Deleted = true
-		if _, err := t.putFolder(acct, f.id, f.r, false); err != nil {
+	for _, l := range live {
+		*deleted(&l.r) = true
+		if _, err := put(acct, l.id, l.r, false); err != nil {
 			return err
 		}
 	}
