@@ -143,6 +143,14 @@
 // client asking from before them gets every UID of its range that no
 // longer exists, as the RFC allows (vanished.go).
 //
+// An item keeps its id when it moves (between folders, or within one
+// under a new UID: IMAP MOVE to the selected mailbox), while IMAP names a
+// message by folder and UID. StoreFlagsAt, CopyAt, MoveAt and ExpungeAt
+// therefore take an ItemAt (id and the UID the caller last saw) and, in
+// the transaction, act only on an item still at that UID: a session that
+// has not yet heard of a move treats the old UID as expunged, as Dovecot
+// does, instead of reaching the moved message by it.
+//
 // # Pebble key layout
 //
 // See schema.go: one-byte table prefixes, big-endian integers, CBOR values.

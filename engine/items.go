@@ -142,23 +142,65 @@ func (e *Engine) Quota(ctx context.Context, acct uint64) (used, limit int64, err
 	return a.Used, a.A.Quota, nil
 }
 
-// itemsIn loads items and checks that each is in folder.
-func (tx *txn) itemsIn(acct, folder uint64, ids []uint64) ([]itemLoc, []itemRec, error) {
-	locs := make([]itemLoc, 0, len(ids))
-	recs := make([]itemRec, 0, len(ids))
-	seen := make(map[uint64]bool, len(ids))
-	for _, id := range ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		loc, it, err := tx.item(acct, id)
+// ItemAt names an item as a client last saw it: its id and the UID it
+// had in the folder. The calls that take ItemAts (StoreFlagsAt, CopyAt,
+// MoveAt, ExpungeAt) act on an item only while it is still at that UID,
+// in the same transaction: an item keeps its id when it moves, so an IMAP
+// session that has not yet heard that another session moved a message
+// (into the same folder under a new UID, RFC 6851, or away and back) would
+// otherwise reach it by its old UID, which for IMAP is an expunged
+// message. UID 0 takes the item at whatever UID it has in the folder.
+type ItemAt struct {
+	ID  uint64
+	UID uint32
+}
+
+// anyUID names items at whatever UID they have in their folder.
+func anyUID(ids []uint64) []ItemAt {
+	out := make([]ItemAt, len(ids))
+	for i, id := range ids {
+		out[i] = ItemAt{ID: id}
+	}
+	return out
+}
+
+// locate loads the item at and reports whether it is in folder at the
+// UID at names (any UID for 0); ok false with a nil error when it is not.
+func (tx *txn) locate(acct, folder uint64, at ItemAt) (itemLoc, itemRec, bool, error) {
+	loc, it, err := tx.item(acct, at.ID)
+	if errors.Is(err, ErrNotFound) {
+		return itemLoc{}, itemRec{}, false, nil
+	}
+	if err != nil {
+		return itemLoc{}, itemRec{}, false, err
+	}
+	if loc.folder != folder || at.UID != 0 && loc.uid != at.UID {
+		return itemLoc{}, itemRec{}, false, nil
+	}
+	return loc, it, true, nil
+}
+
+// itemsIn loads items and checks that each is in folder (at the UID named,
+// if any). An id named twice is taken once.
+func (tx *txn) itemsIn(acct, folder uint64, items []ItemAt) ([]itemLoc, []itemRec, error) {
+	locs := make([]itemLoc, 0, len(items))
+	recs := make([]itemRec, 0, len(items))
+	seen := make(map[uint64]bool, len(items))
+	for _, at := range items {
+		loc, it, ok, err := tx.locate(acct, folder, at)
 		if err != nil {
 			return nil, nil, err
 		}
-		if loc.folder != folder {
-			return nil, nil, notFoundf("item %d in folder %d", id, folder)
+		if !ok {
+			if at.UID != 0 {
+				return nil, nil, notFoundf("item %d at uid %d in folder %d", at.ID, at.UID, folder)
+			}
+			return nil, nil, notFoundf("item %d in folder %d", at.ID, folder)
 		}
+		if seen[at.ID] {
+			continue
+		}
+		seen[at.ID] = true
 		locs = append(locs, loc)
 		recs = append(recs, it)
 	}
@@ -183,7 +225,7 @@ func (e *Engine) StoreFlags(ctx context.Context, acct, folder uint64, items []ui
 		if _, err := tx.folder(acct, folder); err != nil {
 			return nil, nil, err
 		}
-		locs, recs, err := tx.itemsIn(acct, folder, items)
+		locs, recs, err := tx.itemsIn(acct, folder, anyUID(items))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -236,7 +278,8 @@ type StoreResult struct {
 	// their current flags and MODSEQ, for the MODIFIED response code.
 	Modified []Item
 	// Missing are the ids no longer in the folder (expunged or moved,
-	// by another session perhaps): the others are still stored.
+	// by another session perhaps), or for StoreFlagsAt no longer at the
+	// UID named: the others are still stored.
 	Missing []uint64
 }
 
@@ -246,6 +289,13 @@ type StoreResult struct {
 // 9051 acts on the messages that still exist). It fails only when the
 // folder is gone or the flags are invalid.
 func (e *Engine) StoreFlagsCond(ctx context.Context, acct, folder uint64, items []uint64, op FlagOp, flags []string, o StoreOptions) (StoreResult, error) {
+	return e.StoreFlagsAt(ctx, acct, folder, anyUID(items), op, flags, o)
+}
+
+// StoreFlagsAt is StoreFlagsCond on items named with the UID the caller
+// saw them at (ItemAt): an item no longer at that UID is Missing, as an
+// expunged one is.
+func (e *Engine) StoreFlagsAt(ctx context.Context, acct, folder uint64, items []ItemAt, op FlagOp, flags []string, o StoreOptions) (StoreResult, error) {
 	fl, err := canonFlags(flags)
 	if err != nil {
 		return StoreResult{}, err
@@ -259,20 +309,25 @@ func (e *Engine) StoreFlagsCond(ctx context.Context, acct, folder uint64, items 
 		}
 		var r StoreResult
 		ev := event.FlagsChanged{Account: acct, Folder: folder}
-		seen := make(map[uint64]bool, len(items))
-		for _, id := range items {
-			if seen[id] {
+		seen := make(map[ItemAt]bool, len(items))
+		done := make(map[uint64]bool, len(items))
+		for _, at := range items {
+			if seen[at] {
 				continue
 			}
-			seen[id] = true
-			loc, it, err := tx.item(acct, id)
-			if errors.Is(err, ErrNotFound) || err == nil && loc.folder != folder {
-				r.Missing = append(r.Missing, id)
-				continue
-			}
+			seen[at] = true
+			loc, it, ok, err := tx.locate(acct, folder, at)
 			if err != nil {
 				return nil, nil, err
 			}
+			if !ok {
+				r.Missing = append(r.Missing, at.ID)
+				continue
+			}
+			if done[at.ID] {
+				continue // named again under another UID
+			}
+			done[at.ID] = true
 			if o.Conditional && it.ModSeq > o.UnchangedSince {
 				r.Modified = append(r.Modified, itemOf(acct, folder, loc.uid, it))
 				continue
@@ -301,6 +356,13 @@ func (e *Engine) StoreFlagsCond(ctx context.Context, acct, folder uint64, items 
 // the blob. It returns the new items in the order given. Copying counts
 // against the quota.
 func (e *Engine) Copy(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]Item, error) {
+	return e.CopyAt(ctx, acct, from, anyUID(items), to)
+}
+
+// CopyAt is Copy of items named with the UID the caller saw them at: an
+// item no longer at that UID fails the call with ErrNotFound, as an
+// expunged one does.
+func (e *Engine) CopyAt(ctx context.Context, acct, from uint64, items []ItemAt, to uint64) ([]Item, error) {
 	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		a, err := tx.account(acct)
 		if err != nil {
@@ -348,6 +410,15 @@ func (e *Engine) Copy(ctx context.Context, acct, from uint64, items []uint64, to
 // into the same folder is allowed (IMAP MOVE to the selected mailbox): the
 // items get new UIDs at the end of the folder.
 func (e *Engine) Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]Item, error) {
+	return e.MoveAt(ctx, acct, from, anyUID(items), to)
+}
+
+// MoveAt is Move of items named with the UID the caller saw them at: an
+// item no longer at that UID fails the call with ErrNotFound, as an
+// expunged one does. A moved item keeps its id, so this is what keeps a
+// session that has not yet heard of a move from moving the message again
+// by its old UID.
+func (e *Engine) MoveAt(ctx context.Context, acct, from uint64, items []ItemAt, to uint64) ([]Item, error) {
 	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		if _, err := tx.folder(acct, from); err != nil {
 			return nil, nil, err
@@ -383,6 +454,16 @@ func (e *Engine) Move(ctx context.Context, acct, from uint64, items []uint64, to
 // item flagged \Deleted. It returns the removed items in UID order for nil,
 // in the given order otherwise.
 func (e *Engine) Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]Item, error) {
+	if items == nil {
+		return e.expunge(ctx, acct, folder, nil, false)
+	}
+	return e.expunge(ctx, acct, folder, anyUID(items), false)
+}
+
+// ExpungeAt is Expunge of items named with the UID the caller saw them
+// at: an item no longer at that UID fails the call with ErrNotFound, as
+// an expunged one does. items nil removes every item flagged \Deleted.
+func (e *Engine) ExpungeAt(ctx context.Context, acct, folder uint64, items []ItemAt) ([]Item, error) {
 	return e.expunge(ctx, acct, folder, items, false)
 }
 
@@ -392,7 +473,7 @@ func (e *Engine) EmptyFolder(ctx context.Context, acct, folder uint64) error {
 	return err
 }
 
-func (e *Engine) expunge(ctx context.Context, acct, folder uint64, items []uint64, all bool) ([]Item, error) {
+func (e *Engine) expunge(ctx context.Context, acct, folder uint64, items []ItemAt, all bool) ([]Item, error) {
 	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		if _, err := tx.folder(acct, folder); err != nil {
 			return nil, nil, err

@@ -32,7 +32,7 @@ const Binary = "/usr/sbin/dovecot"
 // Server is a running Dovecot.
 type Server struct {
 	Dir       string // configuration, run and log files
-	MailDir   string // the user's Maildir++ root
+	MailDir   string // the user's Maildir++ root (Maildir storage only)
 	Addr      string // implicit TLS listener, 127.0.0.1:port
 	PlainAddr string // cleartext listener (STARTTLS required before login)
 	User      string
@@ -43,10 +43,34 @@ type Server struct {
 	uid, gid  int
 }
 
-// Start starts Dovecot with one user (User/Password). It is stopped when
-// the test ends.
+// Options change the Dovecot that StartWith starts.
+type Options struct {
+	// Storage is the mailbox format: "maildir" (the default; MailDir is
+	// the user's Maildir++ root) or "sdbox" (MailDir is then empty).
+	// Maildir gives a message moved or copied into its own folder a
+	// second new UID later (it is reported vanished and listed again), so
+	// tests comparing UIDs across sessions use sdbox.
+	Storage string
+}
+
+// Start starts Dovecot with one user (User/Password) on Maildir. It is
+// stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	location := "maildir:~/Maildir"
+	switch o.Storage {
+	case "", "maildir":
+	case "sdbox":
+		location = "sdbox:~/sdbox"
+	default:
+		t.Fatalf("dovecottest: unknown storage %q", o.Storage)
+	}
 	if _, err := os.Stat(Binary); err != nil {
 		if os.Getenv("TIDEMARK_REQUIRE_CLIENTS") == "1" {
 			t.Fatalf("dovecot required (TIDEMARK_REQUIRE_CLIENTS=1) but %s is missing: apt-get install dovecot-imapd", Binary)
@@ -61,7 +85,10 @@ func Start(t testing.TB) *Server {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Dir: dir, MailDir: filepath.Join(dir, "mail", "Maildir"), User: "migrant", Password: "dovecot-test-pw"}
+	s := &Server{Dir: dir, User: "migrant", Password: "dovecot-test-pw"}
+	if location == "maildir:~/Maildir" {
+		s.MailDir = filepath.Join(dir, "mail", "Maildir")
+	}
 	s.uid, s.gid = os.Getuid(), os.Getgid()
 	internal := ""
 	if s.uid == 0 {
@@ -108,7 +135,7 @@ ssl_cert = <%[1]s/cert.pem
 ssl_key = <%[1]s/key.pem
 auth_mechanisms = plain login
 first_valid_uid = 1
-mail_location = maildir:~/Maildir
+mail_location = %[5]s
 mail_fsync = never
 passdb {
   driver = passwd-file
@@ -142,7 +169,7 @@ service imap-login {
 service anvil {
   chroot =
 }
-`, dir, port, internal, plain), 0o644)
+`, dir, port, internal, plain, location), 0o644)
 	s.Restart(t)
 	t.Cleanup(s.Kill)
 	return s

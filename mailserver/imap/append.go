@@ -30,7 +30,7 @@ func (s *session) AppendAll(mailbox string, msgs []*appendSpool) (uidValidity ui
 	if err != nil {
 		return 0, nil, err
 	}
-	var stored []uint64
+	var stored []engine.ItemAt
 	for _, m := range msgs {
 		// The engine takes the message whole: a spooled one is read back
 		// within the server's store budget, so many large APPENDs at once
@@ -54,14 +54,14 @@ func (s *session) AppendAll(mailbox string, msgs []*appendSpool) (uidValidity ui
 			s.srv.appendBudget.release(held)
 			held = 0
 			if err == nil {
-				stored = append(stored, it.ID)
+				stored = append(stored, itemAt(it))
 				uids.AddNum(imap.UID(it.UID))
 				continue
 			}
 		}
 		s.srv.appendBudget.release(held)
 		if len(stored) > 0 {
-			if _, xerr := s.srv.b.Expunge(s.ctx, s.acct, to.ID, stored); xerr != nil {
+			if _, xerr := s.srv.b.ExpungeAt(s.ctx, s.acct, to.ID, stored); xerr != nil {
 				s.srv.log.Error("imap: undo partial MULTIAPPEND", "err", xerr)
 			}
 		}

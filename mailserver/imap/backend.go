@@ -25,10 +25,12 @@ type Backend interface {
 	SetSubscriptions(ctx context.Context, acct uint64, names []string, on bool) error
 
 	Append(ctx context.Context, acct, folder uint64, body []byte, flags []string, internalDate time.Time) (engine.Item, error)
-	StoreFlagsCond(ctx context.Context, acct, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error)
-	Copy(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
-	Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]engine.Item, error)
-	Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]engine.Item, error)
+	// The changes name items with the UID the session saw them at, so a
+	// message moved under a new UID is not reached by its old one.
+	StoreFlagsAt(ctx context.Context, acct, folder uint64, items []engine.ItemAt, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error)
+	CopyAt(ctx context.Context, acct, from uint64, items []engine.ItemAt, to uint64) ([]engine.Item, error)
+	MoveAt(ctx context.Context, acct, from uint64, items []engine.ItemAt, to uint64) ([]engine.Item, error)
+	ExpungeAt(ctx context.Context, acct, folder uint64, items []engine.ItemAt) ([]engine.Item, error)
 	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
 	ChangedSince(ctx context.Context, acct, folder uint64, modseq uint64) ([]engine.Item, error)
 	ChangesSince(ctx context.Context, acct, folder, modseq uint64) (engine.Changes, error)

@@ -33,9 +33,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 		return nil, nil
 	}
 	var items []engine.Item
-	targets, err = s.onLive(targets, func(ids []uint64) error {
+	targets, err = s.onLive(targets, func(at []engine.ItemAt) error {
 		var err error
-		items, err = s.sel.src.Copy(s.ctx, s.sel.folder.ID, ids, to)
+		items, err = s.sel.changer().CopyAt(s.ctx, s.sel.folder.ID, at, to)
 		return err
 	})
 	if err != nil {
@@ -90,9 +90,9 @@ func (s *session) Move(w *conn, numSet imap.NumSet, dest string) error {
 		return nil
 	}
 	var items []engine.Item
-	targets, err = s.onLive(targets, func(ids []uint64) error {
+	targets, err = s.onLive(targets, func(at []engine.ItemAt) error {
 		var err error
-		items, err = s.sel.src.Move(s.ctx, s.sel.folder.ID, ids, to)
+		items, err = s.sel.changer().MoveAt(s.ctx, s.sel.folder.ID, at, to)
 		return err
 	})
 	if err != nil {
@@ -171,17 +171,17 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	if err != nil {
 		return translate(s.srv.log, "expunge", err)
 	}
-	var ids []uint64
-	for _, it := range items {
-		if uids != nil && !uidSetContains(*uids, it.uid, s.sel.maxUID()) {
+	var at []engine.ItemAt
+	for i := range items {
+		if uids != nil && !uidSetContains(*uids, items[i].uid, s.sel.maxUID()) {
 			continue
 		}
-		ids = append(ids, it.id)
+		at = append(at, items[i].at())
 	}
-	if len(ids) == 0 {
+	if len(at) == 0 {
 		return nil
 	}
-	removed, err := s.sel.src.Expunge(s.ctx, s.sel.folder.ID, ids)
+	removed, err := s.expungeAt(at)
 	if err != nil {
 		return translate(s.srv.log, "expunge", err)
 	}
@@ -196,6 +196,25 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 		w.okCode, w.okArgs = "HIGHESTMODSEQ", itoa(s.highestModSeq())
 	}
 	return nil
+}
+
+// expungeAt expunges the items still at the UIDs named; one expunged or
+// moved by another session meanwhile is left out (its EXPUNGE comes with
+// the next sync).
+func (s *session) expungeAt(at []engine.ItemAt) ([]engine.Item, error) {
+	targets := make([]target, len(at))
+	msgs := make([]message, len(at))
+	for i, a := range at {
+		msgs[i] = message{id: a.ID, uid: a.UID}
+		targets[i] = target{m: &msgs[i]}
+	}
+	var removed []engine.Item
+	_, err := s.onLive(targets, func(at []engine.ItemAt) error {
+		var err error
+		removed, err = s.sel.changer().ExpungeAt(s.ctx, s.sel.folder.ID, at)
+		return err
+	})
+	return removed, err
 }
 
 // deletedNow returns the messages of the session's view that have

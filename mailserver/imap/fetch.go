@@ -50,13 +50,13 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 			return translate(s.srv.log, "fetch", err)
 		}
 		s.applyChanged(items)
-		changed := make(map[uint64]bool, len(items))
+		changed := make(map[engine.ItemAt]bool, len(items))
 		for _, it := range items {
-			changed[it.ID] = true
+			changed[itemAt(it)] = true
 		}
 		kept := targets[:0]
 		for _, t := range targets {
-			if changed[t.m.id] && t.m.modseq > options.ChangedSince {
+			if changed[t.m.at()] && t.m.modseq > options.ChangedSince {
 				kept = append(kept, t)
 			}
 		}
@@ -84,19 +84,16 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 	need, hdrOnly := needsBlob(options), headerOnly(options)
 	appender, _ := s.sel.src.(blobAppender)
 	defer s.releaseFetchBuf()
-	// Headers are read by digest, which does not say whether the message
-	// is still there: leave out what another session expunged since the
-	// view was synced, as a body read would (its EXPUNGE follows later).
-	gone := map[uint32]bool{}
-	if need && hdrOnly {
-		if cs, ok := s.sel.src.(changesSource); ok {
-			ch, err := cs.ChangesSince(s.ctx, s.sel.folder.ID, s.sel.modseq)
-			if err != nil && !errors.Is(err, engine.ErrNotFound) {
-				return translate(s.srv.log, "fetch", err)
-			}
-			for _, u := range ch.Vanished {
-				gone[u] = true
-			}
+	// Headers are read by digest and bodies by item id, neither of which
+	// says whether the message is still at its UID (an item keeps its id
+	// when another session moves it, even into this folder under a new
+	// UID): leave out what another session expunged or moved since the
+	// view was synced (its EXPUNGE follows later), as Dovecot does.
+	var gone map[uint32]bool
+	if need {
+		var err error
+		if gone, err = s.staleUIDs(); err != nil {
+			return translate(s.srv.log, "fetch", err)
 		}
 	}
 	for _, t := range targets {
@@ -150,11 +147,7 @@ func (s *session) markSeen(targets []target) error {
 	if len(unseen) == 0 {
 		return nil
 	}
-	ids := make([]uint64, len(unseen))
-	for i, t := range unseen {
-		ids[i] = t.m.id
-	}
-	res, err := s.sel.src.StoreFlags(s.ctx, s.sel.folder.ID, ids, engine.FlagsAdd, []string{string(imap.FlagSeen)}, engine.StoreOptions{})
+	res, err := s.sel.changer().StoreFlagsAt(s.ctx, s.sel.folder.ID, targetsAt(unseen), engine.FlagsAdd, []string{string(imap.FlagSeen)}, engine.StoreOptions{})
 	if err != nil {
 		return translate(s.srv.log, "fetch", err)
 	}

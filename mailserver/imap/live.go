@@ -23,19 +23,16 @@ var errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: codeEx
 const maxLiveRetries = 4
 
 // onLive runs op on the targets' items and, when the engine reports an
-// item missing because another session expunged it after this session's
-// view was last synced, runs it again on the targets that still exist. A
-// command acts on the messages that are still there, as RFC 9051 section
-// 5.5 expects; NONEXISTENT is only for a mailbox that is gone, which the
-// engine reports again when the folder itself is missing. It returns the
-// targets op succeeded on.
-func (s *session) onLive(targets []target, op func(ids []uint64) error) ([]target, error) {
+// item missing because another session expunged it (or moved it, which
+// for this view is an expunge of its UID) after this session's view was
+// last synced, runs it again on the targets that are still where the view
+// has them. A command acts on the messages that are still there, as RFC
+// 9051 section 5.5 expects; NONEXISTENT is only for a mailbox that is
+// gone, which the engine reports again when the folder itself is missing.
+// It returns the targets op succeeded on.
+func (s *session) onLive(targets []target, op func(items []engine.ItemAt) error) ([]target, error) {
 	for attempt := 0; ; attempt++ {
-		ids := make([]uint64, len(targets))
-		for i, t := range targets {
-			ids[i] = t.m.id
-		}
-		err := op(ids)
+		err := op(targetsAt(targets))
 		if !errors.Is(err, engine.ErrNotFound) || attempt == maxLiveRetries {
 			return targets, err
 		}
@@ -43,13 +40,13 @@ func (s *session) onLive(targets []target, op func(ids []uint64) error) ([]targe
 		if lerr != nil {
 			return nil, lerr // the folder itself is gone: NONEXISTENT
 		}
-		present := make(map[uint64]bool, len(items))
+		present := make(map[engine.ItemAt]bool, len(items))
 		for _, it := range items {
-			present[it.ID] = true
+			present[itemAt(it)] = true
 		}
 		live := targets[:0:0]
 		for _, t := range targets {
-			if present[t.m.id] {
+			if present[t.m.at()] {
 				live = append(live, t)
 			}
 		}

@@ -23,6 +23,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	v := s.sel
 	ec := s.toEngine(criteria)
 	var ids []uint64
+	among := false
 	err := s.bounded(func(ctx context.Context) error {
 		var err error
 		if as, ok := v.src.(amongSearcher); ok && v.synced == s.gen.Load() {
@@ -30,6 +31,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 			// sync): search it instead of listing the folder again.
 			ids, err = as.SearchAmong(ctx, v.items(), ec)
 			if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				among = true
 				return err
 			}
 			// A message expunged meanwhile: search the folder as stored.
@@ -40,7 +42,21 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	if err != nil {
 		return nil, s.searchError(err)
 	}
-	matched := s.viewIndexes(ids)
+	var matched []int
+	if among {
+		matched = v.indexesAmong(ids)
+	} else {
+		pos, err := s.positions()
+		if err != nil {
+			return nil, translate(s.srv.log, "search", err)
+		}
+		matched = make([]int, 0, len(ids))
+		for _, id := range ids {
+			if i, ok := pos[id]; ok {
+				matched = append(matched, i)
+			}
+		}
+	}
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
@@ -93,19 +109,23 @@ func (v *selected) items() []engine.Item {
 	return out
 }
 
-// viewIndexes maps engine item ids (in UID order) to indexes of the view,
-// ascending; ids the view does not hold are dropped.
-func (s *session) viewIndexes(ids []uint64) []int {
-	v := s.sel
-	pos := make(map[uint64]int, len(v.msgs))
-	for i := range v.msgs {
-		pos[v.msgs[i].id] = i
-	}
+// indexesAmong maps the ids SearchAmong found among v.items() (a
+// subsequence of them, in their order) to view indexes, ascending. The
+// view may hold one id twice for a while: the old UID of a message another
+// session moved within the folder, not yet reported expunged, and its new
+// UID; the order tells them apart.
+func (v *selected) indexesAmong(ids []uint64) []int {
 	out := make([]int, 0, len(ids))
+	j := 0
 	for _, id := range ids {
-		if i, ok := pos[id]; ok {
-			out = append(out, i)
+		for j < len(v.msgs) && v.msgs[j].id != id {
+			j++
 		}
+		if j == len(v.msgs) {
+			break
+		}
+		out = append(out, j)
+		j++
 	}
 	return out
 }

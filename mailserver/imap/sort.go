@@ -140,7 +140,10 @@ func (s *session) Sort(w *conn, uid bool, keys []engine.SortKey, criteria *imap.
 	}); err != nil {
 		return s.searchError(err)
 	}
-	pos := s.positions()
+	pos, err := s.positions()
+	if err != nil {
+		return translate(s.srv.log, "sort", err)
+	}
 	var modseq uint64
 	return w.write(func(e *encoder) {
 		e.raw("* SORT")
@@ -178,7 +181,10 @@ func (s *session) Thread(w *conn, uid bool, alg engine.ThreadAlgorithm, criteria
 	}); err != nil {
 		return s.searchError(err)
 	}
-	pos := s.positions()
+	pos, err := s.positions()
+	if err != nil {
+		return translate(s.srv.log, "thread", err)
+	}
 	num := func(t *engine.Thread) (uint32, bool) {
 		if t.Item == 0 {
 			return 0, false
@@ -255,14 +261,24 @@ func appendMembers(b []byte, t *engine.Thread, num func(*engine.Thread) (uint32,
 	return b
 }
 
-// positions maps item ids to view indexes.
-func (s *session) positions() map[uint64]int {
+// positions maps the ids of items as the folder has them now (what
+// Search, Sort and Thread answer) to view indexes. A message another
+// session expunged or moved since the view was synced is left out: its id
+// may now name the message at a new UID (a MOVE into this folder), which
+// the view holds under that UID once it has heard of it.
+func (s *session) positions() (map[uint64]int, error) {
 	v := s.sel
+	stale, err := s.staleUIDs()
+	if err != nil {
+		return nil, err
+	}
 	pos := make(map[uint64]int, len(v.msgs))
 	for i := range v.msgs {
-		pos[v.msgs[i].id] = i
+		if !stale[v.msgs[i].uid] {
+			pos[v.msgs[i].id] = i
+		}
 	}
-	return pos
+	return pos, nil
 }
 
 // number is the sequence number or UID of the view's message i.

@@ -113,6 +113,7 @@ var (
 	_ headerSource  = liveSource{}
 	_ blobAppender  = liveSource{}
 	_ amongSearcher = liveSource{}
+	_ atSource      = liveSource{}
 )
 
 func (l liveSource) Key() string    { return "live/" + strconv.FormatUint(l.acct, 10) }
@@ -169,19 +170,99 @@ func (l liveSource) SearchAmong(ctx context.Context, items []engine.Item, c *eng
 }
 
 func (l liveSource) StoreFlags(ctx context.Context, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error) {
-	return l.b.StoreFlagsCond(ctx, l.acct, folder, items, op, flags, o)
+	return l.StoreFlagsAt(ctx, folder, anyUID(items), op, flags, o)
 }
 
 func (l liveSource) Expunge(ctx context.Context, folder uint64, items []uint64) ([]engine.Item, error) {
-	return l.b.Expunge(ctx, l.acct, folder, items)
+	if items == nil {
+		return l.ExpungeAt(ctx, folder, nil)
+	}
+	return l.ExpungeAt(ctx, folder, anyUID(items))
 }
 
 func (l liveSource) Copy(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error) {
-	return l.b.Copy(ctx, l.acct, folder, items, to.ID)
+	return l.CopyAt(ctx, folder, anyUID(items), to)
 }
 
 func (l liveSource) Move(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error) {
-	return l.b.Move(ctx, l.acct, folder, items, to.ID)
+	return l.MoveAt(ctx, folder, anyUID(items), to)
+}
+
+func (l liveSource) StoreFlagsAt(ctx context.Context, folder uint64, items []engine.ItemAt, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error) {
+	return l.b.StoreFlagsAt(ctx, l.acct, folder, items, op, flags, o)
+}
+
+func (l liveSource) ExpungeAt(ctx context.Context, folder uint64, items []engine.ItemAt) ([]engine.Item, error) {
+	return l.b.ExpungeAt(ctx, l.acct, folder, items)
+}
+
+func (l liveSource) CopyAt(ctx context.Context, folder uint64, items []engine.ItemAt, to engine.Folder) ([]engine.Item, error) {
+	return l.b.CopyAt(ctx, l.acct, folder, items, to.ID)
+}
+
+func (l liveSource) MoveAt(ctx context.Context, folder uint64, items []engine.ItemAt, to engine.Folder) ([]engine.Item, error) {
+	return l.b.MoveAt(ctx, l.acct, folder, items, to.ID)
+}
+
+// atSource is an optional part of a Source whose items keep their id
+// when they move under a new UID (the live account: a MOVE into the same
+// folder, or away and back): its changes name each item with the UID the
+// session saw it at (engine.ItemAt) and leave it alone, as an expunged
+// one, when it is no longer there. A Source without it (the backup view,
+// whose UIDs never change) is asked by id.
+type atSource interface {
+	StoreFlagsAt(ctx context.Context, folder uint64, items []engine.ItemAt, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error)
+	ExpungeAt(ctx context.Context, folder uint64, items []engine.ItemAt) ([]engine.Item, error)
+	CopyAt(ctx context.Context, folder uint64, items []engine.ItemAt, to engine.Folder) ([]engine.Item, error)
+	MoveAt(ctx context.Context, folder uint64, items []engine.ItemAt, to engine.Folder) ([]engine.Item, error)
+}
+
+// byID is the atSource of a Source without one: items by id alone.
+type byID struct{ src Source }
+
+func (b byID) StoreFlagsAt(ctx context.Context, folder uint64, items []engine.ItemAt, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error) {
+	return b.src.StoreFlags(ctx, folder, idsOf(items), op, flags, o)
+}
+
+func (b byID) ExpungeAt(ctx context.Context, folder uint64, items []engine.ItemAt) ([]engine.Item, error) {
+	return b.src.Expunge(ctx, folder, idsOf(items))
+}
+
+func (b byID) CopyAt(ctx context.Context, folder uint64, items []engine.ItemAt, to engine.Folder) ([]engine.Item, error) {
+	return b.src.Copy(ctx, folder, idsOf(items), to)
+}
+
+func (b byID) MoveAt(ctx context.Context, folder uint64, items []engine.ItemAt, to engine.Folder) ([]engine.Item, error) {
+	return b.src.Move(ctx, folder, idsOf(items), to)
+}
+
+// changer is how the session changes its selected folder's items.
+func (v *selected) changer() atSource {
+	if a, ok := v.src.(atSource); ok {
+		return a
+	}
+	return byID{v.src}
+}
+
+// anyUID names items by id at whatever UID they have.
+func anyUID(ids []uint64) []engine.ItemAt {
+	out := make([]engine.ItemAt, len(ids))
+	for i, id := range ids {
+		out[i] = engine.ItemAt{ID: id}
+	}
+	return out
+}
+
+// idsOf is the ids of items (nil for nil).
+func idsOf(items []engine.ItemAt) []uint64 {
+	if items == nil {
+		return nil
+	}
+	out := make([]uint64, len(items))
+	for i, it := range items {
+		out[i] = it.ID
+	}
+	return out
 }
 
 // route returns the source serving mailbox name: the router's when it

@@ -46,43 +46,39 @@ func (s *session) Store(w *conn, numSet imap.NumSet, req *storeRequest) error {
 	for i, f := range ef {
 		ef[i] = s.sel.flags.spelling(f)
 	}
-	ids := make([]uint64, len(targets))
-	for i, t := range targets {
-		ids[i] = t.m.id
-	}
-	res, err := s.sel.src.StoreFlags(s.ctx, s.sel.folder.ID, ids, op, ef,
+	res, err := s.sel.changer().StoreFlagsAt(s.ctx, s.sel.folder.ID, targetsAt(targets), op, ef,
 		engine.StoreOptions{Conditional: req.cond, UnchangedSince: req.unchangedSince})
 	if err != nil {
 		return translate(s.srv.log, "store", err)
 	}
 	s.applyChanged(res.Changed)
-	changed := make(map[uint64]bool, len(res.Changed))
+	// Messages are told apart by id and UID: another session may have
+	// moved one under a new UID (RFC 6851), and its old UID is then an
+	// expunged message here, which the engine reports Missing.
+	changed := make(map[engine.ItemAt]bool, len(res.Changed))
 	for _, it := range res.Changed {
-		changed[it.ID] = true
+		changed[itemAt(it)] = true
 	}
-	done := make(map[uint64]bool, len(res.Changed)+len(res.Unchanged))
+	done := make(map[engine.ItemAt]bool, len(res.Changed)+len(res.Unchanged))
 	for _, it := range res.Changed {
-		done[it.ID] = true
+		done[itemAt(it)] = true
 	}
 	for _, it := range res.Unchanged {
-		done[it.ID] = true
+		done[itemAt(it)] = true
 	}
 	// Under UNCHANGEDSINCE a message another session expunged meanwhile
 	// fails the test too: the client is told it was not changed (RFC 7162
 	// section 3.1.3, example 11; Dovecot does the same).
 	if len(res.Modified) > 0 || req.cond && len(res.Missing) > 0 {
-		modified := make(map[uint64]bool, len(res.Modified)+len(res.Missing))
+		modified := make(map[engine.ItemAt]bool, len(res.Modified))
 		for _, it := range res.Modified {
-			modified[it.ID] = true
-		}
-		if req.cond {
-			for _, id := range res.Missing {
-				modified[id] = true
-			}
+			modified[itemAt(it)] = true
 		}
 		var set imap.SeqSet
 		for _, t := range targets {
-			if modified[t.m.id] {
+			at := t.m.at()
+			// Missing: neither done nor modified.
+			if modified[at] || req.cond && !done[at] {
 				if req.uid {
 					set.AddNum(t.m.uid)
 				} else {
@@ -98,7 +94,7 @@ func (s *session) Store(w *conn, numSet imap.NumSet, req *storeRequest) error {
 	}
 	var all []string
 	for _, t := range targets {
-		if done[t.m.id] {
+		if done[t.m.at()] {
 			all = append(all, t.m.flags...)
 		}
 	}
@@ -108,7 +104,7 @@ func (s *session) Store(w *conn, numSet imap.NumSet, req *storeRequest) error {
 		}
 	}
 	for _, t := range targets {
-		if !done[t.m.id] || (req.flags.Silent && !changed[t.m.id]) {
+		if at := t.m.at(); !done[at] || (req.flags.Silent && !changed[at]) {
 			continue
 		}
 		rw := w.CreateMessage(t.seq)

@@ -379,10 +379,74 @@ func sameFlags(a, b []string) bool {
 	return true
 }
 
+// at names the message to the engine: its item id and the UID this view
+// has it at. An item keeps its id when another session moves it under a
+// new UID; for this view the old UID is then an expunged message.
+func (m *message) at() engine.ItemAt { return engine.ItemAt{ID: m.id, UID: m.uid} }
+
+// itemAt is at for an item as the engine answered it.
+func itemAt(it engine.Item) engine.ItemAt { return engine.ItemAt{ID: it.ID, UID: it.UID} }
+
+// staleUIDs returns the UIDs of the view's messages that are no longer at
+// that UID in the folder: expunged or moved (to another folder, or within
+// this one under a new UID, RFC 6851) by another session since the view
+// was last synced. The client still counts them until their EXPUNGE;
+// FETCH of their contents, SEARCH, SORT and THREAD leave them out, as for
+// Dovecot the old UID of a moved message is an expunged one. Only a
+// changesSource can say (nil otherwise: a read of an expunged item by id
+// fails, and other sources do not move items).
+func (s *session) staleUIDs() (map[uint32]bool, error) {
+	v := s.sel
+	cs, ok := v.src.(changesSource)
+	if !ok {
+		return nil, nil
+	}
+	ch, err := cs.ChangesSince(s.ctx, v.folder.ID, v.modseq)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, nil // the folder went with its items: reads by id fail
+	} else if err != nil {
+		return nil, err
+	}
+	gone := make(map[uint32]bool, len(ch.Vanished))
+	if ch.Complete {
+		for _, u := range ch.Vanished {
+			gone[u] = true
+		}
+		return gone, nil
+	}
+	// The folder's tombstones do not reach back that far: compare with
+	// the folder as it is.
+	items, err := v.src.Items(s.ctx, v.folder.ID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	present := make(map[engine.ItemAt]bool, len(items))
+	for _, it := range items {
+		present[itemAt(it)] = true
+	}
+	for i := range v.msgs {
+		if !present[v.msgs[i].at()] {
+			gone[v.msgs[i].uid] = true
+		}
+	}
+	return gone, nil
+}
+
 // target is a message addressed by a command, with its sequence number.
 type target struct {
 	seq uint32
 	m   *message
+}
+
+// targetsAt names targets to the engine.
+func targetsAt(targets []target) []engine.ItemAt {
+	out := make([]engine.ItemAt, len(targets))
+	for i, t := range targets {
+		out[i] = t.m.at()
+	}
+	return out
 }
 
 // resolve maps a sequence or UID set (with "*" and SEARCHRES "$") onto the
