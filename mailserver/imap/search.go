@@ -60,6 +60,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
+	minAt, maxAt := -1, -1 // view indexes of the MIN and MAX messages
 	for _, i := range matched {
 		m := &v.msgs[i]
 		seqs.AddNum(uint32(i + 1))
@@ -69,9 +70,11 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 			num = m.uid
 		}
 		if data.Min == 0 || num < data.Min {
-			data.Min = num
+			data.Min, minAt = num, i
 		}
-		data.Max = max(data.Max, num)
+		if num >= data.Max {
+			data.Max, maxAt = num, i
+		}
 		data.Count++
 	}
 	if kind == numKindUID {
@@ -79,13 +82,38 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	} else {
 		data.All = seqs
 	}
+	// onlyMinMax: RETURN names MIN and/or MAX and neither ALL nor COUNT.
+	// Then SAVE keeps only those messages (RFC 5182 section 2.4) and
+	// MODSEQ is theirs (RFC 7162 section 3.1.5), not the highest of every
+	// match.
+	onlyMinMax := options != nil && (options.ReturnMin || options.ReturnMax) &&
+		!options.ReturnAll && !options.ReturnCount
+	picked := matched
+	if onlyMinMax {
+		picked = nil
+		if options.ReturnMin && minAt >= 0 {
+			picked = append(picked, minAt)
+		}
+		if options.ReturnMax && maxAt >= 0 && maxAt != minAt {
+			picked = append(picked, maxAt)
+		}
+	}
 	if options != nil && options.ReturnSave {
-		v.searchRes = uids
+		if onlyMinMax {
+			var saved imap.UIDSet
+			for _, i := range picked {
+				saved.AddNum(imap.UID(v.msgs[i].uid))
+			}
+			v.searchRes = saved
+		} else {
+			v.searchRes = uids
+		}
 	}
 	if hasModSeq(criteria) {
-		// RFC 7162 section 3.1.5: the highest MODSEQ of the matches.
+		// RFC 7162 section 3.1.5: the highest MODSEQ of the messages
+		// returned.
 		s.c.enableCondStore()
-		for _, i := range matched {
+		for _, i := range picked {
 			data.ModSeq = max(data.ModSeq, v.msgs[i].modseq)
 		}
 	}
