@@ -160,18 +160,12 @@ func cleanText(s string) string {
 	return s
 }
 
-func (e *encoder) envelope(env *imap.Envelope) *encoder {
+func (e *encoder) envelope(env *envelopeData) *encoder {
 	if env == nil {
-		env = &imap.Envelope{}
+		env = &envelopeData{}
 	}
-	e.raw("(")
-	if env.Date.IsZero() {
-		e.raw("NIL")
-	} else {
-		e.str(env.Date.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
-	}
-	e.sp().nstr(env.Subject)
-	for _, l := range [][]imap.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
+	e.raw("(").nstr(env.Date).sp().nstr(env.Subject)
+	for _, l := range [][]address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
 		e.sp().addressList(l)
 	}
 	e.sp()
@@ -193,7 +187,7 @@ func (e *encoder) envelope(env *imap.Envelope) *encoder {
 	return e.raw(")")
 }
 
-func (e *encoder) addressList(l []imap.Address) *encoder {
+func (e *encoder) addressList(l []address) *encoder {
 	if len(l) == 0 {
 		return e.raw("NIL")
 	}
@@ -202,7 +196,7 @@ func (e *encoder) addressList(l []imap.Address) *encoder {
 		if i > 0 {
 			e.sp()
 		}
-		e.raw("(").nstr(a.Name).raw(" NIL ").nstr(a.Mailbox).sp().nstr(a.Host).raw(")")
+		e.raw("(").nstr(a.Name).sp().nstr(a.Route).sp().nstr(a.Mailbox).sp().nstr(a.Host).raw(")")
 	}
 	return e.raw(")")
 }
@@ -253,23 +247,10 @@ func (e *encoder) language(l []string) *encoder {
 // bodyStructure writes BODY (extended false) or BODYSTRUCTURE.
 func (e *encoder) bodyStructure(bs imap.BodyStructure, extended bool) *encoder {
 	switch bs := bs.(type) {
+	case *rfc822Part:
+		return e.singlePart(bs.BodyStructureSinglePart, bs.env, extended)
 	case *imap.BodyStructureSinglePart:
-		e.raw("(").str(bs.Type).sp().str(bs.Subtype).sp().params(bs.Params).sp().
-			nstr(bs.ID).sp().nstr(bs.Description).sp().str(bs.Encoding).sp().num(bs.Size)
-		if bs.MessageRFC822 != nil {
-			m := bs.MessageRFC822
-			e.sp().envelope(m.Envelope).sp().bodyStructure(m.BodyStructure, extended).sp().num64(uint64(m.NumLines))
-		} else if bs.Text != nil {
-			e.sp().num64(uint64(bs.Text.NumLines))
-		}
-		if extended {
-			ext := bs.Extended
-			if ext == nil {
-				ext = &imap.BodyStructureSinglePartExt{}
-			}
-			e.raw(" NIL ").disposition(ext.Disposition).sp().language(ext.Language).sp().nstr(ext.Location)
-		}
-		return e.raw(")")
+		return e.singlePart(bs, nil, extended)
 	case *imap.BodyStructureMultiPart:
 		e.raw("(")
 		for _, c := range bs.Children {
@@ -286,6 +267,27 @@ func (e *encoder) bodyStructure(bs imap.BodyStructure, extended bool) *encoder {
 		return e.raw(")")
 	}
 	return e.raw("NIL")
+}
+
+// singlePart writes one non-multipart part; env is the envelope of an
+// embedded message/rfc822.
+func (e *encoder) singlePart(bs *imap.BodyStructureSinglePart, env *envelopeData, extended bool) *encoder {
+	e.raw("(").str(bs.Type).sp().str(bs.Subtype).sp().params(bs.Params).sp().
+		nstr(bs.ID).sp().nstr(bs.Description).sp().str(bs.Encoding).sp().num(bs.Size)
+	if bs.MessageRFC822 != nil {
+		m := bs.MessageRFC822
+		e.sp().envelope(env).sp().bodyStructure(m.BodyStructure, extended).sp().num64(uint64(m.NumLines))
+	} else if bs.Text != nil {
+		e.sp().num64(uint64(bs.Text.NumLines))
+	}
+	if extended {
+		ext := bs.Extended
+		if ext == nil {
+			ext = &imap.BodyStructureSinglePartExt{}
+		}
+		e.raw(" NIL ").disposition(ext.Disposition).sp().language(ext.Language).sp().nstr(ext.Location)
+	}
+	return e.raw(")")
 }
 
 // section writes a section spec: "1.2.HEADER.FIELDS (A B)".

@@ -7,18 +7,39 @@ import (
 	"net/mail"
 	"strings"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-message/textproto"
 )
 
-// envelope builds FETCH ENVELOPE from a message's header (RFC 9051
-// section 7.5.2). Date, subject and message ids come from go-imap's
-// extractor; the address lists are parsed here because it drops groups:
+// envelopeData is FETCH ENVELOPE (RFC 9051 section 7.5.2). Unlike
+// go-imap's Envelope it keeps the Date header as the message has it: the
+// envelope's date is that string, so a wrong weekday or an unusual zone
+// reaches the client as sent (and a date no parser understands is still a
+// string, not NIL); and each address keeps its source route.
+type envelopeData struct {
+	Date, Subject                      string
+	From, Sender, ReplyTo, To, Cc, Bcc []address
+	InReplyTo                          []string
+	MessageID                          string
+}
+
+// address is one ENVELOPE address: display name, source route (the
+// obsolete "@relay1,@relay2" before a ':' inside the angle brackets, RFC
+// 5322 section 4.4; ENVELOPE's second field), mailbox and host. A group
+// start has the group's name as mailbox and no host; a group end is all
+// empty.
+type address struct {
+	Name, Route, Mailbox, Host string
+}
+
+// envelope builds FETCH ENVELOPE from a message's header. Subject and
+// message ids are read by extractEnvelope; the address lists are parsed
+// here because net/mail drops groups and source routes:
 // "undisclosed-recipients:;" must come back as the group markers
-// (NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL), not NIL. An
-// absent or empty Sender or Reply-To is the From list, as the RFC asks.
-func envelope(raw []byte) *imap.Envelope {
-	env := &imap.Envelope{}
+// (NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL), not NIL, and
+// "<@relay:user@host>" as (NIL "@relay" "user" "host"). An absent or
+// empty Sender or Reply-To is the From list, as the RFC asks.
+func envelope(raw []byte) *envelopeData {
+	env := &envelopeData{}
 	guard(func() {
 		h, _ := splitMessage(raw)
 		hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(h)))
@@ -48,12 +69,13 @@ var wordDecoder = new(mime.WordDecoder)
 // marker (the group name as mailbox, no host), their members and an end
 // marker. Items that do not parse are left out, as are addresses without
 // a domain, which ENVELOPE cannot tell from group markers.
-func addressList(v string) []imap.Address {
-	var out []imap.Address
+func addressList(v string) []address {
+	var out []address
 	add := func(seg string) {
 		if strings.TrimSpace(seg) == "" {
 			return
 		}
+		seg, routes := stripRoutes(seg)
 		p := mail.AddressParser{WordDecoder: wordDecoder}
 		list, err := p.ParseList(seg)
 		if err != nil {
@@ -74,7 +96,7 @@ func addressList(v string) []imap.Address {
 			if !ok || mbox == "" || host == "" {
 				continue
 			}
-			out = append(out, imap.Address{Name: a.Name, Mailbox: mbox, Host: host})
+			out = append(out, address{Name: a.Name, Route: routes[strings.ToLower(a.Address)], Mailbox: mbox, Host: host})
 		}
 	}
 	// Walk the top level: a ':' outside quotes, comments and angle
@@ -106,17 +128,17 @@ func addressList(v string) []imap.Address {
 			group = phrase(v[lastComma(v[:i], start):i])
 			inGroup, start = true, i+1
 		case c == ';' && inGroup:
-			out = append(out, imap.Address{Mailbox: group})
+			out = append(out, address{Mailbox: group})
 			add(v[start:i])
-			out = append(out, imap.Address{})
+			out = append(out, address{})
 			inGroup, start = false, i+1
 		}
 	}
 	if inGroup {
 		// An unterminated group still ends with the message.
-		out = append(out, imap.Address{Mailbox: group})
+		out = append(out, address{Mailbox: group})
 		add(v[start:])
-		out = append(out, imap.Address{})
+		out = append(out, address{})
 	} else {
 		add(v[start:])
 	}
@@ -236,15 +258,12 @@ func stripComments(s string) string {
 }
 
 // extractEnvelope reads the envelope fields other than the address lists
-// (which addressList parses, groups included): date, subject (RFC 2047
-// decoded), In-Reply-To and Message-ID (without angle brackets).
-func extractEnvelope(h textproto.Header) *imap.Envelope {
-	env := &imap.Envelope{}
-	if d := h.Get("Date"); d != "" {
-		if t, err := mail.ParseDate(d); err == nil {
-			env.Date = t
-		}
-	}
+// (which addressList parses, groups included): the Date header as sent
+// (unfolded, trimmed), subject (RFC 2047 decoded), In-Reply-To and
+// Message-ID (without angle brackets).
+func extractEnvelope(h textproto.Header) *envelopeData {
+	env := &envelopeData{}
+	env.Date = unfold(h.Get("Date"))
 	env.Subject = h.Get("Subject")
 	if s, err := wordDecoder.DecodeHeader(env.Subject); err == nil {
 		env.Subject = s
@@ -254,6 +273,66 @@ func extractEnvelope(h textproto.Header) *imap.Envelope {
 		env.MessageID = ids[0]
 	}
 	return env
+}
+
+// unfold joins a folded header value into one line (RFC 5322 section
+// 2.2.3: a line break followed by white space is removed) and trims it.
+func unfold(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
+	}
+	return strings.TrimSpace(v)
+}
+
+// stripRoutes removes source routes ("<@a,@b:user@host>", RFC 5322
+// section 4.4's obs-route) from an address list, which net/mail does not
+// parse, and returns them keyed by the lower-cased address they precede.
+func stripRoutes(s string) (string, map[string]string) {
+	if !strings.Contains(s, "<") || !strings.Contains(s, ":") {
+		return s, nil
+	}
+	var routes map[string]string
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s) && (quoted || depth > 0):
+			b.WriteByte(c)
+			i++
+			c = s[i]
+		case quoted:
+			quoted = c != '"'
+		case c == '"' && depth == 0:
+			quoted = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			end := strings.IndexByte(s[i:], '>')
+			if end < 0 {
+				break
+			}
+			inner := strings.TrimSpace(s[i+1 : i+end])
+			colon := strings.IndexByte(inner, ':')
+			if !strings.HasPrefix(inner, "@") || colon < 0 {
+				break
+			}
+			addr := strings.TrimSpace(inner[colon+1:])
+			if routes == nil {
+				routes = map[string]string{}
+			}
+			routes[strings.ToLower(strings.Join(strings.Fields(stripComments(addr)), ""))] =
+				strings.Join(strings.Fields(inner[:colon]), "")
+			b.WriteString("<" + addr + ">")
+			i += end
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), routes
 }
 
 // msgIDs returns the <...> message ids of a header value, without the

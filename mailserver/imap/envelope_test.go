@@ -3,23 +3,24 @@ package imap
 import (
 	"strings"
 	"testing"
-
-	"github.com/emersion/go-imap/v2"
 )
 
 func TestAddressListGroups(t *testing.T) {
 	for _, c := range []struct {
 		in   string
-		want []imap.Address
+		want []address
 	}{
-		{"undisclosed-recipients:;", []imap.Address{{Mailbox: "undisclosed-recipients"}, {}}},
-		{`"Team A": a@x.org, "B, b" <b@y.org>; c@z.org`, []imap.Address{
+		{"undisclosed-recipients:;", []address{{Mailbox: "undisclosed-recipients"}, {}}},
+		{`"Team A": a@x.org, "B, b" <b@y.org>; c@z.org`, []address{
 			{Mailbox: "Team A"}, {Mailbox: "a", Host: "x.org"}, {Name: "B, b", Mailbox: "b", Host: "y.org"}, {},
 			{Mailbox: "c", Host: "z.org"}}},
-		{`x@a.org (Comment: here), Grp: y@b.org`, []imap.Address{
+		{`x@a.org (Comment: here), Grp: y@b.org`, []address{
 			{Name: "Comment: here", Mailbox: "x", Host: "a.org"}, {Mailbox: "Grp"}, {Mailbox: "y", Host: "b.org"}, {}}},
-		{`broken@, ok@a.org`, []imap.Address{{Mailbox: "ok", Host: "a.org"}}},
-		{`=?utf-8?q?J=C3=BCrgen?= <j@a.org>`, []imap.Address{{Name: "Jürgen", Mailbox: "j", Host: "a.org"}}},
+		{`broken@, ok@a.org`, []address{{Mailbox: "ok", Host: "a.org"}}},
+		{`=?utf-8?q?J=C3=BCrgen?= <j@a.org>`, []address{{Name: "Jürgen", Mailbox: "j", Host: "a.org"}}},
+		{`<@relay.example:u@b.org>, Ann <@r1.example, @r2.example:ann@c.org>`, []address{
+			{Route: "@relay.example", Mailbox: "u", Host: "b.org"},
+			{Name: "Ann", Route: "@r1.example,@r2.example", Mailbox: "ann", Host: "c.org"}}},
 	} {
 		got := addressList(c.in)
 		if len(got) != len(c.want) {
@@ -79,4 +80,46 @@ func FuzzAddressList(f *testing.F) {
 			t.Fatalf("unterminated group in %q", v)
 		}
 	})
+}
+
+// TestEnvelopeDateAndRoute: ENVELOPE's date is the Date header as the
+// message has it (RFC 9051 section 7.5.2 makes it the header's string):
+// a weekday that does not fit the date, a folded value and a date no
+// parser reads all come back as written, where they used to be
+// reformatted or NIL. A source route ("<@relay:user@host>", RFC 5322
+// section 4.4) is the address's second field instead of losing the whole
+// address. The same holds for the envelope of an embedded message in
+// BODYSTRUCTURE. Derived from the expectations of Dovecot's imaptest,
+// written anew.
+func TestEnvelopeDateAndRoute(t *testing.T) {
+	env := newEnv(t, nil)
+	env.account("alice@example.com", 0)
+	c := env.login("alice@example.com", nil)
+	for _, m := range []string{
+		"Date: Sat, 01 Feb 2007 01:02:03 +0200\r\nFrom: <@relay.example:bob@example.org>\r\nSubject: one\r\n\r\nx\r\n",
+		"Date: Tue, 2 Jan 2024\r\n 10:00:00 -0500\r\nFrom: Ann <ann@example.org>\r\n\r\nx\r\n",
+		"Date: yesterday around noon\r\nFrom: Ann <ann@example.org>\r\n\r\nx\r\n",
+		"From: Ann <ann@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n" +
+			"Date: Sat, 01 Feb 2007 01:02:03 +0200\r\nFrom: Cy <@r1.example,@r2.example:cy@example.net>\r\n\r\ninner\r\n",
+	} {
+		appendMsg(t, c, "INBOX", []byte(m), nil)
+	}
+	r := env.raw()
+	r.cmd("LOGIN alice@example.com %s", testPassword)
+	r.cmd("SELECT INBOX")
+	out := strings.Join(r.cmd("FETCH 1:3 ENVELOPE"), "")
+	for _, want := range []string{
+		`ENVELOPE ("Sat, 01 Feb 2007 01:02:03 +0200" "one" ((NIL "@relay.example" "bob" "example.org"))`,
+		`ENVELOPE ("Tue, 2 Jan 2024 10:00:00 -0500" NIL (("Ann" NIL "ann" "example.org"))`,
+		`ENVELOPE ("yesterday around noon" NIL (("Ann" NIL "ann" "example.org"))`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("FETCH ENVELOPE:\n%s\nwant it to contain %s", out, want)
+		}
+	}
+	out = strings.Join(r.cmd("FETCH 4 BODYSTRUCTURE"), "")
+	want := `("Sat, 01 Feb 2007 01:02:03 +0200" NIL (("Cy" "@r1.example,@r2.example" "cy" "example.net"))`
+	if !strings.Contains(out, want) {
+		t.Errorf("FETCH BODYSTRUCTURE:\n%s\nwant it to contain %s", out, want)
+	}
 }

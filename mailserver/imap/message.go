@@ -187,18 +187,27 @@ func structureOf(t *mimetree.Tree, p *mimetree.Part) imap.BodyStructure {
 	case p.Type == "text":
 		sp.Text = &imap.BodyStructureText{NumLines: int64(t.Lines(p.BodyStart, p.End))}
 	case p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global"):
-		msg := &imap.BodyStructureMessageRFC822{
-			Envelope:      &imap.Envelope{},
+		sp.MessageRFC822 = &imap.BodyStructureMessageRFC822{
 			BodyStructure: plainPart(nil),
 			NumLines:      int64(t.Lines(p.BodyStart, p.End)),
 		}
+		part := &rfc822Part{BodyStructureSinglePart: sp, env: &envelopeData{}}
 		if p.Message != nil {
-			msg.Envelope = envelope(t.Header(p.Message))
-			msg.BodyStructure = structureOf(t, p.Message)
+			part.env = envelope(t.Header(p.Message))
+			sp.MessageRFC822.BodyStructure = structureOf(t, p.Message)
 		}
-		sp.MessageRFC822 = msg
+		return part
 	}
 	return sp
+}
+
+// rfc822Part is a message/rfc822 (or message/global) part: go-imap's
+// single part, whose Envelope field cannot hold what ENVELOPE sends (the
+// Date header as written, source routes), with the embedded message's
+// envelope beside it.
+type rfc822Part struct {
+	*imap.BodyStructureSinglePart
+	env *envelopeData
 }
 
 func disposition(p *mimetree.Part) *imap.BodyStructureDisposition {

@@ -371,7 +371,7 @@ func (r *fetchResp) WriteInternalDate(t time.Time) { r.item("INTERNALDATE ").dat
 
 func (r *fetchResp) WriteRFC822Size(n int64) { r.item("RFC822.SIZE ").num64(uint64(n)) }
 
-func (r *fetchResp) WriteEnvelope(env *imap.Envelope) { r.item("ENVELOPE ").envelope(env) }
+func (r *fetchResp) WriteEnvelope(env *envelopeData) { r.item("ENVELOPE ").envelope(env) }
 
 func (r *fetchResp) WriteBodyStructure(bs imap.BodyStructure, extended bool) {
 	if extended {
