@@ -58,6 +58,7 @@ func compare(args []string) {
 	resyncN := fs.Int("resync-n", 10000, "messages in the resync folder")
 	changes := fs.Int("changes", 100, "flag changes before each resync")
 	total := fs.Int("total", 100000, "messages stored in all before the memory reading (filler accounts make up the rest)")
+	idleSessions := fs.Int("idle-sessions", 200, "sessions held open in IDLE on the workload accounts for the many-sessions memory reading (0: skip)")
 	dvMaildir := fs.String("dovecot-maildir", "", "Dovecot's mail root: write the large accounts as maildir files there")
 	fs.Parse(args)
 
@@ -144,6 +145,20 @@ func compare(args []string) {
 		}
 	}
 
+	if *idleSessions > 0 {
+		for _, s := range servers {
+			base := memory(s)
+			mem, err := idleMemory(s, *password, *clients, *idleSessions)
+			if err != nil {
+				log.Fatalf("%s: %d idle sessions: %v", s.name, *idleSessions, err)
+			}
+			res[s.name].add("mem_sessions", mem)
+			res[s.name].add("mem_per_session", (mem-base)*1024/float64(*idleSessions))
+			fmt.Printf("%s: %d sessions in IDLE (SELECT of a %d-message INBOX): memory %.1f MiB, %.0f KiB per session over the %.1f MiB before\n",
+				s.name, *idleSessions, len(msgs), mem, (mem-base)*1024/float64(*idleSessions), base)
+		}
+	}
+
 	fmt.Println("\nmedian [min - max] over rounds; ratio = tidemark/dovecot (per round, median [min - max])")
 	keys := []struct{ key, label string }{
 		{"session", "long sessions, rounds/s"},
@@ -157,6 +172,8 @@ func compare(args []string) {
 		{"bulk_mbs", "bulk FETCH, MB/s"},
 		{"mem_idle", "memory after all stored, MiB"},
 		{"mem_bulk", "memory peak during bulk FETCH, MiB"},
+		{"mem_sessions", "memory with the IDLE sessions, MiB"},
+		{"mem_per_session", "memory per IDLE session, KiB"},
 	}
 	for _, k := range keys {
 		t, d := res["tidemark"][k.key], res["dovecot"][k.key]
@@ -518,6 +535,46 @@ func bulkFetch(s target, pw string, n int) (time.Duration, int64, float64) {
 		log.Fatalf("%s: bulk fetch: %v, %d of %d", s.name, err, got, n)
 	}
 	return d, c.lit, float64(peak.Load()) / 1024
+}
+
+// idleMemory opens n sessions spread over the clients workload accounts,
+// each LOGIN, SELECT INBOX and IDLE, as mail clients that stay connected
+// do, reads the server's memory after 3 quiet seconds and closes them.
+// A failed session stops the run (run).
+func idleMemory(s target, pw string, clients, n int) (float64, error) {
+	conns := make([]*rawConn, n)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.nc.Close()
+			}
+		}
+	}()
+	run(16, func(w int) error {
+		for i := w; i < n; i += 16 {
+			c, err := rawDial(s.addr, fmt.Sprintf("s%d@example.com", i%clients), pw)
+			if err != nil {
+				return fmt.Errorf("%s: session %d: %w", s.name, i, err)
+			}
+			conns[i] = c
+			if _, err := c.cmd("SELECT INBOX", nil); err != nil {
+				return err
+			}
+			if _, err := io.WriteString(c.nc, "i IDLE\r\n"); err != nil {
+				return err
+			}
+			l, err := c.br.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(l, "+") {
+				return fmt.Errorf("IDLE: %s", strings.TrimSpace(l))
+			}
+		}
+		return nil
+	})
+	time.Sleep(3 * time.Second)
+	return memory(s), nil
 }
 
 // memory is the server's memory in MiB: RSS of the process, or PSS summed

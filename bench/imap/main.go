@@ -25,6 +25,8 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -69,7 +71,14 @@ func serve(args []string) {
 	tlsAddr := fs.String("tls-addr", "", "implicit-TLS listen address (needs -tls-cert and -tls-key)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate for -tls-addr")
 	tlsKey := fs.String("tls-key", "", "PEM private key for -tls-addr")
+	metaCache := fs.Int64("meta-cache", 0, "Pebble block cache bytes (0: engine default)")
+	memtable := fs.Int64("memtable", 0, "Pebble memtable bytes (0: engine default)")
+	headerCache := fs.Int("header-cache", 0, "header cache bytes (0: engine default, -1 off)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (heap and CPU profiles while running)")
 	fs.Parse(args)
+	if *pprofAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	ctx := context.Background()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -79,7 +88,7 @@ func serve(args []string) {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	eng, err := engine.Open(*data, &engine.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	eng, err := engine.Open(*data, &engine.Options{PebbleCacheSize: *metaCache, PebbleMemTableSize: *memtable, HeaderCacheSize: *headerCache, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -94,7 +103,7 @@ func serve(args []string) {
 			}
 		}
 	}
-	opts := &tmimap.Options{AllowInsecureAuth: true, MaxConnsPerAccount: -1}
+	opts := &tmimap.Options{AllowInsecureAuth: true, MaxConnsPerAccount: -1, MaxConnectionsPerIP: -1}
 	if *tlsAddr != "" {
 		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
 		if err != nil {

@@ -41,7 +41,11 @@
 # its APPEND with mail_fsync=always is too slow on a loaded machine to
 # store 100,000 messages in a run. Dovecot's auth cache is on with the
 # TTL of tidemark's (5 minutes), as both keep a strong bcrypt hash of cost
-# 10. -P writes tidemark's CPU and allocation profiles into PROFDIR.
+# 10. After the rounds, 200 sessions (25 per workload account) each
+# LOGIN, SELECT INBOX and IDLE, and both servers' memory is read again
+# (Dovecot's process limits are raised to allow them). -P writes
+# tidemark's CPU and allocation profiles into PROFDIR and serves
+# net/http/pprof on 127.0.0.1:27060 (heap profiles while it runs).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -139,7 +143,14 @@ userdb {
   driver = static
   args = uid=nobody gid=nogroup home=$d/mail/%n allow_all_users=yes
 }
+protocol imap {
+  mail_max_userip_connections = 400
+}
+service imap {
+  process_limit = 400
+}
 service imap-login {
+  process_limit = 400
   inet_listener imap {
     address = 127.0.0.1
     port = $DOVECOT_PORT
@@ -160,8 +171,8 @@ if [ -n "$COMPARE" ]; then
 	mkdir -p "$WORK/tidemark" "$WORK/bulk"
 	for a in "$CORPUS"/*.tar.zst; do zstd -dc "$a" | tar -xf - -C "$WORK/bulk"; done
 	PROF=()
-	[ -n "$PROFDIR" ] && PROF=(-cpuprofile "$PROFDIR/cpu.pprof" -memprofile "$PROFDIR/allocs.pprof")
-	"$WORK/imapbench" serve -data "$WORK/tidemark" -addr "127.0.0.1:$TIDEMARK_PORT" "${PROF[@]}" \
+	[ -n "$PROFDIR" ] && PROF=(-cpuprofile "$PROFDIR/cpu.pprof" -memprofile "$PROFDIR/allocs.pprof" -pprof 127.0.0.1:27060)
+	"$WORK/imapbench" serve -data "$WORK/tidemark" -addr "127.0.0.1:$TIDEMARK_PORT" "${PROF[@]}" ${IMAPBENCH_SERVE_ARGS:-} \
 		-accounts "$CLIENTS" -password "$PW" -user-fmt "s%d@example.com,l%d@example.com,r%d@example.com,k%d@example.com,f%d@example.com" \
 		>"$WORK/tidemark.out" 2>&1 &
 	SPID=$!

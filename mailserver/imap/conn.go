@@ -44,7 +44,7 @@ type conn struct {
 	wmu    sync.Mutex
 	w      io.Writer // nc, or a deflate writer over it
 	flush  func() error
-	bw     *bufio.Writer
+	bw     *sendBuf
 	enc    *encoder
 	dead   bool // after BYE or a write error: nothing more is written
 	closed bool
@@ -97,7 +97,7 @@ func (c *conn) setTransport(t net.Conn) {
 	c.dec = newDecoder(c.br, c.continuation)
 	c.dec.preAuth = c.state == stateNotAuthenticated
 	c.w = t
-	c.bw = bufio.NewWriterSize(t, 32<<10)
+	c.bw = newSendBuf(t)
 	c.enc = &encoder{w: c.bw, utf8: c.enabled.Has(imap.CapUTF8Accept)}
 	c.flush = c.bw.Flush
 }

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bufio"
 	"bytes"
 	"sort"
 	"strconv"
@@ -17,7 +16,7 @@ import (
 // without CR, LF or NUL) and as literals otherwise; message bytes always
 // go out as literals, or literal8 for BINARY when they hold a NUL.
 type encoder struct {
-	w   *bufio.Writer
+	w   *sendBuf
 	err error
 	// utf8: the client enabled UTF8=ACCEPT (RFC 6855), so quoted strings
 	// may carry UTF-8.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -197,14 +198,23 @@ type blobAppender interface {
 	AppendBlob(ctx context.Context, item uint64, dst []byte) ([]byte, error)
 }
 
-// fetchBufKeep is the largest buffer a session keeps between commands;
-// a larger one (grown by a large message) is dropped when its FETCH ends.
+// fetchBufKeep is the largest fetch buffer kept for the next FETCH; a
+// larger one (grown by a large message) is dropped when its FETCH ends.
 const fetchBufKeep = 256 << 10
+
+// fetchBufs holds the fetch buffers of sessions between FETCHes, so a
+// session that is not fetching holds none.
+var fetchBufs sync.Pool
 
 // readBlobBuf reads a message into the session's fetch buffer. The bytes
 // are valid until the next read; writeFetch copies them into the
 // connection's output before that.
 func (s *session) readBlobBuf(a blobAppender, id uint64) ([]byte, error) {
+	if s.fetchBuf == nil {
+		if p, ok := fetchBufs.Get().(*[]byte); ok {
+			s.fetchBuf = *p
+		}
+	}
 	b, err := a.AppendBlob(s.ctx, id, s.fetchBuf[:0])
 	if cap(b) > cap(s.fetchBuf) {
 		s.fetchBuf = b[:0]
@@ -218,11 +228,14 @@ func (s *session) readBlobBuf(a blobAppender, id uint64) ([]byte, error) {
 	return b, nil
 }
 
-// releaseFetchBuf drops a fetch buffer grown past fetchBufKeep.
+// releaseFetchBuf gives the fetch buffer back at the end of a FETCH,
+// or drops it if it grew past fetchBufKeep.
 func (s *session) releaseFetchBuf() {
-	if cap(s.fetchBuf) > fetchBufKeep {
-		s.fetchBuf = nil
+	if s.fetchBuf != nil && cap(s.fetchBuf) <= fetchBufKeep {
+		b := s.fetchBuf[:0]
+		fetchBufs.Put(&b)
 	}
+	s.fetchBuf = nil
 }
 
 func readAll(r io.Reader, buf []byte) ([]byte, error) {
