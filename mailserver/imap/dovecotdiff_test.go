@@ -513,13 +513,6 @@ func chooseOp(rnd *rand.Rand, sc *scenario) op {
 		o.uncond = 1 + rnd.IntN(2)
 	}
 	o.target = rnd.IntN(3) / 2
-	if o.kind == 2 && os.Getenv("TIDEMARK_DIFF_SELFCOPY") == "" {
-		// COPY into the selected mailbox: Dovecot's Maildir++ later
-		// dropped such a copy by itself (seed 42, 200 steps: VANISHED
-		// for the copy at another session's APPEND, no expunge
-		// anywhere), so the histories part for a reason of its own.
-		o.target = 1
-	}
 	o.search = []string{"ALL", "SEEN", "UNSEEN", "FLAGGED", "DELETED", "KEYWORD $Label1", "NOT DELETED", "OR SEEN FLAGGED"}[rnd.IntN(8)]
 	if n > 0 {
 		k := 1 + rnd.IntN(min(n, 4))
