@@ -301,6 +301,10 @@ func TestDecode(t *testing.T) {
 		{"aGVs\r\nbG8=\r\n", "base64", "hello"},
 		{"aGVsbG8", "base64", "hello"},
 		{"a=3Db=\r\nc= \r\nd=zz=", "quoted-printable", "a=bcd=zz"},
+		// RFC 2045 section 6.7 rule 3: white space ending an encoded
+		// line was added in transport and is dropped; escaped white
+		// space and white space before a soft break or text stays.
+		{"a b \t\r\nc=20\r\nd\t=\r\ne  \nf =09 \ng  ", "quoted-printable", "a b\r\nc \r\nd\te\nf \t\ng"},
 		{"raw\x00", "binary", "raw\x00"},
 	} {
 		got, err := Decode([]byte(c.in), c.enc)

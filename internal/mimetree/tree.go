@@ -183,12 +183,32 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
+// decodeQP undoes quoted-printable (RFC 2045 section 6.7). White space
+// at the end of an encoded line is dropped, as rule 3 asks: an encoder
+// never leaves it there (it writes =20 or =09), so it was added in
+// transport; white space that an escape or a soft line break follows is
+// kept.
 func decodeQP(body []byte) []byte {
 	out := make([]byte, 0, len(body))
+	keep := 0 // out[keep:] is white space that may end the current line
 	for i := 0; i < len(body); i++ {
 		c := body[i]
-		if c != '=' {
+		switch {
+		case c == '\n':
+			out = append(out[:keep], c)
+			keep = len(out)
+			continue
+		case c == '\r' && i+1 < len(body) && body[i+1] == '\n':
+			out = append(out[:keep], '\r', '\n')
+			keep = len(out)
+			i++
+			continue
+		case c == ' ' || c == '\t':
 			out = append(out, c)
+			continue
+		case c != '=':
+			out = append(out, c)
+			keep = len(out)
 			continue
 		}
 		// Soft line break: '=' then optional white space and a line end.
@@ -198,13 +218,16 @@ func decodeQP(body []byte) []byte {
 		}
 		if j < len(body) && body[j] == '\n' {
 			i = j
+			keep = len(out)
 			continue
 		}
 		if j+1 < len(body) && body[j] == '\r' && body[j+1] == '\n' {
 			i = j + 1
+			keep = len(out)
 			continue
 		}
 		if j == len(body) {
+			keep = len(out)
 			break
 		}
 		if i+2 < len(body) {
@@ -212,11 +235,13 @@ func decodeQP(body []byte) []byte {
 			lo, ok2 := unhex(body[i+2])
 			if ok1 && ok2 {
 				out = append(out, hi<<4|lo)
+				keep = len(out)
 				i += 2
 				continue
 			}
 		}
 		out = append(out, c)
+		keep = len(out)
 	}
-	return out
+	return out[:keep]
 }
