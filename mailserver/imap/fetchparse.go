@@ -289,7 +289,10 @@ func (d *decoder) sectionBinary() ([]int, error) {
 	return part, d.expect(']')
 }
 
-// partial reads an optional "<offset.size>".
+// partial reads an optional "<offset.size>". "<offset>" alone is read as
+// everything from offset on (Size -1): RFC 9051's grammar always has a
+// size, but Dovecot takes the short form, so clients tried against it may
+// send it.
 func (d *decoder) partial() (*imap.SectionPartial, error) {
 	if !d.accept('<') {
 		return nil, nil
@@ -297,6 +300,9 @@ func (d *decoder) partial() (*imap.SectionPartial, error) {
 	off, err := d.number()
 	if err != nil {
 		return nil, err
+	}
+	if d.accept('>') {
+		return &imap.SectionPartial{Offset: int64(off), Size: -1}, nil
 	}
 	if err := d.expect('.'); err != nil {
 		return nil, err
