@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -45,7 +46,7 @@ func (e *Engine) volumeOf(ctx context.Context, d dedup.Digest) (hsm.Volume, stri
 		return nil, "", err
 	}
 	if !ok {
-		return nil, "", fmt.Errorf("%w: blob %s has no record", ErrCorrupt, d)
+		return nil, "", fmt.Errorf("%w: blob %s has no record%w", ErrCorrupt, d, errNoBlobRecord)
 	}
 	v, err := e.volume(ctx, br.Volume)
 	if err != nil {
@@ -53,6 +54,11 @@ func (e *Engine) volumeOf(ctx context.Context, d dedup.Digest) (hsm.Volume, stri
 	}
 	return v, br.Volume, nil
 }
+
+// errNoBlobRecord marks volumeOf's error for a digest without a blob
+// record: corruption when an item names it, a blob already collected
+// when a caller read by digest (AppendBlobOf).
+var errNoBlobRecord = errors.New("")
 
 // onBlobVolume runs read on the volume holding d. A read that finds the
 // object missing after the blob moved (its old copy deleted between the
@@ -71,6 +77,18 @@ func (e *Engine) onBlobVolume(ctx context.Context, d dedup.Digest, read func(hsm
 			return err
 		}
 	}
+}
+
+// AppendBlobOf appends the raw bytes of the message stored as blob d to
+// dst, as AppendBlob does for an item, without reading the item: an IMAP
+// FETCH knows the digest from its view, and saves a lookup per message.
+// A blob that is gone (its items expunged and collected) is ErrNotFound.
+func (e *Engine) AppendBlobOf(ctx context.Context, d Digest, dst []byte) ([]byte, error) {
+	out, err := e.appendBlob(ctx, d, dst)
+	if errors.Is(err, errNoBlobRecord) || hsm.IsNotFound(err) {
+		return out, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return out, err
 }
 
 // readBlob returns a blob's raw bytes: from memory while its inline copy

@@ -3,7 +3,6 @@ package imap
 import (
 	"bytes"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,8 +44,7 @@ func (e *encoder) num(n uint32) *encoder { return e.num64(uint64(n)) }
 
 func (e *encoder) num64(n uint64) *encoder {
 	if e.err == nil {
-		var buf [20]byte
-		_, e.err = e.w.Write(strconv.AppendUint(buf[:0], n, 10))
+		e.err = e.w.WriteUint(n)
 	}
 	return e
 }

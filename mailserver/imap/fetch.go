@@ -84,11 +84,12 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 	}
 	need, hdrOnly := needsBlob(options), headerOnly(options)
 	appender, _ := s.sel.src.(blobAppender)
+	digests, _ := s.sel.src.(digestAppender)
 	defer s.releaseFetchBuf()
-	// Headers are read by digest and bodies by item id, neither of which
-	// says whether the message is still at its UID (an item keeps its id
-	// when another session moves it, even into this folder under a new
-	// UID): leave out what another session expunged or moved since the
+	// Headers and bodies are read by digest (bodies by item id where the
+	// source cannot), neither of which says whether the message is still
+	// at its UID (an item keeps its id when another session moves it,
+	// even into this folder under a new UID): leave out what another session expunged or moved since the
 	// view was synced (its EXPUNGE follows later), as Dovecot does.
 	var gone map[uint32]bool
 	if need {
@@ -106,6 +107,8 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 			read := s.readBlob
 			if hdrOnly {
 				read = func(uint64) ([]byte, error) { return s.header(t.m) }
+			} else if digests != nil {
+				read = func(uint64) ([]byte, error) { return s.readBlobDigest(digests, t.m.digest) }
 			} else if appender != nil {
 				read = func(id uint64) ([]byte, error) { return s.readBlobBuf(appender, id) }
 			}
@@ -210,12 +213,30 @@ var fetchBufs sync.Pool
 // are valid until the next read; writeFetch copies them into the
 // connection's output before that.
 func (s *session) readBlobBuf(a blobAppender, id uint64) ([]byte, error) {
+	return s.readInto(func(dst []byte) ([]byte, error) { return a.AppendBlob(s.ctx, id, dst) })
+}
+
+// digestAppender is an optional part of a Source: a message's bytes by
+// the digest the view holds, appended to a caller's buffer, without
+// looking the item up first (the live account: engine.AppendBlobOf).
+type digestAppender interface {
+	AppendBlobOf(ctx context.Context, d [32]byte, dst []byte) ([]byte, error)
+}
+
+// readBlobDigest is readBlobBuf by digest.
+func (s *session) readBlobDigest(a digestAppender, d [32]byte) ([]byte, error) {
+	return s.readInto(func(dst []byte) ([]byte, error) { return a.AppendBlobOf(s.ctx, d, dst) })
+}
+
+// readInto runs appendTo on the session's fetch buffer, taken from
+// fetchBufs if the session holds none, and keeps the buffer it grew.
+func (s *session) readInto(appendTo func(dst []byte) ([]byte, error)) ([]byte, error) {
 	if s.fetchBuf == nil {
 		if p, ok := fetchBufs.Get().(*[]byte); ok {
 			s.fetchBuf = *p
 		}
 	}
-	b, err := a.AppendBlob(s.ctx, id, s.fetchBuf[:0])
+	b, err := appendTo(s.fetchBuf[:0])
 	if cap(b) > cap(s.fetchBuf) {
 		s.fetchBuf = b[:0]
 	}

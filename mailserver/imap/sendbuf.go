@@ -2,6 +2,7 @@ package imap
 
 import (
 	"io"
+	"strconv"
 	"sync"
 )
 
@@ -135,6 +136,21 @@ func (b *sendBuf) WriteString(s string) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// WriteUint writes n in decimal, straight into the buffer.
+func (b *sendBuf) WriteUint(n uint64) error {
+	if b.err != nil {
+		return b.err
+	}
+	if len(b.room()) < 20 {
+		if err := b.Flush(); err != nil {
+			return err
+		}
+		b.room()
+	}
+	*b.buf = strconv.AppendUint(*b.buf, n, 10)
+	return nil
 }
 
 func (b *sendBuf) WriteByte(c byte) error {

@@ -3,6 +3,7 @@ package imap
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -25,7 +26,13 @@ func TestSendBufMatchesBufio(t *testing.T) {
 			for i := range p {
 				p[i] = byte(rnd.IntN(256))
 			}
-			switch rnd.IntN(4) {
+			switch rnd.IntN(5) {
+			case 4:
+				n := rnd.Uint64() >> rnd.IntN(64)
+				if err := b.WriteUint(n); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprint(&want, n)
 			case 0:
 				if _, err := b.Write(p); err != nil {
 					t.Fatal(err)

@@ -147,6 +147,10 @@ func (l liveSource) AppendBlob(ctx context.Context, item uint64, dst []byte) ([]
 	return l.b.AppendBlob(ctx, l.acct, item, dst)
 }
 
+func (l liveSource) AppendBlobOf(ctx context.Context, d [32]byte, dst []byte) ([]byte, error) {
+	return l.b.AppendBlobOf(ctx, d, dst)
+}
+
 func (l liveSource) ReadHeader(ctx context.Context, _ uint64, digest [32]byte, size int64) ([]byte, error) {
 	return l.b.BlobHeader(ctx, digest, size)
 }
