@@ -41,7 +41,10 @@
 # its APPEND with mail_fsync=always is too slow on a loaded machine to
 # store 100,000 messages in a run. Dovecot's auth cache is on with the
 # TTL of tidemark's (5 minutes), as both keep a strong bcrypt hash of cost
-# 10. After the rounds, 200 sessions (25 per workload account) each
+# 10. The long-session case also reports the CPU the server and the load
+# generator used while it ran (/proc/PID/stat; Dovecot summed over its
+# processes with the children they waited for) and the server's CPU per
+# round. After the rounds, 200 sessions (25 per workload account) each
 # LOGIN, SELECT INBOX and IDLE, and both servers' memory is read again
 # (Dovecot's process limits are raised to allow them). -P writes
 # tidemark's CPU and allocation profiles into PROFDIR and serves
