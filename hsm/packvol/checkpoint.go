@@ -43,7 +43,7 @@ type ckptPack struct {
 // checkpoint is a decoded (or snapshotted) index checkpoint.
 type checkpoint struct {
 	packs map[uint64]ckptPack
-	index map[string]loc
+	index *index
 }
 
 // ckptPack returns the record of pack seq; c may be nil.
@@ -57,31 +57,59 @@ func (c *checkpoint) ckptPack(seq uint64) (ckptPack, bool) {
 
 // encode returns the file's bytes.
 func (c *checkpoint) encode() []byte {
-	size := ckptHeader + len(c.packs)*ckptPackRec
-	for name := range c.index {
+	x := c.index
+	size := ckptHeader + len(c.packs)*ckptPackRec + len(x.blobs)*(ckptNameRec+blobNameLen)
+	for name := range x.names {
 		size += ckptNameRec + len(name)
 	}
 	b := make([]byte, ckptHeader, size)
 	copy(b, ckptMagic)
 	binary.LittleEndian.PutUint16(b[8:], ckptVersion)
 	binary.LittleEndian.PutUint32(b[12:], uint32(len(c.packs)))
-	binary.LittleEndian.PutUint64(b[16:], uint64(len(c.index)))
+	binary.LittleEndian.PutUint64(b[16:], uint64(x.len()))
 	for _, p := range c.packs {
 		b = binary.LittleEndian.AppendUint64(b, p.seq)
 		b = binary.LittleEndian.AppendUint64(b, uint64(p.covered))
 		b = binary.LittleEndian.AppendUint64(b, uint64(p.live))
 	}
-	for name, l := range c.index {
-		b = binary.LittleEndian.AppendUint16(b, uint16(len(name)))
-		b = binary.LittleEndian.AppendUint64(b, l.seq)
-		b = binary.LittleEndian.AppendUint64(b, uint64(l.off))
-		b = binary.LittleEndian.AppendUint32(b, uint32(l.n))
-		b = binary.LittleEndian.AppendUint64(b, uint64(l.mtime))
-		b = binary.LittleEndian.AppendUint32(b, uint32(l.size))
+	for k, p := range x.blobs {
+		b = appendNameRec(b, blobNameLen, p.loc())
+		b = k.appendName(b)
+	}
+	for name, w := range x.names {
+		b = appendNameRec(b, len(name), w.loc(name))
 		b = append(b, name...)
 	}
 	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
 	return b
+}
+
+// appendNameRec appends a name record up to the name.
+func appendNameRec(b []byte, nlen int, l loc) []byte {
+	b = binary.LittleEndian.AppendUint16(b, uint16(nlen))
+	b = binary.LittleEndian.AppendUint64(b, l.seq)
+	b = binary.LittleEndian.AppendUint64(b, uint64(l.off))
+	b = binary.LittleEndian.AppendUint32(b, uint32(l.n))
+	b = binary.LittleEndian.AppendUint64(b, uint64(l.mtime))
+	return binary.LittleEndian.AppendUint32(b, uint32(l.size))
+}
+
+// countNameRecs counts the name records in rest (stopping at one that
+// runs past its end) and those of message blob length, to size the index.
+func countNameRecs(rest []byte) (blobs, others int) {
+	for len(rest) >= ckptNameRec {
+		nlen := int(binary.LittleEndian.Uint16(rest))
+		if len(rest) < ckptNameRec+nlen {
+			break
+		}
+		if nlen == blobNameLen {
+			blobs++
+		} else {
+			others++
+		}
+		rest = rest[ckptNameRec+nlen:]
+	}
+	return blobs, others
 }
 
 // decodeCheckpoint parses and validates a checkpoint file. Every error
@@ -102,7 +130,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	if uint64(len(rest)) < np*ckptPackRec || nn > uint64(len(rest)) {
 		return nil, fmt.Errorf("%w: truncated", errStale)
 	}
-	c := &checkpoint{packs: make(map[uint64]ckptPack, np), index: make(map[string]loc, nn)}
+	c := &checkpoint{packs: make(map[uint64]ckptPack, np)}
 	for range np {
 		p := ckptPack{
 			seq:     binary.LittleEndian.Uint64(rest),
@@ -123,6 +151,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		p.newest = true
 		c.packs[maxSeq] = p
 	}
+	c.index = newIndex(countNameRecs(rest))
 	for range nn {
 		if len(rest) < ckptNameRec {
 			return nil, fmt.Errorf("%w: truncated", errStale)
@@ -138,14 +167,26 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		if len(rest) < ckptNameRec+nlen {
 			return nil, fmt.Errorf("%w: truncated", errStale)
 		}
-		name := string(rest[ckptNameRec : ckptNameRec+nlen])
+		nb := rest[ckptNameRec : ckptNameRec+nlen]
 		rest = rest[ckptNameRec+nlen:]
 		p, ok := c.packs[l.seq]
-		if err := hsm.CheckName(name); err != nil || !ok || l.off < packHeaderSize ||
-			l.n != entrySize(name, int(l.size)) || l.off+l.n > p.covered {
+		if ok && l.off >= packHeaderSize && l.n == int64(entryHeader+nlen)+l.size && l.off+l.n <= p.covered {
+			// A message blob's name is valid by its shape: keep its
+			// digest without making a string of it.
+			if k, isBlob := parseBlobName(nb); isBlob && c.index.wideBlobs == 0 {
+				if bl, fits := packLoc(l); fits {
+					c.index.blobs[k] = bl
+					continue
+				}
+			}
+		} else {
+			ok = false
+		}
+		name := string(nb)
+		if err := hsm.CheckName(name); err != nil || !ok {
 			return nil, fmt.Errorf("%w: bad index record for %q", errStale, name)
 		}
-		c.index[name] = l
+		c.index.put(name, l)
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", errStale, len(rest))
@@ -197,12 +238,9 @@ func (v *Volume) snapshotLocked() (*checkpoint, error) {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	c := &checkpoint{packs: make(map[uint64]ckptPack, len(v.packs)), index: make(map[string]loc, len(v.index))}
+	c := &checkpoint{packs: make(map[uint64]ckptPack, len(v.packs)), index: v.index.clone()}
 	for seq, pk := range v.packs {
 		c.packs[seq] = ckptPack{seq: seq, covered: pk.size, live: pk.live}
-	}
-	for name, l := range v.index {
-		c.index[name] = l
 	}
 	return c, nil
 }

@@ -84,7 +84,7 @@ func (v *Volume) compactPack(seq uint64, st *CompactStats) error {
 		if e.kind == kindPut {
 			// Copy only while the index still points here.
 			w.check = func() bool {
-				l, ok := v.index[e.name]
+				l, ok := v.index.get(e.name)
 				return ok && l.seq == seq && l.off == e.off
 			}
 		} else {
@@ -92,7 +92,7 @@ func (v *Volume) compactPack(seq uint64, st *CompactStats) error {
 				continue // nothing older can hold the name
 			}
 			w.check = func() bool {
-				_, live := v.index[e.name]
+				_, live := v.index.get(e.name)
 				return !live
 			}
 		}

@@ -88,7 +88,7 @@ func TestCompactKeepsTombstone(t *testing.T) {
 		}
 	}
 	rollNow(t, v)
-	if loc := v.index["live/0"]; loc.seq != 1 {
+	if loc := getLoc(v, "live/0"); loc.seq != 1 {
 		t.Fatalf("layout assumption: live/0 in pack %d", loc.seq)
 	}
 	st, err := v.Compact(ctx, 0.5)

@@ -115,7 +115,7 @@ func TestReadDetectsCorruption(t *testing.T) {
 	fs := vfs.NewMem()
 	v := newVol(t, fs, "/vol", nil)
 	mustPut(t, v, "a", []byte(strings.Repeat("a", 100)))
-	l := v.index["a"]
+	l := getLoc(v, "a")
 	f, err := fs.OpenReadWrite(v.packPath(l.seq), vfs.WriteCategoryUnspecified)
 	if err != nil {
 		t.Fatal(err)

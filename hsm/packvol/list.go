@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tidemark/tidemark/hsm"
@@ -26,11 +25,9 @@ func (v *Volume) List(ctx context.Context, prefix string, fn func(hsm.ObjectInfo
 		return fmt.Errorf("list %s: %w", prefix, ErrClosed)
 	}
 	packed := make([]hsm.ObjectInfo, 0, 16)
-	for name, l := range v.index {
-		if strings.HasPrefix(name, prefix) {
-			packed = append(packed, hsm.ObjectInfo{Name: name, Size: l.size, ModTime: time.Unix(0, l.mtime)})
-		}
-	}
+	v.index.withPrefix(prefix, func(name string, l loc) {
+		packed = append(packed, hsm.ObjectInfo{Name: name, Size: l.size, ModTime: time.Unix(0, l.mtime)})
+	})
 	hasLarge := len(v.largeNames) > 0
 	v.mu.RUnlock()
 	sort.Slice(packed, func(i, j int) bool { return packed[i].Name < packed[j].Name })

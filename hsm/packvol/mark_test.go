@@ -38,7 +38,8 @@ func offsets(v *Volume, names ...string) map[string]int64 {
 	defer v.mu.RUnlock()
 	m := map[string]int64{}
 	for _, n := range names {
-		m[n] = v.index[n].off
+		l, _ := v.index.get(n)
+		m[n] = l.off
 	}
 	return m
 }

@@ -40,7 +40,7 @@ func (v *Volume) open() error {
 		v.opts.Logger.Warn("packvol: index checkpoint does not fit the packs, scanning every pack",
 			"dir", v.dir, "reason", err)
 		_ = v.closeFilesLocked()
-		v.index = map[string]loc{}
+		v.index = newIndex(0, 0)
 		empties, err = v.loadPacks(seqs, nil)
 	}
 	if err != nil {
@@ -137,11 +137,10 @@ func (v *Volume) loadPacks(seqs []uint64, c *checkpoint) ([]uint64, error) {
 		// A pack gone since the checkpoint was compacted away: its live
 		// entries were copied to a newer pack, whose bytes after the
 		// checkpoint are scanned.
-		for name, l := range c.index {
-			if onDisk[l.seq] {
-				v.index[name] = l
-			}
-		}
+		// The checkpoint's index becomes the volume's: copying it would
+		// hold two for a moment.
+		c.index.dropPacks(func(seq uint64) bool { return !onDisk[seq] })
+		v.index = c.index
 	}
 	var empties []uint64
 	for i, seq := range seqs {
@@ -249,17 +248,19 @@ func (v *Volume) readTail(f vfs.File, seq uint64, cp *ckptPack) (scanResult, []b
 // apply records one entry in the index and the packs' live bytes. The
 // caller holds mu (or is New).
 func (v *Volume) apply(kind byte, name string, l loc) {
-	if old, ok := v.index[name]; ok {
+	var old loc
+	var had bool
+	if kind == kindTombstone {
+		old, had = v.index.remove(name)
+	} else {
+		old, had = v.index.put(name, l)
+		v.packs[l.seq].live += l.n
+	}
+	if had {
 		if p := v.packs[old.seq]; p != nil {
 			p.live -= old.n
 		}
 	}
-	if kind == kindTombstone {
-		delete(v.index, name)
-		return
-	}
-	v.index[name] = l
-	v.packs[l.seq].live += l.n
 }
 
 // openLarge opens the large objects' volume and drops the files a pack
@@ -273,7 +274,7 @@ func (v *Volume) openLarge() error {
 	ctx := context.Background()
 	var shadowed []string
 	err = lv.List(ctx, "", func(oi hsm.ObjectInfo) error {
-		if _, ok := v.index[oi.Name]; ok {
+		if _, ok := v.index.get(oi.Name); ok {
 			shadowed = append(shadowed, oi.Name)
 		} else {
 			v.largeNames[oi.Name] = struct{}{}

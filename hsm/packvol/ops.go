@@ -137,7 +137,7 @@ func (v *Volume) dropLarge(ctx context.Context, name string) error {
 // (the put was not acknowledged) and New removes the file.
 func (v *Volume) putLarge(ctx context.Context, op, name string, r io.Reader, size int64, durable bool) error {
 	v.mu.RLock()
-	_, packed := v.index[name]
+	_, packed := v.index.get(name)
 	v.mu.RUnlock()
 	var err error
 	// Over a packed version, the file must be durable before the
@@ -182,7 +182,7 @@ func (v *Volume) Delete(ctx context.Context, name string) error {
 	unlock := v.lockName(name)
 	defer unlock()
 	v.mu.RLock()
-	_, packed := v.index[name]
+	_, packed := v.index.get(name)
 	_, large := v.largeNames[name]
 	closed := v.closed
 	v.mu.RUnlock()
@@ -223,7 +223,7 @@ func (v *Volume) readPackedInto(ctx context.Context, op, name string, buf []byte
 		v.mu.RUnlock()
 		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, ErrClosed)
 	}
-	l, ok = v.index[name]
+	l, ok = v.index.get(name)
 	if !ok {
 		_, large := v.largeNames[name]
 		v.mu.RUnlock()
@@ -342,7 +342,7 @@ func (v *Volume) Stat(ctx context.Context, name string) (hsm.ObjectInfo, error) 
 		return hsm.ObjectInfo{}, fmt.Errorf("stat %s: %w", name, err)
 	}
 	v.mu.RLock()
-	l, ok := v.index[name]
+	l, ok := v.index.get(name)
 	closed := v.closed
 	v.mu.RUnlock()
 	switch {

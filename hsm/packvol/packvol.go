@@ -69,7 +69,8 @@ func (o *Options) withDefaults() Options {
 	return c
 }
 
-// loc is where the newest entry of a name lives.
+// loc is where the newest entry of a name lives, as index.get returns it
+// (the index stores it more compactly: index.go).
 type loc struct {
 	seq   uint64
 	off   int64 // of the entry
@@ -100,7 +101,7 @@ type Volume struct {
 	stripe  [stripes]sync.Mutex // serialise writes of one name across the two tiers
 
 	mu         sync.RWMutex
-	index      map[string]loc
+	index      *index
 	packs      map[uint64]*pack
 	largeNames map[string]struct{}
 	closed     bool
@@ -140,7 +141,7 @@ func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 		packDir:    fs.PathJoin(dir, PacksDir),
 		opts:       o,
 		seed:       maphash.MakeSeed(),
-		index:      map[string]loc{},
+		index:      newIndex(0, 0),
 		packs:      map[uint64]*pack{},
 		largeNames: map[string]struct{}{},
 	}
@@ -237,7 +238,7 @@ type Stats struct {
 func (v *Volume) Stats() Stats {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	s := Stats{Packs: len(v.packs), Objects: len(v.index), Large: len(v.largeNames)}
+	s := Stats{Packs: len(v.packs), Objects: v.index.len(), Large: len(v.largeNames)}
 	for _, p := range v.packs {
 		s.PackBytes += p.size
 		s.LiveBytes += p.live

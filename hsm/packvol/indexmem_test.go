@@ -1,0 +1,104 @@
+package packvol
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// blobName is the name the engine stores a message blob under
+// (dedup.BlobName of the SHA-256 of i), spelled out here because packvol
+// does not import dedup.
+func blobName(i int) string {
+	d := sha256.Sum256(fmt.Appendf(nil, "message %d", i))
+	h := hex.EncodeToString(d[:])
+	return "blobs/" + h[:2] + "/" + h
+}
+
+// indexObjects is how many objects BenchmarkIndexMemory puts in the index:
+// about a mail server's worth, so map growth steps average out.
+const indexObjects = 1_000_000
+
+// heapInUse returns the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// fillIndex applies n put entries to v's index through apply, the path New
+// and every append take, as if the objects sat in 64 MiB packs of 4 KB
+// messages (the packs are placeholders: no file behind them).
+func fillIndex(v *Volume, n int, name func(int) string) {
+	const perPack = 64 << 20 / 4200
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	base := v.cur.seq + 1
+	for i := range n {
+		seq := base + uint64(i/perPack)
+		if v.packs[seq] == nil {
+			v.packs[seq] = &pack{seq: seq, size: 64 << 20}
+		}
+		nm := name(i)
+		size := int64(3000 + i%2000)
+		v.apply(kindPut, nm, loc{
+			seq: seq, off: packHeaderSize + int64(i%perPack)*4200,
+			n: entrySize(nm, int(size)), size: size, mtime: 1_700_000_000_000_000_000 + int64(i),
+		})
+	}
+}
+
+// dropPlaceholders empties the index and removes fillIndex's packs, so
+// that Close neither touches them nor checkpoints the made-up entries.
+func dropPlaceholders(v *Volume) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.index = newIndex(0, 0)
+	for seq, p := range v.packs {
+		if p.f == nil {
+			delete(v.packs, seq)
+		}
+	}
+}
+
+// BenchmarkIndexMemory reports the heap the in-memory index keeps per
+// object (B/object), for message blob names and for other names, with
+// 1,000,000 objects. Run with -benchtime=1x: one fill is the measurement.
+func BenchmarkIndexMemory(b *testing.B) {
+	cases := []struct {
+		label string
+		name  func(int) string
+	}{
+		{"blobs", blobName},
+		{"other", func(i int) string { return fmt.Sprintf("objects/%02x/%010d", i%256, i) }},
+	}
+	for _, c := range cases {
+		b.Run(c.label, func(b *testing.B) {
+			var perObject float64
+			for b.Loop() {
+				v, err := New(vfs.NewMem(), "/vol", &Options{Logger: quiet})
+				if err != nil {
+					b.Fatal(err)
+				}
+				before := heapInUse()
+				fillIndex(v, indexObjects, c.name)
+				after := heapInUse()
+				if got := v.Stats().Objects; got != indexObjects {
+					b.Fatalf("%d objects in the index", got)
+				}
+				perObject = float64(int64(after)-int64(before)) / indexObjects
+				dropPlaceholders(v)
+				if err := v.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(perObject, "B/object")
+		})
+	}
+}
