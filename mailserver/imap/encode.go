@@ -165,23 +165,7 @@ func (e *encoder) envelope(env *envelopeData) *encoder {
 	for _, l := range [][]address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
 		e.sp().addressList(l)
 	}
-	e.sp()
-	if len(env.InReplyTo) == 0 {
-		e.raw("NIL")
-	} else {
-		ids := make([]string, len(env.InReplyTo))
-		for i, id := range env.InReplyTo {
-			ids[i] = "<" + id + ">"
-		}
-		e.str(strings.Join(ids, " "))
-	}
-	e.sp()
-	if env.MessageID == "" {
-		e.raw("NIL")
-	} else {
-		e.str("<" + env.MessageID + ">")
-	}
-	return e.raw(")")
+	return e.sp().nstr(env.InReplyTo).sp().nstr(env.MessageID).raw(")")
 }
 
 func (e *encoder) addressList(l []address) *encoder {

@@ -1,13 +1,8 @@
 package imap
 
 import (
-	"bufio"
 	"bytes"
-	"mime"
-	"net/mail"
 	"strings"
-
-	"github.com/emersion/go-message/textproto"
 )
 
 // envelopeData is FETCH ENVELOPE (RFC 9051 section 7.5.2). Unlike
@@ -18,8 +13,7 @@ import (
 type envelopeData struct {
 	Date, Subject                      string
 	From, Sender, ReplyTo, To, Cc, Bcc []address
-	InReplyTo                          []string
-	MessageID                          string
+	InReplyTo, MessageID               string
 }
 
 // address is one ENVELOPE address: display name, source route (the
@@ -31,28 +25,58 @@ type address struct {
 	Name, Route, Mailbox, Host string
 }
 
-// envelope builds FETCH ENVELOPE from a message's header. Subject and
-// message ids are read by extractEnvelope; the address lists are parsed
-// here because net/mail drops groups and source routes:
-// "undisclosed-recipients:;" must come back as the group markers
-// (NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL), not NIL, and
-// "<@relay:user@host>" as (NIL "@relay" "user" "host"). An absent or
-// empty Sender or Reply-To is the From list, as the RFC asks.
+// envelope builds FETCH ENVELOPE from a message's header, as the header
+// has it: date, subject and display names are sent as written (unfolded),
+// RFC 2047 encoded words included, for the client to decode, as RFC 9051
+// section 7.5.2 and every mature server do. The header is read leniently:
+// a line that is no field (an mbox "From " line, a stray continuation)
+// is skipped instead of losing the whole envelope. An address field that
+// occurs more than once contributes all its addresses; other fields count
+// once, the first. An absent or empty Sender or Reply-To is the From list,
+// as the RFC asks.
 func envelope(raw []byte) *envelopeData {
 	env := &envelopeData{}
 	guard(func() {
 		h, _ := splitMessage(raw)
-		hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(h)))
-		if err != nil && hdr.Len() == 0 {
-			return
+		var date, subject, inReplyTo, msgID string
+		var seenDate, seenSubject, seenReply, seenID bool
+		lists := map[string][]string{}
+		eachField(h, func(name, value string) {
+			switch strings.ToLower(name) {
+			case "date":
+				if !seenDate {
+					date, seenDate = value, true
+				}
+			case "subject":
+				if !seenSubject {
+					subject, seenSubject = value, true
+				}
+			case "in-reply-to":
+				if !seenReply {
+					inReplyTo, seenReply = value, true
+				}
+			case "message-id":
+				if !seenID {
+					msgID, seenID = value, true
+				}
+			case "from", "sender", "reply-to", "to", "cc", "bcc":
+				k := strings.ToLower(name)
+				lists[k] = append(lists[k], value)
+			}
+		})
+		env.Date = unfold(date)
+		env.Subject = unfold(subject)
+		env.InReplyTo = unfold(inReplyTo)
+		env.MessageID = unfold(msgID)
+		list := func(k string) []address {
+			var out []address
+			for _, v := range lists[k] {
+				out = append(out, addressList(unfold(v))...)
+			}
+			return out
 		}
-		env = extractEnvelope(hdr)
-		env.From = addressList(hdr.Get("From"))
-		env.Sender = addressList(hdr.Get("Sender"))
-		env.ReplyTo = addressList(hdr.Get("Reply-To"))
-		env.To = addressList(hdr.Get("To"))
-		env.Cc = addressList(hdr.Get("Cc"))
-		env.Bcc = addressList(hdr.Get("Bcc"))
+		env.From, env.Sender, env.ReplyTo = list("from"), list("sender"), list("reply-to")
+		env.To, env.Cc, env.Bcc = list("to"), list("cc"), list("bcc")
 		if len(env.Sender) == 0 {
 			env.Sender = env.From
 		}
@@ -63,294 +87,364 @@ func envelope(raw []byte) *envelopeData {
 	return env
 }
 
-var wordDecoder = new(mime.WordDecoder)
-
-// addressList parses an RFC 5322 address-list. Groups become a start
-// marker (the group name as mailbox, no host), their members and an end
-// marker. Items that do not parse are left out, as are addresses without
-// a domain, which ENVELOPE cannot tell from group markers.
-func addressList(v string) []address {
-	var out []address
-	add := func(seg string) {
-		if strings.TrimSpace(seg) == "" {
-			return
+// eachField calls f for each field of a header block with its name and
+// raw value (continuation lines included). Lines that are no field are
+// skipped: a continuation line with no field before it, a line without a
+// colon or with an empty name.
+func eachField(h []byte, f func(name, value string)) {
+	var name string
+	var value []byte
+	have := false
+	flush := func() {
+		if have {
+			f(name, string(value))
 		}
-		seg, routes := stripRoutes(seg)
-		p := mail.AddressParser{WordDecoder: wordDecoder}
-		list, err := p.ParseList(seg)
-		if err != nil {
-			// net/mail takes no comments inside an address
-			// (joe(work)@example.org); without them it may parse.
-			list, err = p.ParseList(stripComments(seg))
-		}
-		if err != nil {
-			// One bad item must not hide the others.
-			for _, item := range splitTop(seg, ',') {
-				if a, err := p.Parse(stripComments(item)); err == nil {
-					list = append(list, a)
-				}
-			}
-		}
-		for _, a := range list {
-			mbox, host, ok := strings.Cut(a.Address, "@")
-			if !ok || mbox == "" || host == "" {
-				continue
-			}
-			out = append(out, address{Name: a.Name, Route: routes[strings.ToLower(a.Address)], Mailbox: mbox, Host: host})
-		}
+		have = false
 	}
-	// Walk the top level: a ':' outside quotes, comments and angle
-	// brackets opens a group, the next ';' closes it.
-	start, depth, quoted, angle := 0, 0, false, false
-	group := ""
+	for len(h) > 0 {
+		line := h
+		if i := bytes.IndexByte(h, '\n'); i >= 0 {
+			line, h = h[:i+1], h[i+1:]
+		} else {
+			h = nil
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if have {
+				value = append(value, line...)
+			}
+			continue
+		}
+		flush()
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
+		}
+		n := bytes.TrimRight(line[:colon], " \t")
+		if len(n) == 0 || bytes.ContainsAny(n, " \t") {
+			continue
+		}
+		name, value, have = string(n), append([]byte(nil), line[colon+1:]...), true
+	}
+	flush()
+}
+
+// Placeholders for an address part the header lacks: ENVELOPE has no way
+// to say "no domain" (a NIL host marks a group), so the address is kept
+// with these words, as Dovecot writes them, rather than dropped.
+const (
+	missingMailbox = "MISSING_MAILBOX"
+	missingDomain  = "MISSING_DOMAIN"
+)
+
+// addressList parses an RFC 5322 address-list into ENVELOPE addresses,
+// keeping display names as written (quotes removed, comments dropped,
+// encoded words left for the client). Groups become a start marker (the
+// group's name as mailbox, no host), their members and an end marker. An
+// address without a domain or local part gets a placeholder; an empty
+// list item is skipped. The obsolete forms of RFC 5322 section 4.4 are
+// read: source routes ("<@a,@b:u@h>"), phrases with dots ("Mr. Smith"),
+// white space and comments around '@' and '.'.
+func addressList(v string) []address {
+	p := &addrParser{toks: addrTokens(v)}
+	var out []address
 	inGroup := false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
+	for !p.done() {
+		t := p.peek()
 		switch {
-		case c == '\\' && (quoted || depth > 0):
-			i++
-		case quoted:
-			quoted = c != '"'
-		case c == '"' && depth == 0:
-			quoted = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case angle:
-		case c == ':' && !inGroup:
-			add(v[start:lastComma(v[:i], start)])
-			group = phrase(v[lastComma(v[:i], start):i])
-			inGroup, start = true, i+1
-		case c == ';' && inGroup:
-			out = append(out, address{Mailbox: group})
-			add(v[start:i])
-			out = append(out, address{})
-			inGroup, start = false, i+1
+		case t.kind == ',':
+			p.i++
+			continue
+		case t.kind == ';':
+			p.i++
+			if inGroup {
+				out = append(out, address{})
+				inGroup = false
+			}
+			continue
+		}
+		words, start := p.phrase()
+		if p.at(':') && !inGroup && words != "" {
+			p.i++
+			out = append(out, address{Mailbox: words})
+			inGroup = true
+			continue
+		}
+		if a, ok := p.mailbox(words, start); ok {
+			out = append(out, a)
 		}
 	}
 	if inGroup {
-		// An unterminated group still ends with the message.
-		out = append(out, address{Mailbox: group})
-		add(v[start:])
+		// An unterminated group still ends with the list.
 		out = append(out, address{})
-	} else {
-		add(v[start:])
 	}
 	return out
 }
 
-// lastComma returns the index just after the last top-level comma of
-// v[from:] (or from): where the group's display name starts.
-func lastComma(v string, from int) int {
-	items := splitTop(v[from:], ',')
-	n := len(v) - len(items[len(items)-1])
-	return max(n, from)
+// addrTok is a token of an address list: kind is 'a' (atom), 'q' (quoted
+// string, unquoted), 'c' (comment, without parentheses), 'd' (domain
+// literal, brackets kept) or the special character itself; sp says white
+// space or a comment came before it.
+type addrTok struct {
+	kind byte
+	text string
+	sp   bool
 }
 
-// splitTop splits s at sep outside quotes, comments and angle brackets.
-func splitTop(s string, sep byte) []string {
-	var out []string
-	start, depth, quoted, angle := 0, 0, false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && (quoted || depth > 0):
+func addrTokens(v string) []addrTok {
+	var out []addrTok
+	sp := false
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ')' {
+			// white space, or a ')' that closes no comment
+			sp = true
 			i++
-		case quoted:
-			quoted = c != '"'
-		case c == '"' && depth == 0:
-			quoted = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			angle = true
-		case c == '>':
-			angle = false
-		case c == sep && !angle:
-			out = append(out, s[start:i])
-			start = i + 1
+			continue
 		}
-	}
-	return append(out, s[start:])
-}
-
-// phrase turns a display-name phrase into text: comments dropped, quotes
-// removed, encoded words decoded, white space collapsed.
-func phrase(s string) string {
-	var b strings.Builder
-	depth, quoted := 0, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+		n := len(out)
 		switch {
-		case c == '\\' && i+1 < len(s) && (quoted || depth > 0):
+		case c == '"':
+			var b strings.Builder
 			i++
-			if depth == 0 {
-				b.WriteByte(s[i])
+			for i < len(v) && v[i] != '"' {
+				if v[i] == '\\' && i+1 < len(v) {
+					i++
+				}
+				b.WriteByte(v[i])
+				i++
 			}
-		case quoted:
-			if c == '"' {
-				quoted = false
-			} else {
-				b.WriteByte(c)
-			}
-		case c == '"' && depth == 0:
-			quoted = true
+			i++
+			out = append(out, addrTok{kind: 'q', text: b.String()})
 		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
+			var b strings.Builder
+			depth := 1
+			i++
+			for i < len(v) && depth > 0 {
+				switch {
+				case v[i] == '\\' && i+1 < len(v):
+					i++
+				case v[i] == '(':
+					depth++
+				case v[i] == ')':
+					depth--
+				}
+				if depth > 0 {
+					b.WriteByte(v[i])
+				}
+				i++
+			}
+			out = append(out, addrTok{kind: 'c', text: b.String()})
+		case c == '[':
+			j := strings.IndexByte(v[i:], ']')
+			if j < 0 {
+				j = len(v) - i - 1
+			}
+			out = append(out, addrTok{kind: 'd', text: v[i : i+j+1]})
+			i += j + 1
+		case strings.IndexByte("<>@,;:.", c) >= 0:
+			out = append(out, addrTok{kind: c, text: string(c)})
+			i++
 		default:
-			b.WriteByte(c)
-		}
-	}
-	out := strings.Join(strings.Fields(b.String()), " ")
-	if d, err := wordDecoder.DecodeHeader(out); err == nil {
-		out = d
-	}
-	return out
-}
-
-// stripComments removes RFC 5322 comments outside quoted strings and the
-// white space around '@', which net/mail does not accept inside an
-// address.
-func stripComments(s string) string {
-	var b strings.Builder
-	depth, quoted := 0, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s) && (quoted || depth > 0):
-			if depth == 0 {
-				b.WriteByte(c)
-				b.WriteByte(s[i+1])
+			j := i
+			for j < len(v) && strings.IndexByte(" \t\r\n\"()[]<>@,;:.", v[j]) < 0 {
+				j++
 			}
-			i++
-		case quoted:
-			quoted = c != '"'
-			b.WriteByte(c)
-		case c == '"' && depth == 0:
-			quoted = true
-			b.WriteByte(c)
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		default:
-			b.WriteByte(c)
+			if j == i {
+				j++ // a stray ']' is a word of its own
+			}
+			out = append(out, addrTok{kind: 'a', text: v[i:j]})
+			i = j
 		}
-	}
-	out := b.String()
-	for _, sp := range []string{" @", "@ ", "\t@", "@\t"} {
-		out = strings.ReplaceAll(out, sp, "@")
+		out[n].sp = sp
+		sp = out[n].kind == 'c'
 	}
 	return out
 }
 
-// extractEnvelope reads the envelope fields other than the address lists
-// (which addressList parses, groups included): the Date header as sent
-// (unfolded, trimmed), subject (RFC 2047 decoded), In-Reply-To and
-// Message-ID (without angle brackets).
-func extractEnvelope(h textproto.Header) *envelopeData {
-	env := &envelopeData{}
-	env.Date = unfold(h.Get("Date"))
-	env.Subject = h.Get("Subject")
-	if s, err := wordDecoder.DecodeHeader(env.Subject); err == nil {
-		env.Subject = s
+type addrParser struct {
+	toks []addrTok
+	i    int
+}
+
+func (p *addrParser) done() bool     { return p.i >= len(p.toks) }
+func (p *addrParser) peek() addrTok  { return p.toks[p.i] }
+func (p *addrParser) at(k byte) bool { return !p.done() && p.toks[p.i].kind == k }
+
+// phrase reads words (atoms, quoted strings, dots) and comments up to a
+// special that ends them, and returns the words, one space where white
+// space or a comment separated them, and the index of the first token.
+func (p *addrParser) phrase() (string, int) {
+	start := p.i
+	var b strings.Builder
+	for !p.done() {
+		t := p.peek()
+		switch t.kind {
+		case 'a', 'q', '.':
+			if b.Len() > 0 && t.sp {
+				b.WriteByte(' ')
+			}
+			b.WriteString(t.text)
+		case 'c':
+		default:
+			return b.String(), start
+		}
+		p.i++
 	}
-	env.InReplyTo = msgIDs(h.Get("In-Reply-To"))
-	if ids := msgIDs(h.Get("Message-Id")); len(ids) > 0 {
-		env.MessageID = ids[0]
+	return b.String(), start
+}
+
+// mailbox reads the rest of one mailbox after its leading phrase: an
+// angle address, an addr-spec whose local part the phrase tokens were, or
+// nothing (a local part without a domain).
+func (p *addrParser) mailbox(words string, start int) (address, bool) {
+	if p.at('<') {
+		p.i++
+		a := address{Name: words}
+		if p.at('@') {
+			// source route: @domain *("," @domain) ":"
+			var r strings.Builder
+			for !p.done() && !p.at(':') && !p.at('>') {
+				t := p.peek()
+				if t.kind != 'c' {
+					r.WriteString(t.text)
+				}
+				p.i++
+			}
+			if p.at(':') {
+				p.i++
+				a.Route = r.String()
+			}
+		}
+		var lead string
+		lead, a.Mailbox, a.Host, _ = p.addrSpec('>')
+		if a.Name == "" {
+			a.Name = lead
+		}
+		if p.at('>') {
+			p.i++
+		}
+		// Words or comments after the angle address belong to nothing.
+		for !p.done() && !p.at(',') && !p.at(';') {
+			p.i++
+		}
+		return a, true
 	}
-	return env
+	if p.at('@') {
+		// The phrase was the local part: read it again as one.
+		p.i = start
+		a := address{}
+		var comment string
+		a.Name, a.Mailbox, a.Host, comment = p.addrSpec(0)
+		if a.Name == "" {
+			// A comment after a bare addr-spec is its display name.
+			a.Name = strings.Join(strings.Fields(comment), " ")
+		}
+		if p.at('>') {
+			p.i++ // "a@b.org>"
+		}
+		return a, true
+	}
+	// No '@' and no '<': a bare word is a local part without a domain;
+	// only comments make no address.
+	if words == "" {
+		for !p.done() && !p.at(',') && !p.at(';') {
+			p.i++
+		}
+		return address{}, false
+	}
+	for !p.done() && !p.at(',') && !p.at(';') && !p.at(':') {
+		p.i++
+	}
+	if strings.Contains(words, " ") {
+		// "Mary Smith" alone: a name without an address.
+		return address{Name: words, Mailbox: missingMailbox, Host: missingDomain}, true
+	}
+	return address{Mailbox: words, Host: missingDomain}, true
+}
+
+// addrSpec reads local-part "@" domain up to end (or ',', ';', '<' or
+// '>' when end is 0), leaving the parser on the terminator. Comments and
+// white space are dropped (the first comment after the domain is
+// returned); quoted local parts lose their quotes. Words that white
+// space, not a dot, separates from the local part ("Big Bug bb@x.org")
+// are returned as a display name; a word that white space separates from
+// the domain starts the next address ("a@x.org b@y.org").
+func (p *addrParser) addrSpec(end byte) (name, mailbox, host, comment string) {
+	var local, domain, lead strings.Builder
+	cur := &local
+	seenComment := false
+	var last byte
+	for !p.done() {
+		t := p.peek()
+		if t.kind == end || t.kind == ',' || t.kind == ';' || (end == 0 && (t.kind == '<' || t.kind == '>')) {
+			break
+		}
+		word := t.kind == 'a' || t.kind == 'q' || t.kind == 'd'
+		if word && t.sp && cur.Len() > 0 && last != '.' && last != '@' {
+			if cur == &domain {
+				break
+			}
+			if lead.Len() > 0 {
+				lead.WriteByte(' ')
+			}
+			lead.WriteString(local.String())
+			local.Reset()
+		}
+		switch t.kind {
+		case '@':
+			if cur == &local {
+				cur = &domain
+			}
+		case 'c':
+			if cur == &domain && domain.Len() > 0 && !seenComment {
+				comment, seenComment = t.text, true
+			}
+		default:
+			cur.WriteString(t.text)
+		}
+		if t.kind != 'c' {
+			last = t.kind
+		}
+		p.i++
+	}
+	name = lead.String()
+	mailbox, host = local.String(), domain.String()
+	if mailbox == "" {
+		mailbox = missingMailbox
+	}
+	if host == "" {
+		host = missingDomain
+	}
+	return name, mailbox, host, comment
 }
 
 // unfold joins a folded header value into one line (RFC 5322 section
-// 2.2.3: a line break followed by white space is removed) and trims it.
+// 2.2.3) and trims it; the white space around each fold becomes one
+// space, so a subject folded with a tab reads as words, as Dovecot sends
+// it.
 func unfold(v string) string {
-	if strings.ContainsAny(v, "\r\n") {
-		v = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
+	if !strings.ContainsAny(v, "\r\n") {
+		return strings.TrimSpace(v)
 	}
-	return strings.TrimSpace(v)
-}
-
-// stripRoutes removes source routes ("<@a,@b:user@host>", RFC 5322
-// section 4.4's obs-route) from an address list, which net/mail does not
-// parse, and returns them keyed by the lower-cased address they precede.
-func stripRoutes(s string) (string, map[string]string) {
-	if !strings.Contains(s, "<") || !strings.Contains(s, ":") {
-		return s, nil
-	}
-	var routes map[string]string
 	var b strings.Builder
-	depth, quoted := 0, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s) && (quoted || depth > 0):
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
 			b.WriteByte(c)
 			i++
-			c = s[i]
-		case quoted:
-			quoted = c != '"'
-		case c == '"' && depth == 0:
-			quoted = true
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			end := strings.IndexByte(s[i:], '>')
-			if end < 0 {
-				break
-			}
-			inner := strings.TrimSpace(s[i+1 : i+end])
-			colon := strings.IndexByte(inner, ':')
-			if !strings.HasPrefix(inner, "@") || colon < 0 {
-				break
-			}
-			addr := strings.TrimSpace(inner[colon+1:])
-			if routes == nil {
-				routes = map[string]string{}
-			}
-			routes[strings.ToLower(strings.Join(strings.Fields(stripComments(addr)), ""))] =
-				strings.Join(strings.Fields(inner[:colon]), "")
-			b.WriteString("<" + addr + ">")
-			i += end
 			continue
 		}
-		b.WriteByte(c)
+		j, fold := i, false
+		for j < len(v) && (v[j] == ' ' || v[j] == '\t' || v[j] == '\r' || v[j] == '\n') {
+			fold = fold || v[j] == '\r' || v[j] == '\n'
+			j++
+		}
+		if fold {
+			b.WriteByte(' ')
+		} else {
+			b.WriteString(v[i:j])
+		}
+		i = j
 	}
-	return b.String(), routes
-}
-
-// msgIDs returns the <...> message ids of a header value, without the
-// brackets.
-func msgIDs(v string) []string {
-	var out []string
-	for {
-		i := strings.IndexByte(v, '<')
-		if i < 0 {
-			return out
-		}
-		j := strings.IndexByte(v[i:], '>')
-		if j < 0 {
-			return out
-		}
-		if id := strings.TrimSpace(v[i+1 : i+j]); id != "" && len(out) < 64 {
-			out = append(out, id)
-		}
-		v = v[i+j+1:]
-	}
+	return strings.TrimSpace(b.String())
 }

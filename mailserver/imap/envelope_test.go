@@ -16,8 +16,20 @@ func TestAddressListGroups(t *testing.T) {
 			{Mailbox: "c", Host: "z.org"}}},
 		{`x@a.org (Comment: here), Grp: y@b.org`, []address{
 			{Name: "Comment: here", Mailbox: "x", Host: "a.org"}, {Mailbox: "Grp"}, {Mailbox: "y", Host: "b.org"}, {}}},
-		{`broken@, ok@a.org`, []address{{Mailbox: "ok", Host: "a.org"}}},
-		{`=?utf-8?q?J=C3=BCrgen?= <j@a.org>`, []address{{Name: "Jürgen", Mailbox: "j", Host: "a.org"}}},
+		{`broken@, ok@a.org`, []address{{Mailbox: "broken", Host: missingDomain}, {Mailbox: "ok", Host: "a.org"}}},
+		{`=?utf-8?q?J=C3=BCrgen?= <j@a.org>`, []address{{Name: "=?utf-8?q?J=C3=BCrgen?=", Mailbox: "j", Host: "a.org"}}},
+		{`Mr. Smith <s@x.org>, J.R.R. Tolkien <t@x.org>, John (middle) "Q." Public <q@x.org>`, []address{
+			{Name: "Mr. Smith", Mailbox: "s", Host: "x.org"}, {Name: "J.R.R. Tolkien", Mailbox: "t", Host: "x.org"},
+			{Name: "John Q. Public", Mailbox: "q", Host: "x.org"}}},
+		{`"john doe"@x.org, user @ example . org, x@[1.2.3.4]`, []address{
+			{Mailbox: "john doe", Host: "x.org"}, {Mailbox: "user", Host: "example.org"}, {Mailbox: "x", Host: "[1.2.3.4]"}}},
+		{`tim@a.org concierge@a.org, Big Bug bb@b.org, Mary Smith, first . last@c.org>`, []address{
+			{Mailbox: "tim", Host: "a.org"}, {Mailbox: "concierge", Host: "a.org"},
+			{Name: "Big Bug", Mailbox: "bb", Host: "b.org"}, {Name: "Mary Smith", Mailbox: missingMailbox, Host: missingDomain},
+			{Mailbox: "first.last", Host: "c.org"}}},
+		{`foo, MAILER DAEMON <>, a@b.org, , (only a comment), "a\"b" <q@x.org>`, []address{
+			{Mailbox: "foo", Host: missingDomain}, {Name: "MAILER DAEMON", Mailbox: missingMailbox, Host: missingDomain},
+			{Mailbox: "a", Host: "b.org"}, {Name: `a"b`, Mailbox: "q", Host: "x.org"}}},
 		{`<@relay.example:u@b.org>, Ann <@r1.example, @r2.example:ann@c.org>`, []address{
 			{Route: "@relay.example", Mailbox: "u", Host: "b.org"},
 			{Name: "Ann", Route: "@r1.example,@r2.example", Mailbox: "ann", Host: "c.org"}}},
@@ -59,6 +71,8 @@ func FuzzAddressList(f *testing.F) {
 	f.Add("undisclosed-recipients:;")
 	f.Add(`"A:B" <a@b.c>, g: (c;) x@y.z ;`)
 	f.Add(`a\`)
+	f.Add(`""<a.,gc;) x@.c`) // a ')' that closes no comment
+	f.Add(`a]b <c@d]>`)      // a ']' that opens no domain literal
 	f.Fuzz(func(t *testing.T, v string) {
 		open := false
 		for _, a := range addressList(v) {
