@@ -180,8 +180,16 @@ func structureOf(t *mimetree.Tree, p *mimetree.Part) imap.BodyStructure {
 	if sp.Encoding == "" {
 		sp.Encoding = "7bit"
 	}
-	if !p.HasContentType && p.Type == "text" {
-		sp.Params = map[string]string{"charset": "us-ascii"} // RFC 2045 section 5.2
+	if _, ok := p.Params["charset"]; p.Type == "text" && !ok {
+		// A text part says US-ASCII when it names no charset: RFC 2045
+		// section 5.2 without a Content-Type, RFC 2046 section 4.1.2 with
+		// one. The part's own map is shared, so the answer gets a copy.
+		params := make(map[string]string, len(p.Params)+1)
+		for k, v := range p.Params {
+			params[k] = v
+		}
+		params["charset"] = "us-ascii"
+		sp.Params = params
 	}
 	switch {
 	case p.Type == "text":
