@@ -58,7 +58,7 @@ func (c *checkpoint) ckptPack(seq uint64) (ckptPack, bool) {
 // encode returns the file's bytes.
 func (c *checkpoint) encode() []byte {
 	x := c.index
-	size := ckptHeader + len(c.packs)*ckptPackRec + len(x.blobs)*(ckptNameRec+blobNameLen)
+	size := ckptHeader + len(c.packs)*ckptPackRec + x.blobs.len()*(ckptNameRec+blobNameLen)
 	for name := range x.names {
 		size += ckptNameRec + len(name)
 	}
@@ -72,7 +72,7 @@ func (c *checkpoint) encode() []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(p.covered))
 		b = binary.LittleEndian.AppendUint64(b, uint64(p.live))
 	}
-	for k, p := range x.blobs {
+	for k, p := range x.blobs.all() {
 		b = appendNameRec(b, blobNameLen, p.loc())
 		b = k.appendName(b)
 	}
@@ -175,7 +175,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 			// digest without making a string of it.
 			if k, isBlob := parseBlobName(nb); isBlob && c.index.wideBlobs == 0 {
 				if bl, fits := packLoc(l); fits {
-					c.index.blobs[k] = bl
+					c.index.blobs.put(&k, bl)
 					continue
 				}
 			}

@@ -72,7 +72,10 @@
 // ReadAt of the whole entry, checksum verified on every read), List sorts
 // the index's names and merges the large objects. A name found both in the
 // index and among the large files is the pack's: the large file is the
-// leftover of a replacement a crash interrupted and New deletes it.
+// leftover of a replacement a crash interrupted and New deletes it. The
+// index is the memory that grows with the data: about 58 bytes per
+// message blob (names of the dedup.BlobName shape, keyed by digest) and
+// about 140 per other short name (index.go).
 //
 // # Index checkpoint (index.ckpt, little endian)
 //

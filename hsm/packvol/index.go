@@ -13,12 +13,14 @@ import (
 // "blobs/<2 hex>/<64 hex>" (dedup.BlobName of a SHA-256 digest), so
 // those are keyed by the 32 digest bytes instead of the 73-byte string
 // (which costs a string header in the map and an 80-byte allocation
-// beside it), and their place is packed into 20 bytes. Every other name,
-// and a blob whose place does not fit 32-bit fields (a pack numbered past
-// 2^32 or an offset past 4 GiB, possible with a large Options.PackSize),
-// keeps its string and a 64-bit place. The object size is not stored: an
-// entry is its header, its name and the object, so size = n - 20 - len(name).
-// BenchmarkIndexMemory measures the cost per object (docs/BENCHMARKS.md).
+// beside it), their place is packed into 20 bytes, and the 52-byte
+// records are kept in a blobTable (blobtable.go) rather than a map. Every
+// other name, and a blob whose place does not fit 32-bit fields (a pack
+// numbered past 2^32 or an offset past 4 GiB, possible with a large
+// Options.PackSize), keeps its string and a 64-bit place in a map. The
+// object size is not stored: an entry is its header, its name and the
+// object, so size = n - 20 - len(name). BenchmarkIndexMemory measures the
+// cost per object (docs/BENCHMARKS.md, "Pack index memory").
 
 // blobPrefix and blobNameLen describe the message blob names the index
 // keys by digest: "blobs/" + the digest's first two hex digits + "/" +
@@ -77,7 +79,7 @@ func (k *blobKey) appendName(b []byte) []byte {
 }
 
 // blobLoc is a message blob's place in 20 bytes (no field needs 8-byte
-// alignment, so a map slot is 52 bytes with its key).
+// alignment, so a record is 52 bytes with its key).
 type blobLoc struct {
 	seq, off, n      uint32
 	mtimeLo, mtimeHi uint32
@@ -113,10 +115,10 @@ func (w wideLoc) loc(name string) loc {
 }
 
 // index maps each packed object's name to the place of its newest entry.
-// A name is in at most one of the two maps. It is not safe for
+// A name is in at most one of blobs and names. It is not safe for
 // concurrent use: the Volume guards it with mu.
 type index struct {
-	blobs map[blobKey]blobLoc
+	blobs *blobTable
 	names map[string]wideLoc
 	// wideBlobs counts the blob-shaped names in names, so that looking a
 	// blob name up in names is skipped while there are none.
@@ -126,15 +128,15 @@ type index struct {
 // newIndex returns an empty index with room for about blobs message
 // blobs and names other names.
 func newIndex(blobs, names int) *index {
-	return &index{blobs: make(map[blobKey]blobLoc, blobs), names: make(map[string]wideLoc, names)}
+	return &index{blobs: newBlobTable(blobs), names: make(map[string]wideLoc, names)}
 }
 
-func (x *index) len() int { return len(x.blobs) + len(x.names) }
+func (x *index) len() int { return x.blobs.len() + len(x.names) }
 
 // get returns the place of name's newest entry.
 func (x *index) get(name string) (loc, bool) {
 	if k, ok := parseBlobName(name); ok {
-		if p, ok := x.blobs[k]; ok {
+		if p, ok := x.blobs.get(&k); ok {
 			return p.loc(), true
 		}
 		if x.wideBlobs == 0 {
@@ -154,17 +156,16 @@ func (x *index) put(name string, l loc) (old loc, had bool) {
 	k, isBlob := parseBlobName(name)
 	if isBlob {
 		if p, ok := packLoc(l); ok {
-			if q, ok := x.blobs[k]; ok {
-				old, had = q.loc(), true
-			} else if x.wideBlobs > 0 {
-				old, had = x.removeWide(name, true)
+			if q, ok := x.blobs.put(&k, p); ok {
+				return q.loc(), true
 			}
-			x.blobs[k] = p
-			return old, had
+			if x.wideBlobs > 0 {
+				return x.removeWide(name, true)
+			}
+			return loc{}, false
 		}
-		if q, ok := x.blobs[k]; ok {
+		if q, ok := x.blobs.remove(&k); ok {
 			old, had = q.loc(), true
-			delete(x.blobs, k)
 		}
 	}
 	w, ok := x.names[name]
@@ -181,8 +182,7 @@ func (x *index) put(name string, l loc) (old loc, had bool) {
 func (x *index) remove(name string) (old loc, had bool) {
 	k, isBlob := parseBlobName(name)
 	if isBlob {
-		if p, ok := x.blobs[k]; ok {
-			delete(x.blobs, k)
+		if p, ok := x.blobs.remove(&k); ok {
 			return p.loc(), true
 		}
 		if x.wideBlobs == 0 {
@@ -206,11 +206,7 @@ func (x *index) removeWide(name string, isBlob bool) (loc, bool) {
 
 // dropPacks removes every entry in a pack gone reports true for.
 func (x *index) dropPacks(gone func(seq uint64) bool) {
-	for k, p := range x.blobs {
-		if gone(uint64(p.seq)) {
-			delete(x.blobs, k)
-		}
-	}
+	x.blobs.dropPacks(gone)
 	for name, w := range x.names {
 		if gone(w.seq) {
 			_, isBlob := parseBlobName(name)
@@ -219,14 +215,14 @@ func (x *index) dropPacks(gone func(seq uint64) bool) {
 	}
 }
 
-// clone returns a copy (maps.Clone copies the tables whole, faster than
-// inserting entry by entry).
+// clone returns a copy (maps.Clone copies a map's tables whole, faster
+// than inserting entry by entry).
 func (x *index) clone() *index {
-	return &index{blobs: maps.Clone(x.blobs), names: maps.Clone(x.names), wideBlobs: x.wideBlobs}
+	return &index{blobs: x.blobs.clone(), names: maps.Clone(x.names), wideBlobs: x.wideBlobs}
 }
 
 // withPrefix calls fn with every name under prefix and its place, in no
-// particular order. A blob's name is rebuilt (and allocated) only when it
+// particular order (message blobs first, in digest order). A blob's name is rebuilt (and allocated) only when it
 // matches.
 func (x *index) withPrefix(prefix string, fn func(name string, l loc)) {
 	var b [blobNameLen]byte
@@ -234,7 +230,7 @@ func (x *index) withPrefix(prefix string, fn func(name string, l loc)) {
 	if n := min(len(prefix), len(blobPrefix)); prefix[:n] != blobPrefix[:n] {
 		blobs = false
 	}
-	for k, p := range x.blobs {
+	for k, p := range x.blobs.all() {
 		if !blobs {
 			break
 		}

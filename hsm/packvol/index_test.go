@@ -280,8 +280,8 @@ func TestCheckpointIndexFormat(t *testing.T) {
 	if !maps.Equal(indexMap(c.index), model) {
 		t.Fatal("decode of the reference encoding differs")
 	}
-	if c.index.len() != len(model) || len(c.index.blobs) != 2 {
-		t.Fatalf("%d names, %d keyed by digest", c.index.len(), len(c.index.blobs))
+	if c.index.len() != len(model) || c.index.blobs.len() != 2 {
+		t.Fatalf("%d names, %d keyed by digest", c.index.len(), c.index.blobs.len())
 	}
 }
 
@@ -378,4 +378,85 @@ func TestIndexNamesThroughVolume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestBlobTableMatchesMap grows a table through several bucket splits with
+// random inserts, replacements and removals, checking it against a map:
+// lookups, count, digest order, dropping packs and clones.
+func TestBlobTableMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := make([]blobKey, 40000)
+	for i := range keys {
+		keys[i], _ = parseBlobName(blobName(i))
+	}
+	keys[1] = blobKey{}        // the smallest key
+	keys[2] = *blobKeyAt(1, 9) // the first key of a bucket after a split
+	keys[3] = blobKey{0: 0xff, 31: 0xff}
+	tab := newBlobTable(0)
+	model := map[blobKey]blobLoc{}
+	check := func(tab *blobTable, label string) {
+		t.Helper()
+		if tab.len() != len(model) {
+			t.Fatalf("%s: %d records, want %d", label, tab.len(), len(model))
+		}
+		var prev *blobKey
+		n := 0
+		for k, l := range tab.all() {
+			if prev != nil && bytes.Compare(prev[:], k[:]) >= 0 {
+				t.Fatalf("%s: %x listed after %x", label, k[:], prev[:])
+			}
+			kk := *k
+			prev = &kk
+			if model[kk] != l {
+				t.Fatalf("%s: %x: %+v, want %+v", label, k[:], l, model[kk])
+			}
+			n++
+		}
+		if n != len(model) {
+			t.Fatalf("%s: listed %d, want %d", label, n, len(model))
+		}
+		for _, k := range keys[:200] {
+			l, ok := tab.get(&k)
+			want, wok := model[k]
+			if ok != wok || l != want {
+				t.Fatalf("%s: get %x = %+v, %v; want %+v, %v", label, k[:], l, ok, want, wok)
+			}
+		}
+	}
+	for step := range 120000 {
+		// Mostly inserts early, so the table splits; removals later.
+		k := keys[rng.IntN(len(keys))]
+		want, wok := model[k]
+		var old blobLoc
+		var had bool
+		if rng.IntN(100) < 10+step/3000 {
+			old, had = tab.remove(&k)
+			delete(model, k)
+		} else {
+			l := blobLoc{seq: rng.Uint32N(50), off: rng.Uint32(), n: rng.Uint32(), mtimeLo: uint32(step), mtimeHi: 7}
+			old, had = tab.put(&k, l)
+			model[k] = l
+		}
+		if had != wok || old != want {
+			t.Fatalf("step %d: %x replaced %+v, %v; want %+v, %v", step, k[:], old, had, want, wok)
+		}
+		if step%10000 == 0 {
+			check(tab, fmt.Sprintf("step %d", step))
+		}
+	}
+	if tab.bits < minBucketBits+2 {
+		t.Fatalf("the table never split (%d bucket bits)", tab.bits)
+	}
+	check(tab, "end")
+	c := tab.clone()
+	gone := func(seq uint64) bool { return seq%4 == 1 }
+	c.dropPacks(gone)
+	check(tab, "after clone") // the original is untouched
+	maps.DeleteFunc(model, func(_ blobKey, l blobLoc) bool { return gone(uint64(l.seq)) })
+	check(c, "clone after dropPacks")
+	sized := newBlobTable(len(model))
+	for k, l := range c.all() {
+		sized.put(k, l)
+	}
+	check(sized, "presized")
 }
