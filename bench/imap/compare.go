@@ -21,8 +21,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // target is one server under comparison.
@@ -301,16 +299,20 @@ func appendCycle(addr, user, pw string, msgs [][]byte, count int) error {
 
 // workload runs iters workload rounds on each of clients accounts and
 // returns rounds per second. Without relogin every client logs in before
-// the clock starts and keeps its session.
+// the clock starts and keeps its session. The rounds are the commands of
+// round (main.go) sent by rawConn, which reads the answers line by line
+// and skips literals without parsing them: go-imap's client, which
+// decodes every FETCH item into structures, used as much CPU per round as
+// the servers did, and the two share the machine's two cores.
 func workload(s target, pw string, clients, iters, r int, relogin bool) float64 {
 	prefix := "s"
 	if relogin {
 		prefix = "l"
 	}
-	cs := make([]*imapclient.Client, clients)
+	cs := make([]*rawConn, clients)
 	if !relogin {
 		run(clients, func(i int) error {
-			c, err := dial(s.addr, fmt.Sprintf("%s%d@example.com", prefix, i), pw)
+			c, err := rawDial(s.addr, fmt.Sprintf("%s%d@example.com", prefix, i), pw)
 			cs[i] = c
 			return err
 		})
@@ -321,18 +323,15 @@ func workload(s target, pw string, clients, iters, r int, relogin bool) float64 
 			c := cs[i]
 			if relogin {
 				var err error
-				if c, err = dial(s.addr, fmt.Sprintf("%s%d@example.com", prefix, i), pw); err != nil {
+				if c, err = rawDial(s.addr, fmt.Sprintf("%s%d@example.com", prefix, i), pw); err != nil {
 					return err
 				}
 			}
-			if err := round(c, r*iters+k); err != nil {
-				return err
+			if err := rawRound(c, r*iters+k); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			if relogin {
-				if err := c.Logout().Wait(); err != nil {
-					return err
-				}
-				c.Close()
+				c.close()
 			}
 		}
 		return nil
@@ -340,11 +339,70 @@ func workload(s target, pw string, clients, iters, r int, relogin bool) float64 
 	secs := time.Since(start).Seconds()
 	for _, c := range cs {
 		if c != nil {
-			c.Logout().Wait()
-			c.Close()
+			c.close()
 		}
 	}
 	return float64(clients*iters) / secs
+}
+
+// rawRound is round (main.go) over a rawConn: the same commands, with
+// the same sequence numbers, flags and search keys.
+func rawRound(c *rawConn, r int) error {
+	var n int
+	if _, err := c.cmd("SELECT INBOX", func(l string) {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "*" && strings.EqualFold(f[2], "EXISTS") {
+			n, _ = strconv.Atoi(f[1])
+		}
+	}); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("empty INBOX")
+	}
+	var got int
+	if _, err := c.cmd("FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (From To Subject Date Message-ID)])", countFetch(&got)); err != nil {
+		return fmt.Errorf("fetch headers: %w", err)
+	}
+	if got != n {
+		return fmt.Errorf("fetch headers: %d of %d messages", got, n)
+	}
+	// The 20 numbers of round, sorted and without repeats as go-imap's
+	// SeqSet sends them.
+	var seqs []int
+	for k := 0; k < 20; k++ {
+		seqs = append(seqs, (r*37+k*13)%n+1)
+	}
+	sort.Ints(seqs)
+	nums := make([]string, 0, len(seqs))
+	for i, q := range seqs {
+		if i == 0 || q != seqs[i-1] {
+			nums = append(nums, strconv.Itoa(q))
+		}
+	}
+	set := strings.Join(nums, ",")
+	if _, err := c.cmd("FETCH "+set+" (UID BODY[])", nil); err != nil {
+		return fmt.Errorf("fetch bodies: %w", err)
+	}
+	if _, err := c.cmd("STORE "+set+" +FLAGS.SILENT (\\Flagged)", nil); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if _, err := c.cmd("SEARCH FLAGGED NOT DELETED", nil); err != nil {
+		return fmt.Errorf("search flags: %w", err)
+	}
+	if _, err := c.cmd("SEARCH HEADER Subject re", nil); err != nil {
+		return fmt.Errorf("search subject: %w", err)
+	}
+	del := fmt.Sprintf("%d,%d", r%n+1, (r*7+3)%n+1)
+	if _, err := c.cmd("STORE "+del+" +FLAGS.SILENT (\\Deleted)", nil); err != nil {
+		return fmt.Errorf("store deleted: %w", err)
+	}
+	if _, err := c.cmd("EXPUNGE", nil); err != nil {
+		return fmt.Errorf("expunge: %w", err)
+	}
+	if _, err := c.cmd("UNSELECT", nil); err != nil {
+		return fmt.Errorf("unselect: %w", err)
+	}
+	return nil
 }
 
 // rawConn is a minimal IMAP client that counts the bytes the server sends
