@@ -287,6 +287,12 @@ func TestParseValue(t *testing.T) {
 		{`multipart/mixed; boundary="a;b"; x`, "multipart/mixed", map[string]string{"boundary": "a;b"}},
 		{`Multipart/Mixed; boundary=abc def; charset=x`, "multipart/mixed", map[string]string{"boundary": "abc def", "charset": "x"}},
 		{`attachment; filename*=utf-8''%E2%82%AC.txt`, "attachment", map[string]string{"filename": "€.txt"}},
+		// RFC 2231 values in a charset mime.ParseMediaType does not
+		// decode: kept as written, or under the plain name when ASCII.
+		{`attachment; filename*=windows-1251''%C4%EE%EA.doc; size=10`, "attachment",
+			map[string]string{"filename*": "windows-1251''%C4%EE%EA.doc", "size": "10"}},
+		{`multipart/signed; boundary*="ansi-x3.4-1968''EeQf%41"; micalg=pgp-sha1`, "multipart/signed",
+			map[string]string{"boundary": "EeQfA", "micalg": "pgp-sha1"}},
 		{`text/plain; =x; a="q\"uote`, "text/plain", map[string]string{"a": `q"uote`}},
 	} {
 		v, p := ParseValue(c.in)
