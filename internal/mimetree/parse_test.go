@@ -331,4 +331,8 @@ func TestFilterFields(t *testing.T) {
 	if got := string(FilterFields(h, []string{"subject"}, false)); got != "From: x\r\n\r\n" {
 		t.Errorf("HEADER.FIELDS.NOT = %q", got)
 	}
+	// No body and no blank line: none is added (RFC 3501 section 6.4.5).
+	if got := string(FilterFields([]byte("Subject: a\r\nFrom: x\r\n"), []string{"from"}, true)); got != "From: x\r\n" {
+		t.Errorf("HEADER.FIELDS of a header without blank line = %q", got)
+	}
 }

@@ -75,7 +75,10 @@ func (p *Part) Enclosed() *Part {
 // FilterFields returns the fields of header whose names are (keep true)
 // or are not (keep false) in names, each with its continuation lines, byte
 // for byte, followed by the empty line that ends a header (RFC 3501
-// HEADER.FIELDS and HEADER.FIELDS.NOT).
+// HEADER.FIELDS and HEADER.FIELDS.NOT). A header with no empty line (a
+// message with no body) gets none: RFC 3501 section 6.4.5 includes the
+// blank line "except in the case of a message which has no body and no
+// blank line".
 func FilterFields(header []byte, names []string, keep bool) []byte {
 	// Names are compared case-insensitively in place: a FETCH of header
 	// fields runs this on every message, so no per-line allocation.
@@ -105,7 +108,7 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 			continue
 		}
 		if bytes.Equal(line, []byte("\r\n")) || bytes.Equal(line, []byte("\n")) {
-			break
+			return append(out, '\r', '\n')
 		}
 		name, _, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
@@ -120,7 +123,7 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 			}
 		}
 	}
-	return append(out, '\r', '\n')
+	return out
 }
 
 // ErrUnknownEncoding is returned by Decode for a Content-Transfer-Encoding
