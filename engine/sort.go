@@ -259,11 +259,19 @@ func firstAddr(fields []hfield, name string) (mailAddr, bool) {
 	if g, ok := leadingGroup(v); ok {
 		return mailAddr{Mailbox: g}, true
 	}
-	as := parseAddrs(v)
-	if len(as) == 0 {
-		return mailAddr{}, false
+	for _, item := range splitTop(ungroup(v), ',') {
+		if as := parseAddrs(item); len(as) > 0 {
+			return as[0], true
+		}
+		// A local part without a domain ("From: foo") is an address
+		// ENVELOPE lists (host MISSING_DOMAIN), so RFC 5256 sorts it by
+		// that mailbox, as Dovecot does; other items that do not parse
+		// are passed over.
+		if w := strings.TrimSpace(stripComments(item)); w != "" && !strings.ContainsAny(w, " \t<>@\"") {
+			return mailAddr{Mailbox: w}, true
+		}
 	}
-	return as[0], true
+	return mailAddr{}, false
 }
 
 func cmpInt(a, b int64) int {
