@@ -161,11 +161,24 @@ func (e *encoder) envelope(env *envelopeData) *encoder {
 	if env == nil {
 		env = &envelopeData{}
 	}
-	e.raw("(").nstr(env.Date).sp().nstr(env.Subject)
+	// A field the header has is a string, "" when empty; NIL is for
+	// one it lacks.
+	field := func(v string, bit envFields) *encoder {
+		if env.Present&bit != 0 {
+			return e.str(v)
+		}
+		return e.nstr(v)
+	}
+	e.raw("(")
+	field(env.Date, envDate).sp()
+	field(env.Subject, envSubject)
 	for _, l := range [][]address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
 		e.sp().addressList(l)
 	}
-	return e.sp().nstr(env.InReplyTo).sp().nstr(env.MessageID).raw(")")
+	e.sp()
+	field(env.InReplyTo, envInReplyTo).sp()
+	field(env.MessageID, envMessageID)
+	return e.raw(")")
 }
 
 func (e *encoder) addressList(l []address) *encoder {

@@ -14,7 +14,20 @@ type envelopeData struct {
 	Date, Subject                      string
 	From, Sender, ReplyTo, To, Cc, Bcc []address
 	InReplyTo, MessageID               string
+	// Present marks the string fields whose header the message has, so
+	// an empty one is "" and an absent one NIL.
+	Present envFields
 }
+
+// envFields is a set of ENVELOPE's string fields.
+type envFields uint8
+
+const (
+	envDate envFields = 1 << iota
+	envSubject
+	envInReplyTo
+	envMessageID
+)
 
 // address is one ENVELOPE address: display name, source route (the
 // obsolete "@relay1,@relay2" before a ':' inside the angle brackets, RFC
@@ -68,6 +81,14 @@ func envelope(raw []byte) *envelopeData {
 		env.Subject = unfold(subject)
 		env.InReplyTo = unfold(inReplyTo)
 		env.MessageID = unfold(msgID)
+		for _, f := range []struct {
+			seen bool
+			bit  envFields
+		}{{seenDate, envDate}, {seenSubject, envSubject}, {seenReply, envInReplyTo}, {seenID, envMessageID}} {
+			if f.seen {
+				env.Present |= f.bit
+			}
+		}
 		list := func(k string) []address {
 			var out []address
 			for _, v := range lists[k] {

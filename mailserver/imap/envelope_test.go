@@ -137,3 +137,28 @@ func TestEnvelopeDateAndRoute(t *testing.T) {
 		t.Errorf("FETCH BODYSTRUCTURE:\n%s\nwant it to contain %s", out, want)
 	}
 }
+
+// TestEnvelopeEmptyFields: a Date, Subject, In-Reply-To or Message-ID
+// field the header has but leaves empty is "" in ENVELOPE, and only a
+// field the header lacks is NIL (RFC 9051 section 7.5.2 gives these
+// fields as the header's strings), as Dovecot answers.
+func TestEnvelopeEmptyFields(t *testing.T) {
+	env := newEnv(t, nil)
+	env.account("alice@example.com", 0)
+	c := env.login("alice@example.com", nil)
+	appendMsg(t, c, "INBOX", []byte("Date: \r\nSubject:\r\nIn-Reply-To: \r\nMessage-ID: \r\nFrom: a@example.org\r\n\r\nx\r\n"), nil)
+	appendMsg(t, c, "INBOX", []byte("From: a@example.org\r\n\r\nx\r\n"), nil)
+	r := env.raw()
+	r.cmd("LOGIN alice@example.com %s", testPassword)
+	r.cmd("SELECT INBOX")
+	out := strings.Join(r.cmd("FETCH 1:2 ENVELOPE"), "")
+	addr := `((NIL NIL "a" "example.org"))`
+	for _, want := range []string{
+		`ENVELOPE ("" "" ` + addr + ` ` + addr + ` ` + addr + ` NIL NIL NIL "" "")`,
+		`ENVELOPE (NIL NIL ` + addr + ` ` + addr + ` ` + addr + ` NIL NIL NIL NIL NIL)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("FETCH ENVELOPE:\n%s\nwant it to contain %s", out, want)
+		}
+	}
+}
