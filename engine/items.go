@@ -455,25 +455,40 @@ func (e *Engine) MoveAt(ctx context.Context, acct, from uint64, items []ItemAt, 
 // in the given order otherwise.
 func (e *Engine) Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]Item, error) {
 	if items == nil {
-		return e.expunge(ctx, acct, folder, nil, false)
+		return e.expunge(ctx, acct, folder, nil, false, false)
 	}
-	return e.expunge(ctx, acct, folder, anyUID(items), false)
+	return e.expunge(ctx, acct, folder, anyUID(items), false, false)
 }
 
 // ExpungeAt is Expunge of items named with the UID the caller saw them
 // at: an item no longer at that UID fails the call with ErrNotFound, as
 // an expunged one does. items nil removes every item flagged \Deleted.
 func (e *Engine) ExpungeAt(ctx context.Context, acct, folder uint64, items []ItemAt) ([]Item, error) {
-	return e.expunge(ctx, acct, folder, items, false)
+	return e.expunge(ctx, acct, folder, items, false, false)
+}
+
+// ExpungeDeletedAt is ExpungeAt of those of items that still have
+// \Deleted when the transaction runs: IMAP EXPUNGE lists the messages
+// flagged \Deleted, and another session may take the flag off before the
+// expunge is written; that message stays (RFC 9051 section 6.4.3 removes
+// only messages with \Deleted set).
+func (e *Engine) ExpungeDeletedAt(ctx context.Context, acct, folder uint64, items []ItemAt) ([]Item, error) {
+	if items == nil {
+		items = []ItemAt{}
+	}
+	return e.expunge(ctx, acct, folder, items, false, true)
 }
 
 // EmptyFolder removes every item of a folder.
 func (e *Engine) EmptyFolder(ctx context.Context, acct, folder uint64) error {
-	_, err := e.expunge(ctx, acct, folder, nil, true)
+	_, err := e.expunge(ctx, acct, folder, nil, true, false)
 	return err
 }
 
-func (e *Engine) expunge(ctx context.Context, acct, folder uint64, items []ItemAt, all bool) ([]Item, error) {
+// expunge removes items (nil: those with \Deleted, or every item with
+// all); with onlyDeleted, of the items named only those still flagged
+// \Deleted.
+func (e *Engine) expunge(ctx context.Context, acct, folder uint64, items []ItemAt, all, onlyDeleted bool) ([]Item, error) {
 	res, err := e.do(ctx, func(tx *txn) (event.Event, any, error) {
 		if _, err := tx.folder(acct, folder); err != nil {
 			return nil, nil, err
@@ -495,6 +510,9 @@ func (e *Engine) expunge(ctx context.Context, acct, folder uint64, items []ItemA
 				return nil, nil, err
 			}
 			for i, it := range recs {
+				if onlyDeleted && !hasFlag(it.Flags, FlagDeleted) {
+					continue
+				}
 				out = append(out, itemOf(acct, folder, locs[i].uid, it))
 			}
 		}

@@ -31,6 +31,7 @@ type Backend interface {
 	CopyAt(ctx context.Context, acct, from uint64, items []engine.ItemAt, to uint64) ([]engine.Item, error)
 	MoveAt(ctx context.Context, acct, from uint64, items []engine.ItemAt, to uint64) ([]engine.Item, error)
 	ExpungeAt(ctx context.Context, acct, folder uint64, items []engine.ItemAt) ([]engine.Item, error)
+	ExpungeDeletedAt(ctx context.Context, acct, folder uint64, items []engine.ItemAt) ([]engine.Item, error)
 	ListItems(ctx context.Context, acct, folder uint64) ([]engine.Item, error)
 	ChangedSince(ctx context.Context, acct, folder uint64, modseq uint64) ([]engine.Item, error)
 	ChangesSince(ctx context.Context, acct, folder, modseq uint64) (engine.Changes, error)

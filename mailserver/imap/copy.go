@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sort"
@@ -181,7 +182,7 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	if len(at) == 0 {
 		return nil
 	}
-	removed, err := s.expungeAt(at)
+	removed, err := s.expungeAt(at, true)
 	if err != nil {
 		return translate(s.srv.log, "expunge", err)
 	}
@@ -200,8 +201,10 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 
 // expungeAt expunges the items still at the UIDs named; one expunged or
 // moved by another session meanwhile is left out (its EXPUNGE comes with
-// the next sync).
-func (s *session) expungeAt(at []engine.ItemAt) ([]engine.Item, error) {
+// the next sync). With onlyDeleted (EXPUNGE, CLOSE), one whose \Deleted
+// another session took off meanwhile stays too, where the source can
+// check that in the same write (deletedExpunger).
+func (s *session) expungeAt(at []engine.ItemAt, onlyDeleted bool) ([]engine.Item, error) {
 	targets := make([]target, len(at))
 	msgs := make([]message, len(at))
 	for i, a := range at {
@@ -211,10 +214,21 @@ func (s *session) expungeAt(at []engine.ItemAt) ([]engine.Item, error) {
 	var removed []engine.Item
 	_, err := s.onLive(targets, func(at []engine.ItemAt) error {
 		var err error
+		if de, ok := s.sel.src.(deletedExpunger); ok && onlyDeleted {
+			removed, err = de.ExpungeDeletedAt(s.ctx, s.sel.folder.ID, at)
+			return err
+		}
 		removed, err = s.sel.changer().ExpungeAt(s.ctx, s.sel.folder.ID, at)
 		return err
 	})
 	return removed, err
+}
+
+// deletedExpunger is an optional part of a Source (the live account:
+// engine.ExpungeDeletedAt): expunge those of the items still flagged
+// \Deleted, checked in the same write.
+type deletedExpunger interface {
+	ExpungeDeletedAt(ctx context.Context, folder uint64, items []engine.ItemAt) ([]engine.Item, error)
 }
 
 // deletedNow returns the messages of the session's view that have

@@ -200,6 +200,10 @@ func (l liveSource) ExpungeAt(ctx context.Context, folder uint64, items []engine
 	return l.b.ExpungeAt(ctx, l.acct, folder, items)
 }
 
+func (l liveSource) ExpungeDeletedAt(ctx context.Context, folder uint64, items []engine.ItemAt) ([]engine.Item, error) {
+	return l.b.ExpungeDeletedAt(ctx, l.acct, folder, items)
+}
+
 func (l liveSource) CopyAt(ctx context.Context, folder uint64, items []engine.ItemAt, to engine.Folder) ([]engine.Item, error) {
 	return l.b.CopyAt(ctx, l.acct, folder, items, to.ID)
 }
