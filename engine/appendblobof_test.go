@@ -16,12 +16,7 @@ import (
 // and collected, are ErrNotFound, which IMAP FETCH takes for "expunged by
 // another session".
 func TestAppendBlobOf(t *testing.T) {
-	e := openTest(t, vfs.NewMem(), "data")
-	defer e.Close()
-	must(t, e.CreateDomain(ctx, "example.com"))
-	a, err := e.CreateAccount(ctx, AccountSpec{Address: "a@example.com"})
-	must(t, err)
-	inbox := inboxOf(t, e, a.ID).ID
+	e, a, inbox := oneInbox(t)
 	var items []Item
 	for _, size := range []int{10, 3000, 200 << 10} {
 		body := []byte("Subject: size\r\n\r\n" + strings.Repeat("x", size) + "\r\n")
@@ -47,7 +42,7 @@ func TestAppendBlobOf(t *testing.T) {
 	}
 	must(t, e.Checkpoint(ctx))
 	ids := []uint64{items[0].ID, items[1].ID, items[2].ID}
-	_, err = e.Expunge(ctx, a.ID, inbox, ids)
+	_, err := e.Expunge(ctx, a.ID, inbox, ids)
 	must(t, err)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		must(t, e.Checkpoint(ctx))
@@ -66,4 +61,16 @@ func TestAppendBlobOf(t *testing.T) {
 			t.Fatalf("%d of %d expunged messages still readable by digest after collection", len(items)-gone, len(items))
 		}
 	}
+}
+
+// oneInbox is an engine on an in-memory file system with one account,
+// a@example.com, and its INBOX's id; the engine closes with the test.
+func oneInbox(t *testing.T) (*Engine, Account, uint64) {
+	t.Helper()
+	e := openTest(t, vfs.NewMem(), "data")
+	t.Cleanup(func() { e.Close() })
+	must(t, e.CreateDomain(ctx, "example.com"))
+	a, err := e.CreateAccount(ctx, AccountSpec{Address: "a@example.com"})
+	must(t, err)
+	return e, a, inboxOf(t, e, a.ID).ID
 }

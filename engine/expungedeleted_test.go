@@ -3,22 +3,14 @@ package engine
 import (
 	"testing"
 	"time"
-
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // TestExpungeDeletedAt: of the items named, only those still flagged
 // \Deleted when the expunge is written go; one whose flag another
 // session took off after EXPUNGE listed it stays (RFC 9051 section
-// 6.4.3), and an item named at a UID it no longer has is ErrNotFound as
-// with ExpungeAt.
+// 6.4.3).
 func TestExpungeDeletedAt(t *testing.T) {
-	e := openTest(t, vfs.NewMem(), "data")
-	defer e.Close()
-	must(t, e.CreateDomain(ctx, "example.com"))
-	a, err := e.CreateAccount(ctx, AccountSpec{Address: "a@example.com"})
-	must(t, err)
-	inbox := inboxOf(t, e, a.ID).ID
+	e, a, inbox := oneInbox(t)
 	var at []ItemAt
 	for i := 0; i < 3; i++ {
 		it, err := e.Append(ctx, a.ID, inbox, []byte("Subject: m\r\n\r\nbody\r\n"), []string{FlagDeleted}, time.Time{})
@@ -27,7 +19,7 @@ func TestExpungeDeletedAt(t *testing.T) {
 	}
 	// Another session undeletes the second message after EXPUNGE listed
 	// all three.
-	_, err = e.StoreFlagsAt(ctx, a.ID, inbox, at[1:2], FlagsRemove, []string{FlagDeleted}, StoreOptions{})
+	_, err := e.StoreFlagsAt(ctx, a.ID, inbox, at[1:2], FlagsRemove, []string{FlagDeleted}, StoreOptions{})
 	must(t, err)
 	removed, err := e.ExpungeDeletedAt(ctx, a.ID, inbox, at)
 	must(t, err)
