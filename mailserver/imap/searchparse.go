@@ -1,10 +1,12 @@
 package imap
 
 import (
+	"io"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message/charset"
 )
 
 // Bounds on one SEARCH program: the keys in it and, among them, the keys
@@ -62,6 +64,7 @@ func (d *decoder) searchReturn(opts *imap.SearchOptions) (bool, error) {
 // searchCriteria reads a search program: [CHARSET x] key *(SP key), up
 // to the end of the command.
 func (d *decoder) searchCriteria() (*imap.SearchCriteria, error) {
+	d.charset = ""
 	if d.acceptFold("CHARSET") {
 		if err := d.sp(); err != nil {
 			return nil, err
@@ -70,14 +73,49 @@ func (d *decoder) searchCriteria() (*imap.SearchCriteria, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-			return nil, &syntaxError{msg: "Unsupported charset", code: imap.ResponseCodeBadCharset}
+		if err := d.setCharset(cs); err != nil {
+			return nil, err
 		}
 		if err := d.sp(); err != nil {
 			return nil, err
 		}
 	}
 	return d.searchKeys()
+}
+
+// setCharset takes the charset a SEARCH, SORT or THREAD names for its
+// strings. UTF-8 and US-ASCII are read as they are; any other charset
+// go-message knows (ISO-8859-*, windows-125*, KOI8-R, Shift_JIS, ...) is
+// converted to UTF-8 as each string is read. One it does not know is a NO
+// [BADCHARSET], not a BAD: RFC 9051 section 6.4.4 asks for "a tagged NO
+// response (not a BAD)".
+func (d *decoder) setCharset(cs string) error {
+	d.charset = ""
+	if strings.EqualFold(cs, "UTF-8") || strings.EqualFold(cs, "US-ASCII") {
+		return nil
+	}
+	if _, err := charset.Reader(cs, strings.NewReader("")); err != nil {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeBadCharset,
+			Text: "Unknown charset " + truncate(cs, 32)}
+	}
+	d.charset = cs
+	return nil
+}
+
+// fromCharset converts a search string from the program's charset.
+func (d *decoder) fromCharset(s string) (string, error) {
+	if d.charset == "" || s == "" {
+		return s, nil
+	}
+	r, err := charset.Reader(d.charset, strings.NewReader(s))
+	if err == nil {
+		var b []byte
+		if b, err = io.ReadAll(r); err == nil {
+			return string(b), nil
+		}
+	}
+	return "", &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeBadCharset,
+		Text: "Text not in charset " + truncate(d.charset, 32)}
 }
 
 // searchKeys reads key *(SP key) to the end of the command.
@@ -128,7 +166,11 @@ func (d *decoder) searchKey(p *searchProgram, c *imap.SearchCriteria) error {
 		if err := d.sp(); err != nil {
 			return "", err
 		}
-		return d.astring()
+		s, err := d.astring()
+		if err != nil {
+			return "", err
+		}
+		return d.fromCharset(s)
 	}
 	date := func() (time.Time, error) {
 		if err := d.sp(); err != nil {

@@ -112,8 +112,8 @@ func (c *conn) charsetAndKeys() (*imap.SearchCriteria, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !strings.EqualFold(cs, "UTF-8") && !strings.EqualFold(cs, "US-ASCII") {
-		return nil, &syntaxError{msg: "Unsupported charset", code: imap.ResponseCodeBadCharset}
+	if err := c.dec.setCharset(cs); err != nil {
+		return nil, err
 	}
 	if err := c.dec.sp(); err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ type decoder struct {
 	depth int
 	// lineDone: the command's final line end has been read (by end).
 	lineDone bool
+	// charset of a search program's strings ("" for UTF-8 and US-ASCII).
+	charset string
 }
 
 const (
