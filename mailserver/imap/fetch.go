@@ -296,7 +296,12 @@ func (s *session) writeFetch(w *conn, t target, options *imap.FetchOptions, flag
 		binSizes[i] = uint32(len(b))
 	}
 	rw := w.CreateMessage(t.seq)
-	rw.WriteUID(imap.UID(t.m.uid))
+	if options.UID {
+		// Asked for, or a UID FETCH (RFC 9051 section 6.4.9). Left out
+		// otherwise, as Dovecot does: a full flag refetch of a large
+		// folder is then a third smaller.
+		rw.WriteUID(imap.UID(t.m.uid))
+	}
 	if flags {
 		rw.WriteFlags(wireFlags(t.m))
 	}
