@@ -204,6 +204,9 @@ func sentDate(v string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	v = numericZone(strings.Join(strings.Fields(stripComments(v)), " "))
+	// Obsolete syntax (RFC 5322 section 4.5.3) allows white space and
+	// comments around the time's colons: "09 : 55 : 06".
+	v = strings.ReplaceAll(strings.ReplaceAll(v, " :", ":"), ": ", ":")
 	t, err := mail.ParseDate(v)
 	if err != nil {
 		// A missing or unreadable zone ("Eastern Daylight Time") is

@@ -356,6 +356,7 @@ func TestSentDate(t *testing.T) {
 		{"Sat, 14 Sep 2002 13:36:40", "2002-09-14T13:36:40Z"},
 		{"Fri, 30 Aug 02 05:32:48 Eastern Daylight Time", "2002-08-30T05:32:48Z"},
 		{"Thu, 29 Aug 2002 15:36:58 +-0500", "2002-08-29T15:36:58Z"},
+		{"Fri, 21 Nov 1997 09(comment):   55  :  06 -0600", "1997-11-21T15:55:06Z"},
 		{"Thu, 22 Aug 0102 12:07:35 +0800", "none"},
 		{"bogus", "none"},
 		{"", "none"},
