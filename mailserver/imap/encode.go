@@ -13,7 +13,8 @@ import (
 // encoder builds responses (RFC 9051 section 7, "response") on a buffered
 // writer. Strings go out as quoted strings when they can (7-bit text
 // without CR, LF or NUL) and as literals otherwise; message bytes always
-// go out as literals, or literal8 for BINARY when they hold a NUL.
+// go out as literals, or literal8 for BINARY when they hold a NUL (an
+// ordinary literal sends NUL as 0x80, see literal).
 type encoder struct {
 	w   *sendBuf
 	err error
@@ -108,13 +109,31 @@ func (e *encoder) mailbox(name string) *encoder { return e.str(name) }
 
 // literal writes b as a literal, or as literal8 ("~{n}") when binary is
 // set and b holds a NUL (RFC 3516: only BINARY may carry NUL, and only in
-// literal8).
+// literal8). An ordinary literal cannot carry NUL (RFC 9051: CHAR8 is
+// %x01-ff), so a NUL in BODY[], RFC822 or a string goes out as 0x80, as
+// Dovecot sends it: the length stays, the stored message is unchanged,
+// and BINARY[] still gives the bytes exactly.
 func (e *encoder) literal(b []byte, binary bool) *encoder {
-	if binary && bytes.IndexByte(b, 0) >= 0 {
+	nul := bytes.IndexByte(b, 0)
+	if binary && nul >= 0 {
 		e.raw("~")
 	}
 	e.raw("{").num64(uint64(len(b))).raw("}\r\n")
-	return e.bytes(b)
+	if binary || nul < 0 {
+		return e.bytes(b)
+	}
+	for len(b) > 0 && e.err == nil {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			return e.bytes(b)
+		}
+		e.bytes(b[:i])
+		if e.err == nil {
+			e.err = e.w.WriteByte(0x80)
+		}
+		b = b[i+1:]
+	}
+	return e
 }
 
 func (e *encoder) flags(flags []imap.Flag) *encoder {

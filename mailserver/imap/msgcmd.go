@@ -382,9 +382,9 @@ func (r *fetchResp) WriteBodyStructure(bs imap.BodyStructure, extended bool) {
 }
 
 // WriteBodySection writes BODY[section]<origin> with b as a literal; an
-// RFC822* item is written under its own name. The bytes go out as stored,
-// a NUL included: BODY[] is byte for byte (clients and the malformed
-// corpus test depend on it); BINARY[] sends such bytes as literal8.
+// RFC822* item is written under its own name. The bytes go out as stored
+// but for NUL, which an ordinary literal cannot carry and goes out as
+// 0x80 (encoder.literal); BINARY[] sends such bytes exactly, as literal8.
 func (r *fetchResp) WriteBodySection(bs *imap.FetchItemBodySection, b []byte) {
 	if name, ok := r.c.alias[bs]; ok {
 		r.item(name).sp().literal(b, false)
