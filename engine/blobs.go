@@ -46,7 +46,7 @@ func (e *Engine) volumeOf(ctx context.Context, d dedup.Digest) (hsm.Volume, stri
 		return nil, "", err
 	}
 	if !ok {
-		return nil, "", fmt.Errorf("%w: blob %s has no record%w", ErrCorrupt, d, errNoBlobRecord)
+		return nil, "", fmt.Errorf("%w: blob %s %w", ErrCorrupt, d, errNoBlobRecord)
 	}
 	v, err := e.volume(ctx, br.Volume)
 	if err != nil {
@@ -58,7 +58,7 @@ func (e *Engine) volumeOf(ctx context.Context, d dedup.Digest) (hsm.Volume, stri
 // errNoBlobRecord marks volumeOf's error for a digest without a blob
 // record: corruption when an item names it, a blob already collected
 // when a caller read by digest (AppendBlobOf).
-var errNoBlobRecord = errors.New("")
+var errNoBlobRecord = errors.New("has no record")
 
 // onBlobVolume runs read on the volume holding d. A read that finds the
 // object missing after the blob moved (its old copy deleted between the

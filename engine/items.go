@@ -155,8 +155,12 @@ type ItemAt struct {
 	UID uint32
 }
 
-// anyUID names items at whatever UID they have in their folder.
-func anyUID(ids []uint64) []ItemAt {
+// AnyUID names items at whatever UID they have in their folder (nil for
+// nil, which Expunge and ExpungeAt read as "every item flagged \Deleted").
+func AnyUID(ids []uint64) []ItemAt {
+	if ids == nil {
+		return nil
+	}
 	out := make([]ItemAt, len(ids))
 	for i, id := range ids {
 		out[i] = ItemAt{ID: id}
@@ -225,7 +229,7 @@ func (e *Engine) StoreFlags(ctx context.Context, acct, folder uint64, items []ui
 		if _, err := tx.folder(acct, folder); err != nil {
 			return nil, nil, err
 		}
-		locs, recs, err := tx.itemsIn(acct, folder, anyUID(items))
+		locs, recs, err := tx.itemsIn(acct, folder, AnyUID(items))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -289,7 +293,7 @@ type StoreResult struct {
 // 9051 acts on the messages that still exist). It fails only when the
 // folder is gone or the flags are invalid.
 func (e *Engine) StoreFlagsCond(ctx context.Context, acct, folder uint64, items []uint64, op FlagOp, flags []string, o StoreOptions) (StoreResult, error) {
-	return e.StoreFlagsAt(ctx, acct, folder, anyUID(items), op, flags, o)
+	return e.StoreFlagsAt(ctx, acct, folder, AnyUID(items), op, flags, o)
 }
 
 // StoreFlagsAt is StoreFlagsCond on items named with the UID the caller
@@ -356,7 +360,7 @@ func (e *Engine) StoreFlagsAt(ctx context.Context, acct, folder uint64, items []
 // the blob. It returns the new items in the order given. Copying counts
 // against the quota.
 func (e *Engine) Copy(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]Item, error) {
-	return e.CopyAt(ctx, acct, from, anyUID(items), to)
+	return e.CopyAt(ctx, acct, from, AnyUID(items), to)
 }
 
 // CopyAt is Copy of items named with the UID the caller saw them at: an
@@ -410,7 +414,7 @@ func (e *Engine) CopyAt(ctx context.Context, acct, from uint64, items []ItemAt, 
 // into the same folder is allowed (IMAP MOVE to the selected mailbox): the
 // items get new UIDs at the end of the folder.
 func (e *Engine) Move(ctx context.Context, acct, from uint64, items []uint64, to uint64) ([]Item, error) {
-	return e.MoveAt(ctx, acct, from, anyUID(items), to)
+	return e.MoveAt(ctx, acct, from, AnyUID(items), to)
 }
 
 // MoveAt is Move of items named with the UID the caller saw them at: an
@@ -454,10 +458,7 @@ func (e *Engine) MoveAt(ctx context.Context, acct, from uint64, items []ItemAt, 
 // item flagged \Deleted. It returns the removed items in UID order for nil,
 // in the given order otherwise.
 func (e *Engine) Expunge(ctx context.Context, acct, folder uint64, items []uint64) ([]Item, error) {
-	if items == nil {
-		return e.expunge(ctx, acct, folder, nil, false, false)
-	}
-	return e.expunge(ctx, acct, folder, anyUID(items), false, false)
+	return e.expunge(ctx, acct, folder, AnyUID(items), false, false)
 }
 
 // ExpungeAt is Expunge of items named with the UID the caller saw them
@@ -471,11 +472,9 @@ func (e *Engine) ExpungeAt(ctx context.Context, acct, folder uint64, items []Ite
 // \Deleted when the transaction runs: IMAP EXPUNGE lists the messages
 // flagged \Deleted, and another session may take the flag off before the
 // expunge is written; that message stays (RFC 9051 section 6.4.3 removes
-// only messages with \Deleted set).
+// only messages with \Deleted set). items nil removes every item flagged
+// \Deleted, as ExpungeAt does.
 func (e *Engine) ExpungeDeletedAt(ctx context.Context, acct, folder uint64, items []ItemAt) ([]Item, error) {
-	if items == nil {
-		items = []ItemAt{}
-	}
 	return e.expunge(ctx, acct, folder, items, false, true)
 }
 

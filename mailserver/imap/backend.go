@@ -39,7 +39,6 @@ type Backend interface {
 	Quota(ctx context.Context, acct uint64) (used, limit int64, err error)
 	OpenBlob(ctx context.Context, acct, item uint64) (io.ReadCloser, int64, error)
 	BlobHeader(ctx context.Context, d engine.Digest, size int64) ([]byte, error)
-	AppendBlob(ctx context.Context, acct, item uint64, dst []byte) ([]byte, error)
 	AppendBlobOf(ctx context.Context, d engine.Digest, dst []byte) ([]byte, error)
 	Search(ctx context.Context, acct, folder uint64, c *engine.SearchCriteria) ([]uint64, error)
 	Sort(ctx context.Context, acct, folder uint64, keys []engine.SortKey, c *engine.SearchCriteria) ([]uint64, error)

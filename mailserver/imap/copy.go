@@ -182,7 +182,7 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 	if len(at) == 0 {
 		return nil
 	}
-	removed, err := s.expungeAt(at, true)
+	removed, err := s.expungeAt(at)
 	if err != nil {
 		return translate(s.srv.log, "expunge", err)
 	}
@@ -201,10 +201,10 @@ func (s *session) Expunge(w *conn, uids *imap.UIDSet) error {
 
 // expungeAt expunges the items still at the UIDs named; one expunged or
 // moved by another session meanwhile is left out (its EXPUNGE comes with
-// the next sync). With onlyDeleted (EXPUNGE, CLOSE), one whose \Deleted
-// another session took off meanwhile stays too, where the source can
-// check that in the same write (deletedExpunger).
-func (s *session) expungeAt(at []engine.ItemAt, onlyDeleted bool) ([]engine.Item, error) {
+// the next sync). One whose \Deleted another session took off meanwhile
+// stays too, where the source can check that in the same write
+// (deletedExpunger).
+func (s *session) expungeAt(at []engine.ItemAt) ([]engine.Item, error) {
 	targets := make([]target, len(at))
 	msgs := make([]message, len(at))
 	for i, a := range at {
@@ -214,7 +214,7 @@ func (s *session) expungeAt(at []engine.ItemAt, onlyDeleted bool) ([]engine.Item
 	var removed []engine.Item
 	_, err := s.onLive(targets, func(at []engine.ItemAt) error {
 		var err error
-		if de, ok := s.sel.src.(deletedExpunger); ok && onlyDeleted {
+		if de, ok := s.sel.src.(deletedExpunger); ok {
 			removed, err = de.ExpungeDeletedAt(s.ctx, s.sel.folder.ID, at)
 			return err
 		}

@@ -83,14 +83,14 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 		}
 	}
 	need, hdrOnly := needsBlob(options), headerOnly(options)
-	appender, _ := s.sel.src.(blobAppender)
 	digests, _ := s.sel.src.(digestAppender)
 	defer s.releaseFetchBuf()
 	// Headers and bodies are read by digest (bodies by item id where the
 	// source cannot), neither of which says whether the message is still
 	// at its UID (an item keeps its id when another session moves it,
-	// even into this folder under a new UID): leave out what another session expunged or moved since the
-	// view was synced (its EXPUNGE follows later), as Dovecot does.
+	// even into this folder under a new UID): leave out what another
+	// session expunged or moved since the view was synced (its EXPUNGE
+	// follows later), as Dovecot does.
 	var gone map[uint32]bool
 	if need {
 		var err error
@@ -109,8 +109,6 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 				read = func(uint64) ([]byte, error) { return s.header(t.m) }
 			} else if digests != nil {
 				read = func(uint64) ([]byte, error) { return s.readBlobDigest(digests, t.m.digest) }
-			} else if appender != nil {
-				read = func(id uint64) ([]byte, error) { return s.readBlobBuf(appender, id) }
 			}
 			b, err := read(t.m.id)
 			if errors.Is(err, engine.ErrNotFound) {
@@ -193,14 +191,6 @@ func (s *session) readBlob(id uint64) ([]byte, error) {
 	return b, nil
 }
 
-// blobAppender is an optional part of a Source: an item's message bytes
-// appended to a caller's buffer (the live account: engine.AppendBlob), so
-// a FETCH of many bodies reads them all through one buffer instead of
-// allocating each message.
-type blobAppender interface {
-	AppendBlob(ctx context.Context, item uint64, dst []byte) ([]byte, error)
-}
-
 // fetchBufKeep is the largest fetch buffer kept for the next FETCH; a
 // larger one (grown by a large message) is dropped when its FETCH ends.
 const fetchBufKeep = 256 << 10
@@ -209,34 +199,26 @@ const fetchBufKeep = 256 << 10
 // session that is not fetching holds none.
 var fetchBufs sync.Pool
 
-// readBlobBuf reads a message into the session's fetch buffer. The bytes
-// are valid until the next read; writeFetch copies them into the
-// connection's output before that.
-func (s *session) readBlobBuf(a blobAppender, id uint64) ([]byte, error) {
-	return s.readInto(func(dst []byte) ([]byte, error) { return a.AppendBlob(s.ctx, id, dst) })
-}
-
 // digestAppender is an optional part of a Source: a message's bytes by
 // the digest the view holds, appended to a caller's buffer, without
-// looking the item up first (the live account: engine.AppendBlobOf).
+// looking the item up first (the live account: engine.AppendBlobOf), so
+// a FETCH of many bodies reads them all through one buffer instead of
+// allocating each message.
 type digestAppender interface {
 	AppendBlobOf(ctx context.Context, d [32]byte, dst []byte) ([]byte, error)
 }
 
-// readBlobDigest is readBlobBuf by digest.
+// readBlobDigest reads a message into the session's fetch buffer, taken
+// from fetchBufs if the session holds none, and keeps the buffer it grew.
+// The bytes are valid until the next read; writeFetch copies them into
+// the connection's output before that.
 func (s *session) readBlobDigest(a digestAppender, d [32]byte) ([]byte, error) {
-	return s.readInto(func(dst []byte) ([]byte, error) { return a.AppendBlobOf(s.ctx, d, dst) })
-}
-
-// readInto runs appendTo on the session's fetch buffer, taken from
-// fetchBufs if the session holds none, and keeps the buffer it grew.
-func (s *session) readInto(appendTo func(dst []byte) ([]byte, error)) ([]byte, error) {
 	if s.fetchBuf == nil {
 		if p, ok := fetchBufs.Get().(*[]byte); ok {
 			s.fetchBuf = *p
 		}
 	}
-	b, err := appendTo(s.fetchBuf[:0])
+	b, err := a.AppendBlobOf(s.ctx, d, s.fetchBuf[:0])
 	if cap(b) > cap(s.fetchBuf) {
 		s.fetchBuf = b[:0]
 	}

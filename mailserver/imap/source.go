@@ -108,12 +108,13 @@ type liveSource struct {
 }
 
 var (
-	_ Source        = liveSource{}
-	_ changesSource = liveSource{}
-	_ headerSource  = liveSource{}
-	_ blobAppender  = liveSource{}
-	_ amongSearcher = liveSource{}
-	_ atSource      = liveSource{}
+	_ Source          = liveSource{}
+	_ changesSource   = liveSource{}
+	_ headerSource    = liveSource{}
+	_ digestAppender  = liveSource{}
+	_ deletedExpunger = liveSource{}
+	_ amongSearcher   = liveSource{}
+	_ atSource        = liveSource{}
 )
 
 func (l liveSource) Key() string    { return "live/" + strconv.FormatUint(l.acct, 10) }
@@ -143,10 +144,6 @@ func (l liveSource) OpenBlob(ctx context.Context, item uint64) (io.ReadCloser, i
 	return l.b.OpenBlob(ctx, l.acct, item)
 }
 
-func (l liveSource) AppendBlob(ctx context.Context, item uint64, dst []byte) ([]byte, error) {
-	return l.b.AppendBlob(ctx, l.acct, item, dst)
-}
-
 func (l liveSource) AppendBlobOf(ctx context.Context, d [32]byte, dst []byte) ([]byte, error) {
 	return l.b.AppendBlobOf(ctx, d, dst)
 }
@@ -174,22 +171,19 @@ func (l liveSource) SearchAmong(ctx context.Context, items []engine.Item, c *eng
 }
 
 func (l liveSource) StoreFlags(ctx context.Context, folder uint64, items []uint64, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error) {
-	return l.StoreFlagsAt(ctx, folder, anyUID(items), op, flags, o)
+	return l.StoreFlagsAt(ctx, folder, engine.AnyUID(items), op, flags, o)
 }
 
 func (l liveSource) Expunge(ctx context.Context, folder uint64, items []uint64) ([]engine.Item, error) {
-	if items == nil {
-		return l.ExpungeAt(ctx, folder, nil)
-	}
-	return l.ExpungeAt(ctx, folder, anyUID(items))
+	return l.ExpungeAt(ctx, folder, engine.AnyUID(items))
 }
 
 func (l liveSource) Copy(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error) {
-	return l.CopyAt(ctx, folder, anyUID(items), to)
+	return l.CopyAt(ctx, folder, engine.AnyUID(items), to)
 }
 
 func (l liveSource) Move(ctx context.Context, folder uint64, items []uint64, to engine.Folder) ([]engine.Item, error) {
-	return l.MoveAt(ctx, folder, anyUID(items), to)
+	return l.MoveAt(ctx, folder, engine.AnyUID(items), to)
 }
 
 func (l liveSource) StoreFlagsAt(ctx context.Context, folder uint64, items []engine.ItemAt, op engine.FlagOp, flags []string, o engine.StoreOptions) (engine.StoreResult, error) {
@@ -250,15 +244,6 @@ func (v *selected) changer() atSource {
 		return a
 	}
 	return byID{v.src}
-}
-
-// anyUID names items by id at whatever UID they have.
-func anyUID(ids []uint64) []engine.ItemAt {
-	out := make([]engine.ItemAt, len(ids))
-	for i, id := range ids {
-		out[i] = engine.ItemAt{ID: id}
-	}
-	return out
 }
 
 // idsOf is the ids of items (nil for nil).
