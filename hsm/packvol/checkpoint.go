@@ -1,14 +1,12 @@
 package packvol
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 
 	"github.com/tidemark/tidemark/hsm"
-	"github.com/tidemark/tidemark/internal/vfsutil"
 )
 
 // The index checkpoint (doc.go "Index checkpoint") lets New read only the
@@ -19,7 +17,7 @@ const (
 	// directory.
 	CheckpointFile = "index.ckpt"
 	ckptMagic      = "TMCK"
-	ckptVersion    = 1
+	ckptVersion    = 1 // read only: New reads it, Checkpoint writes version 2
 	ckptHeader     = 24
 	ckptPackRec    = 24
 	ckptNameRec    = 34
@@ -40,10 +38,12 @@ type ckptPack struct {
 	newest bool
 }
 
-// checkpoint is a decoded (or snapshotted) index checkpoint.
+// checkpoint is an index checkpoint as New reads it: a version 1 file
+// decoded whole into index, or a version 2 file opened for lookups.
 type checkpoint struct {
 	packs map[uint64]ckptPack
-	index *index
+	index *memIndex // version 1
+	file  *ckptFile // version 2
 }
 
 // ckptPack returns the record of pack seq; c may be nil.
@@ -53,35 +53,6 @@ func (c *checkpoint) ckptPack(seq uint64) (ckptPack, bool) {
 	}
 	p, ok := c.packs[seq]
 	return p, ok
-}
-
-// encode returns the file's bytes.
-func (c *checkpoint) encode() []byte {
-	x := c.index
-	size := ckptHeader + len(c.packs)*ckptPackRec + x.blobs.len()*(ckptNameRec+blobNameLen)
-	for name := range x.names {
-		size += ckptNameRec + len(name)
-	}
-	b := make([]byte, ckptHeader, size)
-	copy(b, ckptMagic)
-	binary.LittleEndian.PutUint16(b[8:], ckptVersion)
-	binary.LittleEndian.PutUint32(b[12:], uint32(len(c.packs)))
-	binary.LittleEndian.PutUint64(b[16:], uint64(x.len()))
-	for _, p := range c.packs {
-		b = binary.LittleEndian.AppendUint64(b, p.seq)
-		b = binary.LittleEndian.AppendUint64(b, uint64(p.covered))
-		b = binary.LittleEndian.AppendUint64(b, uint64(p.live))
-	}
-	for k, p := range x.blobs.all() {
-		b = appendNameRec(b, blobNameLen, p.loc())
-		b = k.appendName(b)
-	}
-	for name, w := range x.names {
-		b = appendNameRec(b, len(name), w.loc(name))
-		b = append(b, name...)
-	}
-	binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
-	return b
 }
 
 // appendNameRec appends a name record up to the name.
@@ -112,8 +83,8 @@ func countNameRecs(rest []byte) (blobs, others int) {
 	return blobs, others
 }
 
-// decodeCheckpoint parses and validates a checkpoint file. Every error
-// wraps errStale.
+// decodeCheckpoint parses and validates a version 1 checkpoint file.
+// Every error wraps errStale.
 func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	if len(b) < ckptHeader || string(b[:4]) != ckptMagic {
 		return nil, fmt.Errorf("%w: bad header", errStale)
@@ -151,7 +122,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		p.newest = true
 		c.packs[maxSeq] = p
 	}
-	c.index = newIndex(countNameRecs(rest))
+	c.index = newMemIndex(countNameRecs(rest))
 	for range nn {
 		if len(rest) < ckptNameRec {
 			return nil, fmt.Errorf("%w: truncated", errStale)
@@ -194,65 +165,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	return c, nil
 }
 
-// Checkpoint makes every pack entry written so far durable (an fsync of
-// the newest pack, skipped when a sync already covered it) and writes the
-// index checkpoint, so that the next New scans only bytes written after
-// it. Cheap enough to call after every SyncDeferred: the cost is one
-// atomic file write of about 40 bytes plus the name per object. Appends
-// wait for the fsync, if one is needed, and the index copy.
-func (v *Volume) Checkpoint(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	v.ckmu.Lock()
-	defer v.ckmu.Unlock()
-	v.smu.Lock()
-	v.wmu.Lock()
-	if v.failed != nil {
-		err := v.failedErr()
-		v.wmu.Unlock()
-		v.smu.Unlock()
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	c, err := v.snapshotLocked()
-	v.wmu.Unlock()
-	v.smu.Unlock()
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return v.writeCheckpoint(c)
-}
-
-// snapshotLocked fsyncs the newest pack if bytes were written since the
-// last fsync, and copies the index and the packs' accounting: with every
-// byte durable, each pack is covered to its size. The caller holds smu and
-// wmu, and the handle is not failed.
-func (v *Volume) snapshotLocked() (*checkpoint, error) {
-	p := v.cur
-	if v.durSeq != p.seq || v.durEnd < p.size {
-		if err := p.f.Sync(); err != nil {
-			v.failed = fmt.Errorf("sync pack %s: %w", v.packPath(p.seq), err)
-			return nil, v.failedErr()
-		}
-		v.durSeq, v.durEnd = p.seq, p.size
-	}
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	c := &checkpoint{packs: make(map[uint64]ckptPack, len(v.packs)), index: v.index.clone()}
-	for seq, pk := range v.packs {
-		c.packs[seq] = ckptPack{seq: seq, covered: pk.size, live: pk.live}
-	}
-	return c, nil
-}
-
 func (v *Volume) ckptPath() string { return v.fs.PathJoin(v.dir, CheckpointFile) }
-
-func (v *Volume) writeCheckpoint(c *checkpoint) error {
-	if err := vfsutil.WriteFile(v.fs, v.ckptPath(), c.encode()); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	return nil
-}
 
 // AppendedBytes is the bytes of all packs (hsm.Checkpointer): it grows with
 // every append, so a caller checkpoints once it has grown enough.

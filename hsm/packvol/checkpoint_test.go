@@ -171,6 +171,13 @@ func TestCheckpointFallback(t *testing.T) {
 				}
 			}
 		}
+		// Message blobs: three blocks of blob records.
+		for i := range 200 {
+			b := body(i, 60)
+			if err := v.PutDeferred(ctx, blobName(i), bytes.NewReader(b), int64(len(b))); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := v.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -191,6 +198,17 @@ func TestCheckpointFallback(t *testing.T) {
 		{"truncated", func(t *testing.T, mfs vfs.FS) {
 			b := readFile(t, mfs, ckpt)
 			writeFile(t, mfs, ckpt, b[:len(b)-7])
+		}, "bad footer"},
+		{"bit flip in a block", func(t *testing.T, mfs vfs.FS) {
+			b := readFile(t, mfs, ckpt)
+			b[len(b)-ckptFooter-ckptBlock+100] ^= 0x01 // the last block
+			writeFile(t, mfs, ckpt, b)
+		}, "block 2: checksum mismatch"},
+		{"version 1 bit flip", func(t *testing.T, mfs vfs.FS) {
+			b := readFile(t, mfs, ckpt)
+			b = toV1(t, mfs, b)
+			b[len(b)/2] ^= 0x10
+			writeFile(t, mfs, ckpt, b)
 		}, "checksum mismatch"},
 		{"unknown version", func(t *testing.T, mfs vfs.FS) {
 			b := readFile(t, mfs, ckpt)
@@ -199,7 +217,17 @@ func TestCheckpointFallback(t *testing.T) {
 			writeFile(t, mfs, ckpt, b)
 		}, "unknown version 99"},
 		{"pack shorter than covered", func(t *testing.T, mfs vfs.FS) {
-			c, err := decodeCheckpoint(readFile(t, mfs, ckpt))
+			b := readFile(t, mfs, ckpt)
+			le := binary.LittleEndian
+			if le.Uint64(b[ckptHeader2:]) != 1 {
+				t.Fatalf("first pack record is of pack %d", le.Uint64(b[ckptHeader2:]))
+			}
+			le.PutUint64(b[ckptHeader2+8:], le.Uint64(b[ckptHeader2+8:])+5)
+			resealV2(b)
+			writeFile(t, mfs, ckpt, b)
+		}, "checkpoint covers"},
+		{"version 1 pack shorter than covered", func(t *testing.T, mfs vfs.FS) {
+			c, err := decodeCheckpoint(toV1(t, mfs, readFile(t, mfs, ckpt)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,6 +250,35 @@ func TestCheckpointFallback(t *testing.T) {
 			sameVolume(t, got, newVol(t, ref, "/vol", &Options{PackSize: 4096, Logger: quiet}), c.name)
 		})
 	}
+}
+
+// resealV2 recomputes the head and whole-file checksums of a version 2
+// checkpoint after a test changed it.
+func resealV2(b []byte) {
+	le := binary.LittleEndian
+	foot := b[len(b)-ckptFooter:]
+	le.PutUint32(foot[4:], crc32.Checksum(b[:le.Uint64(foot[24:])], castagnoli))
+	le.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+}
+
+// toV1 returns the version 1 encoding of a version 2 checkpoint.
+func toV1(t *testing.T, mfs vfs.FS, b []byte) []byte {
+	t.Helper()
+	writeFile(t, mfs, "/v2.tmp", b)
+	f, err := mfs.Open("/v2.tmp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := readCheckpointFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := newMemIndex(0, 0)
+	if err := c.file.withPrefix("", func(name string, l loc) { x.put(name, l) }); err != nil {
+		t.Fatal(err)
+	}
+	return (&checkpoint{packs: c.packs, index: x}).encode()
 }
 
 // BenchmarkOpen opens a volume of 50,000 small objects on disk, from the

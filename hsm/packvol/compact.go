@@ -83,17 +83,17 @@ func (v *Volume) compactPack(seq uint64, st *CompactStats) error {
 		w := write{kind: e.kind, name: e.name, data: e.data, mtime: e.mtime}
 		if e.kind == kindPut {
 			// Copy only while the index still points here.
-			w.check = func() bool {
-				l, ok := v.index.get(e.name)
-				return ok && l.seq == seq && l.off == e.off
+			w.check = func() (bool, error) {
+				l, ok, err := v.index.get(e.name)
+				return ok && l.seq == seq && l.off == e.off, err
 			}
 		} else {
 			if oldest {
 				continue // nothing older can hold the name
 			}
-			w.check = func() bool {
-				_, live := v.index.get(e.name)
-				return !live
+			w.check = func() (bool, error) {
+				_, live, err := v.index.get(e.name)
+				return !live, err
 			}
 		}
 		_, _, copied, err := v.appendEntry(w)

@@ -10,7 +10,7 @@
 //
 //	<dir>/packs/<seq %012d>.pack   pack files, numbered from 1, never reused
 //	<dir>/large/...                objects above SmallMax, localvol layout
-//	<dir>/index.ckpt               index checkpoint (optional, see below)
+//	<dir>/index.ckpt               index checkpoint: the index's bulk (below)
 //
 // A handle appends only to the pack it created: New always starts a new
 // pack, after the highest existing one. A pack is rolled (fsynced, then a
@@ -66,18 +66,101 @@
 //
 // # Index and replacement
 //
-// New scans the packs in sequence order and builds the in-memory index
-// name → (pack, offset, length): a later entry for a name replaces an
-// earlier one, a tombstone removes it. Reads go through the index (one
-// ReadAt of the whole entry, checksum verified on every read), List sorts
-// the index's names and merges the large objects. A name found both in the
-// index and among the large files is the pack's: the large file is the
-// leftover of a replacement a crash interrupted and New deletes it. The
-// index is the memory that grows with the data: about 58 bytes per
-// message blob (names of the dedup.BlobName shape, keyed by digest) and
-// about 140 per other short name (index.go).
+// The index maps each packed name to its newest entry (pack, offset,
+// length): a later entry for a name replaces an earlier one, a tombstone
+// removes it. Reads go through the index (one ReadAt of the whole entry,
+// checksum verified on every read), List merges the index's names under
+// the prefix with the large objects. A name found both in the index and
+// among the large files is the pack's: the large file is the leftover of a
+// replacement a crash interrupted and New deletes it.
 //
-// # Index checkpoint (index.ckpt, little endian)
+// The bulk of the index lives on disk, in the checkpoint file (next
+// section), read through the page cache with ReadAt (never mapped: mapped
+// pages count in the process's resident memory). In memory are only the
+// changes since that file was written (the delta: puts, replacements,
+// removals, compaction moves; a removal is recorded as such, hiding the
+// file's record), the file's fence (the first digest of each 4 KiB block
+// of blob records, 32 bytes per 78 objects) and the names that are not
+// message blobs. A lookup reads the delta, then the file: a binary search
+// of the fence and one ReadAt of one block. A record of a pack that is
+// gone (Compact removed it) is absent.
+//
+// Memory: about 0.4 bytes per message blob in the file, about 58 per
+// entry of the delta (index.go) and about 140 per other short name. The
+// delta is merged into a new file in the background once it holds
+// Options.IndexDelta changes (default 65,536) or an eighth of the file's
+// records, whichever is more, and at Checkpoint and Close; during a merge
+// it is frozen and a new delta takes the writes, so at most about two
+// thresholds' worth are held. BenchmarkIndexMemory measures it
+// (docs/BENCHMARKS.md, "Pack index memory"). What it costs: a lookup of a
+// name not in the delta is a pread of 4 KiB (from the page cache when
+// warm), a put or delete looks its old place up the same way (to keep the
+// live bytes), and every merge rewrites the whole file.
+//
+// # Index checkpoint (index.ckpt, little endian), version 2
+//
+//	+--------+---------+-------------+----------+-----------+
+//	| "TMCK" | rsvd u32| version u16 | rsvd u16 | block u32 |   header, 16 B
+//	|        | = 0     | = 2         | = 0      | = 4096    |
+//	+--------+---------+-------------+----------+-----------+
+//	npacks × | seq u64 | covered u64 | live u64 |               ascending seq
+//	nnames × | nlen u16 | seq u64 | off u64 | n u32 | mtime i64 | size u32 | name |
+//	zeros up to blobsOff, the next multiple of 4096
+//	nblocks × 4096-byte block:
+//	    up to 78 × | digest [32]u8 | seq u32 | off u32 | n u32 | mtime i64 |
+//	    zeros, then crc32c u32 of the block's first 4092 bytes
+//	+------------+-------------+------------+------------+--------------+--------+------------+
+//	| npacks u32 | headcrc u32 | nnames u64 | nblobs u64 | blobsOff u64 | "TMCK" | crc32c u32 |
+//	+------------+-------------+------------+------------+--------------+--------+------------+
+//	                                                                         footer, 40 B
+//
+// Blob records (message blobs: names of the dedup.BlobName shape, whose
+// name is rebuilt from the digest and whose object size is n - 93) are
+// sorted by digest across the blocks, 78 to a block, every block but the
+// last full: nblocks = ceil(nblobs/78). Name records (any other name, and
+// a blob whose place needs 64-bit fields; a name is in one section only)
+// are sorted by name bytes. headcrc covers the bytes before blobsOff, the
+// last crc32c every byte before it. For each pack, covered is how many of
+// its first bytes the checkpoint reflects, all of them fsynced before the
+// file was written, and live its live bytes (as Stats counts them) within
+// them; every record lies inside covered bytes of a listed pack.
+//
+// Checkpoint, Close and the background merge fsync the newest pack if
+// bytes were appended since the last fsync, freeze the delta (under the
+// writer lock: the frozen delta is exactly the changes within the covered
+// bytes) and stream the merge of the old file and the frozen delta
+// through a buffered writer into a temp file: fsync, rename over
+// index.ckpt, directory fsync (vfsutil.WriteFrom). Then, under the index
+// lock, the new file replaces the old and the frozen delta is dropped;
+// lookups meanwhile read delta, frozen delta, old file. Memory during the
+// merge: one block, the write buffer and the new fence. A crash at any
+// point leaves the old file or the new one, each consistent with the
+// durable packs. When nothing changed (no delta, same pack sizes) nothing
+// is written.
+//
+// New with a valid checkpoint opens it for lookups (version 1, below, is
+// read whole into the delta instead; the next merge replaces it by version
+// 2), reads every byte of it once to verify the checksums, the digest
+// order and each record against the pack records, and builds the fence.
+// Records of a pack no longer there (Compact removed it after the
+// checkpoint, having first copied its live entries into a newer pack) are
+// absent; so that none can come back, a new pack is numbered past every
+// pack the checkpoint names. New then scans only the bytes after covered
+// of each pack plus packs the checkpoint does not name, in sequence order,
+// so later puts and tombstones win; the newest pack's tail is judged by
+// the torn tail rule below (sync marks before covered claim at most
+// covered, so they cannot change the verdict). Covered bytes of packs are
+// not read again: damage inside them surfaces on read, by the entry
+// checksum. Damage to the checkpoint found after New (a block whose crc
+// fails when read) fails that read with an error wrapping ErrCorrupt, and
+// a put or delete that needed the block fails the handle; the next New
+// finds the damage by the checksums. A missing checkpoint, a bad
+// checksum, an unknown version, or one that does not fit the packs (a
+// pack shorter than covered, an older pack grown past covered, an
+// unnamed pack older than a named one) means the full scan, with a
+// warning.
+//
+// Version 1 (written before version 2; read only):
 //
 //	+--------+----------+-------------+---------+------------+------------+
 //	| "TMCK" | crc32c   | version u16 | rsvd u16| npacks u32 | nnames u64 |
@@ -86,34 +169,13 @@
 //	npacks × | seq u64 | covered u64 | live u64 |
 //	nnames × | nlen u16 | seq u64 | off u64 | n u32 | mtime i64 | size u32 | name |
 //
-// crc32c (Castagnoli) covers every byte after it. For each pack, covered
-// is how many of its first bytes the checkpoint reflects, all of them
-// fsynced before the file was written, and live its live bytes (as Stats
-// counts them) within them; each name record is an index entry (pack seq,
-// entry offset and length, object size and mtime) inside covered bytes.
-// Checkpoint (callable at any time, e.g. after SyncDeferred) and Close
-// fsync the newest pack if bytes were appended since the last fsync, copy
-// the index under the writer lock and write the file with
-// vfsutil.WriteFile (temp, fsync, rename, directory fsync).
+// with crc32c covering every byte after it, and the same meaning.
 //
-// New with a valid checkpoint loads its index, dropping entries whose
-// pack no longer exists (Compact removed it after the checkpoint, having
-// first copied its live entries into a newer pack), and scans only the
-// bytes after covered of each pack plus packs the checkpoint does not
-// name, in sequence order, so later puts and tombstones win; the newest
-// pack's tail is judged by the torn tail rule below (sync marks before
-// covered claim at most covered, so they cannot change the verdict).
-// Covered bytes are not read again: damage inside them surfaces on read,
-// by the entry checksum. A missing checkpoint, a bad checksum, an unknown
-// version, or one that does not fit the packs (a pack shorter than
-// covered, an older pack grown past covered, an unnamed pack older than
-// a named one) means the full scan, with a warning.
-//
-// Open cost: about the checkpoint's size (some 40 bytes plus the name per
-// object) and the bytes written after it; without one, every pack whole.
-// 50,000 objects of 4 KB (200 MB of packs, warm page cache): 22 ms from
-// the checkpoint, 303 ms by the full scan (BenchmarkOpen). New keeps one
-// open file handle per pack.
+// Open cost: one sequential read of the checkpoint (52 bytes per message
+// blob, plus the name records) and the pack bytes written after it;
+// without one, every pack whole. BenchmarkOpen measures both
+// (docs/BENCHMARKS.md). New keeps one open file handle per pack and one
+// for the checkpoint.
 //
 // # Torn tail rule
 //

@@ -7,9 +7,11 @@ import (
 	"strings"
 )
 
-// The in-memory index holds one record per packed object, so on a mail
-// server it is the memory that grows with the mail: a million messages
-// are a million records. Almost every name is a message blob's,
+// The index maps each packed object's name to its place. Its bulk lives in
+// the checkpoint file (ckptfile.go), read with ReadAt; memIndex here holds
+// what changed since the checkpoint was written (layered.go), and the
+// whole index while there is no checkpoint of the current format. Almost
+// every name is a message blob's,
 // "blobs/<2 hex>/<64 hex>" (dedup.BlobName of a SHA-256 digest), so
 // those are keyed by the 32 digest bytes instead of the 73-byte string
 // (which costs a string header in the map and an 80-byte allocation
@@ -114,10 +116,13 @@ func (w wideLoc) loc(name string) loc {
 	return loc{seq: w.seq, off: w.off, n: w.n, size: w.n - entrySize(name, 0), mtime: w.mtime}
 }
 
-// index maps each packed object's name to the place of its newest entry.
-// A name is in at most one of blobs and names. It is not safe for
-// concurrent use: the Volume guards it with mu.
-type index struct {
+// memIndex maps names to the place of their newest entry. A name is in at
+// most one of blobs and names. A record whose entry length n is 0 is a
+// removal: in a delta over the checkpoint file (layered.go) it hides the
+// file's record of the name; get and withPrefix return such records as
+// they are. It is not safe for concurrent use: the Volume guards it with
+// mu.
+type memIndex struct {
 	blobs *blobTable
 	names map[string]wideLoc
 	// wideBlobs counts the blob-shaped names in names, so that looking a
@@ -125,16 +130,16 @@ type index struct {
 	wideBlobs int
 }
 
-// newIndex returns an empty index with room for about blobs message
+// newMemIndex returns an empty index with room for about blobs message
 // blobs and names other names.
-func newIndex(blobs, names int) *index {
-	return &index{blobs: newBlobTable(blobs), names: make(map[string]wideLoc, names)}
+func newMemIndex(blobs, names int) *memIndex {
+	return &memIndex{blobs: newBlobTable(blobs), names: make(map[string]wideLoc, names)}
 }
 
-func (x *index) len() int { return x.blobs.len() + len(x.names) }
+func (x *memIndex) len() int { return x.blobs.len() + len(x.names) }
 
-// get returns the place of name's newest entry.
-func (x *index) get(name string) (loc, bool) {
+// get returns name's record (n == 0: recorded as removed).
+func (x *memIndex) get(name string) (loc, bool) {
 	if k, ok := parseBlobName(name); ok {
 		if p, ok := x.blobs.get(&k); ok {
 			return p.loc(), true
@@ -152,7 +157,7 @@ func (x *index) get(name string) (loc, bool) {
 
 // put records l as name's place and returns the place it replaces, if any.
 // l.size must match l.n (l.n == entrySize(name, l.size)): get derives it.
-func (x *index) put(name string, l loc) (old loc, had bool) {
+func (x *memIndex) put(name string, l loc) (old loc, had bool) {
 	k, isBlob := parseBlobName(name)
 	if isBlob {
 		if p, ok := packLoc(l); ok {
@@ -179,7 +184,7 @@ func (x *index) put(name string, l loc) (old loc, had bool) {
 }
 
 // remove drops name and returns the place it had, if any.
-func (x *index) remove(name string) (old loc, had bool) {
+func (x *memIndex) remove(name string) (old loc, had bool) {
 	k, isBlob := parseBlobName(name)
 	if isBlob {
 		if p, ok := x.blobs.remove(&k); ok {
@@ -192,7 +197,7 @@ func (x *index) remove(name string) (old loc, had bool) {
 	return x.removeWide(name, isBlob)
 }
 
-func (x *index) removeWide(name string, isBlob bool) (loc, bool) {
+func (x *memIndex) removeWide(name string, isBlob bool) (loc, bool) {
 	w, ok := x.names[name]
 	if !ok {
 		return loc{}, false
@@ -205,7 +210,7 @@ func (x *index) removeWide(name string, isBlob bool) (loc, bool) {
 }
 
 // dropPacks removes every entry in a pack gone reports true for.
-func (x *index) dropPacks(gone func(seq uint64) bool) {
+func (x *memIndex) dropPacks(gone func(seq uint64) bool) {
 	x.blobs.dropPacks(gone)
 	for name, w := range x.names {
 		if gone(w.seq) {
@@ -217,14 +222,14 @@ func (x *index) dropPacks(gone func(seq uint64) bool) {
 
 // clone returns a copy (maps.Clone copies a map's tables whole, faster
 // than inserting entry by entry).
-func (x *index) clone() *index {
-	return &index{blobs: x.blobs.clone(), names: maps.Clone(x.names), wideBlobs: x.wideBlobs}
+func (x *memIndex) clone() *memIndex {
+	return &memIndex{blobs: x.blobs.clone(), names: maps.Clone(x.names), wideBlobs: x.wideBlobs}
 }
 
 // withPrefix calls fn with every name under prefix and its place, in no
 // particular order (message blobs first, in digest order). A blob's name is rebuilt (and allocated) only when it
 // matches.
-func (x *index) withPrefix(prefix string, fn func(name string, l loc)) {
+func (x *memIndex) withPrefix(prefix string, fn func(name string, l loc)) {
 	var b [blobNameLen]byte
 	blobs := len(prefix) <= blobNameLen
 	if n := min(len(prefix), len(blobPrefix)); prefix[:n] != blobPrefix[:n] {

@@ -20,8 +20,20 @@ import (
 	"github.com/tidemark/tidemark/hsm"
 )
 
-// indexMap returns the index as a plain map, for comparisons.
+// indexMap returns a volume's index as a plain map, for comparisons.
 func indexMap(x *index) map[string]loc {
+	m := map[string]loc{}
+	if err := x.withPrefix("", func(name string, l loc) { m[name] = l }); err != nil {
+		panic(err)
+	}
+	if len(m) != x.len() {
+		panic(fmt.Sprintf("index lists %d names, len %d", len(m), x.len()))
+	}
+	return m
+}
+
+// memMap returns an in-memory index as a plain map.
+func memMap(x *memIndex) map[string]loc {
 	m := map[string]loc{}
 	x.withPrefix("", func(name string, l loc) { m[name] = l })
 	if len(m) != x.len() {
@@ -34,7 +46,10 @@ func indexMap(x *index) map[string]loc {
 func getLoc(v *Volume, name string) loc {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	l, _ := v.index.get(name)
+	l, _, err := v.index.get(name)
+	if err != nil {
+		panic(err)
+	}
 	return l
 }
 
@@ -119,7 +134,7 @@ func TestIndexMatchesMap(t *testing.T) {
 	for i := range 30 {
 		names = append(names, mixedName(100+i))
 	}
-	x := newIndex(0, 0)
+	x := newMemIndex(0, 0)
 	model := map[string]loc{}
 	check := func(step int) {
 		t.Helper()
@@ -130,7 +145,7 @@ func TestIndexMatchesMap(t *testing.T) {
 				t.Fatalf("step %d: get %q = %+v, %v; want %+v, %v", step, name, got, ok, want, wok)
 			}
 		}
-		if !maps.Equal(indexMap(x), model) {
+		if !maps.Equal(memMap(x), model) {
 			t.Fatalf("step %d: listing differs", step)
 		}
 		for _, prefix := range []string{"blobs/", "blobs/" + names[0][6:9], names[0], "m/", "b", names[0] + "x"} {
@@ -174,7 +189,7 @@ func TestIndexMatchesMap(t *testing.T) {
 	gone := func(seq uint64) bool { return seq%3 == 0 }
 	c.dropPacks(gone)
 	maps.DeleteFunc(model, func(_ string, l loc) bool { return gone(l.seq) })
-	if !maps.Equal(indexMap(c), model) {
+	if !maps.Equal(memMap(c), model) {
 		t.Fatal("dropPacks of a clone differs from the model")
 	}
 	x = c
@@ -243,7 +258,7 @@ func refDecodeNames(t *testing.T, b []byte) map[string]loc {
 func TestCheckpointIndexFormat(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	model := map[string]loc{}
-	x := newIndex(0, 0)
+	x := newMemIndex(0, 0)
 	for _, name := range indexNames() {
 		l := randLoc(rng, name)
 		model[name] = l
@@ -266,7 +281,7 @@ func TestCheckpointIndexFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(indexMap(c.index), model) {
+	if !maps.Equal(memMap(c.index), model) {
 		t.Fatal("decode of encode differs")
 	}
 	ref := refEncode(plist, model)
@@ -277,7 +292,7 @@ func TestCheckpointIndexFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(indexMap(c.index), model) {
+	if !maps.Equal(memMap(c.index), model) {
 		t.Fatal("decode of the reference encoding differs")
 	}
 	if c.index.len() != len(model) || c.index.blobs.len() != 2 {
@@ -467,7 +482,7 @@ func TestBlobTableMatchesMap(t *testing.T) {
 // layout reads, and survive encode and decode again.
 func FuzzDecodeCheckpoint(f *testing.F) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	x := newIndex(0, 0)
+	x := newMemIndex(0, 0)
 	packs := map[uint64]ckptPack{}
 	for _, name := range indexNames() {
 		l := randLoc(rng, name)
@@ -477,7 +492,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		packs[l.seq] = ckptPack{seq: l.seq, covered: 1 << 40}
 	}
 	f.Add((&checkpoint{packs: packs, index: x}).encode())
-	f.Add((&checkpoint{packs: packs, index: newIndex(0, 0)}).encode())
+	f.Add((&checkpoint{packs: packs, index: newMemIndex(0, 0)}).encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) >= 8 {
 			binary.LittleEndian.PutUint32(b[4:], crc32.Checksum(b[8:], castagnoli))
@@ -486,7 +501,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got := indexMap(c.index)
+		got := memMap(c.index)
 		if want := refDecodeNames(t, b); !maps.Equal(got, want) {
 			t.Fatalf("decoded %+v, the layout says %+v", got, want)
 		}
@@ -494,7 +509,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded checkpoint: %v", err)
 		}
-		if !maps.Equal(indexMap(again.index), got) || len(again.packs) != len(c.packs) {
+		if !maps.Equal(memMap(again.index), got) || len(again.packs) != len(c.packs) {
 			t.Fatal("encode and decode changed the checkpoint")
 		}
 	})

@@ -48,10 +48,12 @@ func fillIndex(v *Volume, n int, name func(int) string) {
 		}
 		nm := name(i)
 		size := int64(3000 + i%2000)
-		v.apply(kindPut, nm, loc{
+		if err := v.apply(kindPut, nm, loc{
 			seq: seq, off: packHeaderSize + int64(i%perPack)*4200,
 			n: entrySize(nm, int(size)), size: size, mtime: 1_700_000_000_000_000_000 + int64(i),
-		})
+		}); err != nil {
+			panic(err)
+		}
 	}
 }
 
@@ -60,7 +62,10 @@ func fillIndex(v *Volume, n int, name func(int) string) {
 func dropPlaceholders(v *Volume) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.index = newIndex(0, 0)
+	if v.index.file != nil {
+		_ = v.index.file.close()
+	}
+	v.index = newIndex(v.packExists)
 	for seq, p := range v.packs {
 		if p.f == nil {
 			delete(v.packs, seq)

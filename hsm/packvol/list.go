@@ -25,11 +25,14 @@ func (v *Volume) List(ctx context.Context, prefix string, fn func(hsm.ObjectInfo
 		return fmt.Errorf("list %s: %w", prefix, ErrClosed)
 	}
 	packed := make([]hsm.ObjectInfo, 0, 16)
-	v.index.withPrefix(prefix, func(name string, l loc) {
+	err := v.index.withPrefix(prefix, func(name string, l loc) {
 		packed = append(packed, hsm.ObjectInfo{Name: name, Size: l.size, ModTime: time.Unix(0, l.mtime)})
 	})
 	hasLarge := len(v.largeNames) > 0
 	v.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
 	sort.Slice(packed, func(i, j int) bool { return packed[i].Name < packed[j].Name })
 
 	i := 0

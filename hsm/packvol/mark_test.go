@@ -38,7 +38,7 @@ func offsets(v *Volume, names ...string) map[string]int64 {
 	defer v.mu.RUnlock()
 	m := map[string]int64{}
 	for _, n := range names {
-		l, _ := v.index.get(n)
+		l, _, _ := v.index.get(n)
 		m[n] = l.off
 	}
 	return m

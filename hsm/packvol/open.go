@@ -2,6 +2,7 @@ package packvol
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -40,7 +41,8 @@ func (v *Volume) open() error {
 		v.opts.Logger.Warn("packvol: index checkpoint does not fit the packs, scanning every pack",
 			"dir", v.dir, "reason", err)
 		_ = v.closeFilesLocked()
-		v.index = newIndex(0, 0)
+		v.index = newIndex(v.packExists)
+		c = nil
 		empties, err = v.loadPacks(seqs, nil)
 	}
 	if err != nil {
@@ -64,11 +66,24 @@ func (v *Volume) open() error {
 	if err := v.openLarge(); err != nil {
 		return err
 	}
+	// Never reuse a number the checkpoint names: its records of a pack
+	// Compact removed are hidden only while no pack has that number.
 	next := uint64(1)
 	if len(seqs) > 0 {
 		next = seqs[len(seqs)-1] + 1
 	}
-	return v.startPack(next)
+	if c != nil {
+		for seq := range c.packs {
+			next = max(next, seq+1)
+		}
+	}
+	if err := v.startPack(next); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.maybeMerge()
+	v.mu.Unlock()
+	return nil
 }
 
 // listPacks returns the pack numbers in packs/, ascending.
@@ -94,21 +109,21 @@ func (v *Volume) listPacks() ([]uint64, error) {
 }
 
 // readCheckpoint returns the volume's index checkpoint, or nil (with a
-// warning unless there is none) when New must scan every pack.
+// warning unless there is none) when New must scan every pack. A version
+// 2 file stays open for lookups; a version 1 file is read whole into
+// memory (the first checkpoint written replaces it with version 2).
 func (v *Volume) readCheckpoint() *checkpoint {
 	path := v.ckptPath()
 	f, err := v.fs.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	var b []byte
-	if err == nil {
-		b, err = io.ReadAll(io.NewSectionReader(f, 0, 1<<62))
-		_ = f.Close()
-	}
 	var c *checkpoint
 	if err == nil {
-		c, err = decodeCheckpoint(b)
+		c, err = readCheckpointFile(f)
+		if c == nil || c.file == nil {
+			_ = f.Close()
+		}
 	}
 	if err != nil {
 		v.opts.Logger.Warn("packvol: index checkpoint unusable, scanning every pack", "path", path, "reason", err)
@@ -117,12 +132,42 @@ func (v *Volume) readCheckpoint() *checkpoint {
 	return c
 }
 
+// readCheckpointFile reads a checkpoint of either version; errors wrap
+// errStale or are read errors.
+func readCheckpointFile(f vfs.File) (*checkpoint, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var h [ckptHeader2]byte
+	if st.Size() >= ckptHeader2+ckptFooter {
+		if err := readAt(f, h[:], 0); err != nil {
+			return nil, err
+		}
+	}
+	if string(h[:4]) == ckptMagic && binary.LittleEndian.Uint16(h[8:]) == ckptVersion2 {
+		cf, err := loadCkptFile(f, st.Size())
+		if err != nil {
+			return nil, err
+		}
+		return &checkpoint{packs: cf.packs, file: cf}, nil
+	}
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, st.Size()))
+	if err != nil {
+		return nil, err
+	}
+	return decodeCheckpoint(b)
+}
+
 // loadPacks builds the index from c (nil: from nothing) and the pack bytes
 // c does not cover, and returns the packs without entries. An error
 // wrapping errStale, returned before any pack is changed, means c does not
 // fit the packs on disk.
 func (v *Volume) loadPacks(seqs []uint64, c *checkpoint) ([]uint64, error) {
 	if c != nil {
+		if c.file != nil {
+			v.index.file = c.file // closed with the packs, on error too
+		}
 		var maxSeq uint64
 		for seq := range c.packs {
 			maxSeq = max(maxSeq, seq)
@@ -136,11 +181,21 @@ func (v *Volume) loadPacks(seqs []uint64, c *checkpoint) ([]uint64, error) {
 		}
 		// A pack gone since the checkpoint was compacted away: its live
 		// entries were copied to a newer pack, whose bytes after the
-		// checkpoint are scanned.
-		// The checkpoint's index becomes the volume's: copying it would
-		// hold two for a moment.
-		c.index.dropPacks(func(seq uint64) bool { return !onDisk[seq] })
-		v.index = c.index
+		// checkpoint are scanned. A version 2 file's records of it are
+		// hidden by the index (no pack has its number); a version 1
+		// file's are dropped. The checkpoint's index becomes the
+		// volume's: copying it would hold two for a moment.
+		if c.file != nil {
+			for seq, n := range c.file.perPack {
+				if onDisk[seq] {
+					v.index.n += n
+				}
+			}
+			c.file.perPack = nil
+		} else {
+			c.index.dropPacks(func(seq uint64) bool { return !onDisk[seq] })
+			v.index.delta, v.index.n = c.index, c.index.len()
+		}
 	}
 	var empties []uint64
 	for i, seq := range seqs {
@@ -214,7 +269,9 @@ func (v *Volume) loadPack(seq uint64, newest bool, cp *ckptPack) (int, error) {
 	}
 	p.size = r.end
 	for _, e := range r.entries {
-		v.apply(e.kind, e.name, loc{seq: seq, off: e.off, n: e.n, size: int64(len(e.data)), mtime: e.mtime})
+		if err := v.apply(e.kind, e.name, loc{seq: seq, off: e.off, n: e.n, size: int64(len(e.data)), mtime: e.mtime}); err != nil {
+			return 0, fmt.Errorf("pack %s: %w", path, err)
+		}
 	}
 	return len(r.entries) + covered, nil
 }
@@ -246,14 +303,17 @@ func (v *Volume) readTail(f vfs.File, seq uint64, cp *ckptPack) (scanResult, []b
 }
 
 // apply records one entry in the index and the packs' live bytes. The
-// caller holds mu (or is New).
-func (v *Volume) apply(kind byte, name string, l loc) {
+// caller holds mu (or is New). The entry is recorded even on an error
+// (reading the place it replaces from the checkpoint file failed), but
+// the live bytes may then be off: the caller fails the handle.
+func (v *Volume) apply(kind byte, name string, l loc) error {
 	var old loc
 	var had bool
+	var err error
 	if kind == kindTombstone {
-		old, had = v.index.remove(name)
+		old, had, err = v.index.remove(name)
 	} else {
-		old, had = v.index.put(name, l)
+		old, had, err = v.index.put(name, l)
 		v.packs[l.seq].live += l.n
 	}
 	if had {
@@ -261,6 +321,10 @@ func (v *Volume) apply(kind byte, name string, l loc) {
 			p.live -= old.n
 		}
 	}
+	if err != nil {
+		return fmt.Errorf("index of %s: %w", name, err)
+	}
+	return nil
 }
 
 // openLarge opens the large objects' volume and drops the files a pack
@@ -274,7 +338,11 @@ func (v *Volume) openLarge() error {
 	ctx := context.Background()
 	var shadowed []string
 	err = lv.List(ctx, "", func(oi hsm.ObjectInfo) error {
-		if _, ok := v.index.get(oi.Name); ok {
+		_, ok, err := v.index.get(oi.Name)
+		if err != nil {
+			return err
+		}
+		if ok {
 			shadowed = append(shadowed, oi.Name)
 		} else {
 			v.largeNames[oi.Name] = struct{}{}

@@ -137,9 +137,11 @@ func (v *Volume) dropLarge(ctx context.Context, name string) error {
 // (the put was not acknowledged) and New removes the file.
 func (v *Volume) putLarge(ctx context.Context, op, name string, r io.Reader, size int64, durable bool) error {
 	v.mu.RLock()
-	_, packed := v.index.get(name)
+	_, packed, err := v.index.get(name)
 	v.mu.RUnlock()
-	var err error
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
 	// Over a packed version, the file must be durable before the
 	// tombstone is, or a crash could lose both.
 	if durable || packed {
@@ -182,12 +184,15 @@ func (v *Volume) Delete(ctx context.Context, name string) error {
 	unlock := v.lockName(name)
 	defer unlock()
 	v.mu.RLock()
-	_, packed := v.index.get(name)
+	_, packed, err := v.index.get(name)
 	_, large := v.largeNames[name]
 	closed := v.closed
 	v.mu.RUnlock()
 	if closed {
 		return fmt.Errorf("delete %s: %w", name, ErrClosed)
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
 	}
 	if packed {
 		if err := v.tombstone(name); err != nil {
@@ -223,7 +228,11 @@ func (v *Volume) readPackedInto(ctx context.Context, op, name string, buf []byte
 		v.mu.RUnlock()
 		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, ErrClosed)
 	}
-	l, ok = v.index.get(name)
+	l, ok, err = v.index.get(name)
+	if err != nil {
+		v.mu.RUnlock()
+		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, err)
+	}
 	if !ok {
 		_, large := v.largeNames[name]
 		v.mu.RUnlock()
@@ -342,12 +351,14 @@ func (v *Volume) Stat(ctx context.Context, name string) (hsm.ObjectInfo, error) 
 		return hsm.ObjectInfo{}, fmt.Errorf("stat %s: %w", name, err)
 	}
 	v.mu.RLock()
-	l, ok := v.index.get(name)
+	l, ok, err := v.index.get(name)
 	closed := v.closed
 	v.mu.RUnlock()
 	switch {
 	case closed:
 		return hsm.ObjectInfo{}, fmt.Errorf("stat %s: %w", name, ErrClosed)
+	case err != nil:
+		return hsm.ObjectInfo{}, fmt.Errorf("stat %s: %w", name, err)
 	case ok:
 		return hsm.ObjectInfo{Name: name, Size: l.size, ModTime: time.Unix(0, l.mtime)}, nil
 	}

@@ -46,6 +46,13 @@ type Options struct {
 	// Logger receives recovery reports such as a truncated torn tail.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// IndexDelta: once this many names changed since the index checkpoint
+	// was written (or an eighth of the checkpoint's records, if more), a
+	// new checkpoint is merged in the background, so that the changes,
+	// held in memory at about 58 bytes each, stay bounded. Default
+	// DefaultIndexDelta (65,536); negative: only Checkpoint and Close
+	// write one.
+	IndexDelta int
 }
 
 func (o *Options) withDefaults() Options {
@@ -65,6 +72,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.IndexDelta == 0 {
+		c.IndexDelta = DefaultIndexDelta
 	}
 	return c
 }
@@ -105,6 +115,11 @@ type Volume struct {
 	packs      map[uint64]*pack
 	largeNames map[string]struct{}
 	closed     bool
+	closing    bool // Close has begun: no background checkpoint starts
+	merging    bool // a background checkpoint is running
+	// mergeRetryAt raises the background threshold after a failure.
+	mergeRetryAt int
+	bg           sync.WaitGroup
 
 	wmu     sync.Mutex // the newest pack's writer
 	cur     *pack
@@ -141,10 +156,10 @@ func New(fs vfs.FS, dir string, opts *Options) (*Volume, error) {
 		packDir:    fs.PathJoin(dir, PacksDir),
 		opts:       o,
 		seed:       maphash.MakeSeed(),
-		index:      newIndex(0, 0),
 		packs:      map[uint64]*pack{},
 		largeNames: map[string]struct{}{},
 	}
+	v.index = newIndex(v.packExists)
 	if err := v.open(); err != nil {
 		v.closeFiles()
 		return nil, fmt.Errorf("packvol: open %s: %w", dir, err)
@@ -160,6 +175,14 @@ func (v *Volume) Dir() string { return v.dir }
 // closes the pack files. Later calls fail with ErrClosed. A failed handle
 // writes no checkpoint.
 func (v *Volume) Close() error {
+	v.mu.Lock()
+	if v.closing {
+		v.mu.Unlock()
+		return ErrClosed
+	}
+	v.closing = true
+	v.mu.Unlock()
+	v.bg.Wait()
 	v.ckmu.Lock()
 	defer v.ckmu.Unlock()
 	v.smu.Lock()
@@ -175,9 +198,9 @@ func (v *Volume) Close() error {
 	err := v.closeMark()
 	v.mu.Unlock()
 	if err == nil && v.failed == nil && v.cur != nil {
-		var c *checkpoint
-		if c, err = v.snapshotLocked(); err == nil {
-			err = v.writeCheckpoint(c)
+		var s *ckptSnap
+		if s, err = v.freezeLocked(); err == nil && s != nil {
+			err = v.merge(s)
 		}
 	}
 	v.mu.Lock()
@@ -200,8 +223,15 @@ func (v *Volume) closeFilesLocked() error {
 		errs = append(errs, p.f.Close())
 	}
 	v.packs = map[uint64]*pack{}
+	if f := v.index.file; f != nil {
+		errs = append(errs, f.close())
+		v.index.file = nil
+	}
 	return errors.Join(errs...)
 }
+
+// packExists reports whether pack seq is there. The caller holds mu.
+func (v *Volume) packExists(seq uint64) bool { return v.packs[seq] != nil }
 
 func (v *Volume) lockName(name string) func() {
 	m := &v.stripe[maphash.String(v.seed, name)%stripes]

@@ -59,8 +59,9 @@ type write struct {
 	mtime int64
 	// check, if set, runs under the index lock just before the entry is
 	// applied, and skips the entry when it returns false (Compact copies
-	// an entry only while the index still points at the original).
-	check func() bool
+	// an entry only while the index still points at the original). An
+	// error fails the append, nothing written.
+	check func() (bool, error)
 }
 
 // appendEntry writes one entry at the end of the newest pack, rolling
@@ -75,8 +76,11 @@ func (v *Volume) appendEntry(w write) (seq uint64, end int64, ok bool, err error
 	}
 	if w.check != nil {
 		v.mu.RLock()
-		keep := w.check()
+		keep, err := w.check()
 		v.mu.RUnlock()
+		if err != nil {
+			return 0, 0, false, err
+		}
 		if !keep {
 			return 0, 0, false, nil
 		}
@@ -115,8 +119,15 @@ func (v *Volume) appendEntry(w write) (seq uint64, end int64, ok bool, err error
 	l := loc{seq: p.seq, off: off, n: n, size: int64(len(w.data)), mtime: w.mtime}
 	v.mu.Lock()
 	p.size += written
-	v.apply(w.kind, w.name, l)
+	err = v.apply(w.kind, w.name, l)
+	v.maybeMerge()
 	v.mu.Unlock()
+	if err != nil {
+		// The index may have the replaced place's live bytes wrong:
+		// reopen, which rebuilds it.
+		v.failed = fmt.Errorf("pack %s: %w", v.packPath(p.seq), err)
+		return 0, 0, false, v.failedErr()
+	}
 	return p.seq, p.size, true, nil
 }
 
