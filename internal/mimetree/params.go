@@ -95,56 +95,14 @@ func isASCII(s string) bool {
 // after its first ';', names in lower case, the first of a name counting.
 func lenientParams(rest string) map[string]string {
 	var params map[string]string
-	for rest != "" {
-		rest = strings.TrimLeft(rest, "; \t")
-		if rest == "" {
-			break
-		}
-		var name string
-		i := strings.IndexAny(rest, "=;")
-		if i < 0 {
-			break // a trailing word without value
-		}
-		name = strings.ToLower(strings.TrimSpace(rest[:i]))
-		if rest[i] == ';' {
-			rest = rest[i:]
-			continue
-		}
-		rest = strings.TrimLeft(rest[i+1:], " \t")
-		var val string
-		if strings.HasPrefix(rest, `"`) {
-			var b strings.Builder
-			j := 1
-			for ; j < len(rest) && rest[j] != '"'; j++ {
-				if rest[j] == '\\' && j+1 < len(rest) {
-					j++
-				}
-				b.WriteByte(rest[j])
-			}
-			val = b.String()
-			rest = rest[min(j+1, len(rest)):]
-			if k := strings.IndexByte(rest, ';'); k >= 0 {
-				rest = rest[k:]
-			} else {
-				rest = ""
-			}
-		} else {
-			k := strings.IndexByte(rest, ';')
-			if k < 0 {
-				k = len(rest)
-			}
-			val = strings.TrimSpace(rest[:k])
-			rest = rest[k:]
-		}
-		if name == "" {
-			continue
-		}
+	scanParams(rest, func(name, val string) {
+		name = strings.ToLower(name)
 		if params == nil {
 			params = make(map[string]string)
 		}
 		if _, dup := params[name]; !dup {
 			params[name] = val
 		}
-	}
+	})
 	return params
 }

@@ -50,9 +50,10 @@ type Part struct {
 	// HasContentType reports whether a usable Content-Type was present.
 	HasContentType bool
 
-	// Raw values of the other Content-* fields, unfolded and trimmed
-	// ("" when absent). Encoding is in lower case.
-	Encoding, ID, Description, Disposition, Language, Location string
+	// Raw values of the Content-* fields, unfolded and trimmed, as
+	// written ("" when absent): ContentType whether or not it was usable,
+	// Encoding in its own case (Decode reads any case).
+	ContentType, Encoding, ID, Description, Disposition, Language, Location string
 
 	// Children are a multipart's parts, in order.
 	Children []*Part
@@ -349,7 +350,7 @@ func (p *parser) fields(part *Part, start, end int) {
 		case bytes.EqualFold(rest, []byte("type")) && !haveType:
 			ctype, haveType = value(), true
 		case bytes.EqualFold(rest, []byte("transfer-encoding")) && !haveEnc:
-			part.Encoding, haveEnc = strings.ToLower(value()), true
+			part.Encoding, haveEnc = value(), true
 		case bytes.EqualFold(rest, []byte("id")) && !haveID:
 			part.ID, haveID = value(), true
 		case bytes.EqualFold(rest, []byte("description")) && !haveDesc:
@@ -364,6 +365,7 @@ func (p *parser) fields(part *Part, start, end int) {
 	}
 	part.Type, part.Subtype = "text", "plain"
 	if haveType {
+		part.ContentType = ctype
 		v, params := ParseValue(ctype)
 		if t, s, ok := strings.Cut(v, "/"); ok && t != "" && s != "" && !strings.ContainsAny(v, " \t") {
 			part.Type, part.Subtype, part.Params, part.HasContentType = t, s, params, true

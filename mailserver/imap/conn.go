@@ -75,6 +75,7 @@ type conn struct {
 	answered bool
 	command  string // name of the running command, without "UID "
 	alias    map[*imap.FetchItemBodySection]string
+	bodyToo  bool // this FETCH asked for BODY and BODYSTRUCTURE
 }
 
 func (s *Server) newConn(nc net.Conn, secure bool) *conn {
@@ -342,7 +343,7 @@ func (c *conn) readCommand() error {
 		if uid {
 			cmdName = "UID " + name
 		}
-		c.okCode, c.okText, c.okArgs, c.alias, c.answered = "", "", "", nil, false
+		c.okCode, c.okText, c.okArgs, c.alias, c.bodyToo, c.answered = "", "", "", nil, false, false
 		c.holdWrites(true)
 		err = c.dispatch(tag, name, uid)
 	}

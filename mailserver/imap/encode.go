@@ -2,12 +2,13 @@ package imap
 
 import (
 	"bytes"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/tidemark/tidemark/internal/mimetree"
 )
 
 // encoder builds responses (RFC 9051 section 7, "response") on a buffered
@@ -214,38 +215,34 @@ func (e *encoder) addressList(l []address) *encoder {
 	return e.raw(")")
 }
 
-func (e *encoder) params(p map[string]string) *encoder {
-	if len(p) == 0 {
+// params writes a body parameter list in the order it is given.
+func (e *encoder) params(l []mimetree.Param) *encoder {
+	if len(l) == 0 {
 		return e.raw("NIL")
 	}
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	e.raw("(")
-	for i, k := range keys {
+	for i, p := range l {
 		if i > 0 {
 			e.sp()
 		}
-		e.str(k).sp().str(p[k])
+		e.str(p.Name).sp().str(p.Value)
 	}
 	return e.raw(")")
 }
 
-func (e *encoder) disposition(d *imap.BodyStructureDisposition) *encoder {
+func (e *encoder) disposition(d *disposition) *encoder {
 	if d == nil {
 		return e.raw("NIL")
 	}
-	return e.raw("(").str(d.Value).sp().params(d.Params).raw(")")
+	return e.raw("(").str(d.value).sp().params(d.params).raw(")")
 }
 
+// language writes body-fld-lang. The grammar allows a lone string for
+// one language; a list is always sent, as Dovecot does, so one answer has
+// one shape.
 func (e *encoder) language(l []string) *encoder {
-	switch len(l) {
-	case 0:
+	if len(l) == 0 {
 		return e.raw("NIL")
-	case 1:
-		return e.str(l[0])
 	}
 	e.raw("(")
 	for i, s := range l {
@@ -258,47 +255,27 @@ func (e *encoder) language(l []string) *encoder {
 }
 
 // bodyStructure writes BODY (extended false) or BODYSTRUCTURE.
-func (e *encoder) bodyStructure(bs imap.BodyStructure, extended bool) *encoder {
-	switch bs := bs.(type) {
-	case *rfc822Part:
-		return e.singlePart(bs.BodyStructureSinglePart, bs.env, extended)
-	case *imap.BodyStructureSinglePart:
-		return e.singlePart(bs, nil, extended)
-	case *imap.BodyStructureMultiPart:
+func (e *encoder) bodyStructure(bp *bodyPart, extended bool) *encoder {
+	if bp.multipart {
 		e.raw("(")
-		for _, c := range bs.Children {
+		for _, c := range bp.children {
 			e.bodyStructure(c, extended)
 		}
-		e.sp().str(bs.Subtype)
+		e.sp().str(bp.subtype)
 		if extended {
-			ext := bs.Extended
-			if ext == nil {
-				ext = &imap.BodyStructureMultiPartExt{}
-			}
-			e.sp().params(ext.Params).sp().disposition(ext.Disposition).sp().language(ext.Language).sp().nstr(ext.Location)
+			e.sp().params(bp.params).sp().disposition(bp.disposition).sp().language(bp.language).sp().nstr(bp.location)
 		}
 		return e.raw(")")
 	}
-	return e.raw("NIL")
-}
-
-// singlePart writes one non-multipart part; env is the envelope of an
-// embedded message/rfc822.
-func (e *encoder) singlePart(bs *imap.BodyStructureSinglePart, env *envelopeData, extended bool) *encoder {
-	e.raw("(").str(bs.Type).sp().str(bs.Subtype).sp().params(bs.Params).sp().
-		nstr(bs.ID).sp().nstr(bs.Description).sp().str(bs.Encoding).sp().num(bs.Size)
-	if bs.MessageRFC822 != nil {
-		m := bs.MessageRFC822
-		e.sp().envelope(env).sp().bodyStructure(m.BodyStructure, extended).sp().num64(uint64(m.NumLines))
-	} else if bs.Text != nil {
-		e.sp().num64(uint64(bs.Text.NumLines))
+	e.raw("(").str(bp.typ).sp().str(bp.subtype).sp().params(bp.params).sp().
+		nstr(bp.id).sp().nstr(bp.description).sp().str(bp.encoding).sp().num(bp.size)
+	if bp.message != nil {
+		e.sp().envelope(bp.env).sp().bodyStructure(bp.message, extended).sp().num64(uint64(bp.lines))
+	} else if bp.hasLines {
+		e.sp().num64(uint64(bp.lines))
 	}
 	if extended {
-		ext := bs.Extended
-		if ext == nil {
-			ext = &imap.BodyStructureSinglePartExt{}
-		}
-		e.raw(" NIL ").disposition(ext.Disposition).sp().language(ext.Language).sp().nstr(ext.Location)
+		e.raw(" NIL ").disposition(bp.disposition).sp().language(bp.language).sp().nstr(bp.location)
 	}
 	return e.raw(")")
 }

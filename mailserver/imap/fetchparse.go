@@ -14,6 +14,9 @@ type fetchRequest struct {
 	changedSince bool // CHANGEDSINCE given (opts.ChangedSince may be 0)
 	vanished     bool // VANISHED given (QRESYNC, UID FETCH only)
 	alias        map[*imap.FetchItemBodySection]string
+	// bodyToo: BODY was asked for beside BODYSTRUCTURE (opts holds one
+	// of them); both are answered.
+	bodyToo bool
 }
 
 // maxFetchItems bounds the items of one FETCH.
@@ -121,6 +124,9 @@ func (d *decoder) fetchAttNamed(req *fetchRequest, name string) error {
 	case "MODSEQ":
 		o.ModSeq = true
 	case "BODYSTRUCTURE":
+		if o.BodyStructure != nil && !o.BodyStructure.Extended {
+			req.bodyToo = true
+		}
 		o.BodyStructure = &imap.FetchItemBodyStructure{Extended: true}
 	case "RFC822", "RFC822.HEADER", "RFC822.TEXT":
 		bs := &imap.FetchItemBodySection{Peek: name == "RFC822.HEADER"}
@@ -143,6 +149,10 @@ func (d *decoder) fetchAttNamed(req *fetchRequest, name string) error {
 		if b != '[' {
 			if name == "BODY.PEEK" {
 				return badf("BODY.PEEK needs a section")
+			}
+			if o.BodyStructure != nil && o.BodyStructure.Extended {
+				req.bodyToo = true
+				return nil
 			}
 			o.BodyStructure = &imap.FetchItemBodyStructure{}
 			return nil

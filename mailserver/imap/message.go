@@ -138,95 +138,189 @@ func binarySection(m *parsed, part []int, p *imap.SectionPartial) ([]byte, error
 	return partial(body, p), nil
 }
 
+// bodyPart is one part of a BODYSTRUCTURE answer. go-imap's types keep
+// parameters in a map, which loses the order of the header; this keeps
+// them as listed.
+type bodyPart struct {
+	typ, subtype string
+	params       []mimetree.Param
+	// Single part fields.
+	id, description, encoding string
+	size                      uint32
+	lines                     int64 // text/* and message/rfc822 only
+	hasLines                  bool
+	env                       *envelopeData // message/rfc822 and message/global
+	message                   *bodyPart
+	// children are a multipart's parts; multipart is set for one.
+	children  []*bodyPart
+	multipart bool
+	// Extension data.
+	disposition *disposition
+	language    []string
+	location    string
+}
+
+type disposition struct {
+	value  string
+	params []mimetree.Param
+}
+
 // bodyStructure describes the message's MIME structure from its bounded
 // parse: a part beyond the depth or part limits is an opaque
 // application/octet-stream part, so a hostile message still fetches.
-func bodyStructure(m *parsed) imap.BodyStructure {
+func bodyStructure(m *parsed) *bodyPart {
 	t := m.parse()
-	return structureOf(t, t.Root)
+	bp := structureOf(t, t.Root)
+	if plain7bit(bp) {
+		// A message that is one US-ASCII text/plain part in 7bit and
+		// says nothing else about it is the default of RFC 2045 section
+		// 5.2, and Dovecot answers it in the default's words whatever
+		// case the header used ("TEXT/PLAIN; CHARSET=US-ASCII"): so does
+		// this server, so the two agree on the commonest message.
+		bp.typ, bp.subtype, bp.encoding = "text", "plain", "7bit"
+		bp.params = []mimetree.Param{{Name: "charset", Value: "us-ascii"}}
+	}
+	return bp
 }
 
-func structureOf(t *mimetree.Tree, p *mimetree.Part) imap.BodyStructure {
+// plain7bit reports whether a message's part is US-ASCII text/plain in
+// 7bit with no other parameter and no Content-ID, -Description,
+// -Disposition, -Language or -Location.
+func plain7bit(bp *bodyPart) bool {
+	return !bp.multipart && bp.message == nil &&
+		strings.EqualFold(bp.typ, "text") && strings.EqualFold(bp.subtype, "plain") &&
+		len(bp.params) == 1 && strings.EqualFold(bp.params[0].Name, "charset") &&
+		strings.EqualFold(bp.params[0].Value, "us-ascii") &&
+		strings.EqualFold(bp.encoding, "7bit") && bp.id == "" && bp.description == "" &&
+		bp.disposition == nil && len(bp.language) == 0 && bp.location == ""
+}
+
+// Types, subtypes, parameters and the transfer encoding are given in the
+// case the header writes them, as Dovecot gives them: RFC 2045 makes the
+// names case-insensitive for the client, and a parameter value such as a
+// boundary or a file name is the sender's.
+func structureOf(t *mimetree.Tree, p *mimetree.Part) *bodyPart {
+	typ, sub := p.Type, p.Subtype
+	var params []mimetree.Param
+	if p.HasContentType && !p.Opaque {
+		v, list := mimetree.ParamList(p.ContentType)
+		if strings.EqualFold(v, typ+"/"+sub) {
+			typ, sub, _ = strings.Cut(v, "/")
+		}
+		params = list
+		if p.IsMultipart() && p.Params["boundary"] == "" {
+			// Read as a multipart without parts: its boundary, if
+			// any, split nothing (a header cut short).
+			params = withoutParam(params, "boundary")
+		}
+	}
+	bp := &bodyPart{
+		typ: typ, subtype: sub, params: params,
+		disposition: dispositionOf(p),
+		language:    languages(p.Language),
+		location:    p.Location,
+	}
 	if p.IsMultipart() {
-		mp := &imap.BodyStructureMultiPart{
-			Subtype: p.Subtype,
-			Extended: &imap.BodyStructureMultiPartExt{
-				Params:      p.Params,
-				Disposition: disposition(p),
-				Language:    languages(p.Language),
-				Location:    p.Location,
-			},
-		}
+		bp.multipart = true
 		for _, c := range p.Children {
-			mp.Children = append(mp.Children, structureOf(t, c))
+			bp.children = append(bp.children, structureOf(t, c))
 		}
-		if len(mp.Children) == 0 {
+		if len(bp.children) == 0 {
 			// The grammar needs one part; other servers report an
 			// empty text/plain one.
-			mp.Children = []imap.BodyStructure{plainPart(nil)}
+			bp.children = []*bodyPart{plainPart()}
 		}
-		return mp
+		return bp
 	}
-	sp := &imap.BodyStructureSinglePart{
-		Type: p.Type, Subtype: p.Subtype, Params: p.Params,
-		ID: p.ID, Description: p.Description, Encoding: p.Encoding,
-		Size: uint32(p.End - p.BodyStart),
-		Extended: &imap.BodyStructureSinglePartExt{
-			Disposition: disposition(p),
-			Language:    languages(p.Language),
-			Location:    p.Location,
-		},
-	}
-	if sp.Encoding == "" {
-		sp.Encoding = "7bit"
-	}
-	if _, ok := p.Params["charset"]; p.Type == "text" && !ok {
+	bp.id, bp.description = p.ID, p.Description
+	bp.encoding = encodingToken(p.Encoding)
+	bp.size = uint32(p.End - p.BodyStart)
+	if p.Type == "text" && !hasParam(bp.params, "charset") {
 		// A text part says US-ASCII when it names no charset: RFC 2045
 		// section 5.2 without a Content-Type, RFC 2046 section 4.1.2 with
-		// one. The part's own map is shared, so the answer gets a copy.
-		params := make(map[string]string, len(p.Params)+1)
-		for k, v := range p.Params {
-			params[k] = v
-		}
-		params["charset"] = "us-ascii"
-		sp.Params = params
+		// one. It goes last, after the parameters the header has.
+		bp.params = append(bp.params[:len(bp.params):len(bp.params)], mimetree.Param{Name: "charset", Value: "us-ascii"})
 	}
 	switch {
 	case p.Type == "text":
-		sp.Text = &imap.BodyStructureText{NumLines: int64(t.Lines(p.BodyStart, p.End))}
+		bp.lines, bp.hasLines = int64(t.Lines(p.BodyStart, p.End)), true
 	case p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global"):
-		sp.MessageRFC822 = &imap.BodyStructureMessageRFC822{
-			BodyStructure: plainPart(nil),
-			NumLines:      int64(t.Lines(p.BodyStart, p.End)),
-		}
-		part := &rfc822Part{BodyStructureSinglePart: sp, env: &envelopeData{}}
+		bp.lines, bp.hasLines = int64(t.Lines(p.BodyStart, p.End)), true
+		bp.env, bp.message = &envelopeData{}, plainPart()
 		if p.Message != nil {
-			part.env = envelope(t.Header(p.Message))
-			sp.MessageRFC822.BodyStructure = structureOf(t, p.Message)
+			bp.env = envelope(t.Header(p.Message))
+			bp.message = structureOf(t, p.Message)
 		}
-		return part
 	}
-	return sp
+	return bp
 }
 
-// rfc822Part is a message/rfc822 (or message/global) part: go-imap's
-// single part, whose Envelope field cannot hold what ENVELOPE sends (the
-// Date header as written, source routes), with the embedded message's
-// envelope beside it.
-type rfc822Part struct {
-	*imap.BodyStructureSinglePart
-	env *envelopeData
+// encodingToken is the Content-Transfer-Encoding BODYSTRUCTURE reports: the
+// one token the field holds (RFC 2045 section 6.1), comments and white
+// space around it dropped; "7bit", the default, when the field is absent or
+// is not a single token ("8 bit"), as Dovecot reports it.
+func encodingToken(v string) string {
+	v = strings.TrimSpace(stripComments(v))
+	if v == "" || strings.ContainsAny(v, " \t\"()<>@,;:\\/[]?=") {
+		return "7bit"
+	}
+	return v
 }
 
-func disposition(p *mimetree.Part) *imap.BodyStructureDisposition {
+// stripComments removes RFC 5322 comments ("(...)", nested, with quoted
+// pairs) from a header value.
+func stripComments(v string) string {
+	if strings.IndexByte(v, '(') < 0 {
+		return v
+	}
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && depth > 0:
+			i++
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func hasParam(l []mimetree.Param, name string) bool {
+	for _, p := range l {
+		if strings.EqualFold(p.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutParam(l []mimetree.Param, name string) []mimetree.Param {
+	if !hasParam(l, name) {
+		return l
+	}
+	out := make([]mimetree.Param, 0, len(l))
+	for _, p := range l {
+		if !strings.EqualFold(p.Name, name) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func dispositionOf(p *mimetree.Part) *disposition {
 	if p.Disposition == "" {
 		return nil
 	}
-	v, params := mimetree.ParseValue(p.Disposition)
-	if v == "" {
+	if v, _ := mimetree.ParseValue(p.Disposition); v == "" {
 		return nil
 	}
-	return &imap.BodyStructureDisposition{Value: v, Params: params}
+	v, params := mimetree.ParamList(p.Disposition)
+	return &disposition{value: v, params: params}
 }
 
 func languages(v string) []string {
@@ -242,12 +336,12 @@ func languages(v string) []string {
 	return out
 }
 
-func plainPart(body []byte) *imap.BodyStructureSinglePart {
-	return &imap.BodyStructureSinglePart{
-		Type: "text", Subtype: "plain", Size: uint32(len(body)),
-		Params: map[string]string{"charset": "us-ascii"}, Encoding: "7bit",
-		Text:     &imap.BodyStructureText{NumLines: int64(bytes.Count(body, []byte("\n")))},
-		Extended: &imap.BodyStructureSinglePartExt{},
+// plainPart is the empty text/plain part that stands for a multipart
+// without parts or a message/rfc822 part with no message.
+func plainPart() *bodyPart {
+	return &bodyPart{
+		typ: "text", subtype: "plain", encoding: "7bit", hasLines: true,
+		params: []mimetree.Param{{Name: "charset", Value: "us-ascii"}},
 	}
 }
 

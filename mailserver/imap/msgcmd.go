@@ -146,7 +146,7 @@ func (c *conn) cmdFetch(tag string, uid bool) error {
 	if req.opts.ModSeq {
 		c.enableCondStore()
 	}
-	c.alias = req.alias
+	c.alias, c.bodyToo = req.alias, req.bodyToo
 	return c.sess.Fetch(c, set, req)
 }
 
@@ -373,9 +373,12 @@ func (r *fetchResp) WriteRFC822Size(n int64) { r.item("RFC822.SIZE ").num64(uint
 
 func (r *fetchResp) WriteEnvelope(env *envelopeData) { r.item("ENVELOPE ").envelope(env) }
 
-func (r *fetchResp) WriteBodyStructure(bs imap.BodyStructure, extended bool) {
+func (r *fetchResp) WriteBodyStructure(bs *bodyPart, extended bool) {
 	if extended {
 		r.item("BODYSTRUCTURE ").bodyStructure(bs, true)
+		if r.c.bodyToo {
+			r.item("BODY ").bodyStructure(bs, false)
+		}
 	} else {
 		r.item("BODY ").bodyStructure(bs, false)
 	}

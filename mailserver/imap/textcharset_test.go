@@ -8,7 +8,7 @@ import (
 // TestBodyStructureDefaultCharset: a text part that names no charset is
 // US-ASCII whether or not it has a Content-Type (RFC 2045 section 5.2,
 // RFC 2046 section 4.1.2), so BODYSTRUCTURE lists ("charset" "us-ascii")
-// beside its other parameters; a charset the part names is kept, and a
+// after its other parameters; a charset the part names is kept, and a
 // non-text part gets none. Derived from a comparison with Dovecot, which
 // answers the same.
 func TestBodyStructureDefaultCharset(t *testing.T) {
@@ -28,7 +28,7 @@ func TestBodyStructureDefaultCharset(t *testing.T) {
 	r.cmd("SELECT INBOX")
 	out := strings.Join(r.cmd("FETCH 1 BODYSTRUCTURE"), "")
 	for _, want := range []string{
-		`("text" "plain" ("charset" "us-ascii" "format" "flowed") NIL NIL "7bit" 3 0`,
+		`("text" "plain" ("format" "flowed" "charset" "us-ascii") NIL NIL "7bit" 3 0`,
 		`("text" "html" ("charset" "us-ascii") NIL NIL "7bit" 10 0`,
 		`("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 5 0`,
 		`("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 4 0`,
