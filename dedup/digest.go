@@ -62,8 +62,13 @@ func ParseDigest(s string) (Digest, error) {
 // "blobs/ab/ab12...ef". The two-hex fan-out keeps directories of local
 // volumes to 1/256 of the blobs each.
 func BlobName(d Digest) string {
-	s := d.String()
-	return "blobs/" + s[:2] + "/" + s
+	// One allocation: every read of a message by its digest names it.
+	var b [len("blobs/xx/") + 2*sha256.Size]byte
+	n := copy(b[:], "blobs/")
+	hex.Encode(b[n:], d[:1])
+	b[n+2] = '/'
+	hex.Encode(b[n+3:], d[:])
+	return string(b[:])
 }
 
 // ParseBlobName returns the digest of a name made by BlobName.

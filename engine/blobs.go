@@ -57,7 +57,7 @@ func (e *Engine) volumeOf(ctx context.Context, d dedup.Digest) (hsm.Volume, stri
 
 // errNoBlobRecord marks volumeOf's error for a digest without a blob
 // record: corruption when an item names it, a blob already collected
-// when a caller read by digest (AppendBlobOf).
+// when a caller read by digest (ReadBlobOf).
 var errNoBlobRecord = errors.New("has no record")
 
 // onBlobVolume runs read on the volume holding d. A read that finds the
@@ -79,16 +79,59 @@ func (e *Engine) onBlobVolume(ctx context.Context, d dedup.Digest, read func(hsm
 	}
 }
 
-// AppendBlobOf appends the raw bytes of the message stored as blob d to
-// dst, as AppendBlob does for an item, without reading the item: an IMAP
-// FETCH knows the digest from its view, and saves a lookup per message.
-// A blob that is gone (its items expunged and collected) is ErrNotFound.
-func (e *Engine) AppendBlobOf(ctx context.Context, d Digest, dst []byte) ([]byte, error) {
-	out, err := e.appendBlob(ctx, d, dst)
-	if errors.Is(err, errNoBlobRecord) || hsm.IsNotFound(err) {
-		return out, fmt.Errorf("%w: %v", ErrNotFound, err)
+// ReadBlobOf reads the raw bytes of the message stored as blob d, as
+// AppendBlob does for an item, without reading the item: an IMAP FETCH
+// knows the digest from its view, and saves a lookup per message. The
+// bytes are read into buf's capacity (a new buffer when it is too small)
+// and returned with the buffer to pass to the next call; they may lie
+// anywhere in it, and a pending inline copy or a compressed blob is
+// returned from memory of its own. The caller must not modify them. A
+// blob that is gone (its items expunged and collected) is ErrNotFound.
+//
+// The primary volume is tried first, without the blob's record: blobs
+// are named by their digest, so any copy found is the message, and most
+// are on the primary. Anything else (not there, moved by HSM, an error)
+// goes the usual way, by the record.
+func (e *Engine) ReadBlobOf(ctx context.Context, d Digest, buf []byte) (raw, next []byte, err error) {
+	if raw, ok := e.copies.lookup(d); ok {
+		return raw, buf, nil
 	}
-	return out, err
+	if r, ok := e.prim().vol.(objectReader); ok {
+		framed, nb, err := r.ReadObject(ctx, dedup.BlobName(d), buf)
+		if err == nil {
+			if raw, err := rawOf(d, framed); err == nil {
+				return raw, nb, nil
+			}
+		}
+		buf = nb
+	}
+	out, err := e.appendBlob(ctx, d, buf[:0])
+	if errors.Is(err, errNoBlobRecord) || hsm.IsNotFound(err) {
+		return nil, buf, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, buf, err
+	}
+	return out, out[:0], nil
+}
+
+// objectReader is a volume that reads an object into a caller's buffer
+// and hands out its bytes where they lie (hsm/packvol).
+type objectReader interface {
+	ReadObject(ctx context.Context, name string, buf []byte) (data, next []byte, err error)
+}
+
+// rawOf returns the raw message of a framed blob: the bytes after the
+// codec byte of an uncompressed one, in place; a compressed one decoded.
+func rawOf(d dedup.Digest, framed []byte) ([]byte, error) {
+	if len(framed) > 0 && framed[0] == dedup.CodecRaw {
+		return framed[1:], nil
+	}
+	raw, err := dedup.Decode(framed)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read blob %s: %w", d, err)
+	}
+	return raw, nil
 }
 
 // readBlob returns a blob's raw bytes: from memory while its inline copy

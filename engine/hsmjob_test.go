@@ -66,10 +66,17 @@ func TestMoveByPolicyFixedClock(t *testing.T) {
 			t.Fatalf("item %d on %s, want %s", i, loc.Volume, want)
 		}
 	}
+	var buf []byte
 	for i, it := range items {
 		got, err := e.ReadBlobRange(ctx, a.ID, it.ID, 0, -1)
 		if err != nil || !bytes.Equal(got, bodies[i]) {
 			t.Fatalf("item %d: %v", i, err)
+		}
+		// By digest (IMAP FETCH): the primary is tried first and the
+		// moved ones are found on cold.
+		got, buf, err = e.ReadBlobOf(ctx, it.Digest, buf)
+		if err != nil || !bytes.Equal(got, bodies[i]) {
+			t.Fatalf("item %d by digest: %v", i, err)
 		}
 	}
 	again, err := e.MoveByPolicy(ctx, MoveOptions{Match: match})

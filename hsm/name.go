@@ -29,7 +29,11 @@ func badName(name string) string {
 	if strings.HasPrefix(name, "/") {
 		return "leading slash"
 	}
-	for _, c := range strings.Split(name, "/") {
+	for rest, more := name, true; more; {
+		// Component by component, without allocating: every read of a
+		// pack volume checks its name twice.
+		var c string
+		c, rest, more = strings.Cut(rest, "/")
 		switch {
 		case c == "":
 			return "empty component"

@@ -207,39 +207,40 @@ func (v *Volume) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// readPacked returns a packed object's bytes and place; ok is false when
-// the name is not in the packs.
-func (v *Volume) readPacked(ctx context.Context, op, name string) (data []byte, l loc, ok bool, err error) {
-	return v.readPackedInto(ctx, op, name, nil)
+// readPacked returns a packed object's bytes; ok is false when the name
+// is not in the packs.
+func (v *Volume) readPacked(ctx context.Context, op, name string) (data []byte, ok bool, err error) {
+	data, _, ok, err = v.readPackedInto(ctx, op, name, nil)
+	return data, ok, err
 }
 
 // readPackedInto is readPacked reading the entry into buf's spare
 // capacity when it is large enough (else into a new buffer): data then
-// aliases buf.
-func (v *Volume) readPackedInto(ctx context.Context, op, name string, buf []byte) (data []byte, l loc, ok bool, err error) {
+// aliases ent, the buffer the whole entry was read into.
+func (v *Volume) readPackedInto(ctx context.Context, op, name string, buf []byte) (data, ent []byte, ok bool, err error) {
 	if err := hsm.CheckName(name); err != nil {
-		return nil, loc{}, false, fmt.Errorf("%s: %w", op, err)
+		return nil, nil, false, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, err)
+		return nil, nil, false, fmt.Errorf("%s %s: %w", op, name, err)
 	}
 	v.mu.RLock()
 	if v.closed {
 		v.mu.RUnlock()
-		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, ErrClosed)
+		return nil, nil, false, fmt.Errorf("%s %s: %w", op, name, ErrClosed)
 	}
-	l, ok, err = v.index.get(name)
+	l, ok, err := v.index.get(name)
 	if err != nil {
 		v.mu.RUnlock()
-		return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, err)
+		return nil, nil, false, fmt.Errorf("%s %s: %w", op, name, err)
 	}
 	if !ok {
 		_, large := v.largeNames[name]
 		v.mu.RUnlock()
 		if !large {
-			return nil, loc{}, false, fmt.Errorf("%s %s: %w", op, name, hsm.ErrNotFound)
+			return nil, nil, false, fmt.Errorf("%s %s: %w", op, name, hsm.ErrNotFound)
 		}
-		return nil, loc{}, false, nil
+		return nil, nil, false, nil
 	}
 	if int64(cap(buf)-len(buf)) >= l.n {
 		buf = buf[len(buf) : len(buf)+int(l.n)]
@@ -252,22 +253,22 @@ func (v *Volume) readPackedInto(ctx context.Context, op, name string, buf []byte
 		rerr = nil
 	}
 	if rerr != nil {
-		return nil, loc{}, false, fmt.Errorf("%s %s: read pack %d: %w", op, name, l.seq, rerr)
+		return nil, nil, false, fmt.Errorf("%s %s: read pack %d: %w", op, name, l.seq, rerr)
 	}
 	e, _, derr := decodeEntry(buf)
 	if derr == nil && (e.kind != kindPut || e.name != name) {
 		derr = fmt.Errorf("%w: entry names %q", ErrCorrupt, e.name)
 	}
 	if derr != nil {
-		return nil, loc{}, false, hsm.Permanent(fmt.Errorf("%s %s: pack %s offset %d: %w", op, name, v.packPath(l.seq), l.off, derr))
+		return nil, nil, false, hsm.Permanent(fmt.Errorf("%s %s: pack %s offset %d: %w", op, name, v.packPath(l.seq), l.off, derr))
 	}
-	return e.data, l, true, nil
+	return e.data, buf, true, nil
 }
 
 // Get returns a packed object from memory (read whole, checksum verified)
 // or opens a large one.
 func (v *Volume) Get(ctx context.Context, name string) (io.ReadCloser, error) {
-	data, _, ok, err := v.readPacked(ctx, "get", name)
+	data, ok, err := v.readPacked(ctx, "get", name)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +316,31 @@ func (v *Volume) AppendObject(ctx context.Context, name string, dst []byte) ([]b
 	}
 }
 
+// ReadObject reads object name into buf's capacity (a new buffer when it
+// is too small) and returns the object's bytes and the buffer to pass to
+// the next call. The bytes are a slice of that buffer, not at its start:
+// a packed entry is read whole and its checksum verified in place, and
+// its data is handed out where it lies, so reading many objects through
+// one buffer (an IMAP FETCH of a folder) costs the read and nothing else.
+// Errors are Get's.
+func (v *Volume) ReadObject(ctx context.Context, name string, buf []byte) (data, next []byte, err error) {
+	data, ent, ok, err := v.readPackedInto(ctx, "get", name, buf[:0])
+	if err != nil {
+		return nil, buf, err
+	}
+	if ok {
+		if cap(ent) > cap(buf) {
+			buf = ent
+		}
+		return data, buf[:0], nil
+	}
+	data, err = v.AppendObject(ctx, name, buf[:0])
+	if err != nil {
+		return nil, buf, err
+	}
+	return data, data[:0], nil
+}
+
 // packedReader is Get's reader of a packed object, read whole into a
 // buffer of its own; Bytes hands that buffer over (hsm.ReadAll uses it).
 type packedReader struct {
@@ -328,7 +354,7 @@ func (*packedReader) Close() error { return nil }
 func (r *packedReader) Bytes() []byte { return r.data }
 
 func (v *Volume) GetRange(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
-	data, _, ok, err := v.readPacked(ctx, "get range", name)
+	data, ok, err := v.readPacked(ctx, "get range", name)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ type Backend interface {
 	Quota(ctx context.Context, acct uint64) (used, limit int64, err error)
 	OpenBlob(ctx context.Context, acct, item uint64) (io.ReadCloser, int64, error)
 	BlobHeader(ctx context.Context, d engine.Digest, size int64) ([]byte, error)
-	AppendBlobOf(ctx context.Context, d engine.Digest, dst []byte) ([]byte, error)
+	ReadBlobOf(ctx context.Context, d engine.Digest, buf []byte) (raw, next []byte, err error)
 	Search(ctx context.Context, acct, folder uint64, c *engine.SearchCriteria) ([]uint64, error)
 	Sort(ctx context.Context, acct, folder uint64, keys []engine.SortKey, c *engine.SearchCriteria) ([]uint64, error)
 	Thread(ctx context.Context, acct, folder uint64, alg engine.ThreadAlgorithm, c *engine.SearchCriteria) ([]*engine.Thread, error)

@@ -83,7 +83,7 @@ func (s *session) Fetch(w *conn, numSet imap.NumSet, req *fetchRequest) error {
 		}
 	}
 	need, hdrOnly := needsBlob(options), headerOnly(options)
-	digests, _ := s.sel.src.(digestAppender)
+	digests, _ := s.sel.src.(digestReader)
 	defer s.releaseFetchBuf()
 	// Headers and bodies are read by digest (bodies by item id where the
 	// source cannot), neither of which says whether the message is still
@@ -199,29 +199,27 @@ const fetchBufKeep = 256 << 10
 // session that is not fetching holds none.
 var fetchBufs sync.Pool
 
-// digestAppender is an optional part of a Source: a message's bytes by
-// the digest the view holds, appended to a caller's buffer, without
-// looking the item up first (the live account: engine.AppendBlobOf), so
-// a FETCH of many bodies reads them all through one buffer instead of
-// allocating each message.
-type digestAppender interface {
-	AppendBlobOf(ctx context.Context, d [32]byte, dst []byte) ([]byte, error)
+// digestReader is an optional part of a Source: a message's bytes by
+// the digest the view holds, read into a caller's buffer, without looking
+// the item up first (the live account: engine.ReadBlobOf), so a FETCH of
+// many bodies reads them all through one buffer instead of allocating
+// each message.
+type digestReader interface {
+	ReadBlobOf(ctx context.Context, d [32]byte, buf []byte) (raw, next []byte, err error)
 }
 
 // readBlobDigest reads a message into the session's fetch buffer, taken
 // from fetchBufs if the session holds none, and keeps the buffer it grew.
 // The bytes are valid until the next read; writeFetch copies them into
 // the connection's output before that.
-func (s *session) readBlobDigest(a digestAppender, d [32]byte) ([]byte, error) {
+func (s *session) readBlobDigest(a digestReader, d [32]byte) ([]byte, error) {
 	if s.fetchBuf == nil {
 		if p, ok := fetchBufs.Get().(*[]byte); ok {
 			s.fetchBuf = *p
 		}
 	}
-	b, err := a.AppendBlobOf(s.ctx, d, s.fetchBuf[:0])
-	if cap(b) > cap(s.fetchBuf) {
-		s.fetchBuf = b[:0]
-	}
+	b, next, err := a.ReadBlobOf(s.ctx, d, s.fetchBuf)
+	s.fetchBuf = next
 	if err != nil {
 		if errors.Is(err, engine.ErrNotFound) {
 			return nil, err

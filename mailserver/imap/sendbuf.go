@@ -2,6 +2,7 @@ package imap
 
 import (
 	"io"
+	"net"
 	"strconv"
 	"sync"
 )
@@ -10,6 +11,11 @@ import (
 // something to send: a command's untagged responses and its tagged one
 // go out in one write when they fit (conn.hold).
 const sendBufSize = 32 << 10
+
+// directMin is the smallest write that goes to the connection together
+// with the buffered bytes, when both would not fit the buffer, instead of
+// being copied through it (message bodies of a FETCH).
+const directMin = 4 << 10
 
 // sendBufs holds the empty output buffers of every connection.
 var sendBufs = sync.Pool{New: func() any {
@@ -29,6 +35,7 @@ type sendBuf struct {
 	w   io.Writer
 	buf *[]byte // nil while empty
 	err error
+	vec [2][]byte // a gathered write's buffers (a field: no allocation)
 }
 
 func newSendBuf(w io.Writer) *sendBuf { return &sendBuf{w: w} }
@@ -105,6 +112,21 @@ func (b *sendBuf) Write(p []byte) (int, error) {
 				b.err = err
 			}
 			return written + n, err
+		}
+		if n := b.Buffered(); len(p) >= directMin && n+len(p) > sendBufSize {
+			// A large part of a message that would not fit: what is
+			// buffered and p in one gathered write (writev on TCP),
+			// instead of copying p through the buffer.
+			b.vec = [2][]byte{*b.buf, p}
+			bufs := net.Buffers(b.vec[:])
+			m, err := bufs.WriteTo(b.w)
+			b.vec = [2][]byte{}
+			if err != nil {
+				b.err = err
+				return written + max(int(m)-n, 0), err
+			}
+			b.release()
+			return written + len(p), nil
 		}
 		n := copy(b.room(), p)
 		b.grow(n)

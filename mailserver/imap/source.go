@@ -111,7 +111,7 @@ var (
 	_ Source          = liveSource{}
 	_ changesSource   = liveSource{}
 	_ headerSource    = liveSource{}
-	_ digestAppender  = liveSource{}
+	_ digestReader    = liveSource{}
 	_ deletedExpunger = liveSource{}
 	_ amongSearcher   = liveSource{}
 	_ atSource        = liveSource{}
@@ -144,8 +144,8 @@ func (l liveSource) OpenBlob(ctx context.Context, item uint64) (io.ReadCloser, i
 	return l.b.OpenBlob(ctx, l.acct, item)
 }
 
-func (l liveSource) AppendBlobOf(ctx context.Context, d [32]byte, dst []byte) ([]byte, error) {
-	return l.b.AppendBlobOf(ctx, d, dst)
+func (l liveSource) ReadBlobOf(ctx context.Context, d [32]byte, buf []byte) (raw, next []byte, err error) {
+	return l.b.ReadBlobOf(ctx, d, buf)
 }
 
 func (l liveSource) ReadHeader(ctx context.Context, _ uint64, digest [32]byte, size int64) ([]byte, error) {

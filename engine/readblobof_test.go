@@ -10,12 +10,13 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// TestAppendBlobOf: a message read by its digest is the message read by
-// its item, appended after what the buffer held, for small (inline) and
-// large messages; an unknown digest, and the digest of a message expunged
-// and collected, are ErrNotFound, which IMAP FETCH takes for "expunged by
-// another session".
-func TestAppendBlobOf(t *testing.T) {
+// TestReadBlobOf: a message read by its digest is the message read by
+// its item, for small (inline) and large messages, through a buffer too
+// small, one large enough (reused: what it held before is not part of the
+// answer) and none; an unknown digest, and the digest of a message
+// expunged and collected, are ErrNotFound, which IMAP FETCH takes for
+// "expunged by another session".
+func TestReadBlobOf(t *testing.T) {
 	e, a, inbox := oneInbox(t)
 	var items []Item
 	for _, size := range []int{10, 3000, 200 << 10} {
@@ -23,21 +24,28 @@ func TestAppendBlobOf(t *testing.T) {
 		it, err := e.Append(ctx, a.ID, inbox, body, nil, time.Time{})
 		must(t, err)
 		items = append(items, it)
-		for _, prefix := range [][]byte{nil, []byte("kept")} {
-			got, err := e.AppendBlobOf(ctx, it.Digest, prefix)
+		byItem, err := e.AppendBlob(ctx, a.ID, it.ID, nil)
+		must(t, err)
+		if !bytes.Equal(byItem, body) {
+			t.Fatalf("size %d: by item: %d bytes, want %d", size, len(byItem), len(body))
+		}
+		for _, buf := range [][]byte{nil, make([]byte, 5, 8), bytes.Repeat([]byte("z"), 300<<10)} {
+			got, next, err := e.ReadBlobOf(ctx, it.Digest, buf)
 			must(t, err)
-			want := append(append([]byte(nil), prefix...), body...)
-			if !bytes.Equal(got, want) {
-				t.Fatalf("size %d: AppendBlobOf gave %d bytes, want %d", size, len(got), len(want))
+			if !bytes.Equal(got, body) {
+				t.Fatalf("size %d, buffer of %d: ReadBlobOf gave %d bytes, want %d", size, cap(buf), len(got), len(body))
 			}
-			byItem, err := e.AppendBlob(ctx, a.ID, it.ID, prefix)
-			must(t, err)
-			if !bytes.Equal(byItem, got) {
-				t.Fatalf("size %d: by digest and by item differ", size)
+			if cap(next) < cap(buf) {
+				t.Fatalf("size %d: the buffer came back smaller (%d) than given (%d)", size, cap(next), cap(buf))
+			}
+			// Reading another message through next leaves got's owner
+			// free to reuse it: got is only read before that.
+			if _, _, err := e.ReadBlobOf(ctx, items[0].Digest, next); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
-	if _, err := e.AppendBlobOf(ctx, Digest{9, 9, 9}, nil); !errors.Is(err, ErrNotFound) {
+	if _, _, err := e.ReadBlobOf(ctx, Digest{9, 9, 9}, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown digest: %v, want ErrNotFound", err)
 	}
 	must(t, e.Checkpoint(ctx))
@@ -48,7 +56,7 @@ func TestAppendBlobOf(t *testing.T) {
 		must(t, e.Checkpoint(ctx))
 		gone := 0
 		for _, it := range items {
-			if _, err := e.AppendBlobOf(ctx, it.Digest, nil); errors.Is(err, ErrNotFound) {
+			if _, _, err := e.ReadBlobOf(ctx, it.Digest, nil); errors.Is(err, ErrNotFound) {
 				gone++
 			} else if err != nil {
 				t.Fatalf("expunged message: %v, want its bytes or ErrNotFound", err)
