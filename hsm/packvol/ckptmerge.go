@@ -85,22 +85,41 @@ func (v *Volume) freezeLocked() (*ckptSnap, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	x := v.index
+	if x.file != nil && x.delta.len() == 0 && samePacks(x.file.packs, v.packs) {
+		return nil, nil
+	}
 	s := &ckptSnap{base: x.file, packs: make([]ckptPack, 0, len(v.packs))}
-	same := x.file != nil && x.delta.len() == 0 && len(x.file.packs) == len(v.packs)
 	for seq, pk := range v.packs {
 		s.packs = append(s.packs, ckptPack{seq: seq, covered: pk.size, live: pk.live})
-		if same {
-			q := x.file.packs[seq]
-			same = q.seq == seq && q.covered == pk.size && q.live == pk.live
-		}
-	}
-	if same {
-		return nil, nil
 	}
 	slices.SortFunc(s.packs, func(a, b ckptPack) int { return cmp.Compare(a.seq, b.seq) })
 	x.frozen, x.delta = x.delta, newMemIndex(0, 0)
 	s.frozen = x.frozen
 	return s, nil
+}
+
+// samePacks reports whether a checkpoint's pack records still describe
+// packs, ignoring packs that hold only a header on either side: only the
+// newest pack can (a pack rolls only with an entry in it), and New scans
+// a newest pack the checkpoint does not name, or skips a named one that
+// is gone. So Close after New with nothing written rewrites nothing.
+func samePacks(recs map[uint64]ckptPack, packs map[uint64]*pack) bool {
+	n := 0
+	for seq, p := range packs {
+		if p.size == packHeaderSize {
+			continue
+		}
+		if q, ok := recs[seq]; !ok || q.covered != p.size || q.live != p.live {
+			return false
+		}
+		n++
+	}
+	for _, q := range recs {
+		if q.covered > packHeaderSize {
+			n--
+		}
+	}
+	return n == 0
 }
 
 // merge writes the checkpoint of s (temp file, fsync, rename, directory

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -24,7 +25,10 @@ import (
 // "TMPK" that packs carried before they had one of their own). -update
 // rewrites them from the generators below; do that only on purpose, since
 // their point is to prove that an existing volume still opens.
-var update = flag.Bool("update", false, "regenerate hsm/packvol/testdata fixtures")
+var (
+	update    = flag.Bool("update", false, "regenerate hsm/packvol/testdata fixtures")
+	updateOne = flag.String("update-one", "", "regenerate only this hsm/packvol/testdata fixture")
+)
 
 // fixtureVal is the content of object name in the fixtures.
 func fixtureVal(name string, size int) []byte {
@@ -47,10 +51,26 @@ var fixtureOps = []fixtureOp{
 	{"blobs/ee/four", 1500}, {"blobs/ff/empty", 0}, {"log/x", 900},
 }
 
-// fixtureWant is what a volume holds after fixtureOps.
-func fixtureWant() map[string][]byte {
+// fixtureOpsOf returns the steps of fixture name: fixtureOps, and for
+// "ckpt2" message blobs too (so that its checkpoint has blob records).
+func fixtureOpsOf(name string) []fixtureOp {
+	if name != "ckpt2" {
+		return fixtureOps
+	}
+	ops := slices.Clone(fixtureOps)
+	for i := range 200 {
+		ops = append(ops, fixtureOp{blobName(i), 40 + i})
+		if i%9 == 4 {
+			ops = append(ops, fixtureOp{blobName(i / 2), -1})
+		}
+	}
+	return ops
+}
+
+// fixtureWant is what a volume holds after ops.
+func fixtureWant(ops []fixtureOp) map[string][]byte {
 	want := map[string][]byte{}
-	for _, op := range fixtureOps {
+	for _, op := range ops {
 		if op.size < 0 {
 			delete(want, op.name)
 		} else {
@@ -65,32 +85,10 @@ var fixtureTime = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 var packFixtures = map[string]func(t *testing.T, dir string){
 	// Version 2, as New writes it: 4 KiB packs (so several roll), objects
 	// over 4 KiB in large/, sync marks from SyncDeferred, and the index
-	// checkpoint Close writes.
-	"v2": func(t *testing.T, dir string) {
-		v, err := New(vfs.Default, dir, &Options{SmallMax: 4096, PackSize: 4096, Logger: quiet,
-			Now: func() time.Time { return fixtureTime }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx := context.Background()
-		for i, op := range fixtureOps {
-			if op.size < 0 {
-				err = v.Delete(ctx, op.name)
-			} else {
-				b := fixtureVal(op.name, op.size)
-				err = v.PutDeferred(ctx, op.name, bytes.NewReader(b), int64(len(b)))
-			}
-			if err == nil && i%3 == 2 {
-				err = v.SyncDeferred(ctx)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := v.Close(); err != nil {
-			t.Fatal(err)
-		}
-	},
+	// checkpoint Close writes (version 1 when it was frozen).
+	"v2": func(t *testing.T, dir string) { writeFixture(t, dir, fixtureOps) },
+	// The same with message blobs, and a version 2 index checkpoint.
+	"ckpt2": func(t *testing.T, dir string) { writeFixture(t, dir, fixtureOpsOf("ckpt2")) },
 	// Version 1: packs written before sync marks and checkpoints, two
 	// packs, nothing large.
 	"v1": func(t *testing.T, dir string) {
@@ -119,6 +117,34 @@ var packFixtures = map[string]func(t *testing.T, dir string){
 	},
 }
 
+// writeFixture runs ops on a new volume in dir as New writes it and
+// closes it.
+func writeFixture(t *testing.T, dir string, ops []fixtureOp) {
+	v, err := New(vfs.Default, dir, &Options{SmallMax: 4096, PackSize: 4096, Logger: quiet,
+		Now: func() time.Time { return fixtureTime }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, op := range ops {
+		if op.size < 0 {
+			err = v.Delete(ctx, op.name)
+		} else {
+			b := fixtureVal(op.name, op.size)
+			err = v.PutDeferred(ctx, op.name, bytes.NewReader(b), int64(len(b)))
+		}
+		if err == nil && i%3 == 2 {
+			err = v.SyncDeferred(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // legacyHeader is a pack header under the magic packs had before
 // "TMPV".
 func legacyHeader(seq uint64, version uint16) []byte {
@@ -139,7 +165,7 @@ func TestFixtures(t *testing.T) {
 	sort.Strings(names)
 	for _, name := range names {
 		src := filepath.Join("testdata", name)
-		if *update {
+		if *update || *updateOne == name {
 			if err := os.RemoveAll(src); err != nil {
 				t.Fatal(err)
 			}
@@ -153,20 +179,29 @@ func TestFixtures(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				checkFixture(t, dir)
+				checkFixture(t, dir, name, ckpt)
 			})
 		}
 	}
 }
 
-func checkFixture(t *testing.T, dir string) {
+func checkFixture(t *testing.T, dir, name string, ckpt bool) {
 	ctx := context.Background()
+	if name == "ckpt2" && ckpt {
+		b, err := os.ReadFile(filepath.Join(dir, CheckpointFile))
+		if err != nil || len(b) < 10 || binary.LittleEndian.Uint16(b[8:]) != ckptVersion2 {
+			t.Fatalf("fixture's checkpoint is not version 2: %v", err)
+		}
+	}
 	v, err := New(vfs.Default, dir, &Options{SmallMax: 4096, PackSize: 4096, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	want := fixtureWant()
+	if name == "ckpt2" && ckpt && (v.index.file == nil || len(v.index.file.fence) < 2) {
+		t.Fatal("fixture not opened from its version 2 checkpoint of several blocks")
+	}
+	want := fixtureWant(fixtureOpsOf(name))
 	got := map[string]bool{}
 	if err := v.List(ctx, "", func(o hsm.ObjectInfo) error {
 		got[o.Name] = true
@@ -209,7 +244,7 @@ func checkFixture(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		wantMagic := legacyMagic
-		if i == len(packs)-1 {
+		if i == len(packs)-1 || name == "ckpt2" {
 			wantMagic = packMagic // the pack this handle started
 		}
 		if string(b[:4]) != wantMagic {
