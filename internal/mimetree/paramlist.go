@@ -134,8 +134,11 @@ func isDigits(s string) bool {
 
 // scanParams calls f for each name=value pair, quoted or not, of a header
 // value after its first ';', in order, as written (names trimmed, quotes
-// and backslash escapes removed). A word without '=' and a pair without a
-// name are skipped. The work is linear in len(rest).
+// and backslash escapes removed). An unquoted value runs to the next ';',
+// so a file name with spaces that was not quoted is kept whole, unless
+// another name= follows it after white space: the ';' between them is
+// missing. A word without '=' and a pair without a name are skipped. The
+// work is linear in len(rest).
 func scanParams(rest string, f func(name, value string)) {
 	for rest != "" {
 		rest = strings.TrimLeft(rest, "; \t")
@@ -174,11 +177,40 @@ func scanParams(rest string, f func(name, value string)) {
 			if k < 0 {
 				k = len(rest)
 			}
-			val = strings.TrimSpace(rest[:k])
-			rest = rest[k:]
+			v, next := cutBeforeParam(rest[:k])
+			val = strings.TrimSpace(v)
+			rest = next + rest[k:]
 		}
 		if name != "" {
 			f(name, val)
 		}
 	}
+}
+
+// cutBeforeParam splits an unquoted value where, after white space, a
+// token and '=' start another parameter ("mail-server server=x"); rest is
+// "" when none does.
+func cutBeforeParam(v string) (val, rest string) {
+	for i := 0; i < len(v); i++ {
+		if v[i] != ' ' && v[i] != '\t' {
+			continue
+		}
+		j := i
+		for j < len(v) && (v[j] == ' ' || v[j] == '\t') {
+			j++
+		}
+		k := j
+		for k < len(v) && isTokenChar(v[k]) {
+			k++
+		}
+		e := k
+		for e < len(v) && (v[e] == ' ' || v[e] == '\t') {
+			e++
+		}
+		if k > j && e < len(v) && v[e] == '=' {
+			return v[:i], v[j:]
+		}
+		i = j - 1
+	}
+	return v, ""
 }

@@ -30,3 +30,22 @@ func TestParamList(t *testing.T) {
 		}
 	}
 }
+
+// TestParamListMissingSemicolon: an unquoted value ends where another
+// name= follows after white space; without one, it runs to the ';'.
+func TestParamListMissingSemicolon(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []Param
+	}{
+		{"message/external-body; access-type=mail-server\t server=\"listserv@bogus.bitnet\"; expiration=x",
+			[]Param{{"access-type", "mail-server"}, {"server", "listserv@bogus.bitnet"}, {"expiration", "x"}}},
+		{"text/plain; name=This is a test.txt; charset=us-ascii",
+			[]Param{{"name", "This is a test.txt"}, {"charset", "us-ascii"}}},
+		{"a/b; x=1 y = 2", []Param{{"x", "1"}, {"y", "2"}}},
+	} {
+		if _, got := ParamList(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ParamList(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

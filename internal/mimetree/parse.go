@@ -54,6 +54,9 @@ type Part struct {
 	// written ("" when absent): ContentType whether or not it was usable,
 	// Encoding in its own case (Decode reads any case).
 	ContentType, Encoding, ID, Description, Disposition, Language, Location string
+	// Present tells which of ID, Description and Location the header has,
+	// so that an empty field is told from an absent one.
+	Present Fields
 
 	// Children are a multipart's parts, in order.
 	Children []*Part
@@ -66,6 +69,16 @@ type Part struct {
 	Opaque       bool
 	DeclaredType string
 }
+
+// Fields is a set of Content-* fields.
+type Fields uint8
+
+// The fields Part.Present records.
+const (
+	FieldID Fields = 1 << iota
+	FieldDescription
+	FieldLocation
+)
 
 // IsMultipart reports whether p was parsed as a multipart.
 func (p *Part) IsMultipart() bool { return p.Type == "multipart" }
@@ -96,8 +109,8 @@ type parser struct {
 	parts     int
 	truncated bool
 	// active holds the boundary of each open multipart with its level (1
-	// is the outermost); a boundary reused by a nested multipart stays
-	// with the outer one, whose delimiter ends the inner part first.
+	// is the outermost); a boundary reused by a nested multipart belongs
+	// to the inner one until it is closed, then to the outer one again.
 	active trie
 	levels int
 }
@@ -255,15 +268,20 @@ func (p *parser) multipart(part *Part, i, depth int) stop {
 	b := part.Params["boundary"]
 	p.levels++
 	level := p.levels
+	// A nested multipart that reuses an enclosing one's boundary (RFC
+	// 2046 section 5.1.2 forbids it; Outlook Express for Mac sent it) owns
+	// it until its close delimiter, as Dovecot reads it: its parts are
+	// its own, and the enclosing multipart goes on after it.
 	node := p.active.insert(b)
-	owned := node.level == 0
-	if owned {
-		node.level = level
+	prev, owned := node.level, true
+	node.level = level
+	release := func() {
+		if owned {
+			node.level, owned = prev, false
+		}
 	}
 	defer func() {
-		if owned {
-			node.level = 0
-		}
+		release()
 		p.levels--
 	}()
 	digest := part.Subtype == "digest"
@@ -285,10 +303,7 @@ func (p *parser) multipart(part *Part, i, depth int) stop {
 	if st.lvl == level && st.close {
 		// Epilogue: this multipart is closed, only an enclosing
 		// delimiter (or the end) ends it now.
-		if owned {
-			node.level = 0
-			owned = false
-		}
+		release()
 		st = p.nextDelim(st.next)
 		for st.lvl >= level {
 			st = p.nextDelim(st.next)
@@ -353,21 +368,24 @@ func (p *parser) fields(part *Part, start, end int) {
 			part.Encoding, haveEnc = value(), true
 		case bytes.EqualFold(rest, []byte("id")) && !haveID:
 			part.ID, haveID = value(), true
+			part.Present |= FieldID
 		case bytes.EqualFold(rest, []byte("description")) && !haveDesc:
 			part.Description, haveDesc = value(), true
+			part.Present |= FieldDescription
 		case bytes.EqualFold(rest, []byte("disposition")) && !haveDisp:
 			part.Disposition, haveDisp = value(), true
 		case bytes.EqualFold(rest, []byte("language")) && !haveLang:
 			part.Language, haveLang = value(), true
 		case bytes.EqualFold(rest, []byte("location")) && !haveLoc:
 			part.Location, haveLoc = value(), true
+			part.Present |= FieldLocation
 		}
 	}
 	part.Type, part.Subtype = "text", "plain"
 	if haveType {
 		part.ContentType = ctype
 		v, params := ParseValue(ctype)
-		if t, s, ok := strings.Cut(v, "/"); ok && t != "" && s != "" && !strings.ContainsAny(v, " \t") {
+		if t, s, ok := strings.Cut(v, "/"); ok && isToken(t) && isToken(s) {
 			part.Type, part.Subtype, part.Params, part.HasContentType = t, s, params, true
 		}
 	}
@@ -436,4 +454,23 @@ func (t *trie) match(s []byte) (level, n int) {
 		}
 	}
 	return level, n
+}
+
+// isToken reports whether s is an RFC 2045 token: one or more printable
+// ASCII characters, no space and no tspecial. A media type that is not
+// two tokens ("text/plain>") is unusable, and the part is text/plain.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTokenChar(c byte) bool {
+	return c > ' ' && c < 0x7f && strings.IndexByte("()<>@,;:\\\"/[]?=", c) < 0
 }

@@ -117,8 +117,10 @@ func TestSinglePartAndHeaderOnly(t *testing.T) {
 	}
 }
 
-// An outer delimiter ends an inner multipart that was never closed, and a
-// boundary reused by a nested multipart belongs to the outer one.
+// An outer delimiter ends an inner multipart that was never closed; a
+// boundary reused by a nested multipart belongs to the inner one until it
+// is closed (RFC 2046 section 5.1.2 forbids the reuse; this is how
+// Dovecot reads it).
 func TestUnclosedAndReusedBoundaries(t *testing.T) {
 	raw := crlf(`Content-Type: multipart/mixed; boundary=o
 
@@ -152,8 +154,42 @@ x
 --o--
 `)
 	tr = Parse(raw, Limits{})
+	if n := len(tr.Root.Children); n != 1 {
+		t.Fatalf("reused boundary: %d outer children, want 1", n)
+	}
+	if in := tr.Root.Children[0]; len(in.Children) != 1 || string(tr.Body(in.Children[0])) != "x" {
+		t.Errorf("reused boundary: inner multipart has %d children, want the one part", len(in.Children))
+	}
+	// Closed, the inner multipart gives the boundary back: the next
+	// delimiter is the outer one's.
+	raw = crlf(`Content-Type: multipart/mixed; boundary=o
+
+--o
+Content-Type: multipart/alternative; boundary=o
+
+--o
+
+plain
+--o
+
+html
+--o--
+
+--o
+
+attachment
+--o--
+`)
+	tr = Parse(raw, Limits{})
 	if n := len(tr.Root.Children); n != 2 {
-		t.Errorf("reused boundary: %d outer children, want 2", n)
+		t.Fatalf("reused boundary, closed: %d outer children, want 2", n)
+	}
+	in = tr.Root.Children[0]
+	if len(in.Children) != 2 || string(tr.Body(in.Children[1])) != "html" {
+		t.Errorf("reused boundary, closed: inner multipart has %d children, want 2", len(in.Children))
+	}
+	if got := string(tr.Body(tr.Root.Children[1])); got != "attachment" {
+		t.Errorf("reused boundary, closed: outer part 2 is %q", got)
 	}
 }
 

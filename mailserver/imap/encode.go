@@ -215,6 +215,15 @@ func (e *encoder) addressList(l []address) *encoder {
 	return e.raw(")")
 }
 
+// field writes a header field's value: a string when the header has the
+// field, even empty, NIL when it does not.
+func (e *encoder) field(v string, present bool) *encoder {
+	if present {
+		return e.str(v)
+	}
+	return e.nstr(v)
+}
+
 // params writes a body parameter list in the order it is given.
 func (e *encoder) params(l []mimetree.Param) *encoder {
 	if len(l) == 0 {
@@ -263,19 +272,20 @@ func (e *encoder) bodyStructure(bp *bodyPart, extended bool) *encoder {
 		}
 		e.sp().str(bp.subtype)
 		if extended {
-			e.sp().params(bp.params).sp().disposition(bp.disposition).sp().language(bp.language).sp().nstr(bp.location)
+			e.sp().params(bp.params).sp().disposition(bp.disposition).sp().language(bp.language).sp().field(bp.location, bp.present&mimetree.FieldLocation != 0)
 		}
 		return e.raw(")")
 	}
 	e.raw("(").str(bp.typ).sp().str(bp.subtype).sp().params(bp.params).sp().
-		nstr(bp.id).sp().nstr(bp.description).sp().str(bp.encoding).sp().num(bp.size)
+		field(bp.id, bp.present&mimetree.FieldID != 0).sp().field(bp.description, bp.present&mimetree.FieldDescription != 0).sp().
+		str(bp.encoding).sp().num(bp.size)
 	if bp.message != nil {
 		e.sp().envelope(bp.env).sp().bodyStructure(bp.message, extended).sp().num64(uint64(bp.lines))
 	} else if bp.hasLines {
 		e.sp().num64(uint64(bp.lines))
 	}
 	if extended {
-		e.raw(" NIL ").disposition(bp.disposition).sp().language(bp.language).sp().nstr(bp.location)
+		e.raw(" NIL ").disposition(bp.disposition).sp().language(bp.language).sp().field(bp.location, bp.present&mimetree.FieldLocation != 0)
 	}
 	return e.raw(")")
 }

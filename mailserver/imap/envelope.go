@@ -77,10 +77,10 @@ func envelope(raw []byte) *envelopeData {
 				lists[k] = append(lists[k], value)
 			}
 		})
-		env.Date = unfold(date)
-		env.Subject = unfold(subject)
-		env.InReplyTo = unfold(inReplyTo)
-		env.MessageID = unfold(msgID)
+		env.Date = unfoldExact(date)
+		env.Subject = oneSpace(subject)
+		env.InReplyTo = unfoldExact(inReplyTo)
+		env.MessageID = unfoldExact(msgID)
 		for _, f := range []struct {
 			seen bool
 			bit  envFields
@@ -437,6 +437,27 @@ func (p *addrParser) addrSpec(end byte) (name, mailbox, host, comment string) {
 		host = missingDomain
 	}
 	return name, mailbox, host, comment
+}
+
+// unfoldExact unfolds a header value as RFC 5322 section 2.2.3 says, by
+// removing the line breaks of its folds and keeping the white space after
+// them, and trims it: the Date, Message-ID and In-Reply-To of ENVELOPE are
+// the field as written on one line, as Dovecot sends them (white space
+// around them, which is no part of a date or a message id, is left out).
+func unfoldExact(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r\n", "", "\n", "", "\r", "").Replace(v)
+	}
+	return strings.TrimSpace(v)
+}
+
+// oneSpace is the ENVELOPE subject: unfolded, every run of white space
+// (spaces, tabs, line breaks) one space, trimmed, as Dovecot sends a
+// subject for the reader and as RFC 5256's base subject reads it.
+func oneSpace(v string) string {
+	return strings.Join(strings.FieldsFunc(v, func(r rune) bool {
+		return r == ' ' || r == '\t' || r == '\r' || r == '\n'
+	}), " ")
 }
 
 // unfold joins a folded header value into one line (RFC 5322 section

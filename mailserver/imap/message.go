@@ -158,6 +158,9 @@ type bodyPart struct {
 	disposition *disposition
 	language    []string
 	location    string
+	// present: which of id, description and location the header has; an
+	// empty one is "", an absent one NIL.
+	present mimetree.Fields
 }
 
 type disposition struct {
@@ -191,8 +194,8 @@ func plain7bit(bp *bodyPart) bool {
 		strings.EqualFold(bp.typ, "text") && strings.EqualFold(bp.subtype, "plain") &&
 		len(bp.params) == 1 && strings.EqualFold(bp.params[0].Name, "charset") &&
 		strings.EqualFold(bp.params[0].Value, "us-ascii") &&
-		strings.EqualFold(bp.encoding, "7bit") && bp.id == "" && bp.description == "" &&
-		bp.disposition == nil && len(bp.language) == 0 && bp.location == ""
+		strings.EqualFold(bp.encoding, "7bit") && bp.present == 0 &&
+		bp.disposition == nil && len(bp.language) == 0
 }
 
 // Types, subtypes, parameters and the transfer encoding are given in the
@@ -208,17 +211,13 @@ func structureOf(t *mimetree.Tree, p *mimetree.Part) *bodyPart {
 			typ, sub, _ = strings.Cut(v, "/")
 		}
 		params = list
-		if p.IsMultipart() && p.Params["boundary"] == "" {
-			// Read as a multipart without parts: its boundary, if
-			// any, split nothing (a header cut short).
-			params = withoutParam(params, "boundary")
-		}
 	}
 	bp := &bodyPart{
 		typ: typ, subtype: sub, params: params,
 		disposition: dispositionOf(p),
 		language:    languages(p.Language),
 		location:    p.Location,
+		present:     p.Present,
 	}
 	if p.IsMultipart() {
 		bp.multipart = true
@@ -245,6 +244,10 @@ func structureOf(t *mimetree.Tree, p *mimetree.Part) *bodyPart {
 	case p.Type == "text":
 		bp.lines, bp.hasLines = int64(t.Lines(p.BodyStart, p.End)), true
 	case p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global"):
+		// An enclosed message is named in lower case whatever the
+		// header wrote, as Dovecot names it: the type says how the
+		// part is read, not how it was spelled.
+		bp.typ, bp.subtype = p.Type, p.Subtype
 		bp.lines, bp.hasLines = int64(t.Lines(p.BodyStart, p.End)), true
 		bp.env, bp.message = &envelopeData{}, plainPart()
 		if p.Message != nil {
@@ -299,19 +302,6 @@ func hasParam(l []mimetree.Param, name string) bool {
 	return false
 }
 
-func withoutParam(l []mimetree.Param, name string) []mimetree.Param {
-	if !hasParam(l, name) {
-		return l
-	}
-	out := make([]mimetree.Param, 0, len(l))
-	for _, p := range l {
-		if !strings.EqualFold(p.Name, name) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 func dispositionOf(p *mimetree.Part) *disposition {
 	if p.Disposition == "" {
 		return nil
@@ -323,12 +313,14 @@ func dispositionOf(p *mimetree.Part) *disposition {
 	return &disposition{value: v, params: params}
 }
 
+// languages reads Content-Language (RFC 3282): tags separated by commas,
+// comments dropped.
 func languages(v string) []string {
 	if v == "" {
 		return nil
 	}
 	var out []string
-	for _, l := range strings.Split(v, ",") {
+	for _, l := range strings.Split(stripComments(v), ",") {
 		if l = strings.TrimSpace(l); l != "" {
 			out = append(out, l)
 		}
