@@ -64,21 +64,22 @@ func TestBodyStructureBrokenHeaders(t *testing.T) {
 	)
 }
 
-// TestEnvelopeWhiteSpace: ENVELOPE's subject is unfolded with every run
-// of white space one space, as Dovecot sends it for the reader (and as
-// RFC 5256's base subject reads it); Date, Message-ID and In-Reply-To are
+// TestEnvelopeWhiteSpace: ENVELOPE's subject and display names are
+// unfolded with every run of white space one space and trimmed, as Dovecot
+// sends them for the reader (and as RFC 5256's base subject reads a
+// subject); Date, Message-ID and In-Reply-To are
 // unfolded as RFC 5322 section 2.2.3 says, the white space after a fold
 // kept, and trimmed (Dovecot keeps the white space that starts the
 // continuation line of a field whose first line is empty, " <m1@...>",
 // though the field unfolds to the same text as "Message-ID: <m1@...>").
 func TestEnvelopeWhiteSpace(t *testing.T) {
-	msg := "From: a@example.org\r\nSubject: Air-Conditioned  Tokyo\r\n\tin\t summer\r\n" +
+	msg := "From: \"IQ  - AFM \" <a@example.org>\r\nSubject: Air-Conditioned  Tokyo\r\n\tin\t summer\r\n" +
 		"Message-ID:\r\n <m1@example.org>\r\n" +
 		"In-Reply-To: <m0@example.org> (Eric's\r\n        message of \"Thu, 20 Feb 2020\")\r\n" +
 		"Date: Thu, 20 Feb 2020\r\n 14:46:25 -0600\r\n\r\nbody\r\n"
 	out := fetchStructure(t, msg, "(ENVELOPE)")
 	wantIn(t, out,
-		`ENVELOPE ("Thu, 20 Feb 2020 14:46:25 -0600" "Air-Conditioned Tokyo in summer" `,
+		`ENVELOPE ("Thu, 20 Feb 2020 14:46:25 -0600" "Air-Conditioned Tokyo in summer" (("IQ - AFM" NIL "a" "example.org")) `,
 		`NIL "<m0@example.org> (Eric's        message of \"Thu, 20 Feb 2020\")" "<m1@example.org>")`,
 	)
 	if strings.Contains(out, `" <m1@`) {

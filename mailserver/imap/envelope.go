@@ -94,6 +94,10 @@ func envelope(raw []byte) *envelopeData {
 			for _, v := range lists[k] {
 				out = append(out, addressList(unfold(v))...)
 			}
+			for i := range out {
+				// A display name is for the reader, as the subject.
+				out[i].Name = oneSpace(out[i].Name)
+			}
 			return out
 		}
 		env.From, env.Sender, env.ReplyTo = list("from"), list("sender"), list("reply-to")
@@ -451,9 +455,9 @@ func unfoldExact(v string) string {
 	return strings.TrimSpace(v)
 }
 
-// oneSpace is the ENVELOPE subject: unfolded, every run of white space
-// (spaces, tabs, line breaks) one space, trimmed, as Dovecot sends a
-// subject for the reader and as RFC 5256's base subject reads it.
+// oneSpace is the ENVELOPE subject and display names: unfolded, every run
+// of white space (spaces, tabs, line breaks) one space, trimmed, as Dovecot
+// sends them for the reader and as RFC 5256's base subject reads a subject.
 func oneSpace(v string) string {
 	return strings.Join(strings.FieldsFunc(v, func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\r' || r == '\n'
