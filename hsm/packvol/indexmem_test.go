@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -78,7 +79,8 @@ func dropPlaceholders(v *Volume) {
 // objects: delta-B/object while they are all changes since the
 // checkpoint (held in memory as before the checkpoint file held the
 // index's bulk), B/object once Checkpoint merged them into the file, and
-// ckpt-alloc-B/object, the bytes Checkpoint allocated while merging. Run
+// ckpt-alloc-B/object, the bytes Checkpoint allocated while merging, and
+// ckpt-ms, the time it took (to a file on disk). Run
 // with -benchtime=1x: one fill is the measurement.
 func BenchmarkIndexMemory(b *testing.B) {
 	cases := []struct {
@@ -90,7 +92,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.label, func(b *testing.B) {
-			var delta, after, alloc float64
+			var delta, after, alloc, ckptMS float64
 			for b.Loop() {
 				v, err := New(vfs.Default, b.TempDir(), &Options{Logger: quiet, IndexDelta: -1})
 				if err != nil {
@@ -105,9 +107,11 @@ func BenchmarkIndexMemory(b *testing.B) {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
 				allocBefore := ms.TotalAlloc
+				start := time.Now()
 				if err := v.Checkpoint(context.Background()); err != nil {
 					b.Fatal(err)
 				}
+				ckptMS = float64(time.Since(start).Microseconds()) / 1000
 				runtime.ReadMemStats(&ms)
 				alloc = float64(ms.TotalAlloc-allocBefore) / indexObjects
 				merged := heapInUse()
@@ -124,6 +128,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 			b.ReportMetric(delta, "delta-B/object")
 			b.ReportMetric(after, "B/object")
 			b.ReportMetric(alloc, "ckpt-alloc-B/object")
+			b.ReportMetric(ckptMS, "ckpt-ms")
 		})
 	}
 }

@@ -16,7 +16,8 @@ const lookupObjects = 200_000
 
 // BenchmarkIndexLookup times Stat (the index lookup alone) and Get (the
 // lookup and the read of the entry) of random stored message blobs of
-// 1 KB among 200,000 on disk, with the page cache warm: index=memory has
+// 1 KB among 200,000 on disk, and PutDeferred of new 100-byte blobs (whose
+// index update looks the name up first), with the page cache warm: index=memory has
 // every place in memory (the volume opened by the full scan with
 // background checkpoints off: the layout before the checkpoint file held
 // the bulk), index=file has them in the checkpoint file (opened from the
@@ -61,13 +62,17 @@ func BenchmarkIndexLookup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, op := range []string{"stat", "get"} {
+		fresh := lookupObjects
+		for _, op := range []string{"stat", "get", "put"} {
 			b.Run(fmt.Sprintf("index=%s/%s", where, op), func(b *testing.B) {
 				i := 0
 				for b.Loop() {
 					name := names[i%len(names)]
 					i++
-					if op == "stat" {
+					if op == "put" {
+						fresh++
+						err = v.PutDeferred(ctx, blobName(fresh), bytes.NewReader(msg[:100]), 100)
+					} else if op == "stat" {
 						_, err = v.Stat(ctx, name)
 					} else {
 						var rc interface{ Close() error }
