@@ -13,6 +13,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nx"), uint8(1), uint8(2))
 	f.Add([]byte("Content-Type: multipart/digest; boundary=d\n\n--d\n\nA: b\n\n--d\n--d--"), uint8(4), uint8(3))
 	f.Add(nestedMultiparts(8), uint8(5), uint8(6))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n\r\nx\r\n--o--\r\n--o\r\n\r\ny\r\n--o--\r\n"), uint8(4), uint8(10))
+	f.Add([]byte("Content-Type: a/b; k*1*=%41; k*0*=utf-8'en'%C3; n*=x''%; q=\"a;b\" z=1\r\nContent-Disposition: inline; f*0=a; f*2=b\r\n\r\n"), uint8(2), uint8(2))
 	f.Fuzz(func(t *testing.T, raw []byte, maxDepth, maxParts uint8) {
 		lim := Limits{MaxDepth: int(maxDepth%8) + 1, MaxParts: int(maxParts%16) + 1}
 		tr := Parse(raw, lim)
@@ -25,6 +27,14 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, path := range [][]int{{1}, {1, 1}, {2, 1, 3}, {1, 2, 1, 1}} {
 			if p, ok := tr.Find(path); ok {
+				for _, v := range []string{p.ContentType, p.Disposition} {
+					_, list := ParamList(v)
+					for _, pr := range list {
+						if pr.Name == "" {
+							t.Fatalf("ParamList(%q): parameter without a name", v)
+						}
+					}
+				}
 				Decode(tr.Body(p), p.Encoding)
 				FilterFields(tr.Header(p.Enclosed()), []string{"content-type"}, true)
 			}
