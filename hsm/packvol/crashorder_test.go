@@ -15,8 +15,12 @@ import (
 // ending on a run of them, so the unsynced tail of the newest pack spans
 // several 4 KiB blocks.
 func randomSteps(rng *rand.Rand) []step {
+	return randomStepsNamed(rng, func() string { return fmt.Sprintf("m/%02d", rng.IntN(40)) })
+}
+
+// randomStepsNamed is randomSteps with names drawn by name.
+func randomStepsNamed(rng *rand.Rand, name func() string) []step {
 	var s []step
-	name := func() string { return fmt.Sprintf("m/%02d", rng.IntN(40)) }
 	for i := range 40 + rng.IntN(120) {
 		switch r := rng.IntN(100); {
 		case r < 50:
