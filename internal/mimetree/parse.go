@@ -53,9 +53,9 @@ type Part struct {
 	// Raw values of the Content-* fields, unfolded and trimmed, as
 	// written ("" when absent): ContentType whether or not it was usable,
 	// Encoding in its own case (Decode reads any case).
-	ContentType, Encoding, ID, Description, Disposition, Language, Location string
-	// Present tells which of ID, Description and Location the header has,
-	// so that an empty field is told from an absent one.
+	ContentType, Encoding, ID, Description, Disposition, Language, Location, MD5 string
+	// Present tells which of ID, Description, Location and MD5 the header
+	// has, so that an empty field is told from an absent one.
 	Present Fields
 
 	// Children are a multipart's parts, in order.
@@ -78,6 +78,7 @@ const (
 	FieldID Fields = 1 << iota
 	FieldDescription
 	FieldLocation
+	FieldMD5
 )
 
 // IsMultipart reports whether p was parsed as a multipart.
@@ -231,7 +232,11 @@ func (p *parser) entity(start, depth int, inDigest bool) (*Part, stop) {
 		return part, st
 	}
 
-	multipart := part.Type == "multipart" && part.Params["boundary"] != ""
+	// An empty boundary (boundary="") is outside RFC 2046's grammar but
+	// says what it means: its delimiter lines are "--" alone; Dovecot and
+	// MIME parsers such as MimeKit read it so.
+	_, hasBoundary := part.Params["boundary"]
+	multipart := part.Type == "multipart" && hasBoundary
 	message := part.Type == "message" && (part.Subtype == "rfc822" || part.Subtype == "global")
 	if (multipart || message) && (depth >= p.lim.MaxDepth || p.parts >= p.lim.MaxParts) {
 		p.makeOpaque(part)
@@ -337,7 +342,7 @@ func withoutBoundary(params map[string]string) map[string]string {
 // first occurrence of each counts.
 func (p *parser) fields(part *Part, start, end int) {
 	var ctype string
-	var haveType, haveEnc, haveID, haveDesc, haveDisp, haveLang, haveLoc bool
+	var haveType, haveEnc, haveID, haveDesc, haveDisp, haveLang, haveLoc, haveMD5 bool
 	i := start
 	for i < end {
 		ls := i
@@ -379,6 +384,9 @@ func (p *parser) fields(part *Part, start, end int) {
 		case bytes.EqualFold(rest, []byte("location")) && !haveLoc:
 			part.Location, haveLoc = value(), true
 			part.Present |= FieldLocation
+		case bytes.EqualFold(rest, []byte("md5")) && !haveMD5:
+			part.MD5, haveMD5 = value(), true
+			part.Present |= FieldMD5
 		}
 	}
 	part.Type, part.Subtype = "text", "plain"
@@ -444,6 +452,7 @@ func (t *trie) insert(s string) *trieNode {
 // prefixes s (level 0: none).
 func (t *trie) match(s []byte) (level, n int) {
 	cur := &t.root
+	level = cur.level // an empty boundary prefixes every line
 	for i := 0; i < len(s); i++ {
 		cur = cur.kid(s[i])
 		if cur == nil {

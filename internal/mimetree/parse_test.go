@@ -372,3 +372,27 @@ func TestFilterFields(t *testing.T) {
 		t.Errorf("HEADER.FIELDS of a header without blank line = %q", got)
 	}
 }
+
+// An empty boundary (boundary="") is outside RFC 2046's grammar, but its
+// delimiter lines are "--" alone and its close delimiter "----".
+func TestEmptyBoundary(t *testing.T) {
+	raw := crlf(`Content-Type: multipart/mixed; boundary=""
+
+--
+Content-Type: multipart/mixed; boundary=""
+
+--
+Content-Type: text/plain
+
+Hello world.
+----
+`)
+	tr := Parse(raw, Limits{})
+	if n := len(tr.Root.Children); n != 1 {
+		t.Fatalf("%d children, want 1", n)
+	}
+	in := tr.Root.Children[0]
+	if !in.IsMultipart() || len(in.Children) != 1 || string(tr.Body(in.Children[0])) != "Hello world." {
+		t.Errorf("inner multipart: %d children", len(in.Children))
+	}
+}

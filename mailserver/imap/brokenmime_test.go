@@ -86,3 +86,22 @@ func TestEnvelopeWhiteSpace(t *testing.T) {
 		t.Errorf("Message-ID kept the white space before it:\n%s", out)
 	}
 }
+
+// TestBodyStructureMD5AndEmptyBoundary: a single part's Content-MD5 (RFC
+// 1864) is body-fld-md5 of its extension data (RFC 9051 section 7.5.2),
+// not NIL; a multipart with boundary="" (outside RFC 2046's grammar, but
+// unambiguous) is split at "--" lines, as Dovecot and MimeKit read it.
+func TestBodyStructureMD5AndEmptyBoundary(t *testing.T) {
+	msg := "From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"\"\r\n\r\n" +
+		"--\r\nContent-Type: text/plain\r\n\r\nHello world.\r\n" +
+		"--\r\nContent-Type: application/x-pkcs7-mime; name=\"eric.p7c\"\r\nContent-Transfer-Encoding: base64\r\n" +
+		"Content-MD5: THv54kLXRGIbbpoHJeNKGA==\r\nContent-Disposition: inline; filename=\"eric.p7c\"\r\n\r\nYWJj\r\n" +
+		"----\r\n"
+	out := fetchStructure(t, msg, "(BODYSTRUCTURE BODY.PEEK[2])")
+	wantIn(t, out,
+		`BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 12 0 NIL NIL NIL NIL)`+
+			`("application" "x-pkcs7-mime" ("name" "eric.p7c") NIL NIL "base64" 4 "THv54kLXRGIbbpoHJeNKGA==" ("inline" ("filename" "eric.p7c")) NIL NIL)`+
+			` "mixed" ("boundary" "") NIL NIL NIL)`,
+		"BODY[2] {4}\r\nYWJj",
+	)
+}

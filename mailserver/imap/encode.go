@@ -285,7 +285,7 @@ func (e *encoder) bodyStructure(bp *bodyPart, extended bool) *encoder {
 		e.sp().num64(uint64(bp.lines))
 	}
 	if extended {
-		e.raw(" NIL ").disposition(bp.disposition).sp().language(bp.language).sp().field(bp.location, bp.present&mimetree.FieldLocation != 0)
+		e.sp().field(bp.md5, bp.present&mimetree.FieldMD5 != 0).sp().disposition(bp.disposition).sp().language(bp.language).sp().field(bp.location, bp.present&mimetree.FieldLocation != 0)
 	}
 	return e.raw(")")
 }

@@ -155,11 +155,12 @@ type bodyPart struct {
 	children  []*bodyPart
 	multipart bool
 	// Extension data.
+	md5         string // Content-MD5 (RFC 1864), single parts only
 	disposition *disposition
 	language    []string
 	location    string
-	// present: which of id, description and location the header has; an
-	// empty one is "", an absent one NIL.
+	// present: which of id, description, location and md5 the header
+	// has; an empty one is "", an absent one NIL.
 	present mimetree.Fields
 }
 
@@ -231,7 +232,7 @@ func structureOf(t *mimetree.Tree, p *mimetree.Part) *bodyPart {
 		}
 		return bp
 	}
-	bp.id, bp.description = p.ID, p.Description
+	bp.id, bp.description, bp.md5 = p.ID, p.Description, p.MD5
 	bp.encoding = encodingToken(p.Encoding)
 	bp.size = uint32(p.End - p.BodyStart)
 	if p.Type == "text" && !hasParam(bp.params, "charset") {
