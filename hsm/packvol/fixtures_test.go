@@ -145,6 +145,33 @@ func writeFixture(t *testing.T, dir string, ops []fixtureOp) {
 	}
 }
 
+// checkRewritten opens a fixture again after checkFixture closed it:
+// Close wrote a version 2 checkpoint, whatever version it found, and New
+// opens from it with every object there.
+func checkRewritten(t *testing.T, dir, name string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, CheckpointFile))
+	if err != nil || len(b) < 10 || binary.LittleEndian.Uint16(b[8:]) != ckptVersion2 {
+		t.Fatalf("Close wrote no version 2 checkpoint: %v", err)
+	}
+	v, err := New(vfs.Default, dir, &Options{SmallMax: 4096, PackSize: 4096, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if v.index.file == nil || v.index.delta.len() != 0 {
+		t.Fatal("not opened from the rewritten checkpoint alone")
+	}
+	want := fixtureWant(fixtureOpsOf(name))
+	want["new/one"] = fixtureVal("new/one", 100)
+	for n, w := range want {
+		expect(t, v, n, w)
+	}
+	if got := listAll(t, v); len(got) != len(want) {
+		t.Fatalf("lists %d objects, want %d", len(got), len(want))
+	}
+}
+
 // legacyHeader is a pack header under the magic packs had before
 // "TMPV".
 func legacyHeader(seq uint64, version uint16) []byte {
@@ -180,6 +207,7 @@ func TestFixtures(t *testing.T) {
 					}
 				}
 				checkFixture(t, dir, name, ckpt)
+				checkRewritten(t, dir, name)
 			})
 		}
 	}
