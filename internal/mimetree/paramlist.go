@@ -24,12 +24,16 @@ type Param struct {
 // continuations (name*0, name*1, ...) may come in any order (RFC 2231
 // section 3), so they have no place of their own in the header. Their
 // segments are joined. An extended value (name*=charset'language'value)
-// whose octets are all ASCII is given decoded under its plain name, as RFC
-// 9051 section 7.5.2 asks; any other stays in its extended form under
-// "name*", percent-encoded, so a session that cannot carry 8-bit strings
-// still receives it and the client decodes it, as Dovecot passes it on. A
-// continued parameter with a missing or repeated index is not joined: its
-// segments are listed one by one under their own names.
+// whose octets are all ASCII is given decoded (RFC 9051 section 7.5.2 asks
+// servers to decode) under its plain name: IMAP4rev1 clients read a
+// "name*" value as still encoded, as Dovecot sends it. Any other stays in
+// its extended form under "name*", percent-encoded, so a session that
+// cannot carry 8-bit strings still receives it and the client decodes it,
+// as Dovecot passes it on. (RFC 9051 would have a session that enabled
+// IMAP4rev2 get it decoded to UTF-8 under "name*"; Dovecot 2.3 does not,
+// and neither does this yet.) A continued parameter with a missing or
+// repeated index is not joined: its segments are listed one by one under
+// their own names.
 func ParamList(s string) (string, []Param) {
 	v, rest, _ := strings.Cut(s, ";")
 	var out []Param
