@@ -131,8 +131,8 @@ func TestBodyStructureLanguageList(t *testing.T) {
 }
 
 // TestFetchBodyAndBodyStructure: FETCH answers every item it is asked
-// for (RFC 9051 section 6.4.5); BODY and BODYSTRUCTURE in one FETCH (or
-// FULL and BODYSTRUCTURE) are two items and both come back.
+// for (RFC 9051 section 6.4.5); BODY and BODYSTRUCTURE in one FETCH are
+// two items and both come back, whatever their order.
 func TestFetchBodyAndBodyStructure(t *testing.T) {
 	msg := "From: a@example.org\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\n\r\nhi\r\n"
 	for _, items := range []string{"(BODYSTRUCTURE BODY)", "(BODY BODYSTRUCTURE)", "(BODY BODYSTRUCTURE BODY)"} {

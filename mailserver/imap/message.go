@@ -188,7 +188,7 @@ func bodyStructure(m *parsed) *bodyPart {
 }
 
 // plain7bit reports whether a message's part is US-ASCII text/plain in
-// 7bit with no other parameter and no Content-ID, -Description,
+// 7bit with no other parameter and no Content-ID, -Description, -MD5,
 // -Disposition, -Language or -Location.
 func plain7bit(bp *bodyPart) bool {
 	return !bp.multipart && bp.message == nil &&
