@@ -47,7 +47,8 @@ func TestVersion(t *testing.T) {
 	}
 	want := formats{RedoLogMagic: redolog.SegmentMagic, RedoLogVersion: redolog.FormatVersion,
 		RedoLogMaxVersion: redolog.GapFormatVersion, EventVersion: int(event.Version),
-		PrimaryPackMagic: packvol.PackMagic, PrimaryPackVer: packvol.PackVersion, BackupRepository: repository.FormatVersion}
+		PrimaryPackMagic: packvol.PackMagic, PrimaryPackVer: packvol.PackVersion, PrimaryIndexVer: 2,
+		BackupRepository: repository.FormatVersion}
 	if b.Formats != want || b.Version == "" || b.Commit == "" || !strings.HasPrefix(b.Go, "go") {
 		t.Fatalf("version --json: %+v, want formats %+v", b, want)
 	}

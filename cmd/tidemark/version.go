@@ -47,7 +47,8 @@ type formats struct {
 	EventVersion      int    `json:"event_version"`        // redo record payload codec
 	PrimaryPackMagic  string `json:"primary_pack_magic"`
 	PrimaryPackVer    int    `json:"primary_pack_version"`
-	BackupRepository  int    `json:"backup_repository_format"` // newest; older ones are read
+	PrimaryIndexVer   int    `json:"primary_index_checkpoint_version"` // written; 1 is read too
+	BackupRepository  int    `json:"backup_repository_format"`         // newest; older ones are read
 }
 
 func currentBuild() buildInfo {
@@ -55,6 +56,7 @@ func currentBuild() buildInfo {
 		RedoLogMagic: redolog.SegmentMagic, RedoLogVersion: redolog.FormatVersion,
 		RedoLogMaxVersion: redolog.GapFormatVersion, EventVersion: int(event.Version),
 		PrimaryPackMagic: packvol.PackMagic, PrimaryPackVer: packvol.PackVersion,
+		PrimaryIndexVer:  packvol.CheckpointVersion,
 		BackupRepository: repository.FormatVersion,
 	}}
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -97,7 +99,8 @@ func (b buildInfo) write(w io.Writer) {
 	f := b.Formats
 	fmt.Fprintf(w, "  redo log           %q segments version %d (reads up to %d), event payloads version %d\n",
 		f.RedoLogMagic, f.RedoLogVersion, f.RedoLogMaxVersion, f.EventVersion)
-	fmt.Fprintf(w, "  primary volume     %q packs version %d\n", f.PrimaryPackMagic, f.PrimaryPackVer)
+	fmt.Fprintf(w, "  primary volume     %q packs version %d, index checkpoint version %d (reads 1 to %d)\n",
+		f.PrimaryPackMagic, f.PrimaryPackVer, f.PrimaryIndexVer, f.PrimaryIndexVer)
 	fmt.Fprintf(w, "  backup repository  format %d (reads 1 to %d)\n", f.BackupRepository, f.BackupRepository)
 }
 

@@ -7,4 +7,7 @@ const (
 	PackMagic = packMagic
 	// PackVersion is the pack format version written.
 	PackVersion = packVersion
+	// CheckpointVersion is the index checkpoint (index.ckpt) version
+	// written; version 1 files are still read.
+	CheckpointVersion = ckptVersion2
 )
