@@ -42,13 +42,12 @@ func ParamList(s string) (string, []Param) {
 		idx      int
 		extended bool
 		value    string
-		order    int
 	}
 	var segs []seg
 	scanParams(rest, func(name, value string) {
 		if star := strings.IndexByte(name, '*'); star > 0 {
 			suffix := name[star+1:]
-			s := seg{key: name[:star], value: value, order: len(segs)}
+			s := seg{key: name[:star], value: value}
 			digits := strings.TrimRight(suffix, "*")
 			switch {
 			case suffix == "":
