@@ -200,6 +200,16 @@ func (e *Engine) moveAll(ctx context.Context, o *MoveOptions, rep *MoveReport, f
 	})
 	close(todo)
 	wg.Wait()
+	if rep.Blobs > 0 && !o.DryRun {
+		// The old copies go once their moves are checkpointed (and
+		// shipped to the backup): ask for the checkpoint now rather
+		// than at the next interval, so the space a move frees is freed
+		// soon after it ends.
+		select {
+		case e.ckKick <- struct{}{}:
+		default:
+		}
+	}
 	if firstErr != nil {
 		return firstErr
 	}
