@@ -189,16 +189,12 @@ func (e *Engine) appendBlob(ctx context.Context, d dedup.Digest, dst []byte) ([]
 	if err != nil {
 		return dst[:start], fmt.Errorf("engine: read blob %s: %w", d, err)
 	}
-	framed := dst[start:]
-	if len(framed) > 0 && framed[0] == dedup.CodecRaw {
-		// Drop the codec header in place.
-		copy(framed, framed[1:])
-		return dst[:len(dst)-1], nil
-	}
-	raw, err := dedup.Decode(framed)
+	raw, err := rawOf(d, dst[start:])
 	if err != nil {
-		return dst[:start], fmt.Errorf("engine: read blob %s: %w", d, err)
+		return dst[:start], err
 	}
+	// An uncompressed blob's bytes lie in dst after the codec byte:
+	// append moves them over it (the copy handles the overlap).
 	return append(dst[:start], raw...), nil
 }
 

@@ -295,6 +295,12 @@ func (v *Volume) AppendObject(ctx context.Context, name string, dst []byte) ([]b
 		// handles the overlap).
 		return append(dst, data...), nil
 	}
+	return v.appendLarge(ctx, name, dst)
+}
+
+// appendLarge appends the bytes of large object name, read from its file,
+// to dst.
+func (v *Volume) appendLarge(ctx context.Context, name string, dst []byte) ([]byte, error) {
 	rc, err := v.large.Get(ctx, name)
 	if err != nil {
 		return dst, err
@@ -334,7 +340,7 @@ func (v *Volume) ReadObject(ctx context.Context, name string, buf []byte) (data,
 		}
 		return data, buf[:0], nil
 	}
-	data, err = v.AppendObject(ctx, name, buf[:0])
+	data, err = v.appendLarge(ctx, name, buf[:0])
 	if err != nil {
 		return nil, buf, err
 	}

@@ -210,8 +210,8 @@ type digestReader interface {
 
 // readBlobDigest reads a message into the session's fetch buffer, taken
 // from fetchBufs if the session holds none, and keeps the buffer it grew.
-// The bytes are valid until the next read; writeFetch copies them into
-// the connection's output before that.
+// The bytes are valid until the next read; writeFetch has sent them (or
+// buffered a copy) before that.
 func (s *session) readBlobDigest(a digestReader, d [32]byte) ([]byte, error) {
 	if s.fetchBuf == nil {
 		if p, ok := fetchBufs.Get().(*[]byte); ok {
