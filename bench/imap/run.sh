@@ -23,7 +23,7 @@
 # the cleartext passes stay as without -t apart from both servers then
 # having a certificate configured.
 #
-#   bash bench/imap/run.sh -x [-c CLIENTS] [-n MSGS] [-r ROUNDS] [-T TOTAL] [-P PROFDIR]
+#   bash bench/imap/run.sh -x [-R] [-c CLIENTS] [-n MSGS] [-r ROUNDS] [-T TOTAL] [-P PROFDIR]
 #
 # -x runs both servers at once and `imapbench compare` against them:
 # R rounds alternating tidemark and Dovecot (the order swaps every round),
@@ -49,6 +49,13 @@
 # (Dovecot's process limits are raised to allow them). -P writes
 # tidemark's CPU and allocation profiles into PROFDIR and serves
 # net/http/pprof on 127.0.0.1:27060 (heap profiles while it runs).
+# -R (with -x) runs the tidemark binary itself (`tidemark serve`, built
+# from cmd/tidemark, with the real-time backup scanner, metrics and LMTP
+# on, as an administrator runs it) instead of `imapbench serve` (the
+# engine and the IMAP server alone); its connection limits are raised to
+# allow the 200 IDLE sessions and its accounts are created with
+# `tidemark account create`. -P does not apply to it; TIDEMARK_SERVE_ARGS
+# adds flags to its serve command (--no-backup: the scanner off).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -60,7 +67,8 @@ TLS=
 COMPARE=
 TOTAL=100000
 PROFDIR=
-while getopts "c:n:r:tT:xP:" opt; do
+REAL=
+while getopts "c:n:r:tT:xP:R" opt; do
 	case $opt in
 	c) CLIENTS=$OPTARG ;;
 	n) MSGS=$OPTARG ;;
@@ -69,7 +77,8 @@ while getopts "c:n:r:tT:xP:" opt; do
 	x) COMPARE=1 ;;
 	T) TOTAL=$OPTARG ;;
 	P) PROFDIR=$OPTARG ;;
-	*) echo "usage: $0 [-c clients] [-n msgs] [-r rounds] [-t]" >&2; exit 2 ;;
+	R) REAL=1 ;;
+	*) echo "usage: $0 [-x [-R] [-T total] [-P profdir]] [-c clients] [-n msgs] [-r rounds] [-t]" >&2; exit 2 ;;
 	esac
 done
 for tool in dovecot doveadm zstd go; do
@@ -173,15 +182,36 @@ wait_port $DOVECOT_PORT
 if [ -n "$COMPARE" ]; then
 	mkdir -p "$WORK/tidemark" "$WORK/bulk"
 	for a in "$CORPUS"/*.tar.zst; do zstd -dc "$a" | tar -xf - -C "$WORK/bulk"; done
-	PROF=()
-	[ -n "$PROFDIR" ] && PROF=(-cpuprofile "$PROFDIR/cpu.pprof" -memprofile "$PROFDIR/allocs.pprof" -pprof 127.0.0.1:27060)
-	"$WORK/imapbench" serve -data "$WORK/tidemark" -addr "127.0.0.1:$TIDEMARK_PORT" "${PROF[@]}" ${IMAPBENCH_SERVE_ARGS:-} \
-		-accounts "$CLIENTS" -password "$PW" -user-fmt "s%d@example.com,l%d@example.com,r%d@example.com,k%d@example.com,f%d@example.com" \
-		>"$WORK/tidemark.out" 2>&1 &
-	SPID=$!
-	STOP="$STOP; kill -INT $SPID; wait $SPID"
-	wait_port $TIDEMARK_PORT
-	echo "== Dovecot $(dovecot --version | cut -d' ' -f1) (maildir, mail_fsync=always, BLF-CRYPT cost 10, auth cache 5 min) against tidemark (engine defaults), alternating; load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+	WHAT="engine defaults, imapbench serve"
+	if [ -n "$REAL" ]; then
+		WHAT="tidemark serve ${TIDEMARK_SERVE_ARGS:-}, defaults"
+		(cd "$ROOT" && go build -o "$WORK/tidemark-bin" ./cmd/tidemark)
+		TM=("$WORK/tidemark-bin" --log-level warn)
+		"${TM[@]}" init --data "$WORK/tidemark" >/dev/null
+		sed -i -e 's/^\(  max_connections_per_account\) = .*/\1 = 1000/' \
+			-e 's/^\(  max_connections_per_ip\) = .*/\1 = 1000/' "$WORK/tidemark/tidemark.toml"
+		"${TM[@]}" serve --data "$WORK/tidemark" --imap "127.0.0.1:$TIDEMARK_PORT" --imaps off --lmtp 127.0.0.1:27025 \
+			--http off --socketmap off --allow-cleartext-login ${TIDEMARK_SERVE_ARGS:-} >"$WORK/tidemark.out" 2>&1 &
+		SPID=$!
+		STOP="$STOP; kill -INT $SPID; wait $SPID"
+		wait_port $TIDEMARK_PORT
+		"${TM[@]}" domain create example.com --data "$WORK/tidemark" >/dev/null
+		for f in s l r k f; do
+			for i in $(seq 0 $((CLIENTS - 1))); do
+				printf '%s\n' "$PW" | "${TM[@]}" account create "$f$i@example.com" --password-stdin --data "$WORK/tidemark" >/dev/null
+			done
+		done
+	else
+		PROF=()
+		[ -n "$PROFDIR" ] && PROF=(-cpuprofile "$PROFDIR/cpu.pprof" -memprofile "$PROFDIR/allocs.pprof" -pprof 127.0.0.1:27060)
+		"$WORK/imapbench" serve -data "$WORK/tidemark" -addr "127.0.0.1:$TIDEMARK_PORT" "${PROF[@]}" ${IMAPBENCH_SERVE_ARGS:-} \
+			-accounts "$CLIENTS" -password "$PW" -user-fmt "s%d@example.com,l%d@example.com,r%d@example.com,k%d@example.com,f%d@example.com" \
+			>"$WORK/tidemark.out" 2>&1 &
+		SPID=$!
+		STOP="$STOP; kill -INT $SPID; wait $SPID"
+		wait_port $TIDEMARK_PORT
+	fi
+	echo "== Dovecot $(dovecot --version | cut -d' ' -f1) (maildir, mail_fsync=always, BLF-CRYPT cost 10, auth cache 5 min) against tidemark ($WHAT), alternating; load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 	"$WORK/imapbench" compare -tidemark "127.0.0.1:$TIDEMARK_PORT" -tidemark-pid "$SPID" \
 		-dovecot "127.0.0.1:$DOVECOT_PORT" -dovecot-pid "$(cat "$d/run/master.pid")" -dovecot-maildir "$d/mail" \
 		-password "$PW" -msgs "$MSGDIR" -bulk "$WORK/bulk" -clients "$CLIENTS" -n "$MSGS" -rounds "$ROUNDS" -total "$TOTAL"
