@@ -108,6 +108,7 @@ func serveAdmin(ctx context.Context, dataDir string, srv *adminServer, log *slog
 		_ = json.NewEncoder(w).Encode(resp)
 	})
 	mux.HandleFunc("POST /v1/watch", srv.serveWatch)
+	mux.HandleFunc("GET /debug/pprof/{kind}", serveProfile)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	go func() {
 		if err := hs.Serve(&capListener{Listener: l, slots: make(chan struct{}, maxAdminConns)}); err != nil && !errors.Is(err, http.ErrServerClosed) {
