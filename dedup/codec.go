@@ -34,6 +34,22 @@ var (
 	ErrUnknownCodec = errors.New("dedup: unknown codec")
 )
 
+// EncoderWindow is the zstd window of every encoder tidemark makes.
+// zstd's default of 8 MiB gives each encoder a 16 MiB history buffer,
+// allocated at its first use and kept for good: with one encoder per core,
+// and the backup repository's own, that was 48 MiB of a running server's
+// heap, more than the rest of it together. Nearly every message is smaller
+// than 2 MiB and compresses exactly as before; 18 MB of mail compressed as
+// one input came out 4 % larger. With the lower-memory option an encoder
+// holds the window and one block, about 2.1 MiB.
+const EncoderWindow = 2 << 20
+
+// EncoderOptions are the options of every zstd encoder tidemark makes, at
+// level; callers add concurrency, checksums or a dictionary.
+func EncoderOptions(level zstd.EncoderLevel, more ...zstd.EOption) []zstd.EOption {
+	return append([]zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithWindowSize(EncoderWindow), zstd.WithLowerEncoderMem(true)}, more...)
+}
+
 // The shared encoder and decoder are safe for concurrent EncodeAll and
 // DecodeAll; each keeps its own internal pool of state.
 var (
@@ -46,7 +62,7 @@ var (
 func encoder() *zstd.Encoder {
 	encOnce.Do(func() {
 		var err error
-		enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+		enc, err = zstd.NewWriter(nil, EncoderOptions(zstd.SpeedDefault)...)
 		if err != nil {
 			panic(fmt.Sprintf("dedup: zstd encoder: %v", err)) // only on invalid options
 		}

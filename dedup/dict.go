@@ -48,7 +48,7 @@ func NewDict(b []byte, level DictLevel) (*Dict, error) {
 		return nil, fmt.Errorf("%w: not a zstd dictionary", ErrCorrupt)
 	}
 	raw := bytes.Clone(b)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderDict(raw))
+	enc, err := zstd.NewWriter(nil, EncoderOptions(level, zstd.WithEncoderDict(raw))...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: dictionary %08x: %v", ErrCorrupt, id, err)
 	}

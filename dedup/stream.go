@@ -15,7 +15,7 @@ import (
 // synchronous (no goroutines left running in the pool).
 var (
 	streamEncPool = sync.Pool{New: func() any {
-		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		e, err := zstd.NewWriter(nil, EncoderOptions(zstd.SpeedDefault, zstd.WithEncoderConcurrency(1))...)
 		if err != nil {
 			panic(fmt.Sprintf("dedup: zstd encoder: %v", err))
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/redolog"
 )
 
@@ -46,7 +47,7 @@ var (
 func coders() (*zstd.Encoder, *zstd.Decoder) {
 	zOnce.Do(func() {
 		var err error
-		zEnc, err = zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		zEnc, err = zstd.NewWriter(nil, dedup.EncoderOptions(zstd.SpeedDefault, zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))...)
 		if err != nil {
 			panic(err)
 		}

@@ -45,7 +45,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		log.Fatal("usage: imapbench serve|load [flags]")
+		log.Fatal("usage: imapbench serve|load|compare|fill [flags]")
 	}
 	switch os.Args[1] {
 	case "serve":
@@ -54,9 +54,35 @@ func main() {
 		load(os.Args[2:])
 	case "compare":
 		compare(os.Args[2:])
+	case "fill":
+		fill(os.Args[2:])
 	default:
 		log.Fatalf("unknown mode %q", os.Args[1])
 	}
+}
+
+// fill APPENDs total messages from a maildir tree (cycling through them)
+// to clients accounts at once, one session each: a quick way to give a
+// running server a backlog, e.g. for its backup scanner.
+func fill(args []string) {
+	fs := flag.NewFlagSet("fill", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:27143", "server address")
+	dir := fs.String("dir", "", "maildir tree whose new/ messages are stored")
+	userFmt := fs.String("user-fmt", "f%d@example.com", "account name of client i")
+	password := fs.String("password", "benchpass", "password of every account")
+	clients := fs.Int("clients", 8, "accounts filled at once")
+	total := fs.Int("total", 100000, "messages stored in all")
+	fs.Parse(args)
+	msgs := readTree(*dir)
+	t0 := time.Now()
+	run(*clients, func(i int) error {
+		n := *total / *clients
+		if i < *total%*clients {
+			n++
+		}
+		return appendCycle(*addr, fmt.Sprintf(*userFmt, i), *password, msgs, n)
+	})
+	fmt.Printf("stored %d messages in %.1fs\n", *total, time.Since(t0).Seconds())
 }
 
 func serve(args []string) {
