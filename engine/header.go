@@ -142,13 +142,22 @@ func fieldValues(h []byte, name string, fn func(value string) bool) {
 		if len(line) == 0 {
 			break // end of the header
 		}
-		if line[0] == ' ' || line[0] == '\t' {
+		c := line[0]
+		if c == ' ' || c == '\t' {
 			if match {
 				if pieces == nil {
 					pieces = [][]byte{cur}
 				}
 				pieces = append(pieces, line)
 			}
+			continue
+		}
+		// Most fields are not the one asked for, and their first byte
+		// says so: a printable ASCII byte is the first of the trimmed
+		// name and lower-cases to itself or its letter. Skipping them
+		// changes nothing while no field matches; a line without a
+		// colon is skipped below as well.
+		if !match && name != "" && c > ' ' && c < 0x7f && c != ':' && lowerASCII(c) != name[0] {
 			continue
 		}
 		n, value, ok := bytes.Cut(line, []byte(":"))
@@ -162,6 +171,13 @@ func fieldValues(h []byte, name string, fn func(value string) bool) {
 		cur, pieces = value, nil
 	}
 	emit()
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // nameIs reports whether strings.ToLower(string(b)) == lower, without the

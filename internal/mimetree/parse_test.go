@@ -3,6 +3,8 @@ package mimetree
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -394,5 +396,45 @@ Hello world.
 	in := tr.Root.Children[0]
 	if !in.IsMultipart() || len(in.Children) != 1 || string(tr.Body(in.Children[0])) != "Hello world." {
 		t.Errorf("inner multipart: %d children", len(in.Children))
+	}
+}
+
+// TestFilterFieldsShortcut checks that dropping a field at its first byte
+// gives what reading every field name gives (a name starting outside ASCII
+// turns the shortcut off), on odd headers and, when present, the
+// malformed corpus.
+func TestFilterFieldsShortcut(t *testing.T) {
+	headers := [][]byte{
+		[]byte("Subject: a\r\n b\r\nFrom: x\r\nsubject: c\r\nbroken\r\n\r\n"),
+		[]byte(": empty name\r\n:x\r\nfrom : spaced\r\n\tcont\r\nFROM:\r\n1: digit\r\n\x01ctl: y\r\n\xc3\x9cber: z\r\n\r\nbody"),
+		[]byte("subject\r\nSubject: no colon before\r\n  \r\nmessage-id: <a@b>\r\nMessage-ID : <c@d>\n\n"),
+		[]byte("\rodd: cr\r\nTo: t\r\nDate: d"),
+	}
+	base := os.Getenv("TIDEMARK_CORPUS")
+	if base == "" {
+		base = filepath.Join("..", "..", "..", "shared", "corpus")
+	}
+	files, _ := filepath.Glob(filepath.Join(base, "malformed", "*.eml"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		headers = append(headers, b)
+	}
+	sets := [][]string{
+		{"from", "to", "subject", "date", "message-id"},
+		{"SUBJECT"},
+		{"content-type", "x-none"},
+		{"1", "from"},
+	}
+	for i, h := range headers {
+		for _, names := range sets {
+			got := FilterFields(h, names, true)
+			want := FilterFields(h, append(names[:len(names):len(names)], "\xff\xfe-never"), true)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("header %d, fields %v: %q, reading every name gives %q", i, names, got, want)
+			}
+		}
 	}
 }

@@ -90,6 +90,18 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 		}
 		return false
 	}
+	// With keep, a field whose first byte no wanted name starts with is
+	// dropped at that byte, before looking for its colon. first is left
+	// empty (no shortcut) when a name is empty or starts outside ASCII.
+	var first [128]bool
+	quick := keep
+	for _, n := range names {
+		if n == "" || n[0] >= 0x80 {
+			quick = false
+			break
+		}
+		first[lowerASCII(n[0])], first[upperASCII(n[0])] = true, true
+	}
 	out := make([]byte, 0, 256)
 	take := false
 	for i := 0; i < len(header); {
@@ -110,6 +122,10 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 		if bytes.Equal(line, []byte("\r\n")) || bytes.Equal(line, []byte("\n")) {
 			return append(out, '\r', '\n')
 		}
+		if c := line[0]; quick && c > ' ' && c < 0x7f && c != ':' && !first[c] {
+			take = false
+			continue
+		}
 		name, _, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			take = false
@@ -124,6 +140,20 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 		}
 	}
 	return out
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
 }
 
 // ErrUnknownEncoding is returned by Decode for a Content-Transfer-Encoding
