@@ -50,25 +50,22 @@ func EncoderOptions(level zstd.EncoderLevel, more ...zstd.EOption) []zstd.EOptio
 	return append([]zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithWindowSize(EncoderWindow), zstd.WithLowerEncoderMem(true)}, more...)
 }
 
-// The shared encoder and decoder are safe for concurrent EncodeAll and
-// DecodeAll; each keeps its own internal pool of state.
+// Encoders are pooled, one encode each at a time, rather than one shared
+// encoder: once used, an encoder holds about 3 MiB (its window history and
+// match tables) for good, and a pool lets the collector drop the ones an
+// idle server no longer uses. The shared decoder is safe for concurrent
+// DecodeAll and keeps its own internal pool of state.
 var (
-	encOnce sync.Once
-	enc     *zstd.Encoder
-	decOnce sync.Once
-	dec     *zstd.Decoder
-)
-
-func encoder() *zstd.Encoder {
-	encOnce.Do(func() {
-		var err error
-		enc, err = zstd.NewWriter(nil, EncoderOptions(zstd.SpeedDefault)...)
+	encPool = sync.Pool{New: func() any {
+		e, err := zstd.NewWriter(nil, EncoderOptions(zstd.SpeedDefault, zstd.WithEncoderConcurrency(1))...)
 		if err != nil {
 			panic(fmt.Sprintf("dedup: zstd encoder: %v", err)) // only on invalid options
 		}
-	})
-	return enc
-}
+		return e
+	}}
+	decOnce sync.Once
+	dec     *zstd.Decoder
+)
 
 func decoder() *zstd.Decoder {
 	decOnce.Do(func() {
@@ -88,7 +85,9 @@ func Encode(raw []byte, threshold int) []byte {
 	if threshold >= 0 && len(raw) >= threshold {
 		out := make([]byte, 1, 1+len(raw)/2)
 		out[0] = CodecZstd
-		out = encoder().EncodeAll(raw, out)
+		e := encPool.Get().(*zstd.Encoder)
+		out = e.EncodeAll(raw, out)
+		encPool.Put(e)
 		if len(out) < 1+len(raw) {
 			return out
 		}

@@ -38,30 +38,33 @@ type Header struct {
 	Count     uint32
 }
 
+// Encoders are pooled (see dedup's): the collector drops the ones an idle
+// server no longer uses.
 var (
+	zEncPool = sync.Pool{New: func() any {
+		e, err := zstd.NewWriter(nil, dedup.EncoderOptions(zstd.SpeedDefault, zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))...)
+		if err != nil {
+			panic(err) // only on invalid options
+		}
+		return e
+	}}
 	zOnce sync.Once
-	zEnc  *zstd.Encoder
 	zDec  *zstd.Decoder
 )
 
-func coders() (*zstd.Encoder, *zstd.Decoder) {
+func decoderOnce() *zstd.Decoder {
 	zOnce.Do(func() {
 		var err error
-		zEnc, err = zstd.NewWriter(nil, dedup.EncoderOptions(zstd.SpeedDefault, zstd.WithEncoderCRC(true), zstd.WithEncoderConcurrency(1))...)
-		if err != nil {
-			panic(err)
-		}
 		zDec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<32))
 		if err != nil {
 			panic(err)
 		}
 	})
-	return zEnc, zDec
+	return zDec
 }
 
 // EncodeObject frames body (uncompressed) behind h.
 func EncodeObject(h Header, body []byte) []byte {
-	enc, _ := coders()
 	out := make([]byte, ObjHeaderSize, ObjHeaderSize+len(body)/3+64)
 	copy(out, objMagic)
 	out[4], out[5], out[6], out[7] = objVersion, codecZstd, h.Kind, 0
@@ -71,7 +74,10 @@ func EncodeObject(h Header, body []byte) []byte {
 	binary.LittleEndian.PutUint64(out[32:], uint64(h.LastTime))
 	binary.LittleEndian.PutUint32(out[40:], h.Count)
 	binary.LittleEndian.PutUint32(out[44:], crc32.Checksum(out[:44], castagnoli))
-	return enc.EncodeAll(body, out)
+	enc := zEncPool.Get().(*zstd.Encoder)
+	out = enc.EncodeAll(body, out)
+	zEncPool.Put(enc)
+	return out
 }
 
 // DecodeHeader checks and decodes the first ObjHeaderSize bytes of b.
@@ -107,7 +113,7 @@ func decodeObject(b []byte) (Header, []byte, error) {
 	if err != nil {
 		return h, nil, err
 	}
-	_, dec := coders()
+	dec := decoderOnce()
 	body, err := dec.DecodeAll(b[ObjHeaderSize:], nil)
 	if err != nil {
 		return h, nil, fmt.Errorf("%w: body: %v", ErrCorrupt, err)
