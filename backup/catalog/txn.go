@@ -23,6 +23,10 @@ type Txn struct {
 	// rescan lists accounts whose backup was just re-enabled; the scanner
 	// runs a SmartScan of each after the batch is shipped.
 	rescan []uint64
+	// included caches Included per account for the batch: the scanner
+	// asks it for every record. putAccount, the only writer of account
+	// versions, drops the account's answer.
+	included map[uint64]bool
 }
 
 func (t *Txn) set(k []byte, v any) error { return t.b.Set(k, repository.MustMarshal(v), nil) }
@@ -58,11 +62,19 @@ func (t *Txn) itemHead(acct, item uint64) (ItemRec, bool, error) {
 // accounts are (the catalog may have missed their creation), deleted or
 // excluded ones are not.
 func (t *Txn) Included(acct uint64) (bool, error) {
+	if in, ok := t.included[acct]; ok {
+		return in, nil
+	}
 	h, ok, err := t.AccountHead(acct)
-	if err != nil || !ok {
+	if err != nil {
 		return true, err
 	}
-	return !h.Deleted && !h.Excluded, nil
+	in := !ok || (!h.Deleted && !h.Excluded)
+	if t.included == nil {
+		t.included = map[uint64]bool{}
+	}
+	t.included[acct] = in
+	return in, nil
 }
 
 // sameRec compares two versions ignoring their times.
@@ -80,6 +92,7 @@ func (t *Txn) putAccount(acct uint64, r AccountRec, onlyIfChanged bool) (bool, e
 			return false, nil
 		}
 	}
+	delete(t.included, acct)
 	return true, t.set(append(key(pAccount, acct, t.lsn), t.ord), r)
 }
 
