@@ -154,6 +154,15 @@ type Changes struct {
 // of the folder: an IMAP session resynchronises its view with it after
 // every change in its account.
 func (e *Engine) ChangesSince(ctx context.Context, acct, folder, modseq uint64) (Changes, error) {
+	// Many calls find nothing new (a change in another folder of the
+	// account, or one the session has already seen): the folder record
+	// alone answers that, without the snapshot the rest needs to read
+	// several keys consistently.
+	if f, err := loadFolder(e.db, acct, folder); err != nil {
+		return Changes{}, err
+	} else if modseq >= f.HighestModSeq {
+		return Changes{Folder: folderOf(f), Complete: true}, nil
+	}
 	snap := e.db.NewSnapshot()
 	defer snap.Close()
 	f, err := loadFolder(snap, acct, folder)
