@@ -4,7 +4,10 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tidemark/tidemark/dedup"
 	"github.com/tidemark/tidemark/hsm"
@@ -32,7 +35,65 @@ type headerCache struct {
 type headerEntry struct {
 	d    dedup.Digest
 	raw  []byte
-	cost int
+	cost int // changed only under the cache's lock
+
+	// texts keeps, for the few fields SEARCH HEADER asked of this header
+	// while it was cached, their values decoded and lower-cased, as the
+	// search compares them: a client that searches a folder again (a
+	// quick filter typed letter by letter) does not decode every
+	// message's Subject again. Replaced whole under the cache's lock,
+	// read without it; its bytes count in cost.
+	texts atomic.Pointer[map[string][]string]
+}
+
+// maxTextFields bounds the fields a header entry keeps decoded.
+const maxTextFields = 4
+
+// fieldTexts returns the values of the fields named name (lower case) of
+// he, decoded (RFC 2047) and lower-cased, as headerHas compares them;
+// kept in he while it is cached.
+func (c *headerCache) fieldTexts(he *headerEntry, name string) []string {
+	if p := he.texts.Load(); p != nil {
+		if v, ok := (*p)[name]; ok {
+			return v
+		}
+	}
+	vals := []string{}
+	add := len(name) + 48
+	fieldValues(he.raw, name, func(value string) bool {
+		v := strings.ToLower(decodeWords(value))
+		vals = append(vals, v)
+		add += len(v) + 16
+		return true
+	})
+	if c == nil {
+		return vals
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.m[he.d]; !ok || el.Value.(*headerEntry) != he {
+		return vals // not (or no longer) cached
+	}
+	old := he.texts.Load()
+	m := map[string][]string{}
+	if old != nil {
+		if len(*old) >= maxTextFields {
+			return vals
+		}
+		m = maps.Clone(*old)
+	}
+	m[name] = vals
+	he.texts.Store(&m)
+	he.cost += add
+	c.size += add
+	for c.size > c.max && c.lru.Len() > 1 {
+		e := c.lru.Back()
+		old := e.Value.(*headerEntry)
+		c.lru.Remove(e)
+		delete(c.m, old.d)
+		c.size -= old.cost
+	}
+	return vals
 }
 
 func newHeaderCache(max int) *headerCache {

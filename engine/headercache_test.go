@@ -64,10 +64,14 @@ func TestHeaderCacheSameAnswers(t *testing.T) {
 		{SentSince: time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{Not: []SearchCriteria{{Header: []HeaderMatch{{"Subject", "re"}}}}},
 		{Text: []string{"the"}, Header: []HeaderMatch{{"From", "a"}}},
+		// More fields than an entry keeps decoded (maxTextFields).
+		{Header: []HeaderMatch{{"X-Mailer", "a"}}},
+		{Header: []HeaderMatch{{"Date", "2"}}},
+		{Or: [][2]SearchCriteria{{{Header: []HeaderMatch{{"Keywords", ""}}}, {Header: []HeaderMatch{{"Subject", "=?"}}}}}},
 	}
 	items, err := e.ListItems(ctx, a.ID, inbox)
 	must(t, err)
-	for pass := 0; pass < 2; pass++ {
+	for pass := 0; pass < 3; pass++ {
 		for i, c := range criteria {
 			got, err := e.Search(ctx, a.ID, inbox, &c)
 			must(t, err)
@@ -80,6 +84,32 @@ func TestHeaderCacheSameAnswers(t *testing.T) {
 	}
 	if e.headers.size == 0 {
 		t.Fatal("nothing was cached")
+	}
+	checkHeaderCacheSize(t, e.headers)
+}
+
+// checkHeaderCacheSize checks that the cache's size is the sum of its
+// entries' costs (decoded fields included) and within its bound.
+func checkHeaderCacheSize(t *testing.T, c *headerCache) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sum, texts := 0, 0
+	for el := c.lru.Front(); el != nil; el = el.Next() {
+		he := el.Value.(*headerEntry)
+		sum += he.cost
+		if p := he.texts.Load(); p != nil {
+			if len(*p) > maxTextFields {
+				t.Fatalf("entry keeps %d decoded fields, at most %d", len(*p), maxTextFields)
+			}
+			texts++
+		}
+	}
+	if sum != c.size || c.size > c.max {
+		t.Fatalf("cache size %d, entries cost %d, bound %d", c.size, sum, c.max)
+	}
+	if texts == 0 {
+		t.Fatal("no entry keeps decoded fields")
 	}
 }
 
@@ -106,6 +136,15 @@ func TestHeaderCacheBounded(t *testing.T) {
 	if e.headers.size > o.HeaderCacheSize || e.headers.lru.Len() == 0 || e.headers.lru.Len() >= 200 {
 		t.Fatalf("cache holds %d bytes in %d entries, bound %d", e.headers.size, e.headers.lru.Len(), o.HeaderCacheSize)
 	}
+	// Decoded fields kept in the entries count against the same bound.
+	for _, f := range []string{"Subject", "From", "Message-ID", "Date", "X-None", "Subject"} {
+		res, err := e.Search(ctx, a.ID, inbox, &SearchCriteria{Header: []HeaderMatch{{f, "1"}}})
+		must(t, err)
+		if f == "Subject" && len(res) != 119 { // every subject with a 1 in it
+			t.Fatalf("Subject 1: found %d", len(res))
+		}
+	}
+	checkHeaderCacheSize(t, e.headers)
 }
 
 // fieldValues, which searches match with in place, gives the values

@@ -518,8 +518,10 @@ type searchMsg struct {
 	it     Item
 	maxUID uint32
 
-	raw    []byte   // the whole message, once read
-	header []byte   // its header block
+	raw    []byte       // the whole message, once read
+	header []byte       // its header block
+	he     *headerEntry // header came from the cache: its decoded fields are kept there
+	cache  *headerCache
 	fields []hfield // parsed from header when first needed (allFields)
 	hdrOK  bool
 
@@ -541,6 +543,7 @@ func (m *searchMsg) loadHeader() error {
 			return err
 		}
 		m.header, m.fields, m.hdrOK = he.raw, nil, true
+		m.he, m.cache = he, e.headers
 		return nil
 	}
 	if m.raw == nil && m.it.Size >= headerPeekMin {
@@ -563,6 +566,7 @@ func (m *searchMsg) loadHeader() error {
 
 func (m *searchMsg) setHeader(h []byte) {
 	m.header, m.fields, m.hdrOK = h, nil, true
+	m.he = nil
 }
 
 func (m *searchMsg) loadRaw() error {
@@ -595,6 +599,18 @@ func (m *searchMsg) allFields() []hfield {
 // headerHas reports whether a field named h.name contains h.value.
 func (m *searchMsg) headerHas(h headerTest) bool {
 	addr := isAddressField(h.name)
+	if m.he != nil && !addr {
+		vals := m.cache.fieldTexts(m.he, h.name)
+		if h.value == "" {
+			return len(vals) > 0
+		}
+		for _, v := range vals {
+			if strings.Contains(v, h.value) {
+				return true
+			}
+		}
+		return false
+	}
 	found := false
 	fieldValues(m.header, h.name, func(value string) bool {
 		if h.value == "" {
