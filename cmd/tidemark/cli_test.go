@@ -128,9 +128,10 @@ func TestProvisioningDirect(t *testing.T) {
 	provision(t, dir)
 }
 
-func TestProvisioningThroughAdminSocket(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "data")
-	mustRun(t, "init", "--data", dir)
+// serveAdminForTest opens the data directory's engine and serves its
+// admin socket until the test ends, as a running server does.
+func serveAdminForTest(t *testing.T, dir string) {
+	t.Helper()
 	cfg, _, err := loadConfig(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -140,12 +141,18 @@ func TestProvisioningThroughAdminSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(func() { eng.Close() })
 	stop, err := serveAdmin(context.Background(), dir, &adminServer{eng: eng, cfg: cfg}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	t.Cleanup(stop)
+}
+
+func TestProvisioningThroughAdminSocket(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, "init", "--data", dir)
+	serveAdminForTest(t, dir)
 	st, err := os.Stat(filepath.Join(dir, adminSocket))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("admin socket: %v %v", st.Mode(), err)

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,21 +26,7 @@ func TestProfileThroughAdminSocket(t *testing.T) {
 		t.Fatalf("profile without a server left %s: %v", out, err)
 	}
 
-	cfg, _, err := loadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := openEngine(dir, cfg, log, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
-	stop, err := serveAdmin(context.Background(), dir, &adminServer{eng: eng, cfg: cfg}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	serveAdminForTest(t, dir)
 
 	for _, tc := range []struct {
 		args []string
