@@ -33,7 +33,16 @@ type Options struct {
 	// ReadOnly opens the catalog without writing (CLI reads beside a
 	// stopped server).
 	ReadOnly bool
+	// CacheSize is the catalog's block cache. Default DefaultCacheSize.
+	CacheSize int64
 }
+
+// DefaultCacheSize is the catalog's default block cache: 16 MiB. The
+// scanner looks up every changed message's newest version; after 100,000
+// messages (a 35 MB catalog) Pebble's own default of 8 MiB missed so
+// often that reading blocks again was 8-9 % of a busy server's CPU, 2 %
+// with 32 MiB.
+const DefaultCacheSize = 16 << 20
 
 // Open opens (creating if needed) the catalog in dir.
 func Open(dir string, opts *Options) (*Catalog, error) {
@@ -45,7 +54,12 @@ func Open(dir string, opts *Options) (*Catalog, error) {
 		o.FS = vfs.Default
 	}
 	o.FS = vfsutil.Private(o.FS)
-	po := &pebble.Options{FS: o.FS, ReadOnly: o.ReadOnly, Logger: quietLogger{}}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	cache := pebble.NewCache(o.CacheSize)
+	defer cache.Unref()
+	po := &pebble.Options{FS: o.FS, ReadOnly: o.ReadOnly, Logger: quietLogger{}, Cache: cache}
 	// Bloom filters (10 bits a key, about 1 % false positives): the
 	// scanner's point lookups are mostly of keys that do not exist (a new
 	// item version, a blob not yet backed up), which without a filter
