@@ -103,6 +103,15 @@ func startServerEnv(t *testing.T, bin, dir string, env []string, extra ...string
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A server the test did not stop (a variable reused for a restart
+	// leaves the first deferred stop on the old one) is killed when the
+	// test ends, so no test leaves a server running.
+	t.Cleanup(func() {
+		if s.cmd.ProcessState == nil {
+			_ = s.cmd.Process.Kill()
+			_ = s.cmd.Wait()
+		}
+	})
 	// LMTP listens before IMAP: wait for both, or a test that reads over
 	// IMAP at once races the listener on a loaded machine.
 	deadline := time.Now().Add(20 * time.Second)
