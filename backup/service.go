@@ -49,6 +49,9 @@ type ServiceOptions struct {
 	Scanner scanner.Options
 	// RetentionDays is reported by Status.
 	RetentionDays int
+	// CatalogCacheSize is the catalog's block cache in bytes. Default
+	// catalog.DefaultCacheSize.
+	CatalogCacheSize int64
 	// Recheck is how often a refused server reads the owner record again
 	// (TakeOwnership wakes it at once). Default 30 s.
 	Recheck time.Duration
@@ -111,6 +114,10 @@ func NewService(o ServiceOptions) (*Service, error) {
 	return &Service{o: o, wake: make(chan struct{}, 1), cancel: func() {}}, nil
 }
 
+func (s *Service) catalogOptions() *catalog.Options {
+	return &catalog.Options{CacheSize: s.o.CatalogCacheSize}
+}
+
 // SafeLSN is the position the backup has shipped, for the engine's blob
 // collection and redo-log retention: 0 until a scanner runs.
 func (s *Service) SafeLSN() uint64 {
@@ -124,7 +131,7 @@ func (s *Service) SafeLSN() uint64 {
 // service over eng in the background until Close or ctx ends. It is
 // called once; Close is needed only after it succeeded.
 func (s *Service) Start(ctx context.Context, eng Engine) error {
-	cat, err := catalog.Open(filepath.Join(s.o.Dir, repository.CatalogDir), nil)
+	cat, err := catalog.Open(filepath.Join(s.o.Dir, repository.CatalogDir), s.catalogOptions())
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -347,7 +354,7 @@ func (s *Service) bindCatalog(repo *repository.Repository) error {
 	if err := os.Rename(dir, aside); err != nil {
 		return fmt.Errorf("move aside the catalog of repository %s: %w", bound, err)
 	}
-	cat, err := catalog.Open(dir, nil)
+	cat, err := catalog.Open(dir, s.catalogOptions())
 	if err != nil {
 		return err
 	}

@@ -127,11 +127,12 @@ func newBackupService(ctx context.Context, dataDir string, cfg config, rawCfg []
 			}
 			return fmt.Sprintf("repository %s: %v; fix %s (the server reads it again every 10 s)", where, err, pw.source()), true
 		},
-		Resolve:       func(r *repository.Refusal) []string { return resolveCommands(dataDir, r) },
-		Scanner:       opts,
-		RetentionDays: cfg.Backup.RetentionDays,
-		Now:           time.Now,
-		Logger:        log,
+		Resolve:          func(r *repository.Refusal) []string { return resolveCommands(dataDir, r) },
+		Scanner:          opts,
+		RetentionDays:    cfg.Backup.RetentionDays,
+		CatalogCacheSize: cfg.Backup.CatalogCacheBytes,
+		Now:              time.Now,
+		Logger:           log,
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/engine"
 )
 
@@ -66,6 +68,36 @@ func TestConfigRejectsUnknownKeys(t *testing.T) {
 	}
 	if _, _, err := loadConfig(dir); err == nil || !strings.Contains(err.Error(), "imap.listen_typo") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestConfigCatalogCache: init spells out the backup catalog's cache, a
+// file without the key takes the default, and a negative size is refused.
+func TestConfigCatalogCache(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, "init", "--data", dir)
+	raw, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), fmt.Sprintf("catalog_cache_bytes = %d", catalog.DefaultCacheSize)) {
+		t.Fatalf("init wrote no catalog_cache_bytes:\n%s", raw)
+	}
+	other := t.TempDir()
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(other, configFile), []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("[backup]\nenabled = true\n")
+	cfg, _, err := loadConfig(other)
+	if err != nil || cfg.Backup.CatalogCacheBytes != catalog.DefaultCacheSize {
+		t.Fatalf("without the key: %d, %v", cfg.Backup.CatalogCacheBytes, err)
+	}
+	write("[backup]\ncatalog_cache_bytes = -1\n")
+	if _, _, err := loadConfig(other); err == nil || !strings.Contains(err.Error(), "backup.catalog_cache_bytes") {
+		t.Fatalf("negative cache: %v", err)
 	}
 }
 

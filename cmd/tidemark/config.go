@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/mailserver/imap"
 	"github.com/tidemark/tidemark/mailserver/lmtp"
@@ -113,11 +114,14 @@ func (c imapConfig) backupViewLocation() (*time.Location, error) {
 }
 
 type backupConfig struct {
-	Enabled       bool     `toml:"enabled"`
-	Repository    string   `toml:"repository"` // directory, or s3://bucket/prefix
-	RetentionDays int      `toml:"retention_days"`
-	ShipInterval  string   `toml:"ship_interval"` // empty: the scanner's default for the target
-	S3            s3Config `toml:"s3"`
+	Enabled       bool   `toml:"enabled"`
+	Repository    string `toml:"repository"` // directory, or s3://bucket/prefix
+	RetentionDays int    `toml:"retention_days"`
+	ShipInterval  string `toml:"ship_interval"` // empty: the scanner's default for the target
+	// CatalogCacheBytes is the block cache of the backup catalog (its
+	// own Pebble): the scanner looks up every changed message in it.
+	CatalogCacheBytes int64    `toml:"catalog_cache_bytes"`
+	S3                s3Config `toml:"s3"`
 	// PasswordFile holds the repository password (relative to the data
 	// directory); when set, the repository must be encrypted.
 	PasswordFile string `toml:"password_file"`
@@ -174,9 +178,10 @@ func defaultConfig() config {
 		// Off by default: it tells any local process which addresses exist.
 		Socketmap: socketmapConfig{MaxConnections: socketmap.DefaultMaxConnections},
 		Backup: backupConfig{
-			Enabled:       true,
-			Repository:    "../tidemark-backup",
-			RetentionDays: 30,
+			Enabled:           true,
+			Repository:        "../tidemark-backup",
+			RetentionDays:     30,
+			CatalogCacheBytes: catalog.DefaultCacheSize,
 		},
 		HTTP:     defaultHTTP(),
 		Schedule: defaultSchedule(),
@@ -266,6 +271,9 @@ func (c config) validate() error {
 	}
 	if c.Socketmap.MaxConnections < 0 {
 		return fmt.Errorf("socketmap.max_connections must be positive (0 takes the default)")
+	}
+	if c.Backup.CatalogCacheBytes < 0 {
+		return fmt.Errorf("backup.catalog_cache_bytes must be 0 (the default, %d) or a number of bytes", catalog.DefaultCacheSize)
 	}
 	if c.Backup.RetentionDays < 0 {
 		return fmt.Errorf("backup.retention_days must be 0 (forever) or more")
