@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"time"
 
@@ -29,6 +30,12 @@ func (s *Scanner) maintain(ctx context.Context) {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	// The first pass comes a second after the start (or sooner with
+	// shorter windows): it stores the first catalog snapshot, with the
+	// configuration, which `backup config` and a restore of the server
+	// look for.
+	first := time.NewTimer(min(tick, time.Second))
+	defer first.Stop()
 	var lastMerge time.Time
 	// During a repository outage every pass fails: each job logs its
 	// first failure and every tenth in a row after it, like the scanner's
@@ -38,15 +45,10 @@ func (s *Scanner) maintain(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-first.C:
 		case <-t.C:
 		}
-		var cerr error
-		var cwin time.Duration
-		for _, w := range s.o.CompactLevels {
-			if _, err := s.Compact(ctx, w); err != nil && cerr == nil {
-				cerr, cwin = err, w
-			}
-		}
+		_, cwin, cerr := s.compactLevels(ctx, s.o.CompactLevels)
 		if ctx.Err() != nil {
 			return
 		}
@@ -118,20 +120,32 @@ func (s *Scanner) segHead(ctx context.Context, name string) (repository.Header, 
 // (chain picks the larger) until dropSuperseded deletes them after
 // Options.SupersededGrace. It returns how many segments were merged.
 func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
+	n, _, err := s.compactLevels(ctx, []time.Duration{w})
+	return n, err
+}
+
+// compactLevels compacts for each window of ws in turn, from one listing
+// of the repository's segments: the segments a window merges into are
+// added to it for the next window, as a new listing would show them. It
+// returns how many segments were merged and, on an error, its window.
+func (s *Scanner) compactLevels(ctx context.Context, ws []time.Duration) (int, time.Duration, error) {
+	if len(ws) == 0 {
+		return 0, 0, nil
+	}
 	s.maint.Lock()
 	defer s.maint.Unlock()
 	segs, err := s.repo.Segments(ctx)
 	if err != nil {
-		return 0, err
+		return 0, ws[0], err
 	}
 	if segs, err = s.dropSuperseded(ctx, segs); err != nil {
-		return 0, err
+		return 0, ws[0], err
 	}
 	// Segments purge folded into a snapshot wait for deletion: merging
 	// them would only write a segment the next purge folds again.
 	pending, err := s.cat.Pending()
 	if err != nil {
-		return 0, err
+		return 0, ws[0], err
 	}
 	if len(pending) > 0 {
 		kept := segs[:0:0]
@@ -142,6 +156,27 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 		}
 		segs = kept
 	}
+	merged := 0
+	for _, w := range ws {
+		n, made, err := s.compactWindow(ctx, w, segs)
+		merged += n
+		for _, m := range made {
+			if !slices.ContainsFunc(segs, func(x repository.SegmentInfo) bool { return x.Name == m.Name }) {
+				segs = append(segs, m)
+			}
+		}
+		if err != nil {
+			return merged, w, err
+		}
+	}
+	return merged, 0, nil
+}
+
+// compactWindow merges, for window w, the runs among segs; it returns
+// how many segments it merged and the segments it wrote. Called with
+// s.maint held.
+func (s *Scanner) compactWindow(ctx context.Context, w time.Duration, segs []repository.SegmentInfo) (int, []repository.SegmentInfo, error) {
+	var made []repository.SegmentInfo
 	shipped := s.safe.Load()
 	var run []repository.SegmentInfo
 	var runBucket int64 = -1
@@ -151,8 +186,11 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 			run = run[:0]
 			return nil
 		}
-		n, err := s.merge(ctx, run)
+		n, seg, err := s.merge(ctx, run)
 		merged += n
+		if err == nil {
+			made = append(made, seg)
+		}
 		run = run[:0]
 		return err
 	}
@@ -163,13 +201,13 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 		}
 		h, err := s.segHead(ctx, seg.Name)
 		if err != nil {
-			return merged, err
+			return merged, made, err
 		}
 		b := h.FirstTime / int64(w)
 		complete := (b+1)*int64(w) <= horizon && h.LastTime/int64(w) == b
 		if !complete || b != runBucket || (len(run) > 0 && run[len(run)-1].Last+1 != seg.First) {
 			if err := flush(); err != nil {
-				return merged, err
+				return merged, made, err
 			}
 		}
 		if complete {
@@ -179,23 +217,25 @@ func (s *Scanner) Compact(ctx context.Context, w time.Duration) (int, error) {
 			runBucket = -1
 		}
 	}
-	return merged, flush()
+	err := flush()
+	return merged, made, err
 }
 
 // merge writes one segment for run; the run's segments are now superseded.
-func (s *Scanner) merge(ctx context.Context, run []repository.SegmentInfo) (int, error) {
+func (s *Scanner) merge(ctx context.Context, run []repository.SegmentInfo) (int, repository.SegmentInfo, error) {
 	var recs []redolog.Record
 	for _, seg := range run {
 		_, r, err := s.repo.ReadRecords(ctx, seg.Name)
 		if err != nil {
-			return 0, err
+			return 0, repository.SegmentInfo{}, err
 		}
 		recs = append(recs, r...)
 	}
 	first, last := run[0].First, run[len(run)-1].Last
 	name := repository.SegmentName(first, last)
-	if err := s.repo.PutObject(ctx, name, repository.EncodeRecords(repository.KindSegment, first, last, recs)); err != nil {
-		return 0, err
+	obj := repository.EncodeRecords(repository.KindSegment, first, last, recs)
+	if err := s.repo.PutObject(ctx, name, obj); err != nil {
+		return 0, repository.SegmentInfo{}, err
 	}
 	if s.supersededAt == nil {
 		s.supersededAt = map[string]time.Time{}
@@ -205,7 +245,7 @@ func (s *Scanner) merge(ctx context.Context, run []repository.SegmentInfo) (int,
 			s.supersededAt[seg.Name] = s.o.Now()
 		}
 	}
-	return len(run), nil
+	return len(run), repository.SegmentInfo{Name: name, First: first, Last: last, Size: int64(len(obj))}, nil
 }
 
 // superseded returns the segments another segment covers entirely (the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidemark/tidemark/backup/catalog"
 	"github.com/tidemark/tidemark/backup/internal/backuptest"
+	"github.com/tidemark/tidemark/backup/repository"
 	"github.com/tidemark/tidemark/engine"
 	"github.com/tidemark/tidemark/redolog"
 )
@@ -82,5 +83,51 @@ func TestCompactionKeepsEveryRecordOnce(t *testing.T) {
 				t.Fatalf("after compaction, %q: %v\n%v\nwant\n%v", s.What, err, got, want)
 			}
 		}
+	}
+}
+
+// TestCompactLevelsOnePass: one maintenance pass compacts every level
+// from one listing, the larger window merging what the smaller one just
+// wrote, so a second pass finds nothing left to merge, and every record
+// is still there once.
+func TestCompactLevelsOnePass(t *testing.T) {
+	h := backuptest.NewHarness(t, nil)
+	ctx := context.Background()
+	start := h.Clk.Now()
+	_, ids := backuptest.Workload(t, h)
+	if span := h.Clk.Now().Sub(start); span < 15*time.Minute {
+		t.Fatalf("the workload spans %v: too little for three 5-minute windows", span)
+	}
+	h.WaitShipped()
+	// Close every window with a later record.
+	h.Clk.Add(3 * time.Hour)
+	if _, err := h.Eng.Deliver(ctx, engine.Delivery{Recipients: []uint64{ids["alice"]}, Body: backuptest.Message(9, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitShipped()
+	levels := []time.Duration{5 * time.Minute, time.Hour}
+	n, err := h.Scanner.CompactLevels(ctx, levels)
+	if err != nil || n == 0 {
+		t.Fatalf("first pass merged %d: %v", n, err)
+	}
+	if n, err := h.Scanner.CompactLevels(ctx, levels); err != nil || n != 0 {
+		t.Fatalf("second pass merged %d more: %v", n, err)
+	}
+	var last uint64
+	if err := h.Repo.Records(ctx, 0, 0, func(r redolog.Record) error {
+		if r.LSN <= last {
+			t.Fatalf("lsn %d after %d", r.LSN, last)
+		}
+		last = r.LSN
+		return nil
+	}); err != nil || last != h.Eng.LogLastLSN() {
+		t.Fatalf("records end at %d of %d: %v", last, h.Eng.LogLastLSN(), err)
+	}
+	segs, err := h.Repo.Segments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chain := repository.Chain(segs, 0); len(chain) > 3 {
+		t.Fatalf("%d segments in the chain after compacting by the hour: %v", len(chain), chain)
 	}
 }
