@@ -20,10 +20,10 @@ import (
 func (s *Scanner) maintain(ctx context.Context) {
 	// A pass every quarter of the smallest window (7.5 s by default): a
 	// window's segments are merged at most that long after it closes.
-	// Each pass lists the repository's segments once per level, which on
-	// a busy server (a segment every 50 ms) is thousands of names, and on
-	// S3 a LIST request each: once a second cost a busy server 3-4 % of
-	// a core.
+	// Each pass lists the repository's segments, which on a busy server
+	// (a segment every 50 ms) is thousands of names, and on S3 a LIST
+	// request: listing once a second per level cost a busy server 3-4 %
+	// of a core.
 	tick := time.Second
 	if len(s.o.CompactLevels) > 0 {
 		tick = max(s.o.CompactLevels[0]/4, 10*time.Millisecond)
