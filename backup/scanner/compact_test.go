@@ -60,16 +60,7 @@ func TestCompactionKeepsEveryRecordOnce(t *testing.T) {
 	if len(after) >= len(before) {
 		t.Fatalf("%d segments after compaction and grace, %d before", len(after), len(before))
 	}
-	var last uint64
-	if err := h.Repo.Records(ctx, 0, 0, func(r redolog.Record) error {
-		if r.LSN <= last {
-			t.Fatalf("lsn %d after %d", r.LSN, last)
-		}
-		last = r.LSN
-		return nil
-	}); err != nil || last != h.Eng.LogLastLSN() {
-		t.Fatalf("records end at %d of %d: %v", last, h.Eng.LogLastLSN(), err)
-	}
+	checkRecordsOnce(t, h)
 	fresh, err := catalog.Rebuild(ctx, h.Repo, "r", vfs.NewMem())
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +104,22 @@ func TestCompactLevelsOnePass(t *testing.T) {
 	if n, err := h.Scanner.CompactLevels(ctx, levels); err != nil || n != 0 {
 		t.Fatalf("second pass merged %d more: %v", n, err)
 	}
+	checkRecordsOnce(t, h)
+	segs, err := h.Repo.Segments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chain := repository.Chain(segs, 0); len(chain) > 3 {
+		t.Fatalf("%d segments in the chain after compacting by the hour: %v", len(chain), chain)
+	}
+}
+
+// checkRecordsOnce checks that the repository's records come in LSN order,
+// each once, up to the engine's last.
+func checkRecordsOnce(t *testing.T, h *backuptest.Harness) {
+	t.Helper()
 	var last uint64
-	if err := h.Repo.Records(ctx, 0, 0, func(r redolog.Record) error {
+	if err := h.Repo.Records(context.Background(), 0, 0, func(r redolog.Record) error {
 		if r.LSN <= last {
 			t.Fatalf("lsn %d after %d", r.LSN, last)
 		}
@@ -122,12 +127,5 @@ func TestCompactLevelsOnePass(t *testing.T) {
 		return nil
 	}); err != nil || last != h.Eng.LogLastLSN() {
 		t.Fatalf("records end at %d of %d: %v", last, h.Eng.LogLastLSN(), err)
-	}
-	segs, err := h.Repo.Segments(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if chain := repository.Chain(segs, 0); len(chain) > 3 {
-		t.Fatalf("%d segments in the chain after compacting by the hour: %v", len(chain), chain)
 	}
 }
