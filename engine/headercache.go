@@ -49,21 +49,31 @@ type headerEntry struct {
 // maxTextFields bounds the fields a header entry keeps decoded.
 const maxTextFields = 4
 
-// fieldTexts returns the values of the fields named name (lower case) of
-// he, decoded (RFC 2047) and lower-cased, as headerHas compares them;
-// kept in he while it is cached.
+// fieldTexts returns what headerHas compares for the fields named name
+// (lower case) of he: each value decoded (RFC 2047) and lower-cased, and
+// for an address field also each address it parses to, lower-cased; kept
+// in he while it is cached. A search key matches when one of them
+// contains it; an empty key, when there is any.
 func (c *headerCache) fieldTexts(he *headerEntry, name string) []string {
 	if p := he.texts.Load(); p != nil {
 		if v, ok := (*p)[name]; ok {
 			return v
 		}
 	}
+	addr := isAddressField(name)
 	vals := []string{}
 	add := len(name) + 48
-	fieldValues(he.raw, name, func(value string) bool {
-		v := strings.ToLower(decodeWords(value))
+	keep := func(v string) {
 		vals = append(vals, v)
 		add += len(v) + 16
+	}
+	fieldValues(he.raw, name, func(value string) bool {
+		keep(strings.ToLower(decodeWords(value)))
+		if addr {
+			for _, a := range parseAddrs(value) {
+				keep(strings.ToLower(a.String()))
+			}
+		}
 		return true
 	})
 	if c == nil {

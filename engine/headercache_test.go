@@ -64,6 +64,11 @@ func TestHeaderCacheSameAnswers(t *testing.T) {
 		{SentSince: time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{Not: []SearchCriteria{{Header: []HeaderMatch{{"Subject", "re"}}}}},
 		{Text: []string{"the"}, Header: []HeaderMatch{{"From", "a"}}},
+		// Address fields match on the decoded value and on each address.
+		{Header: []HeaderMatch{{"From", "<"}}},
+		{Header: []HeaderMatch{{"Cc", ""}}},
+		{Header: []HeaderMatch{{"Reply-To", "."}}},
+		{Header: []HeaderMatch{{"From", "=?"}}},
 		// More fields than an entry keeps decoded (maxTextFields).
 		{Header: []HeaderMatch{{"X-Mailer", "a"}}},
 		{Header: []HeaderMatch{{"Date", "2"}}},

@@ -598,8 +598,7 @@ func (m *searchMsg) allFields() []hfield {
 
 // headerHas reports whether a field named h.name contains h.value.
 func (m *searchMsg) headerHas(h headerTest) bool {
-	addr := isAddressField(h.name)
-	if m.he != nil && !addr {
+	if m.he != nil {
 		vals := m.cache.fieldTexts(m.he, h.name)
 		if h.value == "" {
 			return len(vals) > 0
@@ -611,6 +610,7 @@ func (m *searchMsg) headerHas(h headerTest) bool {
 		}
 		return false
 	}
+	addr := isAddressField(h.name)
 	found := false
 	fieldValues(m.header, h.name, func(value string) bool {
 		if h.value == "" {
