@@ -50,11 +50,13 @@ func EncoderOptions(level zstd.EncoderLevel, more ...zstd.EOption) []zstd.EOptio
 	return append([]zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithWindowSize(EncoderWindow), zstd.WithLowerEncoderMem(true)}, more...)
 }
 
-// Encoders are pooled, one encode each at a time, rather than one shared
-// encoder: once used, an encoder holds about 3 MiB (its window history and
-// match tables) for good, and a pool lets the collector drop the ones an
-// idle server no longer uses. The shared decoder is safe for concurrent
-// DecodeAll and keeps its own internal pool of state.
+// Encoders are pooled, one encode each at a time (concurrency 1: no
+// goroutines left running in the pool), rather than one shared encoder:
+// once used, an encoder holds about 3 MiB (its window history and match
+// tables) for good, and a pool lets the collector drop the ones an idle
+// server no longer uses. Encode and EncodeTo (after a Reset(nil))
+// share them. The shared decoder is safe for concurrent DecodeAll and
+// keeps its own internal pool of state.
 var (
 	encPool = sync.Pool{New: func() any {
 		e, err := zstd.NewWriter(nil, EncoderOptions(zstd.SpeedDefault, zstd.WithEncoderConcurrency(1))...)

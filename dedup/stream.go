@@ -10,17 +10,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Streaming encoders and decoders hold window buffers of a few MiB, so they
-// are pooled rather than made per blob. Concurrency 1 keeps each one
-// synchronous (no goroutines left running in the pool).
+// Streaming decoders hold window buffers of a few MiB, so they are pooled
+// rather than made per blob, as encoders are (encPool, which streams
+// share with Encode). Concurrency 1 keeps each one synchronous (no
+// goroutines left running in the pool).
 var (
-	streamEncPool = sync.Pool{New: func() any {
-		e, err := zstd.NewWriter(nil, EncoderOptions(zstd.SpeedDefault, zstd.WithEncoderConcurrency(1))...)
-		if err != nil {
-			panic(fmt.Sprintf("dedup: zstd encoder: %v", err))
-		}
-		return e
-	}}
 	streamDecPool = sync.Pool{New: func() any {
 		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecodedSize))
 		if err != nil {
@@ -144,8 +138,8 @@ func EncodeTo(w io.Writer, r io.Reader, threshold int) (int64, error) {
 	if _, err := cw.Write([]byte{CodecZstd}); err != nil {
 		return cw.n, err
 	}
-	e := streamEncPool.Get().(*zstd.Encoder)
-	defer streamEncPool.Put(e)
+	e := encPool.Get().(*zstd.Encoder)
+	defer encPool.Put(e)
 	e.Reset(cw)
 	if _, err := io.Copy(e, br); err != nil {
 		_ = e.Close()
