@@ -60,22 +60,7 @@ func (c *headerCache) fieldTexts(he *headerEntry, name string) []string {
 			return v
 		}
 	}
-	addr := isAddressField(name)
-	vals := []string{}
-	add := len(name) + 48
-	keep := func(v string) {
-		vals = append(vals, v)
-		add += len(v) + 16
-	}
-	fieldValues(he.raw, name, func(value string) bool {
-		keep(strings.ToLower(decodeWords(value)))
-		if addr {
-			for _, a := range parseAddrs(value) {
-				keep(strings.ToLower(a.String()))
-			}
-		}
-		return true
-	})
+	vals, add := searchTexts(he.raw, name)
 	if c == nil {
 		return vals
 	}
@@ -96,6 +81,37 @@ func (c *headerCache) fieldTexts(he *headerEntry, name string) []string {
 	he.texts.Store(&m)
 	he.cost += add
 	c.size += add
+	c.trimLocked()
+	return vals
+}
+
+// searchTexts returns what a SEARCH on the header field name (lower case)
+// compares in the header block h: each value decoded (RFC 2047) and
+// lower-cased, and for an address field also each address it parses to,
+// lower-cased; and about how many bytes they hold.
+func searchTexts(h []byte, name string) ([]string, int) {
+	addr := isAddressField(name)
+	vals := []string{}
+	size := len(name) + 48
+	keep := func(v string) {
+		vals = append(vals, v)
+		size += len(v) + 16
+	}
+	fieldValues(h, name, func(value string) bool {
+		keep(strings.ToLower(decodeWords(value)))
+		if addr {
+			for _, a := range parseAddrs(value) {
+				keep(strings.ToLower(a.String()))
+			}
+		}
+		return true
+	})
+	return vals, size
+}
+
+// trimLocked evicts the least recently used entries until the cache is
+// within its bound, keeping at least one. Called with c.mu held.
+func (c *headerCache) trimLocked() {
 	for c.size > c.max && c.lru.Len() > 1 {
 		e := c.lru.Back()
 		old := e.Value.(*headerEntry)
@@ -103,7 +119,6 @@ func (c *headerCache) fieldTexts(he *headerEntry, name string) []string {
 		delete(c.m, old.d)
 		c.size -= old.cost
 	}
-	return vals
 }
 
 func newHeaderCache(max int) *headerCache {
@@ -142,13 +157,7 @@ func (c *headerCache) put(he *headerEntry) {
 	}
 	c.m[he.d] = c.lru.PushFront(he)
 	c.size += he.cost
-	for c.size > c.max {
-		e := c.lru.Back()
-		old := e.Value.(*headerEntry)
-		c.lru.Remove(e)
-		delete(c.m, old.d)
-		c.size -= old.cost
-	}
+	c.trimLocked()
 }
 
 // header returns the header of the blob d of size bytes: cached, or read

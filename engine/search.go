@@ -596,42 +596,26 @@ func (m *searchMsg) allFields() []hfield {
 	return m.fields
 }
 
-// headerHas reports whether a field named h.name contains h.value.
+// headerHas reports whether a field named h.name contains h.value: one of
+// its decoded values, or for an address field one of its addresses (an
+// empty h.value: whether there is such a field). A header from the
+// engine's cache keeps what it compares.
 func (m *searchMsg) headerHas(h headerTest) bool {
+	var vals []string
 	if m.he != nil {
-		vals := m.cache.fieldTexts(m.he, h.name)
-		if h.value == "" {
-			return len(vals) > 0
-		}
-		for _, v := range vals {
-			if strings.Contains(v, h.value) {
-				return true
-			}
-		}
-		return false
+		vals = m.cache.fieldTexts(m.he, h.name)
+	} else {
+		vals, _ = searchTexts(m.header, h.name)
 	}
-	addr := isAddressField(h.name)
-	found := false
-	fieldValues(m.header, h.name, func(value string) bool {
-		if h.value == "" {
-			found = true
-			return false
+	if h.value == "" {
+		return len(vals) > 0
+	}
+	for _, v := range vals {
+		if strings.Contains(v, h.value) {
+			return true
 		}
-		if strings.Contains(strings.ToLower(decodeWords(value)), h.value) {
-			found = true
-			return false
-		}
-		if addr {
-			for _, a := range parseAddrs(value) {
-				if strings.Contains(strings.ToLower(a.String()), h.value) {
-					found = true
-					return false
-				}
-			}
-		}
-		return true
-	})
-	return found
+	}
+	return false
 }
 
 // loadText fills headerText and bodyText (see SearchCriteria.Body).
