@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
+
+	"github.com/tidemark/tidemark/internal/mimetree"
 )
 
 // Header reading for SEARCH, SORT and THREAD: the fields of a message's
@@ -157,7 +159,7 @@ func fieldValues(h []byte, name string, fn func(value string) bool) {
 		// name and lower-cases to itself or its letter. Skipping them
 		// changes nothing while no field matches; a line without a
 		// colon is skipped below as well.
-		if !match && name != "" && c > ' ' && c < 0x7f && c != ':' && lowerASCII(c) != name[0] {
+		if !match && name != "" && c > ' ' && c < 0x7f && c != ':' && mimetree.LowerASCII(c) != name[0] {
 			continue
 		}
 		n, value, ok := bytes.Cut(line, []byte(":"))
@@ -171,13 +173,6 @@ func fieldValues(h []byte, name string, fn func(value string) bool) {
 		cur, pieces = value, nil
 	}
 	emit()
-}
-
-func lowerASCII(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // nameIs reports whether strings.ToLower(string(b)) == lower, without the

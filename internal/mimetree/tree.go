@@ -100,7 +100,7 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 			quick = false
 			break
 		}
-		first[lowerASCII(n[0])], first[upperASCII(n[0])] = true, true
+		first[LowerASCII(n[0])], first[upperASCII(n[0])] = true, true
 	}
 	out := make([]byte, 0, 256)
 	take := false
@@ -142,7 +142,9 @@ func FilterFields(header []byte, names []string, keep bool) []byte {
 	return out
 }
 
-func lowerASCII(c byte) byte {
+// LowerASCII lower-cases an ASCII letter and returns any other byte as it
+// is (header field names are compared this way).
+func LowerASCII(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
 		return c + 'a' - 'A'
 	}
