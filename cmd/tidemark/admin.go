@@ -179,8 +179,10 @@ type noServerError struct{ err error }
 func (e noServerError) Error() string { return e.err.Error() }
 func (e noServerError) Unwrap() error { return e.err }
 
-func callSocket(ctx context.Context, path string, req adminRequest, out any) error {
-	client := &http.Client{Transport: &http.Transport{
+// adminClient is an HTTP client of the admin socket at path; a failure to
+// connect comes back as a noServerError.
+func adminClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			d := net.Dialer{Timeout: time.Second}
 			c, err := d.DialContext(ctx, "unix", path)
@@ -190,6 +192,10 @@ func callSocket(ctx context.Context, path string, req adminRequest, out any) err
 			return c, nil
 		},
 	}}
+}
+
+func callSocket(ctx context.Context, path string, req adminRequest, out any) error {
+	client := adminClient(path)
 	body, _ := json.Marshal(req)
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://tidemark/v1/call", bytes.NewReader(body))
 	if err != nil {

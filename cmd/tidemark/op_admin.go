@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -171,16 +170,7 @@ var errServerGone = errors.New("the server stopped")
 // goes (errServerGone, or a noServerError when none answered at all).
 func watchServer(ctx context.Context, dataDir string, id uint64, f func(operations.Operation)) (operations.Operation, error) {
 	path := filepath.Join(dataDir, adminSocket)
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			d := net.Dialer{Timeout: time.Second}
-			c, err := d.DialContext(ctx, "unix", path)
-			if err != nil {
-				return nil, noServerError{err}
-			}
-			return c, nil
-		},
-	}}
+	client := adminClient(path)
 	body, _ := json.Marshal(opIDArgs{ID: id})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://tidemark/v1/watch", bytes.NewReader(body))
 	if err != nil {

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"time"
 
@@ -95,20 +95,18 @@ shows the memory in use by what allocated it (after a collection).`,
 		ValidArgs: profileKinds,
 		RunE: func(c *cobra.Command, args []string) error {
 			kind := args[0]
-			known := false
-			for _, k := range profileKinds {
-				known = known || k == kind
-			}
-			if !known {
+			if !slices.Contains(profileKinds, kind) {
 				return usagef("no profile %q: one of %v", kind, profileKinds)
 			}
 			if seconds < 1 || seconds > maxCPUSeconds {
 				return usagef("--seconds must be 1 to %d", maxCPUSeconds)
 			}
+			toFile := out != "" && out != "-"
 			var w io.Writer = c.OutOrStdout()
-			if out != "" && out != "-" {
-				f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-				if err != nil {
+			var f *os.File
+			if toFile {
+				var err error
+				if f, err = os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 					return err
 				}
 				defer f.Close()
@@ -118,16 +116,14 @@ shows the memory in use by what allocated it (after a collection).`,
 			defer cancel()
 			n, err := fetchProfile(ctx, dataDir, kind, seconds, w)
 			if err != nil {
-				if out != "" && out != "-" {
+				if toFile {
 					_ = os.Remove(out)
 				}
 				return err
 			}
-			if out != "" && out != "-" {
-				if f, ok := w.(*os.File); ok {
-					if err := f.Close(); err != nil {
-						return err
-					}
+			if toFile {
+				if err := f.Close(); err != nil {
+					return err
 				}
 				fmt.Fprintf(c.ErrOrStderr(), "%s profile: %s written to %s\n", kind, formatBytes(n), out)
 			}
@@ -143,12 +139,7 @@ shows the memory in use by what allocated it (after a collection).`,
 // fetchProfile copies the running server's profile of kind into w.
 func fetchProfile(ctx context.Context, dataDir, kind string, seconds int, w io.Writer) (int64, error) {
 	path := filepath.Join(dataDir, adminSocket)
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			d := net.Dialer{Timeout: time.Second}
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}
+	client := adminClient(path)
 	url := "http://tidemark/debug/pprof/" + kind
 	if kind == "cpu" {
 		url += "?seconds=" + strconv.Itoa(seconds)
@@ -159,8 +150,8 @@ func fetchProfile(ctx context.Context, dataDir, kind string, seconds int, w io.W
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
+		var ns noServerError
+		if errors.As(err, &ns) {
 			return 0, fmt.Errorf("profile needs a running server (tidemark serve --data %s): %w", dataDir, err)
 		}
 		return 0, fmt.Errorf("admin socket %s: %w", path, err)
