@@ -286,25 +286,8 @@ func toV1(t *testing.T, mfs vfs.FS, b []byte) []byte {
 func BenchmarkOpen(b *testing.B) {
 	dir := b.TempDir()
 	o := &Options{Logger: quiet}
-	v, err := New(vfs.Default, dir, o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	msg := bytes.Repeat([]byte("x"), 4000)
-	for i := range 50000 {
-		if err := v.PutDeferred(ctx, blobName(i), bytes.NewReader(msg), int64(len(msg))); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := v.Close(); err != nil {
-		b.Fatal(err)
-	}
-	path := vfs.Default.PathJoin(dir, CheckpointFile)
-	ckpt, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	path, ckpt := fillOnDisk(b, dir, o, 50000, 4000)
+	var err error
 	for _, withCkpt := range []bool{true, false} {
 		b.Run(fmt.Sprintf("checkpoint=%v", withCkpt), func(b *testing.B) {
 			for b.Loop() {
@@ -331,4 +314,31 @@ func BenchmarkOpen(b *testing.B) {
 			}
 		})
 	}
+}
+
+// fillOnDisk stores n message blobs of size bytes in a volume on disk in
+// dir, opened with o, closes it and returns its checkpoint file's path
+// and the bytes Close wrote there.
+func fillOnDisk(b *testing.B, dir string, o *Options, n, size int) (string, []byte) {
+	b.Helper()
+	v, err := New(vfs.Default, dir, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	msg := bytes.Repeat([]byte("x"), size)
+	for i := range n {
+		if err := v.PutDeferred(ctx, blobName(i), bytes.NewReader(msg), int64(len(msg))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := v.Close(); err != nil {
+		b.Fatal(err)
+	}
+	path := vfs.Default.PathJoin(dir, CheckpointFile)
+	ckpt, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return path, ckpt
 }

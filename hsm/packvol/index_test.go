@@ -148,21 +148,9 @@ func TestIndexMatchesMap(t *testing.T) {
 		if !maps.Equal(memMap(x), model) {
 			t.Fatalf("step %d: listing differs", step)
 		}
-		for _, prefix := range []string{"blobs/", "blobs/" + names[0][6:9], names[0], "m/", "b", names[0] + "x"} {
-			var got []string
-			x.withPrefix(prefix, func(name string, _ loc) { got = append(got, name) })
-			var want []string
-			for name := range model {
-				if strings.HasPrefix(name, prefix) {
-					want = append(want, name)
-				}
-			}
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Fatalf("step %d: prefix %q lists %q, want %q", step, prefix, got, want)
-			}
-		}
+		checkPrefixes(t, fmt.Sprintf("step %d", step), model,
+			[]string{"blobs/", "blobs/" + names[0][6:9], names[0], "m/", "b", names[0] + "x"},
+			func(prefix string, fn func(string, loc)) error { x.withPrefix(prefix, fn); return nil })
 	}
 	for step := range 3000 {
 		name := names[rng.IntN(len(names))]
@@ -513,4 +501,27 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			t.Fatal("encode and decode changed the checkpoint")
 		}
 	})
+}
+
+// checkPrefixes checks that list(prefix) gives, for each of prefixes,
+// the names of model under it.
+func checkPrefixes(t *testing.T, label string, model map[string]loc, prefixes []string, list func(prefix string, fn func(string, loc)) error) {
+	t.Helper()
+	for _, prefix := range prefixes {
+		var got []string
+		if err := list(prefix, func(name string, _ loc) { got = append(got, name) }); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for name := range model {
+			if strings.HasPrefix(name, prefix) {
+				want = append(want, name)
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: prefix %q lists %d names %q, want %d %q", label, prefix, len(got), got, len(want), want)
+		}
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -110,23 +109,9 @@ func TestLayeredIndexMatchesMap(t *testing.T) {
 		if !maps.Equal(indexMap(x), model) {
 			t.Fatalf("%s: listing differs", label)
 		}
-		for _, prefix := range []string{"blobs/", "blobs/" + names[0][6:9], names[0], "blobs/" + names[0][6:8], "m/", "b", names[0] + "x", "blobs/zz"} {
-			var got []string
-			if err := x.withPrefix(prefix, func(name string, _ loc) { got = append(got, name) }); err != nil {
-				t.Fatal(err)
-			}
-			var want []string
-			for name := range model {
-				if strings.HasPrefix(name, prefix) {
-					want = append(want, name)
-				}
-			}
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Fatalf("%s: prefix %q lists %d names, want %d", label, prefix, len(got), len(want))
-			}
-		}
+		checkPrefixes(t, label, model,
+			[]string{"blobs/", "blobs/" + names[0][6:9], names[0], "blobs/" + names[0][6:8], "m/", "b", names[0] + "x", "blobs/zz"},
+			x.withPrefix)
 	}
 	var pending func()
 	for step := range 12000 {

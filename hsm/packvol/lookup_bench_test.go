@@ -25,25 +25,10 @@ const lookupObjects = 200_000
 func BenchmarkIndexLookup(b *testing.B) {
 	dir := b.TempDir()
 	o := &Options{Logger: quiet, IndexDelta: -1}
-	v, err := New(vfs.Default, dir, o)
-	if err != nil {
-		b.Fatal(err)
-	}
+	path, ckpt := fillOnDisk(b, dir, o, lookupObjects, 1000)
 	ctx := context.Background()
-	msg := bytes.Repeat([]byte("y"), 1000)
-	for i := range lookupObjects {
-		if err := v.PutDeferred(ctx, blobName(i), bytes.NewReader(msg), int64(len(msg))); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := v.Close(); err != nil {
-		b.Fatal(err)
-	}
-	path := vfs.Default.PathJoin(dir, CheckpointFile)
-	ckpt, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	msg := bytes.Repeat([]byte("y"), 100)
+	var err error
 	rng := rand.New(rand.NewPCG(1, 1))
 	names := make([]string, 1<<16)
 	for i := range names {
